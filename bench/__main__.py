@@ -1,0 +1,25 @@
+"""``make bench``: every benchmark in turn, each printing its own table and ratios.
+
+Run one alone with ``python -m bench.ingest``, ``python -m bench.project`` or
+``python -m bench.api`` (each takes ``--help``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+BENCHMARKS = ("ingest", "project", "api")
+
+
+def main() -> int:
+    only = sys.argv[1:] or list(BENCHMARKS)
+    for name in only:
+        print(f"\n=== bench.{name} ===", flush=True)
+        module = importlib.import_module(f"bench.{name}")
+        module.main([])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,130 @@
+"""Celery event traffic exactly as Celery puts it on a Redis broker, at a chosen rate.
+
+Clients publish one ``task.sent`` message per task; workers buffer their task events and
+publish them as ``task.multi`` lists (``MULTI`` events each), plus a heartbeat every 2 s.
+Every message is unique (fresh uuids and delivery tags), as on a real broker, so none of it
+is a legitimate duplicate.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from dataclasses import dataclass
+
+MULTI = 24
+"""Events per ``task.multi`` message (Celery's buffer flushes at about this size)."""
+WORKERS = 8
+CLIENT = "client@firehose"
+
+
+def envelope(routing_key: str, body: object, hostname: str) -> bytes:
+    """kombu's Redis envelope, field for field as the fixture in tests/fixtures shows."""
+    raw = json.dumps(body).encode()
+    return json.dumps(
+        {
+            "body": base64.b64encode(raw).decode(),
+            "content-encoding": "utf-8",
+            "content-type": "application/json",
+            "headers": {"hostname": hostname},
+            "properties": {
+                "delivery_mode": 1,
+                "delivery_info": {"exchange": "celeryev", "routing_key": routing_key},
+                "priority": 0,
+                "body_encoding": "base64",
+                "delivery_tag": str(uuid.uuid4()),
+            },
+        }
+    ).encode()
+
+
+@dataclass
+class Batch:
+    """Messages for one tick, with their routing keys and how many events each holds."""
+
+    messages: list[tuple[str, bytes]]
+    events: int
+
+
+class Firehose:
+    def __init__(self, db: int = 0) -> None:
+        self.prefix = f"/{db}.celeryev/"
+        self.clock = 0
+        self._worker_buffers: dict[str, list[dict[str, object]]] = {}
+
+    def _event(self, type_: str, hostname: str, **fields: object) -> dict[str, object]:
+        self.clock += 1
+        return {
+            "hostname": hostname,
+            "utcoffset": 0,
+            "pid": 4242,
+            "clock": self.clock,
+            "timestamp": time.time(),
+            "type": type_,
+            **fields,
+        }
+
+    def tasks(self, count: int) -> Batch:
+        """``count`` lifecycles: task-sent, then task-received, -started, -succeeded."""
+        messages: list[tuple[str, bytes]] = []
+        events = 0
+        for i in range(count):
+            task_id = str(uuid.uuid4())
+            worker = f"bench{i % WORKERS}@firehose"
+            sent = self._event(
+                "task-sent",
+                CLIENT,
+                uuid=task_id,
+                name="scan.tasks.port_enumerate",
+                args=f"('{uuid.uuid4()}', 8080, 'http')",
+                kwargs="{}",
+                retries=0,
+                eta=None,
+                expires=None,
+                queue="celery",
+                exchange="",
+                routing_key="celery",
+                root_id=task_id,
+                parent_id=None,
+            )
+            messages.append((self.prefix + "task.sent", envelope("task.sent", sent, CLIENT)))
+            events += 1
+            buffer = self._worker_buffers.setdefault(worker, [])
+            buffer.append(self._event("task-received", worker, uuid=task_id, name="scan"))
+            buffer.append(self._event("task-started", worker, uuid=task_id))
+            buffer.append(
+                self._event("task-succeeded", worker, uuid=task_id, result="'ok'", runtime=0.0123)
+            )
+            if len(buffer) >= MULTI:
+                flushed, self._worker_buffers[worker] = buffer[:MULTI], buffer[MULTI:]
+                messages.append(
+                    (self.prefix + "task.multi", envelope("task.multi", flushed, worker))
+                )
+                events += len(flushed)
+        return Batch(messages, events)
+
+    def heartbeats(self) -> Batch:
+        messages = [
+            (
+                self.prefix + "worker.heartbeat",
+                envelope(
+                    "worker.heartbeat",
+                    self._event(
+                        "worker-heartbeat",
+                        f"bench{w}@firehose",
+                        freq=2.0,
+                        active=1,
+                        processed=self.clock,
+                        loadavg=[0.5, 0.4, 0.3],
+                        sw_ident="py-celery",
+                        sw_ver="5.7.0",
+                        sw_sys="Linux",
+                    ),
+                    f"bench{w}@firehose",
+                ),
+            )
+            for w in range(WORKERS)
+        ]
+        return Batch(messages, len(messages))

@@ -1,0 +1,410 @@
+"""Projection benchmark: throughput against the database's raw ceiling, and freshness.
+
+Throughput: ``--events`` Celery events of realistic lifecycles (see ``project_traffic``) are
+put in a JetStream stream as the collector stores them; the projector, in this process and
+wired by its own composition root, projects them into an empty database. Then the task
+documents it produced are upserted again, as prepared documents with plain ``UpdateOne``
+upserts in bulks of the batch size, into an empty collection with the same indexes on the
+same server: that is the raw ceiling the projector is compared with.
+
+Freshness: the collector, the projector and the API run as processes; traffic is published
+on the Redis broker at ``--rate`` events/s; for a sample of tasks, the time from the moment
+their final event is published to the moment ``GET /monitor/tasks/<id>`` shows it.
+
+The embedded MongoDB-wire server (SecantusDB) does about 1,000-2,000 indexed upserts/s, so
+the sizes are modest; point ``--mongo-url`` at a real MongoDB for real numbers.
+
+    python -m bench.project [--events 20000] [--rate 1000] [--seconds 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import nats
+import redis.asyncio as aioredis
+from pymongo import AsyncMongoClient, IndexModel, UpdateOne
+from tasktrail_api import queries as api_queries
+from tasktrail_devstack.processes import ServiceProcess, find_binary
+from tasktrail_devstack.servers import MongoServer, NatsServer, RedisServer, free_port
+from tasktrail_projector.bootstrap import bootstrap
+from tasktrail_projector.settings import LabelRule, Settings
+from tasktrail_shared import mongo
+from tasktrail_shared.envelope import celery_envelope
+from tasktrail_shared.nats import ensure_stream
+
+from bench.project_traffic import LABELS, Message, Traffic, synthetic
+
+APP = "bench"
+Doc = dict[str, Any]
+
+
+@dataclass
+class Throughput:
+    indexes: int
+    """Indexes on ``tasks``: the projector's and the API's, as deployed."""
+    events: int
+    messages: int
+    tasks: int
+    seconds: float
+    documents_written: int
+    history: int
+    bulk_writes: int
+    loads: int
+    batches: int
+    ceiling_seconds: float
+
+
+async def publish(nats_url: str, settings: Settings, messages: list[Message]) -> None:
+    nc = await nats.connect(nats_url)
+    try:
+        js = nc.jetstream()
+        await ensure_stream(js, settings.stream_config())
+        for start in range(0, len(messages), 500):
+            futures = []
+            for m in messages[start : start + 500]:
+                env = celery_envelope(
+                    app=APP,
+                    routing_key=m.routing_key,
+                    data=m.payload,
+                    source="bench",
+                    received=m.at,
+                )
+                futures.append(js.publish(env.nats_subject, env.data, headers=env.headers()))
+            await asyncio.gather(*futures)
+    finally:
+        await nc.close()
+
+
+async def api_indexes(mongo_url: str, db: str) -> int:
+    """Create the indexes the API creates at its start (a deployment has both sets)."""
+    client: AsyncMongoClient[Doc] = mongo.client(mongo_url)
+    try:
+        for collection, specs in (
+            (mongo.TASKS, api_queries.TASK_INDEXES),
+            (mongo.WORKERS, api_queries.WORKER_INDEXES),
+            (mongo.TASK_EVENTS, api_queries.EVENT_INDEXES),
+        ):
+            models = [
+                IndexModel(
+                    spec["keys"], name=name, **{k: v for k, v in spec.items() if k != "keys"}
+                )
+                for name, spec in specs.items()
+            ]
+            await client[db][collection].create_indexes(models)
+        return len(api_queries.TASK_INDEXES)
+    finally:
+        await client.close()
+
+
+async def raw_ceiling(mongo_url: str, source_db: str, batch: int) -> tuple[float, int, int]:
+    """Upsert the projector's task documents, prepared, into an empty indexed collection."""
+    client: AsyncMongoClient[Doc] = mongo.client(mongo_url)
+    try:
+        tasks = client[source_db][mongo.TASKS]
+        docs = [d async for d in tasks.find({}, {"_v": 0})]
+        target = client[f"{source_db}_ceiling"][mongo.TASKS]
+        models = [
+            IndexModel(
+                list(spec["key"]),
+                **{k: v for k, v in spec.items() if k not in ("key", "v", "ns")},
+                name=name,
+            )
+            for name, spec in (await tasks.index_information()).items()
+            if name != "_id_"
+        ]
+        await target.create_indexes(models)
+        started = time.perf_counter()
+        for i in range(0, len(docs), batch):
+            chunk = docs[i : i + batch]
+            await target.bulk_write(
+                [UpdateOne({"_id": d["_id"]}, {"$set": d}, upsert=True) for d in chunk],
+                ordered=False,
+            )
+        elapsed = time.perf_counter() - started
+        await client.drop_database(f"{source_db}_ceiling")
+        return elapsed, len(docs), len(models) + 1
+    finally:
+        await client.close()
+
+
+async def throughput(
+    nats_url: str, mongo_url: str, events: int, batch: int, rate: float
+) -> Throughput:
+    settings = Settings(
+        nats_url=nats_url,
+        mongo_url=mongo_url,
+        mongo_db=f"bench_{secrets.token_hex(3)}",
+        stream="TASKTRAIL",
+        app=APP,
+        projector_health_port=0,
+        projector_batch_size=batch,
+        projector_labels=[LabelRule.model_validate(rule) for rule in LABELS],
+    )
+    messages = synthetic(events, rate)
+    await publish(nats_url, settings, messages)
+    projection = await bootstrap(settings)
+    await api_indexes(mongo_url, settings.mongo_db)
+    stop = asyncio.Event()
+    try:
+        started = time.perf_counter()
+        runner = asyncio.create_task(projection.run(stop))
+        while projection.projector.stats.messages < len(messages):
+            await asyncio.sleep(0.01)
+            if runner.done():
+                runner.result()
+        elapsed = time.perf_counter() - started
+        stop.set()
+        await runner
+    finally:
+        await projection.close()
+    stats = projection.projector.stats
+    ceiling, tasks, index_count = await raw_ceiling(mongo_url, settings.mongo_db, batch)
+    return Throughput(
+        indexes=index_count,
+        events=stats.events,
+        messages=stats.messages,
+        tasks=tasks,
+        seconds=elapsed,
+        documents_written=stats.documents_written,
+        history=stats.history,
+        bulk_writes=stats.bulk_writes,
+        loads=stats.loads,
+        batches=stats.batches,
+        ceiling_seconds=ceiling,
+    )
+
+
+def report_throughput(rounds: list[Throughput], batch: int) -> None:
+    """The median round (by projector/ceiling ratio) in detail, then every round's ratio."""
+    ranked = sorted(rounds, key=lambda r: r.ceiling_seconds / r.seconds)
+    t = ranked[len(ranked) // 2]
+    ceiling_rate = t.tasks / t.ceiling_seconds
+    projector_rate = t.tasks / t.seconds
+    rows = [
+        ("events projected", f"{t.events:,}"),
+        ("stream messages", f"{t.messages:,}"),
+        ("task documents", f"{t.tasks:,}"),
+        ("batch size (messages)", f"{batch}"),
+        ("indexes on tasks (projector + API)", f"{t.indexes}"),
+        ("projector time (s)", f"{t.seconds:.2f}"),
+        ("projector events/s", f"{t.events / t.seconds:,.0f}"),
+        ("projector task docs/s", f"{projector_rate:,.0f}"),
+        ("read-model document writes", f"{t.documents_written:,}"),
+        ("events per document write", f"{t.events / t.documents_written:.2f}"),
+        ("history inserts (task_events)", f"{t.history:,}"),
+        ("bulk writes / loads / batches", f"{t.bulk_writes} / {t.loads} / {t.batches}"),
+        ("raw ceiling time (s)", f"{t.ceiling_seconds:.2f}"),
+        ("raw ceiling task docs/s", f"{ceiling_rate:,.0f}"),
+        ("projector / ceiling", f"{projector_rate / ceiling_rate:.0%}"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    print(
+        f"\nThroughput (projector in-process, same server, same indexes; median of {len(rounds)})"
+    )
+    for key, value in rows:
+        print(f"  {key:<{width}}  {value:>12}")
+    ratios = ", ".join(f"{r.ceiling_seconds / r.seconds:.0%}" for r in rounds)
+    print(f"  {'projector / ceiling, each round':<{width}}  {ratios}")
+
+
+@dataclass
+class Freshness:
+    rate: float
+    events: int
+    samples: int
+    missed: int
+    from_publish: list[float]
+    from_event: list[float]
+    projector_rss_mb: float = 0.0
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def freshness(
+    redis_url: str, api: str, token: str, rate: float, seconds: float, sample_every: int
+) -> Freshness:
+    """Publish lifecycles on the broker at ``rate``; time sampled tasks until the API shows
+    their final state, counted from the broker publish and from the event's own time."""
+    broker = aioredis.Redis.from_url(redis_url)
+    traffic = Traffic()
+    waiting: dict[str, tuple[float, float]] = {}
+    from_publish: list[float] = []
+    from_event: list[float] = []
+    done = asyncio.Event()
+    published = 0
+
+    async def poll(client: httpx.AsyncClient) -> None:
+        while not done.is_set() or waiting:
+            now = time.time()
+            for task_id, (sent, _) in list(waiting.items()):
+                if now - sent > 30:
+                    del waiting[task_id]
+            ids = list(waiting)
+            replies = await asyncio.gather(*(client.get(f"/monitor/tasks/{i}") for i in ids))
+            seen = time.time()
+            for task_id, reply in zip(ids, replies, strict=True):
+                body = reply.json() if reply.status_code == 200 else {}
+                status = ((body.get("data") or {}).get("celerytask") or {}).get("status")
+                if status in ("SUCCESS", "FAILURE") and task_id in waiting:
+                    sent, stamped = waiting.pop(task_id)
+                    from_publish.append(seen - sent)
+                    from_event.append(seen - stamped)
+            await asyncio.sleep(0.05)
+
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=api, headers=headers, timeout=10) as client:
+        poller = asyncio.create_task(poll(client))
+        started = time.time()
+        sampled = 0
+        while time.time() - started < seconds:
+            target = rate * (time.time() - started)
+            pipe = broker.pipeline(transaction=False)
+            batch: list[Message] = []
+            while published < target:
+                for message in traffic.task():
+                    batch.append(message)
+                    published += message.events
+            for message in batch:
+                pipe.publish(f"/0.celeryev/{message.routing_key}", message.payload)
+            await pipe.execute()
+            at = time.time()
+            for message in batch:
+                for task_id in message.final:
+                    sampled += 1
+                    if sampled % sample_every == 0:
+                        waiting[task_id] = (at, traffic.final_times.pop(task_id, at))
+                    else:
+                        traffic.final_times.pop(task_id, None)
+            await asyncio.sleep(0.01)
+        elapsed = time.time() - started
+        done.set()
+        await poller
+    await broker.aclose()
+    samples = sampled // sample_every
+    return Freshness(
+        published / elapsed,
+        published,
+        samples,
+        samples - len(from_publish),
+        from_publish,
+        from_event,
+    )
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def report_freshness(f: Freshness) -> None:
+    print("\nFreshness (broker -> collector -> JetStream -> projector -> MongoDB -> API)")
+    print(f"  rate achieved            {f.rate:>10,.0f} events/s ({f.events:,} events)")
+    print(f"  sampled tasks            {f.samples:>10,} ({f.missed} not seen within 30 s)")
+    print(f"  projector RSS at the end {f.projector_rss_mb:>10.0f} MB")
+    for label, values in (
+        ("from broker publish", f.from_publish),
+        ("from event time", f.from_event),
+    ):
+        p50, p99, top = _pct(values, 0.5), _pct(values, 0.99), max(values, default=0.0)
+        print(
+            f"  {label:<24} p50 {p50 * 1000:>6.0f} ms   p99 {p99 * 1000:>6.0f} ms   "
+            f"max {top * 1000:>6.0f} ms"
+        )
+
+
+def run_freshness(
+    work: Path, nats_url: str, mongo_url: str, rate: float, seconds: float
+) -> Freshness:
+    """Collector, projector and API as processes on fresh servers; traffic on Redis."""
+    with RedisServer(work / "redis") as redis_server:
+        token = secrets.token_urlsafe(16)
+        api_port = free_port()
+        health = {name: free_port() for name in ("collector", "projector")}
+        env = {
+            "TASKTRAIL_BROKER_URL": redis_server.url,
+            "TASKTRAIL_NATS_URL": nats_url,
+            "TASKTRAIL_MONGO_URL": mongo_url,
+            "TASKTRAIL_MONGO_DB": f"fresh_{secrets.token_hex(3)}",
+            "TASKTRAIL_APP": APP,
+            "TASKTRAIL_ADMIN_TOKEN": token,
+            "TASKTRAIL_API_HOST": "127.0.0.1",
+            "TASKTRAIL_API_PORT": str(api_port),
+            "TASKTRAIL_PROJECTOR_LABELS": json.dumps(LABELS),
+            "TASKTRAIL_COLLECTOR_SPOOL_DIR": str(work / "spool"),
+            "TASKTRAIL_LOG_LEVEL": "WARNING",
+            **{f"TASKTRAIL_{n.upper()}_HEALTH_PORT": str(p) for n, p in health.items()},
+        }
+        services = [
+            ServiceProcess(n, [find_binary(f"tasktrail-{n}")], log_path=work / f"{n}.log", env=env)
+            for n in ("collector", "projector", "api")
+        ]
+        for service in services:
+            service.start()
+        try:
+            for service in services[:2]:
+                service.wait_http_ok(f"http://127.0.0.1:{health[service.name]}/readyz", 30)
+            services[2].wait_http_ok(f"http://127.0.0.1:{api_port}/readyz", 30)
+            time.sleep(1)  # the collector subscribes to the event channel once ready
+            result = asyncio.run(
+                freshness(
+                    redis_server.url, f"http://127.0.0.1:{api_port}", token, rate, seconds, 50
+                )
+            )
+            result.projector_rss_mb = rss_mb(services[1].pid)
+            return result
+        finally:
+            for service in services:
+                service.stop()
+
+
+def main() -> None:
+    print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start")
+    parser = argparse.ArgumentParser(prog="python -m bench.project")
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--rounds", type=int, default=3, help="throughput rounds (median shown)")
+    parser.add_argument("--rate", type=float, default=1000.0, help="freshness traffic, events/s")
+    parser.add_argument("--seconds", type=float, default=20.0, help="freshness run length")
+    parser.add_argument("--skip-freshness", action="store_true")
+    parser.add_argument("--mongo-url", help="measure against this server instead of SecantusDB")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="tasktrail-bench-") as tmp:
+        work = Path(tmp)
+        with contextlib.ExitStack() as stack:
+            mongo_url = args.mongo_url or stack.enter_context(MongoServer(work / "mongo")).url
+            rounds = []
+            for i in range(args.rounds):
+                with NatsServer(work / f"nats{i}") as nats_server:
+                    rounds.append(
+                        asyncio.run(
+                            throughput(
+                                nats_server.url, mongo_url, args.events, args.batch, args.rate
+                            )
+                        )
+                    )
+            report_throughput(rounds, args.batch)
+            if not args.skip_freshness:
+                with NatsServer(work / "nats-live") as nats_server:
+                    fresh = run_freshness(work, nats_server.url, mongo_url, args.rate, args.seconds)
+                report_freshness(fresh)
+
+
+if __name__ == "__main__":
+    main()

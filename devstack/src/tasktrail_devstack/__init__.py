@@ -1,0 +1,5 @@
+"""The local stack for development and tests; not a service, never deployed.
+
+``servers``: embedded NATS, MongoDB-wire and Redis; ``processes``: children stopped without
+orphans; ``demo``: a Celery app and traffic; ``stack``: ``make run``.
+"""

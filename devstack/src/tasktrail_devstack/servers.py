@@ -1,0 +1,232 @@
+"""Embedded NATS (JetStream), MongoDB-wire and Redis servers for the local stack and the tests.
+
+Each is a real server process bound to 127.0.0.1 on a free port, with its data and log file
+in a directory of its own, so that development and tests never depend on (nor disturb)
+whatever may run on the standard ports of the machine.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from abc import ABC, abstractmethod
+from pathlib import Path
+from types import TracebackType
+from typing import ClassVar, Self
+
+from tasktrail_devstack.processes import Child, find_binary, has_exited, spawn
+
+HOST = "127.0.0.1"
+
+
+def free_port(host: str = HOST) -> int:
+    """A TCP port nothing listens on right now (the kernel's pick)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def port_is_free(port: int, host: str = HOST) -> bool:
+    """Whether ``port`` can be bound now (to keep a preferred port such as the API's 8000)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+class EmbeddedServer(Child, ABC):
+    """A server child process: ``start()`` waits until it answers its protocol."""
+
+    start_attempts: ClassVar[int] = 3
+    """A free port can be taken between our pick and the server's bind: retry on a new one."""
+
+    def __init__(
+        self,
+        data_dir: Path | str,
+        *,
+        port: int | None = None,
+        log_path: Path | None = None,
+        start_timeout: float = 30.0,
+    ) -> None:
+        super().__init__()
+        self.data_dir = Path(data_dir)
+        self.log_path = log_path or self.data_dir / f"{self.name}.log"
+        self.start_timeout = start_timeout
+        self._fixed_port = port
+        self.port: int | None = None
+
+    @abstractmethod
+    def command(self, port: int) -> list[str]: ...
+
+    @abstractmethod
+    def url_for(self, port: int) -> str: ...
+
+    @abstractmethod
+    def ping(self, port: int) -> bool:
+        """One readiness probe; must not raise and must return quickly."""
+
+    @property
+    def url(self) -> str:
+        if self.port is None:
+            raise RuntimeError(f"{self.name} server is not started")
+        return self.url_for(self.port)
+
+    def start(self) -> str:
+        """Start the server, wait until it answers, return its URL."""
+        if self._proc is not None:
+            raise RuntimeError(f"{self.name} server already started")
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        attempts = 1 if self._fixed_port else self.start_attempts
+        for attempt in range(1, attempts + 1):
+            port = self._fixed_port or free_port()
+            self._proc = proc = spawn(self.command(port), log_path=self.log_path)
+            try:
+                ready = self._wait_ready(proc, port)
+            except BaseException:  # interrupted: leave nothing running
+                self.stop(timeout=2)
+                self._proc = None
+                raise
+            if ready:
+                self.port = port
+                return self.url
+            failed = has_exited(proc)
+            self.stop(timeout=2)
+            self._proc, self._signalled = None, False
+            if not failed or attempt == attempts:
+                reason = "exited" if failed else f"not ready after {self.start_timeout:.0f} s"
+                raise self.failure(f"server on port {port} {reason}")
+        raise AssertionError("unreachable")
+
+    def _wait_ready(self, proc: subprocess.Popen[bytes], port: int) -> bool:
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            if has_exited(proc):
+                return False
+            if self.ping(port):
+                return True
+            time.sleep(0.02)
+        return False
+
+    def __enter__(self) -> Self:
+        if self._proc is None:
+            self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def _exchange(port: int, send: bytes, expect: bytes) -> bool:
+    """Connect, optionally send, and check the first bytes the server answers."""
+    try:
+        with socket.create_connection((HOST, port), timeout=1.0) as sock:
+            if send:
+                sock.sendall(send)
+            received = b""
+            while len(received) < len(expect) and b"\n" not in received:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                received += chunk
+            return received.startswith(expect)
+    except OSError:
+        return False
+
+
+class NatsServer(EmbeddedServer):
+    """``nats-server`` with JetStream, storing in ``<data_dir>/jetstream``."""
+
+    name = "nats"
+
+    def command(self, port: int) -> list[str]:
+        return [
+            find_binary("nats-server"),
+            "-a",
+            HOST,
+            "-p",
+            str(port),
+            "-js",
+            "-sd",
+            str(self.data_dir),
+        ]
+
+    def url_for(self, port: int) -> str:
+        return f"nats://{HOST}:{port}"
+
+    def ping(self, port: int) -> bool:
+        # A NATS server greets every client with an INFO line once it accepts connections.
+        return _exchange(port, b"", b"INFO ")
+
+
+class MongoServer(EmbeddedServer):
+    """``secantusd-py``, a MongoDB-wire server storing in ``data_dir``."""
+
+    name = "mongo"
+
+    def command(self, port: int) -> list[str]:
+        return [
+            find_binary("secantusd-py"),
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            "--storage-path",
+            str(self.data_dir / "db"),
+        ]
+
+    def url_for(self, port: int) -> str:
+        return f"mongodb://{HOST}:{port}/?directConnection=true"
+
+    def ping(self, port: int) -> bool:
+        from pymongo import MongoClient
+        from pymongo.errors import PyMongoError
+
+        client: MongoClient[dict[str, object]] = MongoClient(
+            self.url_for(port), serverSelectionTimeoutMS=500, connectTimeoutMS=500
+        )
+        try:
+            client.admin.command("ping")
+        except PyMongoError:
+            return False
+        finally:
+            client.close()
+        return True
+
+
+class RedisServer(EmbeddedServer):
+    """``redis-server`` without persistence; ``url`` is database 0, see :meth:`db_url`."""
+
+    name = "redis"
+
+    def command(self, port: int) -> list[str]:
+        return [
+            find_binary("redis-server"),
+            "--port",
+            str(port),
+            "--bind",
+            HOST,
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(self.data_dir),
+        ]
+
+    def url_for(self, port: int) -> str:
+        return f"redis://{HOST}:{port}/0"
+
+    def db_url(self, db: int) -> str:
+        return self.url.rsplit("/", 1)[0] + f"/{db}"
+
+    def ping(self, port: int) -> bool:
+        return _exchange(port, b"PING\r\n", b"+PONG")

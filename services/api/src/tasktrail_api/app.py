@@ -1,0 +1,129 @@
+"""The composition root: settings in, a FastAPI app out, its clients owned by the lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import FastAPI
+from pydantic import TypeAdapter
+
+from tasktrail_api import queries, serializers
+from tasktrail_api.adapters.commands import CommandClient, close_nats, open_nats
+from tasktrail_api.adapters.eventlog import EventLog
+from tasktrail_api.adapters.readmodels import ReadModels, open_read_models
+from tasktrail_api.dashboard import DashboardCache
+from tasktrail_api.deps import Services
+from tasktrail_api.envelope import Envelope, ErrorEnvelope, install_handlers
+from tasktrail_api.middleware import LimitBody, StripTrailingSlash
+from tasktrail_api.routes import events, health, queues, tasks, tokens, workers
+from tasktrail_api.schemas import RefreshResult
+from tasktrail_api.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+async def _ensure_indexes(read_models: ReadModels) -> None:
+    """In the background: a large collection's index build must not hold up start-up."""
+    try:
+        await read_models.ensure_indexes()
+    except Exception as exc:  # the API still serves; lists are slower until a restart
+        log.warning("could not create the read-model indexes: %s", exc)
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorEnvelope, "description": description}
+    for status, description in (
+        (400, "Invalid parameters or body; err_msg names the field"),
+        (401, "Missing or invalid token"),
+        (403, "The token's role is not enough"),
+        (404, "Not found"),
+        (409, "Conflicts with what exists"),
+        (413, "The request body is too large"),
+        (422, "Understood, but cannot be done (e.g. arguments not captured in full)"),
+        (502, "The control service reported a failure"),
+        (503, "MongoDB, NATS or the control service is unavailable"),
+    )
+}
+
+
+def _dashboard(read_models: ReadModels, max_age: float) -> DashboardCache:
+    async def compute() -> dict[str, Any]:
+        now = datetime.now(UTC)
+        task_rows, worker_rows = await read_models.dashboard_rows(
+            queries.task_state_counts(), queries.worker_totals(now)
+        )
+        return serializers.dashboard(task_rows, worker_rows)
+
+    return DashboardCache(compute, max_age=max_age)
+
+
+def _document_205(schema: dict[str, Any]) -> None:
+    """FastAPI refuses to describe a body on 205 (RFC 9110 says it has none); the seed's
+    refresh answers 205 with the envelope all the same, so describe it here."""
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            if operation.pop("x-envelope-205", None) is None:
+                continue
+            body = TypeAdapter(Envelope[RefreshResult]).json_schema(
+                ref_template="#/components/schemas/{model}"
+            )
+            for name, definition in body.pop("$defs", {}).items():
+                components.setdefault(name, definition)
+            operation["responses"]["205"]["content"] = {"application/json": {"schema": body}}
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            read_models = open_read_models(
+                settings.mongo_url, settings.mongo_db, settings.api_read_timeout
+            )
+            stack.push_async_callback(read_models.close)
+            indexing = asyncio.create_task(_ensure_indexes(read_models))
+            nc = await open_nats(settings.nats_url, settings.app)
+            stack.push_async_callback(close_nats, nc)
+            commands = CommandClient(
+                nc,
+                app=settings.app,
+                timeout=settings.api_command_timeout,
+                worker_timeout=settings.api_worker_timeout,
+            )
+            event_log = EventLog(nc, app=settings.app, timeout=settings.api_command_timeout)
+            dashboard = _dashboard(read_models, settings.api_dashboard_max_age)
+            stack.push_async_callback(dashboard.close)
+            app.state.services = Services(settings, read_models, commands, event_log, dashboard)
+            app.state.indexing = indexing
+            yield
+
+    app = FastAPI(
+        title="tasktrail",
+        summary="Celery task and worker monitoring and control",
+        description="Every answer is the envelope {err, err_code, err_msg, data}; see docs/api.md.",
+        version="0.1.0",
+        lifespan=lifespan,
+        redirect_slashes=False,
+        responses=ERROR_RESPONSES,
+    )
+    openapi = app.openapi
+
+    def described() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            _document_205(openapi())
+        return openapi()
+
+    app.openapi = described  # type: ignore[method-assign]
+    install_handlers(app)
+    app.add_middleware(StripTrailingSlash)
+    app.add_middleware(LimitBody, limit=settings.api_max_body)
+    for module in (health, tasks, workers, queues, events, tokens):
+        app.include_router(module.router)
+    return app

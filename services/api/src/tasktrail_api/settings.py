@@ -1,0 +1,37 @@
+"""API settings: the common ones plus ``TASKTRAIL_API_*`` and the admin bootstrap token."""
+
+from pydantic import Field, model_validator
+from tasktrail_shared.settings import CommonSettings
+
+
+class Settings(CommonSettings):
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    admin_token: str | None = None
+    """``TASKTRAIL_ADMIN_TOKEN``: an admin token that works from start-up."""
+    api_command_timeout: float = Field(default=5.0, gt=0)
+    """Seconds to wait for the control service to answer a command."""
+    api_worker_timeout: float = Field(default=2.0, gt=0, le=60)
+    """Seconds control waits for worker replies; must leave control time to answer us."""
+    api_read_timeout: float = Field(default=10.0, gt=0)
+    """Seconds a MongoDB read may take (server selection included) before a 503."""
+    api_ready_timeout: float = Field(default=2.0, gt=0)
+    """Seconds ``/readyz`` waits for MongoDB before calling the API not ready."""
+    api_write_wait: float = Field(default=5.0, ge=0, le=60)
+    """Seconds a write waits for the projector to apply it before answering 202."""
+    api_dashboard_max_age: float = Field(default=1.0, ge=0)
+    """Seconds a dashboard snapshot is served before a refresh starts; 0 counts every time."""
+    api_max_body: int = Field(default=1024 * 1024, ge=1024)
+    """Largest request body in bytes (413 beyond)."""
+    api_sync_chunk: int = Field(default=1000, ge=1, le=10_000)
+    """Task ids per ``sync`` command sent to control."""
+    api_sync_max: int = Field(default=100_000, ge=1)
+    """Most unfinished tasks one ``GET /monitor/tasks/sync`` looks up."""
+
+    @model_validator(mode="after")
+    def _worker_timeout_fits(self) -> "Settings":
+        if self.api_worker_timeout >= self.api_command_timeout:
+            raise ValueError(
+                "TASKTRAIL_API_WORKER_TIMEOUT must be below TASKTRAIL_API_COMMAND_TIMEOUT"
+            )
+        return self

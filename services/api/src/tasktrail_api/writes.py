@@ -1,0 +1,286 @@
+"""Writes as events: request bodies become ``tasktrail.task.*`` / ``tasktrail.worker.*``
+record payloads, and the test that tells when the projector has applied one. Pure.
+
+The API never writes read models. It publishes a record to the log and reads the document
+back once the projector has folded it in, so a write and a replay give the same document.
+Bodies are validated here with the projector's own rules (field names, times, states,
+BSON-storable values), so a record the API publishes is never dead-lettered.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+from tasktrail_shared import records
+
+from tasktrail_api.queries import parse_status
+from tasktrail_api.serializers import WORKER_SETTABLE, as_utc
+
+INT64 = 2**63
+MAX_DEPTH = 32
+LABEL_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+TASK_FIELDS = frozenset(
+    {
+        "sent", "received", "started", "succeeded", "failed", "retried", "revoked", "rejected",
+        "timestamp", "name", "args", "kwargs", "retries", "eta", "expires", "root_id",
+        "parent_id", "queue", "exchange", "routing_key", "state", "result", "runtime",
+        "exception", "traceback", "worker",
+    }
+)  # fmt: skip
+"""Fields a task record may set (the projector's list); any other name is a label."""
+RESERVED = frozenset(
+    {"id", "uuid", "app", "children", "labels", "deleted", "lost", "finished", "revoke", "status"}
+)
+TIMES = ("sent", "received", "started", "succeeded", "failed", "retried", "revoked", "rejected")
+ID_PATTERN = r"^[^/\s\x00]{1,255}$"
+"""Task ids and hostnames: they end up in URL paths and ``_id``s."""
+
+
+def _storable(value: Any, depth: int = 0) -> Any:
+    """A JSON value MongoDB can store and that reads back the same: finite numbers, 64-bit
+    integers, object keys that are not operators or paths."""
+    if depth > MAX_DEPTH:
+        raise ValueError(f"nested deeper than {MAX_DEPTH} levels")
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        if not -INT64 <= value < INT64:
+            raise ValueError("integers must fit in 64 bits")
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError("numbers must be finite")
+        return value
+    if isinstance(value, list):
+        return [_storable(v, depth + 1) for v in value]
+    if isinstance(value, dict):
+        for key in value:
+            if key.startswith("$") or "." in key or "\x00" in key:
+                raise ValueError(f"object key {key[:40]!r} may not start with $ or hold . or NUL")
+        return {k: _storable(v, depth + 1) for k, v in value.items()}
+    raise ValueError(f"unsupported value of type {type(value).__name__}")
+
+
+def _time(value: datetime) -> datetime:
+    moment = as_utc(value)
+    if not 1970 <= moment.year <= 9999:
+        raise ValueError("must be between 1970 and 9999")
+    return moment
+
+
+Json = Annotated[Any, AfterValidator(_storable)]
+Time = Annotated[datetime, AfterValidator(_time)]
+Ident = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+Short = Annotated[str, StringConstraints(max_length=1024)]
+Long = Annotated[str, StringConstraints(max_length=256 * 1024)]
+Int64 = Annotated[int, Field(ge=0, lt=INT64)]
+Scalar = Annotated[str | bool | int | float, AfterValidator(_storable)]
+
+
+class TaskFields(BaseModel):
+    """Every field a task write may give. Absent means "not given"; ``null`` in a PATCH clears."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Short | None = None
+    status: Annotated[str, StringConstraints(max_length=32)] | None = Field(
+        default=None, description="A state name or letter: p r t s f v y j (see docs/api.md)"
+    )
+    args: Json = None
+    kwargs: Json = None
+    result: Json = None
+    retries: Int64 | None = None
+    runtime: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+    exception: Long | None = None
+    traceback: Long | None = None
+    worker: Short | None = None
+    root_id: Short | None = None
+    parent_id: Short | None = None
+    queue: Short | None = None
+    exchange: Short | None = None
+    routing_key: Short | None = None
+    eta: Short | None = None
+    expires: Short | None = None
+    sent: Time | None = None
+    received: Time | None = None
+    started: Time | None = None
+    succeeded: Time | None = None
+    failed: Time | None = None
+    retried: Time | None = None
+    revoked: Time | None = None
+    rejected: Time | None = None
+    timestamp: Time | None = None
+    cidr_id: Short | None = None
+    cidr_ip_network: Short | None = None
+    asn_id: Short | None = None
+    asn_number: Annotated[int, Field(ge=-INT64, lt=INT64)] | Short | None = None
+    labels: dict[str, Scalar | None] | None = Field(
+        default=None, description="Any other labels, by name; null removes one (PATCH)"
+    )
+
+    @field_validator("status")
+    @classmethod
+    def _status(cls, value: str | None) -> str | None:
+        return None if value is None else parse_status(value)
+
+    @field_validator("labels")
+    @classmethod
+    def _label_names(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        for name in value or {}:
+            if not LABEL_NAME.match(name) or name in TASK_FIELDS or name in RESERVED:
+                raise ValueError(f"{name[:40]!r} cannot be a label name")
+        return value
+
+    def record_fields(self, *, keep_nulls: bool) -> dict[str, Any]:
+        """The given fields under their read-model names (``status`` is ``state``; labels flat)."""
+        out: dict[str, Any] = {}
+        for name in sorted(self.model_fields_set & TaskFields.model_fields.keys()):
+            value = getattr(self, name)
+            if name == "labels":
+                for label, label_value in (value or {}).items():
+                    if label_value is not None or keep_nulls:
+                        out[label] = label_value
+                continue
+            if value is None and not keep_nulls:
+                continue
+            out["state" if name == "status" else name] = _wire(value)
+        return out
+
+
+class TaskCreate(TaskFields):
+    uuid: Ident | None = Field(default=None, description="The Celery task id; generated if absent")
+
+
+class TaskPatch(TaskFields):
+    @model_validator(mode="after")
+    def _something(self) -> TaskPatch:
+        if not self.model_fields_set:
+            raise ValueError("give at least one field to change")
+        return self
+
+
+def _status_flag(value: Any) -> Any:
+    """Seed workers carry ``status`` 0/1 or false/true."""
+    if isinstance(value, bool) or value in (0, 1):
+        return bool(value)
+    raise ValueError("status is 0, 1, false or true")
+
+
+Status = Annotated[bool | int, AfterValidator(_status_flag)]
+
+
+class WorkerFields(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: Status | None = Field(
+        default=None,
+        description="Accepted for compatibility; a worker's status is what its heartbeats "
+        "say, so it is not recorded (see docs/api.md)",
+    )
+    pid: Int64 | None = None
+    freq: Annotated[float, Field(gt=0, le=86400, allow_inf_nan=False)] | None = None
+    active: Int64 | None = None
+    processed: Int64 | None = None
+    loadavg: list[Annotated[float, Field(allow_inf_nan=False)]] | None = Field(
+        default=None, max_length=3
+    )
+    sw_ident: Short | None = None
+    sw_ver: Short | None = None
+    sw_sys: Short | None = None
+
+    def record_fields(self, *, keep_nulls: bool) -> dict[str, Any]:
+        return {
+            name: getattr(self, name)
+            for name in WORKER_SETTABLE
+            if name in self.model_fields_set and (keep_nulls or getattr(self, name) is not None)
+        }
+
+
+class WorkerCreate(WorkerFields):
+    name: Ident = Field(description="The worker's hostname, e.g. celery@host")
+
+
+class WorkerPatch(WorkerFields):
+    @model_validator(mode="after")
+    def _something(self) -> WorkerPatch:
+        if not self.model_fields_set:
+            raise ValueError("give at least one field to change")
+        return self
+
+
+def _wire(value: Any) -> Any:
+    """Times travel as ISO 8601 (the record contract); everything else as given."""
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+# --- payloads -----------------------------------------------------------------------------
+
+
+def payload(event_type: str, **values: Any) -> dict[str, Any]:
+    """A record payload checked against the shared contract, as JSON."""
+    return records.PAYLOADS[event_type].model_validate(values).model_dump(mode="json")
+
+
+# --- has the projector applied it? --------------------------------------------------------
+
+APPLIED_PROJECTION = {"_records": 1, "_amend": 1, "deleted": 1, "labels": 1, "state": 1}
+
+
+def _mentions(doc: Mapping[str, Any], event_id: str) -> bool:
+    """The document keeps our event as its latest record or amendment of some field."""
+    held = [*(doc.get("_records") or {}).values(), *(doc.get("_amend") or {}).values()]
+    return any(isinstance(h, Mapping) and h.get("id") == event_id for h in held)
+
+
+def _same(stored: Any, wanted: Any) -> bool:
+    if isinstance(wanted, str) and isinstance(stored, datetime):
+        try:
+            moment = as_utc(datetime.fromisoformat(wanted))
+        except ValueError:
+            return False
+        return abs((as_utc(stored) - moment).total_seconds()) < 0.001
+    return bool(stored == wanted)
+
+
+def _fields_match(
+    doc: Mapping[str, Any], fields: Mapping[str, Any], settable: frozenset[str]
+) -> bool:
+    labels = doc.get("labels") if isinstance(doc.get("labels"), Mapping) else {}
+    for name, value in fields.items():
+        stored = doc.get(name) if name in settable else (labels or {}).get(name)
+        if not _same(stored, value):
+            return False
+    return True
+
+
+def applied(
+    doc: Mapping[str, Any] | None,
+    kind: str,
+    event_id: str,
+    fields: Mapping[str, Any],
+    *,
+    target: str = "task",
+) -> bool:
+    """Whether ``doc`` reflects our record: gone or ``deleted`` for a delete; otherwise our
+    event is the one the document keeps, or every field we wrote reads back as written."""
+    if kind == "deleted":
+        return doc is None or doc.get("deleted") is True
+    if doc is None or doc.get("deleted") is True:
+        return False
+    if _mentions(doc, event_id):
+        return True
+    settable = TASK_FIELDS if target == "task" else frozenset(WORKER_SETTABLE)
+    return bool(fields) and _fields_match(doc, fields, settable)

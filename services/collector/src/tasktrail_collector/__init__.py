@@ -1,0 +1,1 @@
+"""tasktrail collector: Celery events from the broker into the JetStream log, unchanged."""

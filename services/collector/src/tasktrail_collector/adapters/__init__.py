@@ -1,0 +1,1 @@
+"""The only collector modules that talk to the broker and to NATS."""

@@ -1,0 +1,232 @@
+"""Publish records to JetStream: core publishes, one ack subscription, bounded in flight.
+
+nats-py's ``publish_async`` spends ~50 us a message on futures, inbox ids and header
+encoding. Here each record's header block is already bytes, so a publish is one ``HPUB``
+line joined to it with a reply subject ``<prefix>.<n>``, and many are written per flush.
+One wildcard subscription on ``<prefix>.*`` takes every ack; only ``"error"`` and
+``"duplicate"`` are looked for in its JSON. A record unacknowledged after ``ack_timeout``,
+or in flight when the connection drops, goes back to the front of the outbox and is sent
+again: its ``Nats-Msg-Id`` makes that harmless if JetStream already stored it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js.api import StreamConfig
+from nats.nuid import NUID
+from tasktrail_shared.nats import ensure_stream
+
+from tasktrail_collector.outbox import Outbox
+from tasktrail_collector.records import DEADLETTER_ROOT, Record
+from tasktrail_collector.stats import Counters
+
+log = logging.getLogger(__name__)
+
+BATCH = 256
+"""Records written per flush."""
+MAX_ERROR_ACKS = 5
+"""JetStream refused a record this often (not a timeout): it goes to the dead letters."""
+_DEADLETTER = DEADLETTER_ROOT.encode()
+
+
+class JetStreamPublisher:
+    def __init__(
+        self,
+        nc: Client,
+        outbox: Outbox,
+        counters: Counters,
+        *,
+        streams: Sequence[StreamConfig],
+        max_in_flight: int,
+        ack_timeout: float,
+        reject: Callable[[Record, str], None],
+    ) -> None:
+        self._nc = nc
+        self._outbox = outbox
+        self._counters = counters
+        self._streams = streams
+        self._max_in_flight = max_in_flight
+        self._ack_timeout = ack_timeout
+        self._reject = reject
+        self._prefix = f"_TT_ACK.{NUID().next().decode()}"
+        self._prefix_len = len(self._prefix) + 1
+        self._reply = self._prefix.encode() + b"."
+        self._seq = 0
+        self._in_flight: dict[int, tuple[Record, float]] = {}
+        self._errors: dict[bytes, int] = {}
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._paused_until = 0.0
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
+
+    @property
+    def max_payload(self) -> int:
+        return int(self._nc.max_payload)
+
+    def connected(self) -> bool:
+        return bool(self._nc.is_connected)
+
+    def notify(self) -> None:
+        """New records are in the outbox."""
+        self._wake.set()
+
+    async def start(self) -> None:
+        """Create or update the streams, subscribe to acks, start sending."""
+        js = self._nc.jetstream()
+        for config in self._streams:
+            await ensure_stream(js, config)
+        await self._nc.subscribe(
+            f"{self._prefix}.*", cb=self._on_ack, pending_msgs_limit=-1, pending_bytes_limit=-1
+        )
+        self._tasks = [asyncio.create_task(self._send_loop()), asyncio.create_task(self._sweep())]
+
+    async def _send_loop(self) -> None:
+        nc, outbox, in_flight = self._nc, self._outbox, self._in_flight
+        while True:
+            room = self._max_in_flight - len(in_flight)
+            if (
+                room <= 0
+                or not outbox
+                or not nc.is_connected
+                or self._paused_until > time.monotonic()
+            ):
+                if not outbox and not in_flight:
+                    self._idle.set()
+                self._wake.clear()
+                await self._wake.wait()  # set by intake, acks and the sweeper's tick
+                continue
+            self._idle.clear()
+            records = outbox.take(min(room, BATCH))
+            deadline = time.monotonic() + self._ack_timeout
+            parts: list[bytes] = []
+            limit = self.max_payload
+            for record in records:
+                size = len(record.headers) + len(record.data)
+                if size > limit:
+                    self._reject(record, f"message of {size} bytes exceeds max_payload {limit}")
+                    continue
+                self._seq += 1
+                in_flight[self._seq] = (record, deadline)
+                parts.append(
+                    b"HPUB %b %b%d %d %d\r\n%b%b\r\n"
+                    % (
+                        record.subject,
+                        self._reply,
+                        self._seq,
+                        len(record.headers),
+                        size,
+                        record.headers,
+                        record.data,
+                    )
+                )
+            if parts:
+                # nats-py has no public call for a pre-encoded HPUB: write it to its buffer.
+                await nc._send_command(b"".join(parts))
+                await nc._flush_pending()
+            await asyncio.sleep(0)  # let the broker intake run between batches
+
+    async def _on_ack(self, msg: Msg) -> None:
+        try:
+            seq = int(msg.subject[self._prefix_len :])
+        except ValueError:
+            return
+        entry = self._in_flight.pop(seq, None)
+        self._wake.set()
+        if entry is None:
+            return  # an ack for a record already sent again
+        record, data = entry[0], msg.data
+        if not data or b'"error"' in data:
+            self._refused(record, data, msg)
+            return
+        if not record.subject.startswith(_DEADLETTER):
+            if b'"duplicate"' in data:
+                self._counters.duplicates += 1
+            else:
+                self._counters.published += 1
+        if record.settle is not None:
+            record.settle()
+
+    def _refused(self, record: Record, data: bytes, msg: Msg) -> None:
+        reason = "no stream answered" if not data else _error_text(data)
+        if msg.headers and msg.headers.get("Status") == "503":
+            reason = "no stream answered"
+        count = self._errors.get(record.headers, 0) + 1
+        if count >= MAX_ERROR_ACKS and not record.subject.startswith(_DEADLETTER):
+            self._errors.pop(record.headers, None)
+            self._reject(record, f"JetStream refused it: {reason}")
+            return
+        self._errors[record.headers] = count
+        log.warning("JetStream refused %s (%s); retrying", record.subject.decode(), reason)
+        self._counters.retried += 1
+        self._outbox.requeue([record])
+        self._paused_until = time.monotonic() + 0.2 * count
+
+    async def _sweep(self) -> None:
+        """Send again what timed out, or everything in flight when the connection dropped."""
+        was_connected = True
+        while True:
+            await asyncio.sleep(0.25)
+            connected = bool(self._nc.is_connected)
+            now = time.monotonic()
+            expired: list[int] = []
+            for seq, (_, deadline) in self._in_flight.items():
+                if connected and was_connected and deadline > now:
+                    break
+                expired.append(seq)
+            if not connected and was_connected:
+                log.warning("NATS connection lost: %d publishes will be sent again", len(expired))
+            was_connected = connected
+            self._wake.set()  # a pause may be over, or the connection back
+            if expired:
+                records = [self._in_flight.pop(seq)[0] for seq in expired]
+                self._counters.retried += len(records)
+                self._outbox.requeue(records)
+                self._wake.set()
+
+    async def drain(self, timeout: float) -> bool:
+        """Wait until the outbox and the in-flight publishes are empty; ``False`` on timeout."""
+        self._wake.set()
+        try:
+            async with asyncio.timeout(timeout):
+                while self._outbox or self._in_flight:
+                    self._idle.clear()
+                    self._wake.set()
+                    await self._idle.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    async def close(self) -> None:
+        """Stop sending; what is still in flight goes back to the outbox (to be spooled)."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._outbox.requeue(record for record, _ in self._in_flight.values())
+        self._in_flight.clear()
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(5):
+                if self._nc.is_connected:
+                    await self._nc.drain()
+            await self._nc.close()
+
+
+def _error_text(data: bytes) -> str:
+    try:
+        error = json.loads(data).get("error", {})
+        return f"{error.get('err_code', error.get('code'))} {error.get('description', '')}"
+    except (ValueError, AttributeError):
+        return data[:200].decode(errors="replace")

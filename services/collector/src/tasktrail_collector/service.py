@@ -1,0 +1,216 @@
+"""The collector's one job: every broker message on the event channel becomes one stream message.
+
+The bytes are not decoded here (the projector does that): the less the collector does per
+message, the higher the rate it keeps up with, and the stream keeps exactly what the broker
+delivered. What fails the cheap checks of :mod:`screening` goes to the dead letters instead.
+Sources push messages in synchronously; the publisher drains the outbox on its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from tasktrail_shared.celery_wire import amqp_extra_headers
+from tasktrail_shared.envelope import JSON, celery_envelope
+
+from tasktrail_collector import screening
+from tasktrail_collector.outbox import Outbox
+from tasktrail_collector.records import Record, RedisRecords, deadletter_record, envelope_record
+from tasktrail_collector.stats import Counters
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerMessage:
+    """One message from a queue-based broker, body as delivered, and how to acknowledge it."""
+
+    routing_key: str
+    body: bytes
+    content_type: str | None
+    content_encoding: str | None
+    compression: str | None
+    settle: Callable[[], None]
+
+
+class Intake(Protocol):
+    """What sources hand messages to (the :class:`Collector`)."""
+
+    def redis_batch(self, received: float, messages: list[tuple[bytes, bytes]]) -> None: ...
+    def broker_message(self, message: BrokerMessage) -> None: ...
+
+
+class Source(Protocol):
+    async def run(self, intake: Intake, stop: asyncio.Event) -> None: ...
+    async def ping(self) -> bool: ...
+    async def close(self) -> None: ...
+
+
+class Publisher(Protocol):
+    @property
+    def in_flight(self) -> int: ...
+
+    async def start(self) -> None: ...
+    def notify(self) -> None: ...
+    def connected(self) -> bool: ...
+    async def drain(self, timeout: float) -> bool: ...
+    async def close(self) -> None: ...
+
+
+class Collector:
+    def __init__(
+        self,
+        app: str,
+        source: Source,
+        outbox: Outbox,
+        counters: Counters,
+        *,
+        max_message_bytes: int = 1024 * 1024,
+        validate_every: int = 64,
+        drain_timeout: float = 30.0,
+    ) -> None:
+        self.app = app
+        self.source = source
+        self.outbox = outbox
+        self.counters = counters
+        self.publisher: Publisher | None = None
+        self.max_message_bytes = max_message_bytes
+        self.validate_every = validate_every
+        self.drain_timeout = drain_timeout
+        self.source_id = f"tasktrail/collector/{socket.gethostname()}"
+        self._redis = RedisRecords(app, self.source_id)
+
+    # --- intake: called by the sources, in the event loop, never blocking -----------------
+
+    def redis_batch(self, received: float, messages: list[tuple[bytes, bytes]]) -> None:
+        """Messages of one socket read: ``(channel, kombu envelope)``."""
+        records, counters, put = self._redis, self.counters, self.outbox.put
+        records.at(received)
+        limit, every = self.max_message_bytes, self.validate_every
+        for channel, payload in messages:
+            counters.received += 1
+            key = channel[channel.rfind(b"/") + 1 :]
+            reason = (
+                screening.check_routing_key(key)
+                or screening.check_size(payload, limit)
+                or screening.check_redis_envelope(payload)
+            )
+            if reason is None and every and counters.received % every == 0:
+                reason = screening.validate_redis(payload)
+            if reason is None:
+                put(records.record(key, payload))
+            else:
+                self._reject(reason, channel.decode(errors="replace"), payload, received)
+        self._notify()
+
+    def broker_message(self, message: BrokerMessage) -> None:
+        """One message of a queue-based broker (AMQP): acked once JetStream holds it."""
+        self.counters.received += 1
+        received = time.time()
+        body = message.body
+        reason = (
+            screening.check_routing_key(message.routing_key.encode())
+            or screening.check_size(body, self.max_message_bytes)
+            or screening.check_body(body, message.content_type, message.compression)
+        )
+        if (
+            reason is None
+            and self.validate_every
+            and (self.counters.received % self.validate_every == 0)
+        ):
+            reason = screening.validate_body(
+                body, message.content_type, message.content_encoding, message.compression
+            )
+        if reason is not None:
+            self._reject(reason, message.routing_key, body, received, message.settle)
+        else:
+            envelope = celery_envelope(
+                app=self.app,
+                routing_key=message.routing_key,
+                data=body,
+                source=self.source_id,
+                datacontenttype=message.content_type or JSON,
+                received=received,
+                extra=amqp_extra_headers(message.content_encoding, message.compression),
+            )
+            self.outbox.put(envelope_record(envelope, message.settle))
+        self._notify()
+
+    def _reject(
+        self,
+        reason: str,
+        origin: str,
+        data: bytes,
+        received: float,
+        settle: Callable[[], None] | None = None,
+    ) -> None:
+        self.counters.dead_lettered += 1
+        if self.counters.dead_lettered <= 10 or self.counters.dead_lettered % 1000 == 0:
+            log.warning("dead-lettered a message from %s: %s", origin, reason)
+        record = deadletter_record(
+            app=self.app,
+            source=self.source_id,
+            reason=reason,
+            origin=origin,
+            data=data,
+            received=received,
+            settle=settle,
+        )
+        self.outbox.put(record)
+
+    def refused(self, record: Record, reason: str) -> None:
+        """JetStream will not take ``record``: keep it as a dead letter instead."""
+        self._reject(reason, record.subject.decode(), record.data, time.time(), record.settle)
+
+    def _notify(self) -> None:
+        if self.publisher is not None:
+            self.publisher.notify()
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Take in until ``stop``, then publish what is buffered (up to the drain timeout)."""
+        assert self.publisher is not None, "bootstrap sets the publisher"
+        await self.publisher.start()
+        flusher = asyncio.create_task(self._flush_spool())
+        try:
+            await self.source.run(self, stop)
+        finally:
+            drained = await self.publisher.drain(self.drain_timeout)
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
+            await self.publisher.close()
+            left = self.outbox.close()
+            await self.source.close()
+            log.info(
+                "collector stopped%s: %s",
+                "" if drained else f", {left} records left in the spool",
+                self.stats(),
+            )
+
+    async def _flush_spool(self) -> None:
+        while True:
+            await asyncio.sleep(1)
+            self.outbox.flush()
+
+    def stats(self) -> dict[str, int]:
+        in_flight = self.publisher.in_flight if self.publisher else 0
+        return {
+            **self.counters.as_dict(),
+            "spooled": self.outbox.spooled,
+            "spool_records": self.outbox.spool_records,
+            "in_flight": in_flight,
+            "backlog": len(self.outbox) + in_flight,
+        }
+
+    async def readiness(self) -> dict[str, bool]:
+        nats = self.publisher is not None and self.publisher.connected()
+        return {"broker": await self.source.ping(), "nats": nats}

@@ -1,0 +1,64 @@
+"""Collector settings: the common ones plus ``TASKTRAIL_COLLECTOR_*``."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from nats.js.api import StreamConfig
+from tasktrail_shared.settings import CommonSettings
+
+from tasktrail_collector.records import DEADLETTER_ROOT
+
+MIB = 1024 * 1024
+
+
+class Settings(CommonSettings):
+    collector_health_host: str = "127.0.0.1"
+    collector_health_port: int = 8001
+    """0 turns the health endpoint off."""
+    collector_max_in_flight: int = 4096
+    """Publishes awaiting a JetStream ack; past it, records wait in the outbox."""
+    collector_ack_timeout: float = 5.0
+    """A publish unacknowledged this long (seconds) is sent again."""
+    collector_memory_buffer_bytes: int = 64 * MIB
+    """Records held in memory while NATS lags; beyond this they go to the disk spool."""
+    collector_spool_dir: str = ""
+    """Disk spool; default ``<tmp>/tasktrail-collector-<app>``. One directory per replica."""
+    collector_spool_segment_bytes: int = 8 * MIB
+    collector_drain_timeout: float = 30.0
+    """On SIGTERM, how long to keep publishing what is buffered before leaving it spooled."""
+    collector_max_message_bytes: int = MIB
+    """Larger broker messages are dead-lettered (capped below the server's max_payload)."""
+    collector_validate_every: int = 64
+    """Fully validate one message in N (1: all, 0: none); the others get the cheap checks."""
+    collector_sentinel_master: str = "mymaster"
+    """Master name for ``sentinel://`` broker URLs (kombu's ``master_name``)."""
+    collector_queue: str = ""
+    """AMQP (and other kombu) brokers: the durable queue; default ``tasktrail.collector.<app>``."""
+    collector_queue_message_ttl: float | None = 86400.0
+    """Seconds an event may wait in the queue (x-message-ttl); None: no limit."""
+    collector_queue_expires: float | None = None
+    """Seconds without consumers before the broker deletes the queue (x-expires)."""
+    collector_queue_max_length: int | None = None
+    """Events the queue holds at most (x-max-length; the oldest are dropped)."""
+    collector_prefetch: int = 2000
+    """AMQP messages delivered but not yet acknowledged (acked once JetStream has them)."""
+    collector_deadletter_stream: str = "TASKTRAIL_DEADLETTER"
+    collector_deadletter_max_bytes: int = 256 * MIB
+
+    def spool_path(self) -> Path:
+        if self.collector_spool_dir:
+            return Path(self.collector_spool_dir)
+        return Path(tempfile.gettempdir()) / f"tasktrail-collector-{self.app}"
+
+    def queue_name(self) -> str:
+        return self.collector_queue or f"tasktrail.collector.{self.app}"
+
+    def deadletter_stream_config(self) -> StreamConfig:
+        config = self.stream_config()
+        config.name = self.collector_deadletter_stream
+        config.subjects = [f"{DEADLETTER_ROOT}.>"]
+        config.max_bytes = self.collector_deadletter_max_bytes
+        config.num_replicas = self.stream_replicas
+        return config

@@ -1,0 +1,1 @@
+"""tasktrail control: operator commands executed on Celery and recorded in the log."""

@@ -1,0 +1,1 @@
+"""The only control modules that import celery and nats."""

@@ -1,0 +1,260 @@
+"""One handler per command, found by name in :data:`HANDLERS`.
+
+Handlers receive the arguments already checked against the contract's model, talk to Celery
+only through :class:`Remote` and to the log only through :class:`EventLog`, and return what
+was done: an outcome per worker and a command-specific result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from tasktrail_shared.commands import (
+    CommandRequest,
+    PurgeArgs,
+    RefreshArgs,
+    RetryArgs,
+    RevokeArgs,
+    RevokeByStampedHeadersArgs,
+    RunArgs,
+    ShutdownArgs,
+    SyncArgs,
+    WorkerOutcome,
+)
+from tasktrail_shared.envelope import Envelope
+
+from tasktrail_control.arguments import (
+    CommandError,
+    destination,
+    original_arguments,
+    parse_eta,
+)
+from tasktrail_control.events import INSPECTIONS, inspected, reconciled
+from tasktrail_control.outcomes import (
+    answered_data,
+    for_named_workers,
+    from_replies,
+    normalise_signal,
+    with_missing,
+)
+
+PUBLISH_BATCH = 256
+"""Events published concurrently: a sync of thousands of tasks must not pay one round trip each."""
+
+
+class Remote(Protocol):
+    """Celery, as control uses it (``adapters.celery_remote``)."""
+
+    @property
+    def has_result_backend(self) -> bool: ...
+    async def broadcast(
+        self,
+        command: str,
+        arguments: Mapping[str, Any],
+        names: list[str] | None,
+        timeout: float,
+    ) -> list[dict[str, Any]]: ...
+    async def shutdown(self, names: list[str]) -> None: ...
+    async def lookup(self, ids: list[str]) -> list[dict[str, Any]]: ...
+    async def purge(self, queue: str) -> int: ...
+    async def send(
+        self,
+        name: str,
+        args: list[Any],
+        kwargs: dict[str, Any],
+        *,
+        queue: str | None,
+        eta: datetime | None,
+        countdown: float | None,
+    ) -> str: ...
+
+
+class EventLog(Protocol):
+    async def record(self, envelope: Envelope) -> None: ...
+
+
+@dataclass(frozen=True)
+class Context:
+    app: str
+    source: str
+    remote: Remote
+    log: EventLog
+
+    async def publish(self, envelopes: Sequence[Envelope]) -> None:
+        for start in range(0, len(envelopes), PUBLISH_BATCH):
+            batch = envelopes[start : start + PUBLISH_BATCH]
+            await asyncio.gather(*(self.log.record(envelope) for envelope in batch))
+
+
+@dataclass
+class Done:
+    workers: dict[str, WorkerOutcome] = field(default_factory=dict)
+    result: Any = None
+
+
+Handler = Callable[[Context, Any, CommandRequest], Awaitable[Done]]
+
+
+def _signal(value: str | int | None) -> str:
+    try:
+        return normalise_signal(value)
+    except ValueError as exc:
+        raise CommandError(f"'signal': {exc}") from exc
+
+
+async def revoke(ctx: Context, args: RevokeArgs, request: CommandRequest) -> Done:
+    """Every worker is told, since any of them may hold the task (reserved or running)."""
+    arguments = {"task_id": args.ids, "terminate": args.terminate, "signal": _signal(args.signal)}
+    replies = await ctx.remote.broadcast("revoke", arguments, None, request.timeout)
+    return Done(from_replies(replies))
+
+
+async def revoke_by_stamped_headers(
+    ctx: Context, args: RevokeByStampedHeadersArgs, request: CommandRequest
+) -> Done:
+    arguments = {
+        "headers": args.headers,
+        "terminate": args.terminate,
+        "signal": _signal(args.signal),
+    }
+    replies = await ctx.remote.broadcast(
+        "revoke_by_stamped_headers", arguments, None, request.timeout
+    )
+    return Done(from_replies(replies))
+
+
+async def shutdown(ctx: Context, args: ShutdownArgs, request: CommandRequest) -> Done:
+    """A worker shuts down before it can reply, so a ping first tells which ones exist."""
+    answered = from_replies(await ctx.remote.broadcast("ping", {}, args.names, request.timeout))
+    alive = [name for name in args.names if name in answered]
+    if alive:
+        await ctx.remote.shutdown(alive)
+    return Done(for_named_workers(args.names, answered, "shutdown"))
+
+
+def on_workers(command: str, arguments: Callable[[Any], dict[str, Any]]) -> Handler:
+    """A Celery control command to ``args.names`` (every worker if absent), one reply each."""
+
+    async def handle(ctx: Context, args: Any, request: CommandRequest) -> Done:
+        names = destination(args.names)
+        replies = await ctx.remote.broadcast(command, arguments(args), names, request.timeout)
+        return Done(with_missing(names, from_replies(replies)))
+
+    return handle
+
+
+async def refresh(ctx: Context, args: RefreshArgs, request: CommandRequest) -> Done:
+    """Ping, then inspect only the workers that answered, so no inspect waits for a timeout."""
+    names = destination(args.names)
+    wanted = list(dict.fromkeys([*(names or []), *args.expected]))
+    answered = from_replies(
+        await ctx.remote.broadcast("ping", {}, None if names is None else wanted, request.timeout)
+    )
+    alive = sorted(answered)
+    answers: dict[str, dict[str, Any]] = {host: {} for host in alive}
+    if alive:
+        replies = await asyncio.gather(
+            *(ctx.remote.broadcast(name, {}, alive, request.timeout) for name in INSPECTIONS)
+        )
+        for name, reply in zip(INSPECTIONS, replies, strict=True):
+            for host, data in answered_data(from_replies(reply)).items():
+                if host in answers:
+                    answers[host][name] = data
+    at = time.time()
+
+    def event(hostname: str, data: dict[str, Any] | None) -> Envelope:
+        return inspected(
+            app=ctx.app,
+            source=ctx.source,
+            command_id=request.id,
+            actor=request.actor,
+            at=at,
+            hostname=hostname,
+            answers=data,
+        )
+
+    unreachable = [name for name in args.expected if name not in answered]
+    await ctx.publish(
+        [event(host, answers[host]) for host in alive] + [event(n, None) for n in unreachable]
+    )
+    workers = {host: WorkerOutcome(status="ok", detail="inspected") for host in alive}
+    return Done(with_missing(wanted, workers))
+
+
+async def sync(ctx: Context, args: SyncArgs, request: CommandRequest) -> Done:
+    """Fill in what the events missed, from the result backend; ``result``: tasks found."""
+    if not ctx.remote.has_result_backend:
+        raise CommandError(
+            "sync reads the result backend and none is configured: "
+            "set TASKTRAIL_RESULT_BACKEND for the control service"
+        )
+    metas = await ctx.remote.lookup(list(dict.fromkeys(args.ids)))
+    at = time.time()
+    found = [
+        reconciled(
+            app=ctx.app,
+            source=ctx.source,
+            command_id=request.id,
+            actor=request.actor,
+            at=at,
+            meta=meta,
+        )
+        for meta in metas
+    ]
+    events = [event for event in found if event is not None]
+    await ctx.publish(events)
+    return Done(result=len(events))
+
+
+async def purge(ctx: Context, args: PurgeArgs, request: CommandRequest) -> Done:
+    return Done(result=await ctx.remote.purge(args.queue))
+
+
+async def run(ctx: Context, args: RunArgs, request: CommandRequest) -> Done:
+    eta = parse_eta(args.eta, args.countdown)
+    task_id = await ctx.remote.send(
+        args.name, args.args, args.kwargs, queue=args.queue, eta=eta, countdown=args.countdown
+    )
+    return Done(result=task_id)
+
+
+async def retry(ctx: Context, args: RetryArgs, request: CommandRequest) -> Done:
+    """A new task with the original's name and arguments (the original ``id`` is audit only)."""
+    task_args, task_kwargs = original_arguments(args.args, args.kwargs)
+    task_id = await ctx.remote.send(
+        args.name, task_args, task_kwargs, queue=args.queue, eta=None, countdown=None
+    )
+    return Done(result=task_id)
+
+
+HANDLERS: dict[str, Handler] = {
+    "revoke": revoke,
+    "revoke_by_stamped_headers": revoke_by_stamped_headers,
+    "shutdown": shutdown,
+    "ping": on_workers("ping", lambda a: {}),
+    "refresh": refresh,
+    "sync": sync,
+    "pool_grow": on_workers("pool_grow", lambda a: {"n": a.n}),
+    "pool_shrink": on_workers("pool_shrink", lambda a: {"n": a.n}),
+    "autoscale": on_workers("autoscale", lambda a: {"max": a.max, "min": a.min}),
+    "rate_limit": on_workers(
+        "rate_limit", lambda a: {"task_name": a.task_name, "rate_limit": a.rate}
+    ),
+    "time_limit": on_workers(
+        "time_limit", lambda a: {"task_name": a.task_name, "soft": a.soft, "hard": a.hard}
+    ),
+    "add_consumer": on_workers(
+        "add_consumer",
+        lambda a: {"queue": a.queue, "exchange": a.exchange, "routing_key": a.routing_key},
+    ),
+    "cancel_consumer": on_workers("cancel_consumer", lambda a: {"queue": a.queue}),
+    "purge": purge,
+    "run": run,
+    "retry": retry,
+}
+"""Command name -> handler; every name of the contract's ``CommandName`` has one."""

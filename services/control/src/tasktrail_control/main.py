@@ -1,0 +1,35 @@
+"""Entry point: ``tasktrail-control``."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tasktrail_shared import logs
+from tasktrail_shared.health import serve_health
+from tasktrail_shared.runner import run_until_signalled
+
+from tasktrail_control.bootstrap import bootstrap
+from tasktrail_control.settings import Settings
+
+
+async def _main(stop: asyncio.Event) -> None:
+    settings = Settings()
+    logs.setup("control", settings.log_level)
+    wired = await bootstrap(settings)
+    await wired.bus.serve(settings.app, wired.control.handle)
+    server = None
+    if settings.control_health_port:
+        server = await serve_health(
+            settings.control_health_host, settings.control_health_port, wired.readiness
+        )
+    try:
+        await stop.wait()
+    finally:
+        if server is not None:
+            server.close()
+        await wired.bus.close()
+        wired.remote.close()
+
+
+def main() -> None:
+    run_until_signalled(_main)

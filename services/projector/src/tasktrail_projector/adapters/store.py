@@ -1,0 +1,286 @@
+"""MongoDB read-model store: versioned bulk writes, idempotent appends, sweeps, indexes.
+
+pymongo errors are translated at this edge into the service's two outcomes: the store is
+unavailable (retry the batch later) or it refused the data (isolate the message). A
+duplicate key is neither: for versioned writes it means the version moved (another replica
+won the race, or a document assumed new already existed), and for appends it means the
+document is already there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bson.errors import InvalidDocument
+from pymongo import (
+    ASCENDING,
+    AsyncMongoClient,
+    DeleteMany,
+    IndexModel,
+    InsertOne,
+    ReplaceOne,
+    UpdateOne,
+)
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError, DocumentTooLarge, OperationFailure, PyMongoError
+from tasktrail_shared import mongo
+
+from tasktrail_projector.domain.labels import SEED_LABELS
+from tasktrail_projector.domain.lost import Flip
+from tasktrail_projector.ports import Doc, RejectedWrite, StoreUnavailable, Write
+
+STATS = "stats"
+"""Per-minute buckets (see ``domain/stats.py``)."""
+STATS_SLOTS = "stats_slots"
+"""Internal: the 10-second tallies the minute buckets are summed from."""
+READ_MODELS = (
+    mongo.TASKS,
+    mongo.WORKERS,
+    mongo.TASK_EVENTS,
+    mongo.DEAD_LETTERS,
+    STATS,
+    STATS_SLOTS,
+)
+DUPLICATE_KEY = 11000
+DATA_ERRORS = frozenset({2, 9, 10334, 14, 17280, 17419, 52, 55, 56, 57})
+"""Server codes that mean "this document is bad" (BadValue, too large, bad field names...)."""
+DAY = 86400
+TASK_TTL_INDEX = "finished_ttl"
+EVENT_TTL_INDEX = "timestamp_ttl"
+SLOT_TTL_INDEX = "slot_ttl"
+
+
+def indexes(labels: Sequence[str] = ()) -> dict[str, list[IndexModel]]:
+    """The indexes the projector needs; ``labels`` are the configured label names.
+
+    Only what the projector's own reads use, plus the label indexes: the API creates the
+    indexes behind its filters and sorts. Every index costs each write (the embedded
+    server rewrites all of a document's index entries on every update), so none is doubled.
+    """
+    label_names = sorted(set(labels) | set(SEED_LABELS))
+    return {
+        mongo.TASKS: [
+            IndexModel([("worker", ASCENDING), ("state", ASCENDING)]),  # lost-task sweep
+            IndexModel([("_slots", ASCENDING)]),  # stats recomputation
+            *(IndexModel([(f"labels.{n}", ASCENDING)], sparse=True) for n in label_names),
+        ],
+        mongo.TASK_EVENTS: [IndexModel([("uuids", ASCENDING), ("timestamp", ASCENDING)])],
+        STATS: [
+            IndexModel([("minute", ASCENDING)]),
+            IndexModel([("app", ASCENDING), ("minute", ASCENDING)]),
+        ],
+        STATS_SLOTS: [IndexModel([("slot", ASCENDING)])],  # its TTL twin: see ensure_indexes
+    }
+
+
+@contextmanager
+def _translated(what: str) -> Iterator[None]:
+    try:
+        yield
+    except (InvalidDocument, DocumentTooLarge, OverflowError) as exc:
+        raise RejectedWrite(f"{what}: {exc}") from exc
+    except OperationFailure as exc:
+        if exc.code in DATA_ERRORS:
+            raise RejectedWrite(f"{what}: {exc}") from exc
+        raise StoreUnavailable(f"{what}: {exc}") from exc
+    except PyMongoError as exc:
+        raise StoreUnavailable(f"{what}: {exc}") from exc
+
+
+def _write_errors(exc: BulkWriteError) -> list[dict[str, Any]]:
+    """The duplicate-key errors of a bulk write; anything else is raised."""
+    errors: list[dict[str, Any]] = exc.details.get("writeErrors") or []
+    if exc.details.get("writeConcernErrors"):
+        raise StoreUnavailable(f"write concern failed: {exc.details['writeConcernErrors']}")
+    refused = [e for e in errors if e.get("code") != DUPLICATE_KEY]
+    if refused:
+        raise RejectedWrite(f"{len(refused)} documents refused, e.g. {refused[0].get('errmsg')}")
+    return errors
+
+
+def _fields(names: Sequence[str]) -> dict[str, int]:
+    projection = dict.fromkeys(names, 1)
+    projection.setdefault("_id", 1)
+    return projection
+
+
+class MongoStore:
+    """Implements :class:`tasktrail_projector.ports.Store` on one database."""
+
+    def __init__(self, client: AsyncMongoClient[Doc], database: str) -> None:
+        self.client = client
+        self.db: AsyncDatabase[Doc] = client[database]
+
+    @classmethod
+    def open(cls, url: str, database: str) -> MongoStore:
+        return cls(mongo.client(url), database)
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    async def ping(self) -> bool:
+        try:
+            await self.client.admin.command("ping")
+        except PyMongoError:
+            return False
+        return True
+
+    async def ensure_indexes(
+        self,
+        labels: Sequence[str] = (),
+        task_ttl_days: float = 0,
+        event_ttl_days: float = 0,
+        stats_window_days: float = 0,
+    ) -> None:
+        """Create the indexes, and make the TTL indexes match the retention settings."""
+        with _translated("create indexes"):
+            for collection, models in indexes(labels).items():
+                await self.db[collection].create_indexes(models)
+            await self._ttl(mongo.TASKS, TASK_TTL_INDEX, "finished", task_ttl_days)
+            await self._ttl(mongo.TASK_EVENTS, EVENT_TTL_INDEX, "timestamp", event_ttl_days)
+            # slot tallies are only read to recompute recent minutes
+            await self._ttl(STATS_SLOTS, SLOT_TTL_INDEX, "at", stats_window_days)
+
+    async def _ttl(self, collection: str, name: str, field: str, days: float) -> None:
+        existing = (await self.db[collection].index_information()).get(name)
+        seconds = int(days * DAY)
+        if seconds <= 0:
+            if existing is not None:
+                await self.db[collection].drop_index(name)
+            return
+        if existing is None:
+            model = IndexModel([(field, ASCENDING)], name=name, expireAfterSeconds=seconds)
+            await self.db[collection].create_indexes([model])
+        elif existing.get("expireAfterSeconds") != seconds:
+            await self.db.command(
+                "collMod", collection, index={"name": name, "expireAfterSeconds": seconds}
+            )
+
+    async def is_empty(self) -> bool:
+        """True if no read-model collection holds a document (a rebuild's precondition)."""
+        with _translated("inspect database"):
+            for collection in (*READ_MODELS, mongo.CHECKPOINTS):
+                if await self.db[collection].find_one({}, {"_id": 1}) is not None:
+                    return False
+        return True
+
+    async def load(self, collection: str, ids: Sequence[str]) -> dict[str, Doc]:
+        with _translated(f"load {collection}"):
+            cursor = self.db[collection].find({"_id": {"$in": list(ids)}})
+            return {doc["_id"]: doc async for doc in cursor}
+
+    async def write(self, collection: str, writes: Sequence[Write]) -> list[str]:
+        """One unordered bulk write: inserts for new documents, conditional replacements
+        for known ones.
+
+        A replacement matches on ``_id`` alone (the fast path of every MongoDB-wire server)
+        and swaps the document only if its ``_v`` is still the one we read, in one atomic
+        pipeline update. An insert that finds the ``_id`` taken reports its position. When
+        fewer replacements than sent changed a document, which ones lost is not reported
+        per operation, so all of them are returned: re-folding the winners is harmless.
+        """
+        ops: list[InsertOne[Doc] | UpdateOne] = []
+        replaced: list[str] = []
+        for w in writes:
+            if w.expected is None:
+                ops.append(InsertOne({**w.doc, "_v": 1}))
+                continue
+            new = {**w.doc, "_v": w.expected + 1}
+            still = {"$eq": [{"$ifNull": ["$_v", 0]}, w.expected]}
+            swap = {"$replaceWith": {"$cond": [still, {"$literal": new}, "$$ROOT"]}}
+            ops.append(UpdateOne({"_id": w.doc["_id"]}, [swap]))
+            replaced.append(w.doc["_id"])
+        with _translated(f"write {collection}"):
+            try:
+                result = await self.db[collection].bulk_write(ops, ordered=False)
+                modified = result.modified_count
+                lost = []
+            except BulkWriteError as exc:
+                lost = [writes[e["index"]].doc["_id"] for e in _write_errors(exc)]
+                modified = int(exc.details.get("nModified", 0))
+        return lost + replaced if modified < len(replaced) else lost
+
+    async def append(self, collection: str, docs: Sequence[Doc]) -> None:
+        if not docs:
+            return
+        with _translated(f"append {collection}"):
+            try:
+                await self.db[collection].insert_many(list(docs), ordered=False)
+            except BulkWriteError as exc:
+                _write_errors(exc)
+
+    async def checkpoint(self, name: str, seq: int, slots: Sequence[str]) -> None:
+        update: dict[str, Any] = {
+            "$max": {"seq": seq},
+            "$set": {"updated": datetime.now(UTC)},
+        }
+        if slots:
+            update["$inc"] = {f"dirty.{key}": 1 for key in slots}
+        with _translated("checkpoint"):
+            await self.db[mongo.CHECKPOINTS].update_one({"_id": name}, update, upsert=True)
+
+    async def dirty_slots(self, name: str) -> dict[str, int]:
+        with _translated("read checkpoint"):
+            doc = await self.db[mongo.CHECKPOINTS].find_one({"_id": name}, {"dirty": 1})
+        marks = (doc or {}).get("dirty") or {}
+        return {str(k): int(v) for k, v in marks.items()}
+
+    async def clear_slot(self, name: str, slot: str, generation: int) -> None:
+        with _translated("clear stats mark"):
+            await self.db[mongo.CHECKPOINTS].update_one(
+                {"_id": name, f"dirty.{slot}": generation}, {"$unset": {f"dirty.{slot}": ""}}
+            )
+
+    async def slot_tasks(self, slot: datetime, fields: Sequence[str]) -> list[Doc]:
+        with _translated("read tasks of a slot"):
+            cursor = self.db[mongo.TASKS].find({"_slots": slot}, _fields(fields))
+            return [doc async for doc in cursor]
+
+    async def put_slot_buckets(self, slot: datetime, docs: Sequence[Doc]) -> None:
+        await self._replace(STATS_SLOTS, "slot", slot, docs)
+
+    async def slot_buckets(self, minute: datetime) -> list[Doc]:
+        with _translated("read stats slots"):
+            query = {"slot": {"$gte": minute, "$lt": minute + timedelta(minutes=1)}}
+            return [doc async for doc in self.db[STATS_SLOTS].find(query)]
+
+    async def put_buckets(self, minute: datetime, docs: Sequence[Doc]) -> None:
+        await self._replace(STATS, "minute", minute, docs)
+
+    async def _replace(
+        self, collection: str, field: str, moment: datetime, docs: Sequence[Doc]
+    ) -> None:
+        """Make ``docs`` the documents of ``collection`` whose ``field`` is ``moment``."""
+        ops: list[ReplaceOne[Doc] | DeleteMany] = [
+            ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in docs
+        ]
+        ops.append(DeleteMany({field: moment, "_id": {"$nin": [d["_id"] for d in docs]}}))
+        with _translated(f"write {collection}"):
+            await self.db[collection].bulk_write(ops, ordered=False)
+
+    async def workers(self, fields: Sequence[str]) -> list[Doc]:
+        with _translated("read workers"):
+            return [doc async for doc in self.db[mongo.WORKERS].find({}, _fields(fields))]
+
+    async def unfinished_tasks(
+        self, workers: Sequence[str] | None, states: Sequence[str], fields: Sequence[str]
+    ) -> list[Doc]:
+        query: dict[str, Any] = {"state": {"$in": list(states)}}
+        if workers is not None:
+            query["worker"] = {"$in": list(workers)}
+        with _translated("read unfinished tasks"):
+            return [doc async for doc in self.db[mongo.TASKS].find(query, _fields(fields))]
+
+    async def flag(self, flips: Sequence[Flip]) -> int:
+        if not flips:
+            return 0
+        ops = [
+            UpdateOne({"_id": f.task_id, **f.expect}, {"$set": {"lost": f.lost}, "$inc": {"_v": 1}})
+            for f in flips
+        ]
+        with _translated("flag lost tasks"):
+            result = await self.db[mongo.TASKS].bulk_write(ops, ordered=False)
+        return int(result.modified_count)

@@ -1,0 +1,126 @@
+"""The composition root: settings -> adapters -> service. Nothing else builds adapters."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from tasktrail_projector.adapters.store import MongoStore
+from tasktrail_projector.adapters.stream import JetStreamSource
+from tasktrail_projector.rebuild import Rebuild, Until
+from tasktrail_projector.service import Projector
+from tasktrail_projector.settings import Settings
+from tasktrail_projector.sweeps import Maintenance
+
+
+@dataclass
+class Projection:
+    """A wired projector, its sweeps, and the connections they own."""
+
+    projector: Projector
+    maintenance: Maintenance
+    source: JetStreamSource
+    store: MongoStore
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Project and sweep until ``stop`` is set."""
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self.projector.run(stop))
+            group.create_task(self.maintenance.run(stop))
+
+    async def ready(self) -> dict[str, bool]:
+        """Readiness really pings: NATS connected and MongoDB answering."""
+        return {"nats": self.source.connected, "mongo": await self.store.ping()}
+
+    async def close(self) -> None:
+        try:
+            await self.source.close()
+        finally:
+            await self.store.close()
+
+
+def _projector(settings: Settings, source: JetStreamSource, store: MongoStore) -> Projector:
+    return Projector(
+        source,
+        store,
+        checkpoint=settings.projector_durable,
+        rules=settings.label_rules(),
+        batch_size=settings.projector_batch_size,
+        fetch_timeout=settings.projector_fetch_timeout,
+        sent_hold=settings.projector_sent_hold,
+        cache_size=settings.projector_cache_size,
+    )
+
+
+def _maintenance(settings: Settings, store: MongoStore, projector: Projector) -> Maintenance:
+    return Maintenance(
+        store,
+        checkpoint=projector.checkpoint_name,
+        touched=projector.take_touched_workers,
+        stats_interval=settings.projector_stats_interval,
+        lost_interval=settings.projector_lost_interval,
+        window_days=settings.stats_window(),
+    )
+
+
+async def _open_store(settings: Settings, database: str) -> MongoStore:
+    store = MongoStore.open(settings.mongo_url, database)
+    try:
+        await store.ensure_indexes(
+            settings.label_names(),
+            settings.projector_task_ttl_days,
+            settings.projector_event_ttl_days,
+            settings.stats_window(),
+        )
+    except BaseException:
+        await store.close()
+        raise
+    return store
+
+
+async def bootstrap(settings: Settings | None = None) -> Projection:
+    settings = settings or Settings()
+    store = await _open_store(settings, settings.mongo_db)
+    try:
+        source = await JetStreamSource.open(
+            settings.nats_url,
+            settings.stream_config(),
+            settings.projector_durable,
+            settings.projector_ack_wait,
+        )
+    except BaseException:
+        await store.close()
+        raise
+    projector = _projector(settings, source, store)
+    return Projection(projector, _maintenance(settings, store, projector), source, store)
+
+
+async def bootstrap_rebuild(
+    settings: Settings, into: str, until: Until | None, durable: str | None
+) -> Rebuild:
+    """A replay of the whole stream into the empty database ``into``."""
+    store = MongoStore.open(settings.mongo_url, into)
+    try:
+        if not await store.is_empty():
+            raise ValueError(f"database {into!r} already holds read models; rebuild needs it empty")
+        source, last = await JetStreamSource.open_replay(
+            settings.nats_url, settings.stream, durable
+        )
+    except BaseException:
+        await store.close()
+        raise
+    try:
+        await store.ensure_indexes(
+            settings.label_names(),
+            settings.projector_task_ttl_days,
+            settings.projector_event_ttl_days,
+            settings.stats_window(),
+        )
+    except BaseException:
+        await source.close(discard=True)  # no half-made consumer left for a live projector
+        await store.close()
+        raise
+    settings = settings.model_copy(update={"projector_durable": durable or "rebuild"})
+    projector = _projector(settings, source, store)
+    maintenance = _maintenance(settings, store, projector)
+    return Rebuild(projector, maintenance, source, store, last=last, until=until)

@@ -1,0 +1,78 @@
+"""Per-task history (``task_events``): what each stream message said about tasks.
+
+One document per stream message that concerns tasks: ``_id`` is the envelope id, ``uuids``
+the tasks it concerns and ``events`` its entries in message order (a Celery ``task.multi``
+list holds several tasks' events; a command names several tasks). The same message
+re-delivered or re-published writes the same key, and the insert of a duplicate is simply
+ignored. Keying by message rather than by event or by task keeps the history at about one
+insert per message instead of one per event: a ``task.multi`` of 24 events is one document.
+
+A task's history: ``find({"uuids": id}).sort("timestamp")``, keeping the entries whose
+``uuid`` is ``id`` (index ``(uuids, timestamp)``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from tasktrail_shared.states import TASK_EVENT_TYPES
+
+from tasktrail_projector.domain.events import to_datetime
+from tasktrail_projector.domain.messages import Decoded
+
+
+def task_entries(decoded: Decoded, seq: int) -> list[dict[str, Any]]:
+    """The history document of one message, if it concerns any task."""
+    envelope = decoded.envelope
+    entries: list[dict[str, Any]] = []
+    if decoded.command is not None:
+        received = to_datetime(envelope.received)
+        for index, task_id in enumerate(decoded.task_ids):
+            entries.append(
+                _entry(task_id, index, envelope.type, received, envelope.source, decoded.command)
+            )
+    for o in decoded.events:
+        if o.type in TASK_EVENT_TYPES:
+            entries.append(
+                _entry(
+                    str(o.event["uuid"]),
+                    o.index,
+                    o.type,
+                    to_datetime(o.timestamp),
+                    o.hostname,
+                    o.event,
+                )
+            )
+    for index, r in enumerate(decoded.records):
+        if r.target == "task":
+            payload = {"at": r.at, "actor": r.actor, **r.data}
+            entries.append(
+                _entry(r.subject, index, envelope.type, r.moment, envelope.source, payload)
+            )
+    if not entries:
+        return []
+    return [
+        {
+            "_id": envelope.id,
+            "uuids": sorted({e["uuid"] for e in entries}),
+            "app": envelope.app,
+            "type": envelope.type,
+            "timestamp": min(e["timestamp"] for e in entries),
+            "seq": seq,
+            "events": entries,
+        }
+    ]
+
+
+def _entry(
+    uuid: str, index: int, kind: str, timestamp: datetime, hostname: str, event: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "uuid": uuid,
+        "index": index,
+        "type": kind,
+        "timestamp": timestamp,
+        "hostname": hostname,
+        "event": event,
+    }

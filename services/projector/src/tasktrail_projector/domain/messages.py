@@ -1,0 +1,108 @@
+"""Turn one stream message into what the projector folds: Celery events, own records, commands.
+
+Anything that cannot be read raises :class:`InvalidMessage`; the service dead-letters it.
+Times are checked here so the pure folds never meet a timestamp a ``datetime`` cannot hold.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from tasktrail_shared.celery_wire import InvalidEvent, decode_envelope
+from tasktrail_shared.envelope import Envelope
+from tasktrail_shared.records import RECORD_TYPES
+
+from tasktrail_projector.domain.events import Observed, valid_epoch
+from tasktrail_projector.domain.records import InvalidRecord, Record, decode_record
+
+CELERY_PREFIX = "celery."
+COMMAND_PREFIX = "tasktrail.command."
+
+
+class InvalidMessage(ValueError):
+    """The message is not something the projector can read; the text says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """A readable message: its envelope, its Celery events or own record, and for commands
+    the tasks named."""
+
+    envelope: Envelope
+    events: list[Observed] = field(default_factory=list)
+    records: list[Record] = field(default_factory=list)
+    command: dict[str, Any] | None = None
+    task_ids: list[str] = field(default_factory=list)
+
+
+def decode_message(headers: Mapping[str, str] | None, data: bytes) -> Decoded:
+    try:
+        envelope = Envelope.from_message(headers, data)
+    except ValueError as exc:
+        raise InvalidMessage(str(exc)) from exc
+    if not valid_epoch(envelope.received):
+        raise InvalidMessage(f"ce-received {envelope.received!r} is not a valid time")
+    if envelope.type.startswith(CELERY_PREFIX):
+        return _celery(envelope)
+    if envelope.type.startswith(COMMAND_PREFIX):
+        return _command(envelope)
+    if envelope.type in RECORD_TYPES:
+        return _record(envelope)
+    return Decoded(envelope)
+
+
+def _celery(envelope: Envelope) -> Decoded:
+    try:
+        events = decode_envelope(envelope)
+    except InvalidEvent as exc:
+        raise InvalidMessage(str(exc)) from exc
+    for event in events:
+        if not valid_epoch(event["timestamp"]):
+            stamp = event["timestamp"]
+            raise InvalidMessage(f"{event['type']} timestamp {stamp!r} is out of range")
+    observed = [
+        Observed(event, envelope.id, index, envelope.app, envelope.received)
+        for index, event in enumerate(events)
+    ]
+    return Decoded(envelope, events=observed)
+
+
+def _json_object(envelope: Envelope, what: str) -> dict[str, Any]:
+    try:
+        payload = json.loads(envelope.data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidMessage(f"{what} payload is not valid JSON: {exc}") from exc
+    if not isinstance(payload, dict):
+        raise InvalidMessage(f"{what} payload is not an object")
+    return payload
+
+
+def _command(envelope: Envelope) -> Decoded:
+    payload = _json_object(envelope, "command")
+    return Decoded(envelope, command=payload, task_ids=command_task_ids(payload))
+
+
+def _record(envelope: Envelope) -> Decoded:
+    payload = _json_object(envelope, envelope.type)
+    try:
+        record = decode_record(envelope.type, payload, envelope.id, envelope.app)
+    except InvalidRecord as exc:
+        raise InvalidMessage(str(exc)) from exc
+    return Decoded(envelope, records=[record])
+
+
+def command_task_ids(payload: Mapping[str, Any]) -> list[str]:
+    """Task ids a command names in ``args.ids`` (or ``request.args.ids`` in a completion)."""
+    for holder in (payload, payload.get("request")):
+        if not isinstance(holder, Mapping):
+            continue
+        args = holder.get("args")
+        ids = args.get("ids") if isinstance(args, Mapping) else None
+        if isinstance(ids, str):
+            ids = [ids]
+        if isinstance(ids, list):
+            return sorted({i for i in ids if isinstance(i, str) and i})
+    return []

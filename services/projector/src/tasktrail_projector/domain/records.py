@@ -1,0 +1,294 @@
+"""tasktrail's own events about tasks and workers (``tasktrail.task.*``, ``tasktrail.worker.*``).
+
+They are folded like Celery events: a document keeps the latest record of each kind, and
+per amended field the latest amendment, ordered by ``(at, envelope id)``. Payloads are
+validated and normalised here (ISO times become millisecond UTC datetimes, states upper
+case), so that what a document stores is exactly what a fresh fold derives, and so that a
+bad record is refused once, at decoding, with a reason the dead letter keeps.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+from tasktrail_shared import records as contract
+from tasktrail_shared.states import ALL_STATES
+
+from tasktrail_projector.domain.events import valid_epoch
+
+TASK_TIMES = (
+    "sent",
+    "received",
+    "started",
+    "succeeded",
+    "failed",
+    "retried",
+    "revoked",
+    "rejected",
+)
+"""Lifecycle time fields, in the order Celery's events set them."""
+TASK_FIELDS = frozenset(
+    {
+        *TASK_TIMES,
+        "timestamp",
+        "name",
+        "args",
+        "kwargs",
+        "retries",
+        "eta",
+        "expires",
+        "root_id",
+        "parent_id",
+        "queue",
+        "exchange",
+        "routing_key",
+        "state",
+        "result",
+        "runtime",
+        "exception",
+        "traceback",
+        "worker",
+    }
+)
+"""Task fields a record may set; any other well-formed name is a label (see ``labels``)."""
+TIME_FIELDS = frozenset({*TASK_TIMES, "timestamp"})
+RESERVED = frozenset(
+    {"id", "uuid", "app", "children", "labels", "deleted", "lost", "finished", "revoke"}
+)
+"""Derived or identifying fields no record may set."""
+WORKER_FIELDS = frozenset(
+    {"pid", "freq", "active", "processed", "loadavg", "sw_ident", "sw_ver", "sw_sys"}
+)
+FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+MAX_SUBJECT = 512
+"""Longest task uuid or hostname accepted: it becomes an ``_id``, which indexes cap."""
+
+RECORDED, AMENDED, DELETED, RECONCILED = "recorded", "amended", "deleted", "reconciled"
+INSPECTED, UNREACHABLE = "inspected", "unreachable"
+
+
+class InvalidRecord(ValueError):
+    """The record's payload breaks the contract; the text says how."""
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One own event: what it says about one task or worker, and what orders it."""
+
+    target: str
+    """``task`` or ``worker``."""
+    kind: str
+    """``recorded``, ``amended``, ``deleted``, ``reconciled`` or ``inspected``."""
+    subject: str
+    """The task uuid or the worker hostname: the document it belongs to."""
+    at: float
+    actor: str
+    data: dict[str, Any]
+    envelope_id: str
+    app: str
+
+    def key(self) -> tuple[float, str]:
+        return (self.at, self.envelope_id)
+
+    @property
+    def slot(self) -> str:
+        """Where a document keeps it: one latest record per slot.
+
+        An inspection that got no answer has a slot of its own, so that it does not erase
+        what the last answered one reported.
+        """
+        if self.kind == INSPECTED and not self.data.get("reachable"):
+            return UNREACHABLE
+        return self.kind
+
+    def stored(self) -> dict[str, Any]:
+        return {
+            "at": self.at,
+            "id": self.envelope_id,
+            "app": self.app,
+            "actor": self.actor,
+            "data": self.data,
+        }
+
+    @classmethod
+    def from_stored(cls, target: str, kind: str, subject: str, doc: Mapping[str, Any]) -> Record:
+        return cls(
+            target=target,
+            kind=kind,
+            subject=subject,
+            at=float(doc.get("at") or 0.0),
+            actor=str(doc.get("actor") or ""),
+            data=dict(doc.get("data") or {}),
+            envelope_id=str(doc.get("id") or ""),
+            app=str(doc.get("app") or ""),
+        )
+
+    @property
+    def moment(self) -> datetime:
+        return to_ms(datetime.fromtimestamp(self.at, UTC))
+
+
+def to_ms(moment: datetime) -> datetime:
+    """UTC, cut to milliseconds (BSON's precision), as every stored time is."""
+    moment = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def parse_time(value: Any, name: str) -> datetime | None:
+    """An ISO 8601 string (naive means UTC) as a millisecond UTC datetime."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return to_ms(value)
+    if not isinstance(value, str):
+        raise InvalidRecord(f"{name} must be an ISO 8601 string, not {type(value).__name__}")
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise InvalidRecord(f"{name} is not an ISO 8601 time: {value!r}") from exc
+    moment = to_ms(moment)
+    if not valid_epoch(moment.timestamp()):
+        raise InvalidRecord(f"{name} is out of range: {value!r}")
+    return moment
+
+
+def parse_state(value: Any, name: str = "state") -> str | None:
+    if value is None:
+        return None
+    state = value.upper() if isinstance(value, str) else None
+    if state not in ALL_STATES:
+        raise InvalidRecord(f"{name} {value!r} is not one of {', '.join(ALL_STATES)}")
+    return state
+
+
+def _task_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in fields.items():
+        if not FIELD_NAME.match(name) or name in RESERVED:
+            raise InvalidRecord(f"field {name!r} cannot be set on a task")
+        if name in TIME_FIELDS:
+            out[name] = parse_time(value, name)
+        elif name == "state":
+            out[name] = parse_state(value)
+        else:
+            out[name] = value
+    return dict(sorted(out.items()))
+
+
+def _worker_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(fields) - WORKER_FIELDS)
+    if unknown:
+        allowed = ", ".join(sorted(WORKER_FIELDS))
+        raise InvalidRecord(f"field {unknown[0]!r} cannot be set on a worker (only {allowed})")
+    return dict(sorted(fields.items()))
+
+
+def _subject(value: str, what: str) -> str:
+    if not value or len(value) > MAX_SUBJECT:
+        raise InvalidRecord(f"{what} must be 1 to {MAX_SUBJECT} characters")
+    return value
+
+
+def decode_record(event_type: str, payload: Any, envelope_id: str, app: str) -> Record:
+    """Validate one own event's payload against the shared contract and normalise it."""
+    model = contract.PAYLOADS[event_type]
+    try:
+        parsed = model.model_validate(payload)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "payload"
+        raise InvalidRecord(f"{event_type}: {where}: {first['msg']}") from exc
+    if not valid_epoch(parsed.at):
+        raise InvalidRecord(f"{event_type}: 'at' {parsed.at!r} is not a valid time")
+    data = parsed.model_dump()
+    at, actor = float(data.pop("at")), str(data.pop("actor"))
+    target, kind = event_type.split(".")[1:3]
+    if target == "task":
+        subject = _subject(data.pop("uuid"), "uuid")
+        if kind in (RECORDED, AMENDED):
+            data["fields"] = _task_fields(data["fields"])
+        elif kind == RECONCILED:
+            data["state"] = parse_state(data["state"])
+            data["date_done"] = parse_time(data["date_done"], "date_done")
+    else:
+        subject = _subject(data.pop("hostname"), "hostname")
+        if kind in (RECORDED, AMENDED):
+            data["fields"] = _worker_fields(data["fields"])
+    return Record(target, kind, subject, at, actor, data, envelope_id, app)
+
+
+def load_records(doc: Mapping[str, Any] | None, target: str) -> dict[str, Record]:
+    """The latest record of each slot a document keeps in ``_records``."""
+    held = (doc or {}).get("_records") or {}
+    subject = str((doc or {}).get("_id", ""))
+    return {
+        slot: Record.from_stored(target, INSPECTED if slot == UNREACHABLE else slot, subject, kept)
+        for slot, kept in held.items()
+        if isinstance(kept, Mapping)
+    }
+
+
+def fold_records(current: dict[str, Record], incoming: Iterable[Record]) -> bool:
+    """Keep the latest record per slot (amendments excepted); True if anything changed."""
+    changed = False
+    for record in incoming:
+        if record.kind == AMENDED:
+            continue
+        held = current.get(record.slot)
+        if held is None or record.key() > held.key():
+            current[record.slot] = record
+            changed = True
+    return changed
+
+
+def dump_records(current: Mapping[str, Record]) -> dict[str, Any]:
+    return {kind: current[kind].stored() for kind in sorted(current)}
+
+
+Amendment = dict[str, Any]
+"""``{"value", "at", "id", "actor"}``: the latest amendment of one field."""
+
+
+def load_amendments(doc: Mapping[str, Any] | None) -> dict[str, Amendment]:
+    held = (doc or {}).get("_amend") or {}
+    return {name: dict(a) for name, a in held.items() if isinstance(a, Mapping)}
+
+
+def fold_amendments(current: dict[str, Amendment], incoming: Iterable[Record]) -> bool:
+    """Per field, keep the value of the latest amendment; True if anything changed."""
+    changed = False
+    for record in incoming:
+        if record.kind != AMENDED:
+            continue
+        for name, value in record.data["fields"].items():
+            held = current.get(name)
+            if held is None or record.key() > (held["at"], held["id"]):
+                current[name] = {
+                    "value": value,
+                    "at": record.at,
+                    "id": record.envelope_id,
+                    "app": record.app,
+                    "actor": record.actor,
+                }
+                changed = True
+    return changed
+
+
+def dump_amendments(current: Mapping[str, Amendment]) -> dict[str, Amendment]:
+    return {name: current[name] for name in sorted(current)}
+
+
+def record_times(record: Record) -> list[datetime]:
+    """Lifecycle times a task record mentions (what stats buckets it may count in)."""
+    if record.kind in (RECORDED, AMENDED):
+        fields = record.data["fields"]
+        return [fields[name] for name in TASK_TIMES if isinstance(fields.get(name), datetime)]
+    if record.kind == RECONCILED:
+        done = record.data.get("date_done")
+        return [done if isinstance(done, datetime) else record.moment]
+    return []

@@ -1,0 +1,191 @@
+"""The ``workers`` read model, merged like tasks: latest event per type, fields derived.
+
+Liveness uses the collector's receive time (``ce-received``), not the worker's clock, so
+``alive_until`` compares with the reader's "now" without trusting worker clocks. Celery's
+rule applies: a worker is gone once ``2 * freq`` seconds pass without a heartbeat, or at
+once when its latest event is worker-offline, or when an inspection it did not answer is
+more recent than its last heartbeat.
+
+Own records follow the task rules: Celery's events win over a manual record, amendments
+(latest ``at`` per field) win over both; a delete hides the worker until a later manual
+record or a later worker-online (a restart) brings it back.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid as uuidlib
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from tasktrail_shared.states import WORKER_EVENT_TYPES
+
+from tasktrail_projector.domain.events import (
+    MAX_EPOCH,
+    Observed,
+    dump_latest,
+    fold_latest,
+    latest,
+    load_latest,
+    to_datetime,
+)
+from tasktrail_projector.domain.records import (
+    DELETED,
+    INSPECTED,
+    RECORDED,
+    UNREACHABLE,
+    Amendment,
+    Record,
+    dump_amendments,
+    dump_records,
+    fold_amendments,
+    fold_records,
+    load_amendments,
+    load_records,
+)
+
+ONLINE, HEARTBEAT, OFFLINE = "worker-online", "worker-heartbeat", "worker-offline"
+FIELDS = ("pid", "freq", "active", "processed", "loadavg", "sw_ident", "sw_ver", "sw_sys")
+INSPECTION = ("stats", "active", "reserved", "registered", "active_queues")
+DEFAULT_FREQ = 2.0
+"""Celery's default heartbeat interval, used when an event does not carry a usable one."""
+MAX_FREQ = 24 * 3600.0
+
+
+@dataclass(slots=True)
+class WorkerChange:
+    """What one batch brings to one worker document."""
+
+    events: list[Observed] = field(default_factory=list)
+    records: list[Record] = field(default_factory=list)
+
+
+def worker_id(app: str, hostname: str) -> str:
+    """A stable id for the worker, the same on every rebuild of the read model."""
+    return str(uuidlib.uuid5(uuidlib.NAMESPACE_URL, f"tasktrail:{app}/{hostname}"))
+
+
+def group(observed: Iterable[Observed], records: Iterable[Record] = ()) -> dict[str, WorkerChange]:
+    """Worker events and records of a batch by hostname (the document id)."""
+    changes: dict[str, WorkerChange] = defaultdict(WorkerChange)
+    for item in observed:
+        if item.type in WORKER_EVENT_TYPES:
+            changes[item.hostname].events.append(item)
+    for record in records:
+        if record.target == "worker":
+            changes[record.subject].records.append(record)
+    return dict(changes)
+
+
+def merge(
+    doc: Mapping[str, Any] | None, hostname: str, change: WorkerChange
+) -> dict[str, Any] | None:
+    """The new document for ``hostname``, or ``None`` if ``change`` adds nothing to ``doc``."""
+    events = load_latest(doc)
+    records = load_records(doc, "worker")
+    amendments = load_amendments(doc)
+    changed = fold_latest(events, change.events)
+    changed |= fold_records(records, change.records)
+    changed |= fold_amendments(amendments, change.records)
+    if not changed and doc is not None:
+        return None
+    return render(hostname, events, records, amendments)
+
+
+def heartbeat_interval(value: object) -> float:
+    """The worker's heartbeat period, or Celery's default when it sent none we can trust."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return DEFAULT_FREQ
+    return float(value) if math.isfinite(value) and 0 < value <= MAX_FREQ else DEFAULT_FREQ
+
+
+def render(
+    hostname: str,
+    events: Mapping[str, Observed],
+    records: Mapping[str, Record],
+    amendments: Mapping[str, Amendment] | None = None,
+) -> dict[str, Any]:
+    """Derive the whole worker document from its latest event per type and its records."""
+    amendments = amendments or {}
+    newest = latest(events.values())
+    beat = latest([events.get(ONLINE), events.get(HEARTBEAT)])
+    last_heartbeat = to_datetime(beat.received) if beat else None
+    offline_at = to_datetime(newest.received) if newest and newest.type == OFFLINE else None
+    alive_until: datetime | None = offline_at
+    if offline_at is None and beat is not None and newest is not None:
+        freq = heartbeat_interval(newest.event.get("freq"))
+        alive_until = to_datetime(min(beat.received + 2 * freq, MAX_EPOCH))
+    unreachable_at = _unreachable_at(records, beat)
+    if unreachable_at is not None:
+        alive_until = min(alive_until, unreachable_at) if alive_until else unreachable_at
+    recorded = records.get(RECORDED)
+    given: Mapping[str, Any] = recorded.data["fields"] if recorded else {}
+    app = newest.app if newest else _record_app(records, amendments)
+    doc: dict[str, Any] = {
+        "_id": hostname,
+        "id": worker_id(app, hostname),
+        "hostname": hostname,
+        "name": hostname,
+        "app": app,
+    }
+    for name in FIELDS:
+        value = newest.event.get(name) if newest else None
+        doc[name] = given.get(name) if value is None else value
+        if name in amendments:
+            doc[name] = amendments[name]["value"]
+    inspected = records.get(INSPECTED)
+    doc["last_heartbeat"] = last_heartbeat
+    doc["offline_at"] = offline_at
+    doc["alive_until"] = alive_until
+    doc["unreachable_at"] = unreachable_at
+    doc["event_time"] = to_datetime(newest.timestamp) if newest else None
+    doc["inspected"] = (
+        {"at": inspected.moment, **{k: inspected.data.get(k) for k in INSPECTION}}
+        if inspected
+        else None
+    )
+    doc["deleted"] = _deleted(records, events.get(ONLINE))
+    doc.update(dump_latest(events))
+    doc["_records"] = dump_records(records)
+    doc["_amend"] = dump_amendments(amendments)
+    return doc
+
+
+def _unreachable_at(records: Mapping[str, Record], beat: Observed | None) -> datetime | None:
+    """When an unanswered inspection took the worker for gone, if nothing said otherwise since."""
+    missed = records.get(UNREACHABLE)
+    if missed is None:
+        return None
+    answered = records.get(INSPECTED)
+    if answered is not None and answered.key() > missed.key():
+        return None
+    if beat is not None and beat.received >= missed.at:
+        return None
+    return missed.moment
+
+
+def _record_app(records: Mapping[str, Record], amendments: Mapping[str, Amendment]) -> str:
+    if records:
+        return max(records.values(), key=Record.key).app
+    apps = sorted(str(a.get("app") or "") for a in amendments.values())
+    return apps[0] if apps else ""
+
+
+def _deleted(records: Mapping[str, Record], online: Observed | None) -> bool:
+    """Deleted unless a later manual record, or a later start of the worker, restored it."""
+    deleted = records.get(DELETED)
+    if deleted is None:
+        return False
+    recorded = records.get(RECORDED)
+    if recorded is not None and recorded.key() > deleted.key():
+        return False
+    return not (online is not None and online.received > deleted.at)
+
+
+def is_online(doc: Mapping[str, Any], now: datetime) -> bool:
+    """What a reader should show: online while ``now`` is before ``alive_until``."""
+    until = doc.get("alive_until")
+    return isinstance(until, datetime) and now < until

@@ -1,0 +1,128 @@
+"""What the projection loop and the sweeps need from the outside world, as small Protocols.
+
+The service depends on these only; ``adapters`` implement them with NATS and MongoDB, and
+tests can implement them in memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from tasktrail_projector.domain.lost import Flip
+
+Doc = dict[str, Any]
+
+
+class SourceUnavailable(Exception):
+    """The log cannot be read right now; try again later."""
+
+
+class StoreUnavailable(Exception):
+    """The store cannot be written right now (or stayed contended); retry the batch later."""
+
+
+class RejectedWrite(Exception):
+    """The store refused the data itself (too large, invalid keys): retrying will not help."""
+
+
+class Delivery(Protocol):
+    """One message from the log, acknowledged once its effects are stored."""
+
+    @property
+    def subject(self) -> str: ...
+    @property
+    def headers(self) -> Mapping[str, str] | None: ...
+    @property
+    def data(self) -> bytes: ...
+    @property
+    def seq(self) -> int: ...
+    @property
+    def time(self) -> float:
+        """When the log stored it (epoch seconds): the log's own clock, the same on replays."""
+        ...
+
+    async def ack(self) -> None: ...
+    async def nak(self, delay: float) -> None: ...
+
+
+class EventSource(Protocol):
+    async def fetch(self, batch: int, timeout: float) -> Sequence[Delivery]:
+        """Up to ``batch`` messages; an empty list when none arrived within ``timeout``."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    """Store ``doc`` if the stored version is still ``expected`` (``None``: insert it)."""
+
+    doc: Doc
+    expected: int | None
+
+
+class ReadModelStore(Protocol):
+    async def load(self, collection: str, ids: Sequence[str]) -> dict[str, Doc]:
+        """Current documents by ``_id`` (absent ids are missing from the result)."""
+        ...
+
+    async def write(self, collection: str, writes: Sequence[Write]) -> list[str]:
+        """Apply the writes in one round trip; returns the ids that may not have landed.
+
+        That includes every write whose version check failed; it may include more (the
+        caller reloads and re-folds them, which is harmless for the ones that did land).
+        """
+        ...
+
+    async def append(self, collection: str, docs: Sequence[Doc]) -> None:
+        """Insert documents keyed by content; ones already there are left as they are."""
+        ...
+
+    async def checkpoint(self, name: str, seq: int, slots: Sequence[str]) -> None:
+        """Record progress (highest sequence stored) and mark stats slots to recompute."""
+        ...
+
+
+class MaintenanceStore(Protocol):
+    """What the periodic sweeps (stats, lost tasks) read and write."""
+
+    async def dirty_slots(self, name: str) -> dict[str, int]:
+        """Stats slots marked for recomputation, with the mark's generation."""
+        ...
+
+    async def clear_slot(self, name: str, slot: str, generation: int) -> None:
+        """Drop the mark, unless it was marked again since ``generation`` was read."""
+        ...
+
+    async def slot_tasks(self, slot: datetime, fields: Sequence[str]) -> list[Doc]:
+        """Tasks whose ``_slots`` name ``slot``, with only ``fields``."""
+        ...
+
+    async def put_slot_buckets(self, slot: datetime, docs: Sequence[Doc]) -> None:
+        """Make ``docs`` the tallies of ``slot`` (others of that slot go)."""
+        ...
+
+    async def slot_buckets(self, minute: datetime) -> list[Doc]:
+        """The slot tallies of ``minute``."""
+        ...
+
+    async def put_buckets(self, minute: datetime, docs: Sequence[Doc]) -> None:
+        """Make ``docs`` the public stats buckets of ``minute`` (others of that minute go)."""
+        ...
+
+    async def workers(self, fields: Sequence[str]) -> list[Doc]: ...
+
+    async def unfinished_tasks(
+        self, workers: Sequence[str] | None, states: Sequence[str], fields: Sequence[str]
+    ) -> list[Doc]:
+        """Tasks in ``states`` on ``workers`` (``None``: any worker), with only ``fields``."""
+        ...
+
+    async def flag(self, flips: Sequence[Flip]) -> int:
+        """Set ``lost`` where the expected fields still hold; returns how many changed."""
+        ...
+
+
+class Store(ReadModelStore, MaintenanceStore, Protocol):
+    """Everything the projector needs from its database."""

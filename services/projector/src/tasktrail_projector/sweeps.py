@@ -1,0 +1,163 @@
+"""Periodic work beside the projection loop: stats buckets and lost tasks.
+
+Both are recomputations from the read models, never increments, so they are exact however
+often they run, however many replicas run them, and wherever a crash interrupts them.
+
+* Stats: every batch marks the 2-second slots it changed (after its writes landed). The
+  sweep recomputes each marked slot once it is over (plus a second's grace for stragglers;
+  a replay's slots are all over), from the tasks naming it; sums the slots of each minute
+  concerned into the minute's public bucket; and only then drops the marks, each only if
+  nobody marked it again meanwhile. A slot is read about once, a little after it ends.
+  Slot tallies are kept for ``window_days`` after they were written (``at``, a TTL index);
+  a minute older than that is final: late marks for it are dropped (a rebuild, which
+  recomputes everything it replays, does not drop them).
+* Lost tasks: the sweep reads every worker's liveness and re-decides ``lost`` for the
+  unfinished tasks of workers whose liveness or pid changed, or that the projector wrote
+  tasks for, since it last looked; every ``full_every`` sweeps (and the first) it looks at
+  all of them. Each flip is conditional on the task fields it was decided from.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from tasktrail_projector.domain import lost, stats
+from tasktrail_projector.domain.tasks import SLOT_SECONDS, UNFINISHED
+from tasktrail_projector.ports import MaintenanceStore, SourceUnavailable, StoreUnavailable
+from tasktrail_projector.service import sleep_unless
+
+log = logging.getLogger("tasktrail.projector")
+
+
+SLOT = timedelta(seconds=SLOT_SECONDS)
+GRACE = timedelta(seconds=1)
+"""Events of a slot still in flight when it ends: recompute it only a little later."""
+SKEW = timedelta(minutes=1)
+"""Slots this far ahead of our clock come from a skewed worker clock: do not wait for them."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _due(start: datetime, now: datetime) -> bool:
+    """Recompute a slot once it is over, or at once if a skewed clock put it in the future."""
+    return start + SLOT + GRACE <= now or start > now + SKEW
+
+
+@dataclass(slots=True)
+class SweepStats:
+    slots: int = 0
+    flips: int = 0
+    runs: int = 0
+
+
+class Maintenance:
+    def __init__(
+        self,
+        store: MaintenanceStore,
+        *,
+        checkpoint: str = "projector",
+        touched: Callable[[], set[str]] = set,
+        stats_interval: float = 2.0,
+        lost_interval: float = 2.0,
+        window_days: float = 30.0,
+        full_every: int = 30,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.store = store
+        self.checkpoint_name = checkpoint
+        self.touched = touched
+        self.stats_interval = stats_interval
+        self.lost_interval = lost_interval
+        self.window_days = window_days
+        self.full_every = max(full_every, 1)
+        self.clock = clock
+        self.stats = SweepStats()
+        self._seen: dict[str, tuple[bool, int | None]] | None = None
+        self._since_full = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Sweep on their intervals until ``stop``; failures are logged and retried."""
+        loop = asyncio.get_running_loop()
+        next_stats = next_lost = loop.time()
+        while not stop.is_set():
+            now = loop.time()
+            try:
+                if now >= next_lost:
+                    next_lost = now + self.lost_interval
+                    await self.sweep_lost()
+                if now >= next_stats:
+                    next_stats = now + self.stats_interval
+                    redone = await self.sweep_stats()
+                    log.debug("stats: %d slots in %.3fs", redone, loop.time() - now)
+            except (StoreUnavailable, SourceUnavailable) as exc:
+                log.warning("sweep paused: %s", exc)
+            except Exception:
+                log.exception("unexpected sweep error")
+            await sleep_unless(stop, max(0.05, min(next_lost, next_stats) - loop.time()))
+
+    async def sweep_stats(self, everything: bool = False) -> int:
+        """Recompute the marked slots that are over (``everything``: all of them) and their
+        minutes; returns how many slots were redone."""
+        marks = await self.store.dirty_slots(self.checkpoint_name)
+        now = self.clock()
+        window = self.window_days > 0 and not everything
+        horizon = now - timedelta(days=self.window_days) if window else None
+        by_minute: dict[datetime, list[tuple[str, int]]] = defaultdict(list)
+        for key, generation in marks.items():
+            start = stats.key_slot(key)
+            if everything or _due(start, now):
+                by_minute[stats.minute_of(start)].append((key, generation))
+        done = 0
+        for minute in sorted(by_minute):
+            keys = sorted(by_minute[minute])
+            if horizon is None or minute >= horizon:
+                for key, _ in keys:
+                    moment = stats.key_slot(key)
+                    rows = await self.store.slot_tasks(moment, stats.ROW_FIELDS)
+                    tallies = [{**d, "at": now} for d in stats.slot_buckets(moment, rows)]
+                    await self.store.put_slot_buckets(moment, tallies)
+                tallies = await self.store.slot_buckets(minute)
+                await self.store.put_buckets(minute, stats.minute_buckets(minute, tallies))
+                done += len(keys)
+            for key, generation in keys:
+                await self.store.clear_slot(self.checkpoint_name, key, generation)
+        self.stats.slots += done
+        return done
+
+    async def sweep_lost(self, now: datetime | None = None, full: bool = False) -> int:
+        """Re-decide ``lost`` where it may have changed; returns how many tasks flipped."""
+        now = now or self.clock()
+        docs = await self.store.workers(("_id", *lost.WORKER_FIELDS))
+        live = lost.liveness(docs, now)
+        seen = {host: (state.alive, state.pid) for host, state in live.items()}
+        touched = self.touched()
+        self.stats.runs += 1
+        self._since_full += 1
+        if full or self._seen is None or self._since_full >= self.full_every:
+            scope: list[str] | None = None
+            self._since_full = 0
+        else:
+            changed = {h for h, s in seen.items() if self._seen.get(h) != s}
+            scope = sorted((changed | touched) & set(seen))
+        self._seen = seen
+        if scope == []:
+            return 0
+        rows = await self.store.unfinished_tasks(scope, sorted(UNFINISHED), lost.ROW_FIELDS)
+        flipped = await self.store.flag(lost.flips(rows, live))
+        self.stats.flips += flipped
+        if flipped:
+            log.info("lost flag changed on %d tasks", flipped)
+        return flipped
+
+    async def settle(self, now: datetime | None = None) -> None:
+        """Run both sweeps to completion (after a rebuild, or in tests)."""
+        await self.sweep_lost(now, full=True)
+        while await self.store.dirty_slots(self.checkpoint_name):
+            await self.sweep_stats(everything=True)

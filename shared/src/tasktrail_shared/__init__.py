@@ -1,0 +1,1 @@
+"""tasktrail's shared kernel: the event schema every service speaks, settings, adapters."""

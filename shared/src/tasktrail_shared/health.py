@@ -1,0 +1,54 @@
+"""A minimal HTTP server for ``/healthz`` and ``/readyz`` in services that have no web framework.
+
+``/healthz`` answers 200 while the process runs; ``/readyz`` runs the service's readiness
+check (which must really ping its dependencies) and answers 200 or 503.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+ReadyCheck = Callable[[], Awaitable[dict[str, bool]]]
+
+
+async def serve_health(host: str, port: int, ready: ReadyCheck) -> asyncio.Server:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            request = await asyncio.wait_for(reader.readline(), timeout=5)
+            while (await asyncio.wait_for(reader.readline(), timeout=5)).strip():
+                pass
+            parts = request.decode("latin-1").split()
+            path = parts[1].split("?")[0].rstrip("/") if len(parts) >= 2 else ""
+            body: dict[str, Any]
+            if path == "/healthz":
+                status, body = 200, {"status": "ok"}
+            elif path == "/readyz":
+                try:
+                    checks = await asyncio.wait_for(ready(), timeout=5)
+                except Exception as exc:  # a failing dependency means "not ready"
+                    checks = {"error": False}
+                    log.warning("readiness check failed: %s", exc)
+                status = 200 if all(checks.values()) else 503
+                body = {"status": "ok" if status == 200 else "unavailable", "checks": checks}
+            else:
+                status, body = 404, {"status": "not found"}
+            payload = json.dumps(body).encode()
+            reason = {200: "OK", 404: "Not Found", 503: "Service Unavailable"}[status]
+            writer.write(
+                f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n".encode()
+                + payload
+            )
+            await writer.drain()
+        except (TimeoutError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    return await asyncio.start_server(handle, host, port)

@@ -1,0 +1,222 @@
+"""The whole system end to end: four services as separate OS processes, a real Celery worker.
+
+Tasks go through a real Redis broker; their events through the collector into JetStream,
+through the projector into MongoDB, and come back out of the API over HTTP. A long task is
+revoked through the API (API -> NATS -> control -> Celery remote control -> worker).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+import httpx
+import pytest
+from celery import Celery
+from tasktrail_devstack.processes import ServiceProcess, find_binary, start_celery_worker
+from tasktrail_devstack.servers import free_port
+
+pytestmark = pytest.mark.e2e
+
+WORKER = "e2e@tasktrail-test"
+
+
+@dataclass
+class Stack:
+    api: str
+    token: str
+    client: Celery
+    services: dict[str, ServiceProcess]
+
+    def get(self, path: str, **params: Any) -> Any:
+        response = httpx.get(
+            f"{self.api}{path}",
+            params=params,
+            headers={"Authorization": f"Bearer {self.token}"},
+            timeout=10,
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["err"] is False and body["err_code"] == 0 and body["err_msg"] is None
+        return body["data"]
+
+
+def _db(url: str, db: int) -> str:
+    return urlparse(url)._replace(path=f"/{db}").geturl()
+
+
+@pytest.fixture(scope="module")
+def stack(
+    redis_url: str, mongo_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    from tasktrail_devstack.servers import NatsServer
+
+    logs = tmp_path_factory.mktemp("e2e-logs")
+    broker, backend = _db(redis_url, 7), _db(redis_url, 8)
+    token = secrets.token_urlsafe(16)
+    api_port = free_port()
+    health = {name: free_port() for name in ("collector", "projector", "control")}
+    with NatsServer(tmp_path_factory.mktemp("e2e-nats")) as nats_server:
+        env = {
+            "TASKTRAIL_BROKER_URL": broker,
+            "TASKTRAIL_RESULT_BACKEND": backend,
+            "TASKTRAIL_NATS_URL": nats_server.url,
+            "TASKTRAIL_MONGO_URL": mongo_url,
+            "TASKTRAIL_MONGO_DB": f"e2e_{secrets.token_hex(4)}",
+            "TASKTRAIL_APP": "e2e",
+            "TASKTRAIL_ADMIN_TOKEN": token,
+            "TASKTRAIL_API_HOST": "127.0.0.1",
+            "TASKTRAIL_API_PORT": str(api_port),
+            **{f"TASKTRAIL_{name.upper()}_HEALTH_PORT": str(p) for name, p in health.items()},
+        }
+        services: dict[str, ServiceProcess] = {}
+        worker: ServiceProcess | None = None
+        client = Celery("e2e-client", broker=broker)
+        client.conf.task_send_sent_event = True
+        try:
+            for name in ("collector", "projector", "control", "api"):
+                proc = ServiceProcess(
+                    name, [find_binary(f"tasktrail-{name}")], log_path=logs / f"{name}.log", env=env
+                )
+                services[name] = proc.start()
+            for name, port in health.items():
+                services[name].wait_http_ok(f"http://127.0.0.1:{port}/readyz", timeout=30)
+            services["api"].wait_http_ok(f"http://127.0.0.1:{api_port}/readyz", timeout=30)
+            worker = start_celery_worker(
+                "tasktrail_devstack.demo.app",
+                env={"TASKTRAIL_BROKER_URL": broker, "TASKTRAIL_RESULT_BACKEND": backend},
+                name=WORKER,
+                log_path=logs / "worker.log",
+                concurrency=3,
+            )
+            yield Stack(f"http://127.0.0.1:{api_port}", token, client, services)
+        finally:
+            if worker is not None:
+                worker.stop()
+            for proc in reversed(list(services.values())):
+                proc.stop()
+            client.close()
+
+
+def _eventually(check: Callable[[], Any], timeout: float = 45, what: str = "") -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(0.25)
+    raise AssertionError(f"timed out waiting for {what}: last={last!r}")
+
+
+def test_services_run_as_separate_processes(stack: Stack) -> None:
+    pids = {proc.pid for proc in stack.services.values()}
+    assert len(pids) == 4
+    assert all(proc.running for proc in stack.services.values())
+
+
+def test_every_task_appears_with_its_final_state_and_the_dashboard_counts_them(
+    stack: Stack,
+) -> None:
+    adds = [stack.client.send_task("demo.add", args=[i, i]) for i in range(8)]
+    fails = [stack.client.send_task("demo.fail", args=[f"boom {i}"]) for i in range(2)]
+    flaky = stack.client.send_task("demo.flaky", args=["e2e"])
+    expected = {r.id: "SUCCESS" for r in [*adds, flaky]} | {r.id: "FAILURE" for r in fails}
+
+    def all_final() -> dict[str, dict[str, Any]] | None:
+        tasks = {t["uuid"]: t for t in stack.get("/monitor/tasks/", limit=1000)["celery_tasks"]}
+        if all(tasks.get(uuid, {}).get("status") == state for uuid, state in expected.items()):
+            return tasks
+        return None
+
+    tasks = _eventually(all_final, what="every task to reach its final state")
+    first = tasks[adds[3].id]
+    assert first["name"] == "demo.add"
+    assert first["worker"] == WORKER
+    assert first["args"] == "[3, 3]"
+    assert first["result"] == "6"
+    assert first["received"] and first["started"] and first["succeeded"]
+    assert tasks[fails[0].id]["exception"] == "ValueError('boom 0')"
+    assert tasks[flaky.id]["retries"] == 1
+
+    single = stack.get(f"/monitor/tasks/{fails[1].id}/")["celerytask"]
+    assert single["uuid"] == fails[1].id and single["status"] == "FAILURE"
+
+    failures = stack.get("/monitor/tasks/", status="FAILURE")["celery_tasks"]
+    assert {t["uuid"] for t in failures} == {r.id for r in fails}
+
+    # The dashboard is a snapshot at most TASKTRAIL_API_DASHBOARD_MAX_AGE (1 s) old, and a
+    # worker's processed count arrives with its next heartbeat (every 2 s).
+    dashboard = _eventually(
+        lambda: (
+            (d := stack.get("/monitor/tasks/dashboard/"))["task"]["task_failed"] == 2
+            and d["worker"]["worker_task_processed"] >= 11
+            and d
+        ),
+        timeout=10,
+        what="the dashboard snapshot to catch up",
+    )
+    assert dashboard["task"]["task_success"] == 9
+    assert dashboard["task"]["task_failed"] == 2
+    assert dashboard["worker"]["worker_online"] == 1
+
+    workers = stack.get("/monitor/workers/")["celery_workers"]
+    assert [(w["name"], w["status"]) for w in workers] == [(WORKER, True)]
+
+
+def test_a_chain_links_parent_and_child(stack: Stack) -> None:
+    parent = stack.client.signature("demo.add", args=(1, 2))
+    child = stack.client.signature("demo.mul", args=(3,))
+    result = (parent | child).apply_async()
+    child_id, parent_id = result.id, result.parent.id
+
+    def linked() -> Any:
+        task = stack.get(f"/monitor/tasks/{parent_id}")["celerytask"]
+        return task if task["children"] == [child_id] and task["status"] == "SUCCESS" else None
+
+    _eventually(linked, what="the parent to list its child")
+    child_task = stack.get(f"/monitor/tasks/{child_id}")["celerytask"]
+    assert child_task["parent_id"] == parent_id and child_task["result"] == "9"
+
+
+def test_a_long_task_revoked_through_the_api_ends_revoked(stack: Stack) -> None:
+    long = stack.client.send_task("demo.sleep", args=[60])
+    _eventually(
+        lambda: (
+            stack.get(f"/monitor/tasks/{long.id}")["celerytask"]["status"] == "STARTED"
+            if stack.get("/monitor/tasks/", uuid=long.id)["celery_tasks"]
+            else False
+        ),
+        what="the long task to start",
+    )
+    response = httpx.post(
+        f"{stack.api}/monitor/tasks/revoke/",
+        json={"ides": [long.id], "terminate": True},
+        headers={"Authorization": f"Token {stack.token}"},
+        timeout=15,
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["data"]["list_revokes"] == {WORKER: [long.id]}
+    task = _eventually(
+        lambda: (
+            (t := stack.get(f"/monitor/tasks/{long.id}")["celerytask"])["status"] == "REVOKED" and t
+        ),
+        what="the long task to be REVOKED",
+    )
+    assert task["revoked"] is not None
+    dashboard = _eventually(
+        lambda: (d := stack.get("/monitor/tasks/dashboard/"))["task"]["task_revoked"] >= 1 and d,
+        timeout=10,
+        what="the dashboard snapshot to count the revoked task",
+    )
+    assert dashboard["task"]["task_revoked"] == 1
+
+
+def test_logs_show_no_errors(stack: Stack) -> None:
+    for name, proc in stack.services.items():
+        assert proc.running, f"{name} exited:\n{proc.log_tail()}"
+        assert '"level": "ERROR"' not in proc.log_since_start(), proc.log_tail()

@@ -1,0 +1,141 @@
+"""An app with its lifespan running against the session's MongoDB(-wire) and NATS servers
+(``mongo_url``, ``nats_url``, ``mongo_db`` from tests/conftest.py), and a stand-in for the
+control service answering on the command subject.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+
+import httpx
+import nats
+import pytest
+from nats.aio.msg import Msg
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+from tasktrail_api.adapters.readmodels import ReadModels
+from tasktrail_api.app import create_app
+from tasktrail_api.settings import Settings
+from tasktrail_projector.bootstrap import Projection, bootstrap
+from tasktrail_projector.settings import Settings as ProjectorSettings
+from tasktrail_shared.commands import (
+    CONTROL_QUEUE_GROUP,
+    CommandReply,
+    CommandRequest,
+    WorkerOutcome,
+    control_subject,
+)
+
+from tests.integration.api.support import ADMIN_TOKEN, Doc
+
+
+@pytest.fixture
+async def db(mongo_url: str, mongo_db: str) -> AsyncIterator[AsyncDatabase[Doc]]:
+    """This test's own database (``mongo_db`` drops it afterwards), for seeding read models."""
+    client: AsyncMongoClient[Doc] = AsyncMongoClient(mongo_url, tz_aware=True)
+    yield client[mongo_db]
+    await client.close()
+
+
+@pytest.fixture
+def settings(mongo_url: str, nats_url: str, db: AsyncDatabase[Doc]) -> Settings:
+    # A cluster name of its own, so only this test's control stand-in answers.
+    return Settings(
+        app=f"t{uuid.uuid4().hex[:10]}",
+        mongo_url=mongo_url,
+        nats_url=nats_url,
+        mongo_db=db.name,
+        admin_token=ADMIN_TOKEN,
+        api_command_timeout=2.0,
+        api_worker_timeout=0.5,
+        api_write_wait=5.0,
+        api_dashboard_max_age=0,
+    )
+
+
+async def create_api_indexes(db: AsyncDatabase[Doc]) -> None:
+    """The indexes the API creates at start-up, created now rather than in the background."""
+    await ReadModels(db.client, db.name, timeout=60).ensure_indexes()
+
+
+LABEL_RULES = [
+    {"label": "cidr_id", "task": "scan.*", "arg": 0},
+    {"label": "asn_number", "task": "scan.*", "kwarg": "asn"},
+]
+
+
+@pytest.fixture
+async def projector(
+    nats_url: str, nats_stream: str, mongo_url: str, db: AsyncDatabase[Doc], settings: Settings
+) -> AsyncIterator[Projection]:
+    """The real projector, in-process on this test's stream and database, so writes project."""
+    projection = await bootstrap(
+        ProjectorSettings(
+            nats_url=nats_url,
+            mongo_url=mongo_url,
+            mongo_db=db.name,
+            stream=nats_stream,
+            app=settings.app,
+            projector_health_port=0,
+            projector_fetch_timeout=0.05,
+            projector_labels=LABEL_RULES,
+        )
+    )
+    await create_api_indexes(db)
+    stop = asyncio.Event()
+    running = asyncio.create_task(projection.run(stop))
+    yield projection
+    stop.set()
+    await running
+    await projection.close()
+
+
+@pytest.fixture
+async def api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """An anonymous client of an app whose lifespan (MongoDB and NATS clients) is running."""
+    app = create_app(settings)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as c,
+    ):
+        yield c
+
+
+@pytest.fixture
+def client(api: httpx.AsyncClient) -> httpx.AsyncClient:
+    """The same app, calling as the admin."""
+    api.headers["Authorization"] = f"Bearer {ADMIN_TOKEN}"
+    return api
+
+
+class FakeControl:
+    """Stands in for the control service: records requests and answers with ``reply``."""
+
+    def __init__(self) -> None:
+        self.requests: list[CommandRequest] = []
+        self.reply: Callable[[CommandRequest], CommandReply] = self.all_ok
+        self.workers = {
+            "celery@w1": WorkerOutcome(status="ok", detail="ok"),
+            "celery@w2": WorkerOutcome(status="ok", detail="ok"),
+            "celery@w3": WorkerOutcome(status="error", detail="not found"),
+        }
+
+    def all_ok(self, request: CommandRequest) -> CommandReply:
+        return CommandReply(id=request.id, command=request.command, ok=True, workers=self.workers)
+
+    async def handle(self, msg: Msg) -> None:
+        request = CommandRequest.model_validate_json(msg.data)
+        self.requests.append(request)
+        await msg.respond(self.reply(request).model_dump_json().encode())
+
+
+@pytest.fixture
+async def control(nats_url: str, settings: Settings) -> AsyncIterator[FakeControl]:
+    fake = FakeControl()
+    nc = await nats.connect(nats_url)
+    await nc.subscribe(control_subject(settings.app), queue=CONTROL_QUEUE_GROUP, cb=fake.handle)
+    await nc.flush()
+    yield fake
+    await nc.close()

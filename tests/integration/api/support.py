@@ -1,0 +1,98 @@
+"""Seeding helpers: read-model documents as the projector writes them (internal fields
+included, to prove they never leak) and API tokens as stored."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+Doc = dict[str, Any]
+ADMIN_TOKEN = "admin-secret-token"
+
+
+async def add_token(db: AsyncDatabase[Doc], token: str, name: str, role: str) -> None:
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    await db.tokens.insert_one({"_id": digest, "name": name, "role": role, "created": now()})
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+T0 = datetime(2022, 8, 30, 10, 43, 46, 758000, tzinfo=UTC)
+
+
+def task_doc(uuid_: str, state: str = "SUCCESS", *, age: float = 0, **fields: Any) -> Doc:
+    """A ``tasks`` document as the projector writes it, internal fields included."""
+    at = T0 - timedelta(seconds=age)
+    doc: Doc = {
+        "_id": uuid_,
+        "uuid": uuid_,
+        "app": "default",
+        "name": "scan.tasks.port_enumerate",
+        "args": "['ad3ead73', 8888, 'http', None]",
+        "kwargs": "{}",
+        "retries": 0,
+        "eta": None,
+        "expires": None,
+        "root_id": uuid_,
+        "parent_id": None,
+        "queue": "celery",
+        "exchange": "",
+        "routing_key": "celery",
+        "state": state,
+        "worker": "celery@w1",
+        "result": "'done'" if state == "SUCCESS" else None,
+        "runtime": 0.25 if state == "SUCCESS" else None,
+        "exception": None,
+        "traceback": None,
+        "sent": at - timedelta(seconds=2),
+        "received": at - timedelta(seconds=1),
+        "started": at - timedelta(seconds=0.5),
+        "succeeded": at if state == "SUCCESS" else None,
+        "failed": at if state == "FAILURE" else None,
+        "retried": None,
+        "revoked": at if state == "REVOKED" else None,
+        "rejected": None,
+        "timestamp": at,
+        "revoke": None,
+        "children": [],
+        "labels": {},
+        "deleted": False,
+        "lost": False,
+        "_events": {"task-received": {"type": "task-received", "uuid": uuid_}},
+        "_src": {"task-received": "stream:1"},
+        "_child_app": None,
+        "_v": 3,
+    }
+    doc.update(fields)
+    return doc
+
+
+def worker_doc(hostname: str, *, online: bool, active: int = 0, processed: int = 0) -> Doc:
+    seen = now() - timedelta(seconds=1)
+    return {
+        "_id": hostname,
+        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"tasktrail:default/{hostname}")),
+        "hostname": hostname,
+        "app": "default",
+        "pid": 1,
+        "freq": 2.0,
+        "active": active,
+        "processed": processed,
+        "loadavg": [1.13, 1.24, 1.08],
+        "sw_ident": "py-celery",
+        "sw_ver": "5.4.0",
+        "sw_sys": "Linux",
+        "last_heartbeat": seen,
+        "offline_at": None if online else seen,
+        "alive_until": seen + timedelta(seconds=4) if online else seen,
+        "deleted": False,
+        "_events": {"worker-heartbeat": {"type": "worker-heartbeat"}},
+        "_src": {},
+        "_v": 7,
+    }

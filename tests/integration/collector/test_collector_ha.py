@@ -1,0 +1,42 @@
+"""Two collectors on one Redis: one is killed mid-way, and the stream still has everything once.
+
+Redis pub/sub buffers nothing for an absent subscriber; what makes Redis capture lossless is
+two replicas subscribed at once, whose identical copies JetStream drops by content id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from tests.integration.collector.support import (
+    CollectorProcess,
+    ids_of,
+    publish_steadily,
+    stream_ids,
+    unique_messages,
+    wait_subscribers,
+)
+
+
+async def test_killing_one_of_two_replicas_under_load_loses_nothing(
+    redis_url: str, fresh_nats_url: str, tmp_path: Path
+) -> None:
+    await wait_subscribers(redis_url, 0)
+    env = {"broker_url": redis_url, "nats_url": fresh_nats_url, "app": "ha"}
+    messages = unique_messages(12_000)
+    with (
+        CollectorProcess("c1", tmp_path, **env) as c1,
+        CollectorProcess("c2", tmp_path, **env) as c2,
+    ):
+        c1.wait_ready()
+        c2.wait_ready()
+        load = asyncio.create_task(publish_steadily(redis_url, messages, 2_000))
+        await asyncio.sleep(2.5)
+        c1.kill()  # SIGKILL: no drain, no goodbye
+        await load
+        ids = await stream_ids(fresh_nats_url, expect=len(messages))
+        _, body = c2.health()
+        assert body["counters"]["received"] == len(messages)
+    assert len(ids) == len(set(ids)) == len(messages)
+    assert set(ids) == ids_of(messages)

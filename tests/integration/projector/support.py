@@ -1,0 +1,166 @@
+"""Helpers for the projector's integration tests: publish as the collector does, run the
+projector in-process or as a process, wait for it to drain, read the read models back."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import nats
+from pymongo import AsyncMongoClient
+from tasktrail_devstack.processes import ServiceProcess, find_binary
+from tasktrail_projector.adapters.store import READ_MODELS, MongoStore
+from tasktrail_projector.bootstrap import Projection, bootstrap
+from tasktrail_projector.service import Stats
+from tasktrail_projector.settings import Settings
+from tasktrail_projector.sweeps import Maintenance
+from tasktrail_shared import mongo
+from tasktrail_shared.envelope import Envelope
+from tasktrail_shared.nats import ensure_stream
+
+Doc = dict[str, Any]
+Published = tuple[str, dict[str, str], bytes]
+
+
+def as_published(envelopes: Iterable[Envelope]) -> list[Published]:
+    return [(e.nats_subject, e.headers(), e.data) for e in envelopes]
+
+
+def settings_for(nats_url: str, mongo_url: str, db: str, stream: str, **more: Any) -> Settings:
+    fields: dict[str, Any] = {
+        "app": "scan",
+        "projector_health_port": 0,
+        "projector_batch_size": 500,
+        "projector_sent_hold": 0,
+        **more,
+    }
+    return Settings(nats_url=nats_url, mongo_url=mongo_url, mongo_db=db, stream=stream, **fields)
+
+
+def environment(settings: Settings) -> dict[str, str]:
+    """The same settings as environment variables, for a projector process."""
+    env = {}
+    for name, value in settings.model_dump(exclude={"projector_labels"}).items():
+        if value is not None:
+            env[f"TASKTRAIL_{name.upper()}"] = str(value)
+    rules = [rule.model_dump(exclude_none=True) for rule in settings.projector_labels]
+    env["TASKTRAIL_PROJECTOR_LABELS"] = json.dumps(rules)
+    return env
+
+
+async def publish(settings: Settings, messages: Iterable[Published]) -> int:
+    nc = await nats.connect(settings.nats_url)
+    try:
+        js = nc.jetstream()
+        await ensure_stream(js, settings.stream_config())
+        pending = [js.publish(s, d, headers=h) for s, h, d in messages]
+        for start in range(0, len(pending), 200):
+            await asyncio.gather(*pending[start : start + 200])
+        info = await js.stream_info(settings.stream)
+        return int(info.state.messages)
+    finally:
+        await nc.close()
+
+
+async def drained(settings: Settings, durable: str | None = None) -> bool:
+    nc = await nats.connect(settings.nats_url)
+    try:
+        name = durable or settings.projector_durable
+        info = await nc.jetstream().consumer_info(settings.stream, name)
+        return bool(info.num_pending == 0 and info.num_ack_pending == 0)
+    finally:
+        await nc.close()
+
+
+async def wait_drained(settings: Settings, timeout: float = 120) -> None:
+    async with asyncio.timeout(timeout):
+        while not await drained(settings):
+            await asyncio.sleep(0.1)
+
+
+@contextlib.asynccontextmanager
+async def running(settings: Settings, replicas: int = 1) -> AsyncIterator[list[Projection]]:
+    """Projector replicas sharing the durable consumer, stopped (and closed) on exit."""
+    projections = [await bootstrap(settings) for _ in range(replicas)]
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(p.run(stop)) for p in projections]
+    try:
+        yield projections
+    finally:
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(*tasks), 30)
+        for p in projections:
+            await p.close()
+
+
+async def project(settings: Settings, messages: list[Published], replicas: int = 1) -> Stats:
+    """Publish, project until the durable has nothing pending, then settle the sweeps."""
+    await publish(settings, messages)
+    async with running(settings, replicas) as projections:
+        await wait_drained(settings)
+    await settle(settings)
+    total = Stats()
+    for p in projections:
+        for name in Stats.__slots__:
+            setattr(total, name, getattr(total, name) + getattr(p.projector.stats, name))
+    return total
+
+
+async def settle(settings: Settings, now: Any = None, database: str | None = None) -> None:
+    """Run both sweeps to completion on a database, as a projector would eventually."""
+    store = MongoStore.open(settings.mongo_url, database or settings.mongo_db)
+    try:
+        await Maintenance(store, checkpoint=settings.projector_durable).settle(now)
+    finally:
+        await store.close()
+
+
+async def read(mongo_url: str, db: str, collection: str) -> dict[Any, Doc]:
+    client: AsyncMongoClient[Doc] = mongo.client(mongo_url)
+    try:
+        return {d["_id"]: d async for d in client[db][collection].find()}
+    finally:
+        await client.close()
+
+
+async def read_models(mongo_url: str, db: str) -> dict[str, dict[Any, Doc]]:
+    """Every read model of ``db`` without versions (nor when a slot tally was written),
+    keyed by collection."""
+    return {c: without(await read(mongo_url, db, c), "_v", "at") for c in READ_MODELS}
+
+
+def without(docs: Mapping[Any, Doc], *fields: str) -> dict[Any, Doc]:
+    return {k: {f: v for f, v in d.items() if f not in fields} for k, d in docs.items()}
+
+
+async def drop(mongo_url: str, *databases: str) -> None:
+    client: AsyncMongoClient[Doc] = mongo.client(mongo_url)
+    try:
+        for db in databases:
+            await client.drop_database(db)
+    finally:
+        await client.close()
+
+
+def projector_process(settings: Settings, log: Path, **env: str) -> ServiceProcess:
+    return ServiceProcess(
+        "projector",
+        [find_binary("tasktrail-projector")],
+        log_path=log,
+        env={**environment(settings), "TASKTRAIL_LOG_LEVEL": "INFO", **env},
+    )
+
+
+def wait_until(check: Any, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")

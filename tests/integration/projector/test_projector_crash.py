@@ -1,0 +1,98 @@
+"""kill -9 the projector process mid-stream, restart it: the read models equal a clean run's."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from pymongo import AsyncMongoClient
+from tasktrail_shared import mongo
+from tasktrail_shared.envelope import celery_envelope
+
+from bench.project_traffic import synthetic
+from tests.integration.projector.support import (
+    Doc,
+    Published,
+    as_published,
+    drop,
+    projector_process,
+    publish,
+    read_models,
+    running,
+    settings_for,
+    settle,
+    wait_drained,
+)
+from tests.unit.projector import scenario
+
+
+def traffic() -> list[Published]:
+    """Realistic lifecycles of eight workers, with the API's records mixed in."""
+    lifecycles = [
+        celery_envelope(
+            app="scan", routing_key=m.routing_key, data=m.payload, source="t", received=m.at
+        )
+        for m in synthetic(2500, 1000.0)
+    ]
+    records = scenario.messages()
+    mixed = []
+    for i, envelope in enumerate(lifecycles):
+        mixed.append(envelope)
+        if i % 50 == 0 and records:
+            mixed.append(records.pop())
+    return as_published([*mixed, *records])
+
+
+async def checkpoint(mongo_url: str, db: str) -> int:
+    client: AsyncMongoClient[Doc] = mongo.client(mongo_url)
+    try:
+        doc = await client[db][mongo.CHECKPOINTS].find_one({"_id": "projector"})
+        return int((doc or {}).get("seq", 0))
+    finally:
+        await client.close()
+
+
+async def test_kill_9_mid_stream_then_restart_converges_to_a_clean_run(
+    fresh_nats_url: str, mongo_url: str, mongo_db: str, tmp_path: Path
+) -> None:
+    settings = settings_for(
+        fresh_nats_url,
+        mongo_url,
+        mongo_db,
+        "TASKTRAIL",
+        projector_batch_size=40,
+        projector_ack_wait=2,  # what the killed process had fetched comes back after 2 s
+    )
+    total = await publish(settings, traffic())
+    first = projector_process(settings, tmp_path / "projector.log").start()
+    try:
+        async with asyncio.timeout(60):
+            while await checkpoint(mongo_url, mongo_db) < total // 3:
+                first.check_running()
+                await asyncio.sleep(0.05)
+    finally:
+        assert first.kill() == -9  # as a crash would: no shutdown, nothing flushed
+    assert await checkpoint(mongo_url, mongo_db) < total  # it really was cut short
+    with projector_process(settings, tmp_path / "projector.log"):
+        await wait_drained(settings)
+    await settle(settings)
+
+    clean = settings.model_copy(
+        update={
+            "mongo_db": f"{mongo_db}_clean",
+            "projector_durable": "clean",
+            "projector_batch_size": 500,
+        }
+    )
+    try:
+        async with running(clean):
+            await wait_drained(clean)
+        await settle(clean)
+        crashed, expected = (
+            await read_models(mongo_url, mongo_db),
+            await read_models(mongo_url, clean.mongo_db),
+        )
+        assert len(expected[mongo.TASKS]) > 500
+        assert crashed == expected
+    finally:
+        await drop(mongo_url, clean.mongo_db)

@@ -1,0 +1,199 @@
+"""In-memory stand-ins for the log and the store, faithful to their contracts."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from tasktrail_projector.adapters.store import STATS, STATS_SLOTS
+from tasktrail_projector.domain.lost import Flip
+from tasktrail_projector.ports import Doc, RejectedWrite, StoreUnavailable, Write
+from tasktrail_shared.mongo import CHECKPOINTS, TASKS, WORKERS
+
+
+@dataclass
+class FakeDelivery:
+    subject: str
+    headers: Mapping[str, str] | None
+    data: bytes
+    seq: int
+    time: float = 1_800_000_000.0
+    acked: bool = False
+    naked: bool = False
+
+    async def ack(self) -> None:
+        self.acked = True
+
+    async def nak(self, delay: float) -> None:
+        self.naked = True
+
+
+@dataclass
+class FakeSource:
+    """Hands out messages in order; a nak'ed message comes back, as JetStream redelivers it."""
+
+    deliveries: list[FakeDelivery]
+    position: int = 0
+
+    async def fetch(self, batch: int, timeout: float) -> Sequence[FakeDelivery]:
+        again = [d for d in self.deliveries[: self.position] if d.naked and not d.acked]
+        for delivery in again:
+            delivery.naked = False
+        taken = self.deliveries[self.position : self.position + batch - len(again)]
+        self.position += len(taken)
+        if not again and not taken:
+            await asyncio.sleep(min(timeout, 0.01))  # a real fetch waits before saying "none"
+        return [*again, *taken]
+
+    async def close(self) -> None:
+        pass
+
+
+def _project(doc: Doc, fields: Sequence[str]) -> Doc:
+    return {k: copy.deepcopy(doc[k]) for k in ("_id", *fields) if k in doc}
+
+
+@dataclass
+class FakeStore:
+    """Collections of documents with ``_v`` checks, like the Mongo adapter."""
+
+    collections: dict[str, dict[Any, Doc]] = field(default_factory=dict)
+    before_write: Callable[[str, Sequence[Write]], None] | None = None
+    refuse: Callable[[Doc], bool] = lambda doc: False
+    down: bool = False
+    writes: int = 0
+    yields: bool = False
+    """Give way to other coroutines at every call, so that replicas really race."""
+
+    def docs(self, collection: str) -> dict[Any, Doc]:
+        return self.collections.setdefault(collection, {})
+
+    async def close(self) -> None:
+        pass
+
+    async def _turn(self) -> None:
+        if self.yields:
+            await asyncio.sleep(0)
+
+    def _check(self) -> None:
+        if self.down:
+            raise StoreUnavailable("down")
+
+    async def load(self, collection: str, ids: Sequence[str]) -> dict[str, Doc]:
+        await self._turn()
+        self._check()
+        docs = self.docs(collection)
+        return {i: copy.deepcopy(docs[i]) for i in ids if i in docs}
+
+    async def write(self, collection: str, writes: Sequence[Write]) -> list[str]:
+        await self._turn()
+        self._check()
+        if any(self.refuse(w.doc) for w in writes):
+            raise RejectedWrite("refused")
+        if self.before_write is not None:
+            self.before_write(collection, writes)
+        self.writes += 1
+        docs, lost = self.docs(collection), []
+        for w in writes:
+            held = docs.get(w.doc["_id"])
+            ok = held is None if w.expected is None else (held or {}).get("_v") == w.expected
+            if ok or (held is None and w.expected is not None):  # an upsert recreates it
+                docs[w.doc["_id"]] = {**copy.deepcopy(w.doc), "_v": (w.expected or 0) + 1}
+            else:
+                lost.append(w.doc["_id"])
+        return lost
+
+    async def append(self, collection: str, docs: Sequence[Doc]) -> None:
+        await self._turn()
+        self._check()
+        if any(self.refuse(d) for d in docs):
+            raise RejectedWrite("refused")
+        held = self.docs(collection)
+        for doc in docs:
+            held.setdefault(doc["_id"], copy.deepcopy(doc))
+
+    async def checkpoint(self, name: str, seq: int, slots: Sequence[str]) -> None:
+        await self._turn()
+        self._check()
+        doc = self.docs(CHECKPOINTS).setdefault(name, {"_id": name, "seq": 0, "dirty": {}})
+        doc["seq"] = max(doc["seq"], seq)
+        for key in slots:
+            doc["dirty"][key] = doc["dirty"].get(key, 0) + 1
+
+    async def dirty_slots(self, name: str) -> dict[str, int]:
+        await self._turn()
+        self._check()
+        return dict(self.docs(CHECKPOINTS).get(name, {}).get("dirty", {}))
+
+    async def clear_slot(self, name: str, slot: str, generation: int) -> None:
+        await self._turn()
+        dirty = self.docs(CHECKPOINTS).get(name, {}).get("dirty", {})
+        if dirty.get(slot) == generation:
+            del dirty[slot]
+
+    async def slot_tasks(self, slot: datetime, fields: Sequence[str]) -> list[Doc]:
+        await self._turn()
+        self._check()
+        return [
+            _project(d, fields)
+            for d in self.docs(TASKS).values()
+            if slot in (d.get("_slots") or [])
+        ]
+
+    async def put_slot_buckets(self, slot: datetime, docs: Sequence[Doc]) -> None:
+        await self._replace(STATS_SLOTS, "slot", slot, docs)
+
+    async def slot_buckets(self, minute: datetime) -> list[Doc]:
+        await self._turn()
+        self._check()
+        end = minute + timedelta(minutes=1)
+        return [
+            copy.deepcopy(d) for d in self.docs(STATS_SLOTS).values() if minute <= d["slot"] < end
+        ]
+
+    async def put_buckets(self, minute: datetime, docs: Sequence[Doc]) -> None:
+        await self._replace(STATS, "minute", minute, docs)
+
+    async def _replace(
+        self, collection: str, field: str, moment: datetime, docs: Sequence[Doc]
+    ) -> None:
+        await self._turn()
+        self._check()
+        held = self.docs(collection)
+        for key in [k for k, d in held.items() if d[field] == moment]:
+            del held[key]
+        for doc in docs:
+            held[doc["_id"]] = copy.deepcopy(doc)
+
+    async def workers(self, fields: Sequence[str]) -> list[Doc]:
+        await self._turn()
+        self._check()
+        return [_project(d, fields) for d in self.docs(WORKERS).values()]
+
+    async def unfinished_tasks(
+        self, workers: Sequence[str] | None, states: Sequence[str], fields: Sequence[str]
+    ) -> list[Doc]:
+        await self._turn()
+        self._check()
+        return [
+            _project(d, fields)
+            for d in self.docs(TASKS).values()
+            if d.get("state") in states and (workers is None or d.get("worker") in workers)
+        ]
+
+    async def flag(self, flips: Sequence[Flip]) -> int:
+        await self._turn()
+        self._check()
+        changed = 0
+        for flip in flips:
+            doc = self.docs(TASKS).get(flip.task_id)
+            if doc is None or any(doc.get(k) != v for k, v in flip.expect.items()):
+                continue
+            doc["lost"] = flip.lost
+            doc["_v"] = doc.get("_v", 0) + 1
+            changed += 1
+        return changed
