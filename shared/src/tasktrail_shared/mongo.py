@@ -1,17 +1,44 @@
-"""MongoDB adapter: one async client per process, and the read-model collection names."""
+"""MongoDB adapter: one async client per process, the read-model collection names, and
+the one way a service creates the collections it writes."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterable
 from typing import Any
 
 from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import CollectionInvalid
 
 TASKS = "tasks"
 WORKERS = "workers"
 TASK_EVENTS = "task_events"
 DEAD_LETTERS = "dead_letters"
 CHECKPOINTS = "checkpoints"
+STATS = "stats"
+"""Per-minute buckets of the dashboard's throughput and latency series."""
+STATS_SLOTS = "stats_slots"
+"""Internal to the projector: the 10-second tallies the minute buckets are summed from."""
+TOKENS = "tokens"
+"""The API's token digests."""
 
 
 def client(url: str) -> AsyncMongoClient[dict[str, Any]]:
     return AsyncMongoClient(url, tz_aware=True, serverSelectionTimeoutMS=5000)
+
+
+async def create_collections(db: AsyncDatabase[Any], names: Iterable[str]) -> None:
+    """Create the missing ones of ``names``; every writer calls this before its first write.
+
+    An insert or upsert into a missing collection creates it implicitly. On the embedded
+    MongoDB-wire server (SecantusDB) that implicit creation can deadlock with a concurrent
+    ``createIndexes`` on the same new collection (seen: the API building its indexes while
+    the projector wrote its first document), and the server then spins for good. An
+    explicit ``create`` is serialised with every other DDL, so no write ever creates one.
+    """
+    existing = set(await db.list_collection_names())
+    for name in names:
+        if name not in existing:
+            with contextlib.suppress(CollectionInvalid):  # another service was first
+                await db.create_collection(name)

@@ -20,6 +20,7 @@ from tasktrail_api.app import create_app
 from tasktrail_api.settings import Settings
 from tasktrail_projector.bootstrap import Projection, bootstrap
 from tasktrail_projector.settings import Settings as ProjectorSettings
+from tasktrail_shared import mongo
 from tasktrail_shared.commands import (
     CONTROL_QUEUE_GROUP,
     CommandReply,
@@ -33,8 +34,15 @@ from tests.integration.api.support import ADMIN_TOKEN, Doc
 
 @pytest.fixture
 async def db(mongo_url: str, mongo_db: str) -> AsyncIterator[AsyncDatabase[Doc]]:
-    """This test's own database (``mongo_db`` drops it afterwards), for seeding read models."""
+    """This test's own database (``mongo_db`` drops it afterwards), for seeding read models.
+
+    Its collections exist before the test writes, as the projector makes them at start-up:
+    the app builds its indexes in the background while the test seeds documents.
+    """
     client: AsyncMongoClient[Doc] = AsyncMongoClient(mongo_url, tz_aware=True)
+    await mongo.create_collections(
+        client[mongo_db], (mongo.TASKS, mongo.WORKERS, mongo.TASK_EVENTS)
+    )
     yield client[mongo_db]
     await client.close()
 

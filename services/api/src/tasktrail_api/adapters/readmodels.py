@@ -27,7 +27,7 @@ from tasktrail_api import queries
 from tasktrail_api.errors import conflict, unavailable
 
 Doc = dict[str, Any]
-TOKENS = "tokens"
+TOKENS = mongo.TOKENS
 T = TypeVar("T")
 
 

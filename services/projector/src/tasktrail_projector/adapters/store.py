@@ -32,10 +32,8 @@ from tasktrail_projector.domain.labels import SEED_LABELS
 from tasktrail_projector.domain.lost import Flip
 from tasktrail_projector.ports import Doc, RejectedWrite, StoreUnavailable, Write
 
-STATS = "stats"
-"""Per-minute buckets (see ``domain/stats.py``)."""
-STATS_SLOTS = "stats_slots"
-"""Internal: the 10-second tallies the minute buckets are summed from."""
+STATS = mongo.STATS
+STATS_SLOTS = mongo.STATS_SLOTS
 READ_MODELS = (
     mongo.TASKS,
     mongo.WORKERS,
@@ -137,6 +135,7 @@ class MongoStore:
     ) -> None:
         """Create the indexes, and make the TTL indexes match the retention settings."""
         with _translated("create indexes"):
+            await mongo.create_collections(self.db, (*READ_MODELS, mongo.CHECKPOINTS))
             for collection, models in indexes(labels).items():
                 await self.db[collection].create_indexes(models)
             await self._ttl(mongo.TASKS, TASK_TTL_INDEX, "finished", task_ttl_days)
