@@ -58,8 +58,8 @@ _PR_SET_PDEATHSIG = 1
 _LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
 
 
-def _die_with(parent: int) -> Callable[[], None] | None:
-    """A ``preexec_fn`` asking Linux to SIGTERM the child if ``parent`` dies first.
+def _die_with(parent: int, sig: signal.Signals) -> Callable[[], None] | None:
+    """A ``preexec_fn`` asking Linux to send ``sig`` to the child if ``parent`` dies first.
 
     A child in its own session gets no Ctrl-C from the terminal; this covers the parent being
     SIGKILLed (a CI timeout), which would otherwise leave servers running for good. Linux
@@ -70,17 +70,24 @@ def _die_with(parent: int) -> Callable[[], None] | None:
         return None
 
     def preexec() -> None:
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        libc.prctl(_PR_SET_PDEATHSIG, sig)
         if os.getppid() != parent:  # the parent died before prctl took effect
-            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), sig)
 
     return preexec
 
 
 def spawn(
-    command: Sequence[str], *, log_path: Path, env: Mapping[str, str] | None = None
+    command: Sequence[str],
+    *,
+    log_path: Path,
+    env: Mapping[str, str] | None = None,
+    death_signal: signal.Signals = signal.SIGTERM,
 ) -> subprocess.Popen[bytes]:
-    """Start ``command`` in a new session, stdout and stderr appended to ``log_path``."""
+    """Start ``command`` in a new session, stdout and stderr appended to ``log_path``.
+
+    ``death_signal`` reaches the child if this process dies without stopping it.
+    """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
         return subprocess.Popen(
@@ -90,7 +97,7 @@ def spawn(
             stderr=subprocess.STDOUT,
             env=dict(env) if env is not None else None,
             start_new_session=True,
-            preexec_fn=_die_with(os.getpid()),
+            preexec_fn=_die_with(os.getpid(), death_signal),
         )
 
 

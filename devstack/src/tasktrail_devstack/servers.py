@@ -7,6 +7,7 @@ whatever may run on the standard ports of the machine.
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import time
@@ -43,6 +44,8 @@ class EmbeddedServer(Child, ABC):
 
     start_attempts: ClassVar[int] = 3
     """A free port can be taken between our pick and the server's bind: retry on a new one."""
+    death_signal: ClassVar[signal.Signals] = signal.SIGTERM
+    """What stops the server if the process that started it dies without stopping it."""
 
     def __init__(
         self,
@@ -83,7 +86,9 @@ class EmbeddedServer(Child, ABC):
         attempts = 1 if self._fixed_port else self.start_attempts
         for attempt in range(1, attempts + 1):
             port = self._fixed_port or free_port()
-            self._proc = proc = spawn(self.command(port), log_path=self.log_path)
+            self._proc = proc = spawn(
+                self.command(port), log_path=self.log_path, death_signal=self.death_signal
+            )
             try:
                 ready = self._wait_ready(proc, port)
             except BaseException:  # interrupted: leave nothing running
@@ -171,6 +176,7 @@ class MongoServer(EmbeddedServer):
     """``secantusd-py``, a MongoDB-wire server storing in ``data_dir``."""
 
     name = "mongo"
+    death_signal = signal.SIGKILL  # its SIGTERM handler can wait for good on a stuck thread
 
     def command(self, port: int) -> list[str]:
         return [

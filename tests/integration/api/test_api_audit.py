@@ -20,10 +20,11 @@ from tests.integration.api.test_api_tasks import assert_error, assert_ok
 pytestmark = pytest.mark.usefixtures("projector")
 
 
-async def publish_command(nats_url: str, app: str, actor: str, ids: list[str]) -> None:
-    """What control records before running a revoke (``tasktrail.command.requested``)."""
-    payload = {"command_id": f"c-{actor}", "command": "revoke", "actor": actor,
-               "args": {"ids": ids, "terminate": False, "signal": None}}  # fmt: skip
+async def publish_command(
+    nats_url: str, app: str, actor: str, command: str, args: dict[str, Any]
+) -> None:
+    """What control records before running a command (``tasktrail.command.requested``)."""
+    payload = {"command_id": f"c-{actor}", "command": command, "actor": actor, "args": args}
     envelope = own_event(
         app=app, type=REQUESTED, payload=payload, source="control", id=f"cmd-{actor}"
     )
@@ -52,7 +53,8 @@ async def history(client: httpx.AsyncClient, settings: Settings, nats_url: str) 
         response = await client.post("/monitor/tasks", json={"uuid": uuid, "name": "n"})
         assert response.status_code == 201
     assert_ok(await client.patch("/monitor/tasks/a-1", json={"status": "f"}))
-    await publish_command(nats_url, settings.app, "oncall", ["a-1", "a-2"])
+    revoke = {"ids": ["a-1", "a-2"], "terminate": False, "signal": None}
+    await publish_command(nats_url, settings.app, "oncall", "revoke", revoke)
     await eventually(client, "/monitor/events", 5)
     return start
 
@@ -117,3 +119,22 @@ async def test_the_export_streams_ndjson_oldest_first(
 @pytest.mark.parametrize("params", [{"type": "a b"}, {"after": "yesterday"}, {"limit": 0}])
 async def test_bad_event_filters_are_400(client: httpx.AsyncClient, params: dict[str, Any]) -> None:
     assert_error(await client.get("/monitor/events", params=params), 400)
+
+
+async def test_commands_naming_no_task_and_worker_edits_are_audited(
+    client: httpx.AsyncClient, settings: Settings, nats_url: str
+) -> None:
+    """A pool resize names no task and a worker patch is no task's: both are still audited."""
+    await publish_command(nats_url, settings.app, "ops", "pool_grow", {"n": 2})
+    created = await client.post("/monitor/workers", json={"name": "celery@w1", "status": 1})
+    assert created.status_code == 201, created.text
+    data = await eventually(client, "/monitor/events", 2)
+    assert [(e["type"], e["uuid"], e["actor"], e["hostname"]) for e in data["events"]] == [
+        ("tasktrail.worker.recorded", None, "admin", "celery@w1"),  # newest first
+        (REQUESTED, None, "ops", "control"),
+    ]
+    assert data["events"][0]["event"]["fields"] == {"status": True}
+    ops = assert_ok(await client.get("/monitor/events", params={"actor": "ops"}))
+    assert [e["event"]["command"] for e in ops["events"]] == ["pool_grow"]
+    workers = assert_ok(await client.get("/monitor/events", params={"type": "tasktrail.worker.*"}))
+    assert workers["count"] == 1

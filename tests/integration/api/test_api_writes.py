@@ -114,7 +114,11 @@ async def test_create_patch_retrieve_list_delete_a_worker(client: httpx.AsyncCli
     assert_error(await client.post("/monitor/workers", json={"name": "celery@5414"}), 409)
 
     patched = assert_ok(await client.patch(f"/monitor/workers/{worker['id']}/", json={"status": 1}))
-    assert patched["celeryworker"]["status"] is False  # status is what heartbeats say
+    assert patched["celeryworker"]["status"] is True  # declared: it has never beaten
+    online = assert_ok(await client.get("/monitor/workers", params={"status": 1}))
+    assert [w["name"] for w in online["celery_workers"]] == ["celery@5414"]
+    patched = assert_ok(await client.patch("/monitor/workers/celery@5414", json={"status": False}))
+    assert patched["celeryworker"]["status"] is False
     patched = assert_ok(
         await client.patch("/monitor/workers/celery@5414", json={"processed": 5, "sw_ver": "5.4"})
     )

@@ -107,15 +107,18 @@ def test_completed_command_names_tasks_through_its_request() -> None:
     assert decode_message(env.headers(), env.data).task_ids == ["t9"]
 
 
-def test_other_event_types_are_read_but_fold_nothing() -> None:
+def test_a_command_naming_no_task_is_audited_and_other_types_fold_nothing() -> None:
     env = own_event(
         app="a",
         type="tasktrail.command.requested",
-        payload={"command": "ping"},
+        payload={"command": "ping", "actor": "ops"},
         source="c",
         id="c3",
     )
-    assert task_entries(decode_message(env.headers(), env.data), seq=1) == []
+    [doc] = task_entries(decode_message(env.headers(), env.data), seq=1)
+    assert (doc["_id"], doc["uuids"], doc["type"]) == ("c3", [], "tasktrail.command.requested")
+    [entry] = doc["events"]
+    assert (entry["uuid"], entry["event"]["actor"]) == (None, "ops")
     env = own_event(app="a", type="tasktrail.other.thing", payload={}, source="c", id="c4")
     assert decode_message(env.headers(), env.data).events == []
 

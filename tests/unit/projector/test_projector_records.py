@@ -143,7 +143,8 @@ def test_reconciliation_never_overrides_a_reported_final_state() -> None:
         ("task.amended", {"uuid": "t", "fields": {"state": "DONE"}}, "not one of"),
         ("task.deleted", {"uuid": ""}, "uuid must be"),
         ("task.reconciled", {"uuid": "t", "state": "nope"}, "not one of"),
-        ("worker.amended", {"hostname": "w", "fields": {"status": 1}}, "cannot be set on a worker"),
+        ("worker.amended", {"hostname": "w", "fields": {"state": 1}}, "cannot be set on a worker"),
+        ("worker.amended", {"hostname": "w", "fields": {"status": 1}}, "true or false"),
         ("task.deleted", {"uuid": "t", "extra": 1}, "extra"),
         ("task.deleted", {"uuid": "t", "at": -1.0}, "valid time"),
     ],
@@ -189,6 +190,25 @@ def test_a_deleted_worker_comes_back_when_recorded_again_or_restarted() -> None:
     assert worker(gone, worker_event("worker-online", T0 + 20))["deleted"] is False
     again = record("worker.recorded", T0 + 30, hostname="w1@h")
     assert worker(gone, beat, again)["deleted"] is False
+
+
+def test_a_declared_status_holds_until_the_worker_next_shows_a_sign() -> None:
+    far = to_datetime(T0 + 10**6)
+    manual = record("worker.recorded", T0, hostname="w1@h", fields={"status": True})
+    doc = worker(manual)
+    assert workers.is_online(doc, far)  # never beat: as declared, for good
+    assert doc["declared"] == {"online": True, "at": T0, "actor": "tester"}
+    beat = worker_event("worker-heartbeat", T0 + 10)  # the worker speaks: Celery's rule again
+    assert not workers.is_online(worker(beat, manual), far)
+    assert workers.is_online(worker(beat, manual), to_datetime(T0 + 12))
+    down = record("worker.amended", T0 + 20, hostname="w1@h", fields={"status": False})
+    taken = worker(down, beat, manual)
+    assert taken["alive_until"] == to_datetime(T0 + 20)  # offline from the declaration
+    assert not workers.is_online(taken, to_datetime(T0 + 20.5))
+    up = record("worker.amended", T0 + 21, hostname="w1@h", fields={"status": True})
+    assert workers.is_online(worker(up, down, beat, manual), far)  # latest declaration wins
+    missed = record("worker.inspected", T0 + 30, hostname="w1@h", reachable=False)
+    assert not workers.is_online(worker(up, missed, beat), to_datetime(T0 + 31))
 
 
 def test_inspection_is_stored_and_an_unanswered_one_takes_the_worker_offline() -> None:

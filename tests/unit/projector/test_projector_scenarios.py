@@ -112,8 +112,12 @@ def test_the_service_stores_the_pure_fold_and_flags_the_lost_task() -> None:
     assert lost == {"doomed", "manual", "child"}
     assert {k: {**d, "lost": False} for k, d in tasks.items()} == expected_tasks
     assert workers == expected_workers
+    audited = ("tasktrail.worker.recorded", "tasktrail.worker.amended", "tasktrail.worker.deleted")
     assert len(history) == sum(
-        1 for env in scenario.messages() if env.type.startswith(("celery.task", "tasktrail.task"))
+        1
+        for env in scenario.messages()
+        if env.type.startswith(("celery.task", "tasktrail.task", "tasktrail.command"))
+        or env.type in audited
     )
     minute = datetime.fromtimestamp(scenario.T0 + 60, UTC)
     [bucket] = [b for b in stats.values() if b["minute"] == minute]

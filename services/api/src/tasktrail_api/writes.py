@@ -187,8 +187,8 @@ class WorkerFields(BaseModel):
 
     status: Status | None = Field(
         default=None,
-        description="Accepted for compatibility; a worker's status is what its heartbeats "
-        "say, so it is not recorded (see docs/api.md)",
+        description="Declared online (1/true) or offline (0/false); it holds until the worker "
+        "itself next shows a sign (an event or an inspection), see docs/api.md",
     )
     pid: Int64 | None = None
     freq: Annotated[float, Field(gt=0, le=86400, allow_inf_nan=False)] | None = None
@@ -204,7 +204,7 @@ class WorkerFields(BaseModel):
     def record_fields(self, *, keep_nulls: bool) -> dict[str, Any]:
         return {
             name: getattr(self, name)
-            for name in WORKER_SETTABLE
+            for name in ("status", *WORKER_SETTABLE)
             if name in self.model_fields_set and (keep_nulls or getattr(self, name) is not None)
         }
 

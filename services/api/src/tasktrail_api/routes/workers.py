@@ -141,7 +141,8 @@ async def create_worker(
     event_log: EventLogDep,
     principal: Admin,
 ) -> JSONResponse:
-    """Record a worker by hand (``tasktrail.worker.recorded``); it is online once it beats."""
+    """Record a worker by hand (``tasktrail.worker.recorded``); a declared ``status`` holds
+    until the worker itself shows a sign."""
     hostname = body.name
     held = await read_models.one(mongo.WORKERS, {"_id": hostname}, {"deleted": 1})
     if held is not None and held.get("deleted") is not True:
@@ -188,8 +189,8 @@ async def patch_worker(
     event_log: EventLogDep,
     principal: Admin,
 ) -> JSONResponse:
-    """Amend recorded fields (``tasktrail.worker.amended``). ``status`` alone changes
-    nothing: it is what the heartbeats say (see docs/api.md)."""
+    """Amend recorded fields (``tasktrail.worker.amended``); ``status`` declares the worker
+    online or offline until it next shows a sign (see docs/api.md)."""
     doc = await _live_worker(read_models, worker_id)
     hostname = str(doc["_id"])
     fields = body.record_fields(keep_nulls=True)

@@ -1,8 +1,11 @@
-"""Per-task history (``task_events``): what each stream message said about tasks.
+"""Per-task history and audit trail (``task_events``): what each stream message said about
+tasks, and every command and hand-made worker record, whether or not it names a task.
 
-One document per stream message that concerns tasks: ``_id`` is the envelope id, ``uuids``
-the tasks it concerns and ``events`` its entries in message order (a Celery ``task.multi``
-list holds several tasks' events; a command names several tasks). The same message
+One document per stream message that concerns tasks or is an audited act: ``_id`` is the
+envelope id, ``uuids`` the tasks it concerns (none for, say, a pool resize or a worker
+patch) and ``events`` its entries in message order (a Celery ``task.multi`` list holds
+several tasks' events; a command names several tasks; an entry that names no task has
+``uuid: None``). The same message
 re-delivered or re-published writes the same key, and the insert of a duplicate is simply
 ignored. Keying by message rather than by event or by task keeps the history at about one
 insert per message instead of one per event: a ``task.multi`` of 24 events is one document.
@@ -20,6 +23,10 @@ from tasktrail_shared.states import TASK_EVENT_TYPES
 
 from tasktrail_projector.domain.events import to_datetime
 from tasktrail_projector.domain.messages import Decoded
+from tasktrail_projector.domain.records import AMENDED, DELETED, RECORDED
+
+AUDITED_WORKER_RECORDS = frozenset({RECORDED, AMENDED, DELETED})
+"""Inspections are the control service's own observations, already audited as commands."""
 
 
 def task_entries(decoded: Decoded, seq: int) -> list[dict[str, Any]]:
@@ -28,7 +35,8 @@ def task_entries(decoded: Decoded, seq: int) -> list[dict[str, Any]]:
     entries: list[dict[str, Any]] = []
     if decoded.command is not None:
         received = to_datetime(envelope.received)
-        for index, task_id in enumerate(decoded.task_ids):
+        named: list[str | None] = [*decoded.task_ids] or [None]
+        for index, task_id in enumerate(named):
             entries.append(
                 _entry(task_id, index, envelope.type, received, envelope.source, decoded.command)
             )
@@ -45,17 +53,19 @@ def task_entries(decoded: Decoded, seq: int) -> list[dict[str, Any]]:
                 )
             )
     for index, r in enumerate(decoded.records):
+        payload = {"at": r.at, "actor": r.actor, **r.data}
         if r.target == "task":
-            payload = {"at": r.at, "actor": r.actor, **r.data}
             entries.append(
                 _entry(r.subject, index, envelope.type, r.moment, envelope.source, payload)
             )
+        elif r.kind in AUDITED_WORKER_RECORDS:  # what a person did to a worker's record
+            entries.append(_entry(None, index, envelope.type, r.moment, r.subject, payload))
     if not entries:
         return []
     return [
         {
             "_id": envelope.id,
-            "uuids": sorted({e["uuid"] for e in entries}),
+            "uuids": sorted({e["uuid"] for e in entries if e["uuid"] is not None}),
             "app": envelope.app,
             "type": envelope.type,
             "timestamp": min(e["timestamp"] for e in entries),
@@ -66,7 +76,12 @@ def task_entries(decoded: Decoded, seq: int) -> list[dict[str, Any]]:
 
 
 def _entry(
-    uuid: str, index: int, kind: str, timestamp: datetime, hostname: str, event: dict[str, Any]
+    uuid: str | None,
+    index: int,
+    kind: str,
+    timestamp: datetime,
+    hostname: str,
+    event: dict[str, Any],
 ) -> dict[str, Any]:
     return {
         "uuid": uuid,

@@ -62,8 +62,9 @@ RESERVED = frozenset(
 )
 """Derived or identifying fields no record may set."""
 WORKER_FIELDS = frozenset(
-    {"pid", "freq", "active", "processed", "loadavg", "sw_ident", "sw_ver", "sw_sys"}
+    {"pid", "freq", "active", "processed", "loadavg", "sw_ident", "sw_ver", "sw_sys", "status"}
 )
+"""``status`` is a declared online (true) or offline (false); see ``workers.declared``."""
 FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 MAX_SUBJECT = 512
 """Longest task uuid or hostname accepted: it becomes an ``_id``, which indexes cap."""
@@ -185,6 +186,9 @@ def _worker_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
     if unknown:
         allowed = ", ".join(sorted(WORKER_FIELDS))
         raise InvalidRecord(f"field {unknown[0]!r} cannot be set on a worker (only {allowed})")
+    status = fields.get("status")
+    if status is not None and not isinstance(status, bool):
+        raise InvalidRecord(f"worker status must be true or false, not {status!r}")
     return dict(sorted(fields.items()))
 
 

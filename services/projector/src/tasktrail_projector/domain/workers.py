@@ -9,6 +9,10 @@ more recent than its last heartbeat.
 Own records follow the task rules: Celery's events win over a manual record, amendments
 (latest ``at`` per field) win over both; a delete hides the worker until a later manual
 record or a later worker-online (a restart) brings it back.
+
+A record may declare ``status`` (online or offline, as the original API's POST and PATCH
+do). A declaration holds until the worker says otherwise: it decides the status only while
+it is more recent than the last sign of the worker (an event, or an inspection).
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ from tasktrail_projector.domain.records import (
 
 ONLINE, HEARTBEAT, OFFLINE = "worker-online", "worker-heartbeat", "worker-offline"
 FIELDS = ("pid", "freq", "active", "processed", "loadavg", "sw_ident", "sw_ver", "sw_sys")
+STATUS = "status"
 INSPECTION = ("stats", "active", "reserved", "registered", "active_queues")
 DEFAULT_FREQ = 2.0
 """Celery's default heartbeat interval, used when an event does not carry a usable one."""
@@ -123,6 +128,9 @@ def render(
         alive_until = min(alive_until, unreachable_at) if alive_until else unreachable_at
     recorded = records.get(RECORDED)
     given: Mapping[str, Any] = recorded.data["fields"] if recorded else {}
+    declaration = declared(records, amendments)
+    if declaration is not None and declaration["at"] > _last_sign(events, records):
+        alive_until = to_datetime(MAX_EPOCH if declaration["online"] else declaration["at"])
     app = newest.app if newest else _record_app(records, amendments)
     doc: dict[str, Any] = {
         "_id": hostname,
@@ -131,7 +139,7 @@ def render(
         "name": hostname,
         "app": app,
     }
-    for name in FIELDS:
+    for name in FIELDS:  # ``status`` is not one: it only moves ``alive_until``
         value = newest.event.get(name) if newest else None
         doc[name] = given.get(name) if value is None else value
         if name in amendments:
@@ -147,11 +155,35 @@ def render(
         if inspected
         else None
     )
+    doc["declared"] = declaration
     doc["deleted"] = _deleted(records, events.get(ONLINE))
     doc.update(dump_latest(events))
     doc["_records"] = dump_records(records)
     doc["_amend"] = dump_amendments(amendments)
     return doc
+
+
+def declared(
+    records: Mapping[str, Record], amendments: Mapping[str, Amendment]
+) -> dict[str, Any] | None:
+    """The latest declared status, ``{"online", "at", "actor"}``, from a record or a patch."""
+    candidates: list[tuple[tuple[float, str], dict[str, Any]]] = []
+    recorded = records.get(RECORDED)
+    if recorded is not None and isinstance(recorded.data["fields"].get(STATUS), bool):
+        said = {"online": recorded.data["fields"][STATUS], "actor": recorded.actor}
+        candidates.append((recorded.key(), {**said, "at": recorded.at}))
+    amended = amendments.get(STATUS)
+    if amended is not None and isinstance(amended["value"], bool):
+        said = {"online": amended["value"], "actor": amended.get("actor")}
+        candidates.append(((amended["at"], amended["id"]), {**said, "at": amended["at"]}))
+    return max(candidates, key=lambda c: c[0])[1] if candidates else None
+
+
+def _last_sign(events: Mapping[str, Observed], records: Mapping[str, Record]) -> float:
+    """When the worker last showed what it is: an event received, or an inspection."""
+    times = [o.received for o in events.values()]
+    times += [r.at for slot, r in records.items() if slot in (INSPECTED, UNREACHABLE)]
+    return max(times, default=0.0)
 
 
 def _unreachable_at(records: Mapping[str, Record], beat: Observed | None) -> datetime | None:
