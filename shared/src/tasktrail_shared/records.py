@@ -28,6 +28,9 @@ WORKER_AMENDED = "tasktrail.worker.amended"
 WORKER_DELETED = "tasktrail.worker.deleted"
 WORKER_INSPECTED = "tasktrail.worker.inspected"
 """Control's ``refresh``: what a worker answered to inspect, or that it did not answer."""
+TOKEN_CREATED = "tasktrail.token.created"
+"""An API token was created (API or CLI), for the audit trail; the secret never travels."""
+TOKEN_REVOKED = "tasktrail.token.revoked"
 
 RECORD_TYPES = frozenset(
     {
@@ -39,6 +42,8 @@ RECORD_TYPES = frozenset(
         WORKER_AMENDED,
         WORKER_DELETED,
         WORKER_INSPECTED,
+        TOKEN_CREATED,
+        TOKEN_REVOKED,
     }
 )
 
@@ -106,6 +111,15 @@ class WorkerInspected(_Record):
     active_queues: list[Any] | None = None
 
 
+class TokenCreated(_Record):
+    name: str
+    role: str
+
+
+class TokenRevoked(_Record):
+    name: str
+
+
 PAYLOADS: dict[str, type[_Record]] = {
     TASK_RECORDED: TaskRecorded,
     TASK_AMENDED: TaskAmended,
@@ -115,4 +129,6 @@ PAYLOADS: dict[str, type[_Record]] = {
     WORKER_AMENDED: WorkerAmended,
     WORKER_DELETED: WorkerDeleted,
     WORKER_INSPECTED: WorkerInspected,
+    TOKEN_CREATED: TokenCreated,
+    TOKEN_REVOKED: TokenRevoked,
 }

@@ -40,7 +40,7 @@ async def publish_command(
 async def eventually(client: httpx.AsyncClient, path: str, n: int, **params: Any) -> Any:
     for _ in range(100):
         data = assert_ok(await client.get(path, params=params))
-        if data["count"] >= n:
+        if data["count"] >= n and len(data["events"]) >= n:  # the page and the count agree
             return data
         await asyncio.sleep(0.05)
     raise AssertionError(f"{path} never reached {n} entries: {data}")

@@ -1,4 +1,5 @@
-"""API tokens: the admin endpoints and the ``tasktrail-api tokens`` CLI, against MongoDB."""
+"""API tokens: the admin endpoints and the ``tasktrail-api tokens`` CLI, against MongoDB, and
+their audit events in the log (projected by the real projector)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,10 @@ from pymongo.asynchronous.database import AsyncDatabase
 from tasktrail_api.settings import Settings
 
 from tests.integration.api.support import Doc
+from tests.integration.api.test_api_audit import eventually
 from tests.integration.api.test_api_tasks import assert_error, assert_ok
+
+pytestmark = pytest.mark.usefixtures("projector")
 
 
 async def test_admins_create_list_and_revoke_tokens(
@@ -39,6 +43,13 @@ async def test_admins_create_list_and_revoke_tokens(
     assert_error(await api.get("/monitor/tasks", headers=reader), 401, "invalid token")
     assert_error(await client.delete("/monitor/tokens/grafana"), 404)
 
+    audit = await eventually(client, "/monitor/events", 2, type="tasktrail.token.*")
+    assert [(e["type"], e["actor"], e["event"]["name"]) for e in audit["events"]] == [
+        ("tasktrail.token.revoked", "admin", "grafana"),  # newest first
+        ("tasktrail.token.created", "admin", "grafana"),
+    ]
+    assert audit["events"][1]["event"]["role"] == "viewer" and secret not in str(audit)
+
 
 @pytest.mark.parametrize(
     "body", [{"name": "x", "role": "root"}, {"name": "a b", "role": "viewer"}, {"role": "viewer"}]
@@ -49,7 +60,8 @@ async def test_bad_token_requests_are_400(client: httpx.AsyncClient, body: dict[
 
 def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "TASKTRAIL_MONGO_URL": settings.mongo_url,
-           "TASKTRAIL_MONGO_DB": settings.mongo_db}  # fmt: skip
+           "TASKTRAIL_MONGO_DB": settings.mongo_db, "TASKTRAIL_NATS_URL": settings.nats_url,
+           "TASKTRAIL_APP": settings.app}  # fmt: skip
     return subprocess.run(
         [sys.executable, "-m", "tasktrail_api.main", *args],
         env=env, capture_output=True, text=True, timeout=60, check=False,
@@ -57,7 +69,7 @@ def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 async def test_the_cli_creates_lists_and_revokes(
-    api: httpx.AsyncClient, settings: Settings
+    api: httpx.AsyncClient, client: httpx.AsyncClient, settings: Settings
 ) -> None:
     made = cli(settings, "tokens", "create", "--name", "ci", "--role", "operator")
     assert made.returncode == 0, made.stderr
@@ -72,3 +84,8 @@ async def test_the_cli_creates_lists_and_revokes(
     assert cli(settings, "tokens", "revoke", "--name", "ci").returncode == 0
     assert cli(settings, "tokens", "revoke", "--name", "ci").returncode == 1
     assert_error(await api.get("/monitor/workers", headers=headers), 401)
+    audit = await eventually(client, "/monitor/events", 2, actor="cli")
+    assert [e["type"] for e in audit["events"]] == [
+        "tasktrail.token.revoked",
+        "tasktrail.token.created",
+    ]

@@ -5,7 +5,8 @@
     tasktrail-api tokens list
     tasktrail-api tokens revoke --name N
 
-Tokens live in the ``tokens`` collection of ``TASKTRAIL_MONGO_DB`` as sha256 digests.
+Tokens live in the ``tokens`` collection of ``TASKTRAIL_MONGO_DB`` as sha256 digests;
+creating and revoking also write an audit event to the log (so NATS must be reachable).
 """
 
 from __future__ import annotations
@@ -16,17 +17,19 @@ import logging
 import re
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 import uvicorn
 from tasktrail_shared import logs
 
 from tasktrail_api import serializers
+from tasktrail_api.adapters.commands import close_nats, open_nats
+from tasktrail_api.adapters.eventlog import EventLog
 from tasktrail_api.adapters.readmodels import open_read_models
 from tasktrail_api.app import create_app
-from tasktrail_api.auth import Role, new_token, token_digest
+from tasktrail_api.auth import Role
 from tasktrail_api.errors import ApiError
 from tasktrail_api.settings import Settings
+from tasktrail_api.token_admin import create_token, revoke_token
 
 CLI_ACTOR = "cli"
 
@@ -61,21 +64,24 @@ def serve(settings: Settings) -> None:
 async def tokens(settings: Settings, args: argparse.Namespace) -> int:
     store = open_read_models(settings.mongo_url, settings.mongo_db, settings.api_read_timeout)
     try:
-        if args.action == "create":
-            secret = new_token()
-            at = datetime.now(UTC)
-            await store.add_token(token_digest(secret), args.name, args.role, CLI_ACTOR, at)
-            print(secret)
-            print(
-                f"token {args.name!r} ({args.role}) created; it is not shown again", file=sys.stderr
-            )
-        elif args.action == "list":
+        if args.action == "list":
             for doc in await store.list_tokens():
                 t = serializers.token(doc)
                 print(f"{t['name']}\t{t['role']}\t{t['created']}\t{t['created_by'] or ''}")
-        elif not await store.remove_token(args.name):
-            print(f"no token named {args.name!r}", file=sys.stderr)
-            return 1
+            return 0
+        nc = await open_nats(settings.nats_url, settings.app)
+        try:
+            event_log = EventLog(nc, app=settings.app, timeout=settings.api_command_timeout)
+            if args.action == "create":
+                secret, _ = await create_token(store, event_log, args.name, args.role, CLI_ACTOR)
+                print(secret)
+                print(f"token {args.name!r} ({args.role}) created; it is not shown again",
+                      file=sys.stderr)  # fmt: skip
+            elif not await revoke_token(store, event_log, args.name, CLI_ACTOR):
+                print(f"no token named {args.name!r}", file=sys.stderr)
+                return 1
+        finally:
+            await close_nats(nc)
         return 0
     except ApiError as exc:
         print(exc.message, file=sys.stderr)

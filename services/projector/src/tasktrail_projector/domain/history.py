@@ -1,5 +1,6 @@
 """Per-task history and audit trail (``task_events``): what each stream message said about
-tasks, and every command and hand-made worker record, whether or not it names a task.
+tasks, and every command, hand-made worker record and token change, whether or not it
+names a task.
 
 One document per stream message that concerns tasks or is an audited act: ``_id`` is the
 envelope id, ``uuids`` the tasks it concerns (none for, say, a pool resize or a worker
@@ -58,8 +59,11 @@ def task_entries(decoded: Decoded, seq: int) -> list[dict[str, Any]]:
             entries.append(
                 _entry(r.subject, index, envelope.type, r.moment, envelope.source, payload)
             )
-        elif r.kind in AUDITED_WORKER_RECORDS:  # what a person did to a worker's record
+        elif r.target == "worker" and r.kind in AUDITED_WORKER_RECORDS:
             entries.append(_entry(None, index, envelope.type, r.moment, r.subject, payload))
+        elif r.target == "token":
+            payload["name"] = r.subject
+            entries.append(_entry(None, index, envelope.type, r.moment, envelope.source, payload))
     if not entries:
         return []
     return [

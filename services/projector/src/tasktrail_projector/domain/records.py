@@ -82,7 +82,7 @@ class Record:
     """One own event: what it says about one task or worker, and what orders it."""
 
     target: str
-    """``task`` or ``worker``."""
+    """``task``, ``worker`` or ``token``."""
     kind: str
     """``recorded``, ``amended``, ``deleted``, ``reconciled`` or ``inspected``."""
     subject: str
@@ -219,6 +219,8 @@ def decode_record(event_type: str, payload: Any, envelope_id: str, app: str) -> 
         elif kind == RECONCILED:
             data["state"] = parse_state(data["state"])
             data["date_done"] = parse_time(data["date_done"], "date_done")
+    elif target == "token":  # audited only: no read model of tokens is built from the log
+        subject = _subject(data.pop("name"), "name")
     else:
         subject = _subject(data.pop("hostname"), "hostname")
         if kind in (RECORDED, AMENDED):
