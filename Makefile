@@ -42,7 +42,7 @@ lint: env
 	$(UV) run --frozen --no-sync ruff format --check .
 
 typecheck: env
-	$(UV) run --frozen --no-sync mypy shared/src services/*/src devstack/src
+	$(UV) run --frozen --no-sync mypy shared/src services/*/src devstack/src bench deploy
 
 bench: env
 	$(UV) run --frozen --no-sync python -m bench

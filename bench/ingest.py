@@ -20,7 +20,6 @@ import asyncio
 import multiprocessing as mp
 import os
 import statistics
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -275,4 +274,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -27,7 +27,7 @@ import tomllib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -790,7 +790,7 @@ class Override:
     value: Any
 
 
-class _ComposeLoader(yaml.SafeLoader):
+class _ComposeLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no types
     pass
 
 
@@ -863,7 +863,7 @@ def load_compose(path: Path, report: Report) -> dict[str, Any] | None:
         if not isinstance(svc, dict):
             report.problem(f"{name}: service {svc_name!r} is not a mapping")
             return None
-    return data
+    return cast(dict[str, Any], data)
 
 
 def _unwrap(value: Any) -> Any:
@@ -997,7 +997,7 @@ def _port_targets(ports: Iterable[Any]) -> Iterator[tuple[str, int | None]]:
     for entry in ports:
         if isinstance(entry, dict):
             target = entry.get("target")
-            yield str(entry), int(target) if str(target).isdigit() else None
+            yield str(entry), int(str(target)) if str(target).isdigit() else None
             continue
         text = str(entry).split("/")[0]
         target = text.rsplit(":", 1)[-1]
