@@ -392,7 +392,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.project")
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--batch", type=int, default=500)
-    parser.add_argument("--rounds", type=int, default=3, help="throughput rounds (median shown)")
+    parser.add_argument("--rounds", type=int, default=5, help="throughput rounds (median shown)")
     parser.add_argument("--rate", type=float, default=1000.0, help="freshness traffic, events/s")
     parser.add_argument("--seconds", type=float, default=20.0, help="freshness round length")
     parser.add_argument(
