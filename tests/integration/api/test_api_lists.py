@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -71,6 +71,37 @@ async def test_cursor_pages_walk_the_whole_sort_once(
         await client.get("/monitor/tasks", params={"sort": sort, "offset": 7, "limit": 7})
     )
     assert [t["id"] for t in offset["celery_tasks"]] == seen[7:14]
+
+
+@pytest.mark.parametrize("sort", ["-timestamp", "-received"])
+async def test_newest_first_pages_read_back_in_windows_and_miss_nothing(
+    client: httpx.AsyncClient, db: AsyncDatabase[Doc], sort: str
+) -> None:
+    """Recent tasks, spread over every window (1 min ... years, one in the future, some
+    without the key): newest-first pages walk them all once, in order."""
+    now_offset = (T0 - datetime.now(UTC)).total_seconds()  # age that means "now"
+    ages = [-120, 0, 5, 59, 61, 300, 479, 481, 3600, 30000, 200000, 2e6, 1.5e7, 2e8, 2e8]
+    docs = []
+    for i, age in enumerate(ages):
+        doc = task_doc(f"w-{i:02d}", age=now_offset + age)
+        doc["received"] = None if i % 6 == 5 else doc["received"]
+        docs.append(doc)
+    await db.tasks.insert_many(docs)
+    await create_api_indexes(db)
+    seen: list[str] = []
+    params: dict[str, Any] = {"sort": sort, "limit": 3}
+    while True:
+        data = assert_ok(await client.get("/monitor/tasks", params=params))
+        assert data["count"] == len(docs)
+        seen += [t["id"] for t in data["celery_tasks"]]
+        if data["next_cursor"] is None:
+            break
+        params["cursor"] = data["next_cursor"]
+    assert seen == expected_order(docs, sort)
+    recent = {"sort": sort, "timestamp_after": (datetime.now(UTC) - timedelta(hours=2)).isoformat()}
+    data = assert_ok(await client.get("/monitor/tasks", params={**recent, "limit": 100}))
+    wanted = [d for d in docs if d["timestamp"] >= datetime.now(UTC) - timedelta(hours=2)]
+    assert [t["id"] for t in data["celery_tasks"]] == expected_order(wanted, sort)
 
 
 async def test_a_cursor_survives_new_tasks(
@@ -163,7 +194,9 @@ async def test_every_sort_reads_an_index(
     value = {"runtime": 1.0, "name": "b.y"}.get(order.key, T0)
     cursor = queries.Cursor(sort, value, "x")
     base = queries.task_query(queries.TaskFilters())
-    for segment in [*queries.segments(base, order, None), *queries.segments(base, order, cursor)]:
+    now = datetime.now(UTC)  # newest-first time reads also go back in windows from now
+    reads = [*queries.segments(base, order, None, now), *queries.segments(base, order, cursor, now)]
+    for segment in reads:
         plan = await explain(db, mongo.TASKS, segment)
         scans = [s for s in winning(plan) if s["stage"] == "IXSCAN"]
         assert scans, (segment, plan["queryPlanner"]["winningPlan"])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
@@ -150,6 +150,24 @@ def test_after_a_cursor_ties_come_first() -> None:
     )
     assert [s.query["name"] for s in ascending] == [None, {"$gte": ""}]
     assert ascending[0].query["_id"] == {"$gt": "b"}
+
+
+def test_newest_first_time_reads_go_back_in_windows() -> None:
+    sort = queries.Sort.parse("-timestamp")
+    *windows, rest, missing = queries.segments(LIVE, sort, None, NOW)
+    minute = timedelta(minutes=1)
+    assert windows[0].query["timestamp"] == {"$gte": NOW - minute}  # and the future
+    assert windows[1].query["timestamp"] == {"$gte": NOW - 8 * minute, "$lt": NOW - minute}
+    assert len(windows) == len(queries.WINDOWS)
+    assert rest.query["timestamp"] == {"$gte": queries.MIN_TIME, "$lt": NOW - 8**7 * minute}
+    assert all(w.sort == [("timestamp", -1), ("_id", -1)] for w in [*windows, rest])
+    assert missing.query["timestamp"] is None
+    cursor = queries.Cursor("-timestamp", NOW - minute, "b")
+    ties, first, *_ = queries.segments(LIVE, sort, cursor, NOW)
+    assert ties.query["timestamp"] == NOW - minute
+    assert first.query["timestamp"] == {"$gte": NOW - 2 * minute, "$lt": NOW - minute}
+    assert len(queries.segments(LIVE, queries.Sort.parse("timestamp"), None, NOW)) == 2
+    assert len(queries.segments(LIVE, queries.Sort.parse("-runtime"), None, NOW)) == 2
 
 
 def test_ranges_on_the_sort_key_merge() -> None:

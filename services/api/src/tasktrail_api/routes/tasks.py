@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid as uuidlib
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
@@ -82,7 +83,8 @@ async def list_tasks(
         except queries.BadCursor as exc:
             raise _bad("cursor", str(exc)) from exc
         read = read_models.find_segments(
-            mongo.TASKS, queries.segments(base, sort, cursor), queries.TASK_PROJECTION,
+            mongo.TASKS, queries.segments(base, sort, cursor, datetime.now(UTC)),
+            queries.TASK_PROJECTION,
             filters.limit,
         )  # fmt: skip
     docs, count = await read_models.page(mongo.TASKS, base, read)
