@@ -155,17 +155,17 @@ def test_after_a_cursor_ties_come_first() -> None:
 def test_newest_first_time_reads_go_back_in_windows() -> None:
     sort = queries.Sort.parse("-timestamp")
     *windows, rest, missing = queries.segments(LIVE, sort, None, NOW)
-    minute = timedelta(minutes=1)
-    assert windows[0].query["timestamp"] == {"$gte": NOW - minute}  # and the future
-    assert windows[1].query["timestamp"] == {"$gte": NOW - 8 * minute, "$lt": NOW - minute}
+    second = timedelta(seconds=1)
+    assert windows[0].query["timestamp"] == {"$gte": NOW - second}  # and the future
+    assert windows[1].query["timestamp"] == {"$gte": NOW - 8 * second, "$lt": NOW - second}
     assert len(windows) == len(queries.WINDOWS)
-    assert rest.query["timestamp"] == {"$gte": queries.MIN_TIME, "$lt": NOW - 8**7 * minute}
+    assert rest.query["timestamp"] == {"$gte": queries.MIN_TIME, "$lt": NOW - 8**9 * second}
     assert all(w.sort == [("timestamp", -1), ("_id", -1)] for w in [*windows, rest])
     assert missing.query["timestamp"] is None
-    cursor = queries.Cursor("-timestamp", NOW - minute, "b")
+    cursor = queries.Cursor("-timestamp", NOW - second, "b")
     ties, first, *_ = queries.segments(LIVE, sort, cursor, NOW)
-    assert ties.query["timestamp"] == NOW - minute
-    assert first.query["timestamp"] == {"$gte": NOW - 2 * minute, "$lt": NOW - minute}
+    assert ties.query["timestamp"] == NOW - second
+    assert first.query["timestamp"] == {"$gte": NOW - 2 * second, "$lt": NOW - second}
     assert len(queries.segments(LIVE, queries.Sort.parse("timestamp"), None, NOW)) == 2
     assert len(queries.segments(LIVE, queries.Sort.parse("-runtime"), None, NOW)) == 2
 

@@ -416,13 +416,14 @@ def segments(
     return [ties, beyond, unvalued]
 
 
-WINDOWS = tuple(timedelta(minutes=8**i) for i in range(8))
-"""How far back each window of a newest-first time read reaches: 1 min, 8 min... ~4 years."""
+WINDOWS = tuple(timedelta(seconds=8**i) for i in range(10))
+"""How far back each window of a newest-first time read reaches: 1 s, 8 s, 64 s... ~4 years
+(at 100 tasks/s a page of 100 is in the first two; at one a minute, in the sixth)."""
 
 
 def _windows(segment: Segment, key: str, start: datetime) -> list[Segment]:
     """``segment`` (newest first on the time ``key``) as consecutive windows going back from
-    ``start``: ``[start - 1 min, ...)``, ``[start - 8 min, start - 1 min)``... then the rest.
+    ``start``: ``[start - 1 s, ...)``, ``[start - 8 s, start - 1 s)``... then the rest.
 
     The reader stops once the page is full, so a page of recent tasks reads only recent
     index entries. MongoDB would walk the index and stop by itself; SecantusDB sorts every
