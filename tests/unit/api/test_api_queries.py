@@ -157,9 +157,9 @@ def test_newest_first_time_reads_go_back_in_windows() -> None:
     *windows, rest, missing = queries.segments(LIVE, sort, None, NOW)
     second = timedelta(seconds=1)
     assert windows[0].query["timestamp"] == {"$gte": NOW - second}  # and the future
-    assert windows[1].query["timestamp"] == {"$gte": NOW - 8 * second, "$lt": NOW - second}
+    assert windows[1].query["timestamp"] == {"$gte": NOW - 2 * second, "$lt": NOW - second}
     assert len(windows) == len(queries.WINDOWS)
-    assert rest.query["timestamp"] == {"$gte": queries.MIN_TIME, "$lt": NOW - 8**9 * second}
+    assert rest.query["timestamp"] == {"$gte": queries.MIN_TIME, "$lt": NOW - 2**27 * second}
     assert all(w.sort == [("timestamp", -1), ("_id", -1)] for w in [*windows, rest])
     assert missing.query["timestamp"] is None
     cursor = queries.Cursor("-timestamp", NOW - second, "b")
@@ -168,6 +168,12 @@ def test_newest_first_time_reads_go_back_in_windows() -> None:
     assert first.query["timestamp"] == {"$gte": NOW - 2 * second, "$lt": NOW - second}
     assert len(queries.segments(LIVE, queries.Sort.parse("timestamp"), None, NOW)) == 2
     assert len(queries.segments(LIVE, queries.Sort.parse("-runtime"), None, NOW)) == 2
+    # filters: windows only where one index serves the filter and the key's range
+    one = {"state": "FAILURE", **LIVE}
+    assert len(queries.segments(one, sort, None, NOW)) == len(queries.WINDOWS) + 2
+    assert len(queries.segments(one, queries.Sort.parse("-received"), None, NOW)) == 2
+    several = {"state": {"$in": ["FAILURE", "SUCCESS"]}, **LIVE}
+    assert len(queries.segments(several, sort, None, NOW)) == 2
 
 
 def test_ranges_on_the_sort_key_merge() -> None:

@@ -399,7 +399,7 @@ def segments(
     past = "$gt" if d == 1 else "$lt"
     valued = Segment(_and(base, {key: {"$gte": lowest}}), sort.spec)
     unvalued = Segment(_and(base, {key: None}), by_id)
-    windowed = now is not None and d == -1 and isinstance(lowest, datetime)
+    windowed = now is not None and d == -1 and isinstance(lowest, datetime) and _walks(base, key)
     if cursor is None:
         if d == 1:
             return [unvalued, valued]
@@ -416,14 +416,26 @@ def segments(
     return [ties, beyond, unvalued]
 
 
-WINDOWS = tuple(timedelta(seconds=8**i) for i in range(10))
-"""How far back each window of a newest-first time read reaches: 1 s, 8 s, 64 s... ~4 years
-(at 100 tasks/s a page of 100 is in the first two; at one a minute, in the sixth)."""
+WINDOWS = tuple(timedelta(seconds=2**i) for i in range(28))
+"""How far back each window of a newest-first time read reaches: 1 s, 2 s, 4 s... ~4 years.
+Doubling keeps the window that fills a page at most about twice what the page needs past the
+first empty ones, which cost an index probe each."""
+
+
+def _walks(base: Query, key: str) -> bool:
+    """Whether one index serves both the filters and a range on ``key``: no filter but
+    ``deleted`` (and a range on ``key``), or, for ``timestamp``, one equality filter (its
+    index ends with the default sort). Otherwise the server would filter each window on
+    another index, which costs more than one read."""
+    others = [field for field in base if field not in ("deleted", key)]
+    if not others:
+        return True
+    return key == "timestamp" and len(others) == 1 and not isinstance(base[others[0]], dict)
 
 
 def _windows(segment: Segment, key: str, start: datetime) -> list[Segment]:
     """``segment`` (newest first on the time ``key``) as consecutive windows going back from
-    ``start``: ``[start - 1 s, ...)``, ``[start - 8 s, start - 1 s)``... then the rest.
+    ``start``: ``[start - 1 s, ...)``, ``[start - 2 s, start - 1 s)``... then the rest.
 
     The reader stops once the page is full, so a page of recent tasks reads only recent
     index entries. MongoDB would walk the index and stop by itself; SecantusDB sorts every
