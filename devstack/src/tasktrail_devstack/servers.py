@@ -187,6 +187,9 @@ class MongoServer(EmbeddedServer):
             str(port),
             "--storage-path",
             str(self.data_dir / "db"),
+            # no replica-set advertisement, hence no oplog: nothing here uses change streams
+            # or transactions, and the oplog costs every write an extra encode and insert
+            "--standalone",
         ]
 
     def url_for(self, port: int) -> str:
