@@ -53,19 +53,24 @@ SORTS = ["-timestamp", "timestamp", "-received", "received", "started", "-succee
          "-runtime", "name", "-name"]  # fmt: skip
 
 
+async def walk(client: httpx.AsyncClient, sort: str, limit: int, total: int) -> list[str]:
+    """Every task id, following ``next_cursor`` page by page; each page counts ``total``."""
+    seen: list[str] = []
+    params: dict[str, Any] = {"sort": sort, "limit": limit}
+    while True:
+        data = assert_ok(await client.get("/monitor/tasks", params=params))
+        assert data["count"] == total
+        seen += [t["id"] for t in data["celery_tasks"]]
+        if data["next_cursor"] is None:
+            return seen
+        params["cursor"] = data["next_cursor"]
+
+
 @pytest.mark.parametrize("sort", SORTS)
 async def test_cursor_pages_walk_the_whole_sort_once(
     client: httpx.AsyncClient, many: list[Doc], sort: str
 ) -> None:
-    seen: list[str] = []
-    params: dict[str, Any] = {"sort": sort, "limit": 7}
-    while True:
-        data = assert_ok(await client.get("/monitor/tasks", params=params))
-        assert data["count"] == len(many)
-        seen += [t["id"] for t in data["celery_tasks"]]
-        if data["next_cursor"] is None:
-            break
-        params["cursor"] = data["next_cursor"]
+    seen = await walk(client, sort, 7, len(many))
     assert seen == expected_order(many, sort)
     offset = assert_ok(
         await client.get("/monitor/tasks", params={"sort": sort, "offset": 7, "limit": 7})
@@ -88,16 +93,7 @@ async def test_newest_first_pages_read_back_in_windows_and_miss_nothing(
         docs.append(doc)
     await db.tasks.insert_many(docs)
     await create_api_indexes(db)
-    seen: list[str] = []
-    params: dict[str, Any] = {"sort": sort, "limit": 3}
-    while True:
-        data = assert_ok(await client.get("/monitor/tasks", params=params))
-        assert data["count"] == len(docs)
-        seen += [t["id"] for t in data["celery_tasks"]]
-        if data["next_cursor"] is None:
-            break
-        params["cursor"] = data["next_cursor"]
-    assert seen == expected_order(docs, sort)
+    assert await walk(client, sort, 3, len(docs)) == expected_order(docs, sort)
     recent = {"sort": sort, "timestamp_after": (datetime.now(UTC) - timedelta(hours=2)).isoformat()}
     data = assert_ok(await client.get("/monitor/tasks", params={**recent, "limit": 100}))
     wanted = [d for d in docs if d["timestamp"] >= datetime.now(UTC) - timedelta(hours=2)]

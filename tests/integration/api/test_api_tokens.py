@@ -16,9 +16,8 @@ from tests.integration.api.support import Doc
 from tests.integration.api.test_api_audit import eventually
 from tests.integration.api.test_api_tasks import assert_error, assert_ok
 
-pytestmark = pytest.mark.usefixtures("projector")
 
-
+@pytest.mark.usefixtures("projector")
 async def test_admins_create_list_and_revoke_tokens(
     client: httpx.AsyncClient, api: httpx.AsyncClient, db: AsyncDatabase[Doc]
 ) -> None:
@@ -58,6 +57,18 @@ async def test_bad_token_requests_are_400(client: httpx.AsyncClient, body: dict[
     assert_error(await client.post("/monitor/tokens", json=body), 400)
 
 
+@pytest.mark.usefixtures("nats_stream")  # deletes every event stream: no audit is written
+async def test_no_token_without_its_audit_event_but_a_revocation_stands(
+    client: httpx.AsyncClient, db: AsyncDatabase[Doc]
+) -> None:
+    response = await client.post("/monitor/tokens", json={"name": "ghost", "role": "admin"})
+    assert_error(response, 503, "event stream")
+    assert await db.tokens.find_one({"name": "ghost"}) is None  # created, then taken back
+    await db.tokens.insert_one({"_id": "d1", "name": "old", "role": "viewer"})
+    assert (await client.delete("/monitor/tokens/old")).status_code == 204
+    assert await db.tokens.find_one({"name": "old"}) is None
+
+
 def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "TASKTRAIL_MONGO_URL": settings.mongo_url,
            "TASKTRAIL_MONGO_DB": settings.mongo_db, "TASKTRAIL_NATS_URL": settings.nats_url,
@@ -68,6 +79,7 @@ def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
+@pytest.mark.usefixtures("projector")
 async def test_the_cli_creates_lists_and_revokes(
     api: httpx.AsyncClient, client: httpx.AsyncClient, settings: Settings
 ) -> None:
