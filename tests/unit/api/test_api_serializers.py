@@ -4,7 +4,8 @@ import json
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from tasktrail_api import serializers
+from tasktrail_api.domain import serializers
+from tasktrail_api.domain.fields import WORKER_SETTABLE
 from tasktrail_api.schemas import CeleryTask, CeleryWorker, Dashboard
 from tasktrail_shared.commands import CommandReply, WorkerOutcome
 
@@ -114,7 +115,7 @@ def test_a_worker_without_heartbeat_is_offline() -> None:
         "status": False,
         "app": None,
         "last_heartbeat": None,
-        **dict.fromkeys(serializers.WORKER_SETTABLE),
+        **dict.fromkeys(WORKER_SETTABLE),
     }
 
 

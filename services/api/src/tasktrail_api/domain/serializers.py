@@ -15,6 +15,9 @@ from typing import Any
 from tasktrail_shared import states
 from tasktrail_shared.commands import CommandReply
 
+from tasktrail_api.domain.fields import SEED_LABELS, WORKER_SETTABLE
+from tasktrail_api.domain.times import as_utc
+
 Doc = Mapping[str, Any]
 
 TASK_TIMES = (
@@ -45,15 +48,10 @@ TASK_PLAIN = (
     "queue",
     "app",
 )
-
-SEED_LABELS = ("cidr_id", "cidr_ip_network", "asn_id", "asn_number")
-"""Labels seed 000 shows as top-level task fields (the projector stores them there too)."""
-
-TASK_FIELDS = ("uuid", "state", "children", "labels", "lost", *TASK_PLAIN, *TASK_TIMES)
+TASK_READ_FIELDS = ("uuid", "state", "children", "labels", "lost", *TASK_PLAIN, *TASK_TIMES)
 """Every task field read here; the query projects to these, so internal fields never load."""
-WORKER_SETTABLE = ("pid", "freq", "active", "processed", "loadavg", "sw_ident", "sw_ver", "sw_sys")
-"""Worker fields a record may set (the rest comes from heartbeats)."""
-WORKER_FIELDS = ("id", "hostname", "app", "last_heartbeat", "alive_until", *WORKER_SETTABLE)
+WORKER_READ_FIELDS = ("id", "hostname", "app", "last_heartbeat", "alive_until", *WORKER_SETTABLE)
+"""Every worker field read here (the settable ones are shown as they are)."""
 
 DASHBOARD_STATES = {
     "task_pending": states.PENDING,
@@ -64,11 +62,6 @@ DASHBOARD_STATES = {
     "task_revoked": states.REVOKED,
     "task_retried": states.RETRY,
 }
-
-
-def as_utc(value: datetime) -> datetime:
-    """MongoDB stores UTC; a naive datetime (client without ``tz_aware``) is UTC too."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def iso_z(value: datetime) -> str:

@@ -1,19 +1,18 @@
-"""Writes as events: request bodies become ``tasktrail.task.*`` / ``tasktrail.worker.*``
-record payloads, and the test that tells when the projector has applied one. Pure.
+"""Writes as events: request bodies become the fields of ``tasktrail.task.*`` /
+``tasktrail.worker.*`` payloads, and the test that tells when the projector has applied one.
 
-The API never writes read models. It publishes a record to the log and reads the document
+The API never writes read models. It publishes the event to the log and reads the document
 back once the projector has folded it in, so a write and a replay give the same document.
 Bodies are validated here with the projector's own rules (field names, times, states,
-BSON-storable values), so a record the API publishes is never dead-lettered.
+BSON-storable values), so an event the API publishes is never dead-lettered.
 """
 
 from __future__ import annotations
 
-import math
-import re
+import enum
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
 from pydantic import (
     AfterValidator,
@@ -26,68 +25,38 @@ from pydantic import (
 )
 from tasktrail_shared import records
 
-from tasktrail_api.queries import parse_status
-from tasktrail_api.serializers import WORKER_SETTABLE, as_utc
+from tasktrail_api.domain.fields import INT64, WORKER_SETTABLE, is_label_name, storable
+from tasktrail_api.domain.statuses import parse_status
+from tasktrail_api.domain.times import as_utc, in_year_range
 
-INT64 = 2**63
-MAX_DEPTH = 32
-LABEL_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
-TASK_FIELDS = frozenset(
-    {
-        "sent", "received", "started", "succeeded", "failed", "retried", "revoked", "rejected",
-        "timestamp", "name", "args", "kwargs", "retries", "eta", "expires", "root_id",
-        "parent_id", "queue", "exchange", "routing_key", "state", "result", "runtime",
-        "exception", "traceback", "worker",
-    }
-)  # fmt: skip
-"""Fields a task record may set (the projector's list); any other name is a label."""
-RESERVED = frozenset(
-    {"id", "uuid", "app", "children", "labels", "deleted", "lost", "finished", "revoke", "status"}
-)
-TIMES = ("sent", "received", "started", "succeeded", "failed", "retried", "revoked", "rejected")
 ID_PATTERN = r"^[^/\s\x00]{1,255}$"
 """Task ids and hostnames: they end up in URL paths and ``_id``s."""
 
 
-def _storable(value: Any, depth: int = 0) -> Any:
-    """A JSON value MongoDB can store and that reads back the same: finite numbers, 64-bit
-    integers, object keys that are not operators or paths."""
-    if depth > MAX_DEPTH:
-        raise ValueError(f"nested deeper than {MAX_DEPTH} levels")
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        return value
-    if isinstance(value, int):
-        if not -INT64 <= value < INT64:
-            raise ValueError("integers must fit in 64 bits")
-        return value
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueError("numbers must be finite")
-        return value
-    if isinstance(value, list):
-        return [_storable(v, depth + 1) for v in value]
-    if isinstance(value, dict):
-        for key in value:
-            if key.startswith("$") or "." in key or "\x00" in key:
-                raise ValueError(f"object key {key[:40]!r} may not start with $ or hold . or NUL")
-        return {k: _storable(v, depth + 1) for k, v in value.items()}
-    raise ValueError(f"unsupported value of type {type(value).__name__}")
+class Change(enum.StrEnum):
+    """What a hand-made write does to a task or worker (the suffix of its event type)."""
+
+    RECORDED = "recorded"
+    AMENDED = "amended"
+    DELETED = "deleted"
 
 
-def _time(value: datetime) -> datetime:
-    moment = as_utc(value)
-    if not 1970 <= moment.year <= 9999:
-        raise ValueError("must be between 1970 and 9999")
-    return moment
+def _utc_time(value: datetime) -> datetime:
+    return as_utc(in_year_range(value))
 
 
-Json = Annotated[Any, AfterValidator(_storable)]
-Time = Annotated[datetime, AfterValidator(_time)]
+Json = Annotated[Any, AfterValidator(storable)]
+Time = Annotated[datetime, AfterValidator(_utc_time)]
 Ident = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 Short = Annotated[str, StringConstraints(max_length=1024)]
 Long = Annotated[str, StringConstraints(max_length=256 * 1024)]
 Int64 = Annotated[int, Field(ge=0, lt=INT64)]
-Scalar = Annotated[str | bool | int | float, AfterValidator(_storable)]
+Scalar = Annotated[str | bool | int | float, AfterValidator(storable)]
+
+
+def _wire(value: Any) -> Any:
+    """Times travel as ISO 8601 (the payload contract); everything else as given."""
+    return value.isoformat() if isinstance(value, datetime) else value
 
 
 class TaskFields(BaseModel):
@@ -140,36 +109,45 @@ class TaskFields(BaseModel):
     @classmethod
     def _label_names(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
         for name in value or {}:
-            if not LABEL_NAME.match(name) or name in TASK_FIELDS or name in RESERVED:
+            if not is_label_name(name):
                 raise ValueError(f"{name[:40]!r} cannot be a label name")
         return value
 
-    def record_fields(self, *, keep_nulls: bool) -> dict[str, Any]:
-        """The given fields under their read-model names (``status`` is ``state``; labels flat)."""
-        out: dict[str, Any] = {}
-        for name in sorted(self.model_fields_set & TaskFields.model_fields.keys()):
-            value = getattr(self, name)
-            if name == "labels":
-                for label, label_value in (value or {}).items():
-                    if label_value is not None or keep_nulls:
-                        out[label] = label_value
-                continue
-            if value is None and not keep_nulls:
-                continue
-            out["state" if name == "status" else name] = _wire(value)
+    def payload_fields(self, *, keep_nulls: bool) -> dict[str, Any]:
+        """The given fields under their read-model names (``status`` is ``state``; labels
+        flat), as the event payload's ``fields``."""
+        names = sorted(self.model_fields_set & TaskFields.model_fields.keys())  # not ``uuid``
+        given = {name: getattr(self, name) for name in names}
+        out: dict[str, Any] = {
+            label: value
+            for label, value in (given.pop("labels", None) or {}).items()
+            if value is not None or keep_nulls
+        }
+        for name, value in given.items():
+            if value is not None or keep_nulls:
+                out["state" if name == "status" else name] = _wire(value)
         return out
 
 
 class TaskCreate(TaskFields):
     uuid: Ident | None = Field(default=None, description="The Celery task id; generated if absent")
 
+    def identity(self) -> str | None:
+        return self.uuid
 
-class TaskPatch(TaskFields):
+
+class Patch(BaseModel):
+    """A PATCH body: it must change something."""
+
     @model_validator(mode="after")
-    def _something(self) -> TaskPatch:
+    def _something(self) -> Self:
         if not self.model_fields_set:
             raise ValueError("give at least one field to change")
         return self
+
+
+class TaskPatch(TaskFields, Patch):
+    pass
 
 
 def _status_flag(value: Any) -> Any:
@@ -201,7 +179,7 @@ class WorkerFields(BaseModel):
     sw_ver: Short | None = None
     sw_sys: Short | None = None
 
-    def record_fields(self, *, keep_nulls: bool) -> dict[str, Any]:
+    def payload_fields(self, *, keep_nulls: bool) -> dict[str, Any]:
         return {
             name: getattr(self, name)
             for name in ("status", *WORKER_SETTABLE)
@@ -212,35 +190,28 @@ class WorkerFields(BaseModel):
 class WorkerCreate(WorkerFields):
     name: Ident = Field(description="The worker's hostname, e.g. celery@host")
 
-
-class WorkerPatch(WorkerFields):
-    @model_validator(mode="after")
-    def _something(self) -> WorkerPatch:
-        if not self.model_fields_set:
-            raise ValueError("give at least one field to change")
-        return self
+    def identity(self) -> str | None:
+        return self.name
 
 
-def _wire(value: Any) -> Any:
-    """Times travel as ISO 8601 (the record contract); everything else as given."""
-    return value.isoformat() if isinstance(value, datetime) else value
-
-
-# --- payloads -----------------------------------------------------------------------------
+class WorkerPatch(WorkerFields, Patch):
+    pass
 
 
 def payload(event_type: str, **values: Any) -> dict[str, Any]:
-    """A record payload checked against the shared contract, as JSON."""
+    """An event payload checked against the shared contract, as JSON."""
     return records.PAYLOADS[event_type].model_validate(values).model_dump(mode="json")
 
 
 # --- has the projector applied it? --------------------------------------------------------
 
 APPLIED_PROJECTION = {"_records": 1, "_amend": 1, "deleted": 1, "labels": 1, "state": 1}
+"""What :func:`applied` reads: ``_records`` and ``_amend`` are where the projector keeps the
+latest hand-made event of each kind and of each amended field."""
 
 
 def _mentions(doc: Mapping[str, Any], event_id: str) -> bool:
-    """The document keeps our event as its latest record or amendment of some field."""
+    """The document keeps our event as its latest of some kind or of some amended field."""
     held = [*(doc.get("_records") or {}).values(), *(doc.get("_amend") or {}).values()]
     return any(isinstance(h, Mapping) and h.get("id") == event_id for h in held)
 
@@ -268,19 +239,26 @@ def _fields_match(
 
 def applied(
     doc: Mapping[str, Any] | None,
-    kind: str,
+    change: Change,
     event_id: str,
     fields: Mapping[str, Any],
-    *,
-    target: str = "task",
+    settable: frozenset[str],
 ) -> bool:
-    """Whether ``doc`` reflects our record: gone or ``deleted`` for a delete; otherwise our
-    event is the one the document keeps, or every field we wrote reads back as written."""
-    if kind == "deleted":
+    """Whether ``doc`` reflects our event: gone or ``deleted`` for a delete; otherwise our
+    event is the one the document keeps, or every field we wrote reads back as written
+    (``settable`` fields at the top level, the others as labels)."""
+    if change is Change.DELETED:
         return doc is None or doc.get("deleted") is True
     if doc is None or doc.get("deleted") is True:
         return False
     if _mentions(doc, event_id):
         return True
-    settable = TASK_FIELDS if target == "task" else frozenset(WORKER_SETTABLE)
     return bool(fields) and _fields_match(doc, fields, settable)
+
+
+def reconciled_since(doc: Mapping[str, Any] | None, since: float) -> bool:
+    """Whether the projector has applied a ``tasktrail.task.reconciled`` decided at or after
+    ``since`` (epoch seconds) to ``doc``."""
+    held = ((doc or {}).get("_records") or {}).get("reconciled") or {}
+    at = held.get("at") if isinstance(held, Mapping) else None
+    return isinstance(at, int | float) and at >= since
