@@ -49,7 +49,7 @@ async def commands_in_the_log(client: httpx.AsyncClient, until_id: str) -> list[
     """The command entries of ``/monitor/events``, once the completion of ``until_id`` (the
     last command sent) is projected: the log is projected in order, so every earlier entry
     is there too."""
-    params = {"type": "tasktrail.command.*", "limit": 1000}
+    params: dict[str, str | int] = {"type": "tasktrail.command.*", "limit": 1000}
     for _ in range(200):
         events = assert_ok(await client.get("/monitor/events", params=params))["events"]
         if any(e["event"].get("command_id") == until_id and e["type"].endswith("completed")
@@ -100,7 +100,7 @@ async def test_a_key_used_for_another_command_is_refused(
 @pytest.mark.parametrize("key", ["", "x" * 256, " padded", "caf\u00e9"])
 async def test_a_malformed_key_is_400(client: httpx.AsyncClient, key: str) -> None:
     response = await client.post(
-        "/monitor/workers/ping", json={}, headers={"Idempotency-Key": key.encode()}
+        "/monitor/workers/ping", json={}, headers={b"Idempotency-Key": key.encode()}
     )
     message = assert_error(response, 400, "Idempotency-Key")
     assert response.json()["data"]["errors"][0]["in"] == "header", message

@@ -1,6 +1,6 @@
-"""Which fields a hand-made task or worker record may set, which names labels may take, and
-which JSON values MongoDB stores as given: the projector's own rules, so that a record the
-API publishes is never dead-lettered."""
+"""Which fields a hand-made task or worker write (``recorded``, ``amended``) may set, which
+names labels may take, and which JSON values MongoDB stores as given: the projector's own
+rules, so that an event the API publishes is never dead-lettered."""
 
 from __future__ import annotations
 
@@ -16,13 +16,13 @@ TASK_SETTABLE = frozenset(
         "exception", "traceback", "worker",
     }
 )  # fmt: skip
-"""Fields a task record may set (the projector's list); any other name is a label."""
+"""Fields a hand-made task write may set (the projector's list); any other name is a label."""
 TASK_RESERVED = frozenset(
     {"id", "uuid", "app", "children", "labels", "deleted", "lost", "finished", "revoke", "status"}
 )
 """Names that are neither settable nor labels: the projector owns them."""
 WORKER_SETTABLE = ("pid", "freq", "active", "processed", "loadavg", "sw_ident", "sw_ver", "sw_sys")
-"""Worker fields a record may set (the rest comes from heartbeats)."""
+"""Worker fields a hand-made write may set (the rest comes from heartbeats)."""
 SEED_LABELS = ("cidr_id", "cidr_ip_network", "asn_id", "asn_number")
 """Labels seed 000 shows as top-level task fields (the projector stores them there too)."""
 
@@ -32,7 +32,7 @@ MAX_DEPTH = 32
 
 
 def is_label_name(name: str) -> bool:
-    """A letter, then letters, digits or ``_``; not a field a record sets or one reserved."""
+    """A letter, then letters, digits or ``_``; not a settable field nor a reserved one."""
     return bool(LABEL_NAME.match(name)) and name not in TASK_SETTABLE | TASK_RESERVED
 
 

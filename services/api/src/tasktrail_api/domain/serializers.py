@@ -165,7 +165,7 @@ def dashboard(state_counts: Iterable[Doc], worker_groups: Iterable[Doc]) -> dict
 
 
 def task_event(message: Doc, entry: Doc) -> dict[str, Any]:
-    """One history entry of a ``task_events`` message: a Celery event, an own record or a
+    """One history entry of a ``task_events`` message: a Celery event, a hand-made write or a
     command naming the task (those two carry their ``actor``)."""
     event = entry.get("event")
     event = event if isinstance(event, Mapping) else {}
