@@ -45,7 +45,8 @@ def edit(root: Path, rel: str, old: str, new: str) -> None:
 def problems(root: Path) -> list[str]:
     report = check.run(root)
     assert not report.ok, "the check passed on a broken copy"
-    return report.problems
+    found: list[str] = report.problems
+    return found
 
 
 def assert_named(found: list[str], *words: str) -> None:
