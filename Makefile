@@ -46,7 +46,8 @@ lint: env
 	$(UV) run --frozen --no-sync lint-imports --no-cache
 
 typecheck: env
-	$(UV) run --frozen --no-sync mypy shared/src services/*/src devstack/src bench deploy tests services/control/scripts
+	$(UV) run --frozen --no-sync mypy shared/src services/*/src services/control/scripts \
+		devstack/src bench deploy tests
 
 bench: env
 	$(UV) run --frozen --no-sync python -m bench
