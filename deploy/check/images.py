@@ -8,18 +8,11 @@ from collections.abc import Iterator
 from itertools import pairwise
 from pathlib import Path
 
+from deploy.check import runtime
 from deploy.check.components import COMPONENTS, Component
 from deploy.check.context import DOCKERIGNORE, BuildContext
 from deploy.check.dockerfile import DOCKERFILE, Image, Instruction, copy_parts, read_image
 from deploy.check.report import Report
-from deploy.check.runtime import (
-    check_listening,
-    check_names,
-    check_probe,
-    check_program,
-    check_values,
-    port_of,
-)
 
 ROOT_FILES = ("pyproject.toml", "uv.lock")
 ROOT_USERS = frozenset({"root", "0", ""})
@@ -123,10 +116,10 @@ def _check_service(image: Image, component: Component, report: Report) -> None:
     where = image.where()
     if not image.exec_form:
         report.problem(f"{where}: CMD must be in exec form, so that SIGTERM reaches the service")
-    check_listening(component, image.env, f"{where}: ENV", report)
-    port = port_of(component, image.env)
+    runtime.check_listening(component, image.env, f"{where}: ENV", report)
+    port = runtime.port_of(component, image.env)
     if image.healthcheck is not None:
-        check_probe(component, image.healthcheck, port, f"{where}: HEALTHCHECK", report)
+        runtime.check_probe(component, image.healthcheck, port, f"{where}: HEALTHCHECK", report)
     if port and port not in image.expose:
         report.problem(f"{where}: EXPOSE {sorted(image.expose)} leaves out the port {port}")
 
@@ -138,14 +131,14 @@ def check_image(
     _check_user(image, report)
     _check_install(image, component, report)
     _check_copies(image, component, context, report)
-    check_names(component, image.env, f"{image.where()}: ENV", report)
-    check_values(component, image.env, f"{image.where()}: ENV", report)
+    runtime.check_names(component, image.env, f"{image.where()}: ENV", report)
+    runtime.check_values(component, image.env, f"{image.where()}: ENV", report)
     if image.healthcheck is None:
         report.problem(f"{image.where()}: no HEALTHCHECK")
     if not image.program:
         report.problem(f"{image.where()}: no CMD")
     else:
-        check_program(root, component, image.program, f"{image.where()}: CMD", report)
+        runtime.check_program(root, component, image.program, f"{image.where()}: CMD", report)
     if component.listens:
         _check_service(image, component, report)
 

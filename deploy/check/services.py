@@ -8,19 +8,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from deploy.check import runtime
 from deploy.check.components import COMPONENTS, PREFIX, Component, variable
 from deploy.check.compose import as_mapping, image_name
 from deploy.check.dockerfile import DOCKERFILE, Image
 from deploy.check.images import Builds
 from deploy.check.report import Report
-from deploy.check.runtime import (
-    check_listening,
-    check_names,
-    check_probe,
-    check_program,
-    check_values,
-    port_of,
-)
 from deploy.check.stream import check_stream
 
 Service = Mapping[str, Any]
@@ -74,12 +67,12 @@ def _variables(
 ) -> dict[str, str]:
     """The variables the container starts with: the image's, then the service's."""
     given = as_mapping(service.get("environment"))
-    check_names(component, given, f"{where}: environment", report)
+    runtime.check_names(component, given, f"{where}: environment", report)
     variables = {
         **image.env,
         **{key: str(value) for key, value in given.items() if value is not None},
     }
-    check_values(component, variables, f"{where}: environment", report)
+    runtime.check_values(component, variables, f"{where}: environment", report)
     return variables
 
 
@@ -90,7 +83,7 @@ def _check_command(
         return  # the image's, checked with the image
     entrypoint = _words(service["entrypoint"]) if "entrypoint" in service else image.entrypoint
     command = _words(service["command"]) if "command" in service else image.command
-    check_program(root, component, entrypoint + command, f"{where}: command", report)
+    runtime.check_program(root, component, entrypoint + command, f"{where}: command", report)
 
 
 def _probe(healthcheck: Mapping[str, Any]) -> str | None:
@@ -122,10 +115,10 @@ def _check_health(
     if healthcheck.get("disable") or probe == "NONE":
         report.problem(f"{where}: health check turned off")
         return
-    check_listening(component, variables, f"{where}: environment", report)
-    port = port_of(component, variables)
+    runtime.check_listening(component, variables, f"{where}: environment", report)
+    port = runtime.port_of(component, variables)
     source = f"{where}: healthcheck" if probe else f"{where}: HEALTHCHECK of {image.where()}"
-    check_probe(component, probe or image.healthcheck, port, source, report)
+    runtime.check_probe(component, probe or image.healthcheck, port, source, report)
     for entry in service.get("ports") or []:
         if _port_target(entry) != str(port):
             report.problem(
