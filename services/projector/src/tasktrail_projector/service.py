@@ -305,62 +305,80 @@ class Projector:
         Returns, for every touched document, what it was before (``None`` if new) and what
         is stored now; for a document the batch did not change, both are the stored one.
         """
-        cache = self._caches[collection]
-        known: dict[str, Doc | None] = {}
-        missing = []
-        for doc_id in sorted(changes):
-            cached = cache.get(doc_id)
-            if cached is None:
-                missing.append(doc_id)
-            known[doc_id] = cached
-        guessed: set[str] = set()
-        if missing and self._insert_first[collection]:
-            guessed = set(missing)  # never seen here: most likely new, insert without a load
-        elif missing:
-            loaded = await self.store.load(collection, missing)
-            self.stats.loads += 1
-            known.update(loaded)
-            self._insert_first[collection] = len(loaded) * 2 < len(missing)
+        known, guessed = await self._believed(collection, sorted(changes))
         final: dict[str, tuple[Doc | None, Doc]] = {}
         pending = sorted(changes)
         for attempt in range(self.max_attempts):
-            writes = []
-            for doc_id in pending:
-                old = known.get(doc_id)
-                new = merge(old, doc_id, changes[doc_id])
-                if new is None:
-                    assert old is not None
-                    final[doc_id] = (old, old)
-                    continue
-                writes.append(Write(new, None if old is None else int(old.get("_v") or 0)))
+            writes = _fold(pending, known, changes, merge, final)
             if not writes:
                 return final
-            lost = set(await self.store.write(collection, writes))
-            self.stats.bulk_writes += 1
-            self.stats.documents_written += len(writes) - len(lost)
-            for w in writes:
-                if w.doc["_id"] not in lost:
-                    stored = {**w.doc, "_v": (w.expected or 0) + 1}
-                    final[w.doc["_id"]] = (known.get(w.doc["_id"]), stored)
-                    cache.put(w.doc["_id"], stored)
+            lost = await self._write(collection, writes, known, final)
             if guessed:
-                wrong = len(lost & guessed)
-                self.stats.wrong_guesses += wrong
-                self._insert_first[collection] = wrong * 2 <= len(guessed)
+                self._judge_guesses(collection, lost & guessed, len(guessed))
                 guessed = set()
             if not lost:
                 return final
-            self.stats.conflicts += len(lost)
-            for doc_id in lost:
-                cache.drop(doc_id)
             pending = sorted(lost)
-            reloaded = await self.store.load(collection, pending)
-            self.stats.loads += 1
-            for doc_id in pending:
-                known[doc_id] = reloaded.get(doc_id)
+            await self._reload(collection, pending, known)
             if attempt:
                 await asyncio.sleep(random.uniform(0, 0.02 * attempt))  # let racers drift apart
         raise StoreUnavailable(f"{collection}: documents still contended after retries")
+
+    async def _believed(
+        self, collection: str, ids: Sequence[str]
+    ) -> tuple[dict[str, Doc | None], set[str]]:
+        """What each document is believed to be now: the cached copy, else a loaded one, else
+        nothing (new). Also returns the ids assumed new without a load: the write checks them.
+        """
+        cache = self._caches[collection]
+        known: dict[str, Doc | None] = {doc_id: cache.get(doc_id) for doc_id in ids}
+        missing = [doc_id for doc_id in ids if known[doc_id] is None]
+        if not missing:
+            return known, set()
+        if self._insert_first[collection]:
+            return known, set(missing)  # never seen here: most likely new, insert without a load
+        loaded = await self.store.load(collection, missing)
+        self.stats.loads += 1
+        known.update(loaded)
+        self._insert_first[collection] = len(loaded) * 2 < len(missing)
+        return known, set()
+
+    async def _write(
+        self,
+        collection: str,
+        writes: Sequence[Write],
+        known: Mapping[str, Doc | None],
+        final: dict[str, tuple[Doc | None, Doc]],
+    ) -> set[str]:
+        """One bulk write; what landed is cached and put in ``final``; returns the rest."""
+        lost = set(await self.store.write(collection, writes))
+        self.stats.bulk_writes += 1
+        self.stats.documents_written += len(writes) - len(lost)
+        cache = self._caches[collection]
+        for w in writes:
+            if w.doc["_id"] not in lost:
+                stored = {**w.doc, "_v": (w.expected or 0) + 1}
+                final[w.doc["_id"]] = (known.get(w.doc["_id"]), stored)
+                cache.put(w.doc["_id"], stored)
+        return lost
+
+    def _judge_guesses(self, collection: str, wrong: set[str], guessed: int) -> None:
+        """Keep inserting unseen documents without a load while at most half prove to exist."""
+        self.stats.wrong_guesses += len(wrong)
+        self._insert_first[collection] = len(wrong) * 2 <= guessed
+
+    async def _reload(
+        self, collection: str, ids: Sequence[str], known: dict[str, Doc | None]
+    ) -> None:
+        """Forget what the lost writes assumed and read those documents as they are now."""
+        self.stats.conflicts += len(ids)
+        cache = self._caches[collection]
+        for doc_id in ids:
+            cache.drop(doc_id)
+        reloaded = await self.store.load(collection, ids)
+        self.stats.loads += 1
+        for doc_id in ids:
+            known[doc_id] = reloaded.get(doc_id)
 
     async def _one_by_one(self, deliveries: Sequence[Delivery], nak: bool) -> None:
         """Project each message alone, dead-lettering the ones that cannot be stored."""
@@ -403,6 +421,26 @@ def decode(delivery: Delivery) -> Decoded | InvalidMessage:
         return decode_message(delivery.headers, delivery.data)
     except InvalidMessage as exc:
         return exc
+
+
+def _fold(
+    pending: Sequence[str],
+    known: Mapping[str, Doc | None],
+    changes: Mapping[str, C],
+    merge: Merge[C],
+    final: dict[str, tuple[Doc | None, Doc]],
+) -> list[Write]:
+    """The writes the pending documents need; one the change leaves as it is goes to ``final``."""
+    writes = []
+    for doc_id in pending:
+        old = known.get(doc_id)
+        new = merge(old, doc_id, changes[doc_id])
+        if new is None:
+            assert old is not None
+            final[doc_id] = (old, old)
+            continue
+        writes.append(Write(new, None if old is None else int(old.get("_v") or 0)))
+    return writes
 
 
 def _marks(old: Doc | None, new: Doc) -> set[datetime]:
