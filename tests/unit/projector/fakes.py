@@ -116,24 +116,24 @@ class FakeStore:
         for doc in docs:
             held.setdefault(doc["_id"], copy.deepcopy(doc))
 
-    async def checkpoint(self, name: str, seq: int, slots: Sequence[str]) -> None:
+    async def save_position(self, consumer: str, seq: int, marks: Sequence[str]) -> None:
         await self._turn()
         self._check()
-        doc = self.docs(CHECKPOINTS).setdefault(name, {"_id": name, "seq": 0, "dirty": {}})
+        doc = self.docs(CHECKPOINTS).setdefault(consumer, {"_id": consumer, "seq": 0, "dirty": {}})
         doc["seq"] = max(doc["seq"], seq)
-        for key in slots:
+        for key in marks:
             doc["dirty"][key] = doc["dirty"].get(key, 0) + 1
 
-    async def dirty_slots(self, name: str) -> dict[str, int]:
+    async def marks(self, consumer: str) -> dict[str, int]:
         await self._turn()
         self._check()
-        return dict(self.docs(CHECKPOINTS).get(name, {}).get("dirty", {}))
+        return dict(self.docs(CHECKPOINTS).get(consumer, {}).get("dirty", {}))
 
-    async def clear_slot(self, name: str, slot: str, generation: int) -> None:
+    async def clear_mark(self, consumer: str, key: str, generation: int) -> None:
         await self._turn()
-        dirty = self.docs(CHECKPOINTS).get(name, {}).get("dirty", {})
-        if dirty.get(slot) == generation:
-            del dirty[slot]
+        dirty = self.docs(CHECKPOINTS).get(consumer, {}).get("dirty", {})
+        if dirty.get(key) == generation:
+            del dirty[key]
 
     async def slot_tasks(self, slot: datetime, fields: Sequence[str]) -> list[Doc]:
         await self._turn()
@@ -144,10 +144,10 @@ class FakeStore:
             if slot in (d.get("_slots") or [])
         ]
 
-    async def put_slot_buckets(self, slot: datetime, docs: Sequence[Doc]) -> None:
+    async def put_tallies(self, slot: datetime, docs: Sequence[Doc]) -> None:
         await self._replace(STATS_SLOTS, "slot", slot, docs)
 
-    async def slot_buckets(self, minute: datetime) -> list[Doc]:
+    async def minute_tallies(self, minute: datetime) -> list[Doc]:
         await self._turn()
         self._check()
         end = minute + timedelta(minutes=1)

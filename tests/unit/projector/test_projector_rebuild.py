@@ -23,8 +23,8 @@ def job(
     items: list[FakeDelivery], store: FakeStore, until: Until | None = None, last: int | None = None
 ) -> Rebuild:
     source = FakeSource(items)
-    projector = Projector(source, store, checkpoint="rebuild", batch_size=4, fetch_timeout=0.01)
-    maintenance = Maintenance(store, checkpoint="rebuild", clock=lambda: scenario.AFTER)
+    projector = Projector(source, store, consumer="rebuild", batch_size=4, fetch_timeout=0.01)
+    maintenance = Maintenance(store, consumer="rebuild", clock=lambda: scenario.AFTER)
     end = len(items) if last is None else last
     return Rebuild(projector, maintenance, source, store, last=end, until=until, retry_delay=0.01)
 
@@ -123,9 +123,9 @@ async def test_a_long_replay_recomputes_stats_as_it_goes() -> None:
     class Watched(FakeStore):
         most: int = 0
 
-        async def checkpoint(self, name: str, seq: int, slots: Any) -> None:
-            await super().checkpoint(name, seq, slots)
-            self.most = max(self.most, len(self.docs("checkpoints")[name]["dirty"]))
+        async def save_position(self, consumer: str, seq: int, marks: Any) -> None:
+            await super().save_position(consumer, seq, marks)
+            self.most = max(self.most, len(await self.marks(consumer)))
 
     items = deliveries(scenario.messages() * 3)
     store = Watched()
@@ -133,4 +133,4 @@ async def test_a_long_replay_recomputes_stats_as_it_goes() -> None:
     rebuild.maintenance.stats_interval = 0.0
     await rebuild.run()
     assert rebuild.maintenance.stats.slots > 0 and store.most <= 8  # of some 40 slots
-    assert await store.dirty_slots("rebuild") == {}
+    assert await store.marks("rebuild") == {}

@@ -8,9 +8,10 @@ from typing import Any
 
 from tasktrail_projector.adapters.store import STATS
 from tasktrail_projector.domain import lost, stats
+from tasktrail_projector.domain.tasks import SLOT_SECONDS
 from tasktrail_projector.service import Projector
 from tasktrail_projector.sweeps import Maintenance
-from tasktrail_shared.mongo import CHECKPOINTS, TASKS, WORKERS
+from tasktrail_shared.mongo import TASKS, WORKERS
 
 from tests.unit.projector import scenario
 from tests.unit.projector.builders import celery_message, deliveries
@@ -23,6 +24,14 @@ def row(**fields: Any) -> dict[str, Any]:
     return {"app": "a", "name": "n", "worker": "w", "deleted": False, **fields}
 
 
+def minute_buckets(moment: datetime, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A minute's public buckets from task rows, in the sweep's two steps: the tally of each
+    of its thirty slots, then their sum."""
+    start = stats.minute_of(moment)
+    slots = [start + timedelta(seconds=i * SLOT_SECONDS) for i in range(60 // SLOT_SECONDS)]
+    return stats.minute_buckets(start, [t for s in slots for t in stats.slot_tallies(s, rows)])
+
+
 def test_a_bucket_counts_each_lifecycle_time_in_its_own_minute() -> None:
     rows = [
         row(received=M0, started=M0, succeeded=M0 + timedelta(seconds=61), runtime=61.0),
@@ -32,7 +41,7 @@ def test_a_bucket_counts_each_lifecycle_time_in_its_own_minute() -> None:
         row(received=M0, deleted=True),
         row(received=M0, app="b"),
     ]
-    a, b = stats.buckets(M0 + timedelta(seconds=30), rows)  # via its thirty 2-second slots
+    a, b = minute_buckets(M0 + timedelta(seconds=30), rows)
     assert (a["_id"], a["minute"], b["app"]) == ("a/2027-01-15T08:00Z", M0, "b")
     assert a["counts"] == {"FAILURE": 1, "RECEIVED": 2, "STARTED": 1, "SUCCESS": 2}
     assert a["runtime"]["count"] == 1 and a["runtime"]["sum"] == 0.05
@@ -43,10 +52,11 @@ def test_a_bucket_counts_each_lifecycle_time_in_its_own_minute() -> None:
         {"worker": "v", "counts": {"SUCCESS": 1}},
         {"worker": "w", "counts": {"FAILURE": 1, "RECEIVED": 2, "STARTED": 1, "SUCCESS": 1}},
     ]
-    assert stats.buckets(M0, list(reversed(rows))) == [a, b]
-    assert stats.key_slot(stats.slot_key(M0 + timedelta(seconds=59))) == M0 + timedelta(seconds=58)
-    [slot] = stats.slot_buckets(M0 + timedelta(seconds=9), rows[2:3])
-    assert (slot["_id"], slot["counts"]) == ("a/2027-01-15T08:00:08Z", {"SUCCESS": 1})
+    assert minute_buckets(M0, list(reversed(rows))) == [a, b]
+    later = M0 + timedelta(seconds=59)
+    assert stats.slot_from_key(stats.slot_key(later)) == M0 + timedelta(seconds=58)
+    [tally] = stats.slot_tallies(M0 + timedelta(seconds=9), rows[2:3])
+    assert (tally["_id"], tally["counts"]) == ("a/2027-01-15T08:00:08Z", {"SUCCESS": 1})
 
 
 def test_only_what_a_change_alters_is_marked() -> None:
@@ -62,31 +72,31 @@ def test_only_what_a_change_alters_is_marked() -> None:
 async def test_a_slot_marked_again_during_its_recomputation_stays_marked() -> None:
     store = FakeStore()
     key = stats.slot_key(M0)
-    await store.checkpoint("projector", 1, [key])
+    await store.save_position("projector", 1, [key])
     sweeps = Maintenance(store)
     original = store.slot_tasks
 
     async def meanwhile(slot: datetime, fields: Any) -> Any:
-        await store.checkpoint("projector", 2, [key])  # a batch lands mid-recomputation
+        await store.save_position("projector", 2, [key])  # a batch lands mid-recomputation
         return await original(slot, fields)
 
     store.slot_tasks = meanwhile  # type: ignore[method-assign]
     await sweeps.sweep_stats()
-    assert await store.dirty_slots("projector") == {key: 2}
+    assert await store.marks("projector") == {key: 2}
     store.slot_tasks = original  # type: ignore[method-assign]
     await sweeps.sweep_stats()
-    assert await store.dirty_slots("projector") == {}
+    assert await store.marks("projector") == {}
 
 
 async def test_minutes_older_than_the_window_are_final() -> None:
     store = FakeStore()
     store.docs(STATS)["old"] = {"_id": "old", "minute": M0, "counts": {"SUCCESS": 3}}
-    await store.checkpoint("projector", 1, [stats.slot_key(M0)])
+    await store.save_position("projector", 1, [stats.slot_key(M0)])
     late = M0 + timedelta(days=8)
     await Maintenance(store, window_days=7, clock=lambda: late).sweep_stats()
     assert store.docs(STATS)["old"]["counts"] == {"SUCCESS": 3}  # its tallies may be gone
-    assert store.docs(CHECKPOINTS)["projector"]["dirty"] == {}
-    await store.checkpoint("projector", 2, [stats.slot_key(M0)])
+    assert await store.marks("projector") == {}
+    await store.save_position("projector", 2, [stats.slot_key(M0)])
     await Maintenance(store, window_days=7, clock=lambda: late).sweep_stats(everything=True)
     assert "old" not in store.docs(STATS)  # a rebuild recomputes whatever it replays
 

@@ -79,19 +79,21 @@ class ReadModelStore(Protocol):
         """Insert documents keyed by content; ones already there are left as they are."""
         ...
 
-    async def checkpoint(self, name: str, seq: int, slots: Sequence[str]) -> None:
-        """Record progress (highest sequence stored) and mark stats slots to recompute."""
+    async def save_position(self, consumer: str, seq: int, marks: Sequence[str]) -> None:
+        """Record how far ``consumer`` got (the highest stream sequence stored; it never goes
+        back) and, in the same write, mark the stats slots ``marks`` (slot keys) for
+        recomputation: each mark's generation goes up by one."""
         ...
 
 
 class MaintenanceStore(Protocol):
     """What the periodic sweeps (stats, lost tasks) read and write."""
 
-    async def dirty_slots(self, name: str) -> dict[str, int]:
-        """Stats slots marked for recomputation, with the mark's generation."""
+    async def marks(self, consumer: str) -> dict[str, int]:
+        """The stats slots marked for recomputation (slot keys), with their generations."""
         ...
 
-    async def clear_slot(self, name: str, slot: str, generation: int) -> None:
+    async def clear_mark(self, consumer: str, key: str, generation: int) -> None:
         """Drop the mark, unless it was marked again since ``generation`` was read."""
         ...
 
@@ -99,12 +101,12 @@ class MaintenanceStore(Protocol):
         """Tasks whose ``_slots`` name ``slot``, with only ``fields``."""
         ...
 
-    async def put_slot_buckets(self, slot: datetime, docs: Sequence[Doc]) -> None:
+    async def put_tallies(self, slot: datetime, docs: Sequence[Doc]) -> None:
         """Make ``docs`` the tallies of ``slot`` (others of that slot go)."""
         ...
 
-    async def slot_buckets(self, minute: datetime) -> list[Doc]:
-        """The slot tallies of ``minute``."""
+    async def minute_tallies(self, minute: datetime) -> list[Doc]:
+        """The tallies of the slots of ``minute``."""
         ...
 
     async def put_buckets(self, minute: datetime, docs: Sequence[Doc]) -> None:

@@ -9,7 +9,7 @@ check settles races between replicas sharing the durable consumer. Because folds
 idempotent and order-insensitive, re-folding is always safe, and a document that already
 holds the batch's events produces no write at all.
 
-After the writes, one checkpoint write records the highest sequence stored and marks the
+After the writes, one write saves the position (the highest sequence stored) and marks the
 stats slots the batch changed (for a document the batch found already up to date, every
 slot it may count in: its previous write may have landed without its marks); only then
 are the messages acknowledged, so a crash at any point re-delivers rather than loses, and
@@ -107,7 +107,7 @@ class Projector:
         source: EventSource,
         store: ReadModelStore,
         *,
-        checkpoint: str = "projector",
+        consumer: str = "projector",
         rules: Sequence[Rule] = (),
         batch_size: int = 500,
         fetch_timeout: float = 0.25,
@@ -118,7 +118,8 @@ class Projector:
     ) -> None:
         self.source = source
         self.store = store
-        self.checkpoint_name = checkpoint
+        self.consumer = consumer
+        """The durable consumer's name: also the id its position is saved under."""
         self.batch_size = batch_size
         self.fetch_timeout = fetch_timeout
         self.sent_hold = sent_hold
@@ -255,7 +256,7 @@ class Projector:
         deliveries: Sequence[Delivery],
         messages: Sequence[Decoded | InvalidMessage] | None = None,
     ) -> None:
-        """Fold a batch into every read model and checkpoint it; raises if a write failed."""
+        """Fold a batch into every read model and save the position; raises if a write failed."""
         decoded: list[tuple[Delivery, Decoded]] = []
         dead: list[Doc] = []
         for delivery, message in zip(
@@ -283,18 +284,18 @@ class Projector:
         except BaseExceptionGroup as failures:
             raise _most_telling(failures) from failures
         written = task_docs.result()
-        slots = sorted({slot_key(m) for old, new in written.values() for m in _marks(old, new)})
+        marks = sorted({slot_key(m) for old, new in written.values() for m in _marks(old, new)})
         self.touched_workers.update(
             new["worker"] for _, new in written.values() if isinstance(new.get("worker"), str)
         )
-        await self.store.checkpoint(self.checkpoint_name, max(d.seq for d in deliveries), slots)
+        await self.store.save_position(self.consumer, max(d.seq for d in deliveries), marks)
         self.stats.batches += 1
         self.stats.messages += len(deliveries)
         self.stats.events += len(observed) + len(records)
         self.stats.dead_letters += len(dead)
         self.stats.history += len(history)
         log.debug(
-            "batch of %d messages, %d events, %d slots", len(deliveries), len(observed), len(slots)
+            "batch of %d messages, %d events, %d marks", len(deliveries), len(observed), len(marks)
         )
 
     async def _converge(
@@ -400,7 +401,7 @@ class Projector:
             self.stats.dead_letters += 1
         except RejectedWrite as exc:  # even the dead letter is refused: the log still has it
             log.error("message %d dropped, dead letter refused: %r", delivery.seq, exc)
-        await self.store.checkpoint(self.checkpoint_name, delivery.seq, [])
+        await self.store.save_position(self.consumer, delivery.seq, [])
 
     def take_touched_workers(self) -> set[str]:
         touched, self.touched_workers = self.touched_workers, set()

@@ -62,7 +62,7 @@ class Maintenance:
         self,
         store: MaintenanceStore,
         *,
-        checkpoint: str = "projector",
+        consumer: str = "projector",
         touched: Callable[[], set[str]] = set,
         stats_interval: float = 2.0,
         lost_interval: float = 2.0,
@@ -71,7 +71,8 @@ class Maintenance:
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.store = store
-        self.checkpoint_name = checkpoint
+        self.consumer = consumer
+        """Whose stats marks to work off (the projector's durable consumer)."""
         self.touched = touched
         self.stats_interval = stats_interval
         self.lost_interval = lost_interval
@@ -105,13 +106,13 @@ class Maintenance:
     async def sweep_stats(self, everything: bool = False) -> int:
         """Recompute the marked slots that are over (``everything``: all of them) and their
         minutes; returns how many slots were redone."""
-        marks = await self.store.dirty_slots(self.checkpoint_name)
+        marks = await self.store.marks(self.consumer)
         now = self.clock()
         window = self.window_days > 0 and not everything
         horizon = now - timedelta(days=self.window_days) if window else None
         by_minute: dict[datetime, list[tuple[str, int]]] = defaultdict(list)
         for key, generation in marks.items():
-            start = stats.key_slot(key)
+            start = stats.slot_from_key(key)
             if everything or _due(start, now):
                 by_minute[stats.minute_of(start)].append((key, generation))
         done = 0
@@ -119,22 +120,22 @@ class Maintenance:
             keys = sorted(by_minute[minute])
             if horizon is None or minute >= horizon:
                 for key, _ in keys:
-                    moment = stats.key_slot(key)
-                    rows = await self.store.slot_tasks(moment, stats.ROW_FIELDS)
-                    tallies = [{**d, "at": now} for d in stats.slot_buckets(moment, rows)]
-                    await self.store.put_slot_buckets(moment, tallies)
-                tallies = await self.store.slot_buckets(minute)
+                    slot = stats.slot_from_key(key)
+                    rows = await self.store.slot_tasks(slot, stats.TALLIED_FIELDS)
+                    tallies = [{**d, "at": now} for d in stats.slot_tallies(slot, rows)]
+                    await self.store.put_tallies(slot, tallies)
+                tallies = await self.store.minute_tallies(minute)
                 await self.store.put_buckets(minute, stats.minute_buckets(minute, tallies))
                 done += len(keys)
             for key, generation in keys:
-                await self.store.clear_slot(self.checkpoint_name, key, generation)
+                await self.store.clear_mark(self.consumer, key, generation)
         self.stats.slots += done
         return done
 
     async def sweep_lost(self, now: datetime | None = None, full: bool = False) -> int:
         """Re-decide ``lost`` where it may have changed; returns how many tasks flipped."""
         now = now or self.clock()
-        docs = await self.store.workers(("_id", *lost.WORKER_FIELDS))
+        docs = await self.store.workers(("_id", *lost.LIVENESS_FIELDS))
         live = lost.liveness(docs, now)
         seen = {host: (state.alive, state.pid) for host, state in live.items()}
         touched = self.touched()
@@ -149,7 +150,7 @@ class Maintenance:
         self._seen = seen
         if scope == []:
             return 0
-        rows = await self.store.unfinished_tasks(scope, sorted(UNFINISHED), lost.ROW_FIELDS)
+        rows = await self.store.unfinished_tasks(scope, sorted(UNFINISHED), lost.JUDGED_FIELDS)
         flipped = await self.store.flag(lost.flips(rows, live))
         self.stats.flips += flipped
         if flipped:
@@ -159,5 +160,5 @@ class Maintenance:
     async def settle(self, now: datetime | None = None) -> None:
         """Run both sweeps to completion (after a rebuild, or in tests)."""
         await self.sweep_lost(now, full=True)
-        while await self.store.dirty_slots(self.checkpoint_name):
+        while await self.store.marks(self.consumer):
             await self.sweep_stats(everything=True)

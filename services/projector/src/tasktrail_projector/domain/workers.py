@@ -36,7 +36,7 @@ from tasktrail_projector.domain.events import (
     load_latest,
     to_datetime,
 )
-from tasktrail_projector.domain.records import (
+from tasktrail_projector.domain.own_events import (
     DELETED,
     INSPECTED,
     RECORDED,
@@ -182,7 +182,7 @@ def declared(
 def _last_sign(events: Mapping[str, Observed], records: Mapping[str, Record]) -> float:
     """When the worker last showed what it is: an event received, or an inspection."""
     times = [o.received for o in events.values()]
-    times += [r.at for slot, r in records.items() if slot in (INSPECTED, UNREACHABLE)]
+    times += [r.at for name, r in records.items() if name in (INSPECTED, UNREACHABLE)]
     return max(times, default=0.0)
 
 
@@ -215,9 +215,3 @@ def _deleted(records: Mapping[str, Record], online: Observed | None) -> bool:
     if recorded is not None and recorded.key() > deleted.key():
         return False
     return not (online is not None and online.received > deleted.at)
-
-
-def is_online(doc: Mapping[str, Any], now: datetime) -> bool:
-    """What a reader should show: online while ``now`` is before ``alive_until``."""
-    until = doc.get("alive_until")
-    return isinstance(until, datetime) and now < until
