@@ -1,4 +1,5 @@
-"""In-memory stand-ins for the log and the store, faithful to their contracts."""
+"""In-memory stand-ins for the clock, the log and the store, faithful to their contracts
+(``tests/contract`` runs the same tests against these and the real adapters)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,54 @@ import asyncio
 import copy
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tasktrail_projector.adapters.store import STATS, STATS_SLOTS
 from tasktrail_projector.domain.lost import Flip
 from tasktrail_projector.ports import Doc, RejectedWrite, StoreUnavailable, Write
 from tasktrail_shared.mongo import CHECKPOINTS, TASKS, WORKERS
+
+START = datetime.fromtimestamp(1_800_000_000, UTC)
+
+
+class FakeClock:
+    """A clock that moves only when the code under test waits, or when the test moves it.
+
+    A sleep advances it at once (and lets the other coroutines run, as a real wait does), so
+    no test waits for time to pass and none depends on how fast the machine is.
+    """
+
+    def __init__(self, start: datetime = START) -> None:
+        self.start = start
+        self.elapsed = 0.0
+        self.slept: list[float] = []
+        """Every wait asked for, in order."""
+        self._alarms: list[tuple[float, asyncio.Event]] = []
+
+    def now(self) -> datetime:
+        return self.start + timedelta(seconds=self.elapsed)
+
+    def monotonic(self) -> float:
+        return self.elapsed
+
+    def advance(self, seconds: float) -> None:
+        self.elapsed += seconds
+        for at, alarm in self._alarms:
+            if self.elapsed >= at:
+                alarm.set()
+
+    def alarm(self, after: float) -> asyncio.Event:
+        """An event that is set once the clock has moved ``after`` seconds on from now."""
+        alarm = asyncio.Event()
+        self._alarms.append((self.elapsed + after, alarm))
+        return alarm
+
+    async def sleep(self, seconds: float, stop: asyncio.Event | None = None) -> None:
+        self.slept.append(seconds)
+        if stop is None or not stop.is_set():
+            self.advance(max(seconds, 0.0))
+        await asyncio.sleep(0)
 
 
 @dataclass
@@ -34,10 +76,16 @@ class FakeDelivery:
 
 @dataclass
 class FakeSource:
-    """Hands out messages in order; a nak'ed message comes back, as JetStream redelivers it."""
+    """Hands out messages in order; a nak'ed message comes back, as JetStream redelivers it.
+
+    With nothing to hand out, a fetch waits its timeout on ``clock`` (as a real one waits
+    before saying "none") and sets ``drained``.
+    """
 
     deliveries: list[FakeDelivery]
     position: int = 0
+    clock: FakeClock = field(default_factory=FakeClock)
+    drained: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def fetch(self, batch: int, timeout: float) -> Sequence[FakeDelivery]:
         again = [d for d in self.deliveries[: self.position] if d.naked and not d.acked]
@@ -46,7 +94,8 @@ class FakeSource:
         taken = self.deliveries[self.position : self.position + batch - len(again)]
         self.position += len(taken)
         if not again and not taken:
-            await asyncio.sleep(min(timeout, 0.01))  # a real fetch waits before saying "none"
+            self.drained.set()
+            await self.clock.sleep(timeout)
         return [*again, *taken]
 
     async def close(self) -> None:
@@ -65,6 +114,8 @@ class FakeStore:
     before_write: Callable[[str, Sequence[Write]], None] | None = None
     refuse: Callable[[Doc], bool] = lambda doc: False
     down: bool = False
+    outage: int = 0
+    """Calls that still fail as if the store were down, before it answers again."""
     writes: int = 0
     yields: bool = False
     """Give way to other coroutines at every call, so that replicas really race."""
@@ -80,6 +131,9 @@ class FakeStore:
             await asyncio.sleep(0)
 
     def _check(self) -> None:
+        if self.outage > 0:
+            self.outage -= 1
+            raise StoreUnavailable("down for a while")
         if self.down:
             raise StoreUnavailable("down")
 

@@ -15,7 +15,7 @@ from tasktrail_shared.mongo import TASKS, WORKERS
 
 from tests.unit.projector import scenario
 from tests.unit.projector.builders import celery_message, deliveries
-from tests.unit.projector.fakes import FakeSource, FakeStore
+from tests.unit.projector.fakes import FakeClock, FakeSource, FakeStore
 
 M0 = datetime.fromtimestamp(scenario.T0, UTC)
 
@@ -73,7 +73,7 @@ async def test_a_slot_marked_again_during_its_recomputation_stays_marked() -> No
     store = FakeStore()
     key = stats.slot_key(M0)
     await store.save_position("projector", 1, [key])
-    sweeps = Maintenance(store)
+    sweeps = Maintenance(store, clock=FakeClock(scenario.AFTER))
     original = store.slot_tasks
 
     async def meanwhile(slot: datetime, fields: Any) -> Any:
@@ -93,11 +93,11 @@ async def test_minutes_older_than_the_window_are_final() -> None:
     store.docs(STATS)["old"] = {"_id": "old", "minute": M0, "counts": {"SUCCESS": 3}}
     await store.save_position("projector", 1, [stats.slot_key(M0)])
     late = M0 + timedelta(days=8)
-    await Maintenance(store, window_days=7, clock=lambda: late).sweep_stats()
+    await Maintenance(store, window_days=7, clock=FakeClock(late)).sweep_stats()
     assert store.docs(STATS)["old"]["counts"] == {"SUCCESS": 3}  # its tallies may be gone
     assert await store.marks("projector") == {}
     await store.save_position("projector", 2, [stats.slot_key(M0)])
-    await Maintenance(store, window_days=7, clock=lambda: late).sweep_stats(everything=True)
+    await Maintenance(store, window_days=7, clock=FakeClock(late)).sweep_stats(everything=True)
     assert "old" not in store.docs(STATS)  # a rebuild recomputes whatever it replays
 
 
@@ -106,9 +106,9 @@ async def test_replayed_and_duplicated_batches_leave_stats_exact() -> None:
     envelopes = scenario.messages()
     once = FakeStore()
     await drain(Projector(FakeSource(deliveries(envelopes)), once))
-    await Maintenance(once).settle(scenario.AFTER)
+    await Maintenance(once, clock=FakeClock(scenario.AFTER)).settle()
     twice = FakeStore()
-    sweeps = Maintenance(twice)
+    sweeps = Maintenance(twice, clock=FakeClock(scenario.AFTER))
     projector = Projector(FakeSource(deliveries(envelopes + envelopes[:10])), twice, batch_size=4)
     while await projector.step():
         await sweeps.sweep_stats()
@@ -170,10 +170,10 @@ async def test_the_lost_sweep_flags_and_unflags_and_a_merge_keeps_the_flag() -> 
     await drain(
         Projector(FakeSource(deliveries([celery_message("worker.heartbeat", beat)])), store)
     )
-    clock = [datetime.fromtimestamp(981, UTC)]
-    sweeps = Maintenance(store, clock=lambda: clock[0])
+    clock = FakeClock(datetime.fromtimestamp(981, UTC))
+    sweeps = Maintenance(store, clock=clock)
     assert await sweeps.sweep_lost() == 0
-    clock[0] = NOW  # the heartbeat (received 980.001) expired at 984.001
+    clock.advance(19)  # now 1000: the heartbeat (received 980.001) expired at 984.001
     assert await sweeps.sweep_lost() == 1
     doc = store.docs(TASKS)["t"]
     assert doc["lost"] and doc["state"] == "STARTED" and doc["_v"] == 2
@@ -191,7 +191,7 @@ async def test_the_lost_sweep_only_rescans_workers_that_changed_or_were_written(
     store.docs(WORKERS)["w"] = {"_id": "w", **worker_doc("w", 2000, 1, 990)}
     store.docs(TASKS)["t"] = task_doc("t", "STARTED", "w", 1, 980)
     touched: set[str] = set()
-    sweeps = Maintenance(store, clock=lambda: NOW, touched=lambda: set(touched), full_every=100)
+    sweeps = Maintenance(store, clock=FakeClock(NOW), touched=lambda: set(touched), full_every=100)
     scanned: list[Any] = []
     original = store.unfinished_tasks
 
@@ -210,15 +210,11 @@ async def test_the_lost_sweep_only_rescans_workers_that_changed_or_were_written(
     assert scanned == [None, ["w"], ["w"]]
 
 
-def test_sweeps_run_on_their_intervals_until_stopped() -> None:
-    async def go() -> Maintenance:
-        store = FakeStore()
-        sweeps = Maintenance(store, stats_interval=0.05, lost_interval=0.05)
-        stop = asyncio.Event()
-        task = asyncio.create_task(sweeps.run(stop))
-        await asyncio.sleep(0.3)
-        stop.set()
-        await asyncio.wait_for(task, 5)
-        return sweeps
-
-    assert asyncio.run(go()).stats.runs >= 2
+async def test_sweeps_run_on_their_intervals_until_stopped() -> None:
+    clock = FakeClock()
+    sweeps = Maintenance(FakeStore(), stats_interval=1.0, lost_interval=2.0, clock=clock)
+    stop = clock.alarm(after=10.0)
+    await asyncio.wait_for(sweeps.run(stop), 10)  # a give-up bound, not a measurement
+    # over ten seconds of its clock: at 0, 1, ... 9 and at 0, 2, ... 8, then it stopped
+    assert (sweeps.stats.stats_sweeps, sweeps.stats.lost_sweeps) == (10, 5)
+    assert clock.slept == [1.0] * 10

@@ -6,6 +6,7 @@ tests can implement them in memory.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,6 +27,26 @@ class StoreUnavailable(Exception):
 
 class RejectedWrite(Exception):
     """The store refused the data itself (too large, invalid keys): retrying will not help."""
+
+
+class Clock(Protocol):
+    """Time as the projection loop, the sweeps and the rebuild read it and wait for it.
+
+    ``tasktrail_projector.clock.SYSTEM_CLOCK`` is the real one; a test's clock moves only
+    when the code waits, so that no test depends on how fast the machine is.
+    """
+
+    def now(self) -> datetime:
+        """The wall-clock time (aware UTC): what liveness and stats windows are judged at."""
+        ...
+
+    def monotonic(self) -> float:
+        """Seconds on a steady scale, for intervals and deadlines."""
+        ...
+
+    async def sleep(self, seconds: float, stop: asyncio.Event | None = None) -> None:
+        """Return once ``seconds`` have passed, or as soon as ``stop`` is set."""
+        ...
 
 
 class Delivery(Protocol):

@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 
 from tasktrail_shared.mongo import DEAD_LETTERS, TASK_EVENTS, TASKS, WORKERS
 
+from tasktrail_projector.clock import SYSTEM_CLOCK
 from tasktrail_projector.domain import tasks, workers
 from tasktrail_projector.domain.events import to_datetime, valid_epoch
 from tasktrail_projector.domain.history import task_entries
@@ -38,6 +39,7 @@ from tasktrail_projector.domain.labels import Rule
 from tasktrail_projector.domain.messages import Decoded, InvalidMessage, decode_message
 from tasktrail_projector.domain.stats import changed_slots, slot_key
 from tasktrail_projector.ports import (
+    Clock,
     Delivery,
     Doc,
     EventSource,
@@ -115,8 +117,10 @@ class Projector:
         max_attempts: int = 10,
         retry_delay: float = 0.5,
         cache_size: int = 5000,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.source = source
+        self.clock = clock
         self.store = store
         self.consumer = consumer
         """The durable consumer's name: also the id its position is saved under."""
@@ -137,12 +141,11 @@ class Projector:
     async def run(self, stop: asyncio.Event) -> None:
         """Project until ``stop`` is set; outages back off and retry, nothing ends the loop."""
         delay = self.retry_delay
-        loop = asyncio.get_running_loop()
-        report_at, reported = loop.time() + REPORT_EVERY, Stats()
+        report_at, reported = self.clock.monotonic() + REPORT_EVERY, Stats()
         while not stop.is_set():
-            if loop.time() >= report_at:
+            if self.clock.monotonic() >= report_at:
                 self._report(reported)
-                report_at, reported = loop.time() + REPORT_EVERY, replace(self.stats)
+                report_at, reported = self.clock.monotonic() + REPORT_EVERY, replace(self.stats)
             try:
                 await self.step()
                 delay = self.retry_delay
@@ -151,7 +154,7 @@ class Projector:
                 log.warning("projection paused: %s; retrying in %.1fs", exc, delay)
             except Exception:
                 log.exception("unexpected projection error; retrying in %.1fs", delay)
-            await sleep_unless(stop, delay)
+            await self.clock.sleep(delay, stop)
             delay = min(delay * 2, 30.0)
         if self._held:  # do not leave them to the redelivery timeout
             held, self._held = self._held, []
@@ -178,14 +181,14 @@ class Projector:
     async def step(self) -> int:
         """Fetch and project one batch; returns how many messages it projected or still holds
         (0: the log is drained)."""
-        loop = asyncio.get_running_loop()
         timeout = self.fetch_timeout
         if self._held:
-            timeout = max(0.001, min(timeout, min(e.until for e in self._held) - loop.time()))
+            held_until = min(e.until for e in self._held)
+            timeout = max(0.001, min(timeout, held_until - self.clock.monotonic()))
         fresh = await self.source.fetch(self.batch_size, timeout)
-        until = loop.time() + self.sent_hold
+        until = self.clock.monotonic() + self.sent_hold
         entries = [*self._held, *(Entry(d, decode(d), until) for d in fresh)]
-        ready, self._held = self._hold_back(entries, loop.time())
+        ready, self._held = self._hold_back(entries, self.clock.monotonic())
         if ready:
             await self.handle([e.delivery for e in ready], decoded=[e.decoded for e in ready])
         return len(ready) + len(self._held)
@@ -322,7 +325,7 @@ class Projector:
             pending = sorted(lost)
             await self._reload(collection, pending, known)
             if attempt:
-                await asyncio.sleep(random.uniform(0, 0.02 * attempt))  # let racers drift apart
+                await self.clock.sleep(random.uniform(0, 0.02 * attempt))  # let racers drift apart
         raise StoreUnavailable(f"{collection}: documents still contended after retries")
 
     async def _believed(
@@ -471,11 +474,6 @@ async def _nak_all(deliveries: Sequence[Delivery], delay: float) -> None:
             await delivery.nak(delay)
         except Exception as exc:  # ack_wait redelivers it anyway
             log.debug("nak of %d failed: %r", delivery.seq, exc)
-
-
-async def sleep_unless(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
 
 
 def _most_telling(failures: BaseExceptionGroup[BaseException]) -> BaseException:

@@ -24,12 +24,12 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
+from tasktrail_projector.clock import SYSTEM_CLOCK
 from tasktrail_projector.domain import lost, stats
 from tasktrail_projector.domain.tasks import SLOT_SECONDS, UNFINISHED
-from tasktrail_projector.ports import MaintenanceStore, SourceUnavailable, StoreUnavailable
-from tasktrail_projector.service import sleep_unless
+from tasktrail_projector.ports import Clock, MaintenanceStore, SourceUnavailable, StoreUnavailable
 
 log = logging.getLogger("tasktrail.projector")
 
@@ -41,10 +41,6 @@ SKEW = timedelta(minutes=1)
 """Slots this far ahead of our clock come from a skewed worker clock: do not wait for them."""
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 def _due(start: datetime, now: datetime) -> bool:
     """Recompute a slot once it is over, or at once if a skewed clock put it in the future."""
     return start + SLOT + GRACE <= now or start > now + SKEW
@@ -53,8 +49,11 @@ def _due(start: datetime, now: datetime) -> bool:
 @dataclass(slots=True)
 class SweepStats:
     slots: int = 0
+    """Slot tallies recomputed."""
     flips: int = 0
-    runs: int = 0
+    """Tasks whose ``lost`` flag changed."""
+    stats_sweeps: int = 0
+    lost_sweeps: int = 0
 
 
 class Maintenance:
@@ -68,7 +67,7 @@ class Maintenance:
         lost_interval: float = 2.0,
         window_days: float = 30.0,
         full_every: int = 30,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.store = store
         self.consumer = consumer
@@ -85,10 +84,9 @@ class Maintenance:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Sweep on their intervals until ``stop``; failures are logged and retried."""
-        loop = asyncio.get_running_loop()
-        next_stats = next_lost = loop.time()
+        next_stats = next_lost = self.clock.monotonic()
         while not stop.is_set():
-            now = loop.time()
+            now = self.clock.monotonic()
             try:
                 if now >= next_lost:
                     next_lost = now + self.lost_interval
@@ -96,18 +94,21 @@ class Maintenance:
                 if now >= next_stats:
                     next_stats = now + self.stats_interval
                     redone = await self.sweep_stats()
-                    log.debug("stats: %d slots in %.3fs", redone, loop.time() - now)
+                    log.debug("stats: %d slots in %.3fs", redone, self.clock.monotonic() - now)
             except (StoreUnavailable, SourceUnavailable) as exc:
                 log.warning("sweep paused: %s", exc)
             except Exception:
                 log.exception("unexpected sweep error")
-            await sleep_unless(stop, max(0.05, min(next_lost, next_stats) - loop.time()))
+            await self.clock.sleep(
+                max(0.05, min(next_lost, next_stats) - self.clock.monotonic()), stop
+            )
 
     async def sweep_stats(self, everything: bool = False) -> int:
         """Recompute the marked slots that are over (``everything``: all of them) and their
         minutes; returns how many slots were redone."""
         marks = await self.store.marks(self.consumer)
-        now = self.clock()
+        now = self.clock.now()
+        self.stats.stats_sweeps += 1
         window = self.window_days > 0 and not everything
         horizon = now - timedelta(days=self.window_days) if window else None
         by_minute: dict[datetime, list[tuple[str, int]]] = defaultdict(list)
@@ -134,12 +135,12 @@ class Maintenance:
 
     async def sweep_lost(self, now: datetime | None = None, full: bool = False) -> int:
         """Re-decide ``lost`` where it may have changed; returns how many tasks flipped."""
-        now = now or self.clock()
+        now = now or self.clock.now()
         docs = await self.store.workers(("_id", *lost.LIVENESS_FIELDS))
         live = lost.liveness(docs, now)
         seen = {host: (state.alive, state.pid) for host, state in live.items()}
         touched = self.touched()
-        self.stats.runs += 1
+        self.stats.lost_sweeps += 1
         self._since_full += 1
         if full or self._seen is None or self._since_full >= self.full_every:
             scope: list[str] | None = None
