@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bson import decode, encode
+from bson.codec_options import CodecOptions
+from bson.errors import InvalidDocument
 from tasktrail_projector.adapters.store import STATS, STATS_SLOTS
 from tasktrail_projector.domain.lost import Flip
 from tasktrail_projector.ports import Doc, RejectedWrite, StoreUnavailable, Write
@@ -88,7 +91,7 @@ class FakeSource:
     drained: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def fetch(self, batch: int, timeout: float) -> Sequence[FakeDelivery]:
-        again = [d for d in self.deliveries[: self.position] if d.naked and not d.acked]
+        again = [d for d in self.deliveries[: self.position] if d.naked and not d.acked][:batch]
         for delivery in again:
             delivery.naked = False
         taken = self.deliveries[self.position : self.position + batch - len(again)]
@@ -106,9 +109,30 @@ def _project(doc: Doc, fields: Sequence[str]) -> Doc:
     return {k: copy.deepcopy(doc[k]) for k in ("_id", *fields) if k in doc}
 
 
+AS_STORED = CodecOptions[dict[str, Any]](tz_aware=True)
+MAX_DOCUMENT = 16 * 1024 * 1024
+"""Bytes of BSON a MongoDB document may take."""
+
+
+def _as_stored(doc: Doc) -> Doc:
+    """``doc`` as the database keeps it and gives it back: through BSON (times in UTC cut to
+    milliseconds, tuples as lists). What BSON cannot hold is refused, as the adapter does."""
+    try:
+        data = encode(doc)
+    except (InvalidDocument, OverflowError) as exc:
+        raise RejectedWrite(f"not a BSON document: {exc}") from exc
+    if len(data) > MAX_DOCUMENT:
+        raise RejectedWrite(f"document of {len(data)} bytes is too large")
+    return decode(data, codec_options=AS_STORED)
+
+
 @dataclass
 class FakeStore:
-    """Collections of documents with ``_v`` checks, like the Mongo adapter."""
+    """Collections of documents with ``_v`` checks, like the Mongo adapter.
+
+    Documents are kept as BSON round-trips them; ``refuse`` refuses more, for tests of
+    what the projector does with a document the store will not take.
+    """
 
     collections: dict[str, dict[Any, Doc]] = field(default_factory=dict)
     before_write: Callable[[str, Sequence[Write]], None] | None = None
@@ -148,15 +172,19 @@ class FakeStore:
         self._check()
         if any(self.refuse(w.doc) for w in writes):
             raise RejectedWrite("refused")
+        stored = [_as_stored({**w.doc, "_v": (w.expected or 0) + 1}) for w in writes]
         if self.before_write is not None:
             self.before_write(collection, writes)
         self.writes += 1
         docs, lost = self.docs(collection), []
-        for w in writes:
+        for w, new in zip(writes, stored, strict=True):
             held = docs.get(w.doc["_id"])
-            ok = held is None if w.expected is None else (held or {}).get("_v") == w.expected
-            if ok or (held is None and w.expected is not None):  # an upsert recreates it
-                docs[w.doc["_id"]] = {**copy.deepcopy(w.doc), "_v": (w.expected or 0) + 1}
+            if w.expected is None:
+                landed = held is None  # an insert: the id must be free
+            else:  # a replacement: of the version it was folded from, never a re-creation
+                landed = held is not None and held.get("_v") == w.expected
+            if landed:
+                docs[w.doc["_id"]] = new
             else:
                 lost.append(w.doc["_id"])
         return lost
@@ -166,16 +194,17 @@ class FakeStore:
         self._check()
         if any(self.refuse(d) for d in docs):
             raise RejectedWrite("refused")
+        stored = [_as_stored(d) for d in docs]
         held = self.docs(collection)
-        for doc in docs:
-            held.setdefault(doc["_id"], copy.deepcopy(doc))
+        for doc in stored:
+            held.setdefault(doc["_id"], doc)
 
     async def save_position(self, consumer: str, seq: int, marks: Sequence[str]) -> None:
         await self._turn()
         self._check()
         doc = self.docs(CHECKPOINTS).setdefault(consumer, {"_id": consumer, "seq": 0, "dirty": {}})
         doc["seq"] = max(doc["seq"], seq)
-        for key in marks:
+        for key in set(marks):  # one write: a slot named twice is marked once
             doc["dirty"][key] = doc["dirty"].get(key, 0) + 1
 
     async def marks(self, consumer: str) -> dict[str, int]:
@@ -217,11 +246,12 @@ class FakeStore:
     ) -> None:
         await self._turn()
         self._check()
+        stored = [_as_stored(d) for d in docs]
         held = self.docs(collection)
-        for key in [k for k, d in held.items() if d[field] == moment]:
+        for key in [k for k, d in held.items() if d.get(field) == moment]:
             del held[key]
-        for doc in docs:
-            held[doc["_id"]] = copy.deepcopy(doc)
+        for doc in stored:
+            held[doc["_id"]] = doc
 
     async def workers(self, fields: Sequence[str]) -> list[Doc]:
         await self._turn()
