@@ -52,7 +52,8 @@ from tasktrail_projector.domain.own_events import (
 )
 
 ONLINE, HEARTBEAT, OFFLINE = "worker-online", "worker-heartbeat", "worker-offline"
-FIELDS = ("pid", "freq", "active", "processed", "loadavg", "sw_ident", "sw_ver", "sw_sys")
+REPORTED_FIELDS = ("pid", "freq", "active", "processed", "loadavg", "sw_ident", "sw_ver", "sw_sys")
+"""What a worker's events report about it (a record or an amendment may set them as well)."""
 STATUS = "status"
 INSPECTION = ("stats", "active", "reserved", "registered", "active_queues")
 DEFAULT_FREQ = 2.0
@@ -139,7 +140,7 @@ def render(
         "name": hostname,
         "app": app,
     }
-    for name in FIELDS:  # ``status`` is not one: it only moves ``alive_until``
+    for name in REPORTED_FIELDS:  # ``status`` is not one: it only moves ``alive_until``
         value = newest.event.get(name) if newest else None
         doc[name] = given.get(name) if value is None else value
         if name in amendments:
