@@ -4,10 +4,10 @@ Both are recomputations from the read models, never increments, so they are exac
 often they run, however many replicas run them, and wherever a crash interrupts them.
 
 * Stats: every batch marks the 2-second slots it changed (after its writes landed). The
-  sweep recomputes each marked slot once it is over (plus a second's grace for stragglers;
-  a replay's slots are all over), from the tasks naming it; sums the slots of each minute
-  concerned into the minute's public bucket; and only then drops the marks, each only if
-  nobody marked it again meanwhile. A slot is read about once, a little after it ends.
+  sweep recomputes each marked slot's tally once the slot is over (plus a second's grace for
+  stragglers; a replay's slots are all over), from the tasks naming it; sums the tallies of
+  each minute concerned into the minute's public bucket; and only then drops the marks, each
+  only if nobody marked it again meanwhile. A slot is read about once, a little after it ends.
   Slot tallies are kept for ``window_days`` after they were written (``at``, a TTL index);
   a minute older than that is final: late marks for it are dropped (a rebuild, which
   recomputes everything it replays, does not drop them).
