@@ -12,7 +12,9 @@ from pathlib import Path
 
 import nats
 import pytest
-from kombu import Connection, Exchange, Producer
+from kombu.connection import Connection
+from kombu.entity import Exchange
+from kombu.messaging import Producer
 from tasktrail_collector.bootstrap import bootstrap
 from tasktrail_collector.service import Collector
 from tasktrail_collector.settings import Settings
@@ -105,11 +107,13 @@ async def test_events_sent_while_the_collector_is_down_wait_in_its_queue(
     try:
         js = nc.jetstream()
         msg = await js.get_msg("TASKTRAIL", 301)
+        assert msg.data is not None
         envelope = Envelope.from_message(msg.headers, msg.data)
         assert msg.data == zlib.decompress(compressed)  # kombu decompresses on receipt
         assert envelope.type == "celery.task.multi"
         assert [e["type"] for e in decode_envelope(envelope)] == ["task-received", "task-started"]
         first = await js.get_msg("TASKTRAIL", 1)
+        assert first.data is not None
         assert decode_envelope(Envelope.from_message(first.headers, first.data))[0]["type"] == (
             "task-sent"
         )

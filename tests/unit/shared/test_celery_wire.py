@@ -6,6 +6,7 @@ import base64
 import json
 import zlib
 from collections import Counter
+from typing import Any
 
 import pytest
 from tasktrail_shared.celery_wire import (
@@ -20,7 +21,7 @@ from tasktrail_shared.envelope import JSON, celery_envelope
 from tests.wire import recorded_messages
 
 
-def _all_events() -> list[dict]:
+def _all_events() -> list[dict[str, Any]]:
     events = []
     for message in recorded_messages():
         env = celery_envelope(
@@ -67,7 +68,7 @@ def test_failed_event_carries_the_exception_repr() -> None:
 
 
 def _envelope(body: bytes, **extra: object) -> bytes:
-    envelope = {
+    envelope: dict[str, object] = {
         "body": base64.b64encode(body).decode(),
         "content-encoding": "utf-8",
         "content-type": "application/json",
