@@ -84,11 +84,9 @@ def _some_workers(names: list[str] | None) -> list[str] | None:
 
 
 def normalise_signal(value: Any) -> str:
-    """``SIGTERM``, ``term``, ``15`` and ``"15"`` all mean ``SIGTERM`` (absent too); any
-    other value is refused."""
-    if value is None or value == "":
-        return "SIGTERM"
-    if isinstance(value, bool) or not isinstance(value, str | int):
+    """``SIGTERM``, ``term``, ``15`` and ``"15"`` all mean ``SIGTERM``; any other value is
+    refused (leave the argument out for the default, ``SIGTERM``)."""
+    if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
         raise ValueError("signal must be a name like SIGTERM or a number")
     text = str(value).strip().upper()
     if text.isdigit():
@@ -165,8 +163,8 @@ class RefreshArgs(_Args):
     """Ping and inspect; ``expected`` workers that do not answer are recorded unreachable."""
 
     names: SomeWorkers = None
-    expected: Annotated[list[Name], Field(max_length=MAX_NAMES), AfterValidator(_unique)] = (
-        Field(default_factory=list, description="Workers believed online, checked as well")
+    expected: Annotated[list[Name], Field(max_length=MAX_NAMES), AfterValidator(_unique)] = Field(
+        default_factory=list, description="Workers believed online, checked as well"
     )
 
 
@@ -216,7 +214,9 @@ class TimeLimitArgs(_Args):
     )
     task_name: Name
     soft: Seconds | None = Field(default=None, description="Seconds; null removes it")
-    hard: Seconds | None = Field(default=None, description="Seconds, at least soft; null removes it")
+    hard: Seconds | None = Field(
+        default=None, description="Seconds, at least soft; null removes it"
+    )
     names: SomeWorkers = None
 
     @model_validator(mode="after")
@@ -368,7 +368,6 @@ class CommandReply(BaseModel):
     """Command-specific result: ``run``/``retry`` -> new task id, ``purge`` -> messages
     removed, ``sync`` -> number of tasks reconciled."""
     duration_ms: float = 0.0
-
 
 
 def problems(exc: ValidationError) -> str:

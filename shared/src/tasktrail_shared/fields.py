@@ -14,7 +14,16 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator
 
-TASK_TIMES = ("sent", "received", "started", "succeeded", "failed", "retried", "revoked", "rejected")
+TASK_TIMES = (
+    "sent",
+    "received",
+    "started",
+    "succeeded",
+    "failed",
+    "retried",
+    "revoked",
+    "rejected",
+)
 """A task's lifecycle times, in the order Celery's events set them."""
 TASK_TIME_FIELDS = frozenset({*TASK_TIMES, "timestamp"})
 """Task fields that hold a time (ISO 8601 in a record, a UTC datetime in a document)."""

@@ -116,4 +116,3 @@ def check_range(after: datetime | None, before: datetime | None, name: str = "")
 def bounded(moment: datetime | None) -> datetime | None:
     """For pydantic validators of optional times: ``None`` passes, a time must be in range."""
     return None if moment is None else in_range(moment)
-

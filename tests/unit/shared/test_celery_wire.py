@@ -11,11 +11,11 @@ import pytest
 from tasktrail_shared.celery_wire import (
     InvalidEvent,
     decode_body,
-    decode_envelope,
+    decode_celery_events,
     decode_redis_envelope,
     validate_event,
 )
-from tasktrail_shared.envelope import JSON, celery_envelope
+from tasktrail_shared.stream_message import JSON, celery_stream_message
 
 from tests.wire import recorded_messages
 
@@ -23,10 +23,10 @@ from tests.wire import recorded_messages
 def _all_events() -> list[dict]:
     events = []
     for message in recorded_messages():
-        env = celery_envelope(
+        env = celery_stream_message(
             app="scan", routing_key=message.routing_key, data=message.payload, source="test"
         )
-        events.extend(decode_envelope(env))
+        events.extend(decode_celery_events(env))
     return events
 
 
@@ -131,7 +131,7 @@ def test_events_missing_what_readers_rely_on_are_refused(event: object, reason: 
 
 def test_a_plain_amqp_body_decodes_with_its_kombu_headers() -> None:
     body = zlib.compress(json.dumps(EVENT).encode())
-    env = celery_envelope(
+    env = celery_stream_message(
         app="a",
         routing_key="task.started",
         data=body,
@@ -139,4 +139,4 @@ def test_a_plain_amqp_body_decodes_with_its_kombu_headers() -> None:
         datacontenttype=JSON,
         extra={"kombu-compression": "zlib"},
     )
-    assert decode_envelope(env) == [EVENT]
+    assert decode_celery_events(env) == [EVENT]

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from tasktrail_projector.domain import lost, stats
-from tasktrail_projector.domain.tasks import SLOT_SECONDS, UNFINISHED
+from tasktrail_projector.domain.tasks import ON_WORKER, SLOT_SECONDS
 from tasktrail_projector.ports import MaintenanceStore, SourceUnavailable, StoreUnavailable
 from tasktrail_projector.service import sleep_unless
 
@@ -149,7 +149,7 @@ class Maintenance:
         self._seen = seen
         if scope == []:
             return 0
-        rows = await self.store.unfinished_tasks(scope, sorted(UNFINISHED), lost.ROW_FIELDS)
+        rows = await self.store.unfinished_tasks(scope, sorted(ON_WORKER), lost.ROW_FIELDS)
         flipped = await self.store.flag(lost.flips(rows, live))
         self.stats.flips += flipped
         if flipped:
