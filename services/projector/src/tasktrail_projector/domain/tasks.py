@@ -214,9 +214,11 @@ def render(
     for name in RESOLVED:
         if fields[name] is None and given.get(name) is not None:
             fields[name] = given[name]
-    if state is None and recorded is not None and given.get("state"):
-        state = given["state"]
-        when = fields[STATE_TIME[given["state"]]] or recorded.moment
+    if state is None and recorded is not None:  # no worker event: the manual record decides
+        if given.get("state"):
+            state = given["state"]
+            when = fields[STATE_TIME[given["state"]]] or recorded.moment
+        when = given.get("timestamp") or when
     reconciled = facts.records.get(RECONCILED)
     if reconciled is not None and _reconcile(fields, reconciled, reported):
         state = reconciled.data["state"]
