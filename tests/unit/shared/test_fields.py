@@ -25,7 +25,7 @@ def test_the_sets_do_not_overlap_where_they_must_not() -> None:
     assert not TASK_SETTABLE & TASK_RESERVED
     assert TASK_TIME_FIELDS <= TASK_SETTABLE
     assert not set(SEED_LABELS) & (TASK_SETTABLE | TASK_RESERVED)
-    assert WORKER_SETTABLE == {*WORKER_REPORTED, "status"}
+    assert {*WORKER_REPORTED, "status"} == WORKER_SETTABLE
 
 
 @pytest.mark.parametrize("name", ["zone", "cidr_id", "a", "A_1", "x" * 64])

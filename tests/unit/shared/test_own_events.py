@@ -48,7 +48,9 @@ def test_an_amendment_may_clear_anything() -> None:
         ({"retries": 2**64}, "64 bits"),
     ],
 )
-def test_a_task_record_breaking_the_contract_is_refused(fields: dict[str, Any], reason: str) -> None:
+def test_a_task_record_breaking_the_contract_is_refused(
+    fields: dict[str, Any], reason: str
+) -> None:
     with pytest.raises(ValidationError, match=reason):
         _task(own_events.TASK_AMENDED, fields)
 
