@@ -100,5 +100,5 @@ def test_a_range_is_not_reversed() -> None:
     check_range(None, T)
     check_range(T, None)
     check_range(T, T + timedelta(seconds=1))
-    with pytest.raises(ValueError, match="^received_after must not be later than received_before"):
+    with pytest.raises(ValueError, match=r"^received_after must not be later than received_before"):
         check_range(T + timedelta(seconds=1), T, "received")
