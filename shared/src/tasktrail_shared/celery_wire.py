@@ -89,14 +89,14 @@ def decode_body(
 
 def decode_redis_envelope(payload: bytes) -> Any:
     """Decode kombu's envelope: the JSON object kombu publishes on a Redis channel."""
-    envelope = _loads_json(payload)
-    if not isinstance(envelope, dict) or "body" not in envelope:
+    kombu_envelope = _loads_json(payload)
+    if not isinstance(kombu_envelope, dict) or "body" not in kombu_envelope:
         raise InvalidEvent("kombu envelope without a body")
-    properties = envelope.get("properties") or {}
-    headers = envelope.get("headers") or {}
+    properties = kombu_envelope.get("properties") or {}
+    headers = kombu_envelope.get("headers") or {}
     if not isinstance(properties, dict) or not isinstance(headers, dict):
         raise InvalidEvent("kombu envelope with malformed properties or headers")
-    body = envelope["body"]
+    body = kombu_envelope["body"]
     if not isinstance(body, str):
         raise InvalidEvent("kombu envelope body is not a string")
     if properties.get("body_encoding") == "base64":
@@ -108,8 +108,8 @@ def decode_redis_envelope(payload: bytes) -> Any:
         raw = body.encode()
     return decode_body(
         raw,
-        content_type=envelope.get("content-type"),
-        content_encoding=envelope.get("content-encoding"),
+        content_type=kombu_envelope.get("content-type"),
+        content_encoding=kombu_envelope.get("content-encoding"),
         compression=headers.get("compression"),
     )
 

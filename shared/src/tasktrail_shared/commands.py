@@ -19,6 +19,7 @@ from __future__ import annotations
 import ast
 import signal as signals
 import uuid
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -32,6 +33,7 @@ from pydantic import (
     StrictInt,
     StringConstraints,
     ValidationError,
+    field_serializer,
     model_validator,
 )
 
@@ -265,6 +267,11 @@ class RunArgs(_Args):
     countdown: Annotated[StrictFloat, Field(ge=0, le=10**8, allow_inf_nan=False)] | None = Field(
         default=None, description="Seconds from now"
     )
+
+    @field_serializer("eta")
+    def _eta_as_iso(self, eta: datetime | None) -> str | None:
+        """On the wire as Python writes it (``+00:00``), as the contract always carried it."""
+        return None if eta is None else eta.isoformat()
 
     @model_validator(mode="after")
     def _eta_or_countdown(self) -> RunArgs:

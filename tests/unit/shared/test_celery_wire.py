@@ -66,16 +66,16 @@ def test_failed_event_carries_the_exception_repr() -> None:
     assert "Traceback" in failed["traceback"]
 
 
-def _envelope(body: bytes, **extra: object) -> bytes:
-    envelope = {
+def _kombu_envelope(body: bytes, **extra: object) -> bytes:
+    kombu_envelope = {
         "body": base64.b64encode(body).decode(),
         "content-encoding": "utf-8",
         "content-type": "application/json",
         "headers": {},
         "properties": {"body_encoding": "base64"},
     }
-    envelope.update(extra)
-    return json.dumps(envelope).encode()
+    kombu_envelope.update(extra)
+    return json.dumps(kombu_envelope).encode()
 
 
 EVENT = {"type": "task-started", "hostname": "w@h", "timestamp": 1.5, "uuid": "u1", "clock": 3}
@@ -83,7 +83,7 @@ EVENT = {"type": "task-started", "hostname": "w@h", "timestamp": 1.5, "uuid": "u
 
 def test_compressed_bodies_are_decompressed() -> None:
     body = zlib.compress(json.dumps([EVENT]).encode())
-    payload = _envelope(body, headers={"compression": "application/x-gzip"})
+    payload = _kombu_envelope(body, headers={"compression": "application/x-gzip"})
     assert decode_redis_envelope(payload) == [EVENT]
 
 
@@ -99,12 +99,15 @@ def test_kombu_typed_values_become_their_plain_value() -> None:
     [
         (b"not json", "not valid JSON"),
         (b'{"no": "body"}', "without a body"),
-        (_envelope(b"{bad"), "not valid JSON"),
-        (_envelope(b"{}", **{"content-type": "application/x-python-serialize"}), "content type"),
-        (_envelope(b"x", headers={"compression": "application/x-brotli"}), "compression"),
-        (_envelope(b"x", headers={"compression": "application/x-gzip"}), "decompress"),
+        (_kombu_envelope(b"{bad"), "not valid JSON"),
+        (
+            _kombu_envelope(b"{}", **{"content-type": "application/x-python-serialize"}),
+            "content type",
+        ),
+        (_kombu_envelope(b"x", headers={"compression": "application/x-brotli"}), "compression"),
+        (_kombu_envelope(b"x", headers={"compression": "application/x-gzip"}), "decompress"),
         (b'{"body": "%%%", "properties": {"body_encoding": "base64"}}', "base64"),
-        (_envelope(b'{"type": "task-started", "timestamp": NaN}'), "non-finite"),
+        (_kombu_envelope(b'{"type": "task-started", "timestamp": NaN}'), "non-finite"),
     ],
 )
 def test_malformed_messages_are_refused_with_a_reason(payload: bytes, reason: str) -> None:

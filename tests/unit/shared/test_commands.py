@@ -68,7 +68,7 @@ def test_run_refuses_boundary_values(raw: dict[str, Any]) -> None:
 def test_run_arguments_dump_as_json_the_control_service_reads_back() -> None:
     args = RunArgs.model_validate({"name": "t", "eta": "2030-01-02T05:04:05+02:00"})
     dumped = args.model_dump(mode="json")
-    assert dumped["eta"] == "2030-01-02T03:04:05Z"
+    assert dumped["eta"] == "2030-01-02T03:04:05+00:00"
     assert RunArgs.model_validate(dumped) == args
 
 
