@@ -148,7 +148,7 @@ async def test_malformed_messages_are_dead_lettered_and_the_rest_projects(
     by_seq = {seq: d["reason"] for seq, d in letters.items()}
     assert "not a tasktrail stream message" in by_seq[31]  # the stream sequence is the key
     assert "body is not a string" in by_seq[32]
-    assert "state 'X' is not one of" in by_seq[len(messages)]
+    assert "state: 'X' is not one of" in by_seq[len(messages)]
     assert all(d["at"] is not None for d in letters.values())
     assert len(await read(mongo_url, mongo_db, mongo.TASKS)) == 15
 
