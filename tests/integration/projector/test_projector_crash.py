@@ -43,7 +43,8 @@ def traffic() -> list[Published]:
     return as_published([*mixed, *records])
 
 
-async def checkpoint(mongo_url: str, db: str) -> int:
+async def position(mongo_url: str, db: str) -> int:
+    """The highest stream sequence the projector has stored."""
     client: AsyncMongoClient[Doc] = mongo.client(mongo_url)
     try:
         doc = await client[db][mongo.CHECKPOINTS].find_one({"_id": "projector"})
@@ -67,12 +68,12 @@ async def test_kill_9_mid_stream_then_restart_converges_to_a_clean_run(
     first = projector_process(settings, tmp_path / "projector.log").start()
     try:
         async with asyncio.timeout(60):
-            while await checkpoint(mongo_url, mongo_db) < total // 3:
+            while await position(mongo_url, mongo_db) < total // 3:
                 first.check_running()
                 await asyncio.sleep(0.05)
     finally:
         assert first.kill() == -9  # as a crash would: no shutdown, nothing flushed
-    assert await checkpoint(mongo_url, mongo_db) < total  # it really was cut short
+    assert await position(mongo_url, mongo_db) < total  # it really was cut short
     with projector_process(settings, tmp_path / "projector.log"):
         await wait_drained(settings)
     await settle(settings)

@@ -17,7 +17,6 @@ import nats
 from pymongo import AsyncMongoClient
 from tasktrail_devstack.servers import free_port
 from tasktrail_projector.adapters.store import STATS, STATS_SLOTS
-from tasktrail_projector.domain import workers
 from tasktrail_projector.main import serve
 from tasktrail_projector.settings import LabelRule, Settings
 from tasktrail_shared import mongo
@@ -35,7 +34,7 @@ from tests.integration.projector.support import (
     without,
 )
 from tests.unit.projector import scenario
-from tests.unit.projector.builders import record_envelope
+from tests.unit.projector.builders import online, record_envelope
 from tests.unit.projector.replay import fold, recorded_events
 from tests.wire import recorded_messages
 
@@ -72,7 +71,7 @@ async def test_recording_projects_into_the_read_models(
 
     w2 = worker_docs["w2@corpus"]
     assert w2["alive_until"] == w2["last_heartbeat"] + timedelta(seconds=4)
-    assert not workers.is_online(w2, w2["alive_until"])
+    assert not online(w2, w2["alive_until"])
     assert w2["alive_until"].tzinfo is not None
     assert worker_docs["w1@corpus"]["offline_at"] == worker_docs["w1@corpus"]["alive_until"]
 

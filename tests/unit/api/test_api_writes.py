@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 from tasktrail_api import writes
 from tasktrail_api.dashboard import DashboardCache
-from tasktrail_projector.domain.records import decode_record
+from tasktrail_projector.domain.own_events import decode_record
 from tasktrail_shared import own_events
 
 SEED_CREATE = {

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 from tasktrail_api import writes
 from tasktrail_projector.domain.messages import decode_message
-from tasktrail_projector.domain.records import Record, to_ms
+from tasktrail_projector.domain.own_events import Record, to_ms
 from tasktrail_shared import own_events
 from tasktrail_shared.fields import (
     SEED_LABELS,

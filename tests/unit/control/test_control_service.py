@@ -118,10 +118,12 @@ async def test_a_duplicate_arriving_while_the_first_runs_waits_for_its_reply() -
 
 
 async def test_an_abandoned_claim_is_taken_over_once_its_lease_ran_out() -> None:
-    ledger = MemoryLedger()
+    now = [100.0]
+    ledger = MemoryLedger(clock=lambda: now[0])
     assert await ledger.claim("c1", lease=0.05) is Claim.MINE
+    now[0] += 0.04
     assert await ledger.claim("c1", lease=0.05) is Claim.BUSY
-    await asyncio.sleep(0.06)
+    now[0] += 0.02
     assert await ledger.claim("c1", lease=0.05) is Claim.MINE
 
 

@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from tasktrail_projector.domain.events import Observed
-from tasktrail_projector.domain.records import Record, decode_record
+from tasktrail_projector.domain.own_events import Record, decode_record
 from tasktrail_shared import own_events as contract
 from tasktrail_shared.stream_message import StreamMessage, celery_stream_message, own_event
 
 from tests.unit.projector.fakes import FakeDelivery
+
+
+def online(doc: Mapping[str, Any], now: datetime) -> bool:
+    """What a reader shows for a worker document: online while ``now`` is before
+    ``alive_until`` (the API's rule)."""
+    until = doc.get("alive_until")
+    return isinstance(until, datetime) and now < until
 
 
 def _digest(*parts: object) -> str:

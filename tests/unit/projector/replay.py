@@ -8,7 +8,7 @@ from typing import Any
 from tasktrail_projector.domain import tasks, workers
 from tasktrail_projector.domain.events import Observed
 from tasktrail_projector.domain.labels import Rule
-from tasktrail_projector.domain.records import Record
+from tasktrail_projector.domain.own_events import Record
 from tasktrail_shared.celery_wire import decode_celery_events
 from tasktrail_shared.stream_message import celery_stream_message
 

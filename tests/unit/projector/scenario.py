@@ -14,7 +14,7 @@ from typing import Any
 
 from tasktrail_projector.domain.events import Observed
 from tasktrail_projector.domain.messages import decode_message
-from tasktrail_projector.domain.records import Record
+from tasktrail_projector.domain.own_events import Record
 from tasktrail_shared.stream_message import StreamMessage
 
 from tests.unit.projector.builders import celery_message, iso, record_envelope

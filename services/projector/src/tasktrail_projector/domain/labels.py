@@ -16,7 +16,7 @@ import fnmatch
 import types
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from tasktrail_shared.fields import is_label_value
 
@@ -141,26 +141,39 @@ def _value(node: ast.AST, text: str, depth: int) -> Any:
     if isinstance(node, ast.Tuple | ast.List | ast.Set):
         return [_value(item, text, depth + 1) for item in node.elts]
     if isinstance(node, ast.Dict):
-        out: dict[Any, Any] = {}
-        for key, item in zip(node.keys, node.values, strict=True):
-            if key is None:  # ``**spread``
-                raise Unreadable("dict unpacking is not a literal")
-            k = _value(key, text, depth + 1)
-            if isinstance(k, list | dict | Opaque):
-                raise Unreadable("unhashable dict key")
-            out[k] = _value(item, text, depth + 1)
-        return out
+        return _dict(node, text, depth)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
-        operand = _value(node.operand, text, depth + 1)
-        if isinstance(operand, int | float) and not isinstance(operand, bool):
-            return -operand if isinstance(node.op, ast.USub) else operand
-        raise Unreadable("sign on a non-number")
-    if (
+        return _signed(node, text, depth)
+    if _is_wrapped_literal(node):
+        return _value(node.args[0], text, depth + 1)
+    return Opaque(ast.get_source_segment(text.strip(), node) or "")
+
+
+def _dict(node: ast.Dict, text: str, depth: int) -> dict[Any, Any]:
+    out: dict[Any, Any] = {}
+    for key, item in zip(node.keys, node.values, strict=True):
+        if key is None:  # ``**spread``
+            raise Unreadable("dict unpacking is not a literal")
+        k = _value(key, text, depth + 1)
+        if isinstance(k, list | dict | Opaque):
+            raise Unreadable("unhashable dict key")
+        out[k] = _value(item, text, depth + 1)
+    return out
+
+
+def _signed(node: ast.UnaryOp, text: str, depth: int) -> int | float:
+    operand = _value(node.operand, text, depth + 1)
+    if isinstance(operand, int | float) and not isinstance(operand, bool):
+        return -operand if isinstance(node.op, ast.USub) else operand
+    raise Unreadable("sign on a non-number")
+
+
+def _is_wrapped_literal(node: ast.AST) -> TypeGuard[ast.Call]:
+    """``UUID('…')`` or ``Decimal('1.5')``: a call in :data:`CALLS` of one literal argument."""
+    return (
         isinstance(node, ast.Call)
         and ast.unparse(node.func) in CALLS
         and len(node.args) == 1
         and not node.keywords
         and isinstance(node.args[0], ast.Constant)
-    ):
-        return _value(node.args[0], text, depth + 1)
-    return Opaque(ast.get_source_segment(text.strip(), node) or "")
+    )

@@ -18,9 +18,10 @@ from typing import Any
 
 from tasktrail_projector.domain.tasks import ON_WORKER
 
-ROW_FIELDS = ("state", "worker", "worker_pid", "timestamp", "rejected", "lost")
-"""What the decision needs from each task document."""
-WORKER_FIELDS = ("pid", "alive_until", "event_time")
+JUDGED_FIELDS = ("state", "worker", "worker_pid", "timestamp", "rejected", "lost")
+"""What the decision needs from each task document (and what a flip is conditional on)."""
+LIVENESS_FIELDS = ("pid", "alive_until", "event_time")
+"""What the decision needs from each worker document."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +78,6 @@ def flips(tasks: Iterable[Mapping[str, Any]], workers: Mapping[str, Liveness]) -
     for task in tasks:
         wanted = is_lost(task, workers)
         if wanted != bool(task.get("lost")):
-            expect = {name: task.get(name) for name in ROW_FIELDS}
+            expect = {name: task.get(name) for name in JUDGED_FIELDS}
             out.append(Flip(str(task["_id"]), wanted, expect))
     return sorted(out, key=lambda f: f.task_id)

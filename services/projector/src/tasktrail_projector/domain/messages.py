@@ -16,7 +16,7 @@ from tasktrail_shared.own_events import RECORD_TYPES
 from tasktrail_shared.stream_message import StreamMessage
 
 from tasktrail_projector.domain.events import Observed, valid_epoch
-from tasktrail_projector.domain.records import InvalidRecord, Record, decode_record
+from tasktrail_projector.domain.own_events import InvalidRecord, Record, decode_record
 
 CELERY_PREFIX = "celery."
 COMMAND_PREFIX = "tasktrail.command."

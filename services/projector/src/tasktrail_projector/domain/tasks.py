@@ -47,7 +47,7 @@ from tasktrail_projector.domain.events import (
     to_datetime,
 )
 from tasktrail_projector.domain.labels import Rule, extract
-from tasktrail_projector.domain.records import (
+from tasktrail_projector.domain.own_events import (
     DELETED,
     RECONCILED,
     RECORDED,
@@ -148,15 +148,15 @@ def _link(changes: dict[str, TaskChange], uuid: str, parent: object, app: str) -
         changes[parent].children[uuid] = app
 
 
-def slot(moment: datetime) -> datetime:
-    """The start of the 10-second stats slot ``moment`` falls in."""
+def slot_start(moment: datetime) -> datetime:
+    """The start of the 2-second stats slot ``moment`` falls in."""
     return moment.replace(second=moment.second // SLOT_SECONDS * SLOT_SECONDS, microsecond=0)
 
 
 def slots_of(change: TaskChange) -> set[datetime]:
     """Every slot this change has a lifecycle time in: where the task may count in stats."""
-    found = {slot(to_datetime(o.timestamp)) for o in change.events if o.type in LIFECYCLE}
-    found.update(slot(t) for r in change.records for t in record_times(r))
+    found = {slot_start(to_datetime(o.timestamp)) for o in change.events if o.type in LIFECYCLE}
+    found.update(slot_start(t) for r in change.records for t in record_times(r))
     return found
 
 

@@ -1,10 +1,13 @@
-"""tasktrail's own events about tasks and workers (``tasktrail.task.*``, ``tasktrail.worker.*``).
+"""tasktrail's own events about tasks and workers (``tasktrail.task.*``, ``tasktrail.worker.*``)
+as the projector decodes and folds them.
 
-They are folded like Celery events: a document keeps the latest record of each kind, and
-per amended field the latest amendment, ordered by ``(at, envelope id)``. Payloads are
-validated and normalised here (ISO times become millisecond UTC datetimes, states upper
-case), so that what a document stores is exactly what a fresh fold derives, and so that a
-bad record is refused once, at decoding, with a reason the dead letter keeps.
+The payloads are defined once in ``tasktrail_shared``; here each is validated against that
+contract and normalised (ISO times become millisecond UTC datetimes, states upper case), so
+that what a document stores is exactly what a fresh fold derives, and so that a bad event is
+refused once, at decoding, with a reason the dead letter keeps. A decoded one is a
+:class:`Record`. They are folded like Celery events: a document keeps the latest record under
+each name (see :attr:`Record.kept_as`), and per amended field the latest amendment, ordered
+by ``(at, envelope id)``.
 """
 
 from __future__ import annotations
@@ -51,11 +54,12 @@ class Record:
         return (self.at, self.envelope_id)
 
     @property
-    def slot(self) -> str:
-        """Where a document keeps it: one latest record per slot.
+    def kept_as(self) -> str:
+        """The name a document keeps it under in ``_records``, one latest record per name:
+        its kind.
 
-        An inspection that got no answer has a slot of its own, so that it does not erase
-        what the last answered one reported.
+        An inspection that got no answer is kept under a name of its own, so that it does not
+        erase what the last answered one reported.
         """
         if self.kind == INSPECTED and not self.data.get("reachable"):
             return UNREACHABLE
@@ -166,25 +170,26 @@ def decode_record(event_type: str, payload: Any, envelope_id: str, app: str) -> 
 
 
 def load_records(doc: Mapping[str, Any] | None, target: str) -> dict[str, Record]:
-    """The latest record of each slot a document keeps in ``_records``."""
+    """The latest records a document keeps in ``_records``, by the name each is kept as."""
     held = (doc or {}).get("_records") or {}
     subject = str((doc or {}).get("_id", ""))
     return {
-        slot: Record.from_stored(target, INSPECTED if slot == UNREACHABLE else slot, subject, kept)
-        for slot, kept in held.items()
+        name: Record.from_stored(target, INSPECTED if name == UNREACHABLE else name, subject, kept)
+        for name, kept in held.items()
         if isinstance(kept, Mapping)
     }
 
 
 def fold_records(current: dict[str, Record], incoming: Iterable[Record]) -> bool:
-    """Keep the latest record per slot (amendments excepted); True if anything changed."""
+    """Keep the latest record per name kept as (amendments excepted); True if anything
+    changed."""
     changed = False
     for record in incoming:
         if record.kind == AMENDED:
             continue
-        held = current.get(record.slot)
+        held = current.get(record.kept_as)
         if held is None or record.key() > held.key():
-            current[record.slot] = record
+            current[record.kept_as] = record
             changed = True
     return changed
 
