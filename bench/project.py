@@ -43,8 +43,8 @@ from tasktrail_devstack.servers import MongoServer, NatsServer, RedisServer, fre
 from tasktrail_projector.bootstrap import bootstrap
 from tasktrail_projector.settings import LabelRule, Settings
 from tasktrail_shared import mongo
-from tasktrail_shared.envelope import celery_envelope
 from tasktrail_shared.nats import ensure_stream
+from tasktrail_shared.stream_message import celery_stream_message
 
 from bench.project_traffic import LABELS, Message, Traffic, synthetic
 
@@ -79,7 +79,7 @@ async def publish(nats_url: str, settings: Settings, messages: list[Message]) ->
         for start in range(0, len(messages), 500):
             futures = []
             for m in messages[start : start + 500]:
-                env = celery_envelope(
+                env = celery_stream_message(
                     app=APP,
                     routing_key=m.routing_key,
                     data=m.payload,

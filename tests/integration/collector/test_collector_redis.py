@@ -15,7 +15,7 @@ from nats.aio.msg import Msg
 from tasktrail_collector.bootstrap import bootstrap
 from tasktrail_collector.service import Collector
 from tasktrail_collector.settings import Settings
-from tasktrail_shared.envelope import content_id
+from tasktrail_shared.stream_message import content_id
 
 from tests.wire import recorded_messages
 

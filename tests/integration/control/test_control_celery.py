@@ -190,7 +190,7 @@ async def test_commands_are_recorded_in_the_log_with_their_actor(
     assert len(requested) == len(completed) == 1
     # The projector marks the tasks revoke-requested from this event alone.
     assert requested[0]["actor"] == "bob"
-    assert requested[0]["args"] == {"ids": ["not-yet-run"], "terminate": False, "signal": None}
+    assert requested[0]["args"] == {"ids": ["not-yet-run"], "terminate": False, "signal": "SIGTERM"}
     assert completed[0]["outcome"]["workers"][WORKER]["status"] == "ok"
     assert completed[0]["outcome"]["duration_ms"] > 0
 
@@ -301,6 +301,19 @@ async def test_run_starts_a_task_that_completes(
     assert reply.ok, reply.error
     result = AsyncResult(reply.result, app=client)
     assert await asyncio.to_thread(result.get, timeout=20) == 3
+
+
+async def test_run_with_both_eta_and_countdown_is_refused_and_recorded(
+    control: Wired, nc: Client
+) -> None:
+    eta = "2030-01-02T03:04:05Z"
+    reply = await _send(nc, "run", name="demo.add", args=[1, 1], eta=eta, countdown=False)
+    assert not reply.ok and reply.error is not None and "'countdown'" in reply.error
+    reply = await _send(nc, "run", name="demo.add", args=[1, 1], eta=eta, countdown=0)
+    assert not reply.ok
+    assert reply.error == "invalid arguments for run: give either 'eta' or 'countdown', not both"
+    [completed] = await _events(nc, "tasktrail.command.completed", reply.id)
+    assert completed["outcome"]["error"] == reply.error
 
 
 async def test_retry_runs_a_failed_task_again_with_the_same_arguments(

@@ -20,14 +20,14 @@ from tasktrail_projector.service import Stats
 from tasktrail_projector.settings import Settings
 from tasktrail_projector.sweeps import Maintenance
 from tasktrail_shared import mongo
-from tasktrail_shared.envelope import Envelope
 from tasktrail_shared.nats import ensure_stream
+from tasktrail_shared.stream_message import StreamMessage
 
 Doc = dict[str, Any]
 Published = tuple[str, dict[str, str], bytes]
 
 
-def as_published(envelopes: Iterable[Envelope]) -> list[Published]:
+def as_published(envelopes: Iterable[StreamMessage]) -> list[Published]:
     return [(e.nats_subject, e.headers(), e.data) for e in envelopes]
 
 

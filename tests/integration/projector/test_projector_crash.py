@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pymongo import AsyncMongoClient
 from tasktrail_shared import mongo
-from tasktrail_shared.envelope import celery_envelope
+from tasktrail_shared.stream_message import celery_stream_message
 
 from bench.project_traffic import synthetic
 from tests.integration.projector.support import (
@@ -29,7 +29,7 @@ from tests.unit.projector import scenario
 def traffic() -> list[Published]:
     """Realistic lifecycles of eight workers, with the API's records mixed in."""
     lifecycles = [
-        celery_envelope(
+        celery_stream_message(
             app="scan", routing_key=m.routing_key, data=m.payload, source="t", received=m.at
         )
         for m in synthetic(2500, 1000.0)

@@ -11,8 +11,8 @@ from tasktrail_projector.domain import tasks
 from tasktrail_projector.domain.events import Observed, to_datetime
 from tasktrail_projector.ports import StoreUnavailable, Write
 from tasktrail_projector.service import Projector
-from tasktrail_shared.envelope import celery_envelope
 from tasktrail_shared.mongo import CHECKPOINTS, DEAD_LETTERS, TASK_EVENTS, TASKS, WORKERS
+from tasktrail_shared.stream_message import celery_stream_message
 
 from tests.unit.projector.builders import celery_message, deliveries
 from tests.unit.projector.fakes import FakeClock, FakeDelivery, FakeSource, FakeStore
@@ -23,7 +23,7 @@ from tests.wire import recorded_messages
 def recorded_deliveries() -> list[FakeDelivery]:
     deliveries = []
     for seq, message in enumerate(recorded_messages(), start=1):
-        env = celery_envelope(
+        env = celery_stream_message(
             app="scan",
             routing_key=message.routing_key,
             data=message.payload,
@@ -79,7 +79,7 @@ async def test_malformed_message_is_dead_lettered_and_the_rest_projects() -> Non
     store = FakeStore()
     await drain(Projector(FakeSource(deliveries), store, batch_size=500))
     [letter] = store.docs(DEAD_LETTERS).values()
-    assert letter["_id"] == 999 and "not a tasktrail envelope" in letter["reason"]
+    assert letter["_id"] == 999 and "not a tasktrail stream message" in letter["reason"]
     assert letter["at"] == to_datetime(bad.time)  # the log's time: a rebuild writes the same
     assert letter["data"].endswith(" junk") and letter["headers"] == {"ce-id": "x"}
     assert all(d.acked for d in deliveries)

@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 
 from tasktrail_projector.clock import SYSTEM_CLOCK
 from tasktrail_projector.domain import lost, stats
-from tasktrail_projector.domain.tasks import SLOT_SECONDS, UNFINISHED
+from tasktrail_projector.domain.tasks import ON_WORKER, SLOT_SECONDS
 from tasktrail_projector.ports import Clock, MaintenanceStore, SourceUnavailable, StoreUnavailable
 
 log = logging.getLogger("tasktrail.projector")
@@ -151,7 +151,7 @@ class Maintenance:
         self._seen = seen
         if scope == []:
             return 0
-        rows = await self.store.unfinished_tasks(scope, sorted(UNFINISHED), lost.JUDGED_FIELDS)
+        rows = await self.store.unfinished_tasks(scope, sorted(ON_WORKER), lost.JUDGED_FIELDS)
         flipped = await self.store.flag(lost.flips(rows, live))
         self.stats.flips += flipped
         if flipped:

@@ -27,8 +27,8 @@ from pymongo import (
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DocumentTooLarge, OperationFailure, PyMongoError
 from tasktrail_shared import mongo
+from tasktrail_shared.fields import SEED_LABELS
 
-from tasktrail_projector.domain.labels import SEED_LABELS
 from tasktrail_projector.domain.lost import Flip
 from tasktrail_projector.ports import Doc, RejectedWrite, StoreUnavailable, Write
 

@@ -13,18 +13,16 @@ from __future__ import annotations
 
 import ast
 import fnmatch
-import math
 import types
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
-SEED_LABELS = ("cidr_id", "cidr_ip_network", "asn_id", "asn_number")
-"""Labels seed 000 filters on; tasks always carry them as top-level fields too."""
+from tasktrail_shared.fields import is_label_value
+
 MAX_TEXT = 64 * 1024
 """Longer args/kwargs text is not parsed: labels must stay cheap."""
 MAX_DEPTH = 64
-INT64 = 2**63
 
 
 CALLS = frozenset({"UUID", "uuid.UUID", "Decimal", "decimal.Decimal"})
@@ -89,7 +87,7 @@ def extract(rules: Sequence[Rule], name: Any, args: Any, kwargs: Any) -> dict[st
         if rule.source not in parsed:
             parsed[rule.source] = _read(args if rule.source == "args" else kwargs)
         value = _follow(parsed[rule.source], rule.path)
-        if _storable(value):
+        if is_label_value(value):
             labels[rule.label] = value
     return labels
 
@@ -121,15 +119,6 @@ def _follow(value: Any, path: Sequence[str | int]) -> Any:
         else:
             return _MISSING
     return value
-
-
-def _storable(value: Any) -> bool:
-    """Scalars an index can use; containers, None and out-of-range numbers are not labels."""
-    if isinstance(value, bool | str):
-        return True
-    if isinstance(value, int):
-        return -INT64 <= value < INT64
-    return isinstance(value, float) and math.isfinite(value)
 
 
 def parse_literal(text: str) -> Any:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from tasktrail_projector.domain.tasks import UNFINISHED
+from tasktrail_projector.domain.tasks import ON_WORKER
 
 JUDGED_FIELDS = ("state", "worker", "worker_pid", "timestamp", "rejected", "lost")
 """What the decision needs from each task document (and what a flip is conditional on)."""
@@ -55,7 +55,7 @@ def liveness(workers: Iterable[Mapping[str, Any]], now: datetime) -> dict[str, L
 
 def is_lost(task: Mapping[str, Any], workers: Mapping[str, Liveness]) -> bool:
     worker = workers.get(task.get("worker") or "")
-    if task.get("state") not in UNFINISHED or worker is None:
+    if task.get("state") not in ON_WORKER or worker is None:
         return False
     pid, at, rejected = task.get("worker_pid"), task.get("timestamp"), task.get("rejected")
     if isinstance(rejected, datetime) and isinstance(at, datetime) and rejected >= at:

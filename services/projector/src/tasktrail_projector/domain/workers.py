@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from tasktrail_shared.fields import WORKER_REPORTED
 from tasktrail_shared.states import WORKER_EVENT_TYPES
 
 from tasktrail_projector.domain.events import (
@@ -52,7 +53,7 @@ from tasktrail_projector.domain.own_events import (
 )
 
 ONLINE, HEARTBEAT, OFFLINE = "worker-online", "worker-heartbeat", "worker-offline"
-REPORTED_FIELDS = ("pid", "freq", "active", "processed", "loadavg", "sw_ident", "sw_ver", "sw_sys")
+REPORTED_FIELDS = WORKER_REPORTED
 """What a worker's events report about it (a record or an amendment may set them as well)."""
 STATUS = "status"
 INSPECTION = ("stats", "active", "reserved", "registered", "active_queues")
