@@ -16,7 +16,7 @@ from nats.js.api import (
 )
 from nats.js.errors import NotFoundError
 
-from tasktrail_shared.envelope import all_subjects
+from tasktrail_shared.stream_message import all_subjects
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 import httpx
 import nats
@@ -21,6 +20,7 @@ from tasktrail_api.adapters.readmodels import MongoReadModels
 from tasktrail_api.app import create_app
 from tasktrail_api.settings import Settings
 from tasktrail_projector.bootstrap import Projection, bootstrap
+from tasktrail_projector.settings import LabelRule
 from tasktrail_projector.settings import Settings as ProjectorSettings
 from tasktrail_shared import mongo
 from tasktrail_shared.commands import (
@@ -71,9 +71,9 @@ async def create_api_indexes(db: AsyncDatabase[Doc]) -> None:
     await MongoReadModels(db.client, db.name, timeout=60).ensure_indexes()
 
 
-LABEL_RULES: list[Any] = [
-    {"label": "cidr_id", "task": "scan.*", "arg": 0},
-    {"label": "asn_number", "task": "scan.*", "kwarg": "asn"},
+LABEL_RULES = [
+    LabelRule(label="cidr_id", task="scan.*", arg=0),
+    LabelRule(label="asn_number", task="scan.*", kwarg="asn"),
 ]
 
 

@@ -16,13 +16,13 @@ from typing import Any
 
 from tasktrail_api.bootstrap import UseCases, bootstrap
 from tasktrail_api.domain.errors import Conflict, Unavailable
-from tasktrail_api.domain.fields import TASK_SETTABLE, WORKER_SETTABLE
 from tasktrail_api.domain.plan import Doc, Query, ReadPlan, SortSpec
 from tasktrail_api.domain.principals import Principal, Role
 from tasktrail_api.settings import Settings
 from tasktrail_api.usecases.ports import Published
-from tasktrail_shared import records
+from tasktrail_shared import own_events
 from tasktrail_shared.commands import CommandReply, CommandRequest, WorkerOutcome
+from tasktrail_shared.fields import TASK_SETTABLE, WORKER_SETTABLE
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 ADMIN = Principal("root", Role.admin)
@@ -230,7 +230,7 @@ class FakeTokenStore:
 
 # --- the log, with a projector ----------------------------------------------------------------
 
-WORKER_EVENTS = {records.WORKER_RECORDED, records.WORKER_AMENDED, records.WORKER_DELETED}
+WORKER_EVENTS = {own_events.WORKER_RECORDED, own_events.WORKER_AMENDED, own_events.WORKER_DELETED}
 
 
 class FakePublisher:
@@ -248,7 +248,10 @@ class FakePublisher:
             raise Unavailable("cannot write to the event log: gone")
         self.published.append((event_type, payload))
         event_id = f"e{len(self.published)}"
-        if self.projecting and event_type not in (records.TOKEN_CREATED, records.TOKEN_REVOKED):
+        if self.projecting and event_type not in (
+            own_events.TOKEN_CREATED,
+            own_events.TOKEN_REVOKED,
+        ):
             self._project(event_type, payload, event_id)
         return Published(event_id, len(self.published))
 
@@ -262,9 +265,9 @@ class FakePublisher:
             doc["deleted"] = True
             return
         doc["deleted"] = False
-        settable = frozenset(WORKER_SETTABLE) if worker else TASK_SETTABLE
+        settable = WORKER_SETTABLE if worker else TASK_SETTABLE
         for name, value in payload["fields"].items():
-            target = doc if name in settable or name == "status" else doc["labels"]
+            target = doc if name in settable else doc["labels"]
             if value is None and target is doc["labels"]:
                 target.pop(name, None)  # null removes a label
             else:
@@ -286,7 +289,7 @@ class FakePublisher:
 
 class FakeSender:
     """Answers with ``reply``; a repeated command id gets the first reply without running
-    again (control's ledger)."""
+    again, or a refusal if it names another command (control's ledger)."""
 
     def __init__(self) -> None:
         self.requests: list[CommandRequest] = []
@@ -301,7 +304,11 @@ class FakeSender:
         if request.id not in self.answered:
             self.executed.append(request)
             self.answered[request.id] = self.reply(request)
-        return self.answered[request.id]
+        first = self.answered[request.id]
+        if first.command != request.command:
+            error = f"not executed: command id {request.id!r} was used for {first.command}"
+            return CommandReply(id=request.id, command=request.command, ok=False, error=error)
+        return first
 
 
 def ok_reply(request: CommandRequest, result: Any = None) -> CommandReply:

@@ -8,14 +8,14 @@ import pytest
 from pydantic import ValidationError
 from tasktrail_api.domain import (
     cursor,
-    fields,
     filters,
     indexes,
     plan,
     serializers,
-    statuses,
 )
 from tasktrail_api.domain.errors import BadRequest
+from tasktrail_shared.fields import SEED_LABELS
+from tasktrail_shared.states import parse_status
 
 NOW = datetime(2024, 1, 1, tzinfo=UTC)
 LIVE = {"deleted": False}
@@ -56,7 +56,7 @@ def test_seed_labels_and_any_label() -> None:
      ("v", "REVOKED"), ("y", "RETRY"), ("j", "REJECTED"), ("S", "SUCCESS"), ("retry", "RETRY")],
 )  # fmt: skip
 def test_status_letters_are_aliases(raw: str, expected: str) -> None:
-    assert statuses.parse_status(raw) == expected
+    assert parse_status(raw) == expected
 
 
 def test_several_states_become_in() -> None:
@@ -202,7 +202,7 @@ def test_projections_load_only_what_the_serializers_read() -> None:
 def test_every_filter_and_sort_has_an_index() -> None:
     leading = {spec["keys"][1][0] for spec in indexes.TASK_INDEXES.values()}
     wanted = {"state", "sent", *plan.SORT_KEYS, *filters.EQUAL_FILTERS}
-    wanted |= {f"labels.{n}" for n in fields.SEED_LABELS}
+    wanted |= {f"labels.{n}" for n in SEED_LABELS}
     assert wanted <= leading
     assert all(spec["keys"][0] == ("deleted", 1) for spec in indexes.TASK_INDEXES.values())
 

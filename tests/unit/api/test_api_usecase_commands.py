@@ -12,6 +12,7 @@ from tasktrail_api.domain.errors import (
     NotFound,
     Unprocessable,
 )
+from tasktrail_api.domain.principals import Principal, Role
 from tasktrail_shared.commands import CommandReply, CommandRequest
 
 from tests.unit.api.fakes import (
@@ -74,10 +75,20 @@ async def test_keys_belong_to_their_caller(world: World) -> None:
     assert [r.id for r in world.sender.executed] == ["root/k", "oncall/k"]
 
 
+async def test_a_long_key_under_a_long_name_still_makes_one_command_id(world: World) -> None:
+    caller = Principal("n" * 64, Role.operator)
+    for _ in range(2):
+        await world.use_cases.commands.send("ping", {}, caller, "k" * 255)
+    [executed] = world.sender.executed
+    assert len(executed.id) <= 255 and executed.id.startswith(f"{caller.name}/sha256:")
+    assert world.sender.requests[1].id == executed.id
+
+
 async def test_a_key_used_for_another_command_is_refused(world: World) -> None:
     await world.use_cases.commands.send("ping", {}, ADMIN, "k")
-    with pytest.raises(Unprocessable, match="another command"):
+    with pytest.raises(CommandFailed, match="'root/k' was used for ping"):
         await world.use_cases.commands.send("purge", {"queue": "q"}, ADMIN, "k")
+    assert len(world.sender.executed) == 1
 
 
 async def test_a_failed_command_is_reported_with_control_s_reason(world: World) -> None:

@@ -10,7 +10,7 @@ from tasktrail_api.domain.errors import Conflict, NotFound, Unauthorized, Unavai
 from tasktrail_api.domain.principals import Principal, Role
 from tasktrail_api.usecases.dashboard import DashboardCache
 from tasktrail_api.usecases.tokens import Tokens
-from tasktrail_shared import records
+from tasktrail_shared import own_events
 
 from tests.unit.api.fakes import NOW, FakeTokenStore, FixedClock, World
 
@@ -27,7 +27,7 @@ async def test_a_created_token_identifies_its_holder_and_is_audited(world: World
     assert await world.use_cases.tokens.identify(secret) == Principal("ci", Role.operator)
     [(event_type, payload)] = world.publisher.published
     assert (event_type, payload) == (
-        records.TOKEN_CREATED,
+        own_events.TOKEN_CREATED,
         {"at": NOW.timestamp(), "actor": "root", "name": "ci", "role": "operator"},
     )
     assert secret not in str(world.token_store.tokens)  # only its digest is kept

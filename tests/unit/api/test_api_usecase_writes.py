@@ -9,7 +9,7 @@ import pytest
 from tasktrail_api.domain.errors import Conflict, NotFound, Unavailable
 from tasktrail_api.domain.writes import Change
 from tasktrail_api.usecases.writes import TASK, WORKER, Kind
-from tasktrail_shared import records
+from tasktrail_shared import own_events
 
 from tests.unit.api.fakes import ADMIN, NOW, World, task, worker
 
@@ -23,8 +23,8 @@ FIELDS: dict[str, dict[str, Any]] = {"task": {"queue": "q"}, "worker": {"process
 def test_each_write_is_an_event_of_the_shared_contract(
     kind: Kind, key: str, field: str, change: Change
 ) -> None:
-    assert kind.event_type(change) in records.PAYLOADS
-    assert field in records.PAYLOADS[kind.event_type(change)].model_fields
+    assert kind.event_type(change) in own_events.PAYLOADS
+    assert field in own_events.PAYLOADS[kind.event_type(change)].model_fields
 
 
 @pytest.fixture
@@ -86,14 +86,14 @@ async def test_an_amendment_answers_the_amended_document(world: World) -> None:
     world.read_models.tasks.add(task("t-1", "STARTED"))
     written = await world.use_cases.writes.amend(TASK, "t-1", {"state": "SUCCESS"}, ADMIN)
     assert written.shown is not None and written.shown["status"] == "SUCCESS"
-    assert world.publisher.published[0][0] == records.TASK_AMENDED
+    assert world.publisher.published[0][0] == own_events.TASK_AMENDED
 
 
 async def test_a_worker_amended_by_its_id_is_published_by_hostname(world: World) -> None:
     world.read_models.workers.add(worker("celery@a", online=True))
     await world.use_cases.writes.amend(WORKER, "id-celery@a", {"processed": 5}, ADMIN)
     [(event_type, payload)] = world.publisher.published
-    assert (event_type, payload["hostname"]) == (records.WORKER_AMENDED, "celery@a")
+    assert (event_type, payload["hostname"]) == (own_events.WORKER_AMENDED, "celery@a")
 
 
 @pytest.mark.parametrize(("kind", "key", "field"), KINDS)

@@ -15,7 +15,7 @@ def rec(i: int) -> Record:
 
 
 def drain(outbox: Outbox) -> list[bytes]:
-    out = []
+    out: list[bytes] = []
     while batch := outbox.take(7):
         out.extend(r.headers for r in batch)
     return out

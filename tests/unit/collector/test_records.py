@@ -9,7 +9,7 @@ from tasktrail_collector.records import (
     encode_headers,
     envelope_record,
 )
-from tasktrail_shared.envelope import Envelope, celery_envelope
+from tasktrail_shared.stream_message import StreamMessage, celery_stream_message
 
 from tests.wire import recorded_messages
 
@@ -26,7 +26,7 @@ def test_fast_redis_records_equal_the_shared_envelope_byte_for_byte() -> None:
         records.at(message.received)
         fast = records.record(message.routing_key.encode(), message.payload)
         reference = envelope_record(
-            celery_envelope(
+            celery_stream_message(
                 app="scan",
                 routing_key=message.routing_key,
                 data=message.payload,
@@ -42,7 +42,7 @@ def test_a_record_reads_back_as_the_envelope_the_projector_expects() -> None:
     records = RedisRecords("scan", "src")
     records.at(message.received)
     record = records.record(message.routing_key.encode(), message.payload)
-    envelope = Envelope.from_message(_parse_headers(record.headers), record.data)
+    envelope = StreamMessage.parse(_parse_headers(record.headers), record.data)
     assert envelope.type == f"celery.{message.routing_key}"
     assert record.subject == f"tasktrail.events.scan.celery.{message.routing_key}".encode()
 

@@ -2,8 +2,8 @@
 
 Headers are encoded once, when a message is taken in, so that publishing only joins bytes and
 a record can go to the disk spool and come back unchanged. The fast path for Redis builds the
-same bytes as :func:`envelope_record` of :func:`celery_envelope` (a unit test holds them equal)
-without a dataclass, a dict and a datetime per message.
+same bytes as :func:`envelope_record` of :func:`celery_stream_message` (a unit test holds them
+equal) without a dataclass, a dict and a datetime per message.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ import hashlib
 from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
-from tasktrail_shared.envelope import (
+from tasktrail_shared.stream_message import (
     KOMBU_REDIS_ENVELOPE,
     MSG_ID_HEADER,
     SPEC_VERSION,
-    Envelope,
+    StreamMessage,
     content_id,
     rfc3339,
     subject_for,
@@ -55,7 +55,7 @@ def encode_headers(headers: Mapping[str, str]) -> bytes:
     return f"NATS/1.0\r\n{lines}\r\n".encode()
 
 
-def envelope_record(envelope: Envelope, settle: Callable[[], None] | None = None) -> Record:
+def envelope_record(envelope: StreamMessage, settle: Callable[[], None] | None = None) -> Record:
     return Record(
         envelope.nats_subject.encode(), encode_headers(envelope.headers()), envelope.data, settle
     )

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from tasktrail_shared.celery_wire import amqp_extra_headers
-from tasktrail_shared.envelope import JSON, celery_envelope
+from tasktrail_shared.stream_message import JSON, celery_stream_message
 
 from tasktrail_collector import screening
 from tasktrail_collector.outbox import Outbox
@@ -131,7 +131,7 @@ class Collector:
         if reason is not None:
             self._reject(reason, message.routing_key, body, received, message.settle)
         else:
-            envelope = celery_envelope(
+            envelope = celery_stream_message(
                 app=self.app,
                 routing_key=message.routing_key,
                 data=body,

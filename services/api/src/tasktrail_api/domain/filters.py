@@ -20,14 +20,14 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from tasktrail_shared.fields import LABEL_NAME
+from tasktrail_shared.states import parse_status
+from tasktrail_shared.times import bounded
 
 from tasktrail_api.domain.errors import BadRequest
-from tasktrail_api.domain.fields import LABEL_NAME
-from tasktrail_api.domain.statuses import parse_status
-from tasktrail_api.domain.times import optional_in_year_range
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
-Moment = Annotated[AwareDatetime | None, AfterValidator(optional_in_year_range)]
+Moment = Annotated[AwareDatetime | None, AfterValidator(bounded)]
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000

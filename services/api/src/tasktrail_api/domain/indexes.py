@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tasktrail_api.domain.fields import SEED_LABELS
+from tasktrail_shared.fields import SEED_LABELS
+
 from tasktrail_api.domain.filters import EQUAL_FILTERS
 from tasktrail_api.domain.plan import SORT_KEYS
 

@@ -24,11 +24,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from tasktrail_shared.fields import SEED_LABELS
+from tasktrail_shared.states import UNFINISHED
+
 from tasktrail_api.domain.cursor import Cursor
-from tasktrail_api.domain.fields import SEED_LABELS
 from tasktrail_api.domain.filters import EQUAL_FILTERS, TIME_FILTERS, TaskFilters, WorkerFilters
 from tasktrail_api.domain.serializers import TASK_READ_FIELDS, WORKER_READ_FIELDS
-from tasktrail_api.domain.statuses import UNFINISHED
 
 Query = dict[str, Any]
 SortSpec = list[tuple[str, int]]

@@ -14,9 +14,8 @@ from typing import Any
 
 from tasktrail_shared import states
 from tasktrail_shared.commands import CommandReply
-
-from tasktrail_api.domain.fields import SEED_LABELS, WORKER_SETTABLE
-from tasktrail_api.domain.times import as_utc
+from tasktrail_shared.fields import SEED_LABELS, WORKER_REPORTED
+from tasktrail_shared.times import as_utc
 
 Doc = Mapping[str, Any]
 
@@ -50,8 +49,8 @@ TASK_PLAIN = (
 )
 TASK_READ_FIELDS = ("uuid", "state", "children", "labels", "lost", *TASK_PLAIN, *TASK_TIMES)
 """Every task field read here; the query projects to these, so internal fields never load."""
-WORKER_READ_FIELDS = ("id", "hostname", "app", "last_heartbeat", "alive_until", *WORKER_SETTABLE)
-"""Every worker field read here (the settable ones are shown as they are)."""
+WORKER_READ_FIELDS = ("id", "hostname", "app", "last_heartbeat", "alive_until", *WORKER_REPORTED)
+"""Every worker field read here (the reported ones are shown as they are)."""
 
 DASHBOARD_STATES = {
     "task_pending": states.PENDING,
@@ -128,7 +127,7 @@ def worker(doc: Doc, now: datetime) -> dict[str, Any]:
         "status": is_online(doc, now),
         "app": _optional_str(doc.get("app")),
         "last_heartbeat": _time(doc.get("last_heartbeat")),
-        **{field: plain(doc.get(field)) for field in WORKER_SETTABLE},
+        **{field: plain(doc.get(field)) for field in WORKER_REPORTED},
     }
 
 

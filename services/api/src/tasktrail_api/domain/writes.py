@@ -23,11 +23,16 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from tasktrail_shared import records
-
-from tasktrail_api.domain.fields import INT64, WORKER_SETTABLE, is_label_name, storable
-from tasktrail_api.domain.statuses import parse_status
-from tasktrail_api.domain.times import as_utc, in_year_range
+from tasktrail_shared import own_events
+from tasktrail_shared.fields import (
+    INT64,
+    WORKER_SETTABLE,
+    LabelValue,
+    StorableJson,
+    is_label_name,
+)
+from tasktrail_shared.states import parse_status
+from tasktrail_shared.times import as_utc, in_range
 
 ID_PATTERN = r"^[^/\s\x00]{1,255}$"
 """Task ids and hostnames: they end up in URL paths and ``_id``s."""
@@ -41,17 +46,11 @@ class Change(enum.StrEnum):
     DELETED = "deleted"
 
 
-def _utc_time(value: datetime) -> datetime:
-    return as_utc(in_year_range(value))
-
-
-Json = Annotated[Any, AfterValidator(storable)]
-Time = Annotated[datetime, AfterValidator(_utc_time)]
+Time = Annotated[datetime, AfterValidator(in_range)]
 Ident = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 Short = Annotated[str, StringConstraints(max_length=1024)]
 Long = Annotated[str, StringConstraints(max_length=256 * 1024)]
 Int64 = Annotated[int, Field(ge=0, lt=INT64)]
-Scalar = Annotated[str | bool | int | float, AfterValidator(storable)]
 
 
 def _wire(value: Any) -> Any:
@@ -68,9 +67,9 @@ class TaskFields(BaseModel):
     status: Annotated[str, StringConstraints(max_length=32)] | None = Field(
         default=None, description="A state name or letter: p r t s f v y j (see docs/api.md)"
     )
-    args: Json = None
-    kwargs: Json = None
-    result: Json = None
+    args: StorableJson = None
+    kwargs: StorableJson = None
+    result: StorableJson = None
     retries: Int64 | None = None
     runtime: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
     exception: Long | None = None
@@ -96,7 +95,7 @@ class TaskFields(BaseModel):
     cidr_ip_network: Short | None = None
     asn_id: Short | None = None
     asn_number: Annotated[int, Field(ge=-INT64, lt=INT64)] | Short | None = None
-    labels: dict[str, Scalar | None] | None = Field(
+    labels: dict[str, LabelValue | None] | None = Field(
         default=None, description="Any other labels, by name; null removes one (PATCH)"
     )
 
@@ -182,7 +181,7 @@ class WorkerFields(BaseModel):
     def payload_fields(self, *, keep_nulls: bool) -> dict[str, Any]:
         return {
             name: getattr(self, name)
-            for name in ("status", *WORKER_SETTABLE)
+            for name in sorted(WORKER_SETTABLE)
             if name in self.model_fields_set and (keep_nulls or getattr(self, name) is not None)
         }
 
@@ -200,7 +199,7 @@ class WorkerPatch(WorkerFields, Patch):
 
 def payload(event_type: str, **values: Any) -> dict[str, Any]:
     """An event payload checked against the shared contract, as JSON."""
-    return records.PAYLOADS[event_type].model_validate(values).model_dump(mode="json")
+    return own_events.PAYLOADS[event_type].model_validate(values).model_dump(mode="json")
 
 
 # --- has the projector applied it? --------------------------------------------------------

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
+from tasktrail_shared.commands import PurgeArgs
 
-from tasktrail_api.domain.commands import PurgeBody
 from tasktrail_api.domain.principals import Role
 from tasktrail_api.routes.common import Command, add_commands
 
@@ -16,7 +16,7 @@ add_commands(
         Command(
             "/purge",
             "purge",
-            PurgeBody,
+            PurgeArgs,
             Role.admin,
             doc="Delete every message waiting in ``queue``; ``result`` is how many were removed.",
         )

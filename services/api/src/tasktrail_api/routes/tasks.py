@@ -10,18 +10,18 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
-from tasktrail_shared.commands import CommandReply
+from tasktrail_shared.commands import (
+    CommandReply,
+    RateLimitArgs,
+    RevokeByStampedHeadersArgs,
+    RunArgs,
+    TimeLimitArgs,
+)
 
 from tasktrail_api.auth import Operator, Viewer
 from tasktrail_api.deps import IdempotencyKey, UseCasesDep
 from tasktrail_api.domain import serializers
-from tasktrail_api.domain.commands import (
-    RateLimitBody,
-    RevokeBody,
-    RevokeByStampBody,
-    RunBody,
-    TimeLimitBody,
-)
+from tasktrail_api.domain.commands import RevokeBody
 from tasktrail_api.domain.filters import EventFilters, TaskFilters, label_filters, parse_flag
 from tasktrail_api.domain.writes import TaskCreate, TaskPatch
 from tasktrail_api.envelope import Envelope, ok
@@ -51,7 +51,7 @@ def _revoked(body: RevokeBody, reply: CommandReply) -> Any:
     return serializers.revoke_result(reply, body.ids)
 
 
-def _new_task(body: RunBody, reply: CommandReply) -> Any:
+def _new_task(body: RunArgs, reply: CommandReply) -> Any:
     return {"task_id": str(reply.result)}
 
 
@@ -88,12 +88,12 @@ add_commands(
                 show=_revoked,
                 doc="Revoke tasks on every worker; ``list_revokes`` lists the workers that "
                 "acknowledged."),
-        Command("/revoke-by-stamp", "revoke_by_stamped_headers", RevokeByStampBody,
+        Command("/revoke-by-stamp", "revoke_by_stamped_headers", RevokeByStampedHeadersArgs,
                 name="revoke_by_stamp",
                 doc="Revoke the tasks stamped with these headers (Celery 5.3+ stamping)."),
-        Command("/rate-limit", "rate_limit", RateLimitBody),
-        Command("/time-limit", "time_limit", TimeLimitBody),
-        Command("/run", "run", RunBody, response_model=Envelope[NewTask], show=_new_task,
+        Command("/rate-limit", "rate_limit", RateLimitArgs),
+        Command("/time-limit", "time_limit", TimeLimitArgs),
+        Command("/run", "run", RunArgs, response_model=Envelope[NewTask], show=_new_task,
                 doc="Send a task by name; answers the new task's id."),
     ],
 )  # fmt: skip

@@ -9,18 +9,18 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
-from tasktrail_shared.commands import CommandReply
+from tasktrail_shared.commands import (
+    AutoscaleArgs,
+    CommandReply,
+    ConsumerArgs,
+    PingArgs,
+    PoolArgs,
+    ShutdownArgs,
+)
 
 from tasktrail_api.auth import Operator, Viewer
 from tasktrail_api.deps import IdempotencyKey, UseCasesDep
 from tasktrail_api.domain import serializers
-from tasktrail_api.domain.commands import (
-    AutoscaleBody,
-    ConsumerBody,
-    PingBody,
-    PoolBody,
-    ShutdownBody,
-)
 from tasktrail_api.domain.filters import WorkerFilters
 from tasktrail_api.domain.principals import Role
 from tasktrail_api.domain.writes import WorkerCreate, WorkerPatch
@@ -32,7 +32,7 @@ from tasktrail_api.usecases.writes import WORKER
 router = APIRouter(prefix="/monitor/workers", tags=["workers"])
 
 
-def _shut_down(body: ShutdownBody, reply: CommandReply) -> Any:
+def _shut_down(body: ShutdownArgs, reply: CommandReply) -> Any:
     return serializers.shutdown_result(reply)
 
 
@@ -61,16 +61,16 @@ async def refresh(
 add_commands(
     router,
     [
-        Command("/shutdown", "shutdown", ShutdownBody, Role.admin,
+        Command("/shutdown", "shutdown", ShutdownArgs, Role.admin,
                 response_model=Envelope[ShutdownResult], show=_shut_down,
                 doc="Ask the named workers to shut down (warm: they finish their running "
                 "tasks)."),
-        Command("/ping", "ping", PingBody),
-        Command("/pool/grow", "pool_grow", PoolBody),
-        Command("/pool/shrink", "pool_shrink", PoolBody),
-        Command("/autoscale", "autoscale", AutoscaleBody),
-        Command("/consumers/add", "add_consumer", ConsumerBody),
-        Command("/consumers/cancel", "cancel_consumer", ConsumerBody),
+        Command("/ping", "ping", PingArgs),
+        Command("/pool/grow", "pool_grow", PoolArgs),
+        Command("/pool/shrink", "pool_shrink", PoolArgs),
+        Command("/autoscale", "autoscale", AutoscaleArgs),
+        Command("/consumers/add", "add_consumer", ConsumerArgs),
+        Command("/consumers/cancel", "cancel_consumer", ConsumerArgs),
     ],
 )  # fmt: skip
 add_writes(

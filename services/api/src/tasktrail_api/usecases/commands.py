@@ -7,6 +7,7 @@ executes a repeated request once and answers it with the first reply.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -14,15 +15,24 @@ from typing import Any
 from pydantic import ValidationError
 from tasktrail_shared.commands import ARGUMENTS, CommandName, CommandReply, CommandRequest
 
-from tasktrail_api.domain.errors import BadRequest, CommandFailed, Unprocessable
+from tasktrail_api.domain.errors import BadRequest, CommandFailed
 from tasktrail_api.domain.principals import Principal
 from tasktrail_api.usecases.ports import CommandSender
+
+MAX_COMMAND_ID = 255
+"""The longest command id the contract carries (``CommandRequest.id``)."""
 
 
 def command_id(caller: Principal, key: str | None) -> str:
     """The caller's ``Idempotency-Key`` under their name (two callers choosing the same key
-    do not share a reply); a fresh id without one."""
-    return uuid.uuid4().hex if key is None else f"{caller.name}/{key}"
+    do not share a reply), its digest when the two are too long together; a fresh id
+    without a key."""
+    if key is None:
+        return uuid.uuid4().hex
+    scoped = f"{caller.name}/{key}"
+    if len(scoped) <= MAX_COMMAND_ID:
+        return scoped
+    return f"{caller.name}/sha256:{hashlib.sha256(key.encode()).hexdigest()}"
 
 
 def sub_key(key: str | None, part: int) -> str | None:
@@ -62,9 +72,7 @@ class Commands:
         )
         reply = await self._sender.send(request)
         if reply.command != command:
-            if key is not None:
-                raise Unprocessable(f"Idempotency-Key {key!r} was used for another command")
             raise CommandFailed("the control service answered another command")
-        if not reply.ok:
+        if not reply.ok:  # control refuses a key used before for another command, too
             raise CommandFailed(reply.error or f"the {command} command failed")
         return reply

@@ -97,5 +97,6 @@ class Tasks:
     async def retry(self, task_id: str, caller: Principal, key: str | None) -> str:
         """Send the task again with its original arguments; the new task's id."""
         doc = await live(self._documents, TASK, task_id, TASK_PROJECTION)
-        reply = await self._commands.send("retry", retry_arguments(task_id, doc), caller, key)
+        args = retry_arguments(task_id, doc).model_dump(mode="json")
+        reply = await self._commands.send("retry", args, caller, key)
         return str(reply.result)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from tasktrail_shared import records
+from tasktrail_shared import own_events
 
 from tasktrail_api.domain import serializers
 from tasktrail_api.domain.errors import NotFound, Unauthorized, Unavailable
@@ -65,9 +65,11 @@ class Tokens:
         secret = new_token()
         at = self._clock.now()
         await self._store.add_token(token_digest(secret), name, role, actor, at)
-        event = payload(records.TOKEN_CREATED, at=at.timestamp(), actor=actor, name=name, role=role)
+        event = payload(
+            own_events.TOKEN_CREATED, at=at.timestamp(), actor=actor, name=name, role=role
+        )
         try:
-            await publisher.publish(records.TOKEN_CREATED, event)
+            await publisher.publish(own_events.TOKEN_CREATED, event)
         except Exception:
             await self._store.remove_token(name)  # no access that the audit trail does not show
             raise
@@ -83,8 +85,8 @@ class Tokens:
         if not await self._store.remove_token(name):
             raise NotFound.named("token")
         at = self._clock.now().timestamp()
-        event = payload(records.TOKEN_REVOKED, at=at, actor=actor, name=name)
+        event = payload(own_events.TOKEN_REVOKED, at=at, actor=actor, name=name)
         try:
-            await publisher.publish(records.TOKEN_REVOKED, event)
+            await publisher.publish(own_events.TOKEN_REVOKED, event)
         except Exception as exc:
             log.warning("token %r revoked, but its audit event was not written: %s", name, exc)

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from tasktrail_shared.fields import TASK_SETTABLE, WORKER_SETTABLE
+
 from tasktrail_api.domain import serializers
 from tasktrail_api.domain.errors import Conflict, NotFound
-from tasktrail_api.domain.fields import TASK_SETTABLE, WORKER_SETTABLE
 from tasktrail_api.domain.plan import (
     DELETED_FLAG,
     TASK_PROJECTION,
@@ -48,7 +49,7 @@ class Kind:
     view: Callable[[Doc, datetime], dict[str, Any]]
 
     def event_type(self, change: Change) -> str:
-        """``tasktrail.task.recorded`` and the like (``tasktrail_shared.records``)."""
+        """``tasktrail.task.recorded`` and the like (``tasktrail_shared.own_events``)."""
         return f"tasktrail.{self.noun}.{change.value}"
 
 
@@ -64,7 +65,7 @@ TASK = Kind(
 WORKER = Kind(
     noun="worker",
     key="hostname",
-    settable=frozenset(WORKER_SETTABLE),
+    settable=WORKER_SETTABLE,
     projection=WORKER_PROJECTION,
     lookup=worker_by_id,
     documents=lambda read_models: read_models.workers,
