@@ -165,30 +165,34 @@ async def _delete(spec: Writes, use_cases: UseCases, caller: Principal, **path: 
     return written(outcome, spec.data_key, 204)
 
 
-def add_writes(router: APIRouter, spec: Writes) -> None:
-    kind, path = spec.kind, f"/{{{spec.id_param}}}"
+def _write_docs(kind: Kind) -> dict[Change, str]:
     noun = kind.noun
-    caller = {"use_cases": UseCasesDep, "caller": CALLERS[Role.admin]}
-    ident = {spec.id_param: Id}
-    detail = spec.response_model
+    return {
+        Change.RECORDED: f"Record a {noun} by hand (``{kind.event_type(Change.RECORDED)}``); "
+        "answers it as projected, or 202 with the event while the projector has not applied it.",
+        Change.AMENDED: f"Amend fields (``{kind.event_type(Change.AMENDED)}``): they override "
+        f"what the {noun}'s own events said (see docs/api.md).",
+        Change.DELETED: f"Hide the {noun} from every query (``{kind.event_type(Change.DELETED)}``)"
+        " until it is recorded again; its history stays.",
+    }
+
+
+def add_writes(router: APIRouter, spec: Writes) -> None:
+    noun, path, docs = spec.kind.noun, f"/{{{spec.id_param}}}", _write_docs(spec.kind)
+    caller, ident = {"use_cases": UseCasesDep, "caller": CALLERS[Role.admin]}, {spec.id_param: Id}
     exists = {409: {"description": f"The {noun} exists"}}
     add_route(
         router, "POST", "", f"create_{noun}", partial(_record, spec),
-        {"body": spec.create, **caller},
-        status_code=201, response_model=detail, responses={**ACCEPTED_RESPONSE, **exists},
-        description=f"Record a {noun} by hand (``{kind.event_type(Change.RECORDED)}``); "
-        "answers it as projected, or 202 with the event while the projector has not applied it.",
+        {"body": spec.create, **caller}, status_code=201, response_model=spec.response_model,
+        responses={**ACCEPTED_RESPONSE, **exists}, description=docs[Change.RECORDED],
     )  # fmt: skip
     add_route(
         router, "PATCH", path, f"patch_{noun}", partial(_amend, spec),
-        {"body": spec.patch, **caller, **ident},
-        response_model=detail, responses=ACCEPTED_RESPONSE,
-        description=f"Amend fields (``{kind.event_type(Change.AMENDED)}``): they override what "
-        f"the {noun}'s own events said (see docs/api.md).",
+        {"body": spec.patch, **caller, **ident}, response_model=spec.response_model,
+        responses=ACCEPTED_RESPONSE, description=docs[Change.AMENDED],
     )  # fmt: skip
     add_route(
         router, "DELETE", path, f"delete_{noun}", partial(_delete, spec), {**caller, **ident},
         status_code=204, response_class=Response, responses=ACCEPTED_RESPONSE,
-        description=f"Hide the {noun} from every query (``{kind.event_type(Change.DELETED)}``) "
-        "until it is recorded again; its history stays.",
+        description=docs[Change.DELETED],
     )  # fmt: skip

@@ -53,24 +53,15 @@ class Kind:
         return f"tasktrail.{self.noun}.{change.value}"
 
 
-TASK = Kind(
-    noun="task",
-    key="uuid",
-    settable=TASK_SETTABLE,
-    projection=TASK_PROJECTION,
-    lookup=by_id,
-    documents=lambda read_models: read_models.tasks,
-    view=lambda doc, now: serializers.task(doc),
-)
+def _show_task(doc: Doc, now: datetime) -> dict[str, Any]:
+    return serializers.task(doc)
+
+
+TASK = Kind("task", "uuid", TASK_SETTABLE, TASK_PROJECTION, by_id, lambda r: r.tasks, _show_task)
 WORKER = Kind(
-    noun="worker",
-    key="hostname",
-    settable=WORKER_SETTABLE,
-    projection=WORKER_PROJECTION,
-    lookup=worker_by_id,
-    documents=lambda read_models: read_models.workers,
-    view=serializers.worker,
-)
+    "worker", "hostname", WORKER_SETTABLE, WORKER_PROJECTION, worker_by_id, lambda r: r.workers,
+    serializers.worker,
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
