@@ -72,6 +72,11 @@ class JetStreamPublisher:
         return len(self._in_flight)
 
     @property
+    def refused_pending(self) -> int:
+        """Records JetStream refused that are neither stored nor given up yet."""
+        return len(self._errors)
+
+    @property
     def max_payload(self) -> int:
         return int(self._nc.max_payload)
 
