@@ -155,6 +155,8 @@ class JetStreamPublisher:
         if not data or b'"error"' in data:
             self._refused(record, data, msg)
             return
+        if self._errors:
+            self._errors.pop(record.headers, None)  # refused before, stored now
         if not record.subject.startswith(_DEADLETTER):
             if b'"duplicate"' in data:
                 self._counters.duplicates += 1
