@@ -1,4 +1,4 @@
-"""What the publisher remembers about refused records is forgotten once each is settled.
+"""What the publisher remembers about refused messages is forgotten once each is settled.
 
 A fake NATS connection answers every publish with an ack of its choosing: JetStream's
 refusal (an ``error`` reply) a given number of times per message id, then a stored ack.
@@ -13,8 +13,8 @@ from typing import Any
 
 from nats.aio.msg import Msg
 from tasktrail_collector.adapters.jetstream_sink import MAX_ERROR_ACKS, JetStreamPublisher
+from tasktrail_collector.encoding import EncodedMessage
 from tasktrail_collector.outbox import Outbox
-from tasktrail_collector.records import Record
 from tasktrail_collector.stats import Counters
 
 REFUSAL = json.dumps({"error": {"code": 503, "err_code": 10077, "description": "full"}}).encode()
@@ -65,9 +65,9 @@ class RefusingNats:
         return None
 
 
-def record(n: int) -> Record:
+def message(n: int) -> EncodedMessage:
     headers = b"NATS/1.0\r\nNats-Msg-Id: id-%d\r\n\r\n" % n
-    return Record(b"tasktrail.events.t.celery.task.sent", headers, b"{}")
+    return EncodedMessage(b"tasktrail.events.t.celery.task.sent", headers, b"{}")
 
 
 async def publish_all(refusals: int, count: int) -> tuple[JetStreamPublisher, Counters, list[str]]:
@@ -83,7 +83,7 @@ async def publish_all(refusals: int, count: int) -> tuple[JetStreamPublisher, Co
     )
     await publisher.start()
     for n in range(count):
-        outbox.put(record(n))
+        outbox.put(message(n))
     publisher.notify()
     try:
         assert await publisher.drain(30)
@@ -92,13 +92,13 @@ async def publish_all(refusals: int, count: int) -> tuple[JetStreamPublisher, Co
     return publisher, counters, rejected
 
 
-async def test_a_record_refused_then_stored_leaves_nothing_behind() -> None:
+async def test_a_message_refused_then_stored_leaves_nothing_behind() -> None:
     publisher, counters, rejected = await publish_all(refusals=1, count=50)
     assert counters.published == 50 and counters.retried == 50 and rejected == []
     assert publisher.refused_pending == 0
 
 
-async def test_a_record_refused_to_the_end_is_given_up_and_forgotten() -> None:
+async def test_a_message_refused_to_the_end_is_given_up_and_forgotten() -> None:
     publisher, counters, rejected = await publish_all(refusals=MAX_ERROR_ACKS, count=3)
     assert counters.published == 0 and len(rejected) == 3
     assert all("JetStream refused it: 10077 full" in reason for reason in rejected)

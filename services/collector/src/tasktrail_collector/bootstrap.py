@@ -13,7 +13,7 @@ from tasktrail_collector.stats import Counters
 
 REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+socket", "socket", "sentinel")
 HEADER_ROOM = 4096
-"""Headers of a record stay under this; the body limit leaves it free in max_payload."""
+"""Headers of a message stay under this; the body limit leaves it free in max_payload."""
 
 
 def make_source(settings: Settings) -> Source:

@@ -1,10 +1,9 @@
-"""Publish records to JetStream: core publishes, one ack subscription, bounded in flight.
+"""Publish encoded messages to JetStream: core publishes, one ack subscription, bounded in flight.
 
-nats-py's ``publish_async`` spends ~50 us a message on futures, inbox ids and header
-encoding. Here each record's header block is already bytes, so a publish is one ``HPUB``
-line joined to it with a reply subject ``<prefix>.<n>``, and many are written per flush.
+Each message's header block is already bytes, so a publish is one ``HPUB`` line joined to it
+with a reply subject ``<prefix>.<n>``, and many are written per flush.
 One wildcard subscription on ``<prefix>.*`` takes every ack; only ``"error"`` and
-``"duplicate"`` are looked for in its JSON. A record unacknowledged after ``ack_timeout``,
+``"duplicate"`` are looked for in its JSON. A message unacknowledged after ``ack_timeout``,
 or in flight when the connection drops, goes back to the front of the outbox and is sent
 again: its ``Nats-Msg-Id`` makes that harmless if JetStream already stored it.
 """
@@ -24,16 +23,16 @@ from nats.js.api import StreamConfig
 from nats.nuid import NUID
 from tasktrail_shared.nats import ensure_stream
 
+from tasktrail_collector.encoding import DEADLETTER_ROOT, EncodedMessage
 from tasktrail_collector.outbox import Outbox
-from tasktrail_collector.records import DEADLETTER_ROOT, Record
 from tasktrail_collector.stats import Counters
 
 log = logging.getLogger(__name__)
 
 BATCH = 256
-"""Records written per flush."""
+"""Messages written per flush."""
 MAX_ERROR_ACKS = 5
-"""JetStream refused a record this often (not a timeout): it goes to the dead letters."""
+"""JetStream refused a message this often (not a timeout): it goes to the dead letters."""
 _DEADLETTER = DEADLETTER_ROOT.encode()
 
 
@@ -47,7 +46,7 @@ class JetStreamPublisher:
         streams: Sequence[StreamConfig],
         max_in_flight: int,
         ack_timeout: float,
-        reject: Callable[[Record, str], None],
+        reject: Callable[[EncodedMessage, str], None],
     ) -> None:
         self._nc = nc
         self._outbox = outbox
@@ -60,8 +59,8 @@ class JetStreamPublisher:
         self._prefix_len = len(self._prefix) + 1
         self._reply = self._prefix.encode() + b"."
         self._seq = 0
-        self._in_flight: dict[int, tuple[Record, float]] = {}
-        self._errors: dict[bytes, int] = {}
+        self._in_flight: dict[int, tuple[EncodedMessage, float]] = {}
+        self._refusals: dict[bytes, int] = {}
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._paused_until = 0.0
@@ -73,8 +72,8 @@ class JetStreamPublisher:
 
     @property
     def refused_pending(self) -> int:
-        """Records JetStream refused that are neither stored nor given up yet."""
-        return len(self._errors)
+        """Messages JetStream refused that are neither stored nor given up yet."""
+        return len(self._refusals)
 
     @property
     def max_payload(self) -> int:
@@ -84,7 +83,7 @@ class JetStreamPublisher:
         return bool(self._nc.is_connected)
 
     def notify(self) -> None:
-        """New records are in the outbox."""
+        """New messages are in the outbox."""
         self._wake.set()
 
     async def start(self) -> None:
@@ -113,27 +112,27 @@ class JetStreamPublisher:
                 await self._wake.wait()  # set by intake, acks and the sweeper's tick
                 continue
             self._idle.clear()
-            records = outbox.take(min(room, BATCH))
+            messages = outbox.take(min(room, BATCH))
             deadline = time.monotonic() + self._ack_timeout
             parts: list[bytes] = []
             limit = self.max_payload
-            for record in records:
-                size = len(record.headers) + len(record.data)
+            for message in messages:
+                size = len(message.headers) + len(message.data)
                 if size > limit:
-                    self._reject(record, f"message of {size} bytes exceeds max_payload {limit}")
+                    self._reject(message, f"message of {size} bytes exceeds max_payload {limit}")
                     continue
                 self._seq += 1
-                in_flight[self._seq] = (record, deadline)
+                in_flight[self._seq] = (message, deadline)
                 parts.append(
                     b"HPUB %b %b%d %d %d\r\n%b%b\r\n"
                     % (
-                        record.subject,
+                        message.subject,
                         self._reply,
                         self._seq,
-                        len(record.headers),
+                        len(message.headers),
                         size,
-                        record.headers,
-                        record.data,
+                        message.headers,
+                        message.data,
                     )
                 )
             if parts:
@@ -150,34 +149,34 @@ class JetStreamPublisher:
         entry = self._in_flight.pop(seq, None)
         self._wake.set()
         if entry is None:
-            return  # an ack for a record already sent again
-        record, data = entry[0], msg.data
+            return  # an ack for a message already sent again
+        message, data = entry[0], msg.data
         if not data or b'"error"' in data:
-            self._refused(record, data, msg)
+            self._refused(message, data, msg)
             return
-        if self._errors:
-            self._errors.pop(record.headers, None)  # refused before, stored now
-        if not record.subject.startswith(_DEADLETTER):
+        if self._refusals:
+            self._refusals.pop(message.headers, None)  # refused before, stored now
+        if not message.subject.startswith(_DEADLETTER):
             if b'"duplicate"' in data:
                 self._counters.duplicates += 1
             else:
                 self._counters.published += 1
-        if record.settle is not None:
-            record.settle()
+        if message.settle is not None:
+            message.settle()
 
-    def _refused(self, record: Record, data: bytes, msg: Msg) -> None:
+    def _refused(self, message: EncodedMessage, data: bytes, msg: Msg) -> None:
         reason = "no stream answered" if not data else _error_text(data)
         if msg.headers and msg.headers.get("Status") == "503":
             reason = "no stream answered"
-        count = self._errors.get(record.headers, 0) + 1
-        if count >= MAX_ERROR_ACKS and not record.subject.startswith(_DEADLETTER):
-            self._errors.pop(record.headers, None)
-            self._reject(record, f"JetStream refused it: {reason}")
+        count = self._refusals.get(message.headers, 0) + 1
+        if count >= MAX_ERROR_ACKS and not message.subject.startswith(_DEADLETTER):
+            self._refusals.pop(message.headers, None)
+            self._reject(message, f"JetStream refused it: {reason}")
             return
-        self._errors[record.headers] = count
-        log.warning("JetStream refused %s (%s); retrying", record.subject.decode(), reason)
+        self._refusals[message.headers] = count
+        log.warning("JetStream refused %s (%s); retrying", message.subject.decode(), reason)
         self._counters.retried += 1
-        self._outbox.requeue([record])
+        self._outbox.requeue([message])
         self._paused_until = time.monotonic() + 0.2 * count
 
     async def _sweep(self) -> None:
@@ -197,9 +196,9 @@ class JetStreamPublisher:
             was_connected = connected
             self._wake.set()  # a pause may be over, or the connection back
             if expired:
-                records = [self._in_flight.pop(seq)[0] for seq in expired]
-                self._counters.retried += len(records)
-                self._outbox.requeue(records)
+                messages = [self._in_flight.pop(seq)[0] for seq in expired]
+                self._counters.retried += len(messages)
+                self._outbox.requeue(messages)
                 self._wake.set()
 
     async def drain(self, timeout: float) -> bool:
@@ -222,7 +221,7 @@ class JetStreamPublisher:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        self._outbox.requeue(record for record, _ in self._in_flight.values())
+        self._outbox.requeue(message for message, _ in self._in_flight.values())
         self._in_flight.clear()
         with contextlib.suppress(Exception):
             async with asyncio.timeout(5):
