@@ -1,7 +1,8 @@
 """Publish encoded messages to JetStream: core publishes, one ack subscription, bounded in flight.
 
 Each message's header block is already bytes, so a publish is one ``HPUB`` line joined to it
-with a reply subject ``<prefix>.<n>``, and many are written per flush.
+with a reply subject ``<prefix>.<n>``, and many are written per flush (through nats-py's
+internals: :func:`write_pipelined`).
 One wildcard subscription on ``<prefix>.*`` takes every ack; only ``"error"`` and
 ``"duplicate"`` are looked for in its JSON. A message unacknowledged after ``ack_timeout``,
 or in flight when the connection drops, goes back to the front of the outbox and is sent
@@ -75,10 +76,6 @@ class JetStreamPublisher:
         """Messages JetStream refused that are neither stored nor given up yet."""
         return len(self._refusals)
 
-    @property
-    def max_payload(self) -> int:
-        return int(self._nc.max_payload)
-
     def connected(self) -> bool:
         return bool(self._nc.is_connected)
 
@@ -112,47 +109,53 @@ class JetStreamPublisher:
                 await self._wake.wait()  # set by intake, acks and the sweeper's tick
                 continue
             self._idle.clear()
-            messages = outbox.take(min(room, BATCH))
-            deadline = time.monotonic() + self._ack_timeout
-            parts: list[bytes] = []
-            limit = self.max_payload
-            for message in messages:
-                size = len(message.headers) + len(message.data)
-                if size > limit:
-                    self._reject(message, f"message of {size} bytes exceeds max_payload {limit}")
-                    continue
-                self._seq += 1
-                in_flight[self._seq] = (message, deadline)
-                parts.append(
-                    b"HPUB %b %b%d %d %d\r\n%b%b\r\n"
-                    % (
-                        message.subject,
-                        self._reply,
-                        self._seq,
-                        len(message.headers),
-                        size,
-                        message.headers,
-                        message.data,
-                    )
-                )
-            if parts:
-                # nats-py has no public call for a pre-encoded HPUB: write it to its buffer.
-                await nc._send_command(b"".join(parts))
-                await nc._flush_pending()
+            commands = self._hpubs(outbox.take(min(room, BATCH)))
+            if commands:
+                await write_pipelined(nc, commands)
             await asyncio.sleep(0)  # let the broker intake run between batches
 
-    async def _on_ack(self, msg: Msg) -> None:
+    def _hpubs(self, messages: list[EncodedMessage]) -> bytes:
+        """One ``HPUB`` per message, each with a reply subject of its own, now in flight.
+
+        A message larger than the server's ``max_payload`` is rejected instead (it would
+        close the connection).
+        """
+        deadline = time.monotonic() + self._ack_timeout
+        limit = int(self._nc.max_payload)
+        parts: list[bytes] = []
+        for message in messages:
+            size = len(message.headers) + len(message.data)
+            if size > limit:
+                self._reject(message, f"message of {size} bytes exceeds max_payload {limit}")
+                continue
+            self._seq += 1
+            self._in_flight[self._seq] = (message, deadline)
+            parts.append(
+                b"HPUB %b %b%d %d %d\r\n%b%b\r\n"
+                % (
+                    message.subject,
+                    self._reply,
+                    self._seq,
+                    len(message.headers),
+                    size,
+                    message.headers,
+                    message.data,
+                )
+            )
+        return b"".join(parts)
+
+    async def _on_ack(self, ack: Msg) -> None:
         try:
-            seq = int(msg.subject[self._prefix_len :])
+            seq = int(ack.subject[self._prefix_len :])
         except ValueError:
             return
         entry = self._in_flight.pop(seq, None)
         self._wake.set()
         if entry is None:
             return  # an ack for a message already sent again
-        message, data = entry[0], msg.data
+        message, data = entry[0], ack.data
         if not data or b'"error"' in data:
-            self._refused(message, data, msg)
+            self._refused(message, data, ack)
             return
         if self._refusals:
             self._refusals.pop(message.headers, None)  # refused before, stored now
@@ -164,9 +167,9 @@ class JetStreamPublisher:
         if message.settle is not None:
             message.settle()
 
-    def _refused(self, message: EncodedMessage, data: bytes, msg: Msg) -> None:
+    def _refused(self, message: EncodedMessage, data: bytes, ack: Msg) -> None:
         reason = "no stream answered" if not data else _error_text(data)
-        if msg.headers and msg.headers.get("Status") == "503":
+        if ack.headers and ack.headers.get("Status") == "503":
             reason = "no stream answered"
         count = self._refusals.get(message.headers, 0) + 1
         if count >= MAX_ERROR_ACKS and not message.subject.startswith(_DEADLETTER):
@@ -236,3 +239,18 @@ def _error_text(data: bytes) -> str:
         return f"{error.get('err_code', error.get('code'))} {error.get('description', '')}"
     except (ValueError, AttributeError):
         return data[:200].decode(errors="replace")
+
+
+async def write_pipelined(nc: Client, commands: bytes) -> None:
+    """Put pre-encoded protocol commands (``HPUB`` lines) on nats-py's write buffer and flush.
+
+    nats-py has no public call for a publish whose header block is already encoded: its
+    ``publish`` encodes a header dict per message, which cost the collector its margin in the
+    ingest benchmark. These are the two private calls ``publish`` itself ends in. nats-py's
+    version is pinned in the collector's pyproject.toml, and the tests
+    ``tests/unit/collector/test_nats_internals.py`` and
+    ``tests/integration/collector/test_pipelined_publish.py`` fail if they change
+    (docs/decisions/0004-pipelined-publishes-through-nats-py-internals.md).
+    """
+    await nc._send_command(commands)
+    await nc._flush_pending()
