@@ -181,11 +181,11 @@ def module_file(root: Path, comp: Component, module: str) -> Path | None:
 
 
 def uses_stream(root: Path, comp: Component) -> bool:
-    """Does the service create or update the stream (``Settings.stream_config()``)?"""
+    """Does the service create or update the stream (``Settings.stream_settings()``)?"""
     src = root / comp.directory / "src"
     if not src.is_dir():
         return True
-    return any("stream_config(" in path.read_text(errors="replace") for path in src.rglob("*.py"))
+    return any("stream_settings(" in path.read_text(errors="replace") for path in src.rglob("*.py"))
 
 
 _SHARED_ROUTE = re.compile(r"""path\s*==\s*["'](/[^"']*)["']""")

@@ -60,7 +60,7 @@ async def bootstrap(settings: Settings) -> Collector:
         nc,
         outbox,
         counters,
-        streams=[settings.stream_config(), settings.deadletter_stream_config()],
+        streams=[settings.stream_settings(), settings.deadletter_stream_settings()],
         max_in_flight=settings.collector_max_in_flight,
         ack_timeout=settings.collector_ack_timeout,
         reject=collector.refused,

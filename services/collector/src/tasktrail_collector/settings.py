@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
-from nats.js.api import StreamConfig
-from tasktrail_shared.settings import CommonSettings
+from tasktrail_shared.settings import CommonSettings, StreamSettings
 
 from tasktrail_collector.encoding import DEADLETTER_ROOT
 
@@ -55,10 +55,11 @@ class Settings(CommonSettings):
     def queue_name(self) -> str:
         return self.collector_queue or f"tasktrail.collector.{self.app}"
 
-    def deadletter_stream_config(self) -> StreamConfig:
-        config = self.stream_config()
-        config.name = self.collector_deadletter_stream
-        config.subjects = [f"{DEADLETTER_ROOT}.>"]
-        config.max_bytes = self.collector_deadletter_max_bytes
-        config.num_replicas = self.stream_replicas
-        return config
+    def deadletter_stream_settings(self) -> StreamSettings:
+        """Rejects, apart from the events (no projector reads them), with their own size cap."""
+        return replace(
+            self.stream_settings(),
+            name=self.collector_deadletter_stream,
+            subjects=(f"{DEADLETTER_ROOT}.>",),
+            max_bytes=self.collector_deadletter_max_bytes,
+        )

@@ -20,9 +20,9 @@ from collections.abc import Callable, Sequence
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
-from nats.js.api import StreamConfig
 from nats.nuid import NUID
 from tasktrail_shared.nats import ensure_stream
+from tasktrail_shared.settings import StreamSettings
 
 from tasktrail_collector.encoding import DEADLETTER_ROOT, EncodedMessage
 from tasktrail_collector.outbox import Outbox
@@ -44,7 +44,7 @@ class JetStreamPublisher:
         outbox: Outbox,
         counters: Counters,
         *,
-        streams: Sequence[StreamConfig],
+        streams: Sequence[StreamSettings],
         max_in_flight: int,
         ack_timeout: float,
         reject: Callable[[EncodedMessage, str], None],
@@ -86,8 +86,8 @@ class JetStreamPublisher:
     async def start(self) -> None:
         """Create or update the streams, subscribe to acks, start sending."""
         js = self._nc.jetstream()
-        for config in self._streams:
-            await ensure_stream(js, config)
+        for stream in self._streams:
+            await ensure_stream(js, stream)
         await self._nc.subscribe(
             f"{self._prefix}.*", cb=self._on_ack, pending_msgs_limit=-1, pending_bytes_limit=-1
         )
