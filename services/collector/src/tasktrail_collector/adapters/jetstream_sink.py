@@ -38,6 +38,8 @@ _DEADLETTER = DEADLETTER_ROOT.encode()
 
 
 class JetStreamPublisher:
+    """The collector's :class:`~tasktrail_collector.service.Publisher`: drains the outbox."""
+
     def __init__(
         self,
         nc: Client,
@@ -62,6 +64,7 @@ class JetStreamPublisher:
         self._seq = 0
         self._in_flight: dict[int, tuple[EncodedMessage, float]] = {}
         self._refusals: dict[bytes, int] = {}
+        """Refusals so far, by header block (it holds the id), until stored or given up."""
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._paused_until = 0.0
