@@ -29,7 +29,7 @@ import os
 import secrets
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +43,8 @@ from tasktrail_devstack.servers import MongoServer, NatsServer, RedisServer, fre
 from tasktrail_projector.bootstrap import bootstrap
 from tasktrail_projector.settings import LabelRule, Settings
 from tasktrail_shared import mongo
-from tasktrail_shared.envelope import celery_envelope
 from tasktrail_shared.nats import ensure_stream
+from tasktrail_shared.stream_message import celery_stream_message
 
 from bench.project_traffic import LABELS, Message, Traffic, synthetic
 
@@ -79,7 +79,7 @@ async def publish(nats_url: str, settings: Settings, messages: list[Message]) ->
         for start in range(0, len(messages), 500):
             futures = []
             for m in messages[start : start + 500]:
-                env = celery_envelope(
+                env = celery_stream_message(
                     app=APP,
                     routing_key=m.routing_key,
                     data=m.payload,
@@ -273,6 +273,68 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+@dataclass
+class _Watch:
+    """Sampled tasks not yet seen final in the API, and how long the seen ones took."""
+
+    sample_every: int
+    waiting: dict[str, tuple[float, float]] = field(default_factory=dict)
+    """Task id -> (broker publish time, the final event's own time)."""
+    sampled: int = 0
+    from_publish: list[float] = field(default_factory=list)
+    from_event: list[float] = field(default_factory=list)
+
+    def sample(self, batch: list[Message], traffic: Traffic, published_at: float) -> None:
+        """Watch one task in ``sample_every`` of those whose final event was just published."""
+        for message in batch:
+            for task_id in message.final:
+                self.sampled += 1
+                stamped = traffic.final_times.pop(task_id, published_at)
+                if self.sampled % self.sample_every == 0:
+                    self.waiting[task_id] = (published_at, stamped)
+
+    def expire(self, now: float, after: float = 30) -> None:
+        """Stop waiting for tasks not seen within ``after`` seconds (counted as missed)."""
+        for task_id, (sent, _) in list(self.waiting.items()):
+            if now - sent > after:
+                del self.waiting[task_id]
+
+    def answer(self, task_id: str, reply: httpx.Response | BaseException, at: float) -> None:
+        """Record the task as seen if the API's answer shows its final state."""
+        if isinstance(reply, BaseException):  # a stalled read: not seen yet
+            return
+        body = reply.json() if reply.status_code == 200 else {}
+        status = ((body.get("data") or {}).get("celerytask") or {}).get("status")
+        if status in ("SUCCESS", "FAILURE") and task_id in self.waiting:
+            sent, stamped = self.waiting.pop(task_id)
+            self.from_publish.append(at - sent)
+            self.from_event.append(at - stamped)
+
+
+async def _poll(client: httpx.AsyncClient, watch: _Watch, done: asyncio.Event) -> None:
+    """Ask the API for every waiting task, every 50 ms, until publishing is done and none waits."""
+    while not done.is_set() or watch.waiting:
+        watch.expire(time.time())
+        ids = list(watch.waiting)
+        replies = await asyncio.gather(
+            *(client.get(f"/monitor/tasks/{i}") for i in ids), return_exceptions=True
+        )
+        seen = time.time()
+        for task_id, reply in zip(ids, replies, strict=True):
+            watch.answer(task_id, reply, seen)
+        await asyncio.sleep(0.05)
+
+
+def _lifecycles(traffic: Traffic, published: int, target: float) -> tuple[list[Message], int]:
+    """Whole task lifecycles until ``target`` events are published; the new event count."""
+    batch: list[Message] = []
+    while published < target:
+        for message in traffic.task():
+            batch.append(message)
+            published += message.events
+    return batch, published
+
+
 async def freshness(
     redis_url: str, api: str, token: str, rate: float, seconds: float, sample_every: int
 ) -> Freshness:
@@ -280,71 +342,33 @@ async def freshness(
     their final state, counted from the broker publish and from the event's own time."""
     broker = aioredis.Redis.from_url(redis_url)
     traffic = Traffic()
-    waiting: dict[str, tuple[float, float]] = {}
-    from_publish: list[float] = []
-    from_event: list[float] = []
+    watch = _Watch(sample_every)
     done = asyncio.Event()
     published = 0
-
-    async def poll(client: httpx.AsyncClient) -> None:
-        while not done.is_set() or waiting:
-            now = time.time()
-            for task_id, (sent, _) in list(waiting.items()):
-                if now - sent > 30:
-                    del waiting[task_id]
-            ids = list(waiting)
-            replies = await asyncio.gather(
-                *(client.get(f"/monitor/tasks/{i}") for i in ids), return_exceptions=True
-            )
-            seen = time.time()
-            for task_id, reply in zip(ids, replies, strict=True):
-                if isinstance(reply, BaseException):  # a stalled read: not seen yet
-                    continue
-                body = reply.json() if reply.status_code == 200 else {}
-                status = ((body.get("data") or {}).get("celerytask") or {}).get("status")
-                if status in ("SUCCESS", "FAILURE") and task_id in waiting:
-                    sent, stamped = waiting.pop(task_id)
-                    from_publish.append(seen - sent)
-                    from_event.append(seen - stamped)
-            await asyncio.sleep(0.05)
-
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(base_url=api, headers=headers, timeout=10) as client:
-        poller = asyncio.create_task(poll(client))
+        poller = asyncio.create_task(_poll(client, watch, done))
         started = time.time()
-        sampled = 0
         while time.time() - started < seconds:
-            target = rate * (time.time() - started)
+            batch, published = _lifecycles(traffic, published, rate * (time.time() - started))
             pipe = broker.pipeline(transaction=False)
-            batch: list[Message] = []
-            while published < target:
-                for message in traffic.task():
-                    batch.append(message)
-                    published += message.events
             for message in batch:
                 pipe.publish(f"/0.celeryev/{message.routing_key}", message.payload)
             await pipe.execute()
-            at = time.time()
-            for message in batch:
-                for task_id in message.final:
-                    sampled += 1
-                    if sampled % sample_every == 0:
-                        waiting[task_id] = (at, traffic.final_times.pop(task_id, at))
-                    else:
-                        traffic.final_times.pop(task_id, None)
+            watch.sample(batch, traffic, time.time())
             await asyncio.sleep(0.01)
         elapsed = time.time() - started
         done.set()
         await poller
     await broker.aclose()
-    samples = sampled // sample_every
+    samples = watch.sampled // sample_every
     return Freshness(
         published / elapsed,
         published,
         samples,
-        samples - len(from_publish),
-        from_publish,
-        from_event,
+        samples - len(watch.from_publish),
+        watch.from_publish,
+        watch.from_event,
     )
 
 

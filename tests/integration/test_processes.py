@@ -46,9 +46,7 @@ def test_stop_leaves_no_orphan(tmp_path: Path) -> None:
     proc.wait_log("children up", timeout=10)
     tree = descendants(proc.pid)
     assert len(tree) == 2
-    started = time.monotonic()
-    proc.stop(timeout=0.5)
-    assert time.monotonic() - started < 5
+    assert proc.stop(timeout=0.5) == -9  # it ignores SIGTERM: stop escalated to SIGKILL
     assert not proc.running
     wait_for(lambda: not any(pid_alive(p) for p in {proc.pid, *tree}))
     assert "children up" in proc.log_tail()

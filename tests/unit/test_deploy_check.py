@@ -2,31 +2,38 @@
 
 from __future__ import annotations
 
-import importlib
+import hashlib
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
+from typing import Any
 
 import pytest
 
+from deploy.check import run
+from deploy.check.compose import SCHEMA, Override, Reset, interpolate, merge
+
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _check_module() -> ModuleType:
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
-    return importlib.import_module("deploy.check")
-
-
-check = _check_module()
+# The files the check reads; a copy of them is a repository as far as the check can tell.
+INPUTS = (
+    "compose.yaml",
+    "compose.scale.yaml",
+    ".dockerignore",
+    "Dockerfile",
+    "pyproject.toml",
+    "uv.lock",
+    "shared/pyproject.toml",
+    "services/*/pyproject.toml",
+    "devstack/pyproject.toml",
+    "devstack/src/tasktrail_devstack/**/*.py",
+)
 
 
 @pytest.fixture
 def repo_copy(tmp_path: Path) -> Path:
-    """The files the check reads, and nothing else, copied into a scratch directory."""
-    for pattern in check.INPUT_GLOBS:
+    for pattern in INPUTS:
         for source in REPO.glob(pattern):
             if source.is_file() and "__pycache__" not in source.parts:
                 target = tmp_path / source.relative_to(REPO)
@@ -42,251 +49,321 @@ def edit(root: Path, rel: str, old: str, new: str) -> None:
     path.write_text(text.replace(old, new, 1))
 
 
-def problems(root: Path) -> list[str]:
-    report = check.run(root)
-    assert not report.ok, "the check passed on a broken copy"
-    return report.problems
-
-
 def assert_named(found: list[str], *words: str) -> None:
     assert any(all(w in p for w in words) for p in found), f"no problem names {words}: {found}"
 
 
 def test_passes_on_the_repository() -> None:
-    report = check.run(REPO)
-    assert report.problems == []
+    assert run(REPO).problems == []
 
 
 def test_passes_on_the_copy_it_reads(repo_copy: Path) -> None:
-    assert check.run(repo_copy).problems == []
+    assert run(repo_copy).problems == []
+
+
+def test_ignores_the_environment_it_runs_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The values are validated as the compose files give them, not as this shell would.
+    monkeypatch.setenv("TASKTRAIL_API_WORKER_TIMEOUT", "9")
+    monkeypatch.setenv("TASKTRAIL_STREAM_REPLICAS", "5")
+    assert run(REPO).problems == []
+
+
+def _check_command(root: Path) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "deploy.check", str(root)]
+    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)
 
 
 def test_command_line_exit_codes(repo_copy: Path) -> None:
-    ok = subprocess.run(
-        [sys.executable, "-m", "deploy.check", str(repo_copy)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert ok.returncode == 0, ok.stdout + ok.stderr
-    assert "deploy check: ok" in ok.stdout
+    ok = _check_command(repo_copy)
+    assert (ok.returncode, ok.stdout.splitlines()[-1]) == (0, f"deploy check: ok ({repo_copy})")
 
-    edit(repo_copy, "services/api/Dockerfile", "USER 10001:10001\n", "")
-    bad = subprocess.run(
-        [sys.executable, "-m", "deploy.check", str(repo_copy)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    edit(repo_copy, "Dockerfile", "USER 10001:10001\n", "")
+    bad = _check_command(repo_copy)
     assert bad.returncode == 1
-    assert "services/api/Dockerfile" in bad.stdout
-    assert "USER" in bad.stdout
+    assert "Dockerfile (SERVICE=api): no USER" in bad.stdout
 
 
-def test_unknown_environment_variable(repo_copy: Path) -> None:
-    edit(
-        repo_copy,
+# (file, text in it, replaced by, words one problem must contain)
+BROKEN = [
+    pytest.param(
         "compose.yaml",
         "      TASKTRAIL_PROJECTOR_DURABLE: ${TASKTRAIL_PROJECTOR_DURABLE:-projector}\n",
-        "      TASKTRAIL_PROJECTOR_DURABLE: ${TASKTRAIL_PROJECTOR_DURABLE:-projector}\n"
         "      TASKTRAIL_PROJECTOR_BATCH: '10'\n",
-    )
-    assert_named(problems(repo_copy), "'projector'", "TASKTRAIL_PROJECTOR_BATCH", "not a setting")
-
-
-def test_environment_variable_of_another_service(repo_copy: Path) -> None:
-    # TASKTRAIL_ADMIN_TOKEN is the API's; the collector has no such setting.
-    edit(
-        repo_copy,
-        "services/collector/Dockerfile",
-        "    PYTHONUNBUFFERED=1 \\\n",
-        "    PYTHONUNBUFFERED=1 \\\n    TASKTRAIL_ADMIN_TOKEN=x \\\n",
-    )
-    assert_named(problems(repo_copy), "services/collector/Dockerfile", "TASKTRAIL_ADMIN_TOKEN")
-
-
-def test_scale_override_is_checked_too(repo_copy: Path) -> None:
-    edit(
-        repo_copy,
+        ("compose.yaml: service 'projector'", "TASKTRAIL_PROJECTOR_BATCH", "not a setting"),
+        id="compose-unknown-variable",
+    ),
+    pytest.param(
+        "Dockerfile",
+        "ENV TASKTRAIL_COLLECTOR_HEALTH_HOST=0.0.0.0",
+        "ENV TASKTRAIL_ADMIN_TOKEN=x TASKTRAIL_COLLECTOR_HEALTH_HOST=0.0.0.0",
+        ("Dockerfile (SERVICE=collector): ENV", "TASKTRAIL_ADMIN_TOKEN", "tasktrail-collector"),
+        id="dockerfile-variable-of-another-service",
+    ),
+    pytest.param(
         "compose.scale.yaml",
         '  TASKTRAIL_STREAM_REPLICAS: "3"\n',
         '  TASKTRAIL_STREAM_REPLICAS: "3"\n  TASKTRAIL_STREAM_REPLICA: "3"\n',
-    )
-    assert_named(problems(repo_copy), "compose.scale.yaml", "TASKTRAIL_STREAM_REPLICA ")
-
-
-def test_stream_replicas_must_agree(repo_copy: Path) -> None:
-    # Control would keep shrinking the stream back to one replica on every start.
-    edit(
-        repo_copy,
+        ("compose.yaml + compose.scale.yaml: service", "TASKTRAIL_STREAM_REPLICA is not"),
+        id="override-unknown-variable",
+    ),
+    pytest.param(
+        "compose.yaml",
+        "      TASKTRAIL_PROJECTOR_DURABLE: ${TASKTRAIL_PROJECTOR_DURABLE:-projector}\n",
+        "      TASKTRAIL_PROJECTOR_BATCH_SIZE: many\n",
+        ("'projector'", "rejected by tasktrail_projector.settings:Settings", "batch_size"),
+        id="value-rejected-by-settings",
+    ),
+    pytest.param(
         "compose.scale.yaml",
         "  control:\n    environment:\n      <<: *replicated-stream\n",
         "  control:\n    environment:\n      TASKTRAIL_LOG_LEVEL: INFO\n",
-    )
-    assert_named(problems(repo_copy), "compose.scale.yaml", "TASKTRAIL_STREAM_REPLICAS differs")
-
-
-def test_stream_replicas_need_as_many_nats_servers(repo_copy: Path) -> None:
-    edit(
-        repo_copy,
+        ("compose.yaml + compose.scale.yaml", "TASKTRAIL_STREAM_REPLICAS differs", "control=1"),
+        id="stream-replicas-disagree",
+    ),
+    pytest.param(
         "compose.yaml",
         'TASKTRAIL_STREAM_REPLICAS: "1"',
         'TASKTRAIL_STREAM_REPLICAS: "3"',
-    )
-    assert_named(problems(repo_copy), "TASKTRAIL_STREAM_REPLICAS=3", "1 NATS server")
-
-
-def test_cmd_that_is_not_an_entry_point(repo_copy: Path) -> None:
-    edit(
-        repo_copy,
-        "services/projector/Dockerfile",
+        ("TASKTRAIL_STREAM_REPLICAS=3", "only 1 NATS server"),
+        id="more-replicas-than-nats-servers",
+    ),
+    pytest.param(
+        "Dockerfile",
         'CMD ["tasktrail-projector"]',
         'CMD ["python", "-m", "tasktrail_projector"]',
-    )
-    assert_named(problems(repo_copy), "services/projector/Dockerfile", "not a console script")
-
-
-def test_compose_command_that_is_not_an_entry_point(repo_copy: Path) -> None:
-    edit(repo_copy, "compose.yaml", 'command: ["tasktrail-control"]', 'command: ["tasktrail-ctl"]')
-    assert_named(problems(repo_copy), "'control'", "tasktrail-ctl", "not a console script")
-
-
-def test_healthcheck_path_that_is_not_a_route(repo_copy: Path) -> None:
-    edit(repo_copy, "services/control/Dockerfile", ":8003/readyz", ":8003/ready")
-    assert_named(problems(repo_copy), "services/control/Dockerfile", "/ready,", "not a route")
-
-
-def test_healthcheck_on_the_wrong_port(repo_copy: Path) -> None:
-    # The image still probes 8001 while compose moves the health endpoint to 9001.
-    edit(
-        repo_copy,
+        ("Dockerfile (SERVICE=projector): CMD", "not a console script of tasktrail-projector"),
+        id="dockerfile-unknown-console-script",
+    ),
+    pytest.param(
         "compose.yaml",
-        "      <<: [*nats-env, *stream-env, *celery-env]\n    depends_on:\n      nats:\n",
+        'command: ["tasktrail-control"]',
+        'command: ["tasktrail-ctl"]',
+        ("service 'control': command", "'tasktrail-ctl' is not a console script"),
+        id="compose-unknown-console-script",
+    ),
+    pytest.param(
+        "compose.yaml",
+        '"tasktrail_devstack.demo.traffic"]',
+        '"tasktrail_devstack.demo.trafic"]',
+        ("'traffic'", "module tasktrail_devstack.demo.trafic is not part of tasktrail-devstack"),
+        id="devstack-module-it-does-not-ship",
+    ),
+    pytest.param(
+        "Dockerfile",
+        ":8003/readyz",
+        ":8003/ready",
+        ("Dockerfile (SERVICE=control): HEALTHCHECK", "probes /ready,", "not a health route"),
+        id="probe-not-a-route",
+    ),
+    pytest.param(
+        "compose.yaml",
+        "      <<: [*nats-env, *stream-env, *celery-env]\n",
         "      <<: [*nats-env, *stream-env, *celery-env]\n"
-        "      TASKTRAIL_COLLECTOR_HEALTH_PORT: '9001'\n"
-        "    depends_on:\n      nats:\n",
-    )
-    assert_named(problems(repo_copy), "'collector'", "port 8001", "9001")
-
-
-def test_dockerfile_copying_another_service(repo_copy: Path) -> None:
-    edit(
-        repo_copy,
-        "services/collector/Dockerfile",
+        "      TASKTRAIL_COLLECTOR_HEALTH_PORT: '9001'\n",
+        ("service 'collector': HEALTHCHECK of Dockerfile", "probes port 8001", "9001"),
+        id="probe-on-another-port-than-compose-sets",
+    ),
+    pytest.param(
+        "Dockerfile",
+        "EXPOSE 8002",
+        "EXPOSE 8080",
+        ("Dockerfile (SERVICE=projector)", "EXPOSE [8080] leaves out the port 8002"),
+        id="port-not-exposed",
+    ),
+    pytest.param(
+        "compose.yaml",
+        ":-8000}:8000",
+        ":-8000}:8080",
+        ("service 'api': ports", "targets 8080"),
+        id="published-port-not-the-api-port",
+    ),
+    pytest.param(
+        "Dockerfile",
+        "ENV TASKTRAIL_API_HOST=0.0.0.0 ",
+        "ENV ",
+        ("Dockerfile (SERVICE=api): ENV", "set TASKTRAIL_API_HOST=0.0.0.0"),
+        id="listening-on-loopback-only",
+    ),
+    pytest.param(
+        "Dockerfile",
+        'CMD ["tasktrail-api"]',
+        "CMD tasktrail-api",
+        ("Dockerfile (SERVICE=api)", "exec form"),
+        id="shell-form-cmd",
+    ),
+    pytest.param(
+        "Dockerfile",
+        "USER 10001:10001\n",
+        "USER root\n",
+        ("Dockerfile (DIRECTORY=devstack SERVICE=devstack)", "USER root", "as root"),
+        id="root-user",
+    ),
+    pytest.param(
+        "Dockerfile",
+        "USER 10001:10001\n",
+        "",
+        ("Dockerfile (SERVICE=control): no USER",),
+        id="no-user",
+    ),
+    pytest.param(
+        "Dockerfile",
+        "HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 \\\n",
+        "RUN true \\\n",
+        ("Dockerfile (DIRECTORY=devstack SERVICE=devstack): no HEALTHCHECK",),
+        id="no-healthcheck",
+    ),
+    pytest.param(
+        "Dockerfile",
         "COPY shared/ shared/\n",
-        "COPY shared/ shared/\nCOPY services/api/ services/api/\n",
-    )
-    assert_named(problems(repo_copy), "services/collector/Dockerfile", "COPY services/api/")
-
-
-def test_dockerfile_copying_the_whole_context(repo_copy: Path) -> None:
-    edit(repo_copy, "services/control/Dockerfile", "COPY shared/ shared/\n", "COPY . .\n")
-    assert_named(problems(repo_copy), "services/control/Dockerfile", "COPY .:")
-
-
-def test_missing_user(repo_copy: Path) -> None:
-    edit(repo_copy, "services/api/Dockerfile", "USER 10001:10001\n", "")
-    assert_named(problems(repo_copy), "services/api/Dockerfile", "no USER")
-
-
-def test_root_user(repo_copy: Path) -> None:
-    edit(repo_copy, "devstack/Dockerfile", "USER 10001:10001\n", "USER root\n")
-    assert_named(problems(repo_copy), "devstack/Dockerfile", "USER root", "as root")
-
-
-def _drop_healthcheck(root: Path, rel: str) -> None:
-    dockerfile = root / rel
-    lines = dockerfile.read_text().splitlines(keepends=True)
-    start = next(i for i, line in enumerate(lines) if line.startswith("HEALTHCHECK"))
-    del lines[start : start + 2]  # the instruction and its continuation line
-    dockerfile.write_text("".join(lines))
-
-
-def test_missing_healthcheck(repo_copy: Path) -> None:
-    _drop_healthcheck(repo_copy, "services/projector/Dockerfile")
-    assert_named(problems(repo_copy), "services/projector/Dockerfile", "no HEALTHCHECK")
-
-
-def test_waiting_for_a_service_without_healthcheck(repo_copy: Path) -> None:
-    # The demo worker waits for the collector to be healthy.
-    _drop_healthcheck(repo_copy, "services/collector/Dockerfile")
-    found = problems(repo_copy)
-    assert_named(found, "services/collector/Dockerfile", "no HEALTHCHECK")
-    assert_named(found, "'worker'", "'collector'", "no health check")
-
-
-def test_unknown_depends_on(repo_copy: Path) -> None:
-    edit(
-        repo_copy,
+        "COPY shared/ shared/\nCOPY services/ services/\n",
+        ("Dockerfile:45 (SERVICE=api): COPY services/:", "may copy only"),
+        id="copy-other-services",
+    ),
+    pytest.param(
+        "Dockerfile",
+        "COPY shared/ shared/\n",
+        "COPY . .\n",
+        ("Dockerfile:44 (SERVICE=collector): COPY .:", "may copy only"),
+        id="copy-the-whole-context",
+    ),
+    pytest.param(
+        "Dockerfile",
+        "--no-editable --package tasktrail-${SERVICE}",
+        "--no-editable --all-packages",
+        ("Dockerfile:46 (SERVICE=api)", "installs every workspace member"),
+        id="install-the-whole-workspace",
+    ),
+    pytest.param(
+        "Dockerfile",
+        "uv sync --frozen --no-dev --no-editable --package",
+        "uv sync --no-dev --no-editable --package",
+        ("Dockerfile:46 (SERVICE=projector)", "without --frozen"),
+        id="install-without-the-lock",
+    ),
+    pytest.param(
         "compose.yaml",
-        "      mongo:\n        condition: service_healthy\n    restart: unless-stopped\n\n"
-        "  control:",
-        "      mongo:\n        condition: service_healthy\n      postgres:\n"
-        "        condition: service_healthy\n    restart: unless-stopped\n\n  control:",
-    )
-    assert_named(problems(repo_copy), "'projector'", "'postgres'", "not a service")
-
-
-def test_build_pointing_at_a_missing_dockerfile(repo_copy: Path) -> None:
-    edit(
-        repo_copy,
+        "        SERVICE: api\n",
+        "        SERVICE: apii\n",
+        ("service 'api'", "SERVICE='apii' names no component"),
+        id="unknown-service-build-argument",
+    ),
+    pytest.param(
         "compose.yaml",
-        "dockerfile: services/api/Dockerfile",
-        "dockerfile: api.Dockerfile",
-    )
-    found = problems(repo_copy)
-    assert_named(found, "'api'", "api.Dockerfile", "does not exist")
-    assert not any("not a tasktrail component" in p for p in found), found
-
-
-def test_host_not_set_to_listen_on_all_interfaces(repo_copy: Path) -> None:
-    edit(repo_copy, "services/api/Dockerfile", "    TASKTRAIL_API_HOST=0.0.0.0 \\\n", "")
-    assert_named(problems(repo_copy), "services/api/Dockerfile", "TASKTRAIL_API_HOST=0.0.0.0")
-
-
-def test_published_port_must_target_the_api_port(repo_copy: Path) -> None:
-    edit(repo_copy, "compose.yaml", ":-8000}:8000", ":-8000}:8080")
-    assert_named(problems(repo_copy), "'api'", "targets 8080")
-
-
-def test_dockerignore_must_keep_local_environments_out(repo_copy: Path) -> None:
-    (repo_copy / ".dockerignore").write_text("**/__pycache__\n")
-    assert_named(problems(repo_copy), ".dockerignore", ".venv/")
-
-
-def test_invalid_yaml(repo_copy: Path) -> None:
-    (repo_copy / "compose.yaml").write_text("services:\n  api: [unclosed\n")
-    assert_named(problems(repo_copy), "compose.yaml", "not valid YAML")
-
-
-def test_setting_value_rejected_by_the_settings_class(repo_copy: Path) -> None:
-    edit(
-        repo_copy,
+        "        SERVICE: api\n",
+        "        SERVICE: control\n",
+        ("service 'api': image tasktrail-api:dev is built with SERVICE=control",),
+        id="image-built-for-another-service",
+    ),
+    pytest.param(
         "compose.yaml",
-        "      TASKTRAIL_PROJECTOR_DURABLE: ${TASKTRAIL_PROJECTOR_DURABLE:-projector}\n",
-        "      TASKTRAIL_PROJECTOR_DURABLE: ${TASKTRAIL_PROJECTOR_DURABLE:-projector}\n"
-        "      TASKTRAIL_PROJECTOR_BATCH_SIZE: many\n",
-    )
-    assert_named(problems(repo_copy), "'projector'", "rejected", "projector_batch_size")
+        "        DIRECTORY: devstack\n",
+        "",
+        ("Dockerfile:39 (SERVICE=devstack): COPY services/devstack/", "shared/ and devstack/"),
+        id="devstack-without-its-directory",
+    ),
+    pytest.param(
+        "compose.yaml",
+        "        SERVICE: collector\n",
+        "        SERVICE: collector\n      dockerfile: services/collector/Dockerfile\n",
+        ("service 'collector': builds ./services/collector/Dockerfile",),
+        id="another-dockerfile",
+    ),
+    pytest.param(
+        "compose.yaml",
+        "    image: tasktrail-api:",
+        '    profiles: ["extra"]\n    image: tasktrail-api:',
+        ("service 'api': api runs only under a profile",),
+        id="service-only-under-a-profile",
+    ),
+    pytest.param(
+        "compose.yaml",
+        "      RABBITMQ_DEFAULT_USER:",
+        "      TASKTRAIL_APP: x\n      RABBITMQ_DEFAULT_USER:",
+        ("service 'rabbitmq': sets TASKTRAIL_APP, but runs no tasktrail component",),
+        id="variable-for-a-service-that-is-not-ours",
+    ),
+    pytest.param(
+        "compose.yaml",
+        "    environment:\n      <<: [*nats-env, *mongo-env]\n      TASKTRAIL_APP",
+        "    enviroment:\n      <<: [*nats-env, *mongo-env]\n      TASKTRAIL_APP",
+        ("compose.yaml: services.api:", "'enviroment' was unexpected"),
+        id="schema-violation",
+    ),
+    pytest.param(
+        "compose.scale.yaml",
+        "      replicas: 2\n",
+        "      replica: 2\n",
+        ("compose.scale.yaml: services.collector.deploy:", "'replica' does not match"),
+        id="schema-violation-in-the-override",
+    ),
+    pytest.param(
+        "compose.yaml",
+        "services:\n",
+        "services:\n  api: [unclosed\n",
+        ("compose.yaml: cannot be read",),
+        id="invalid-yaml",
+    ),
+    pytest.param(
+        ".dockerignore",
+        "\n*\n",
+        "\n",
+        (".dockerignore: does not keep .venv/ out of the build context",),
+        id="context-with-local-environments",
+    ),
+    pytest.param(
+        ".dockerignore",
+        "**/.env\n",
+        "**/.env\nshared/\n",
+        ("Dockerfile:44 (SERVICE=api): COPY shared/ is excluded", ".dockerignore"),
+        id="context-without-what-images-copy",
+    ),
+]
 
 
-def test_dockerignore_semantics() -> None:
-    ignore = check.DockerIgnore("*\n!shared/\n**/__pycache__\n!keep/**/x.py\n")
-    assert ignore.excluded(".venv/bin/python")
-    assert ignore.excluded("uv.lock")
-    assert not ignore.excluded("shared/src/a.py")
-    assert ignore.excluded("shared/src/__pycache__/a.pyc")
-    assert not ignore.excluded("keep/a/b/x.py")
+@pytest.mark.parametrize(("rel", "old", "new", "words"), BROKEN)
+def test_names_the_problem(
+    repo_copy: Path, rel: str, old: str, new: str, words: tuple[str, ...]
+) -> None:
+    edit(repo_copy, rel, old, new)
+    report = run(repo_copy)
+    assert not report.ok, "the check passed on a broken copy"
+    assert_named(report.problems, *words)
 
 
-def test_compose_merge_follows_override_tags() -> None:
-    base = {"services": {"api": {"ports": ["1:1"], "environment": ["A=1"], "command": ["x"]}}}
-    over = {
+def test_merge_follows_compose() -> None:
+    base = {
         "services": {
-            "api": {"ports": check.Override(["2:1"]), "environment": {"B": "2"}, "command": ["y"]}
+            "api": {"ports": ["1:1"], "environment": ["A=1"], "command": ["x"], "labels": {}}
         }
     }
-    merged = check.merge_files(base, over)["services"]["api"]
-    assert merged == {"ports": ["2:1"], "environment": {"A": "1", "B": "2"}, "command": ["y"]}
+    over = {
+        "services": {
+            "api": {
+                "ports": Override(["2:1"]),
+                "environment": {"B": "2"},
+                "command": ["y"],
+                "labels": Reset(),
+                "volumes": ["v:/v"],
+            }
+        }
+    }
+    merged: dict[str, Any] = merge(base, over)["services"]["api"]
+    assert merged == {
+        "ports": ["2:1"],
+        "environment": {"A": "1", "B": "2"},
+        "command": ["y"],
+        "volumes": ["v:/v"],
+    }
+    assert merge({"ports": ["1:1"]}, {"ports": ["2:2"]}) == {"ports": ["1:1", "2:2"]}
+
+
+def test_interpolation_takes_the_defaults() -> None:
+    text = "${A:-x} ${B-y} ${C} $D $$E ${F:--1}"
+    assert interpolate({"k": [text]}) == {"k": ["x y   $E -1"]}
+
+
+def test_vendored_schema_matches_its_manifest() -> None:
+    manifest = (SCHEMA.parent / "README.md").read_text()
+    recorded = re.search(r"sha256 \| `([0-9a-f]{64})`", manifest)
+    assert recorded is not None
+    assert hashlib.sha256(SCHEMA.read_bytes()).hexdigest() == recorded[1]

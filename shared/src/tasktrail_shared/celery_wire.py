@@ -20,8 +20,8 @@ import zlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from tasktrail_shared.envelope import KOMBU_REDIS_ENVELOPE, Envelope
 from tasktrail_shared.states import TASK_EVENT_TYPES, WORKER_EVENT_TYPES
+from tasktrail_shared.stream_message import KOMBU_REDIS_ENVELOPE, StreamMessage
 
 Event = dict[str, Any]
 
@@ -88,15 +88,15 @@ def decode_body(
 
 
 def decode_redis_envelope(payload: bytes) -> Any:
-    """Decode the JSON envelope kombu publishes on a Redis channel."""
-    envelope = _loads_json(payload)
-    if not isinstance(envelope, dict) or "body" not in envelope:
+    """Decode kombu's envelope: the JSON object kombu publishes on a Redis channel."""
+    kombu_envelope = _loads_json(payload)
+    if not isinstance(kombu_envelope, dict) or "body" not in kombu_envelope:
         raise InvalidEvent("kombu envelope without a body")
-    properties = envelope.get("properties") or {}
-    headers = envelope.get("headers") or {}
+    properties = kombu_envelope.get("properties") or {}
+    headers = kombu_envelope.get("headers") or {}
     if not isinstance(properties, dict) or not isinstance(headers, dict):
         raise InvalidEvent("kombu envelope with malformed properties or headers")
-    body = envelope["body"]
+    body = kombu_envelope["body"]
     if not isinstance(body, str):
         raise InvalidEvent("kombu envelope body is not a string")
     if properties.get("body_encoding") == "base64":
@@ -108,22 +108,22 @@ def decode_redis_envelope(payload: bytes) -> Any:
         raw = body.encode()
     return decode_body(
         raw,
-        content_type=envelope.get("content-type"),
-        content_encoding=envelope.get("content-encoding"),
+        content_type=kombu_envelope.get("content-type"),
+        content_encoding=kombu_envelope.get("content-encoding"),
         compression=headers.get("compression"),
     )
 
 
-def decode_envelope(envelope: Envelope) -> list[Event]:
+def decode_celery_events(message: StreamMessage) -> list[Event]:
     """All Celery events in one stream message, validated. Raises :class:`InvalidEvent`."""
-    if envelope.datacontenttype == KOMBU_REDIS_ENVELOPE:
-        decoded = decode_redis_envelope(envelope.data)
+    if message.datacontenttype == KOMBU_REDIS_ENVELOPE:
+        decoded = decode_redis_envelope(message.data)
     else:
         decoded = decode_body(
-            envelope.data,
-            content_type=envelope.datacontenttype,
-            content_encoding=envelope.extra.get("kombu-content-encoding"),
-            compression=envelope.extra.get("kombu-compression"),
+            message.data,
+            content_type=message.datacontenttype,
+            content_encoding=message.extra.get("kombu-content-encoding"),
+            compression=message.extra.get("kombu-compression"),
         )
     items = decoded if isinstance(decoded, list) else [decoded]
     return [validate_event(item) for item in items]
@@ -156,7 +156,7 @@ def validate_event(item: Any) -> Event:
 
 
 def amqp_extra_headers(content_encoding: str | None, compression: str | None) -> Mapping[str, str]:
-    """The ``kombu-*`` headers the collector adds for a body delivered without an envelope."""
+    """The ``kombu-*`` headers the collector adds for a body delivered without kombu's envelope."""
     extra = {}
     if content_encoding:
         extra["kombu-content-encoding"] = content_encoding

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from tasktrail_shared.envelope import all_subjects
+from tasktrail_shared.stream_message import all_subjects
 
 
 @dataclass(frozen=True, slots=True)

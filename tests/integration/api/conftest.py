@@ -19,6 +19,7 @@ from tasktrail_api.adapters.readmodels import ReadModels
 from tasktrail_api.app import create_app
 from tasktrail_api.settings import Settings
 from tasktrail_projector.bootstrap import Projection, bootstrap
+from tasktrail_projector.settings import LabelRule
 from tasktrail_projector.settings import Settings as ProjectorSettings
 from tasktrail_shared import mongo
 from tasktrail_shared.commands import (
@@ -69,8 +70,8 @@ async def create_api_indexes(db: AsyncDatabase[Doc]) -> None:
 
 
 LABEL_RULES = [
-    {"label": "cidr_id", "task": "scan.*", "arg": 0},
-    {"label": "asn_number", "task": "scan.*", "kwarg": "asn"},
+    LabelRule(label="cidr_id", task="scan.*", arg=0),
+    LabelRule(label="asn_number", task="scan.*", kwarg="asn"),
 ]
 
 

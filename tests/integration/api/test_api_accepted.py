@@ -9,9 +9,9 @@ import httpx
 import nats
 import pytest
 from tasktrail_api.settings import Settings
-from tasktrail_shared import records
-from tasktrail_shared.envelope import Envelope
+from tasktrail_shared import own_events
 from tasktrail_shared.nats import ensure_stream
+from tasktrail_shared.stream_message import StreamMessage
 
 
 @pytest.fixture
@@ -31,15 +31,15 @@ async def test_an_unprojected_write_is_202_with_its_event(
         data = response.json()["data"]
         assert data["status"] == "accepted" and data["seq"] == 1
         msg = await js.get_msg(settings.stream, 1)
-        envelope = Envelope.from_message(msg.headers, msg.data or b"")
+        envelope = StreamMessage.parse(msg.headers, msg.data or b"")
         assert envelope.id == data["event_id"] == (msg.headers or {})["Nats-Msg-Id"]
-        assert envelope.type == records.TASK_RECORDED
+        assert envelope.type == own_events.TASK_RECORDED
         assert msg.subject == f"tasktrail.events.{settings.app}.tasktrail.task.recorded"
         payload = json.loads(envelope.data)
         assert (payload["uuid"], payload["actor"], payload["fields"]) == (
             "t-9", "admin", {"state": "FAILURE"}
         )  # fmt: skip
-        records.TaskRecorded.model_validate(payload)
+        own_events.TaskRecorded.model_validate(payload)
     finally:
         await nc.close()
 

@@ -13,7 +13,7 @@ import nats
 import pytest
 from tasktrail_api.settings import Settings
 from tasktrail_shared.commands import REQUESTED
-from tasktrail_shared.envelope import own_event
+from tasktrail_shared.stream_message import own_event
 
 from tests.integration.api.test_api_tasks import assert_error, assert_ok
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import httpx
 
 from tests.integration.api.test_api_tasks import assert_error
@@ -14,7 +16,7 @@ async def test_an_oversized_body_is_413(client: httpx.AsyncClient) -> None:
     )
     assert_error(response, 413, "larger than 1048576 bytes")
 
-    async def chunks():  # no Content-Length: counted while reading
+    async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: counted while reading
         for _ in range(300):
             yield b"x" * 4096
 

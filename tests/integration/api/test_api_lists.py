@@ -113,7 +113,12 @@ async def test_a_cursor_survives_new_tasks(
 
 
 async def test_filtered_and_sorted_with_totals(client: httpx.AsyncClient, many: list[Doc]) -> None:
-    params = {"status": "FAILURE", "sort": "-received", "cidr_id": "c1", "limit": 3}
+    params: dict[str, str | int] = {
+        "status": "FAILURE",
+        "sort": "-received",
+        "cidr_id": "c1",
+        "limit": 3,
+    }
     data = assert_ok(await client.get("/monitor/tasks", params=params))
     wanted = [d for d in many if d["state"] == "FAILURE" and d["labels"]["cidr_id"] == "c1"]
     assert data["count"] == len(wanted)

@@ -42,7 +42,7 @@ async def test_create_patch_retrieve_list_delete_a_task(
     assert assert_ok(await client.get(f"/monitor/tasks/{TASK}"))["celerytask"]["status"] == (
         "SUCCESS"
     )
-    for params in (
+    filters: tuple[dict[str, Any], ...] = (
         {"cidr_id": "ad3ead73"},
         {"asn_number": "123456"},
         {"label.asn_number": "123456"},
@@ -50,7 +50,8 @@ async def test_create_patch_retrieve_list_delete_a_task(
         {"parent_id": SEED_CREATE["parent_id"]},
         {"published": "false", "name": "function name"},
         {"received_after": "2022-08-30T10:43:46Z", "received_before": "2022-08-30T10:43:47Z"},
-    ):
+    )
+    for params in filters:
         listed = assert_ok(await client.get("/monitor/tasks", params=params))
         assert [t["id"] for t in listed["celery_tasks"]] == [TASK], params
     assert assert_ok(await client.get("/monitor/tasks", params={"published": "1"}))["count"] == 0

@@ -13,7 +13,7 @@ import nats
 import redis.asyncio as redis
 from tasktrail_devstack.processes import ServiceProcess, find_binary
 from tasktrail_devstack.servers import free_port
-from tasktrail_shared.envelope import content_id
+from tasktrail_shared.stream_message import content_id
 
 from bench.firehose import Firehose
 

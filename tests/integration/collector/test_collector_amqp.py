@@ -12,12 +12,14 @@ from pathlib import Path
 
 import nats
 import pytest
-from kombu import Connection, Exchange, Producer
+from kombu.connection import Connection
+from kombu.entity import Exchange
+from kombu.messaging import Producer
 from tasktrail_collector.bootstrap import bootstrap
 from tasktrail_collector.service import Collector
 from tasktrail_collector.settings import Settings
-from tasktrail_shared.celery_wire import decode_envelope
-from tasktrail_shared.envelope import Envelope, content_id
+from tasktrail_shared.celery_wire import decode_celery_events
+from tasktrail_shared.stream_message import StreamMessage, content_id
 
 from tests.integration.collector.rabbitmq import RabbitMQServer, rabbitmq_binary
 from tests.integration.collector.support import stream_ids
@@ -105,12 +107,17 @@ async def test_events_sent_while_the_collector_is_down_wait_in_its_queue(
     try:
         js = nc.jetstream()
         msg = await js.get_msg("TASKTRAIL", 301)
-        envelope = Envelope.from_message(msg.headers, msg.data)
+        assert msg.data is not None
+        envelope = StreamMessage.parse(msg.headers, msg.data)
         assert msg.data == zlib.decompress(compressed)  # kombu decompresses on receipt
         assert envelope.type == "celery.task.multi"
-        assert [e["type"] for e in decode_envelope(envelope)] == ["task-received", "task-started"]
+        assert [e["type"] for e in decode_celery_events(envelope)] == [
+            "task-received",
+            "task-started",
+        ]
         first = await js.get_msg("TASKTRAIL", 1)
-        assert decode_envelope(Envelope.from_message(first.headers, first.data))[0]["type"] == (
+        assert first.data is not None
+        assert decode_celery_events(StreamMessage.parse(first.headers, first.data))[0]["type"] == (
             "task-sent"
         )
         dead = await js.get_msg("TASKTRAIL_DEADLETTER", 1)

@@ -11,10 +11,11 @@ from urllib.parse import urlparse
 import nats
 import pytest
 import redis.asyncio as redis
+from nats.aio.msg import Msg
 from tasktrail_collector.bootstrap import bootstrap
 from tasktrail_collector.service import Collector
 from tasktrail_collector.settings import Settings
-from tasktrail_shared.envelope import content_id
+from tasktrail_shared.stream_message import content_id
 
 from tests.wire import recorded_messages
 
@@ -76,7 +77,7 @@ async def test_every_broker_message_lands_once_byte_for_byte(
     info = await js.stream_info("TASKTRAIL")
     assert info.state.messages == sent
     sub = await js.pull_subscribe("tasktrail.events.>", durable=None)
-    stored = []
+    stored: list[Msg] = []
     while len(stored) < sent:
         stored.extend(await sub.fetch(min(200, sent - len(stored)), timeout=5))
     await nc.close()

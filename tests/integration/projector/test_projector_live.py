@@ -17,11 +17,10 @@ import nats
 from pymongo import AsyncMongoClient
 from tasktrail_devstack.servers import free_port
 from tasktrail_projector.adapters.store import STATS, STATS_SLOTS
-from tasktrail_projector.domain import workers
 from tasktrail_projector.main import serve
 from tasktrail_projector.settings import LabelRule, Settings
 from tasktrail_shared import mongo
-from tasktrail_shared.envelope import MSG_ID_HEADER, Envelope, celery_envelope
+from tasktrail_shared.stream_message import MSG_ID_HEADER, StreamMessage, celery_stream_message
 
 from tests.integration.projector.support import (
     Published,
@@ -35,16 +34,16 @@ from tests.integration.projector.support import (
     without,
 )
 from tests.unit.projector import scenario
-from tests.unit.projector.builders import record_envelope
+from tests.unit.projector.builders import online, record_envelope
 from tests.unit.projector.replay import fold, recorded_events
 from tests.wire import recorded_messages
 
 Doc = dict[str, Any]
 
 
-def recorded_envelopes() -> list[Envelope]:
+def recorded_envelopes() -> list[StreamMessage]:
     return [
-        celery_envelope(
+        celery_stream_message(
             app="scan",
             routing_key=m.routing_key,
             data=m.payload,
@@ -72,7 +71,7 @@ async def test_recording_projects_into_the_read_models(
 
     w2 = worker_docs["w2@corpus"]
     assert w2["alive_until"] == w2["last_heartbeat"] + timedelta(seconds=4)
-    assert not workers.is_online(w2, w2["alive_until"])
+    assert not online(w2, w2["alive_until"])
     assert w2["alive_until"].tzinfo is not None
     assert worker_docs["w1@corpus"]["offline_at"] == worker_docs["w1@corpus"]["alive_until"]
 
@@ -130,7 +129,7 @@ async def test_malformed_messages_are_dead_lettered_and_the_rest_projects(
     settings = settings_for(fresh_nats_url, mongo_url, mongo_db, "TASKTRAIL")
     good = as_published(recorded_envelopes())
     not_an_envelope = ("tasktrail.events.scan.celery.task.sent", {"X": "1"}, b"\x00\x01")
-    bad_body = celery_envelope(
+    bad_body = celery_stream_message(
         app="scan", routing_key="task.sent", data=json.dumps({"body": 5}).encode(), source="t"
     )
     bad_record = record_envelope("task.amended", 1.0, app="scan", uuid="t", fields={"state": "X"})
@@ -146,9 +145,9 @@ async def test_malformed_messages_are_dead_lettered_and_the_rest_projects(
     letters = await read(mongo_url, mongo_db, mongo.DEAD_LETTERS)
     assert stats.dead_letters == 3 and len(letters) == 3
     by_seq = {seq: d["reason"] for seq, d in letters.items()}
-    assert "not a tasktrail envelope" in by_seq[31]  # the stream sequence is the key
+    assert "not a tasktrail stream message" in by_seq[31]  # the stream sequence is the key
     assert "body is not a string" in by_seq[32]
-    assert "state 'X' is not one of" in by_seq[len(messages)]
+    assert "state: 'X' is not one of" in by_seq[len(messages)]
     assert all(d["at"] is not None for d in letters.values())
     assert len(await read(mongo_url, mongo_db, mongo.TASKS)) == 15
 

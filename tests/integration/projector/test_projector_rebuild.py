@@ -15,7 +15,7 @@ from tasktrail_devstack.processes import ServiceProcess, find_binary
 from tasktrail_devstack.servers import free_port
 from tasktrail_projector.settings import LabelRule, Settings
 from tasktrail_shared import mongo
-from tasktrail_shared.envelope import celery_envelope
+from tasktrail_shared.stream_message import celery_stream_message
 
 from tests.integration.projector.support import (
     as_published,
@@ -39,7 +39,7 @@ RULES = [LabelRule(label="cidr_id", task="scan.tasks.*", arg=0)]
 
 def recorded() -> list[tuple[str, dict[str, str], bytes]]:
     return as_published(
-        celery_envelope(
+        celery_stream_message(
             app="scan", routing_key=m.routing_key, data=m.payload, source="t", received=m.received
         )
         for m in recorded_messages()

@@ -114,7 +114,7 @@ def test_a_worker_without_heartbeat_is_offline() -> None:
         "status": False,
         "app": None,
         "last_heartbeat": None,
-        **dict.fromkeys(serializers.WORKER_SETTABLE),
+        **dict.fromkeys(serializers.WORKER_REPORTED),
     }
 
 

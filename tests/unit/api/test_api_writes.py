@@ -10,8 +10,8 @@ import pytest
 from pydantic import ValidationError
 from tasktrail_api import writes
 from tasktrail_api.dashboard import DashboardCache
-from tasktrail_projector.domain.records import decode_record
-from tasktrail_shared import records
+from tasktrail_projector.domain.own_events import decode_record
+from tasktrail_shared import own_events
 
 SEED_CREATE = {
     "name": "function name",
@@ -39,9 +39,9 @@ def test_the_seed_create_body_is_a_valid_record() -> None:
     assert fields["received"] == "2022-08-30T10:43:46.758455+00:00"
     assert "uuid" not in fields and "status" not in fields
     payload = writes.payload(
-        records.TASK_RECORDED, at=1.0, actor="a", uuid=str(body.uuid), fields=fields
+        own_events.TASK_RECORDED, at=1.0, actor="a", uuid=str(body.uuid), fields=fields
     )
-    record = decode_record(records.TASK_RECORDED, payload, "e1", "default")  # projector's check
+    record = decode_record(own_events.TASK_RECORDED, payload, "e1", "default")  # projector's check
     assert record.data["fields"]["state"] == "PENDING"
 
 
@@ -99,8 +99,10 @@ def test_worker_status_is_a_flag(raw: object, ok: bool) -> None:
 def test_worker_fields_are_the_contract_s() -> None:
     body = writes.WorkerPatch.model_validate({"processed": 5, "loadavg": [0.1, 0.2, 0.3]})
     fields = body.record_fields(keep_nulls=True)
-    payload = writes.payload(records.WORKER_AMENDED, at=1.0, actor="a", hostname="h", fields=fields)
-    assert decode_record(records.WORKER_AMENDED, payload, "e", "d").data["fields"] == fields
+    payload = writes.payload(
+        own_events.WORKER_AMENDED, at=1.0, actor="a", hostname="h", fields=fields
+    )
+    assert decode_record(own_events.WORKER_AMENDED, payload, "e", "d").data["fields"] == fields
 
 
 T = datetime(2022, 8, 30, 10, 43, 46, 758000, tzinfo=UTC)

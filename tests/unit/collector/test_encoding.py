@@ -1,4 +1,4 @@
-"""The fast Redis path encodes exactly the bytes of the shared envelope; rejects stay apart."""
+"""The fast Redis path encodes exactly the shared stream message's bytes; rejects stay apart."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from tasktrail_collector.encoding import (
     REASON_HEADER,
     RedisEncoder,
     encode_deadletter,
-    encode_envelope,
     encode_headers,
+    encode_stream_message,
 )
-from tasktrail_shared.envelope import Envelope, celery_envelope
+from tasktrail_shared.stream_message import StreamMessage, celery_stream_message
 
 from tests.wire import recorded_messages
 
@@ -20,13 +20,13 @@ def _parse_headers(block: bytes) -> dict[str, str]:
     return dict(line.split(": ", 1) for line in lines[1:-2])
 
 
-def test_the_fast_redis_encoding_equals_the_shared_envelope_byte_for_byte() -> None:
+def test_the_fast_redis_encoding_equals_the_shared_stream_message_byte_for_byte() -> None:
     encoder = RedisEncoder("scan", "tasktrail/collector/host")
     for message in recorded_messages():
         encoder.at(message.received)
         fast = encoder.encode(message.routing_key.encode(), message.payload)
-        reference = encode_envelope(
-            celery_envelope(
+        reference = encode_stream_message(
+            celery_stream_message(
                 app="scan",
                 routing_key=message.routing_key,
                 data=message.payload,
@@ -37,13 +37,13 @@ def test_the_fast_redis_encoding_equals_the_shared_envelope_byte_for_byte() -> N
         assert fast == reference
 
 
-def test_an_encoded_message_reads_back_as_the_envelope_the_projector_expects() -> None:
+def test_an_encoded_message_parses_as_the_stream_message_the_projector_expects() -> None:
     broker = recorded_messages()[0]
     encoder = RedisEncoder("scan", "src")
     encoder.at(broker.received)
     message = encoder.encode(broker.routing_key.encode(), broker.payload)
-    envelope = Envelope.from_message(_parse_headers(message.headers), message.data)
-    assert envelope.type == f"celery.{broker.routing_key}"
+    parsed = StreamMessage.parse(_parse_headers(message.headers), message.data)
+    assert parsed.type == f"celery.{broker.routing_key}"
     assert message.subject == f"tasktrail.events.scan.celery.{broker.routing_key}".encode()
 
 

@@ -1,15 +1,12 @@
-"""The collector's settings are plain values; its dead-letter stream differs from the events'."""
+"""The collector's dead-letter stream: the events' limits, its own name, subjects and size.
+
+(That settings import no client library is an import-linter contract, see pyproject.toml.)
+"""
 
 from __future__ import annotations
 
 from tasktrail_collector.settings import Settings
 from tasktrail_shared.nats import stream_config
-
-from tests.imports import client_libraries_imported_by
-
-
-def test_collector_settings_import_no_client_library() -> None:
-    assert client_libraries_imported_by("tasktrail_collector.settings") == []
 
 
 def test_the_deadletter_stream_has_its_own_name_subjects_and_size() -> None:

@@ -1,4 +1,4 @@
-"""In-memory stand-ins for Celery and the log, shared by the control unit tests."""
+"""In-memory stand-ins for Celery and the event publisher, shared by the control unit tests."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from tasktrail_shared.envelope import Envelope
+from tasktrail_shared.stream_message import StreamMessage
 
 INSPECT_ANSWERS: dict[str, Any] = {
     "stats": {"pool": {"processes": [1, 2]}},
@@ -86,15 +86,17 @@ class FakeRemote:
         return f"task-{len(self.sent)}"
 
 
-class RecordingLog:
+class RecordingPublisher:
+    """Keeps what control publishes; ``failing`` makes JetStream unavailable."""
+
     def __init__(self) -> None:
-        self.events: list[Envelope] = []
+        self.events: list[StreamMessage] = []
         self.failing = False
 
-    async def record(self, envelope: Envelope) -> None:
+    async def publish(self, message: StreamMessage) -> None:
         if self.failing:
             raise ConnectionError("JetStream unavailable")
-        self.events.append(envelope)
+        self.events.append(message)
 
     def of_type(self, event_type: str) -> list[dict[str, Any]]:
         return [e.json() for e in self.events if e.type == event_type]

@@ -1,22 +1,15 @@
+"""Control checks arguments with the shared contract's models only, and says what is wrong."""
+
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
-from celery.utils.saferepr import saferepr
-from tasktrail_control.arguments import (
-    CommandError,
-    destination,
-    original_arguments,
-    parse_eta,
-    validate,
-)
-from tasktrail_shared.commands import RevokeArgs
+from tasktrail_control.arguments import CommandError, validate
+from tasktrail_shared.commands import RetryArgs, RevokeArgs, RunArgs
 
 
 def test_arguments_are_checked_with_the_contract_model() -> None:
     args = validate("revoke", {"ids": ["a", "b"], "terminate": True})
-    assert isinstance(args, RevokeArgs) and args.ids == ["a", "b"] and args.signal is None
+    assert isinstance(args, RevokeArgs) and args.ids == ["a", "b"] and args.signal == "SIGTERM"
 
 
 @pytest.mark.parametrize(
@@ -25,8 +18,10 @@ def test_arguments_are_checked_with_the_contract_model() -> None:
         ("revoke", {"ids": "t1"}, "'ids'"),
         ("revoke", {"ids": []}, "'ids'"),
         ("revoke", {"ids": ["t1"], "force": True}, "'force'"),
+        ("revoke", {"ids": ["t1"], "signal": "NOPE"}, "'signal': unknown signal"),
         ("shutdown", {}, "'names'"),
         ("pool_grow", {"n": 0}, "'n'"),
+        ("pool_grow", {"names": []}, "'names': list at least one worker"),
         ("rate_limit", {"task_name": "demo.add"}, "'rate'"),
         ("purge", {"queue": ""}, "'queue'"),
         ("retry", {"id": "x", "name": "demo.add"}, "'args'"),
@@ -39,50 +34,17 @@ def test_a_bad_argument_is_named_in_the_error(
         validate(command, raw)
 
 
-def test_an_empty_worker_list_is_refused_rather_than_meaning_every_worker() -> None:
-    assert destination(None) is None
-    assert destination(["w1@h"]) == ["w1@h"]
-    with pytest.raises(CommandError, match="'names'"):
-        destination([])
+def test_run_refuses_both_eta_and_countdown_with_a_clear_message() -> None:
+    with pytest.raises(
+        CommandError, match="invalid arguments for run: give either 'eta' or 'countdown', not both"
+    ):
+        validate("run", {"name": "demo.add", "eta": "2030-01-02T03:04:05Z", "countdown": 0})
+    args = validate("run", {"name": "demo.add", "eta": "2030-01-02T03:04:05Z", "countdown": None})
+    assert isinstance(args, RunArgs) and args.eta is not None and args.countdown is None
 
 
-@pytest.mark.parametrize(
-    ("args", "kwargs", "expected"),
-    [
-        ("('boom',)", "{}", (["boom"], {})),
-        ("[2, 3]", None, ([2, 3], {})),
-        ("()", "{'x': 1, 'y': [1, 2]}", ([], {"x": 1, "y": [1, 2]})),
-        (saferepr((1, "a", None, {"k": 1.5})), saferepr({}), ([1, "a", None, {"k": 1.5}], {})),
-    ],
-)
-def test_original_arguments_come_back_from_celerys_reprs(
-    args: str, kwargs: str | None, expected: tuple[list[object], dict[str, object]]
-) -> None:
-    assert original_arguments(args, kwargs) == expected
-
-
-@pytest.mark.parametrize(
-    ("args", "kwargs"),
-    [
-        (saferepr(("x" * 2000,), 1024), "{}"),  # Celery cut it
-        ("('a',)", saferepr({"k": list(range(1000))}, 1024)),
-        ("(datetime.datetime(2024, 1, 1, 0, 0),)", "{}"),  # an object's repr
-        ("(1, 2", "{}"),
-        ("42", "{}"),
-        ("()", "[1]"),
-        (None, "{}"),
-    ],
-)
-def test_arguments_not_captured_in_full_are_refused(args: str | None, kwargs: str) -> None:
+def test_retry_arguments_not_captured_in_full_are_refused_before_anything_runs() -> None:
     with pytest.raises(CommandError, match="arguments were not captured in full"):
-        original_arguments(args, kwargs)
-
-
-def test_eta_is_an_aware_datetime() -> None:
-    assert parse_eta(None, None) is None
-    assert parse_eta("2030-01-02T03:04:05Z", None) == datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
-    assert parse_eta("2030-01-02T03:04:05", None) == datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
-    with pytest.raises(CommandError, match=r"'eta'.*ISO 8601"):
-        parse_eta("tomorrow", None)
-    with pytest.raises(CommandError, match="not both"):
-        parse_eta("2030-01-02T03:04:05Z", 10)
+        validate("retry", {"id": "x", "name": "demo.add", "args": "('aaaa...',)"})
+    args = validate("retry", {"id": "x", "name": "demo.add", "args": "(1, 2)", "kwargs": None})
+    assert isinstance(args, RetryArgs) and args.original_arguments() == ([1, 2], {})

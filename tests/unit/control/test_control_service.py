@@ -12,17 +12,20 @@ from tasktrail_control.ledger import Claim, MemoryLedger
 from tasktrail_control.outcomes import NO_ANSWER
 from tasktrail_control.service import Control
 from tasktrail_shared.commands import CommandName, CommandReply, CommandRequest
-from tasktrail_shared.records import TASK_RECONCILED, WORKER_INSPECTED
+from tasktrail_shared.own_events import TASK_RECONCILED, WORKER_INSPECTED
 
-from tests.unit.control.fakes import FakeRemote, RecordingLog
+from tests.unit.control.fakes import FakeRemote, RecordingPublisher
 
 REQUESTED, COMPLETED = "tasktrail.command.requested", "tasktrail.command.completed"
 
 
 def make(
     workers: list[str] | None = None, **remote: Any
-) -> tuple[Control, FakeRemote, RecordingLog]:
-    fake, log = FakeRemote(workers if workers is not None else ["w1@h"], **remote), RecordingLog()
+) -> tuple[Control, FakeRemote, RecordingPublisher]:
+    fake, log = (
+        FakeRemote(workers if workers is not None else ["w1@h"], **remote),
+        RecordingPublisher(),
+    )
     return Control("default", fake, log), fake, log
 
 
@@ -50,7 +53,7 @@ async def test_revoke_reaches_every_worker_and_is_recorded_twice() -> None:
     requested, completed = log.of_type(REQUESTED)[0], log.of_type(COMPLETED)[0]
     # What the projector needs to mark the tasks revoke-requested at once:
     assert requested["actor"] == "ann"
-    assert requested["args"] == {"ids": ["t1", "t2"], "terminate": True, "signal": "KILL"}
+    assert requested["args"] == {"ids": ["t1", "t2"], "terminate": True, "signal": "SIGKILL"}
     assert completed["outcome"]["workers"]["w1@h"]["status"] == "ok"
     assert completed["outcome"]["duration_ms"] >= 0
 
@@ -74,6 +77,37 @@ async def test_a_retried_command_executes_once() -> None:
     assert len(remote.broadcasts) == 1 and len(log.of_type(REQUESTED)) == 1
 
 
+async def test_a_repeated_command_id_gets_the_first_reply_and_executes_once() -> None:
+    """The API passes a client's Idempotency-Key through as the command id."""
+    control, remote, log = make()
+    first = await control.execute(
+        CommandRequest(id="key-1", command="run", args={"name": "demo.add", "args": [1]})
+    )
+    again = await control.execute(
+        CommandRequest(id="key-1", command="run", args={"name": "demo.add", "args": [2]})
+    )
+    assert first.ok and again == first and first.result == "task-1"
+    assert len(remote.sent) == 1 and remote.sent[0]["args"] == [1]
+    assert len(log.of_type(REQUESTED)) == 1 and len(log.of_type(COMPLETED)) == 1
+
+
+async def test_a_refused_command_repeated_gets_the_same_refusal() -> None:
+    control, _, log = make()
+    request = CommandRequest(id="key-2", command="purge", args={"queue": ""})
+    first, again = await control.execute(request), await control.execute(request)
+    assert not first.ok and again == first
+    assert len(log.of_type(REQUESTED)) == 1
+
+
+async def test_a_command_id_used_for_another_command_is_refused() -> None:
+    control, remote, _ = make()
+    assert (await control.execute(CommandRequest(id="key-3", command="ping"))).ok
+    reply = await control.execute(CommandRequest(id="key-3", command="purge", args={"queue": "q"}))
+    assert not reply.ok and reply.command == "purge" and reply.id == "key-3"
+    assert reply.error == "not executed: command id 'key-3' was used for ping"
+    assert [b[0] for b in remote.broadcasts] == ["ping"]
+
+
 async def test_a_duplicate_arriving_while_the_first_runs_waits_for_its_reply() -> None:
     control, remote, log = make()
     remote.delay = 0.3
@@ -84,10 +118,12 @@ async def test_a_duplicate_arriving_while_the_first_runs_waits_for_its_reply() -
 
 
 async def test_an_abandoned_claim_is_taken_over_once_its_lease_ran_out() -> None:
-    ledger = MemoryLedger()
+    now = [100.0]
+    ledger = MemoryLedger(clock=lambda: now[0])
     assert await ledger.claim("c1", lease=0.05) is Claim.MINE
+    now[0] += 0.04
     assert await ledger.claim("c1", lease=0.05) is Claim.BUSY
-    await asyncio.sleep(0.06)
+    now[0] += 0.02
     assert await ledger.claim("c1", lease=0.05) is Claim.MINE
 
 
@@ -225,8 +261,22 @@ async def test_run_sends_the_task_and_answers_its_id() -> None:
     sent = remote.sent[0]
     assert (sent["name"], sent["args"], sent["queue"]) == ("demo.add", [2, 3], "q1")
     assert sent["eta"].isoformat() == "2030-01-01T00:00:00+00:00"
-    reply = await run(control, "run", name="demo.add", eta="2030-01-01", countdown=5)
-    assert not reply.ok and reply.error is not None and "not both" in reply.error
+
+
+async def test_run_with_both_eta_and_countdown_is_refused_clearly_and_sends_nothing() -> None:
+    control, remote, log = make()
+    for countdown in (5, 0):
+        reply = await run(
+            control, "run", name="demo.add", eta="2030-01-01T00:00:00Z", countdown=countdown
+        )
+        assert not reply.ok
+        assert reply.error == (
+            "invalid arguments for run: give either 'eta' or 'countdown', not both"
+        )
+    reply = await run(control, "run", name="demo.add", eta="2030-01-01T00:00:00")
+    assert not reply.ok and reply.error is not None and "'eta': give a time zone" in reply.error
+    assert remote.sent == []
+    assert len(log.of_type(COMPLETED)) == 3
 
 
 async def test_retry_runs_the_task_again_with_its_original_arguments() -> None:
@@ -271,7 +321,7 @@ async def test_malformed_request_bytes_get_an_error_reply_with_their_id() -> Non
 
 
 async def test_a_command_that_overruns_its_deadline_is_answered_as_failed() -> None:
-    fake, log = FakeRemote(["w1@h"]), RecordingLog()
+    fake, log = FakeRemote(["w1@h"]), RecordingPublisher()
     control = Control("default", fake, log, grace=0.1)
     fake.delay = 5
     reply = await control.execute(

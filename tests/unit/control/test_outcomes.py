@@ -1,27 +1,8 @@
+"""Celery's broadcast replies become one outcome per worker."""
+
 from __future__ import annotations
 
-import pytest
-from tasktrail_control.outcomes import for_named_workers, from_replies, normalise_signal
-
-
-@pytest.mark.parametrize(
-    ("given", "expected"),
-    [
-        (None, "SIGTERM"),
-        ("TERM", "SIGTERM"),
-        ("sigkill", "SIGKILL"),
-        ("9", "SIGKILL"),
-        (15, "SIGTERM"),
-    ],
-)
-def test_signals_are_normalised_to_celerys_names(given: object, expected: str) -> None:
-    assert normalise_signal(given) == expected  # type: ignore[arg-type]
-
-
-@pytest.mark.parametrize("given", ["SIGNOPE", "999", "kill -9"])
-def test_unknown_signals_are_refused(given: str) -> None:
-    with pytest.raises(ValueError, match="unknown signal"):
-        normalise_signal(given)
+from tasktrail_control.outcomes import for_named_workers, from_replies
 
 
 def test_celery_broadcast_replies_become_one_outcome_per_worker() -> None:

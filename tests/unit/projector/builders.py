@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from tasktrail_projector.domain.events import Observed
-from tasktrail_projector.domain.records import Record, decode_record
-from tasktrail_shared import records as contract
-from tasktrail_shared.envelope import Envelope, celery_envelope, own_event
+from tasktrail_projector.domain.own_events import Record, decode_record
+from tasktrail_shared import own_events as contract
+from tasktrail_shared.stream_message import StreamMessage, celery_stream_message, own_event
 
 from tests.unit.projector.fakes import FakeDelivery
+
+
+def online(doc: Mapping[str, Any], now: datetime) -> bool:
+    """What a reader shows for a worker document: online while ``now`` is before
+    ``alive_until`` (the API's rule)."""
+    until = doc.get("alive_until")
+    return isinstance(until, datetime) and now < until
 
 
 def _digest(*parts: object) -> str:
@@ -46,7 +54,7 @@ def iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).isoformat()
 
 
-def record_envelope(kind: str, at: float, app: str = "default", **payload: Any) -> Envelope:
+def record_envelope(kind: str, at: float, app: str = "default", **payload: Any) -> StreamMessage:
     """The stream message the API or control would publish for an own event."""
     event_type = f"tasktrail.{kind}"
     assert event_type in contract.RECORD_TYPES
@@ -77,10 +85,10 @@ def redis_payload(body: object) -> bytes:
 
 def celery_message(
     routing_key: str, body: dict[str, Any] | list[dict[str, Any]], app: str = "default"
-) -> Envelope:
+) -> StreamMessage:
     """A broker message holding ``body`` (an event or a list), wrapped as the collector does."""
     received = max(e["timestamp"] for e in (body if isinstance(body, list) else [body])) + 0.001
-    return celery_envelope(
+    return celery_stream_message(
         app=app,
         routing_key=routing_key,
         data=redis_payload(body),
@@ -92,7 +100,7 @@ def celery_message(
 LOG_T0 = 1_800_000_000.0
 
 
-def deliveries(envelopes: list[Envelope]) -> list[FakeDelivery]:
+def deliveries(envelopes: list[StreamMessage]) -> list[FakeDelivery]:
     """Stream messages; the log stores one a second from ``LOG_T0`` (its clock only grows)."""
     return [
         FakeDelivery(e.nats_subject, e.headers(), e.data, seq, time=LOG_T0 + seq)

@@ -8,9 +8,9 @@ from typing import Any
 from tasktrail_projector.domain import tasks, workers
 from tasktrail_projector.domain.events import Observed
 from tasktrail_projector.domain.labels import Rule
-from tasktrail_projector.domain.records import Record
-from tasktrail_shared.celery_wire import decode_envelope
-from tasktrail_shared.envelope import celery_envelope
+from tasktrail_projector.domain.own_events import Record
+from tasktrail_shared.celery_wire import decode_celery_events
+from tasktrail_shared.stream_message import celery_stream_message
 
 from tests.wire import recorded_messages
 
@@ -23,14 +23,14 @@ def recorded_events() -> list[Observed]:
     """Every event of the fixture, in recording order, with its envelope's id and time."""
     observed = []
     for message in recorded_messages():
-        envelope = celery_envelope(
+        envelope = celery_stream_message(
             app="scan",
             routing_key=message.routing_key,
             data=message.payload,
             source="test",
             received=message.received,
         )
-        for index, event in enumerate(decode_envelope(envelope)):
+        for index, event in enumerate(decode_celery_events(envelope)):
             observed.append(Observed(event, envelope.id, index, envelope.app, envelope.received))
     return observed
 

@@ -14,8 +14,8 @@ from typing import Any
 
 from tasktrail_projector.domain.events import Observed
 from tasktrail_projector.domain.messages import decode_message
-from tasktrail_projector.domain.records import Record
-from tasktrail_shared.envelope import Envelope
+from tasktrail_projector.domain.own_events import Record
+from tasktrail_shared.stream_message import StreamMessage
 
 from tests.unit.projector.builders import celery_message, iso, record_envelope
 
@@ -58,7 +58,7 @@ def _received(uuid: str, at: float, host: str, name: str, args: str, **f: Any) -
     return _e("task-received", at, host, uuid=uuid, name=name, args=args, kwargs="{}", **f)
 
 
-def messages() -> list[Envelope]:
+def messages() -> list[StreamMessage]:
     """Every message of the scenario, in the order a collector would have stored them."""
     scan = "scan.tasks.port_enumerate"
     args = "('cidr-1', [{'packet': UUID('0d3b5d3a-2fd8-4f4d-b5a3-4bb5a0a5d001')}])"
@@ -142,7 +142,7 @@ def messages() -> list[Envelope]:
     return out
 
 
-def decoded(envelopes: list[Envelope] | None = None) -> list[Observed | Record]:
+def decoded(envelopes: list[StreamMessage] | None = None) -> list[Observed | Record]:
     """Every Celery event and record of the messages, as the projector decodes them."""
     items: list[Observed | Record] = []
     for env in envelopes or messages():

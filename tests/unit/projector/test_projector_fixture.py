@@ -8,6 +8,7 @@ from typing import Any
 from tasktrail_projector.domain import workers
 from tasktrail_projector.domain.events import Observed, to_datetime
 
+from tests.unit.projector.builders import online
 from tests.unit.projector.replay import Replay
 
 Doc = dict[str, Any]
@@ -111,8 +112,8 @@ def test_killed_worker_goes_offline_by_heartbeat_expiry(
     assert doc["last_heartbeat"] == to_datetime(last.received)
     assert doc["alive_until"] == to_datetime(last.received + 2 * 2.0)
     assert doc["freq"] == 2.0 and doc["pid"] == 15323 and doc["sw_ver"] == "5.7.0"
-    assert workers.is_online(doc, doc["last_heartbeat"] + timedelta(seconds=1))
-    assert not workers.is_online(doc, doc["alive_until"] + timedelta(milliseconds=1))
+    assert online(doc, doc["last_heartbeat"] + timedelta(seconds=1))
+    assert not online(doc, doc["alive_until"] + timedelta(milliseconds=1))
 
 
 def test_worker_shut_down_is_offline_at_once(recorded: list[Observed], replay: Replay) -> None:
@@ -123,7 +124,7 @@ def test_worker_shut_down_is_offline_at_once(recorded: list[Observed], replay: R
     assert doc["alive_until"] == doc["offline_at"]
     assert doc["last_heartbeat"] < doc["offline_at"]
     assert doc["processed"] == 15 and doc["active"] == 0
-    assert not workers.is_online(doc, doc["offline_at"])
+    assert not online(doc, doc["offline_at"])
     assert doc["id"] == workers.worker_id("scan", "w1@corpus")
     assert doc["id"] != worker_docs["w2@corpus"]["id"]
 

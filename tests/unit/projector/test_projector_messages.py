@@ -8,7 +8,7 @@ import json
 import pytest
 from tasktrail_projector.domain.history import task_entries
 from tasktrail_projector.domain.messages import InvalidMessage, decode_message
-from tasktrail_shared.envelope import celery_envelope, own_event
+from tasktrail_shared.stream_message import celery_stream_message, own_event
 
 from tests.wire import recorded_messages
 
@@ -30,7 +30,9 @@ def test_multi_message_yields_every_event_with_its_index() -> None:
         (m for m in recorded_messages() if m.routing_key == "task.multi"),
         key=lambda m: len(m.payload),
     )
-    env = celery_envelope(app="scan", routing_key="task.multi", data=message.payload, source="t")
+    env = celery_stream_message(
+        app="scan", routing_key="task.multi", data=message.payload, source="t"
+    )
     decoded = decode_message(env.headers(), env.data)
     assert [o.index for o in decoded.events] == list(range(len(decoded.events)))
     assert {o.envelope_id for o in decoded.events} == {env.id}
@@ -43,7 +45,7 @@ def test_multi_message_yields_every_event_with_its_index() -> None:
 
 def test_worker_events_have_no_task_history() -> None:
     message = next(m for m in recorded_messages() if m.routing_key == "worker.heartbeat")
-    env = celery_envelope(
+    env = celery_stream_message(
         app="scan", routing_key=message.routing_key, data=message.payload, source="t"
     )
     decoded = decode_message(env.headers(), env.data)
@@ -54,7 +56,7 @@ def test_worker_events_have_no_task_history() -> None:
 @pytest.mark.parametrize(
     ("headers", "data", "reason"),
     [
-        (None, b"{}", "not a tasktrail envelope"),
+        (None, b"{}", "not a tasktrail stream message"),
         ({"ce-id": "x", "ce-type": "celery.task.sent", "ce-app": "a"}, b"{}", "ce-received"),
         (
             {"ce-id": "x", "ce-type": "celery.task.sent", "ce-app": "a", "ce-received": "nan"},
@@ -80,7 +82,9 @@ def test_bad_envelopes_are_invalid(
     ],
 )
 def test_unreadable_events_are_invalid(body: dict[str, object], reason: str) -> None:
-    env = celery_envelope(app="a", routing_key="task.sent", data=_redis_payload(body), source="t")
+    env = celery_stream_message(
+        app="a", routing_key="task.sent", data=_redis_payload(body), source="t"
+    )
     with pytest.raises(InvalidMessage, match=reason):
         decode_message(env.headers(), env.data)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,17 +15,30 @@ from tasktrail_shared.mongo import TASKS, WORKERS
 
 from tests.unit.projector import scenario
 from tests.unit.projector.builders import deliveries
-from tests.unit.projector.fakes import FakeDelivery, FakeSource, FakeStore
+from tests.unit.projector.fakes import FakeClock, FakeDelivery, FakeSource, FakeStore
 
 
 def job(
     items: list[FakeDelivery], store: FakeStore, until: Until | None = None, last: int | None = None
 ) -> Rebuild:
-    source = FakeSource(items)
-    projector = Projector(source, store, checkpoint="rebuild", batch_size=4, fetch_timeout=0.01)
-    maintenance = Maintenance(store, checkpoint="rebuild", clock=lambda: scenario.AFTER)
+    """A rebuild on a clock of its own (starting at ``scenario.AFTER``)."""
+    clock = FakeClock(scenario.AFTER)
+    source = FakeSource(items, clock=clock)
+    projector = Projector(
+        source, store, consumer="rebuild", batch_size=4, fetch_timeout=0.01, clock=clock
+    )
+    maintenance = Maintenance(store, consumer="rebuild", clock=clock)
     end = len(items) if last is None else last
-    return Rebuild(projector, maintenance, source, store, last=end, until=until, retry_delay=0.01)
+    return Rebuild(
+        projector,
+        maintenance,
+        source,
+        store,
+        last=end,
+        until=until,
+        retry_delay=0.01,
+        clock=clock,
+    )
 
 
 def public(docs: dict[Any, dict[str, Any]]) -> dict[Any, dict[str, Any]]:
@@ -38,7 +50,7 @@ async def live(items: list[FakeDelivery]) -> FakeStore:
     projector = Projector(FakeSource(items), store, batch_size=3)
     while await projector.step():
         pass
-    await Maintenance(store).settle(scenario.AFTER)
+    await Maintenance(store, clock=FakeClock(scenario.AFTER)).settle()
     return store
 
 
@@ -105,12 +117,11 @@ async def test_an_empty_stream_or_a_shortened_one_ends_the_replay() -> None:
 
 async def test_an_outage_is_waited_out_without_skipping_anything() -> None:
     items = deliveries(scenario.messages())
-    store = FakeStore(down=True)
+    store = FakeStore(outage=9)  # a batch makes one to three calls: 3 to 9 attempts fail
     rebuild = job(items, store)
-    task = asyncio.create_task(rebuild.run())
-    await asyncio.sleep(0.1)
-    store.down = False
-    report = await asyncio.wait_for(task, 10)
+    report = await rebuild.run()
+    assert isinstance(rebuild.clock, FakeClock)
+    assert rebuild.clock.slept[:3] == [0.01, 0.02, 0.04]  # each attempt waits twice as long
     assert report.messages == len(items) and not any(d.naked for d in items)
     assert public(store.docs(TASKS)) == public(
         (await live(deliveries(scenario.messages()))).docs(TASKS)
@@ -123,9 +134,9 @@ async def test_a_long_replay_recomputes_stats_as_it_goes() -> None:
     class Watched(FakeStore):
         most: int = 0
 
-        async def checkpoint(self, name: str, seq: int, slots: Any) -> None:
-            await super().checkpoint(name, seq, slots)
-            self.most = max(self.most, len(self.docs("checkpoints")[name]["dirty"]))
+        async def save_position(self, consumer: str, seq: int, marks: Any) -> None:
+            await super().save_position(consumer, seq, marks)
+            self.most = max(self.most, len(await self.marks(consumer)))
 
     items = deliveries(scenario.messages() * 3)
     store = Watched()
@@ -133,4 +144,4 @@ async def test_a_long_replay_recomputes_stats_as_it_goes() -> None:
     rebuild.maintenance.stats_interval = 0.0
     await rebuild.run()
     assert rebuild.maintenance.stats.slots > 0 and store.most <= 8  # of some 40 slots
-    assert await store.dirty_slots("rebuild") == {}
+    assert await store.marks("rebuild") == {}

@@ -6,12 +6,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from tasktrail_projector.domain import workers
 from tasktrail_projector.domain.events import to_datetime
 from tasktrail_projector.domain.messages import InvalidMessage, decode_message
-from tasktrail_projector.domain.records import InvalidRecord
+from tasktrail_projector.domain.own_events import InvalidRecord
 
-from tests.unit.projector.builders import event, iso, record, record_envelope, worker_event
+from tests.unit.projector.builders import (
+    event,
+    iso,
+    online,
+    record,
+    record_envelope,
+    worker_event,
+)
 from tests.unit.projector.replay import fold
 
 Doc = dict[str, Any]
@@ -196,19 +202,19 @@ def test_a_declared_status_holds_until_the_worker_next_shows_a_sign() -> None:
     far = to_datetime(T0 + 10**6)
     manual = record("worker.recorded", T0, hostname="w1@h", fields={"status": True})
     doc = worker(manual)
-    assert workers.is_online(doc, far)  # never beat: as declared, for good
+    assert online(doc, far)  # never beat: as declared, for good
     assert doc["declared"] == {"online": True, "at": T0, "actor": "tester"}
     beat = worker_event("worker-heartbeat", T0 + 10)  # the worker speaks: Celery's rule again
-    assert not workers.is_online(worker(beat, manual), far)
-    assert workers.is_online(worker(beat, manual), to_datetime(T0 + 12))
+    assert not online(worker(beat, manual), far)
+    assert online(worker(beat, manual), to_datetime(T0 + 12))
     down = record("worker.amended", T0 + 20, hostname="w1@h", fields={"status": False})
     taken = worker(down, beat, manual)
     assert taken["alive_until"] == to_datetime(T0 + 20)  # offline from the declaration
-    assert not workers.is_online(taken, to_datetime(T0 + 20.5))
+    assert not online(taken, to_datetime(T0 + 20.5))
     up = record("worker.amended", T0 + 21, hostname="w1@h", fields={"status": True})
-    assert workers.is_online(worker(up, down, beat, manual), far)  # latest declaration wins
+    assert online(worker(up, down, beat, manual), far)  # latest declaration wins
     missed = record("worker.inspected", T0 + 30, hostname="w1@h", reachable=False)
-    assert not workers.is_online(worker(up, missed, beat), to_datetime(T0 + 31))
+    assert not online(worker(up, missed, beat), to_datetime(T0 + 31))
 
 
 def test_inspection_is_stored_and_an_unanswered_one_takes_the_worker_offline() -> None:
@@ -226,7 +232,7 @@ def test_inspection_is_stored_and_an_unanswered_one_takes_the_worker_offline() -
     assert doc["inspected"]["registered"] == ["scan.tasks.x"]  # kept from the answered one
     assert doc["inspected"]["at"] == to_datetime(T0 + 1)
     assert doc["unreachable_at"] == to_datetime(T0 + 2) == doc["alive_until"]
-    assert not workers.is_online(doc, to_datetime(T0 + 3))
+    assert not online(doc, to_datetime(T0 + 3))
     back = worker(beat, missed, worker_event("worker-heartbeat", T0 + 3))
     assert back["unreachable_at"] is None and back["alive_until"] == to_datetime(T0 + 3.001 + 4)
     later = record("worker.inspected", T0 + 2.5, hostname="w1@h", reachable=True)
@@ -237,5 +243,5 @@ def test_an_old_unanswered_inspection_does_not_override_a_newer_heartbeat() -> N
     missed = record("worker.inspected", T0 - 5, hostname="w1@h", reachable=False)
     doc = worker(missed, worker_event("worker-heartbeat", T0))
     assert doc["unreachable_at"] is None
-    assert workers.is_online(doc, datetime.fromtimestamp(T0 + 1, UTC))
+    assert online(doc, datetime.fromtimestamp(T0 + 1, UTC))
     assert doc["alive_until"] - doc["last_heartbeat"] == timedelta(seconds=4)

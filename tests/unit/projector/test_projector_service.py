@@ -11,11 +11,11 @@ from tasktrail_projector.domain import tasks
 from tasktrail_projector.domain.events import Observed, to_datetime
 from tasktrail_projector.ports import StoreUnavailable, Write
 from tasktrail_projector.service import Projector
-from tasktrail_shared.envelope import celery_envelope
 from tasktrail_shared.mongo import CHECKPOINTS, DEAD_LETTERS, TASK_EVENTS, TASKS, WORKERS
+from tasktrail_shared.stream_message import celery_stream_message
 
 from tests.unit.projector.builders import celery_message, deliveries
-from tests.unit.projector.fakes import FakeDelivery, FakeSource, FakeStore
+from tests.unit.projector.fakes import FakeClock, FakeDelivery, FakeSource, FakeStore
 from tests.unit.projector.replay import fold
 from tests.wire import recorded_messages
 
@@ -23,7 +23,7 @@ from tests.wire import recorded_messages
 def recorded_deliveries() -> list[FakeDelivery]:
     deliveries = []
     for seq, message in enumerate(recorded_messages(), start=1):
-        env = celery_envelope(
+        env = celery_stream_message(
             app="scan",
             routing_key=message.routing_key,
             data=message.payload,
@@ -60,8 +60,8 @@ async def test_projects_the_recording_like_the_pure_fold(recorded: list[Observed
     assert projector.stats.documents_written == len(expected_tasks) + len(expected_workers)
     assert projector.stats.bulk_writes == 2 and projector.stats.loads == 0
     assert projector.stats.events == len(recorded)
-    checkpoint = store.docs(CHECKPOINTS)["projector"]
-    assert checkpoint["seq"] == len(deliveries) and checkpoint["dirty"]
+    assert await store.marks("projector")
+    assert store.docs(CHECKPOINTS)["projector"]["seq"] == len(deliveries)
 
 
 async def test_small_batches_give_the_same_documents(recorded: list[Observed]) -> None:
@@ -79,7 +79,7 @@ async def test_malformed_message_is_dead_lettered_and_the_rest_projects() -> Non
     store = FakeStore()
     await drain(Projector(FakeSource(deliveries), store, batch_size=500))
     [letter] = store.docs(DEAD_LETTERS).values()
-    assert letter["_id"] == 999 and "not a tasktrail envelope" in letter["reason"]
+    assert letter["_id"] == 999 and "not a tasktrail stream message" in letter["reason"]
     assert letter["at"] == to_datetime(bad.time)  # the log's time: a rebuild writes the same
     assert letter["data"].endswith(" junk") and letter["headers"] == {"ce-id": "x"}
     assert all(d.acked for d in deliveries)
@@ -133,16 +133,18 @@ async def test_outage_naks_the_batch_and_acks_nothing() -> None:
 
 
 async def test_run_backs_off_during_an_outage_and_stops_when_asked() -> None:
-    store = FakeStore(down=True)
-    projector = Projector(FakeSource(recorded_deliveries()), store, retry_delay=0.01)
+    clock = FakeClock()
+    deliveries = recorded_deliveries()
+    source = FakeSource(deliveries, clock=clock)
+    store = FakeStore(outage=9)  # a batch makes one to three calls: 3 to 9 batches fail
+    projector = Projector(source, store, retry_delay=0.01, clock=clock)
     stop = asyncio.Event()
     task = asyncio.create_task(projector.run(stop))
-    await asyncio.sleep(0.1)
-    store.down = False
-    await asyncio.sleep(0.3)
+    await asyncio.wait_for(source.drained.wait(), 10)  # a give-up bound, not a measurement
     stop.set()
-    await asyncio.wait_for(task, 5)
-    assert len(store.docs(TASKS)) == 15
+    await asyncio.wait_for(task, 10)
+    assert clock.slept[:3] == [0.01, 0.02, 0.04]  # each failed batch waits twice as long
+    assert len(store.docs(TASKS)) == 15 and all(d.acked for d in deliveries)
 
 
 async def test_a_restarted_projector_guesses_new_and_recovers_from_wrong_guesses(
@@ -180,15 +182,16 @@ async def test_client_task_sent_waits_briefly_for_the_workers_events() -> None:
     items = deliveries([celery_message("task.sent", sent), celery_message("task.sent", lone)])
     later = deliveries([celery_message("task.started", started)])
     later[0].seq = 3
-    source = FakeSource(items)
+    clock = FakeClock()
+    source = FakeSource(items, clock=clock)
     store = FakeStore()
-    projector = Projector(source, store, sent_hold=0.2, fetch_timeout=0.01)
+    projector = Projector(source, store, sent_hold=0.2, fetch_timeout=0.01, clock=clock)
     assert await projector.step() == 2 and store.docs(TASKS) == {}  # both held
     source.deliveries += later
     await projector.step()  # the worker's event releases its task's sent: one write
     assert store.docs(TASKS)["a"]["_v"] == 1 and store.docs(TASKS)["a"]["state"] == "STARTED"
     assert "b" not in store.docs(TASKS) and not items[1].acked
-    await asyncio.sleep(0.2)
+    clock.advance(0.2)
     while await projector.step():
         pass
     assert store.docs(TASKS)["b"]["state"] == "PENDING" and all(d.acked for d in items)

@@ -8,19 +8,28 @@ from typing import Any
 
 from tasktrail_projector.adapters.store import STATS
 from tasktrail_projector.domain import lost, stats
+from tasktrail_projector.domain.tasks import SLOT_SECONDS
 from tasktrail_projector.service import Projector
 from tasktrail_projector.sweeps import Maintenance
-from tasktrail_shared.mongo import CHECKPOINTS, TASKS, WORKERS
+from tasktrail_shared.mongo import TASKS, WORKERS
 
 from tests.unit.projector import scenario
 from tests.unit.projector.builders import celery_message, deliveries
-from tests.unit.projector.fakes import FakeSource, FakeStore
+from tests.unit.projector.fakes import FakeClock, FakeSource, FakeStore
 
 M0 = datetime.fromtimestamp(scenario.T0, UTC)
 
 
 def row(**fields: Any) -> dict[str, Any]:
     return {"app": "a", "name": "n", "worker": "w", "deleted": False, **fields}
+
+
+def minute_buckets(moment: datetime, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A minute's public buckets from task rows, in the sweep's two steps: the tally of each
+    of its thirty slots, then their sum."""
+    start = stats.minute_of(moment)
+    slots = [start + timedelta(seconds=i * SLOT_SECONDS) for i in range(60 // SLOT_SECONDS)]
+    return stats.minute_buckets(start, [t for s in slots for t in stats.slot_tallies(s, rows)])
 
 
 def test_a_bucket_counts_each_lifecycle_time_in_its_own_minute() -> None:
@@ -32,7 +41,7 @@ def test_a_bucket_counts_each_lifecycle_time_in_its_own_minute() -> None:
         row(received=M0, deleted=True),
         row(received=M0, app="b"),
     ]
-    a, b = stats.buckets(M0 + timedelta(seconds=30), rows)  # via its thirty 2-second slots
+    a, b = minute_buckets(M0 + timedelta(seconds=30), rows)
     assert (a["_id"], a["minute"], b["app"]) == ("a/2027-01-15T08:00Z", M0, "b")
     assert a["counts"] == {"FAILURE": 1, "RECEIVED": 2, "STARTED": 1, "SUCCESS": 2}
     assert a["runtime"]["count"] == 1 and a["runtime"]["sum"] == 0.05
@@ -43,10 +52,11 @@ def test_a_bucket_counts_each_lifecycle_time_in_its_own_minute() -> None:
         {"worker": "v", "counts": {"SUCCESS": 1}},
         {"worker": "w", "counts": {"FAILURE": 1, "RECEIVED": 2, "STARTED": 1, "SUCCESS": 1}},
     ]
-    assert stats.buckets(M0, list(reversed(rows))) == [a, b]
-    assert stats.key_slot(stats.slot_key(M0 + timedelta(seconds=59))) == M0 + timedelta(seconds=58)
-    [slot] = stats.slot_buckets(M0 + timedelta(seconds=9), rows[2:3])
-    assert (slot["_id"], slot["counts"]) == ("a/2027-01-15T08:00:08Z", {"SUCCESS": 1})
+    assert minute_buckets(M0, list(reversed(rows))) == [a, b]
+    later = M0 + timedelta(seconds=59)
+    assert stats.slot_from_key(stats.slot_key(later)) == M0 + timedelta(seconds=58)
+    [tally] = stats.slot_tallies(M0 + timedelta(seconds=9), rows[2:3])
+    assert (tally["_id"], tally["counts"]) == ("a/2027-01-15T08:00:08Z", {"SUCCESS": 1})
 
 
 def test_only_what_a_change_alters_is_marked() -> None:
@@ -62,32 +72,32 @@ def test_only_what_a_change_alters_is_marked() -> None:
 async def test_a_slot_marked_again_during_its_recomputation_stays_marked() -> None:
     store = FakeStore()
     key = stats.slot_key(M0)
-    await store.checkpoint("projector", 1, [key])
-    sweeps = Maintenance(store)
+    await store.save_position("projector", 1, [key])
+    sweeps = Maintenance(store, clock=FakeClock(scenario.AFTER))
     original = store.slot_tasks
 
     async def meanwhile(slot: datetime, fields: Any) -> Any:
-        await store.checkpoint("projector", 2, [key])  # a batch lands mid-recomputation
+        await store.save_position("projector", 2, [key])  # a batch lands mid-recomputation
         return await original(slot, fields)
 
     store.slot_tasks = meanwhile  # type: ignore[method-assign]
     await sweeps.sweep_stats()
-    assert await store.dirty_slots("projector") == {key: 2}
+    assert await store.marks("projector") == {key: 2}
     store.slot_tasks = original  # type: ignore[method-assign]
     await sweeps.sweep_stats()
-    assert await store.dirty_slots("projector") == {}
+    assert await store.marks("projector") == {}
 
 
 async def test_minutes_older_than_the_window_are_final() -> None:
     store = FakeStore()
     store.docs(STATS)["old"] = {"_id": "old", "minute": M0, "counts": {"SUCCESS": 3}}
-    await store.checkpoint("projector", 1, [stats.slot_key(M0)])
+    await store.save_position("projector", 1, [stats.slot_key(M0)])
     late = M0 + timedelta(days=8)
-    await Maintenance(store, window_days=7, clock=lambda: late).sweep_stats()
+    await Maintenance(store, window_days=7, clock=FakeClock(late)).sweep_stats()
     assert store.docs(STATS)["old"]["counts"] == {"SUCCESS": 3}  # its tallies may be gone
-    assert store.docs(CHECKPOINTS)["projector"]["dirty"] == {}
-    await store.checkpoint("projector", 2, [stats.slot_key(M0)])
-    await Maintenance(store, window_days=7, clock=lambda: late).sweep_stats(everything=True)
+    assert await store.marks("projector") == {}
+    await store.save_position("projector", 2, [stats.slot_key(M0)])
+    await Maintenance(store, window_days=7, clock=FakeClock(late)).sweep_stats(everything=True)
     assert "old" not in store.docs(STATS)  # a rebuild recomputes whatever it replays
 
 
@@ -96,9 +106,9 @@ async def test_replayed_and_duplicated_batches_leave_stats_exact() -> None:
     envelopes = scenario.messages()
     once = FakeStore()
     await drain(Projector(FakeSource(deliveries(envelopes)), once))
-    await Maintenance(once).settle(scenario.AFTER)
+    await Maintenance(once, clock=FakeClock(scenario.AFTER)).settle()
     twice = FakeStore()
-    sweeps = Maintenance(twice)
+    sweeps = Maintenance(twice, clock=FakeClock(scenario.AFTER))
     projector = Projector(FakeSource(deliveries(envelopes + envelopes[:10])), twice, batch_size=4)
     while await projector.step():
         await sweeps.sweep_stats()
@@ -160,10 +170,10 @@ async def test_the_lost_sweep_flags_and_unflags_and_a_merge_keeps_the_flag() -> 
     await drain(
         Projector(FakeSource(deliveries([celery_message("worker.heartbeat", beat)])), store)
     )
-    clock = [datetime.fromtimestamp(981, UTC)]
-    sweeps = Maintenance(store, clock=lambda: clock[0])
+    clock = FakeClock(datetime.fromtimestamp(981, UTC))
+    sweeps = Maintenance(store, clock=clock)
     assert await sweeps.sweep_lost() == 0
-    clock[0] = NOW  # the heartbeat (received 980.001) expired at 984.001
+    clock.advance(19)  # now 1000: the heartbeat (received 980.001) expired at 984.001
     assert await sweeps.sweep_lost() == 1
     doc = store.docs(TASKS)["t"]
     assert doc["lost"] and doc["state"] == "STARTED" and doc["_v"] == 2
@@ -181,7 +191,7 @@ async def test_the_lost_sweep_only_rescans_workers_that_changed_or_were_written(
     store.docs(WORKERS)["w"] = {"_id": "w", **worker_doc("w", 2000, 1, 990)}
     store.docs(TASKS)["t"] = task_doc("t", "STARTED", "w", 1, 980)
     touched: set[str] = set()
-    sweeps = Maintenance(store, clock=lambda: NOW, touched=lambda: set(touched), full_every=100)
+    sweeps = Maintenance(store, clock=FakeClock(NOW), touched=lambda: set(touched), full_every=100)
     scanned: list[Any] = []
     original = store.unfinished_tasks
 
@@ -200,15 +210,11 @@ async def test_the_lost_sweep_only_rescans_workers_that_changed_or_were_written(
     assert scanned == [None, ["w"], ["w"]]
 
 
-def test_sweeps_run_on_their_intervals_until_stopped() -> None:
-    async def go() -> Maintenance:
-        store = FakeStore()
-        sweeps = Maintenance(store, stats_interval=0.05, lost_interval=0.05)
-        stop = asyncio.Event()
-        task = asyncio.create_task(sweeps.run(stop))
-        await asyncio.sleep(0.3)
-        stop.set()
-        await asyncio.wait_for(task, 5)
-        return sweeps
-
-    assert asyncio.run(go()).stats.runs >= 2
+async def test_sweeps_run_on_their_intervals_until_stopped() -> None:
+    clock = FakeClock()
+    sweeps = Maintenance(FakeStore(), stats_interval=1.0, lost_interval=2.0, clock=clock)
+    stop = clock.alarm(after=10.0)
+    await asyncio.wait_for(sweeps.run(stop), 10)  # a give-up bound, not a measurement
+    # over ten seconds of its clock: at 0, 1, ... 9 and at 0, 2, ... 8, then it stopped
+    assert (sweeps.stats.stats_sweeps, sweeps.stats.lost_sweeps) == (10, 5)
+    assert clock.slept == [1.0] * 10

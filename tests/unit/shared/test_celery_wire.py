@@ -6,27 +6,28 @@ import base64
 import json
 import zlib
 from collections import Counter
+from typing import Any
 
 import pytest
 from tasktrail_shared.celery_wire import (
     InvalidEvent,
     decode_body,
-    decode_envelope,
+    decode_celery_events,
     decode_redis_envelope,
     validate_event,
 )
-from tasktrail_shared.envelope import JSON, celery_envelope
+from tasktrail_shared.stream_message import JSON, celery_stream_message
 
 from tests.wire import recorded_messages
 
 
-def _all_events() -> list[dict]:
+def _all_events() -> list[dict[str, Any]]:
     events = []
     for message in recorded_messages():
-        env = celery_envelope(
+        env = celery_stream_message(
             app="scan", routing_key=message.routing_key, data=message.payload, source="test"
         )
-        events.extend(decode_envelope(env))
+        events.extend(decode_celery_events(env))
     return events
 
 
@@ -66,16 +67,16 @@ def test_failed_event_carries_the_exception_repr() -> None:
     assert "Traceback" in failed["traceback"]
 
 
-def _envelope(body: bytes, **extra: object) -> bytes:
-    envelope = {
+def _kombu_envelope(body: bytes, **extra: object) -> bytes:
+    kombu_envelope: dict[str, object] = {
         "body": base64.b64encode(body).decode(),
         "content-encoding": "utf-8",
         "content-type": "application/json",
         "headers": {},
         "properties": {"body_encoding": "base64"},
     }
-    envelope.update(extra)
-    return json.dumps(envelope).encode()
+    kombu_envelope.update(extra)
+    return json.dumps(kombu_envelope).encode()
 
 
 EVENT = {"type": "task-started", "hostname": "w@h", "timestamp": 1.5, "uuid": "u1", "clock": 3}
@@ -83,7 +84,7 @@ EVENT = {"type": "task-started", "hostname": "w@h", "timestamp": 1.5, "uuid": "u
 
 def test_compressed_bodies_are_decompressed() -> None:
     body = zlib.compress(json.dumps([EVENT]).encode())
-    payload = _envelope(body, headers={"compression": "application/x-gzip"})
+    payload = _kombu_envelope(body, headers={"compression": "application/x-gzip"})
     assert decode_redis_envelope(payload) == [EVENT]
 
 
@@ -99,12 +100,15 @@ def test_kombu_typed_values_become_their_plain_value() -> None:
     [
         (b"not json", "not valid JSON"),
         (b'{"no": "body"}', "without a body"),
-        (_envelope(b"{bad"), "not valid JSON"),
-        (_envelope(b"{}", **{"content-type": "application/x-python-serialize"}), "content type"),
-        (_envelope(b"x", headers={"compression": "application/x-brotli"}), "compression"),
-        (_envelope(b"x", headers={"compression": "application/x-gzip"}), "decompress"),
+        (_kombu_envelope(b"{bad"), "not valid JSON"),
+        (
+            _kombu_envelope(b"{}", **{"content-type": "application/x-python-serialize"}),
+            "content type",
+        ),
+        (_kombu_envelope(b"x", headers={"compression": "application/x-brotli"}), "compression"),
+        (_kombu_envelope(b"x", headers={"compression": "application/x-gzip"}), "decompress"),
         (b'{"body": "%%%", "properties": {"body_encoding": "base64"}}', "base64"),
-        (_envelope(b'{"type": "task-started", "timestamp": NaN}'), "non-finite"),
+        (_kombu_envelope(b'{"type": "task-started", "timestamp": NaN}'), "non-finite"),
     ],
 )
 def test_malformed_messages_are_refused_with_a_reason(payload: bytes, reason: str) -> None:
@@ -131,7 +135,7 @@ def test_events_missing_what_readers_rely_on_are_refused(event: object, reason: 
 
 def test_a_plain_amqp_body_decodes_with_its_kombu_headers() -> None:
     body = zlib.compress(json.dumps(EVENT).encode())
-    env = celery_envelope(
+    env = celery_stream_message(
         app="a",
         routing_key="task.started",
         data=body,
@@ -139,4 +143,4 @@ def test_a_plain_amqp_body_decodes_with_its_kombu_headers() -> None:
         datacontenttype=JSON,
         extra={"kombu-compression": "zlib"},
     )
-    assert decode_envelope(env) == [EVENT]
+    assert decode_celery_events(env) == [EVENT]

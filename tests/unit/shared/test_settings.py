@@ -6,8 +6,6 @@ from pydantic import ValidationError
 from tasktrail_shared.nats import stream_config
 from tasktrail_shared.settings import CommonSettings, StreamSettings
 
-from tests.imports import client_libraries_imported_by
-
 
 def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TASKTRAIL_APP", "prod-eu")
@@ -35,10 +33,6 @@ def test_the_adapter_builds_the_stream_the_settings_describe() -> None:
         num_replicas=3,
         compression=StoreCompression.S2,
     )
-
-
-def test_settings_import_no_client_library() -> None:
-    assert client_libraries_imported_by("tasktrail_shared.settings") == []
 
 
 def test_an_app_name_that_is_not_a_subject_token_is_refused(

@@ -35,7 +35,9 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from tasktrail_shared import states
+from tasktrail_shared.fields import LABEL_NAME_PATTERN, SEED_LABELS
+from tasktrail_shared.states import UNFINISHED, parse_status
+from tasktrail_shared.times import bounded
 
 from tasktrail_api import serializers
 
@@ -47,19 +49,6 @@ DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 LIVE: Query = {"deleted": False}
 """Every read-model query carries this: deleted records stay in the history only."""
-
-STATUS_ALIASES = {
-    "p": states.PENDING,
-    "r": states.RECEIVED,
-    "t": states.STARTED,
-    "s": states.SUCCESS,
-    "f": states.FAILURE,
-    "v": states.REVOKED,
-    "y": states.RETRY,
-    "j": states.REJECTED,
-}
-"""The one-letter statuses of the original API (``"p"``, ``"s"``...) and the states they mean."""
-UNFINISHED = tuple(s for s in states.ALL_STATES if s not in states.READY_STATES)
 
 MIN_TIME = datetime(1, 1, 1, tzinfo=UTC)
 SORT_KEYS: dict[str, Any] = {
@@ -75,9 +64,9 @@ value" as a range an index serves (MongoDB compares within one type)."""
 DEFAULT_SORT = "-timestamp"
 TIME_FILTERS = ("received", "started", "succeeded", "timestamp")
 EQUAL_FILTERS = ("uuid", "name", "worker", "parent_id", "root_id", "queue", "app")
-LABEL_FILTERS = ("cidr_id", "cidr_ip_network", "asn_id", "asn_number")
+LABEL_FILTERS = SEED_LABELS
 """Seed 000's label filters; any label is also ``label.<name>=value``."""
-LABEL_PARAM = re.compile(r"^label\.([A-Za-z][A-Za-z0-9_]{0,63})$")
+LABEL_PARAM = re.compile(r"^label\.(" + LABEL_NAME_PATTERN.strip("^$") + ")$")
 SortParam = Literal[
     "timestamp",
     "-timestamp",
@@ -125,19 +114,6 @@ EVENT_INDEXES: dict[str, dict[str, Any]] = {
 }
 """``task_events`` indexes for ``/monitor/events`` (the projector's ``(uuids, timestamp)``
 serves one task's history)."""
-
-
-def parse_status(value: str) -> str:
-    """A Celery state name in any case, or one of the original API's letters."""
-    raw = value.strip()
-    state = STATUS_ALIASES.get(raw.lower()) if len(raw) == 1 else raw.upper()
-    if state not in states.ALL_STATES:
-        letters = ", ".join(f"{k}={v}" for k, v in STATUS_ALIASES.items())
-        raise ValueError(
-            f"unknown task status {value!r}; expected one of {', '.join(states.ALL_STATES)} "
-            f"or a letter ({letters})"
-        )
-    return state
 
 
 class Page(BaseModel):
@@ -195,9 +171,7 @@ class TaskFilters(Page):
     @field_validator(*(f"{f}_{e}" for f in TIME_FILTERS for e in ("after", "before")))
     @classmethod
     def _in_range(cls, value: datetime | None) -> datetime | None:
-        if value is not None and not (1970 <= value.astimezone(UTC).year <= 9999):
-            raise ValueError("must be between 1970 and 9999")
-        return value
+        return bounded(value)
 
 
 class WorkerFilters(Page):
@@ -531,9 +505,7 @@ class EventFilters(Page):
     @field_validator("after", "before")
     @classmethod
     def _in_range(cls, value: datetime | None) -> datetime | None:
-        if value is not None and not (1970 <= value.astimezone(UTC).year <= 9999):
-            raise ValueError("must be between 1970 and 9999")
-        return value
+        return bounded(value)
 
 
 def _type_condition(wanted: str) -> Any:

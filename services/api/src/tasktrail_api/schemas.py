@@ -7,13 +7,13 @@ as those models dump, so control receives exactly the contract's arguments.
 
 from __future__ import annotations
 
-import signal as signals
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
-
-from tasktrail_api.writes import Json
+from tasktrail_shared.commands import normalise_signal as normalize_signal
+from tasktrail_shared.fields import StorableJson as Json
+from tasktrail_shared.times import bounded
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
 MAX_IDS = 1000
@@ -21,26 +21,6 @@ MAX_IDS = 1000
 
 def _dedupe(values: list[str] | None) -> list[str] | None:
     return None if values is None else list(dict.fromkeys(values))
-
-
-def normalize_signal(value: Any) -> str:
-    """``SIGTERM``, ``term``, ``15`` and ``"15"`` all mean ``SIGTERM``; anything else is refused."""
-    if isinstance(value, bool):
-        raise ValueError("signal must be a name like SIGTERM or a number")
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
-    if isinstance(value, int):
-        try:
-            return signals.Signals(value).name
-        except ValueError:
-            raise ValueError(f"unknown signal number {value}") from None
-    if isinstance(value, str):
-        name = value.strip().upper()
-        name = name if name.startswith("SIG") else f"SIG{name}"
-        if name in signals.Signals.__members__:
-            return name
-        raise ValueError(f"unknown signal {value!r}")
-    raise ValueError("signal must be a name like SIGTERM or a number")
 
 
 class Body(BaseModel):
@@ -129,9 +109,7 @@ class RunRequest(Body):
     @field_validator("eta")
     @classmethod
     def _eta_range(cls, value: datetime | None) -> datetime | None:
-        if value is not None and not 1970 <= value.year <= 9999:
-            raise ValueError("must be between 1970 and 9999")
-        return value
+        return bounded(value)
 
 
 class TokenRequest(Body):

@@ -14,6 +14,8 @@ from typing import Any
 
 from tasktrail_shared import states
 from tasktrail_shared.commands import CommandReply
+from tasktrail_shared.fields import SEED_LABELS, WORKER_REPORTED
+from tasktrail_shared.times import as_utc
 
 Doc = Mapping[str, Any]
 
@@ -46,14 +48,9 @@ TASK_PLAIN = (
     "app",
 )
 
-SEED_LABELS = ("cidr_id", "cidr_ip_network", "asn_id", "asn_number")
-"""Labels seed 000 shows as top-level task fields (the projector stores them there too)."""
-
 TASK_FIELDS = ("uuid", "state", "children", "labels", "lost", *TASK_PLAIN, *TASK_TIMES)
 """Every task field read here; the query projects to these, so internal fields never load."""
-WORKER_SETTABLE = ("pid", "freq", "active", "processed", "loadavg", "sw_ident", "sw_ver", "sw_sys")
-"""Worker fields a record may set (the rest comes from heartbeats)."""
-WORKER_FIELDS = ("id", "hostname", "app", "last_heartbeat", "alive_until", *WORKER_SETTABLE)
+WORKER_FIELDS = ("id", "hostname", "app", "last_heartbeat", "alive_until", *WORKER_REPORTED)
 
 DASHBOARD_STATES = {
     "task_pending": states.PENDING,
@@ -64,11 +61,6 @@ DASHBOARD_STATES = {
     "task_revoked": states.REVOKED,
     "task_retried": states.RETRY,
 }
-
-
-def as_utc(value: datetime) -> datetime:
-    """MongoDB stores UTC; a naive datetime (client without ``tz_aware``) is UTC too."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def iso_z(value: datetime) -> str:
@@ -135,7 +127,7 @@ def worker(doc: Doc, now: datetime) -> dict[str, Any]:
         "status": is_online(doc, now),
         "app": _optional_str(doc.get("app")),
         "last_heartbeat": _time(doc.get("last_heartbeat")),
-        **{field: plain(doc.get(field)) for field in WORKER_SETTABLE},
+        **{field: plain(doc.get(field)) for field in WORKER_REPORTED},
     }
 
 

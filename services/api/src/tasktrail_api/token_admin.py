@@ -12,7 +12,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from tasktrail_shared import records
+from tasktrail_shared import own_events
 
 from tasktrail_api.adapters.eventlog import EventLog
 from tasktrail_api.adapters.readmodels import ReadModels
@@ -30,9 +30,9 @@ async def create_token(
     secret = new_token()
     at = datetime.now(UTC)
     await store.add_token(token_digest(secret), name, role, actor, at)
-    event = payload(records.TOKEN_CREATED, at=at.timestamp(), actor=actor, name=name, role=role)
+    event = payload(own_events.TOKEN_CREATED, at=at.timestamp(), actor=actor, name=name, role=role)
     try:
-        await event_log.publish(records.TOKEN_CREATED, event)
+        await event_log.publish(own_events.TOKEN_CREATED, event)
     except ApiError:
         await store.remove_token(name)  # no access that the audit trail does not show
         raise
@@ -43,9 +43,9 @@ async def revoke_token(store: ReadModels, event_log: EventLog, name: str, actor:
     """Revoke at once; a revocation whose audit event cannot be written still stands."""
     if not await store.remove_token(name):
         return False
-    event = payload(records.TOKEN_REVOKED, at=time.time(), actor=actor, name=name)
+    event = payload(own_events.TOKEN_REVOKED, at=time.time(), actor=actor, name=name)
     try:
-        await event_log.publish(records.TOKEN_REVOKED, event)
+        await event_log.publish(own_events.TOKEN_REVOKED, event)
     except ApiError as exc:
         log.warning("token %r revoked, but its audit event was not written: %s", name, exc)
     return True

@@ -9,8 +9,6 @@ BSON-storable values), so a record the API publishes is never dead-lettered.
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any
@@ -24,70 +22,22 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from tasktrail_shared import records
+from tasktrail_shared import own_events
+from tasktrail_shared.fields import INT64, TASK_SETTABLE, WORKER_SETTABLE, is_label_name
+from tasktrail_shared.fields import LabelValue as Scalar
+from tasktrail_shared.fields import StorableJson as Json
+from tasktrail_shared.states import parse_status
+from tasktrail_shared.times import as_utc, in_range
 
-from tasktrail_api.queries import parse_status
-from tasktrail_api.serializers import WORKER_SETTABLE, as_utc
-
-INT64 = 2**63
-MAX_DEPTH = 32
-LABEL_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
-TASK_FIELDS = frozenset(
-    {
-        "sent", "received", "started", "succeeded", "failed", "retried", "revoked", "rejected",
-        "timestamp", "name", "args", "kwargs", "retries", "eta", "expires", "root_id",
-        "parent_id", "queue", "exchange", "routing_key", "state", "result", "runtime",
-        "exception", "traceback", "worker",
-    }
-)  # fmt: skip
-"""Fields a task record may set (the projector's list); any other name is a label."""
-RESERVED = frozenset(
-    {"id", "uuid", "app", "children", "labels", "deleted", "lost", "finished", "revoke", "status"}
-)
-TIMES = ("sent", "received", "started", "succeeded", "failed", "retried", "revoked", "rejected")
 ID_PATTERN = r"^[^/\s\x00]{1,255}$"
 """Task ids and hostnames: they end up in URL paths and ``_id``s."""
 
 
-def _storable(value: Any, depth: int = 0) -> Any:
-    """A JSON value MongoDB can store and that reads back the same: finite numbers, 64-bit
-    integers, object keys that are not operators or paths."""
-    if depth > MAX_DEPTH:
-        raise ValueError(f"nested deeper than {MAX_DEPTH} levels")
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        return value
-    if isinstance(value, int):
-        if not -INT64 <= value < INT64:
-            raise ValueError("integers must fit in 64 bits")
-        return value
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueError("numbers must be finite")
-        return value
-    if isinstance(value, list):
-        return [_storable(v, depth + 1) for v in value]
-    if isinstance(value, dict):
-        for key in value:
-            if key.startswith("$") or "." in key or "\x00" in key:
-                raise ValueError(f"object key {key[:40]!r} may not start with $ or hold . or NUL")
-        return {k: _storable(v, depth + 1) for k, v in value.items()}
-    raise ValueError(f"unsupported value of type {type(value).__name__}")
-
-
-def _time(value: datetime) -> datetime:
-    moment = as_utc(value)
-    if not 1970 <= moment.year <= 9999:
-        raise ValueError("must be between 1970 and 9999")
-    return moment
-
-
-Json = Annotated[Any, AfterValidator(_storable)]
-Time = Annotated[datetime, AfterValidator(_time)]
+Time = Annotated[datetime, AfterValidator(in_range)]
 Ident = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 Short = Annotated[str, StringConstraints(max_length=1024)]
 Long = Annotated[str, StringConstraints(max_length=256 * 1024)]
 Int64 = Annotated[int, Field(ge=0, lt=INT64)]
-Scalar = Annotated[str | bool | int | float, AfterValidator(_storable)]
 
 
 class TaskFields(BaseModel):
@@ -140,7 +90,7 @@ class TaskFields(BaseModel):
     @classmethod
     def _label_names(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
         for name in value or {}:
-            if not LABEL_NAME.match(name) or name in TASK_FIELDS or name in RESERVED:
+            if not is_label_name(name):
                 raise ValueError(f"{name[:40]!r} cannot be a label name")
         return value
 
@@ -204,7 +154,7 @@ class WorkerFields(BaseModel):
     def record_fields(self, *, keep_nulls: bool) -> dict[str, Any]:
         return {
             name: getattr(self, name)
-            for name in ("status", *WORKER_SETTABLE)
+            for name in sorted(WORKER_SETTABLE)
             if name in self.model_fields_set and (keep_nulls or getattr(self, name) is not None)
         }
 
@@ -231,7 +181,7 @@ def _wire(value: Any) -> Any:
 
 def payload(event_type: str, **values: Any) -> dict[str, Any]:
     """A record payload checked against the shared contract, as JSON."""
-    return records.PAYLOADS[event_type].model_validate(values).model_dump(mode="json")
+    return own_events.PAYLOADS[event_type].model_validate(values).model_dump(mode="json")
 
 
 # --- has the projector applied it? --------------------------------------------------------
@@ -282,5 +232,5 @@ def applied(
         return False
     if _mentions(doc, event_id):
         return True
-    settable = TASK_FIELDS if target == "task" else frozenset(WORKER_SETTABLE)
+    settable = TASK_SETTABLE if target == "task" else WORKER_SETTABLE
     return bool(fields) and _fields_match(doc, fields, settable)

@@ -2,9 +2,9 @@
 
 Headers are encoded once, when a broker message is taken in, so that publishing only joins
 bytes and an encoded message can go to the disk spool and come back unchanged. The fast path
-for Redis (:class:`RedisEncoder`) builds the same bytes as :func:`encode_envelope` of
-:func:`celery_envelope` (a unit test holds them equal) without a dataclass, a dict and a
-datetime per message.
+for Redis (:class:`RedisEncoder`) builds the same bytes as :func:`encode_stream_message` of
+:func:`celery_stream_message` (a unit test holds them equal) without a dataclass, a dict and
+a datetime per message.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ import hashlib
 from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
-from tasktrail_shared.envelope import (
+from tasktrail_shared.stream_message import (
     KOMBU_REDIS_ENVELOPE,
     MSG_ID_HEADER,
     SPEC_VERSION,
-    Envelope,
+    StreamMessage,
     content_id,
     rfc3339,
     subject_for,
@@ -58,9 +58,11 @@ def encode_headers(headers: Mapping[str, str]) -> bytes:
     return f"NATS/1.0\r\n{lines}\r\n".encode()
 
 
-def encode_envelope(envelope: Envelope, settle: Callable[[], None] | None = None) -> EncodedMessage:
+def encode_stream_message(
+    message: StreamMessage, settle: Callable[[], None] | None = None
+) -> EncodedMessage:
     return EncodedMessage(
-        envelope.nats_subject.encode(), encode_headers(envelope.headers()), envelope.data, settle
+        message.nats_subject.encode(), encode_headers(message.headers()), message.data, settle
     )
 
 

@@ -18,14 +18,14 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from tasktrail_shared.celery_wire import amqp_extra_headers
-from tasktrail_shared.envelope import JSON, celery_envelope
+from tasktrail_shared.stream_message import JSON, celery_stream_message
 
 from tasktrail_collector import screening
 from tasktrail_collector.encoding import (
     EncodedMessage,
     RedisEncoder,
     encode_deadletter,
-    encode_envelope,
+    encode_stream_message,
 )
 from tasktrail_collector.outbox import Outbox
 from tasktrail_collector.stats import Counters
@@ -136,7 +136,7 @@ class Collector:
         if reason is not None:
             self._reject(reason, message.routing_key, body, received, message.settle)
         else:
-            envelope = celery_envelope(
+            stream_message = celery_stream_message(
                 app=self.app,
                 routing_key=message.routing_key,
                 data=body,
@@ -145,7 +145,7 @@ class Collector:
                 received=received,
                 extra=amqp_extra_headers(message.content_encoding, message.compression),
             )
-            self.outbox.put(encode_envelope(envelope, message.settle))
+            self.outbox.put(encode_stream_message(stream_message, message.settle))
         self._notify()
 
     def _reject(

@@ -1,4 +1,4 @@
-"""The events control writes about workers and tasks, as stream envelopes (pure).
+"""The events control writes about workers and tasks, as stream messages (pure).
 
 Ids derive from the command id, so a command executed twice (a replica taking over an
 abandoned one) publishes the same ids and JetStream's duplicate window drops the repeats.
@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from tasktrail_shared.envelope import Envelope, own_event
-from tasktrail_shared.records import (
+from tasktrail_shared.own_events import (
     TASK_RECONCILED,
     WORKER_INSPECTED,
     TaskReconciled,
     WorkerInspected,
 )
+from tasktrail_shared.stream_message import StreamMessage, own_event
 
 INSPECTIONS = ("stats", "active", "reserved", "registered", "active_queues")
 """Celery inspect commands whose answers make up a ``tasktrail.worker.inspected`` event."""
@@ -33,7 +33,7 @@ def inspected(
     at: float,
     hostname: str,
     answers: Mapping[str, Any] | None,
-) -> Envelope:
+) -> StreamMessage:
     """``answers`` maps each of :data:`INSPECTIONS` to the worker's answer; ``None``: no answer."""
     data = answers or {}
     payload = WorkerInspected(
@@ -55,7 +55,7 @@ def inspected(
 
 def reconciled(
     *, app: str, source: str, command_id: str, actor: str, at: float, meta: Mapping[str, Any]
-) -> Envelope | None:
+) -> StreamMessage | None:
     """One task as the result backend knows it, or ``None`` if the backend does not."""
     state = meta.get("state")
     if not state or state == UNKNOWN_STATE:

@@ -1,8 +1,9 @@
 """One handler per command, found by name in :data:`HANDLERS`.
 
-Handlers receive the arguments already checked against the contract's model, talk to Celery
-only through :class:`Remote` and to the log only through :class:`EventLog`, and return what
-was done: an outcome per worker and a command-specific result.
+Handlers receive the arguments already checked against the contract's model (which holds
+every rule about them), talk to Celery only through :class:`Remote` and to the log only
+through :class:`EventPublisher`, and return what was done: an outcome per worker and a
+command-specific result.
 """
 
 from __future__ import annotations
@@ -26,20 +27,14 @@ from tasktrail_shared.commands import (
     SyncArgs,
     WorkerOutcome,
 )
-from tasktrail_shared.envelope import Envelope
+from tasktrail_shared.stream_message import StreamMessage
 
-from tasktrail_control.arguments import (
-    CommandError,
-    destination,
-    original_arguments,
-    parse_eta,
-)
+from tasktrail_control.arguments import CommandError
 from tasktrail_control.events import INSPECTIONS, inspected, reconciled
 from tasktrail_control.outcomes import (
     answered_data,
     for_named_workers,
     from_replies,
-    normalise_signal,
     with_missing,
 )
 
@@ -74,8 +69,11 @@ class Remote(Protocol):
     ) -> str: ...
 
 
-class EventLog(Protocol):
-    async def record(self, envelope: Envelope) -> None: ...
+class EventPublisher(Protocol):
+    """Publishes control's events (the command audit, inspections, reconciliations) to the
+    log, and returns once JetStream has stored them (``adapters.bus``)."""
+
+    async def publish(self, message: StreamMessage) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -83,12 +81,12 @@ class Context:
     app: str
     source: str
     remote: Remote
-    log: EventLog
+    publisher: EventPublisher
 
-    async def publish(self, envelopes: Sequence[Envelope]) -> None:
-        for start in range(0, len(envelopes), PUBLISH_BATCH):
-            batch = envelopes[start : start + PUBLISH_BATCH]
-            await asyncio.gather(*(self.log.record(envelope) for envelope in batch))
+    async def publish_all(self, messages: Sequence[StreamMessage]) -> None:
+        for start in range(0, len(messages), PUBLISH_BATCH):
+            batch = messages[start : start + PUBLISH_BATCH]
+            await asyncio.gather(*(self.publisher.publish(message) for message in batch))
 
 
 @dataclass
@@ -100,16 +98,9 @@ class Done:
 Handler = Callable[[Context, Any, CommandRequest], Awaitable[Done]]
 
 
-def _signal(value: str | int | None) -> str:
-    try:
-        return normalise_signal(value)
-    except ValueError as exc:
-        raise CommandError(f"'signal': {exc}") from exc
-
-
 async def revoke(ctx: Context, args: RevokeArgs, request: CommandRequest) -> Done:
     """Every worker is told, since any of them may hold the task (reserved or running)."""
-    arguments = {"task_id": args.ids, "terminate": args.terminate, "signal": _signal(args.signal)}
+    arguments = {"task_id": args.ids, "terminate": args.terminate, "signal": args.signal}
     replies = await ctx.remote.broadcast("revoke", arguments, None, request.timeout)
     return Done(from_replies(replies))
 
@@ -120,7 +111,7 @@ async def revoke_by_stamped_headers(
     arguments = {
         "headers": args.headers,
         "terminate": args.terminate,
-        "signal": _signal(args.signal),
+        "signal": args.signal,
     }
     replies = await ctx.remote.broadcast(
         "revoke_by_stamped_headers", arguments, None, request.timeout
@@ -141,16 +132,15 @@ def on_workers(command: str, arguments: Callable[[Any], dict[str, Any]]) -> Hand
     """A Celery control command to ``args.names`` (every worker if absent), one reply each."""
 
     async def handle(ctx: Context, args: Any, request: CommandRequest) -> Done:
-        names = destination(args.names)
-        replies = await ctx.remote.broadcast(command, arguments(args), names, request.timeout)
-        return Done(with_missing(names, from_replies(replies)))
+        replies = await ctx.remote.broadcast(command, arguments(args), args.names, request.timeout)
+        return Done(with_missing(args.names, from_replies(replies)))
 
     return handle
 
 
 async def refresh(ctx: Context, args: RefreshArgs, request: CommandRequest) -> Done:
     """Ping, then inspect only the workers that answered, so no inspect waits for a timeout."""
-    names = destination(args.names)
+    names = args.names
     wanted = list(dict.fromkeys([*(names or []), *args.expected]))
     answered = from_replies(
         await ctx.remote.broadcast("ping", {}, None if names is None else wanted, request.timeout)
@@ -167,7 +157,7 @@ async def refresh(ctx: Context, args: RefreshArgs, request: CommandRequest) -> D
                     answers[host][name] = data
     at = time.time()
 
-    def event(hostname: str, data: dict[str, Any] | None) -> Envelope:
+    def event(hostname: str, data: dict[str, Any] | None) -> StreamMessage:
         return inspected(
             app=ctx.app,
             source=ctx.source,
@@ -179,7 +169,7 @@ async def refresh(ctx: Context, args: RefreshArgs, request: CommandRequest) -> D
         )
 
     unreachable = [name for name in args.expected if name not in answered]
-    await ctx.publish(
+    await ctx.publish_all(
         [event(host, answers[host]) for host in alive] + [event(n, None) for n in unreachable]
     )
     workers = {host: WorkerOutcome(status="ok", detail="inspected") for host in alive}
@@ -193,7 +183,7 @@ async def sync(ctx: Context, args: SyncArgs, request: CommandRequest) -> Done:
             "sync reads the result backend and none is configured: "
             "set TASKTRAIL_RESULT_BACKEND for the control service"
         )
-    metas = await ctx.remote.lookup(list(dict.fromkeys(args.ids)))
+    metas = await ctx.remote.lookup(args.ids)
     at = time.time()
     found = [
         reconciled(
@@ -207,7 +197,7 @@ async def sync(ctx: Context, args: SyncArgs, request: CommandRequest) -> Done:
         for meta in metas
     ]
     events = [event for event in found if event is not None]
-    await ctx.publish(events)
+    await ctx.publish_all(events)
     return Done(result=len(events))
 
 
@@ -216,16 +206,15 @@ async def purge(ctx: Context, args: PurgeArgs, request: CommandRequest) -> Done:
 
 
 async def run(ctx: Context, args: RunArgs, request: CommandRequest) -> Done:
-    eta = parse_eta(args.eta, args.countdown)
     task_id = await ctx.remote.send(
-        args.name, args.args, args.kwargs, queue=args.queue, eta=eta, countdown=args.countdown
+        args.name, args.args, args.kwargs, queue=args.queue, eta=args.eta, countdown=args.countdown
     )
     return Done(result=task_id)
 
 
 async def retry(ctx: Context, args: RetryArgs, request: CommandRequest) -> Done:
     """A new task with the original's name and arguments (the original ``id`` is audit only)."""
-    task_args, task_kwargs = original_arguments(args.args, args.kwargs)
+    task_args, task_kwargs = args.original_arguments()
     task_id = await ctx.remote.send(
         args.name, task_args, task_kwargs, queue=args.queue, eta=None, countdown=None
     )

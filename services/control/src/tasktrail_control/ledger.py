@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Protocol
 
 from tasktrail_shared.commands import CommandReply
@@ -32,17 +33,19 @@ class Ledger(Protocol):
 class MemoryLedger:
     """Per-process ledger of the latest ``remembered`` commands."""
 
-    def __init__(self, remembered: int = 1024) -> None:
+    def __init__(self, remembered: int = 1024, clock: Callable[[], float] = time.monotonic) -> None:
         self.remembered = remembered
+        self.clock = clock
+        """Monotonic seconds, which leases are measured in (a test's clock moves on demand)."""
         self._entries: OrderedDict[str, CommandReply | float] = OrderedDict()
 
     async def claim(self, command_id: str, lease: float) -> Claim | CommandReply:
         entry = self._entries.get(command_id)
         if isinstance(entry, CommandReply):
             return entry
-        if entry is not None and entry > time.monotonic():
+        if entry is not None and entry > self.clock():
             return Claim.BUSY
-        self._put(command_id, time.monotonic() + lease)
+        self._put(command_id, self.clock() + lease)
         return Claim.MINE
 
     async def settle(self, command_id: str, reply: CommandReply) -> None:

@@ -2,29 +2,12 @@
 
 from __future__ import annotations
 
-import signal as signals
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from tasktrail_shared.commands import WorkerOutcome
 
 NO_ANSWER = "no such worker, or it did not answer"
-
-
-def normalise_signal(value: str | int | None) -> str:
-    """Accept ``TERM``, ``SIGTERM``, ``sigkill`` or ``9``; return Celery's name (``SIGTERM``)."""
-    if value is None or value == "":
-        return "SIGTERM"
-    text = str(value).strip().upper()
-    if text.isdigit():
-        try:
-            return signals.Signals(int(text)).name
-        except ValueError as exc:
-            raise ValueError(f"unknown signal number {text}") from exc
-    name = text if text.startswith("SIG") else f"SIG{text}"
-    if name not in signals.Signals.__members__:
-        raise ValueError(f"unknown signal {value!r}")
-    return name
 
 
 def from_replies(replies: Iterable[Mapping[str, Any]] | None) -> dict[str, WorkerOutcome]:

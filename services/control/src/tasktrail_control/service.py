@@ -16,10 +16,10 @@ from typing import Any
 
 from pydantic import ValidationError
 from tasktrail_shared.commands import COMPLETED, REQUESTED, CommandReply, CommandRequest
-from tasktrail_shared.envelope import own_event
+from tasktrail_shared.stream_message import own_event
 
 from tasktrail_control.arguments import CommandError, validate
-from tasktrail_control.handlers import HANDLERS, Context, EventLog, Remote
+from tasktrail_control.handlers import HANDLERS, Context, EventPublisher, Remote
 from tasktrail_control.ledger import Claim, Ledger, MemoryLedger
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ class Control:
         self,
         app: str,
         remote: Remote,
-        events: EventLog,
+        publisher: EventPublisher,
         *,
         ledger: Ledger | None = None,
         grace: float = 3.0,
@@ -44,7 +44,7 @@ class Control:
         self.app = app
         self.ledger: Ledger = ledger or MemoryLedger()
         self.grace = grace
-        self.ctx = Context(app, f"tasktrail/control/{socket.gethostname()}", remote, events)
+        self.ctx = Context(app, f"tasktrail/control/{socket.gethostname()}", remote, publisher)
 
     def deadline(self, request: CommandRequest) -> float:
         """Overall seconds for a command: at most two rounds of worker replies, plus grace."""
@@ -70,7 +70,7 @@ class Control:
                 log.exception("command ledger unavailable")
                 return self._failed(request, f"not executed: command ledger unavailable: {exc}")
             if isinstance(claim, CommandReply):
-                return claim
+                return self._first_reply(request, claim)
             if claim is Claim.MINE:
                 return await self._execute_claimed(request, deadline)
             if time.monotonic() >= give_up:
@@ -129,6 +129,15 @@ class Control:
             result=done.result,
         )
 
+    def _first_reply(self, request: CommandRequest, first: CommandReply) -> CommandReply:
+        """The reply of the first execution under this id. An id already used for another
+        command is refused rather than answered with that command's reply."""
+        if first.command != request.command:
+            return self._failed(
+                request, f"not executed: command id {request.id!r} was used for {first.command}"
+            )
+        return first
+
     def _failed(self, request: CommandRequest, error: str) -> CommandReply:
         return CommandReply(id=request.id, command=request.command, ok=False, error=error)
 
@@ -148,7 +157,7 @@ class Control:
         if reply is not None:
             payload["outcome"] = reply.model_dump(mode="json")
         suffix = "requested" if reply is None else "completed"
-        await self.ctx.log.record(
+        await self.ctx.publisher.publish(
             own_event(
                 app=self.app,
                 type=event_type,

@@ -43,7 +43,7 @@ def _projector(settings: Settings, source: JetStreamSource, store: MongoStore) -
     return Projector(
         source,
         store,
-        checkpoint=settings.projector_durable,
+        consumer=settings.projector_durable,
         rules=settings.label_rules(),
         batch_size=settings.projector_batch_size,
         fetch_timeout=settings.projector_fetch_timeout,
@@ -55,7 +55,7 @@ def _projector(settings: Settings, source: JetStreamSource, store: MongoStore) -
 def _maintenance(settings: Settings, store: MongoStore, projector: Projector) -> Maintenance:
     return Maintenance(
         store,
-        checkpoint=projector.checkpoint_name,
+        consumer=projector.consumer,
         touched=projector.take_touched_workers,
         stats_interval=settings.projector_stats_interval,
         lost_interval=settings.projector_lost_interval,

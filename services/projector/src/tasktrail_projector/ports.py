@@ -6,6 +6,7 @@ tests can implement them in memory.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,6 +27,26 @@ class StoreUnavailable(Exception):
 
 class RejectedWrite(Exception):
     """The store refused the data itself (too large, invalid keys): retrying will not help."""
+
+
+class Clock(Protocol):
+    """Time as the projection loop, the sweeps and the rebuild read it and wait for it.
+
+    ``tasktrail_projector.clock.SYSTEM_CLOCK`` is the real one; a test's clock moves only
+    when the code waits, so that no test depends on how fast the machine is.
+    """
+
+    def now(self) -> datetime:
+        """The wall-clock time (aware UTC): what liveness and stats windows are judged at."""
+        ...
+
+    def monotonic(self) -> float:
+        """Seconds on a steady scale, for intervals and deadlines."""
+        ...
+
+    async def sleep(self, seconds: float, stop: asyncio.Event | None = None) -> None:
+        """Return once ``seconds`` have passed, or as soon as ``stop`` is set."""
+        ...
 
 
 class Delivery(Protocol):
@@ -79,19 +100,21 @@ class ReadModelStore(Protocol):
         """Insert documents keyed by content; ones already there are left as they are."""
         ...
 
-    async def checkpoint(self, name: str, seq: int, slots: Sequence[str]) -> None:
-        """Record progress (highest sequence stored) and mark stats slots to recompute."""
+    async def save_position(self, consumer: str, seq: int, marks: Sequence[str]) -> None:
+        """Record how far ``consumer`` got (the highest stream sequence stored; it never goes
+        back) and, in the same write, mark the stats slots ``marks`` (slot keys) for
+        recomputation: each mark's generation goes up by one."""
         ...
 
 
 class MaintenanceStore(Protocol):
     """What the periodic sweeps (stats, lost tasks) read and write."""
 
-    async def dirty_slots(self, name: str) -> dict[str, int]:
-        """Stats slots marked for recomputation, with the mark's generation."""
+    async def marks(self, consumer: str) -> dict[str, int]:
+        """The stats slots marked for recomputation (slot keys), with their generations."""
         ...
 
-    async def clear_slot(self, name: str, slot: str, generation: int) -> None:
+    async def clear_mark(self, consumer: str, key: str, generation: int) -> None:
         """Drop the mark, unless it was marked again since ``generation`` was read."""
         ...
 
@@ -99,12 +122,12 @@ class MaintenanceStore(Protocol):
         """Tasks whose ``_slots`` name ``slot``, with only ``fields``."""
         ...
 
-    async def put_slot_buckets(self, slot: datetime, docs: Sequence[Doc]) -> None:
+    async def put_tallies(self, slot: datetime, docs: Sequence[Doc]) -> None:
         """Make ``docs`` the tallies of ``slot`` (others of that slot go)."""
         ...
 
-    async def slot_buckets(self, minute: datetime) -> list[Doc]:
-        """The slot tallies of ``minute``."""
+    async def minute_tallies(self, minute: datetime) -> list[Doc]:
+        """The tallies of the slots of ``minute``."""
         ...
 
     async def put_buckets(self, minute: datetime, docs: Sequence[Doc]) -> None:

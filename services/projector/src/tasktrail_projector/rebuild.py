@@ -12,15 +12,15 @@ stays behind, positioned right after the end, for a live projector to take over.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
+from tasktrail_projector.clock import SYSTEM_CLOCK
 from tasktrail_projector.domain.events import to_datetime
-from tasktrail_projector.ports import Delivery, EventSource, StoreUnavailable
+from tasktrail_projector.ports import Clock, Delivery, EventSource, StoreUnavailable
 from tasktrail_projector.service import Projector
 from tasktrail_projector.sweeps import Maintenance
 
@@ -75,6 +75,7 @@ class Rebuild:
         last: int,
         until: Until | None = None,
         retry_delay: float = 0.5,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.projector = projector
         self.maintenance = maintenance
@@ -83,17 +84,17 @@ class Rebuild:
         self.until = until or Until()
         self.end = min(last, self.until.seq) if self.until.seq is not None else last
         self.retry_delay = retry_delay
+        self.clock = clock
 
     async def run(self) -> Report:
         report = Report(self.end)
         idle = 0
         cutoff = self.until.time.timestamp() if self.until.time else None
-        loop = asyncio.get_running_loop()
-        next_sweep = loop.time() + self.maintenance.stats_interval
+        next_sweep = self.clock.monotonic() + self.maintenance.stats_interval
         while self.end > 0 and report.last_seq < self.end and idle < IDLE_FETCHES:
-            if loop.time() >= next_sweep:  # keeps the marks few however long the log is
+            if self.clock.monotonic() >= next_sweep:  # the marks stay few however long the log
                 await self._retrying(lambda: self.maintenance.sweep_stats(everything=True))
-                next_sweep = loop.time() + self.maintenance.stats_interval
+                next_sweep = self.clock.monotonic() + self.maintenance.stats_interval
             batch = await self.source.fetch(self.projector.batch_size, self.projector.fetch_timeout)
             idle = 0 if batch else idle + 1
             within: list[Delivery] = []
@@ -134,7 +135,7 @@ class Rebuild:
                 return
             except StoreUnavailable as exc:
                 log.warning("rebuild paused: %s; retrying in %.1fs", exc, delay)
-                await asyncio.sleep(delay)
+                await self.clock.sleep(delay)
                 delay = min(delay * 2, 30.0)
 
     async def close(self) -> None:

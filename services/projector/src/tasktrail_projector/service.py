@@ -9,7 +9,7 @@ check settles races between replicas sharing the durable consumer. Because folds
 idempotent and order-insensitive, re-folding is always safe, and a document that already
 holds the batch's events produces no write at all.
 
-After the writes, one checkpoint write records the highest sequence stored and marks the
+After the writes, one write saves the position (the highest sequence stored) and marks the
 stats slots the batch changed (for a document the batch found already up to date, every
 slot it may count in: its previous write may have landed without its marks); only then
 are the messages acknowledged, so a crash at any point re-delivers rather than loses, and
@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 
 from tasktrail_shared.mongo import DEAD_LETTERS, TASK_EVENTS, TASKS, WORKERS
 
+from tasktrail_projector.clock import SYSTEM_CLOCK
 from tasktrail_projector.domain import tasks, workers
 from tasktrail_projector.domain.events import to_datetime, valid_epoch
 from tasktrail_projector.domain.history import task_entries
@@ -38,6 +39,7 @@ from tasktrail_projector.domain.labels import Rule
 from tasktrail_projector.domain.messages import Decoded, InvalidMessage, decode_message
 from tasktrail_projector.domain.stats import changed_slots, slot_key
 from tasktrail_projector.ports import (
+    Clock,
     Delivery,
     Doc,
     EventSource,
@@ -107,7 +109,7 @@ class Projector:
         source: EventSource,
         store: ReadModelStore,
         *,
-        checkpoint: str = "projector",
+        consumer: str = "projector",
         rules: Sequence[Rule] = (),
         batch_size: int = 500,
         fetch_timeout: float = 0.25,
@@ -115,10 +117,13 @@ class Projector:
         max_attempts: int = 10,
         retry_delay: float = 0.5,
         cache_size: int = 5000,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.source = source
+        self.clock = clock
         self.store = store
-        self.checkpoint_name = checkpoint
+        self.consumer = consumer
+        """The durable consumer's name: also the id its position is saved under."""
         self.batch_size = batch_size
         self.fetch_timeout = fetch_timeout
         self.sent_hold = sent_hold
@@ -136,12 +141,11 @@ class Projector:
     async def run(self, stop: asyncio.Event) -> None:
         """Project until ``stop`` is set; outages back off and retry, nothing ends the loop."""
         delay = self.retry_delay
-        loop = asyncio.get_running_loop()
-        report_at, reported = loop.time() + REPORT_EVERY, Stats()
+        report_at, reported = self.clock.monotonic() + REPORT_EVERY, Stats()
         while not stop.is_set():
-            if loop.time() >= report_at:
+            if self.clock.monotonic() >= report_at:
                 self._report(reported)
-                report_at, reported = loop.time() + REPORT_EVERY, replace(self.stats)
+                report_at, reported = self.clock.monotonic() + REPORT_EVERY, replace(self.stats)
             try:
                 await self.step()
                 delay = self.retry_delay
@@ -150,7 +154,7 @@ class Projector:
                 log.warning("projection paused: %s; retrying in %.1fs", exc, delay)
             except Exception:
                 log.exception("unexpected projection error; retrying in %.1fs", delay)
-            await sleep_unless(stop, delay)
+            await self.clock.sleep(delay, stop)
             delay = min(delay * 2, 30.0)
         if self._held:  # do not leave them to the redelivery timeout
             held, self._held = self._held, []
@@ -177,14 +181,14 @@ class Projector:
     async def step(self) -> int:
         """Fetch and project one batch; returns how many messages it projected or still holds
         (0: the log is drained)."""
-        loop = asyncio.get_running_loop()
         timeout = self.fetch_timeout
         if self._held:
-            timeout = max(0.001, min(timeout, min(e.until for e in self._held) - loop.time()))
+            held_until = min(e.until for e in self._held)
+            timeout = max(0.001, min(timeout, held_until - self.clock.monotonic()))
         fresh = await self.source.fetch(self.batch_size, timeout)
-        until = loop.time() + self.sent_hold
+        until = self.clock.monotonic() + self.sent_hold
         entries = [*self._held, *(Entry(d, decode(d), until) for d in fresh)]
-        ready, self._held = self._hold_back(entries, loop.time())
+        ready, self._held = self._hold_back(entries, self.clock.monotonic())
         if ready:
             await self.handle([e.delivery for e in ready], decoded=[e.decoded for e in ready])
         return len(ready) + len(self._held)
@@ -255,7 +259,7 @@ class Projector:
         deliveries: Sequence[Delivery],
         messages: Sequence[Decoded | InvalidMessage] | None = None,
     ) -> None:
-        """Fold a batch into every read model and checkpoint it; raises if a write failed."""
+        """Fold a batch into every read model and save the position; raises if a write failed."""
         decoded: list[tuple[Delivery, Decoded]] = []
         dead: list[Doc] = []
         for delivery, message in zip(
@@ -283,18 +287,18 @@ class Projector:
         except BaseExceptionGroup as failures:
             raise _most_telling(failures) from failures
         written = task_docs.result()
-        slots = sorted({slot_key(m) for old, new in written.values() for m in _marks(old, new)})
+        marks = sorted({slot_key(m) for old, new in written.values() for m in _marks(old, new)})
         self.touched_workers.update(
             new["worker"] for _, new in written.values() if isinstance(new.get("worker"), str)
         )
-        await self.store.checkpoint(self.checkpoint_name, max(d.seq for d in deliveries), slots)
+        await self.store.save_position(self.consumer, max(d.seq for d in deliveries), marks)
         self.stats.batches += 1
         self.stats.messages += len(deliveries)
         self.stats.events += len(observed) + len(records)
         self.stats.dead_letters += len(dead)
         self.stats.history += len(history)
         log.debug(
-            "batch of %d messages, %d events, %d slots", len(deliveries), len(observed), len(slots)
+            "batch of %d messages, %d events, %d marks", len(deliveries), len(observed), len(marks)
         )
 
     async def _converge(
@@ -305,62 +309,80 @@ class Projector:
         Returns, for every touched document, what it was before (``None`` if new) and what
         is stored now; for a document the batch did not change, both are the stored one.
         """
-        cache = self._caches[collection]
-        known: dict[str, Doc | None] = {}
-        missing = []
-        for doc_id in sorted(changes):
-            cached = cache.get(doc_id)
-            if cached is None:
-                missing.append(doc_id)
-            known[doc_id] = cached
-        guessed: set[str] = set()
-        if missing and self._insert_first[collection]:
-            guessed = set(missing)  # never seen here: most likely new, insert without a load
-        elif missing:
-            loaded = await self.store.load(collection, missing)
-            self.stats.loads += 1
-            known.update(loaded)
-            self._insert_first[collection] = len(loaded) * 2 < len(missing)
+        known, guessed = await self._believed(collection, sorted(changes))
         final: dict[str, tuple[Doc | None, Doc]] = {}
         pending = sorted(changes)
         for attempt in range(self.max_attempts):
-            writes = []
-            for doc_id in pending:
-                old = known.get(doc_id)
-                new = merge(old, doc_id, changes[doc_id])
-                if new is None:
-                    assert old is not None
-                    final[doc_id] = (old, old)
-                    continue
-                writes.append(Write(new, None if old is None else int(old.get("_v") or 0)))
+            writes = _fold(pending, known, changes, merge, final)
             if not writes:
                 return final
-            lost = set(await self.store.write(collection, writes))
-            self.stats.bulk_writes += 1
-            self.stats.documents_written += len(writes) - len(lost)
-            for w in writes:
-                if w.doc["_id"] not in lost:
-                    stored = {**w.doc, "_v": (w.expected or 0) + 1}
-                    final[w.doc["_id"]] = (known.get(w.doc["_id"]), stored)
-                    cache.put(w.doc["_id"], stored)
+            lost = await self._write(collection, writes, known, final)
             if guessed:
-                wrong = len(lost & guessed)
-                self.stats.wrong_guesses += wrong
-                self._insert_first[collection] = wrong * 2 <= len(guessed)
+                self._judge_guesses(collection, lost & guessed, len(guessed))
                 guessed = set()
             if not lost:
                 return final
-            self.stats.conflicts += len(lost)
-            for doc_id in lost:
-                cache.drop(doc_id)
             pending = sorted(lost)
-            reloaded = await self.store.load(collection, pending)
-            self.stats.loads += 1
-            for doc_id in pending:
-                known[doc_id] = reloaded.get(doc_id)
+            await self._reload(collection, pending, known)
             if attempt:
-                await asyncio.sleep(random.uniform(0, 0.02 * attempt))  # let racers drift apart
+                await self.clock.sleep(random.uniform(0, 0.02 * attempt))  # let racers drift apart
         raise StoreUnavailable(f"{collection}: documents still contended after retries")
+
+    async def _believed(
+        self, collection: str, ids: Sequence[str]
+    ) -> tuple[dict[str, Doc | None], set[str]]:
+        """What each document is believed to be now: the cached copy, else a loaded one, else
+        nothing (new). Also returns the ids assumed new without a load: the write checks them.
+        """
+        cache = self._caches[collection]
+        known: dict[str, Doc | None] = {doc_id: cache.get(doc_id) for doc_id in ids}
+        missing = [doc_id for doc_id in ids if known[doc_id] is None]
+        if not missing:
+            return known, set()
+        if self._insert_first[collection]:
+            return known, set(missing)  # never seen here: most likely new, insert without a load
+        loaded = await self.store.load(collection, missing)
+        self.stats.loads += 1
+        known.update(loaded)
+        self._insert_first[collection] = len(loaded) * 2 < len(missing)
+        return known, set()
+
+    async def _write(
+        self,
+        collection: str,
+        writes: Sequence[Write],
+        known: Mapping[str, Doc | None],
+        final: dict[str, tuple[Doc | None, Doc]],
+    ) -> set[str]:
+        """One bulk write; what landed is cached and put in ``final``; returns the rest."""
+        lost = set(await self.store.write(collection, writes))
+        self.stats.bulk_writes += 1
+        self.stats.documents_written += len(writes) - len(lost)
+        cache = self._caches[collection]
+        for w in writes:
+            if w.doc["_id"] not in lost:
+                stored = {**w.doc, "_v": (w.expected or 0) + 1}
+                final[w.doc["_id"]] = (known.get(w.doc["_id"]), stored)
+                cache.put(w.doc["_id"], stored)
+        return lost
+
+    def _judge_guesses(self, collection: str, wrong: set[str], guessed: int) -> None:
+        """Keep inserting unseen documents without a load while at most half prove to exist."""
+        self.stats.wrong_guesses += len(wrong)
+        self._insert_first[collection] = len(wrong) * 2 <= guessed
+
+    async def _reload(
+        self, collection: str, ids: Sequence[str], known: dict[str, Doc | None]
+    ) -> None:
+        """Forget what the lost writes assumed and read those documents as they are now."""
+        self.stats.conflicts += len(ids)
+        cache = self._caches[collection]
+        for doc_id in ids:
+            cache.drop(doc_id)
+        reloaded = await self.store.load(collection, ids)
+        self.stats.loads += 1
+        for doc_id in ids:
+            known[doc_id] = reloaded.get(doc_id)
 
     async def _one_by_one(self, deliveries: Sequence[Delivery], nak: bool) -> None:
         """Project each message alone, dead-lettering the ones that cannot be stored."""
@@ -382,7 +404,7 @@ class Projector:
             self.stats.dead_letters += 1
         except RejectedWrite as exc:  # even the dead letter is refused: the log still has it
             log.error("message %d dropped, dead letter refused: %r", delivery.seq, exc)
-        await self.store.checkpoint(self.checkpoint_name, delivery.seq, [])
+        await self.store.save_position(self.consumer, delivery.seq, [])
 
     def take_touched_workers(self) -> set[str]:
         touched, self.touched_workers = self.touched_workers, set()
@@ -403,6 +425,26 @@ def decode(delivery: Delivery) -> Decoded | InvalidMessage:
         return decode_message(delivery.headers, delivery.data)
     except InvalidMessage as exc:
         return exc
+
+
+def _fold(
+    pending: Sequence[str],
+    known: Mapping[str, Doc | None],
+    changes: Mapping[str, C],
+    merge: Merge[C],
+    final: dict[str, tuple[Doc | None, Doc]],
+) -> list[Write]:
+    """The writes the pending documents need; one the change leaves as it is goes to ``final``."""
+    writes = []
+    for doc_id in pending:
+        old = known.get(doc_id)
+        new = merge(old, doc_id, changes[doc_id])
+        if new is None:
+            assert old is not None
+            final[doc_id] = (old, old)
+            continue
+        writes.append(Write(new, None if old is None else int(old.get("_v") or 0)))
+    return writes
 
 
 def _marks(old: Doc | None, new: Doc) -> set[datetime]:
@@ -432,11 +474,6 @@ async def _nak_all(deliveries: Sequence[Delivery], delay: float) -> None:
             await delivery.nak(delay)
         except Exception as exc:  # ack_wait redelivers it anyway
             log.debug("nak of %d failed: %r", delivery.seq, exc)
-
-
-async def sleep_unless(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
 
 
 def _most_telling(failures: BaseExceptionGroup[BaseException]) -> BaseException:

@@ -2,24 +2,31 @@
 
 from __future__ import annotations
 
-import re
-
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from tasktrail_shared.fields import is_label_name
 from tasktrail_shared.settings import CommonSettings
 
 from tasktrail_projector.domain.labels import Rule
-
-LABEL_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 
 
 class LabelRule(BaseModel):
     """One label rule, e.g. ``{"label": "cidr_id", "task": "scan.tasks.*", "arg": 0}``."""
 
     model_config = ConfigDict(extra="forbid")
-    label: str = Field(pattern=LABEL_NAME.pattern)
+    label: str
     task: str = Field(default="*", min_length=1, description="glob on the task name")
     arg: int | str | None = Field(default=None, description='position, or path "1.0.packet"')
     kwarg: str | None = Field(default=None, description='name, or path "asn.number"')
+
+    @field_validator("label")
+    @classmethod
+    def _not_a_task_field(cls, value: str) -> str:
+        if not is_label_name(value):
+            raise ValueError(
+                f"{value[:64]!r}: a label name is a letter, then letters, digits or _ "
+                "(64 at most), and not the name of a task field"
+            )
+        return value
 
     @model_validator(mode="after")
     def _one_source(self) -> LabelRule:

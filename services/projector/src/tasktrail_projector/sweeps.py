@@ -4,10 +4,10 @@ Both are recomputations from the read models, never increments, so they are exac
 often they run, however many replicas run them, and wherever a crash interrupts them.
 
 * Stats: every batch marks the 2-second slots it changed (after its writes landed). The
-  sweep recomputes each marked slot once it is over (plus a second's grace for stragglers;
-  a replay's slots are all over), from the tasks naming it; sums the slots of each minute
-  concerned into the minute's public bucket; and only then drops the marks, each only if
-  nobody marked it again meanwhile. A slot is read about once, a little after it ends.
+  sweep recomputes each marked slot's tally once the slot is over (plus a second's grace for
+  stragglers; a replay's slots are all over), from the tasks naming it; sums the tallies of
+  each minute concerned into the minute's public bucket; and only then drops the marks, each
+  only if nobody marked it again meanwhile. A slot is read about once, a little after it ends.
   Slot tallies are kept for ``window_days`` after they were written (``at``, a TTL index);
   a minute older than that is final: late marks for it are dropped (a rebuild, which
   recomputes everything it replays, does not drop them).
@@ -24,12 +24,12 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
+from tasktrail_projector.clock import SYSTEM_CLOCK
 from tasktrail_projector.domain import lost, stats
-from tasktrail_projector.domain.tasks import SLOT_SECONDS, UNFINISHED
-from tasktrail_projector.ports import MaintenanceStore, SourceUnavailable, StoreUnavailable
-from tasktrail_projector.service import sleep_unless
+from tasktrail_projector.domain.tasks import ON_WORKER, SLOT_SECONDS
+from tasktrail_projector.ports import Clock, MaintenanceStore, SourceUnavailable, StoreUnavailable
 
 log = logging.getLogger("tasktrail.projector")
 
@@ -41,10 +41,6 @@ SKEW = timedelta(minutes=1)
 """Slots this far ahead of our clock come from a skewed worker clock: do not wait for them."""
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 def _due(start: datetime, now: datetime) -> bool:
     """Recompute a slot once it is over, or at once if a skewed clock put it in the future."""
     return start + SLOT + GRACE <= now or start > now + SKEW
@@ -53,8 +49,11 @@ def _due(start: datetime, now: datetime) -> bool:
 @dataclass(slots=True)
 class SweepStats:
     slots: int = 0
+    """Slot tallies recomputed."""
     flips: int = 0
-    runs: int = 0
+    """Tasks whose ``lost`` flag changed."""
+    stats_sweeps: int = 0
+    lost_sweeps: int = 0
 
 
 class Maintenance:
@@ -62,16 +61,17 @@ class Maintenance:
         self,
         store: MaintenanceStore,
         *,
-        checkpoint: str = "projector",
+        consumer: str = "projector",
         touched: Callable[[], set[str]] = set,
         stats_interval: float = 2.0,
         lost_interval: float = 2.0,
         window_days: float = 30.0,
         full_every: int = 30,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.store = store
-        self.checkpoint_name = checkpoint
+        self.consumer = consumer
+        """Whose stats marks to work off (the projector's durable consumer)."""
         self.touched = touched
         self.stats_interval = stats_interval
         self.lost_interval = lost_interval
@@ -84,10 +84,9 @@ class Maintenance:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Sweep on their intervals until ``stop``; failures are logged and retried."""
-        loop = asyncio.get_running_loop()
-        next_stats = next_lost = loop.time()
+        next_stats = next_lost = self.clock.monotonic()
         while not stop.is_set():
-            now = loop.time()
+            now = self.clock.monotonic()
             try:
                 if now >= next_lost:
                     next_lost = now + self.lost_interval
@@ -95,23 +94,26 @@ class Maintenance:
                 if now >= next_stats:
                     next_stats = now + self.stats_interval
                     redone = await self.sweep_stats()
-                    log.debug("stats: %d slots in %.3fs", redone, loop.time() - now)
+                    log.debug("stats: %d slots in %.3fs", redone, self.clock.monotonic() - now)
             except (StoreUnavailable, SourceUnavailable) as exc:
                 log.warning("sweep paused: %s", exc)
             except Exception:
                 log.exception("unexpected sweep error")
-            await sleep_unless(stop, max(0.05, min(next_lost, next_stats) - loop.time()))
+            await self.clock.sleep(
+                max(0.05, min(next_lost, next_stats) - self.clock.monotonic()), stop
+            )
 
     async def sweep_stats(self, everything: bool = False) -> int:
         """Recompute the marked slots that are over (``everything``: all of them) and their
         minutes; returns how many slots were redone."""
-        marks = await self.store.dirty_slots(self.checkpoint_name)
-        now = self.clock()
+        marks = await self.store.marks(self.consumer)
+        now = self.clock.now()
+        self.stats.stats_sweeps += 1
         window = self.window_days > 0 and not everything
         horizon = now - timedelta(days=self.window_days) if window else None
         by_minute: dict[datetime, list[tuple[str, int]]] = defaultdict(list)
         for key, generation in marks.items():
-            start = stats.key_slot(key)
+            start = stats.slot_from_key(key)
             if everything or _due(start, now):
                 by_minute[stats.minute_of(start)].append((key, generation))
         done = 0
@@ -119,26 +121,26 @@ class Maintenance:
             keys = sorted(by_minute[minute])
             if horizon is None or minute >= horizon:
                 for key, _ in keys:
-                    moment = stats.key_slot(key)
-                    rows = await self.store.slot_tasks(moment, stats.ROW_FIELDS)
-                    tallies = [{**d, "at": now} for d in stats.slot_buckets(moment, rows)]
-                    await self.store.put_slot_buckets(moment, tallies)
-                tallies = await self.store.slot_buckets(minute)
+                    slot = stats.slot_from_key(key)
+                    rows = await self.store.slot_tasks(slot, stats.TALLIED_FIELDS)
+                    tallies = [{**d, "at": now} for d in stats.slot_tallies(slot, rows)]
+                    await self.store.put_tallies(slot, tallies)
+                tallies = await self.store.minute_tallies(minute)
                 await self.store.put_buckets(minute, stats.minute_buckets(minute, tallies))
                 done += len(keys)
             for key, generation in keys:
-                await self.store.clear_slot(self.checkpoint_name, key, generation)
+                await self.store.clear_mark(self.consumer, key, generation)
         self.stats.slots += done
         return done
 
     async def sweep_lost(self, now: datetime | None = None, full: bool = False) -> int:
         """Re-decide ``lost`` where it may have changed; returns how many tasks flipped."""
-        now = now or self.clock()
-        docs = await self.store.workers(("_id", *lost.WORKER_FIELDS))
+        now = now or self.clock.now()
+        docs = await self.store.workers(("_id", *lost.LIVENESS_FIELDS))
         live = lost.liveness(docs, now)
         seen = {host: (state.alive, state.pid) for host, state in live.items()}
         touched = self.touched()
-        self.stats.runs += 1
+        self.stats.lost_sweeps += 1
         self._since_full += 1
         if full or self._seen is None or self._since_full >= self.full_every:
             scope: list[str] | None = None
@@ -149,7 +151,7 @@ class Maintenance:
         self._seen = seen
         if scope == []:
             return 0
-        rows = await self.store.unfinished_tasks(scope, sorted(UNFINISHED), lost.ROW_FIELDS)
+        rows = await self.store.unfinished_tasks(scope, sorted(ON_WORKER), lost.JUDGED_FIELDS)
         flipped = await self.store.flag(lost.flips(rows, live))
         self.stats.flips += flipped
         if flipped:
@@ -159,5 +161,5 @@ class Maintenance:
     async def settle(self, now: datetime | None = None) -> None:
         """Run both sweeps to completion (after a rebuild, or in tests)."""
         await self.sweep_lost(now, full=True)
-        while await self.store.dirty_slots(self.checkpoint_name):
+        while await self.store.marks(self.consumer):
             await self.sweep_stats(everything=True)

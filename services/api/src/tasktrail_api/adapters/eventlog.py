@@ -15,7 +15,7 @@ from nats.aio.client import Client
 from nats.errors import Error as NatsError
 from nats.js.errors import Error as JetStreamError
 from nats.js.errors import NoStreamResponseError
-from tasktrail_shared.envelope import content_id, own_event
+from tasktrail_shared.stream_message import content_id, own_event
 
 from tasktrail_api.errors import unavailable
 

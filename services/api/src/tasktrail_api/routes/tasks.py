@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
-from tasktrail_shared import mongo, records
+from tasktrail_shared import mongo, own_events
 
 from tasktrail_api import queries, serializers, writes
 from tasktrail_api.adapters.readmodels import Doc
@@ -184,11 +184,11 @@ async def create_task(
         raise conflict(f"task {task_id} exists; PATCH it instead")
     fields = body.record_fields(keep_nulls=False)
     payload = writes.payload(
-        records.TASK_RECORDED, at=time.time(), actor=principal.name, uuid=task_id, fields=fields
+        own_events.TASK_RECORDED, at=time.time(), actor=principal.name, uuid=task_id, fields=fields
     )
     outcome = await publish_and_wait(
         event_log,
-        records.TASK_RECORDED,
+        own_events.TASK_RECORDED,
         payload,
         lambda: read_models.get_task(task_id, WRITE_PROJECTION),
         lambda doc, event_id: writes.applied(doc, "recorded", event_id, fields),
@@ -269,11 +269,11 @@ async def patch_task(
     await _live_task(read_models, task_id)
     fields = body.record_fields(keep_nulls=True)
     payload = writes.payload(
-        records.TASK_AMENDED, at=time.time(), actor=principal.name, uuid=task_id, fields=fields
+        own_events.TASK_AMENDED, at=time.time(), actor=principal.name, uuid=task_id, fields=fields
     )
     outcome = await publish_and_wait(
         event_log,
-        records.TASK_AMENDED,
+        own_events.TASK_AMENDED,
         payload,
         lambda: read_models.get_task(task_id, WRITE_PROJECTION),
         lambda doc, event_id: writes.applied(doc, "amended", event_id, fields),
@@ -295,11 +295,11 @@ async def delete_task(
     """Hide the task from every query (a ``tasktrail.task.deleted`` event); its history stays."""
     await _live_task(read_models, task_id)
     payload = writes.payload(
-        records.TASK_DELETED, at=time.time(), actor=principal.name, uuid=task_id
+        own_events.TASK_DELETED, at=time.time(), actor=principal.name, uuid=task_id
     )
     outcome = await publish_and_wait(
         event_log,
-        records.TASK_DELETED,
+        own_events.TASK_DELETED,
         payload,
         lambda: read_models.get_task(task_id, {"deleted": 1}),
         lambda doc, event_id: writes.applied(doc, "deleted", event_id, {}),

@@ -11,7 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse, Response
-from tasktrail_shared import mongo, records
+from tasktrail_shared import mongo, own_events
 from tasktrail_shared.commands import CommandName
 
 from tasktrail_api import queries, serializers, writes
@@ -149,12 +149,12 @@ async def create_worker(
         raise conflict(f"worker {hostname} exists; PATCH it instead")
     fields = body.record_fields(keep_nulls=False)
     payload = writes.payload(
-        records.WORKER_RECORDED, at=time.time(), actor=principal.name, hostname=hostname,
+        own_events.WORKER_RECORDED, at=time.time(), actor=principal.name, hostname=hostname,
         fields=fields,
     )  # fmt: skip
     outcome = await publish_and_wait(
         event_log,
-        records.WORKER_RECORDED,
+        own_events.WORKER_RECORDED,
         payload,
         lambda: read_models.one(mongo.WORKERS, {"_id": hostname}, WRITE_PROJECTION),
         lambda doc, event_id: writes.applied(doc, "recorded", event_id, fields, target="worker"),
@@ -197,12 +197,12 @@ async def patch_worker(
     if not fields:
         return ok({"celeryworker": serializers.worker(doc, datetime.now(UTC))})
     payload = writes.payload(
-        records.WORKER_AMENDED, at=time.time(), actor=principal.name, hostname=hostname,
+        own_events.WORKER_AMENDED, at=time.time(), actor=principal.name, hostname=hostname,
         fields=fields,
     )  # fmt: skip
     outcome = await publish_and_wait(
         event_log,
-        records.WORKER_AMENDED,
+        own_events.WORKER_AMENDED,
         payload,
         lambda: read_models.one(mongo.WORKERS, {"_id": hostname}, WRITE_PROJECTION),
         lambda doc, event_id: writes.applied(doc, "amended", event_id, fields, target="worker"),
@@ -227,11 +227,11 @@ async def delete_worker(
     doc = await _live_worker(read_models, worker_id)
     hostname = str(doc["_id"])
     payload = writes.payload(
-        records.WORKER_DELETED, at=time.time(), actor=principal.name, hostname=hostname
+        own_events.WORKER_DELETED, at=time.time(), actor=principal.name, hostname=hostname
     )
     outcome = await publish_and_wait(
         event_log,
-        records.WORKER_DELETED,
+        own_events.WORKER_DELETED,
         payload,
         lambda: read_models.one(mongo.WORKERS, {"_id": hostname}, {"deleted": 1}),
         lambda doc, event_id: writes.applied(doc, "deleted", event_id, {}),

@@ -1,4 +1,4 @@
-"""NATS side of control: serve requests in a queue group, record commands in the stream."""
+"""NATS side of control: serve requests in a queue group, publish control's events to the stream."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from tasktrail_shared.commands import CONTROL_QUEUE_GROUP, control_subject
-from tasktrail_shared.envelope import Envelope
 from tasktrail_shared.nats import ensure_stream
 from tasktrail_shared.settings import StreamSettings
+from tasktrail_shared.stream_message import StreamMessage
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +50,9 @@ class NatsBus:
         )
         log.info("serving commands on %s", control_subject(app))
 
-    async def record(self, envelope: Envelope) -> None:
-        """Audit events are published synchronously: a command is not done until it is logged."""
-        await self._js.publish(envelope.nats_subject, envelope.data, headers=envelope.headers())
+    async def publish(self, message: StreamMessage) -> None:
+        """Waits for JetStream's acknowledgement: a command is not done until it is logged."""
+        await self._js.publish(message.nats_subject, message.data, headers=message.headers())
 
     def connected(self) -> bool:
         return self._nc.is_connected

@@ -27,8 +27,8 @@ from pymongo import (
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DocumentTooLarge, OperationFailure, PyMongoError
 from tasktrail_shared import mongo
+from tasktrail_shared.fields import SEED_LABELS
 
-from tasktrail_projector.domain.labels import SEED_LABELS
 from tasktrail_projector.domain.lost import Flip
 from tasktrail_projector.ports import Doc, RejectedWrite, StoreUnavailable, Write
 
@@ -211,26 +211,27 @@ class MongoStore:
             except BulkWriteError as exc:
                 _write_errors(exc)
 
-    async def checkpoint(self, name: str, seq: int, slots: Sequence[str]) -> None:
+    async def save_position(self, consumer: str, seq: int, marks: Sequence[str]) -> None:
+        """One upsert of the consumer's document in ``checkpoints``: ``seq`` and the marks."""
         update: dict[str, Any] = {
             "$max": {"seq": seq},
             "$set": {"updated": datetime.now(UTC)},
         }
-        if slots:
-            update["$inc"] = {f"dirty.{key}": 1 for key in slots}
-        with _translated("checkpoint"):
-            await self.db[mongo.CHECKPOINTS].update_one({"_id": name}, update, upsert=True)
+        if marks:
+            update["$inc"] = {f"dirty.{key}": 1 for key in marks}
+        with _translated("save position"):
+            await self.db[mongo.CHECKPOINTS].update_one({"_id": consumer}, update, upsert=True)
 
-    async def dirty_slots(self, name: str) -> dict[str, int]:
-        with _translated("read checkpoint"):
-            doc = await self.db[mongo.CHECKPOINTS].find_one({"_id": name}, {"dirty": 1})
+    async def marks(self, consumer: str) -> dict[str, int]:
+        with _translated("read stats marks"):
+            doc = await self.db[mongo.CHECKPOINTS].find_one({"_id": consumer}, {"dirty": 1})
         marks = (doc or {}).get("dirty") or {}
         return {str(k): int(v) for k, v in marks.items()}
 
-    async def clear_slot(self, name: str, slot: str, generation: int) -> None:
+    async def clear_mark(self, consumer: str, key: str, generation: int) -> None:
         with _translated("clear stats mark"):
             await self.db[mongo.CHECKPOINTS].update_one(
-                {"_id": name, f"dirty.{slot}": generation}, {"$unset": {f"dirty.{slot}": ""}}
+                {"_id": consumer, f"dirty.{key}": generation}, {"$unset": {f"dirty.{key}": ""}}
             )
 
     async def slot_tasks(self, slot: datetime, fields: Sequence[str]) -> list[Doc]:
@@ -238,11 +239,11 @@ class MongoStore:
             cursor = self.db[mongo.TASKS].find({"_slots": slot}, _fields(fields))
             return [doc async for doc in cursor]
 
-    async def put_slot_buckets(self, slot: datetime, docs: Sequence[Doc]) -> None:
+    async def put_tallies(self, slot: datetime, docs: Sequence[Doc]) -> None:
         await self._replace(STATS_SLOTS, "slot", slot, docs)
 
-    async def slot_buckets(self, minute: datetime) -> list[Doc]:
-        with _translated("read stats slots"):
+    async def minute_tallies(self, minute: datetime) -> list[Doc]:
+        with _translated("read stats tallies"):
             query = {"slot": {"$gte": minute, "$lt": minute + timedelta(minutes=1)}}
             return [doc async for doc in self.db[STATS_SLOTS].find(query)]
 

@@ -21,8 +21,8 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 from tasktrail_shared import nats as shared_nats
-from tasktrail_shared.envelope import all_subjects
 from tasktrail_shared.settings import StreamSettings
+from tasktrail_shared.stream_message import all_subjects
 
 from tasktrail_projector.ports import SourceUnavailable
 

@@ -24,7 +24,7 @@ from tasktrail_shared.states import TASK_EVENT_TYPES
 
 from tasktrail_projector.domain.events import to_datetime
 from tasktrail_projector.domain.messages import Decoded
-from tasktrail_projector.domain.records import AMENDED, DELETED, RECORDED
+from tasktrail_projector.domain.own_events import AMENDED, DELETED, RECORDED
 
 AUDITED_WORKER_RECORDS = frozenset({RECORDED, AMENDED, DELETED})
 """Inspections are the control service's own observations, already audited as commands."""

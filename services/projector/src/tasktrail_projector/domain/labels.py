@@ -13,18 +13,16 @@ from __future__ import annotations
 
 import ast
 import fnmatch
-import math
 import types
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
-SEED_LABELS = ("cidr_id", "cidr_ip_network", "asn_id", "asn_number")
-"""Labels seed 000 filters on; tasks always carry them as top-level fields too."""
+from tasktrail_shared.fields import is_label_value
+
 MAX_TEXT = 64 * 1024
 """Longer args/kwargs text is not parsed: labels must stay cheap."""
 MAX_DEPTH = 64
-INT64 = 2**63
 
 
 CALLS = frozenset({"UUID", "uuid.UUID", "Decimal", "decimal.Decimal"})
@@ -89,7 +87,7 @@ def extract(rules: Sequence[Rule], name: Any, args: Any, kwargs: Any) -> dict[st
         if rule.source not in parsed:
             parsed[rule.source] = _read(args if rule.source == "args" else kwargs)
         value = _follow(parsed[rule.source], rule.path)
-        if _storable(value):
+        if is_label_value(value):
             labels[rule.label] = value
     return labels
 
@@ -123,15 +121,6 @@ def _follow(value: Any, path: Sequence[str | int]) -> Any:
     return value
 
 
-def _storable(value: Any) -> bool:
-    """Scalars an index can use; containers, None and out-of-range numbers are not labels."""
-    if isinstance(value, bool | str):
-        return True
-    if isinstance(value, int):
-        return -INT64 <= value < INT64
-    return isinstance(value, float) and math.isfinite(value)
-
-
 def parse_literal(text: str) -> Any:
     """The value a Python literal repr denotes; tuples and sets become lists."""
     if len(text) > MAX_TEXT:
@@ -152,26 +141,39 @@ def _value(node: ast.AST, text: str, depth: int) -> Any:
     if isinstance(node, ast.Tuple | ast.List | ast.Set):
         return [_value(item, text, depth + 1) for item in node.elts]
     if isinstance(node, ast.Dict):
-        out: dict[Any, Any] = {}
-        for key, item in zip(node.keys, node.values, strict=True):
-            if key is None:  # ``**spread``
-                raise Unreadable("dict unpacking is not a literal")
-            k = _value(key, text, depth + 1)
-            if isinstance(k, list | dict | Opaque):
-                raise Unreadable("unhashable dict key")
-            out[k] = _value(item, text, depth + 1)
-        return out
+        return _dict(node, text, depth)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
-        operand = _value(node.operand, text, depth + 1)
-        if isinstance(operand, int | float) and not isinstance(operand, bool):
-            return -operand if isinstance(node.op, ast.USub) else operand
-        raise Unreadable("sign on a non-number")
-    if (
+        return _signed(node, text, depth)
+    if _is_wrapped_literal(node):
+        return _value(node.args[0], text, depth + 1)
+    return Opaque(ast.get_source_segment(text.strip(), node) or "")
+
+
+def _dict(node: ast.Dict, text: str, depth: int) -> dict[Any, Any]:
+    out: dict[Any, Any] = {}
+    for key, item in zip(node.keys, node.values, strict=True):
+        if key is None:  # ``**spread``
+            raise Unreadable("dict unpacking is not a literal")
+        k = _value(key, text, depth + 1)
+        if isinstance(k, list | dict | Opaque):
+            raise Unreadable("unhashable dict key")
+        out[k] = _value(item, text, depth + 1)
+    return out
+
+
+def _signed(node: ast.UnaryOp, text: str, depth: int) -> int | float:
+    operand = _value(node.operand, text, depth + 1)
+    if isinstance(operand, int | float) and not isinstance(operand, bool):
+        return -operand if isinstance(node.op, ast.USub) else operand
+    raise Unreadable("sign on a non-number")
+
+
+def _is_wrapped_literal(node: ast.AST) -> TypeGuard[ast.Call]:
+    """``UUID('…')`` or ``Decimal('1.5')``: a call in :data:`CALLS` of one literal argument."""
+    return (
         isinstance(node, ast.Call)
         and ast.unparse(node.func) in CALLS
         and len(node.args) == 1
         and not node.keywords
         and isinstance(node.args[0], ast.Constant)
-    ):
-        return _value(node.args[0], text, depth + 1)
-    return Opaque(ast.get_source_segment(text.strip(), node) or "")
+    )

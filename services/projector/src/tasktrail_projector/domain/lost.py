@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from tasktrail_projector.domain.tasks import UNFINISHED
+from tasktrail_projector.domain.tasks import ON_WORKER
 
-ROW_FIELDS = ("state", "worker", "worker_pid", "timestamp", "rejected", "lost")
-"""What the decision needs from each task document."""
-WORKER_FIELDS = ("pid", "alive_until", "event_time")
+JUDGED_FIELDS = ("state", "worker", "worker_pid", "timestamp", "rejected", "lost")
+"""What the decision needs from each task document (and what a flip is conditional on)."""
+LIVENESS_FIELDS = ("pid", "alive_until", "event_time")
+"""What the decision needs from each worker document."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +55,7 @@ def liveness(workers: Iterable[Mapping[str, Any]], now: datetime) -> dict[str, L
 
 def is_lost(task: Mapping[str, Any], workers: Mapping[str, Liveness]) -> bool:
     worker = workers.get(task.get("worker") or "")
-    if task.get("state") not in UNFINISHED or worker is None:
+    if task.get("state") not in ON_WORKER or worker is None:
         return False
     pid, at, rejected = task.get("worker_pid"), task.get("timestamp"), task.get("rejected")
     if isinstance(rejected, datetime) and isinstance(at, datetime) and rejected >= at:
@@ -77,6 +78,6 @@ def flips(tasks: Iterable[Mapping[str, Any]], workers: Mapping[str, Liveness]) -
     for task in tasks:
         wanted = is_lost(task, workers)
         if wanted != bool(task.get("lost")):
-            expect = {name: task.get(name) for name in ROW_FIELDS}
+            expect = {name: task.get(name) for name in JUDGED_FIELDS}
             out.append(Flip(str(task["_id"]), wanted, expect))
     return sorted(out, key=lambda f: f.task_id)

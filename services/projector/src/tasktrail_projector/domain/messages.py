@@ -11,12 +11,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tasktrail_shared.celery_wire import InvalidEvent, decode_envelope
-from tasktrail_shared.envelope import Envelope
-from tasktrail_shared.records import RECORD_TYPES
+from tasktrail_shared.celery_wire import InvalidEvent, decode_celery_events
+from tasktrail_shared.own_events import RECORD_TYPES
+from tasktrail_shared.stream_message import StreamMessage
 
 from tasktrail_projector.domain.events import Observed, valid_epoch
-from tasktrail_projector.domain.records import InvalidRecord, Record, decode_record
+from tasktrail_projector.domain.own_events import InvalidRecord, Record, decode_record
 
 CELERY_PREFIX = "celery."
 COMMAND_PREFIX = "tasktrail.command."
@@ -31,7 +31,7 @@ class Decoded:
     """A readable message: its envelope, its Celery events or own record, and for commands
     the tasks named."""
 
-    envelope: Envelope
+    envelope: StreamMessage
     events: list[Observed] = field(default_factory=list)
     records: list[Record] = field(default_factory=list)
     command: dict[str, Any] | None = None
@@ -40,7 +40,7 @@ class Decoded:
 
 def decode_message(headers: Mapping[str, str] | None, data: bytes) -> Decoded:
     try:
-        envelope = Envelope.from_message(headers, data)
+        envelope = StreamMessage.parse(headers, data)
     except ValueError as exc:
         raise InvalidMessage(str(exc)) from exc
     if not valid_epoch(envelope.received):
@@ -54,9 +54,9 @@ def decode_message(headers: Mapping[str, str] | None, data: bytes) -> Decoded:
     return Decoded(envelope)
 
 
-def _celery(envelope: Envelope) -> Decoded:
+def _celery(envelope: StreamMessage) -> Decoded:
     try:
-        events = decode_envelope(envelope)
+        events = decode_celery_events(envelope)
     except InvalidEvent as exc:
         raise InvalidMessage(str(exc)) from exc
     for event in events:
@@ -70,7 +70,7 @@ def _celery(envelope: Envelope) -> Decoded:
     return Decoded(envelope, events=observed)
 
 
-def _json_object(envelope: Envelope, what: str) -> dict[str, Any]:
+def _json_object(envelope: StreamMessage, what: str) -> dict[str, Any]:
     try:
         payload = json.loads(envelope.data)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -80,12 +80,12 @@ def _json_object(envelope: Envelope, what: str) -> dict[str, Any]:
     return payload
 
 
-def _command(envelope: Envelope) -> Decoded:
+def _command(envelope: StreamMessage) -> Decoded:
     payload = _json_object(envelope, "command")
     return Decoded(envelope, command=payload, task_ids=command_task_ids(payload))
 
 
-def _record(envelope: Envelope) -> Decoded:
+def _record(envelope: StreamMessage) -> Decoded:
     payload = _json_object(envelope, envelope.type)
     try:
         record = decode_record(envelope.type, payload, envelope.id, envelope.app)

@@ -5,9 +5,9 @@ belongs to (received at 10:01 and succeeded at 10:02: RECEIVED in 10:01, SUCCESS
 by task name and by worker; its runtime counts in its ``succeeded`` minute (sum, min, max and
 a histogram). Deleted tasks do not count.
 
-Recomputation goes through 2-second slots: a slot's tally is a pure function of the task
-documents whose ``_slots`` name it (internal ``stats_slots`` documents), and a minute's
-bucket (the public ``stats`` document) is the sum of its thirty slots. Each recomputation
+Recomputation goes through 2-second slots: a slot's *tally* (an internal ``stats_slots``
+document) is a pure function of the task documents whose ``_slots`` name it, and a minute's
+*bucket* (the public ``stats`` document) is the sum of its thirty slots' tallies. Each recomputation
 therefore reads at most two seconds of tasks (a short pause for the database, not a stall),
 and the result is exact however often events were duplicated or replayed. Sums use
 ``math.fsum``, whose result does not depend on the order of its inputs; neither does a
@@ -20,25 +20,25 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-from tasktrail_projector.domain.tasks import SLOT_SECONDS, STATE_TIME, slot
+from tasktrail_projector.domain.tasks import SLOT_SECONDS, STATE_TIME, slot_start
 
 FIELD_STATE = {time_field: state for state, time_field in STATE_TIME.items()}
-ROW_FIELDS = ("app", "name", "worker", "runtime", "deleted", *FIELD_STATE)
-"""What a recomputation needs from each task document."""
+TALLIED_FIELDS = ("app", "name", "worker", "runtime", "deleted", *FIELD_STATE)
+"""What a tally needs from each task document."""
 EDGES = (0.01, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0)
 """Runtime histogram bin upper bounds in seconds; the last bin holds everything slower."""
-MINUTE = timedelta(minutes=1)
 
 
 def slot_key(moment: datetime) -> str:
-    """A slot as a short, field-name-safe key: slot periods since the epoch."""
-    return str(int(slot(moment).timestamp()) // SLOT_SECONDS)
+    """A slot as a short, field-name-safe key (how a mark names it): slot periods since the
+    epoch."""
+    return str(int(slot_start(moment).timestamp()) // SLOT_SECONDS)
 
 
-def key_slot(key: str) -> datetime:
+def slot_from_key(key: str) -> datetime:
     return datetime.fromtimestamp(int(key) * SLOT_SECONDS, UTC)
 
 
@@ -55,7 +55,8 @@ def contributions(doc: Mapping[str, Any] | None) -> set[tuple[Any, ...]]:
         at = doc.get(time_field)
         if isinstance(at, datetime):
             runtime = _runtime(doc.get("runtime")) if time_field == "succeeded" else None
-            out.add((slot(at), state, doc.get("app"), doc.get("name"), doc.get("worker"), runtime))
+            app, name, worker = doc.get("app"), doc.get("name"), doc.get("worker")
+            out.add((slot_start(at), state, app, name, worker, runtime))
     return out
 
 
@@ -64,9 +65,14 @@ def changed_slots(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> set[
     return {c[0] for c in contributions(old) ^ contributions(new)}
 
 
-def bucket_id(app: str | None, moment: datetime, seconds: bool = False) -> str:
-    """``<app>/2027-01-15T08:00Z`` for a minute, ``…T08:00:10Z`` for a slot."""
-    return f"{app or ''}/{moment:%Y-%m-%dT%H:%M{':%S' if seconds else ''}Z}"
+def bucket_id(app: str | None, minute: datetime) -> str:
+    """``<app>/2027-01-15T08:00Z``: the public bucket of a minute."""
+    return f"{app or ''}/{minute:%Y-%m-%dT%H:%MZ}"
+
+
+def tally_id(app: str | None, slot: datetime) -> str:
+    """``<app>/2027-01-15T08:00:10Z``: the tally of a slot."""
+    return f"{app or ''}/{slot:%Y-%m-%dT%H:%M:%SZ}"
 
 
 @dataclass(slots=True)
@@ -134,7 +140,7 @@ class _Tally:
             self.workers[worker][state] += n
 
     def absorb(self, doc: Mapping[str, Any]) -> None:
-        """Add a slot document's tally."""
+        """Add a slot's tally document."""
         for state, n in doc["counts"].items():
             self.counts[state] += n
         for entry in doc["names"]:
@@ -178,9 +184,9 @@ def _sorted(counts: Mapping[str, int]) -> dict[str, int]:
     return {state: counts[state] for state in sorted(counts)}
 
 
-def slot_buckets(moment: datetime, rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The tallies of the 10-second slot ``moment``, one per app with something in it."""
-    moment = slot(moment)
+def slot_tallies(moment: datetime, rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The tallies of the 2-second slot ``moment`` is in, one per app with something in it."""
+    moment = slot_start(moment)
     by_app: defaultdict[str | None, _Tally] = defaultdict(_Tally)
     for row in rows:
         if row.get("deleted"):
@@ -188,7 +194,7 @@ def slot_buckets(moment: datetime, rows: Iterable[Mapping[str, Any]]) -> list[di
         name = row.get("name") if isinstance(row.get("name"), str) else None
         for time_field, state in FIELD_STATE.items():
             at = row.get(time_field)
-            if not isinstance(at, datetime) or slot(at) != moment:
+            if not isinstance(at, datetime) or slot_start(at) != moment:
                 continue
             tally = by_app[row.get("app")]
             tally.count(state, name, row.get("worker"))
@@ -198,7 +204,7 @@ def slot_buckets(moment: datetime, rows: Iterable[Mapping[str, Any]]) -> list[di
                 tally.name_runtimes[name].add(runtime)
     return [
         {
-            "_id": bucket_id(app, moment, seconds=True),
+            "_id": tally_id(app, moment),
             "app": app,
             "slot": moment,
             **t.document(),
@@ -207,26 +213,14 @@ def slot_buckets(moment: datetime, rows: Iterable[Mapping[str, Any]]) -> list[di
     ]
 
 
-def minute_buckets(moment: datetime, slots: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def minute_buckets(moment: datetime, tallies: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The public buckets of minute ``moment``: the sum of its slots' tallies, per app."""
     moment = minute_of(moment)
     by_app: defaultdict[str | None, _Tally] = defaultdict(_Tally)
-    for doc in sorted(slots, key=lambda d: (d["slot"], d.get("app") or "")):
+    for doc in sorted(tallies, key=lambda d: (d["slot"], d.get("app") or "")):
         if minute_of(doc["slot"]) == moment:
             by_app[doc.get("app")].absorb(doc)
     return [
         {"_id": bucket_id(app, moment), "app": app, "minute": moment, **t.document()}
         for app, t in sorted(by_app.items(), key=lambda kv: kv[0] or "")
     ]
-
-
-def buckets(moment: datetime, rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """A minute's public buckets straight from task rows (what the sweep computes in two steps)."""
-    rows = list(rows)
-    start = minute_of(moment)
-    slots = [
-        doc
-        for i in range(60 // SLOT_SECONDS)
-        for doc in slot_buckets(start + timedelta(seconds=i * SLOT_SECONDS), rows)
-    ]
-    return minute_buckets(start, slots)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from tasktrail_shared.fields import SEED_LABELS, TASK_SETTABLE
 from tasktrail_shared.states import (
     FAILURE,
     PENDING,
@@ -45,12 +46,11 @@ from tasktrail_projector.domain.events import (
     load_latest,
     to_datetime,
 )
-from tasktrail_projector.domain.labels import SEED_LABELS, Rule, extract
-from tasktrail_projector.domain.records import (
+from tasktrail_projector.domain.labels import Rule, extract
+from tasktrail_projector.domain.own_events import (
     DELETED,
     RECONCILED,
     RECORDED,
-    TASK_FIELDS,
     Amendment,
     Record,
     dump_amendments,
@@ -95,7 +95,7 @@ RESOLVED = (*CALL_FIELDS, *ROUTING_FIELDS, *OUTCOME_FIELDS, *LIFECYCLE.values())
 WORKER_SIDE = (RECEIVED_, STARTED_, SUCCEEDED, FAILED, RETRIED, REJECTED_, REVOKED_)
 """Events a worker emits, most telling first; task-sent's hostname is the client."""
 AFTER_RETRY = (RECEIVED_, STARTED_, REJECTED_, SENT)
-UNFINISHED = frozenset({RECEIVED, STARTED})
+ON_WORKER = frozenset({RECEIVED, STARTED})
 """States in which a task sits on a worker: the ones a dead worker leaves lost."""
 RECONCILE_FILLS = ("name", "args", "kwargs", "worker", "retries")
 SLOT_SECONDS = 2
@@ -148,15 +148,15 @@ def _link(changes: dict[str, TaskChange], uuid: str, parent: object, app: str) -
         changes[parent].children[uuid] = app
 
 
-def slot(moment: datetime) -> datetime:
-    """The start of the 10-second stats slot ``moment`` falls in."""
+def slot_start(moment: datetime) -> datetime:
+    """The start of the 2-second stats slot ``moment`` falls in."""
     return moment.replace(second=moment.second // SLOT_SECONDS * SLOT_SECONDS, microsecond=0)
 
 
 def slots_of(change: TaskChange) -> set[datetime]:
     """Every slot this change has a lifecycle time in: where the task may count in stats."""
-    found = {slot(to_datetime(o.timestamp)) for o in change.events if o.type in LIFECYCLE}
-    found.update(slot(t) for r in change.records for t in record_times(r))
+    found = {slot_start(to_datetime(o.timestamp)) for o in change.events if o.type in LIFECYCLE}
+    found.update(slot_start(t) for r in change.records for t in record_times(r))
     return found
 
 
@@ -214,9 +214,11 @@ def render(
     for name in RESOLVED:
         if fields[name] is None and given.get(name) is not None:
             fields[name] = given[name]
-    if state is None and recorded is not None and given.get("state"):
-        state = given["state"]
-        when = fields[STATE_TIME[given["state"]]] or recorded.moment
+    if state is None and recorded is not None:  # no worker event: the manual record decides
+        if given.get("state"):
+            state = given["state"]
+            when = fields[STATE_TIME[given["state"]]] or recorded.moment
+        when = given.get("timestamp") or when
     reconciled = facts.records.get(RECONCILED)
     if reconciled is not None and _reconcile(fields, reconciled, reported):
         state = reconciled.data["state"]
@@ -236,7 +238,7 @@ def render(
     lost = bool(
         previous
         and previous.get("lost")
-        and state in UNFINISHED
+        and state in ON_WORKER
         and previous.get("worker") == worker
         and previous.get("worker_pid") == pid
     )
@@ -324,10 +326,10 @@ def _labels(
     """Rule-derived labels; a record's extra fields fill gaps, amendments override."""
     labels = extract(rules, fields["name"], fields["args"], fields["kwargs"])
     for name, value in given.items():
-        if name not in TASK_FIELDS and name not in labels and value is not None:
+        if name not in TASK_SETTABLE and name not in labels and value is not None:
             labels[name] = value
     for name, amendment in amendments.items():
-        if name in TASK_FIELDS:
+        if name in TASK_SETTABLE:
             continue
         if amendment["value"] is None:
             labels.pop(name, None)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from tasktrail_shared.fields import WORKER_REPORTED
 from tasktrail_shared.states import WORKER_EVENT_TYPES
 
 from tasktrail_projector.domain.events import (
@@ -36,7 +37,7 @@ from tasktrail_projector.domain.events import (
     load_latest,
     to_datetime,
 )
-from tasktrail_projector.domain.records import (
+from tasktrail_projector.domain.own_events import (
     DELETED,
     INSPECTED,
     RECORDED,
@@ -52,7 +53,8 @@ from tasktrail_projector.domain.records import (
 )
 
 ONLINE, HEARTBEAT, OFFLINE = "worker-online", "worker-heartbeat", "worker-offline"
-FIELDS = ("pid", "freq", "active", "processed", "loadavg", "sw_ident", "sw_ver", "sw_sys")
+REPORTED_FIELDS = WORKER_REPORTED
+"""What a worker's events report about it (a record or an amendment may set them as well)."""
 STATUS = "status"
 INSPECTION = ("stats", "active", "reserved", "registered", "active_queues")
 DEFAULT_FREQ = 2.0
@@ -139,7 +141,7 @@ def render(
         "name": hostname,
         "app": app,
     }
-    for name in FIELDS:  # ``status`` is not one: it only moves ``alive_until``
+    for name in REPORTED_FIELDS:  # ``status`` is not one: it only moves ``alive_until``
         value = newest.event.get(name) if newest else None
         doc[name] = given.get(name) if value is None else value
         if name in amendments:
@@ -182,7 +184,7 @@ def declared(
 def _last_sign(events: Mapping[str, Observed], records: Mapping[str, Record]) -> float:
     """When the worker last showed what it is: an event received, or an inspection."""
     times = [o.received for o in events.values()]
-    times += [r.at for slot, r in records.items() if slot in (INSPECTED, UNREACHABLE)]
+    times += [r.at for name, r in records.items() if name in (INSPECTED, UNREACHABLE)]
     return max(times, default=0.0)
 
 
@@ -215,9 +217,3 @@ def _deleted(records: Mapping[str, Record], online: Observed | None) -> bool:
     if recorded is not None and recorded.key() > deleted.key():
         return False
     return not (online is not None and online.received > deleted.at)
-
-
-def is_online(doc: Mapping[str, Any], now: datetime) -> bool:
-    """What a reader should show: online while ``now`` is before ``alive_until``."""
-    until = doc.get("alive_until")
-    return isinstance(until, datetime) and now < until

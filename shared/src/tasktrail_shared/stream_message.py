@@ -1,4 +1,4 @@
-"""The stream message envelope: CloudEvents attributes carried as NATS headers.
+"""A stream message: one message of the JetStream log, CloudEvents attributes plus data.
 
 Every message in the stream is ``(headers, data)``. ``data`` is what the producer sent,
 unchanged: for Celery events, the broker message exactly as the broker delivered it. The
@@ -23,7 +23,8 @@ SPEC_VERSION = "1.0"
 
 # ce-datacontenttype values for the two ways a broker delivers a Celery message.
 KOMBU_REDIS_ENVELOPE = "application/vnd.kombu.redis-envelope+json"
-"""The whole JSON envelope kombu publishes on a Redis channel (body inside, base64)."""
+"""kombu's own envelope: the whole JSON object kombu publishes on a Redis channel (the body
+inside, base64). The word is kombu's; in tasktrail "envelope" means the API's response body."""
 JSON = "application/json"
 
 MSG_ID_HEADER = "Nats-Msg-Id"
@@ -53,8 +54,8 @@ def rfc3339(epoch: float) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class Envelope:
-    """One stream message. Build it with :func:`celery_envelope` or :func:`own_event`."""
+class StreamMessage:
+    """One stream message. Build it with :func:`celery_stream_message` or :func:`own_event`."""
 
     id: str
     type: str
@@ -88,8 +89,8 @@ class Envelope:
         return headers
 
     @classmethod
-    def from_message(cls, headers: Mapping[str, str] | None, data: bytes) -> Envelope:
-        """Read an envelope back from a stream message; raises ``ValueError`` if malformed."""
+    def parse(cls, headers: Mapping[str, str] | None, data: bytes) -> StreamMessage:
+        """Read a stream message back from its headers and data; ``ValueError`` if malformed."""
         h = headers or {}
         try:
             received = float(h["ce-received"])
@@ -105,13 +106,15 @@ class Envelope:
                 extra={k: v for k, v in h.items() if k.startswith("kombu-")},
             )
         except (KeyError, ValueError) as exc:
-            raise ValueError(f"not a tasktrail envelope: missing or bad header {exc}") from exc
+            raise ValueError(
+                f"not a tasktrail stream message: missing or bad header {exc}"
+            ) from exc
 
     def json(self) -> Any:
         return json.loads(self.data)
 
 
-def celery_envelope(
+def celery_stream_message(
     *,
     app: str,
     routing_key: str,
@@ -120,9 +123,9 @@ def celery_envelope(
     datacontenttype: str = KOMBU_REDIS_ENVELOPE,
     received: float | None = None,
     extra: Mapping[str, str] | None = None,
-) -> Envelope:
+) -> StreamMessage:
     """Wrap one broker message, as delivered, for the stream. Does not parse ``data``."""
-    return Envelope(
+    return StreamMessage(
         id=content_id(data),
         type=celery_type_for_routing_key(routing_key),
         source=source,
@@ -142,9 +145,9 @@ def own_event(
     source: str,
     id: str,
     subject: str | None = None,
-) -> Envelope:
+) -> StreamMessage:
     """An event tasktrail itself produces (``tasktrail.command.*``, ``tasktrail.task.*``)."""
-    return Envelope(
+    return StreamMessage(
         id=id,
         type=type,
         source=source,

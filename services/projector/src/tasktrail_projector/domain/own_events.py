@@ -1,71 +1,28 @@
-"""tasktrail's own events about tasks and workers (``tasktrail.task.*``, ``tasktrail.worker.*``).
+"""tasktrail's own events about tasks and workers (``tasktrail.task.*``, ``tasktrail.worker.*``)
+as the projector decodes and folds them.
 
-They are folded like Celery events: a document keeps the latest record of each kind, and
-per amended field the latest amendment, ordered by ``(at, envelope id)``. Payloads are
-validated and normalised here (ISO times become millisecond UTC datetimes, states upper
-case), so that what a document stores is exactly what a fresh fold derives, and so that a
-bad record is refused once, at decoding, with a reason the dead letter keeps.
+The payloads are defined once in ``tasktrail_shared``; here each is validated against that
+contract and normalised (ISO times become millisecond UTC datetimes, states upper case), so
+that what a document stores is exactly what a fresh fold derives, and so that a bad event is
+refused once, at decoding, with a reason the dead letter keeps. A decoded one is a
+:class:`Record`. They are folded like Celery events: a document keeps the latest record under
+each name (see :attr:`Record.kept_as`), and per amended field the latest amendment, ordered
+by ``(at, envelope id)``.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
-from tasktrail_shared import records as contract
-from tasktrail_shared.states import ALL_STATES
+from tasktrail_shared import own_events as contract
+from tasktrail_shared.fields import TASK_TIME_FIELDS, TASK_TIMES
+from tasktrail_shared.states import parse_state
+from tasktrail_shared.times import parse_iso
 
-from tasktrail_projector.domain.events import valid_epoch
-
-TASK_TIMES = (
-    "sent",
-    "received",
-    "started",
-    "succeeded",
-    "failed",
-    "retried",
-    "revoked",
-    "rejected",
-)
-"""Lifecycle time fields, in the order Celery's events set them."""
-TASK_FIELDS = frozenset(
-    {
-        *TASK_TIMES,
-        "timestamp",
-        "name",
-        "args",
-        "kwargs",
-        "retries",
-        "eta",
-        "expires",
-        "root_id",
-        "parent_id",
-        "queue",
-        "exchange",
-        "routing_key",
-        "state",
-        "result",
-        "runtime",
-        "exception",
-        "traceback",
-        "worker",
-    }
-)
-"""Task fields a record may set; any other well-formed name is a label (see ``labels``)."""
-TIME_FIELDS = frozenset({*TASK_TIMES, "timestamp"})
-RESERVED = frozenset(
-    {"id", "uuid", "app", "children", "labels", "deleted", "lost", "finished", "revoke"}
-)
-"""Derived or identifying fields no record may set."""
-WORKER_FIELDS = frozenset(
-    {"pid", "freq", "active", "processed", "loadavg", "sw_ident", "sw_ver", "sw_sys", "status"}
-)
-"""``status`` is a declared online (true) or offline (false); see ``workers.declared``."""
-FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 MAX_SUBJECT = 512
 """Longest task uuid or hostname accepted: it becomes an ``_id``, which indexes cap."""
 
@@ -97,11 +54,12 @@ class Record:
         return (self.at, self.envelope_id)
 
     @property
-    def slot(self) -> str:
-        """Where a document keeps it: one latest record per slot.
+    def kept_as(self) -> str:
+        """The name a document keeps it under in ``_records``, one latest record per name:
+        its kind.
 
-        An inspection that got no answer has a slot of its own, so that it does not erase
-        what the last answered one reported.
+        An inspection that got no answer is kept under a name of its own, so that it does not
+        erase what the last answered one reported.
         """
         if self.kind == INSPECTED and not self.data.get("reachable"):
             return UNREACHABLE
@@ -140,56 +98,27 @@ def to_ms(moment: datetime) -> datetime:
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
-def parse_time(value: Any, name: str) -> datetime | None:
-    """An ISO 8601 string (naive means UTC) as a millisecond UTC datetime."""
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return to_ms(value)
-    if not isinstance(value, str):
-        raise InvalidRecord(f"{name} must be an ISO 8601 string, not {type(value).__name__}")
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise InvalidRecord(f"{name} is not an ISO 8601 time: {value!r}") from exc
-    moment = to_ms(moment)
-    if not valid_epoch(moment.timestamp()):
-        raise InvalidRecord(f"{name} is out of range: {value!r}")
-    return moment
+def _time(value: Any) -> datetime | None:
+    """A record's ISO 8601 time (the contract checked it) as a millisecond UTC datetime."""
+    return None if value is None else to_ms(parse_iso(value))
 
 
-def parse_state(value: Any, name: str = "state") -> str | None:
-    if value is None:
-        return None
-    state = value.upper() if isinstance(value, str) else None
-    if state not in ALL_STATES:
-        raise InvalidRecord(f"{name} {value!r} is not one of {', '.join(ALL_STATES)}")
-    return state
+def _state(value: Any) -> str | None:
+    return None if value is None else parse_state(value)
 
 
 def _task_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Times as datetimes, states as Celery spells them, names sorted (the contract checked
+    every name and value: ``tasktrail_shared.own_events``)."""
     out: dict[str, Any] = {}
     for name, value in fields.items():
-        if not FIELD_NAME.match(name) or name in RESERVED:
-            raise InvalidRecord(f"field {name!r} cannot be set on a task")
-        if name in TIME_FIELDS:
-            out[name] = parse_time(value, name)
+        if name in TASK_TIME_FIELDS:
+            out[name] = _time(value)
         elif name == "state":
-            out[name] = parse_state(value)
+            out[name] = _state(value)
         else:
             out[name] = value
     return dict(sorted(out.items()))
-
-
-def _worker_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
-    unknown = sorted(set(fields) - WORKER_FIELDS)
-    if unknown:
-        allowed = ", ".join(sorted(WORKER_FIELDS))
-        raise InvalidRecord(f"field {unknown[0]!r} cannot be set on a worker (only {allowed})")
-    status = fields.get("status")
-    if status is not None and not isinstance(status, bool):
-        raise InvalidRecord(f"worker status must be true or false, not {status!r}")
-    return dict(sorted(fields.items()))
 
 
 def _subject(value: str, what: str) -> str:
@@ -198,8 +127,22 @@ def _subject(value: str, what: str) -> str:
     return value
 
 
+def _reconciled_state(value: Any) -> str:
+    try:
+        return parse_state(value)
+    except ValueError as exc:
+        raise InvalidRecord(f"state {exc}") from exc
+
+
+def _reconciled_time(value: Any) -> datetime | None:
+    try:
+        return _time(value)
+    except ValueError as exc:
+        raise InvalidRecord(f"date_done: {exc}") from exc
+
+
 def decode_record(event_type: str, payload: Any, envelope_id: str, app: str) -> Record:
-    """Validate one own event's payload against the shared contract and normalise it."""
+    """Validate one record's payload with the shared contract and normalise it."""
     model = contract.PAYLOADS[event_type]
     try:
         parsed = model.model_validate(payload)
@@ -207,8 +150,6 @@ def decode_record(event_type: str, payload: Any, envelope_id: str, app: str) -> 
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "payload"
         raise InvalidRecord(f"{event_type}: {where}: {first['msg']}") from exc
-    if not valid_epoch(parsed.at):
-        raise InvalidRecord(f"{event_type}: 'at' {parsed.at!r} is not a valid time")
     data = parsed.model_dump()
     at, actor = float(data.pop("at")), str(data.pop("actor"))
     target, kind = event_type.split(".")[1:3]
@@ -217,37 +158,38 @@ def decode_record(event_type: str, payload: Any, envelope_id: str, app: str) -> 
         if kind in (RECORDED, AMENDED):
             data["fields"] = _task_fields(data["fields"])
         elif kind == RECONCILED:
-            data["state"] = parse_state(data["state"])
-            data["date_done"] = parse_time(data["date_done"], "date_done")
+            data["state"] = _reconciled_state(data["state"])
+            data["date_done"] = _reconciled_time(data["date_done"])
     elif target == "token":  # audited only: no read model of tokens is built from the log
         subject = _subject(data.pop("name"), "name")
     else:
         subject = _subject(data.pop("hostname"), "hostname")
         if kind in (RECORDED, AMENDED):
-            data["fields"] = _worker_fields(data["fields"])
+            data["fields"] = dict(sorted(data["fields"].items()))
     return Record(target, kind, subject, at, actor, data, envelope_id, app)
 
 
 def load_records(doc: Mapping[str, Any] | None, target: str) -> dict[str, Record]:
-    """The latest record of each slot a document keeps in ``_records``."""
+    """The latest records a document keeps in ``_records``, by the name each is kept as."""
     held = (doc or {}).get("_records") or {}
     subject = str((doc or {}).get("_id", ""))
     return {
-        slot: Record.from_stored(target, INSPECTED if slot == UNREACHABLE else slot, subject, kept)
-        for slot, kept in held.items()
+        name: Record.from_stored(target, INSPECTED if name == UNREACHABLE else name, subject, kept)
+        for name, kept in held.items()
         if isinstance(kept, Mapping)
     }
 
 
 def fold_records(current: dict[str, Record], incoming: Iterable[Record]) -> bool:
-    """Keep the latest record per slot (amendments excepted); True if anything changed."""
+    """Keep the latest record per name kept as (amendments excepted); True if anything
+    changed."""
     changed = False
     for record in incoming:
         if record.kind == AMENDED:
             continue
-        held = current.get(record.slot)
+        held = current.get(record.kept_as)
         if held is None or record.key() > held.key():
-            current[record.slot] = record
+            current[record.kept_as] = record
             changed = True
     return changed
 

@@ -1,0 +1,109 @@
+# syntax=docker/dockerfile:1
+# The image of every tasktrail component, chosen by the build argument SERVICE. Build from the
+# repository root (the build context):
+#
+#   docker build --build-arg SERVICE=api -t tasktrail-api .          # or collector, projector, control
+#   docker build --build-arg SERVICE=devstack --build-arg DIRECTORY=devstack -t tasktrail-devstack .
+#
+# Each image holds only its own distribution and tasktrail-shared, installed from uv.lock, runs
+# as uid 10001, and is configured only from the environment (TASKTRAIL_*; docs/deployment.md).
+# `make deploy-check` checks this file and the compose files against the code.
+
+# The component: api, collector, projector, control, or the development-only devstack.
+ARG SERVICE
+
+# ---- builder: tasktrail-$SERVICE and tasktrail-shared from the workspace lock ----
+FROM python:3.11-slim AS builder
+
+ARG UV_VERSION=0.13.9
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    UV_COMPILE_BYTECODE=1 \
+    UV_LINK_MODE=copy \
+    UV_PYTHON_DOWNLOADS=never \
+    UV_PYTHON=/usr/local/bin/python3.11 \
+    UV_PROJECT_ENVIRONMENT=/opt/venv
+RUN pip install "uv==${UV_VERSION}"
+
+WORKDIR /src
+COPY pyproject.toml uv.lock ./
+COPY shared/pyproject.toml shared/pyproject.toml
+
+# Declared after the steps every component shares, so that their layers are reused.
+ARG SERVICE
+# The component's workspace member; only the devstack lives outside services/.
+ARG DIRECTORY=services/${SERVICE}
+
+# Third-party dependencies first, from the lock and the manifests only, so this layer is reused
+# until the lock changes. Other workspace members are not in the context and not needed.
+COPY ${DIRECTORY}/pyproject.toml ${DIRECTORY}/pyproject.toml
+RUN uv sync --frozen --no-dev --no-editable --no-install-workspace --package tasktrail-${SERVICE}
+
+# Then the two workspace packages themselves, installed as wheels (not editable), so the
+# runtime needs nothing but /opt/venv.
+COPY shared/ shared/
+COPY ${DIRECTORY}/ ${DIRECTORY}/
+RUN uv sync --frozen --no-dev --no-editable --package tasktrail-${SERVICE}
+
+# ---- runtime: what every image shares ----
+FROM python:3.11-slim AS runtime
+
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1
+
+RUN groupadd --system --gid 10001 tasktrail \
+    && useradd --system --uid 10001 --gid tasktrail --no-create-home \
+        --home-dir /nonexistent --shell /usr/sbin/nologin tasktrail
+
+COPY --from=builder /opt/venv /opt/venv
+
+USER 10001:10001
+
+# ---- one stage per component: where it listens, how it is probed, what it runs ----
+# The services listen on all interfaces of the container. No curl in slim images: the probes use
+# python's urllib. /readyz answers 503 while a dependency of the service is unreachable.
+
+# The REST API (FastAPI on uvicorn).
+FROM runtime AS api
+ENV TASKTRAIL_API_HOST=0.0.0.0 TASKTRAIL_API_PORT=8000
+EXPOSE 8000
+HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=4)"]
+CMD ["tasktrail-api"]
+
+# Reads Celery events from the broker and publishes them to JetStream.
+FROM runtime AS collector
+ENV TASKTRAIL_COLLECTOR_HEALTH_HOST=0.0.0.0 TASKTRAIL_COLLECTOR_HEALTH_PORT=8001
+EXPOSE 8001
+HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8001/readyz', timeout=4)"]
+CMD ["tasktrail-collector"]
+
+# Builds the MongoDB read models from the JetStream log.
+FROM runtime AS projector
+ENV TASKTRAIL_PROJECTOR_HEALTH_HOST=0.0.0.0 TASKTRAIL_PROJECTOR_HEALTH_PORT=8002
+EXPOSE 8002
+HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8002/readyz', timeout=4)"]
+CMD ["tasktrail-projector"]
+
+# Executes operator commands with Celery remote control.
+FROM runtime AS control
+ENV TASKTRAIL_CONTROL_HEALTH_HOST=0.0.0.0 TASKTRAIL_CONTROL_HEALTH_PORT=8003
+EXPOSE 8003
+HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8003/readyz', timeout=4)"]
+CMD ["tasktrail-control"]
+
+# Development only (the compose `demo` profile): the demo Celery app, run as a worker (this
+# command) or as the traffic generator (`python -m tasktrail_devstack.demo.traffic`). The worker
+# answers a remote-control ping addressed to its own node name; compose turns the check off for
+# the traffic generator, which has no such endpoint.
+FROM runtime AS devstack
+HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 \
+    CMD celery -A tasktrail_devstack.demo.app inspect ping --timeout 5 --destination "celery@$HOSTNAME" > /dev/null
+CMD ["celery", "-A", "tasktrail_devstack.demo.app", "worker", "-E", "--loglevel=INFO"]
+
+# ---- the image: the stage of the component named by SERVICE ----
+FROM ${SERVICE}

@@ -1,0 +1,197 @@
+"""Payloads of the events tasktrail itself writes about tasks, workers and tokens: records.
+
+``tasktrail.task.{recorded,amended,deleted,reconciled}``, ``tasktrail.worker.*`` and
+``tasktrail.token.*`` (the command events, ``tasktrail.command.*``, are in ``commands``).
+The API never writes read models: ``POST``/``PATCH``/``DELETE`` publish one of these events
+to the log and wait for the projector to apply it. Control publishes reconciliation and
+inspection events. Every payload carries ``at`` (epoch seconds when it was decided), which
+orders events of the same kind so that projection stays a pure function of the set. Which
+``fields`` a task or worker record may carry is ``tasktrail_shared.fields``.
+
+Subjects follow the stream's rule: ``tasktrail.events.<app>.<type>``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictFloat
+
+from tasktrail_shared.fields import (
+    TASK_SETTABLE,
+    TASK_TIME_FIELDS,
+    WORKER_SETTABLE,
+    check_storable,
+    is_label_value,
+    is_task_field,
+)
+from tasktrail_shared.states import parse_state
+from tasktrail_shared.times import is_epoch, parse_iso
+
+TASK_RECORDED = "tasktrail.task.recorded"
+"""A task created by hand (``POST /monitor/tasks``): fields as given."""
+TASK_AMENDED = "tasktrail.task.amended"
+"""``PATCH``: the given fields override what the Celery events say, latest amendment wins."""
+TASK_DELETED = "tasktrail.task.deleted"
+"""``DELETE``: hidden from queries unless a later ``recorded`` restores it; history stays."""
+TASK_RECONCILED = "tasktrail.task.reconciled"
+"""Control found the task in the result backend (``sync``): fills a final state the events
+missed, never overrides a state the worker reported."""
+WORKER_RECORDED = "tasktrail.worker.recorded"
+WORKER_AMENDED = "tasktrail.worker.amended"
+WORKER_DELETED = "tasktrail.worker.deleted"
+WORKER_INSPECTED = "tasktrail.worker.inspected"
+"""Control's ``refresh``: what a worker answered to inspect, or that it did not answer."""
+TOKEN_CREATED = "tasktrail.token.created"
+"""An API token was created (API or CLI), for the audit trail; the secret never travels."""
+TOKEN_REVOKED = "tasktrail.token.revoked"
+
+RECORD_TYPES = frozenset(
+    {
+        TASK_RECORDED,
+        TASK_AMENDED,
+        TASK_DELETED,
+        TASK_RECONCILED,
+        WORKER_RECORDED,
+        WORKER_AMENDED,
+        WORKER_DELETED,
+        WORKER_INSPECTED,
+        TOKEN_CREATED,
+        TOKEN_REVOKED,
+    }
+)
+
+
+def _decided(at: float) -> float:
+    if not is_epoch(at):
+        raise ValueError(f"{at!r} is not a valid time (epoch seconds, years 1970 to 9999)")
+    return at
+
+
+def _check_task_value(name: str, value: Any) -> None:
+    if value is None:  # an amendment's null clears the field or removes the label
+        return
+    if name in TASK_TIME_FIELDS:
+        if not isinstance(value, str):
+            raise ValueError(f"must be an ISO 8601 string, not {type(value).__name__}")
+        parse_iso(value)
+    elif name == "state":
+        parse_state(value)
+    elif name not in TASK_SETTABLE and not is_label_value(value):
+        raise ValueError("a label is text, true/false, a 64-bit integer or a finite number")
+    check_storable(value)
+
+
+def _task_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """Every name a settable field or a label; times ISO 8601, states known, values storable."""
+    for name, value in fields.items():
+        if not is_task_field(name):
+            raise ValueError(f"field {name[:64]!r} cannot be set on a task")
+        try:
+            _check_task_value(name, value)
+        except ValueError as exc:
+            raise ValueError(f"{name}: {exc}") from None
+    return fields
+
+
+def _worker_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """Only :data:`WORKER_SETTABLE` names; ``status`` true, false or null; values storable."""
+    unknown = sorted(set(fields) - WORKER_SETTABLE)
+    if unknown:
+        allowed = ", ".join(sorted(WORKER_SETTABLE))
+        raise ValueError(f"field {unknown[0][:64]!r} cannot be set on a worker (only {allowed})")
+    status = fields.get("status")
+    if status is not None and not isinstance(status, bool):
+        raise ValueError(f"worker status must be true or false, not {status!r}")
+    return check_storable(fields)  # type: ignore[no-any-return]
+
+
+TaskFields = Annotated[dict[str, Any], AfterValidator(_task_fields)]
+WorkerFields = Annotated[dict[str, Any], AfterValidator(_worker_fields)]
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    at: Annotated[StrictFloat, AfterValidator(_decided)] = Field(
+        description="epoch seconds when this was decided"
+    )
+    actor: str
+
+
+class TaskRecorded(_Record):
+    uuid: str
+    fields: TaskFields = Field(
+        description="Settable fields (tasktrail_shared.fields.TASK_SETTABLE) and labels (any "
+        "other name is_label_name accepts); times as ISO 8601 strings"
+    )
+
+
+class TaskAmended(_Record):
+    uuid: str
+    fields: TaskFields = Field(description="As TaskRecorded's; null clears a field or a label")
+
+
+class TaskDeleted(_Record):
+    uuid: str
+
+
+class TaskReconciled(_Record):
+    uuid: str
+    state: str
+    result: Any = None
+    exception: str | None = Field(default=None, description="repr of the exception (FAILURE)")
+    traceback: str | None = None
+    date_done: str | None = Field(default=None, description="ISO 8601, from the backend")
+    name: str | None = None
+    args: Any = None
+    kwargs: Any = None
+    worker: str | None = None
+    retries: int | None = None
+    queue: str | None = None
+
+
+class WorkerRecorded(_Record):
+    hostname: str
+    fields: WorkerFields = Field(default_factory=dict)
+
+
+class WorkerAmended(_Record):
+    hostname: str
+    fields: WorkerFields
+
+
+class WorkerDeleted(_Record):
+    hostname: str
+
+
+class WorkerInspected(_Record):
+    hostname: str
+    reachable: bool
+    stats: dict[str, Any] | None = None
+    active: list[Any] | None = None
+    reserved: list[Any] | None = None
+    registered: list[str] | None = None
+    active_queues: list[Any] | None = None
+
+
+class TokenCreated(_Record):
+    name: str
+    role: str
+
+
+class TokenRevoked(_Record):
+    name: str
+
+
+PAYLOADS: dict[str, type[_Record]] = {
+    TASK_RECORDED: TaskRecorded,
+    TASK_AMENDED: TaskAmended,
+    TASK_DELETED: TaskDeleted,
+    TASK_RECONCILED: TaskReconciled,
+    WORKER_RECORDED: WorkerRecorded,
+    WORKER_AMENDED: WorkerAmended,
+    WORKER_DELETED: WorkerDeleted,
+    WORKER_INSPECTED: WorkerInspected,
+    TOKEN_CREATED: TokenCreated,
+    TOKEN_REVOKED: TokenRevoked,
+}
