@@ -75,7 +75,7 @@ async def publish(nats_url: str, settings: Settings, messages: list[Message]) ->
     nc = await nats.connect(nats_url)
     try:
         js = nc.jetstream()
-        await ensure_stream(js, settings.stream_config())
+        await ensure_stream(js, settings.stream_settings())
         for start in range(0, len(messages), 500):
             futures = []
             for m in messages[start : start + 500]:

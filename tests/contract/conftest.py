@@ -101,7 +101,7 @@ async def fake_source() -> SourceUnderTest:
 @pytest.fixture
 async def jetstream_source(nats_url: str, nats_stream: str) -> AsyncIterator[SourceUnderTest]:
     settings = Settings(nats_url=nats_url, stream=nats_stream)
-    source = await JetStreamSource.open(nats_url, settings.stream_config(), "contract")
+    source = await JetStreamSource.open(nats_url, settings.stream_settings(), "contract")
     nc = await nats.connect(nats_url)
 
     async def append(messages: Sequence[Message]) -> None:

@@ -18,7 +18,8 @@ from tasktrail_devstack.servers import (
     RedisServer,
     free_port,
 )
-from tasktrail_shared.nats import ensure_stream, stream_config
+from tasktrail_shared.nats import ensure_stream
+from tasktrail_shared.settings import StreamSettings
 
 STANDARD_PORTS = {4222, 6379, 27017}
 
@@ -54,7 +55,7 @@ async def test_nats_server_has_jetstream(tmp_path: Path) -> None:
             js = nc.jetstream()
             info = await js.account_info()
             assert info.limits is not None
-            await ensure_stream(js, stream_config("T_EMBEDDED"))
+            await ensure_stream(js, StreamSettings("T_EMBEDDED"))
             ack = await js.publish("tasktrail.events.default.test", b"x")
             assert ack.stream == "T_EMBEDDED"
         finally:
@@ -113,7 +114,7 @@ async def test_fixtures_give_isolated_streams(nats_url: str, nats_stream: str) -
     nc = await nats.connect(nats_url, max_reconnect_attempts=0)
     try:
         js = nc.jetstream()
-        await ensure_stream(js, stream_config(nats_stream))
+        await ensure_stream(js, StreamSettings(nats_stream))
         assert (await js.stream_info(nats_stream)).config.name == nats_stream
     finally:
         await nc.close()

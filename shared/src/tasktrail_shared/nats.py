@@ -16,7 +16,7 @@ from nats.js.api import (
 )
 from nats.js.errors import NotFoundError
 
-from tasktrail_shared.stream_message import all_subjects
+from tasktrail_shared.settings import StreamSettings
 
 log = logging.getLogger(__name__)
 
@@ -38,29 +38,33 @@ async def connect(url: str, name: str) -> Client:
     )
 
 
-def stream_config(
-    name: str, *, max_age_days: float = 30, max_bytes: int = -1, replicas: int = 1
-) -> StreamConfig:
+DUPLICATE_WINDOW = 120
+"""Seconds JetStream remembers a ``Nats-Msg-Id``: a re-publish within them is dropped."""
+
+
+def stream_config(stream: StreamSettings) -> StreamConfig:
+    """nats-py's configuration of ``stream``: file storage, limits retention, S2 compression."""
     return StreamConfig(
-        name=name,
-        subjects=[all_subjects()],
+        name=stream.name,
+        subjects=list(stream.subjects),
         retention=RetentionPolicy.LIMITS,
         storage=StorageType.FILE,
         discard=DiscardPolicy.OLD,
-        max_age=max_age_days * DAY,
-        max_bytes=max_bytes,
-        duplicate_window=120,
-        num_replicas=replicas,
+        max_age=stream.max_age_days * DAY,
+        max_bytes=stream.max_bytes,
+        duplicate_window=DUPLICATE_WINDOW,
+        num_replicas=stream.replicas,
         compression=StoreCompression.S2,
     )
 
 
-async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
-    """Create the stream, or bring an existing one in line with ``config``."""
+async def ensure_stream(js: JetStreamContext, stream: StreamSettings) -> None:
+    """Create the stream, or bring an existing one in line with ``stream``."""
+    config = stream_config(stream)
     try:
-        await js.stream_info(config.name or "")
+        await js.stream_info(stream.name)
     except NotFoundError:
         await js.add_stream(config)
-        log.info("created stream %s", config.name)
+        log.info("created stream %s", stream.name)
         return
     await js.update_stream(config)

@@ -3,17 +3,38 @@
 Each service subclasses :class:`CommonSettings` and adds its own fields, named after the
 service (``collector_health_port`` is read from ``TASKTRAIL_COLLECTOR_HEALTH_PORT``), so one
 prefix covers the whole system and no two services can collide.
+
+Settings are plain values and import no client library: :class:`StreamSettings` says what a
+stream should be, and the NATS adapter (:func:`tasktrail_shared.nats.stream_config`) turns it
+into nats-py's configuration.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
-from nats.js.api import StreamConfig
 from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from tasktrail_shared.nats import stream_config
+from tasktrail_shared.stream_message import all_subjects
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSettings:
+    """What a JetStream stream should be, as far as settings decide it.
+
+    Storage, retention policy, compression and the duplicate window are the same for every
+    stream of the system and are fixed by the adapter.
+    """
+
+    name: str
+    subjects: tuple[str, ...] = (all_subjects(),)
+    max_age_days: float = 30
+    max_bytes: int = -1
+    """-1: no limit."""
+    replicas: int = 1
+
 
 APP_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -41,8 +62,9 @@ class CommonSettings(BaseSettings):
             raise ValueError("TASKTRAIL_APP must match [A-Za-z0-9_-]{1,64}")
         return value
 
-    def stream_config(self) -> StreamConfig:
-        return stream_config(
+    def stream_settings(self) -> StreamSettings:
+        """The event stream (``tasktrail.events.>``) every service creates or updates alike."""
+        return StreamSettings(
             self.stream,
             max_age_days=self.stream_max_age_days,
             max_bytes=self.stream_max_bytes,

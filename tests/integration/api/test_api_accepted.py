@@ -24,7 +24,7 @@ async def test_an_unprojected_write_is_202_with_its_event(
 ) -> None:
     nc = await nats.connect(nats_url)
     js = nc.jetstream()
-    await ensure_stream(js, settings.stream_config())
+    await ensure_stream(js, settings.stream_settings())
     try:
         response = await client.post("/monitor/tasks", json={"uuid": "t-9", "status": "f"})
         assert response.status_code == 202, response.text

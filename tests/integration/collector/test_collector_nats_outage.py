@@ -94,7 +94,7 @@ async def test_sigterm_drains_and_what_cannot_be_sent_is_replayed_by_the_next_st
                 "holding everything", lambda: first.health()[1]["counters"]["received"] == 3000, 10
             )
             assert first.stop(timeout=20) == 0  # SIGTERM: drain (NATS is away), then spool
-        assert "records left in the spool" in first.log_since_start()
+        assert "messages left in the spool" in first.log_since_start()
         server = NatsServer(tmp_path / "nats", port=port)
         server.start()
         with CollectorProcess("first", tmp_path, **env) as again:  # same spool directory

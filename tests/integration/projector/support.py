@@ -57,7 +57,7 @@ async def publish(settings: Settings, messages: Iterable[Published]) -> int:
     nc = await nats.connect(settings.nats_url)
     try:
         js = nc.jetstream()
-        await ensure_stream(js, settings.stream_config())
+        await ensure_stream(js, settings.stream_settings())
         pending = [js.publish(s, d, headers=h) for s, h, d in messages]
         for start in range(0, len(pending), 200):
             await asyncio.gather(*pending[start : start + 200])

@@ -13,7 +13,7 @@ from tasktrail_collector.stats import Counters
 
 REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+socket", "socket", "sentinel")
 HEADER_ROOM = 4096
-"""Headers of a record stay under this; the body limit leaves it free in max_payload."""
+"""Headers of a message stay under this; the body limit leaves it free in max_payload."""
 
 
 def make_source(settings: Settings) -> Source:
@@ -60,7 +60,7 @@ async def bootstrap(settings: Settings) -> Collector:
         nc,
         outbox,
         counters,
-        streams=[settings.stream_config(), settings.deadletter_stream_config()],
+        streams=[settings.stream_settings(), settings.deadletter_stream_settings()],
         max_in_flight=settings.collector_max_in_flight,
         ack_timeout=settings.collector_ack_timeout,
         reject=collector.refused,

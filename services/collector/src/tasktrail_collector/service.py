@@ -21,8 +21,13 @@ from tasktrail_shared.celery_wire import amqp_extra_headers
 from tasktrail_shared.stream_message import JSON, celery_stream_message
 
 from tasktrail_collector import screening
+from tasktrail_collector.encoding import (
+    EncodedMessage,
+    RedisEncoder,
+    encode_deadletter,
+    encode_stream_message,
+)
 from tasktrail_collector.outbox import Outbox
-from tasktrail_collector.records import Record, RedisRecords, deadletter_record, envelope_record
 from tasktrail_collector.stats import Counters
 
 log = logging.getLogger(__name__)
@@ -85,14 +90,14 @@ class Collector:
         self.validate_every = validate_every
         self.drain_timeout = drain_timeout
         self.source_id = f"tasktrail/collector/{socket.gethostname()}"
-        self._redis = RedisRecords(app, self.source_id)
+        self._redis = RedisEncoder(app, self.source_id)
 
     # --- intake: called by the sources, in the event loop, never blocking -----------------
 
     def redis_batch(self, received: float, messages: list[tuple[bytes, bytes]]) -> None:
         """Messages of one socket read: ``(channel, kombu envelope)``."""
-        records, counters, put = self._redis, self.counters, self.outbox.put
-        records.at(received)
+        encoder, counters, put = self._redis, self.counters, self.outbox.put
+        encoder.at(received)
         limit, every = self.max_message_bytes, self.validate_every
         for channel, payload in messages:
             counters.received += 1
@@ -105,7 +110,7 @@ class Collector:
             if reason is None and every and counters.received % every == 0:
                 reason = screening.validate_redis(payload)
             if reason is None:
-                put(records.record(key, payload))
+                put(encoder.encode(key, payload))
             else:
                 self._reject(reason, channel.decode(errors="replace"), payload, received)
         self._notify()
@@ -131,7 +136,7 @@ class Collector:
         if reason is not None:
             self._reject(reason, message.routing_key, body, received, message.settle)
         else:
-            envelope = celery_stream_message(
+            stream_message = celery_stream_message(
                 app=self.app,
                 routing_key=message.routing_key,
                 data=body,
@@ -140,7 +145,7 @@ class Collector:
                 received=received,
                 extra=amqp_extra_headers(message.content_encoding, message.compression),
             )
-            self.outbox.put(envelope_record(envelope, message.settle))
+            self.outbox.put(encode_stream_message(stream_message, message.settle))
         self._notify()
 
     def _reject(
@@ -154,20 +159,21 @@ class Collector:
         self.counters.dead_lettered += 1
         if self.counters.dead_lettered <= 10 or self.counters.dead_lettered % 1000 == 0:
             log.warning("dead-lettered a message from %s: %s", origin, reason)
-        record = deadletter_record(
-            app=self.app,
-            source=self.source_id,
-            reason=reason,
-            origin=origin,
-            data=data,
-            received=received,
-            settle=settle,
+        self.outbox.put(
+            encode_deadletter(
+                app=self.app,
+                source=self.source_id,
+                reason=reason,
+                origin=origin,
+                data=data,
+                received=received,
+                settle=settle,
+            )
         )
-        self.outbox.put(record)
 
-    def refused(self, record: Record, reason: str) -> None:
-        """JetStream will not take ``record``: keep it as a dead letter instead."""
-        self._reject(reason, record.subject.decode(), record.data, time.time(), record.settle)
+    def refused(self, message: EncodedMessage, reason: str) -> None:
+        """JetStream will not take ``message``: keep it as a dead letter instead."""
+        self._reject(reason, message.subject.decode(), message.data, time.time(), message.settle)
 
     def _notify(self) -> None:
         if self.publisher is not None:
@@ -192,7 +198,7 @@ class Collector:
             await self.source.close()
             log.info(
                 "collector stopped%s: %s",
-                "" if drained else f", {left} records left in the spool",
+                "" if drained else f", {left} messages left in the spool",
                 self.stats(),
             )
 
@@ -206,7 +212,7 @@ class Collector:
         return {
             **self.counters.as_dict(),
             "spooled": self.outbox.spooled,
-            "spool_records": self.outbox.spool_records,
+            "in_spool": self.outbox.in_spool,
             "in_flight": in_flight,
             "backlog": len(self.outbox) + in_flight,
         }

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
-from nats.js.api import StreamConfig
-from tasktrail_shared.settings import CommonSettings
+from tasktrail_shared.settings import CommonSettings, StreamSettings
 
-from tasktrail_collector.records import DEADLETTER_ROOT
+from tasktrail_collector.encoding import DEADLETTER_ROOT
 
 MIB = 1024 * 1024
 
@@ -18,11 +18,11 @@ class Settings(CommonSettings):
     collector_health_port: int = 8001
     """0 turns the health endpoint off."""
     collector_max_in_flight: int = 4096
-    """Publishes awaiting a JetStream ack; past it, records wait in the outbox."""
+    """Publishes awaiting a JetStream ack; past it, messages wait in the outbox."""
     collector_ack_timeout: float = 5.0
     """A publish unacknowledged this long (seconds) is sent again."""
     collector_memory_buffer_bytes: int = 64 * MIB
-    """Records held in memory while NATS lags; beyond this they go to the disk spool."""
+    """Bytes of messages held in memory while NATS lags; beyond this they go to the disk spool."""
     collector_spool_dir: str = ""
     """Disk spool; default ``<tmp>/tasktrail-collector-<app>``. One directory per replica."""
     collector_spool_segment_bytes: int = 8 * MIB
@@ -55,10 +55,11 @@ class Settings(CommonSettings):
     def queue_name(self) -> str:
         return self.collector_queue or f"tasktrail.collector.{self.app}"
 
-    def deadletter_stream_config(self) -> StreamConfig:
-        config = self.stream_config()
-        config.name = self.collector_deadletter_stream
-        config.subjects = [f"{DEADLETTER_ROOT}.>"]
-        config.max_bytes = self.collector_deadletter_max_bytes
-        config.num_replicas = self.stream_replicas
-        return config
+    def deadletter_stream_settings(self) -> StreamSettings:
+        """Rejects, apart from the events (no projector reads them), with their own size cap."""
+        return replace(
+            self.stream_settings(),
+            name=self.collector_deadletter_stream,
+            subjects=(f"{DEADLETTER_ROOT}.>",),
+            max_bytes=self.collector_deadletter_max_bytes,
+        )

@@ -25,7 +25,7 @@ class Wired:
 
 async def bootstrap(settings: Settings) -> Wired:
     nc = await connect(settings.nats_url, name="tasktrail-control")
-    bus = NatsBus(nc, settings.stream_config())
+    bus = NatsBus(nc, settings.stream_settings())
     ledger = await KvLedger.open(
         nc.jetstream(),
         bucket=settings.control_commands_bucket,

@@ -84,7 +84,7 @@ async def bootstrap(settings: Settings | None = None) -> Projection:
     try:
         source = await JetStreamSource.open(
             settings.nats_url,
-            settings.stream_config(),
+            settings.stream_settings(),
             settings.projector_durable,
             settings.projector_ack_wait,
         )

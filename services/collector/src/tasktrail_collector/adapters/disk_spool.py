@@ -1,10 +1,10 @@
-"""An append-only spool of records in segment files, for while NATS cannot take them.
+"""An append-only spool of encoded messages in segment files, for while NATS cannot take them.
 
 Each segment ``<n>.spool`` is a run of ``>HII`` length prefixes (subject, headers, data)
 followed by the bytes. Segments are read back in number order and deleted once loaded; what
 a collector left behind is replayed by the next one started on the same directory (a lock
 file keeps two from sharing it). A crash loses at most the unflushed tail of the current
-segment and the records loaded into memory.
+segment and the messages loaded into memory.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import struct
 from pathlib import Path
 from typing import BinaryIO
 
-from tasktrail_collector.records import Record
+from tasktrail_collector.encoding import EncodedMessage
 
 _HEAD = struct.Struct(">HII")
 FIRST = 1_000_000_000
@@ -42,7 +42,7 @@ class DiskSpool:
         self._written = 0
 
     @property
-    def records(self) -> int:
+    def held(self) -> int:
         return sum(self._counts.values())
 
     def _path(self, n: int) -> Path:
@@ -52,34 +52,34 @@ class DiskSpool:
         return sorted(int(p.stem) for p in self.directory.glob("*.spool") if p.stem.isdigit())
 
     @staticmethod
-    def _encode(record: Record) -> bytes:
-        head = _HEAD.pack(len(record.subject), len(record.headers), len(record.data))
-        return head + record.subject + record.headers + record.data
+    def _encode(message: EncodedMessage) -> bytes:
+        head = _HEAD.pack(len(message.subject), len(message.headers), len(message.data))
+        return head + message.subject + message.headers + message.data
 
     def _count(self, path: Path) -> int:
         return len(self._read(path))
 
     @staticmethod
-    def _read(path: Path) -> list[Record]:
+    def _read(path: Path) -> list[EncodedMessage]:
         raw = path.read_bytes()
-        records, pos = [], 0
+        messages, pos = [], 0
         while pos + _HEAD.size <= len(raw):
             s, h, d = _HEAD.unpack_from(raw, pos)
             pos += _HEAD.size
             if pos + s + h + d > len(raw):
                 break  # a torn tail from a crash
             subject, headers = raw[pos : pos + s], raw[pos + s : pos + s + h]
-            records.append(Record(subject, headers, raw[pos + s + h : pos + s + h + d]))
+            messages.append(EncodedMessage(subject, headers, raw[pos + s + h : pos + s + h + d]))
             pos += s + h + d
-        return records
+        return messages
 
-    def append(self, record: Record) -> None:
+    def append(self, message: EncodedMessage) -> None:
         if self._writer is None:
             self._writer = self._path(self._writing).open("ab")
             self._counts[self._writing] = 0
-        self._writer.write(self._encode(record))
+        self._writer.write(self._encode(message))
         self._counts[self._writing] += 1
-        self._written += record.size
+        self._written += message.size
         if self._written >= self.segment_bytes:
             self._rotate()
 
@@ -94,24 +94,24 @@ class DiskSpool:
         if self._writer is not None:
             self._writer.flush()
 
-    def prepend(self, records: list[Record]) -> None:
+    def prepend(self, messages: list[EncodedMessage]) -> None:
         n = min(self._counts, default=self._writing) - 1
         path = self._path(n)
-        path.write_bytes(b"".join(self._encode(r) for r in records))
-        self._counts[n] = len(records)
+        path.write_bytes(b"".join(self._encode(m) for m in messages))
+        self._counts[n] = len(messages)
 
-    def load_next(self) -> list[Record]:
-        """The oldest segment's records; the segment is deleted."""
+    def load_next(self) -> list[EncodedMessage]:
+        """The oldest segment's messages; the segment is deleted."""
         if not self._counts:
             return []
         n = min(self._counts)
         if n == self._writing:
             self._rotate()
         path = self._path(n)
-        records = self._read(path)
+        messages = self._read(path)
         path.unlink()
         del self._counts[n]
-        return records
+        return messages
 
     def close(self) -> None:
         if self._writer is not None:

@@ -1,10 +1,10 @@
-"""Publish records to JetStream: core publishes, one ack subscription, bounded in flight.
+"""Publish encoded messages to JetStream: core publishes, one ack subscription, bounded in flight.
 
-nats-py's ``publish_async`` spends ~50 us a message on futures, inbox ids and header
-encoding. Here each record's header block is already bytes, so a publish is one ``HPUB``
-line joined to it with a reply subject ``<prefix>.<n>``, and many are written per flush.
+Each message's header block is already bytes, so a publish is one ``HPUB`` line joined to it
+with a reply subject ``<prefix>.<n>``, and many are written per flush (through nats-py's
+internals: :func:`write_pipelined`).
 One wildcard subscription on ``<prefix>.*`` takes every ack; only ``"error"`` and
-``"duplicate"`` are looked for in its JSON. A record unacknowledged after ``ack_timeout``,
+``"duplicate"`` are looked for in its JSON. A message unacknowledged after ``ack_timeout``,
 or in flight when the connection drops, goes back to the front of the outbox and is sent
 again: its ``Nats-Msg-Id`` makes that harmless if JetStream already stored it.
 """
@@ -20,34 +20,36 @@ from collections.abc import Callable, Sequence
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
-from nats.js.api import StreamConfig
 from nats.nuid import NUID
 from tasktrail_shared.nats import ensure_stream
+from tasktrail_shared.settings import StreamSettings
 
+from tasktrail_collector.encoding import DEADLETTER_ROOT, EncodedMessage
 from tasktrail_collector.outbox import Outbox
-from tasktrail_collector.records import DEADLETTER_ROOT, Record
 from tasktrail_collector.stats import Counters
 
 log = logging.getLogger(__name__)
 
 BATCH = 256
-"""Records written per flush."""
+"""Messages written per flush."""
 MAX_ERROR_ACKS = 5
-"""JetStream refused a record this often (not a timeout): it goes to the dead letters."""
+"""JetStream refused a message this often (not a timeout): it goes to the dead letters."""
 _DEADLETTER = DEADLETTER_ROOT.encode()
 
 
 class JetStreamPublisher:
+    """The collector's :class:`~tasktrail_collector.service.Publisher`: drains the outbox."""
+
     def __init__(
         self,
         nc: Client,
         outbox: Outbox,
         counters: Counters,
         *,
-        streams: Sequence[StreamConfig],
+        streams: Sequence[StreamSettings],
         max_in_flight: int,
         ack_timeout: float,
-        reject: Callable[[Record, str], None],
+        reject: Callable[[EncodedMessage, str], None],
     ) -> None:
         self._nc = nc
         self._outbox = outbox
@@ -60,8 +62,9 @@ class JetStreamPublisher:
         self._prefix_len = len(self._prefix) + 1
         self._reply = self._prefix.encode() + b"."
         self._seq = 0
-        self._in_flight: dict[int, tuple[Record, float]] = {}
-        self._errors: dict[bytes, int] = {}
+        self._in_flight: dict[int, tuple[EncodedMessage, float]] = {}
+        self._refusals: dict[bytes, int] = {}
+        """Refusals so far, by header block (it holds the id), until stored or given up."""
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._paused_until = 0.0
@@ -72,21 +75,22 @@ class JetStreamPublisher:
         return len(self._in_flight)
 
     @property
-    def max_payload(self) -> int:
-        return int(self._nc.max_payload)
+    def refused_pending(self) -> int:
+        """Messages JetStream refused that are neither stored nor given up yet."""
+        return len(self._refusals)
 
     def connected(self) -> bool:
         return bool(self._nc.is_connected)
 
     def notify(self) -> None:
-        """New records are in the outbox."""
+        """New messages are in the outbox."""
         self._wake.set()
 
     async def start(self) -> None:
         """Create or update the streams, subscribe to acks, start sending."""
         js = self._nc.jetstream()
-        for config in self._streams:
-            await ensure_stream(js, config)
+        for stream in self._streams:
+            await ensure_stream(js, stream)
         await self._nc.subscribe(
             f"{self._prefix}.*", cb=self._on_ack, pending_msgs_limit=-1, pending_bytes_limit=-1
         )
@@ -108,69 +112,77 @@ class JetStreamPublisher:
                 await self._wake.wait()  # set by intake, acks and the sweeper's tick
                 continue
             self._idle.clear()
-            records = outbox.take(min(room, BATCH))
-            deadline = time.monotonic() + self._ack_timeout
-            parts: list[bytes] = []
-            limit = self.max_payload
-            for record in records:
-                size = len(record.headers) + len(record.data)
-                if size > limit:
-                    self._reject(record, f"message of {size} bytes exceeds max_payload {limit}")
-                    continue
-                self._seq += 1
-                in_flight[self._seq] = (record, deadline)
-                parts.append(
-                    b"HPUB %b %b%d %d %d\r\n%b%b\r\n"
-                    % (
-                        record.subject,
-                        self._reply,
-                        self._seq,
-                        len(record.headers),
-                        size,
-                        record.headers,
-                        record.data,
-                    )
-                )
-            if parts:
-                # nats-py has no public call for a pre-encoded HPUB: write it to its buffer.
-                await nc._send_command(b"".join(parts))
-                await nc._flush_pending()
+            commands = self._hpubs(outbox.take(min(room, BATCH)))
+            if commands:
+                await write_pipelined(nc, commands)
             await asyncio.sleep(0)  # let the broker intake run between batches
 
-    async def _on_ack(self, msg: Msg) -> None:
+    def _hpubs(self, messages: list[EncodedMessage]) -> bytes:
+        """One ``HPUB`` per message, each with a reply subject of its own, now in flight.
+
+        A message larger than the server's ``max_payload`` is rejected instead (it would
+        close the connection).
+        """
+        deadline = time.monotonic() + self._ack_timeout
+        limit = int(self._nc.max_payload)
+        parts: list[bytes] = []
+        for message in messages:
+            size = len(message.headers) + len(message.data)
+            if size > limit:
+                self._reject(message, f"message of {size} bytes exceeds max_payload {limit}")
+                continue
+            self._seq += 1
+            self._in_flight[self._seq] = (message, deadline)
+            parts.append(
+                b"HPUB %b %b%d %d %d\r\n%b%b\r\n"
+                % (
+                    message.subject,
+                    self._reply,
+                    self._seq,
+                    len(message.headers),
+                    size,
+                    message.headers,
+                    message.data,
+                )
+            )
+        return b"".join(parts)
+
+    async def _on_ack(self, ack: Msg) -> None:
         try:
-            seq = int(msg.subject[self._prefix_len :])
+            seq = int(ack.subject[self._prefix_len :])
         except ValueError:
             return
         entry = self._in_flight.pop(seq, None)
         self._wake.set()
         if entry is None:
-            return  # an ack for a record already sent again
-        record, data = entry[0], msg.data
+            return  # an ack for a message already sent again
+        message, data = entry[0], ack.data
         if not data or b'"error"' in data:
-            self._refused(record, data, msg)
+            self._refused(message, data, ack)
             return
-        if not record.subject.startswith(_DEADLETTER):
+        if self._refusals:
+            self._refusals.pop(message.headers, None)  # refused before, stored now
+        if not message.subject.startswith(_DEADLETTER):
             if b'"duplicate"' in data:
                 self._counters.duplicates += 1
             else:
                 self._counters.published += 1
-        if record.settle is not None:
-            record.settle()
+        if message.settle is not None:
+            message.settle()
 
-    def _refused(self, record: Record, data: bytes, msg: Msg) -> None:
+    def _refused(self, message: EncodedMessage, data: bytes, ack: Msg) -> None:
         reason = "no stream answered" if not data else _error_text(data)
-        if msg.headers and msg.headers.get("Status") == "503":
+        if ack.headers and ack.headers.get("Status") == "503":
             reason = "no stream answered"
-        count = self._errors.get(record.headers, 0) + 1
-        if count >= MAX_ERROR_ACKS and not record.subject.startswith(_DEADLETTER):
-            self._errors.pop(record.headers, None)
-            self._reject(record, f"JetStream refused it: {reason}")
+        count = self._refusals.get(message.headers, 0) + 1
+        if count >= MAX_ERROR_ACKS and not message.subject.startswith(_DEADLETTER):
+            self._refusals.pop(message.headers, None)
+            self._reject(message, f"JetStream refused it: {reason}")
             return
-        self._errors[record.headers] = count
-        log.warning("JetStream refused %s (%s); retrying", record.subject.decode(), reason)
+        self._refusals[message.headers] = count
+        log.warning("JetStream refused %s (%s); retrying", message.subject.decode(), reason)
         self._counters.retried += 1
-        self._outbox.requeue([record])
+        self._outbox.requeue([message])
         self._paused_until = time.monotonic() + 0.2 * count
 
     async def _sweep(self) -> None:
@@ -190,9 +202,9 @@ class JetStreamPublisher:
             was_connected = connected
             self._wake.set()  # a pause may be over, or the connection back
             if expired:
-                records = [self._in_flight.pop(seq)[0] for seq in expired]
-                self._counters.retried += len(records)
-                self._outbox.requeue(records)
+                messages = [self._in_flight.pop(seq)[0] for seq in expired]
+                self._counters.retried += len(messages)
+                self._outbox.requeue(messages)
                 self._wake.set()
 
     async def drain(self, timeout: float) -> bool:
@@ -215,7 +227,7 @@ class JetStreamPublisher:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        self._outbox.requeue(record for record, _ in self._in_flight.values())
+        self._outbox.requeue(message for message, _ in self._in_flight.values())
         self._in_flight.clear()
         with contextlib.suppress(Exception):
             async with asyncio.timeout(5):
@@ -230,3 +242,18 @@ def _error_text(data: bytes) -> str:
         return f"{error.get('err_code', error.get('code'))} {error.get('description', '')}"
     except (ValueError, AttributeError):
         return data[:200].decode(errors="replace")
+
+
+async def write_pipelined(nc: Client, commands: bytes) -> None:
+    """Put pre-encoded protocol commands (``HPUB`` lines) on nats-py's write buffer and flush.
+
+    nats-py has no public call for a publish whose header block is already encoded: its
+    ``publish`` encodes a header dict per message, which cost the collector its margin in the
+    ingest benchmark. These are the two private calls ``publish`` itself ends in. nats-py's
+    version is pinned in the collector's pyproject.toml, and the tests
+    ``tests/unit/collector/test_nats_internals.py`` and
+    ``tests/integration/collector/test_pipelined_publish.py`` fail if they change
+    (docs/decisions/0004-pipelined-publishes-through-nats-py-internals.md).
+    """
+    await nc._send_command(commands)
+    await nc._flush_pending()

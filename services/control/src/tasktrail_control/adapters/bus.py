@@ -9,9 +9,9 @@ from collections.abc import Awaitable, Callable
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
-from nats.js.api import StreamConfig
 from tasktrail_shared.commands import CONTROL_QUEUE_GROUP, control_subject
 from tasktrail_shared.nats import ensure_stream
+from tasktrail_shared.settings import StreamSettings
 from tasktrail_shared.stream_message import StreamMessage
 
 log = logging.getLogger(__name__)
@@ -20,7 +20,7 @@ Handler = Callable[[bytes], Awaitable[bytes]]
 
 
 class NatsBus:
-    def __init__(self, nc: Client, stream: StreamConfig) -> None:
+    def __init__(self, nc: Client, stream: StreamSettings) -> None:
         self._nc = nc
         self._js = nc.jetstream()
         self._stream = stream

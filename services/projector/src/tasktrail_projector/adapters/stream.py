@@ -18,9 +18,10 @@ from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 from tasktrail_shared import nats as shared_nats
+from tasktrail_shared.settings import StreamSettings
 from tasktrail_shared.stream_message import all_subjects
 
 from tasktrail_projector.ports import SourceUnavailable
@@ -106,7 +107,7 @@ class JetStreamSource:
 
     @classmethod
     async def open(
-        cls, url: str, stream: StreamConfig, durable: str, ack_wait: float = ACK_WAIT
+        cls, url: str, stream: StreamSettings, durable: str, ack_wait: float = ACK_WAIT
     ) -> JetStreamSource:
         """Connect, make sure the stream exists, and bind the durable consumer.
 
@@ -126,7 +127,7 @@ class JetStreamSource:
         except BaseException:
             await nc.close()
             raise
-        return cls(nc, subscription, stream.name or "", durable)
+        return cls(nc, subscription, stream.name, durable)
 
     @classmethod
     async def open_replay(

@@ -1,13 +1,13 @@
-"""The fast Redis path builds exactly the bytes of the shared envelope, and rejects stay apart."""
+"""The fast Redis path encodes exactly the shared stream message's bytes; rejects stay apart."""
 
 from __future__ import annotations
 
-from tasktrail_collector.records import (
+from tasktrail_collector.encoding import (
     REASON_HEADER,
-    RedisRecords,
-    deadletter_record,
+    RedisEncoder,
+    encode_deadletter,
     encode_headers,
-    envelope_record,
+    encode_stream_message,
 )
 from tasktrail_shared.stream_message import StreamMessage, celery_stream_message
 
@@ -20,12 +20,12 @@ def _parse_headers(block: bytes) -> dict[str, str]:
     return dict(line.split(": ", 1) for line in lines[1:-2])
 
 
-def test_fast_redis_records_equal_the_shared_envelope_byte_for_byte() -> None:
-    records = RedisRecords("scan", "tasktrail/collector/host")
+def test_the_fast_redis_encoding_equals_the_shared_stream_message_byte_for_byte() -> None:
+    encoder = RedisEncoder("scan", "tasktrail/collector/host")
     for message in recorded_messages():
-        records.at(message.received)
-        fast = records.record(message.routing_key.encode(), message.payload)
-        reference = envelope_record(
+        encoder.at(message.received)
+        fast = encoder.encode(message.routing_key.encode(), message.payload)
+        reference = encode_stream_message(
             celery_stream_message(
                 app="scan",
                 routing_key=message.routing_key,
@@ -37,14 +37,14 @@ def test_fast_redis_records_equal_the_shared_envelope_byte_for_byte() -> None:
         assert fast == reference
 
 
-def test_a_record_reads_back_as_the_envelope_the_projector_expects() -> None:
-    message = recorded_messages()[0]
-    records = RedisRecords("scan", "src")
-    records.at(message.received)
-    record = records.record(message.routing_key.encode(), message.payload)
-    envelope = StreamMessage.parse(_parse_headers(record.headers), record.data)
-    assert envelope.type == f"celery.{message.routing_key}"
-    assert record.subject == f"tasktrail.events.scan.celery.{message.routing_key}".encode()
+def test_an_encoded_message_parses_as_the_stream_message_the_projector_expects() -> None:
+    broker = recorded_messages()[0]
+    encoder = RedisEncoder("scan", "src")
+    encoder.at(broker.received)
+    message = encoder.encode(broker.routing_key.encode(), broker.payload)
+    parsed = StreamMessage.parse(_parse_headers(message.headers), message.data)
+    assert parsed.type == f"celery.{broker.routing_key}"
+    assert message.subject == f"tasktrail.events.scan.celery.{broker.routing_key}".encode()
 
 
 def test_header_values_cannot_break_the_header_block() -> None:
@@ -52,7 +52,7 @@ def test_header_values_cannot_break_the_header_block() -> None:
 
 
 def test_a_dead_letter_keeps_the_reason_and_a_bounded_part_of_the_data() -> None:
-    record = deadletter_record(
+    message = encode_deadletter(
         app="scan",
         source="src",
         reason="not a kombu JSON envelope\nreally",
@@ -60,8 +60,8 @@ def test_a_dead_letter_keeps_the_reason_and_a_bounded_part_of_the_data() -> None
         data=b"x" * 200_000,
         received=1.5,
     )
-    headers = _parse_headers(record.headers)
-    assert record.subject == b"tasktrail.deadletter.scan"
+    headers = _parse_headers(message.headers)
+    assert message.subject == b"tasktrail.deadletter.scan"
     assert headers[REASON_HEADER] == "not a kombu JSON envelope really"
     assert headers["tasktrail-size"] == "200000" and headers["tasktrail-truncated"] == "true"
-    assert len(record.data) == 64 * 1024
+    assert len(message.data) == 64 * 1024

@@ -1,9 +1,10 @@
-"""Stream records as the publisher sends them: subject, NATS header block and data, as bytes.
+"""Stream messages encoded as the publisher sends them: subject, NATS header block and data.
 
-Headers are encoded once, when a message is taken in, so that publishing only joins bytes and
-a record can go to the disk spool and come back unchanged. The fast path for Redis builds the
-same bytes as :func:`envelope_record` of :func:`celery_stream_message` (a unit test holds them
-equal) without a dataclass, a dict and a datetime per message.
+Headers are encoded once, when a broker message is taken in, so that publishing only joins
+bytes and an encoded message can go to the disk spool and come back unchanged. The fast path
+for Redis (:class:`RedisEncoder`) builds the same bytes as :func:`encode_stream_message` of
+:func:`celery_stream_message` (a unit test holds them equal) without a dataclass, a dict and
+a datetime per message.
 """
 
 from __future__ import annotations
@@ -33,12 +34,14 @@ def deadletter_subject(app: str) -> str:
     return f"{DEADLETTER_ROOT}.{app}"
 
 
-class Record(NamedTuple):
+class EncodedMessage(NamedTuple):
+    """One stream message, ready to publish or to spool."""
+
     subject: bytes
     headers: bytes
     data: bytes
     settle: Callable[[], None] | None = None
-    """Called once JetStream holds the record (the broker ack on AMQP); never spooled."""
+    """Called once JetStream holds the message (the broker ack on AMQP); never spooled."""
 
     @property
     def size(self) -> int:
@@ -55,14 +58,16 @@ def encode_headers(headers: Mapping[str, str]) -> bytes:
     return f"NATS/1.0\r\n{lines}\r\n".encode()
 
 
-def envelope_record(envelope: StreamMessage, settle: Callable[[], None] | None = None) -> Record:
-    return Record(
-        envelope.nats_subject.encode(), encode_headers(envelope.headers()), envelope.data, settle
+def encode_stream_message(
+    message: StreamMessage, settle: Callable[[], None] | None = None
+) -> EncodedMessage:
+    return EncodedMessage(
+        message.nats_subject.encode(), encode_headers(message.headers()), message.data, settle
     )
 
 
-class RedisRecords:
-    """Builds records for kombu Redis envelopes; :meth:`at` sets the receive time of a read."""
+class RedisEncoder:
+    """Encodes kombu Redis envelopes; :meth:`at` sets the receive time of one socket read."""
 
     def __init__(self, app: str, source: str) -> None:
         self.app = app
@@ -76,7 +81,7 @@ class RedisRecords:
             f"ce-app: {self.app}\r\nce-received: {received!r}\r\n\r\n"
         ).encode()
 
-    def record(self, routing_key: bytes, data: bytes) -> Record:
+    def encode(self, routing_key: bytes, data: bytes) -> EncodedMessage:
         parts = self._by_key.get(routing_key)
         if parts is None:
             key = routing_key.decode()
@@ -99,10 +104,10 @@ class RedisRecords:
                 self._time,
             )
         )
-        return Record(parts[0], headers, data)
+        return EncodedMessage(parts[0], headers, data)
 
 
-def deadletter_record(
+def encode_deadletter(
     *,
     app: str,
     source: str,
@@ -111,7 +116,7 @@ def deadletter_record(
     data: bytes,
     received: float,
     settle: Callable[[], None] | None = None,
-) -> Record:
+) -> EncodedMessage:
     """A reject for ``tasktrail.deadletter.<app>``: the reason and origin go in headers."""
     kept = data[:DEADLETTER_KEEP_BYTES]
     msg_id = content_id(data)
@@ -130,4 +135,4 @@ def deadletter_record(
     }
     if len(kept) < len(data):
         headers["tasktrail-truncated"] = "true"
-    return Record(deadletter_subject(app).encode(), encode_headers(headers), kept, settle)
+    return EncodedMessage(deadletter_subject(app).encode(), encode_headers(headers), kept, settle)
