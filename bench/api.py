@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 import redis
 from pymongo import IndexModel, MongoClient
-from tasktrail_api import queries
+from tasktrail_api.domain import indexes as api_indexes
 from tasktrail_devstack.processes import ServiceProcess, find_binary
 from tasktrail_devstack.servers import MongoServer, NatsServer, RedisServer, free_port
 from tasktrail_projector.adapters.store import indexes as projector_indexes
@@ -146,7 +146,7 @@ def load_mongo(url: str, db: str, tasks: list[Task]) -> float:
             coll.insert_many([document(t) for t in tasks[i : i + 5000]], ordered=False)
         for collection, models in projector_indexes().items():  # what production has
             client[db][collection].create_indexes(models)
-        indexes = {"tasks": queries.TASK_INDEXES, "workers": queries.WORKER_INDEXES}
+        indexes = {"tasks": api_indexes.TASK_INDEXES, "workers": api_indexes.WORKER_INDEXES}
         for collection, specs in indexes.items():
             client[db][collection].create_indexes(
                 [IndexModel(s["keys"], name=n) for n, s in specs.items()]

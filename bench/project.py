@@ -37,7 +37,7 @@ import httpx
 import nats
 import redis.asyncio as aioredis
 from pymongo import AsyncMongoClient, IndexModel, UpdateOne
-from tasktrail_api import queries as api_queries
+from tasktrail_api.domain import indexes as api_index_specs
 from tasktrail_devstack.processes import ServiceProcess, find_binary
 from tasktrail_devstack.servers import MongoServer, NatsServer, RedisServer, free_port
 from tasktrail_projector.bootstrap import bootstrap
@@ -97,9 +97,9 @@ async def api_indexes(mongo_url: str, db: str) -> int:
     client: AsyncMongoClient[Doc] = mongo.client(mongo_url)
     try:
         for collection, specs in (
-            (mongo.TASKS, api_queries.TASK_INDEXES),
-            (mongo.WORKERS, api_queries.WORKER_INDEXES),
-            (mongo.TASK_EVENTS, api_queries.EVENT_INDEXES),
+            (mongo.TASKS, api_index_specs.TASK_INDEXES),
+            (mongo.WORKERS, api_index_specs.WORKER_INDEXES),
+            (mongo.TASK_EVENTS, api_index_specs.EVENT_INDEXES),
         ):
             models = [
                 IndexModel(
@@ -108,7 +108,7 @@ async def api_indexes(mongo_url: str, db: str) -> int:
                 for name, spec in specs.items()
             ]
             await client[db][collection].create_indexes(models)
-        return len(api_queries.TASK_INDEXES)
+        return len(api_index_specs.TASK_INDEXES)
     finally:
         await client.close()
 

@@ -13,9 +13,10 @@ import httpx
 import nats
 import pytest
 from nats.aio.msg import Msg
+from pydantic import ValidationError
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
-from tasktrail_api.adapters.readmodels import ReadModels
+from tasktrail_api.adapters.readmodels import MongoReadModels
 from tasktrail_api.app import create_app
 from tasktrail_api.settings import Settings
 from tasktrail_projector.bootstrap import Projection, bootstrap
@@ -23,6 +24,7 @@ from tasktrail_projector.settings import LabelRule
 from tasktrail_projector.settings import Settings as ProjectorSettings
 from tasktrail_shared import mongo
 from tasktrail_shared.commands import (
+    ARGUMENTS,
     CONTROL_QUEUE_GROUP,
     CommandReply,
     CommandRequest,
@@ -66,7 +68,7 @@ def settings(mongo_url: str, nats_url: str, db: AsyncDatabase[Doc]) -> Settings:
 
 async def create_api_indexes(db: AsyncDatabase[Doc]) -> None:
     """The indexes the API creates at start-up, created now rather than in the background."""
-    await ReadModels(db.client, db.name, timeout=60).ensure_indexes()
+    await MongoReadModels(db.client, db.name, timeout=60).ensure_indexes()
 
 
 LABEL_RULES = [
@@ -120,7 +122,9 @@ def client(api: httpx.AsyncClient) -> httpx.AsyncClient:
 
 
 class FakeControl:
-    """Stands in for the control service: records requests and answers with ``reply``."""
+    """Stands in for the control service: records requests and answers with ``reply``; like
+    control, it refuses arguments the shared contract refuses (so a fuzzed body the API lets
+    through but control would refuse shows up as a 502)."""
 
     def __init__(self) -> None:
         self.requests: list[CommandRequest] = []
@@ -137,6 +141,14 @@ class FakeControl:
     async def handle(self, msg: Msg) -> None:
         request = CommandRequest.model_validate_json(msg.data)
         self.requests.append(request)
+        try:
+            ARGUMENTS[request.command].model_validate(request.args)
+        except ValidationError as exc:
+            refused = CommandReply(
+                id=request.id, command=request.command, ok=False, error=f"invalid arguments: {exc}"
+            )
+            await msg.respond(refused.model_dump_json().encode())
+            return
         await msg.respond(self.reply(request).model_dump_json().encode())
 
 

@@ -232,3 +232,13 @@ async def test_bad_command_bodies_are_400(
     client: httpx.AsyncClient, path: str, body: dict[str, Any], field: str
 ) -> None:
     assert assert_error(await client.post(path, json=body), 400).startswith(field)
+
+
+async def test_run_with_both_eta_and_countdown_is_400_not_502(
+    client: httpx.AsyncClient, control: FakeControl
+) -> None:
+    """Found by the fuzzer's coverage phase: the API accepted what control refuses."""
+    body = {"args": [], "countdown": False, "eta": "2000-01-01T00:00:00Z", "kwargs": {},
+            "name": "0", "queue": "0"}  # fmt: skip
+    assert_error(await client.post("/monitor/tasks/run", json=body), 400)
+    assert control.requests == []

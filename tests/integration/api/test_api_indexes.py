@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 
 from pymongo import AsyncMongoClient
-from tasktrail_api import queries
 from tasktrail_api.app import create_app
+from tasktrail_api.domain import indexes
 from tasktrail_api.settings import Settings
 
 
@@ -18,9 +18,9 @@ async def test_start_up_creates_every_query_index(settings: Settings, mongo_url:
     try:
         db = client[settings.mongo_db]
         for collection, specs in (
-            ("tasks", queries.TASK_INDEXES),
-            ("workers", queries.WORKER_INDEXES),
-            ("task_events", queries.EVENT_INDEXES),
+            ("tasks", indexes.TASK_INDEXES),
+            ("workers", indexes.WORKER_INDEXES),
+            ("task_events", indexes.EVENT_INDEXES),
         ):
             names = {index["name"] async for index in await db[collection].list_indexes()}
             assert set(specs) <= names, f"{collection}: missing {set(specs) - names}"

@@ -9,7 +9,9 @@ from typing import Any
 import httpx
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
-from tasktrail_api import queries
+from tasktrail_api.domain.cursor import Cursor
+from tasktrail_api.domain.filters import TaskFilters, WorkerFilters
+from tasktrail_api.domain.plan import SORT_KEYS, Segment, Sort, segments, task_query, worker_query
 from tasktrail_shared import mongo
 
 from tests.integration.api.conftest import create_api_indexes
@@ -157,7 +159,7 @@ def winning(plan: dict[str, Any]) -> list[dict[str, Any]]:
     return stages
 
 
-async def explain(db: AsyncDatabase[Doc], collection: str, segment: queries.Segment) -> Any:
+async def explain(db: AsyncDatabase[Doc], collection: str, segment: Segment) -> Any:
     command = {"find": collection, "filter": segment.query, "sort": dict(segment.sort)}
     return await db.command("explain", command)
 
@@ -178,25 +180,25 @@ async def test_every_filter_reads_an_index(
 ) -> None:
     """The query of each filter alone, as the API sends it, is served by an index on the
     filtered field (SecantusDB and MongoDB both report IXSCAN)."""
-    query = queries.task_query(queries.TaskFilters.model_validate(params))
-    plan = await explain(db, mongo.TASKS, queries.Segment(query, [("_id", 1)]))
+    query = task_query(TaskFilters.model_validate(params))
+    plan = await explain(db, mongo.TASKS, Segment(query, [("_id", 1)]))
     scans = [s for s in winning(plan) if s["stage"] == "IXSCAN"]
     assert scans, plan["queryPlanner"]["winningPlan"]
     field = next(f for f in query if f != "deleted")
     assert list(scans[0]["keyPattern"])[:2] == ["deleted", field]
 
 
-@pytest.mark.parametrize("sort", [k for key in queries.SORT_KEYS for k in (key, f"-{key}")])
+@pytest.mark.parametrize("sort", [k for key in SORT_KEYS for k in (key, f"-{key}")])
 async def test_every_sort_reads_an_index(
     db: AsyncDatabase[Doc], many: list[Doc], sort: str
 ) -> None:
     """Each segment of a page (first page and after a cursor) reads the sort key's index."""
-    order = queries.Sort.parse(sort)
+    order = Sort.parse(sort)
     value = {"runtime": 1.0, "name": "b.y"}.get(order.key, T0)
-    cursor = queries.Cursor(sort, value, "x")
-    base = queries.task_query(queries.TaskFilters())
+    cursor = Cursor(sort, value, "x")
+    base = task_query(TaskFilters())
     now = datetime.now(UTC)  # newest-first time reads also go back in windows from now
-    reads = [*queries.segments(base, order, None, now), *queries.segments(base, order, cursor, now)]
+    reads = [*segments(base, order, None, now), *segments(base, order, cursor, now)]
     for segment in reads:
         plan = await explain(db, mongo.TASKS, segment)
         scans = [s for s in winning(plan) if s["stage"] == "IXSCAN"]
@@ -207,6 +209,6 @@ async def test_every_sort_reads_an_index(
 async def test_worker_filters_read_an_index(db: AsyncDatabase[Doc], many: list[Doc]) -> None:
     now = T0 + timedelta(days=1)
     for params in ({"name": "celery@w1"}, {"status": "1"}):
-        query = queries.worker_query(queries.WorkerFilters.model_validate(params), now)
-        plan = await explain(db, mongo.WORKERS, queries.Segment(query, [("_id", 1)]))
+        query = worker_query(WorkerFilters.model_validate(params), now)
+        plan = await explain(db, mongo.WORKERS, Segment(query, [("_id", 1)]))
         assert [s for s in winning(plan) if s["stage"] == "IXSCAN"], params

@@ -1,4 +1,4 @@
-"""The envelope, the validation message and the trailing-slash middleware, without servers."""
+"""The envelope, the validation message, the middleware, settings and the CLI, without servers."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from starlette.types import Message, Receive, Scope, Send
 from tasktrail_api.envelope import describe_validation_errors
 from tasktrail_api.main import RedactAccessToken
 from tasktrail_api.middleware import StripTrailingSlash
-from tasktrail_api.schemas import RevokeRequest, ShutdownRequest, normalize_signal
 from tasktrail_api.settings import Settings
 
 
@@ -56,45 +55,6 @@ async def test_one_trailing_slash_is_dropped(path: str, expected: str) -> None:
     scope = await run(path, path.encode())
     assert scope["path"] == expected
     assert scope["raw_path"] == expected.encode()
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        ("SIGTERM", "SIGTERM"),
-        ("term", "SIGTERM"),
-        ("KILL", "SIGKILL"),
-        (9, "SIGKILL"),
-        ("15", "SIGTERM"),
-    ],
-)
-def test_signals_by_name_or_number(value: object, expected: str) -> None:
-    assert normalize_signal(value) == expected
-
-
-@pytest.mark.parametrize("value", ["SIGNOPE", 0, 999, True, 1.5, ""])
-def test_unknown_signals_are_refused(value: object) -> None:
-    with pytest.raises(ValueError):
-        normalize_signal(value)
-
-
-def test_revoke_body_defaults_and_dedupes() -> None:
-    body = RevokeRequest.model_validate({"ides": ["a", " b ", "a"]})
-    assert (body.ides, body.terminate, body.signal) == (["a", "b"], False, "SIGTERM")
-
-
-@pytest.mark.parametrize(
-    "payload", [{}, {"ides": []}, {"ides": [""]}, {"ides": ["x"] * 1001}, {"ides": "abc"}]
-)
-def test_bad_revoke_bodies(payload: dict[str, object]) -> None:
-    with pytest.raises(ValidationError) as info:
-        RevokeRequest.model_validate(payload)
-    assert info.value.errors()[0]["loc"][0] == "ides"
-
-
-def test_shutdown_needs_names() -> None:
-    with pytest.raises(ValidationError):
-        ShutdownRequest.model_validate({"names": []})
 
 
 def test_control_must_get_time_to_answer() -> None:

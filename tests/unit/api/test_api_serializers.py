@@ -4,9 +4,10 @@ import json
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from tasktrail_api import serializers
+from tasktrail_api.domain import serializers
 from tasktrail_api.schemas import CeleryTask, CeleryWorker, Dashboard
 from tasktrail_shared.commands import CommandReply, WorkerOutcome
+from tasktrail_shared.fields import WORKER_REPORTED
 
 T = datetime(2022, 8, 30, 10, 43, 46, 758455, tzinfo=UTC)
 
@@ -114,7 +115,7 @@ def test_a_worker_without_heartbeat_is_offline() -> None:
         "status": False,
         "app": None,
         "last_heartbeat": None,
-        **dict.fromkeys(serializers.WORKER_REPORTED),
+        **dict.fromkeys(WORKER_REPORTED),
     }
 
 

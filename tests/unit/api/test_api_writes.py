@@ -1,17 +1,17 @@
-"""Write bodies become record payloads the projector accepts; when a write has projected."""
+"""Write bodies become event payloads the projector accepts; when a write has projected."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
-from tasktrail_api import writes
-from tasktrail_api.dashboard import DashboardCache
+from tasktrail_api.domain import writes
+from tasktrail_api.domain.writes import Change
 from tasktrail_projector.domain.own_events import decode_record
 from tasktrail_shared import own_events
+from tasktrail_shared.fields import TASK_SETTABLE
 
 SEED_CREATE = {
     "name": "function name",
@@ -34,7 +34,7 @@ SEED_CREATE = {
 
 def test_the_seed_create_body_is_a_valid_record() -> None:
     body = writes.TaskCreate.model_validate({**SEED_CREATE, "status": "p", "asn_number": 1})
-    fields = body.record_fields(keep_nulls=False)
+    fields = body.payload_fields(keep_nulls=False)
     assert fields["state"] == "PENDING" and fields["asn_number"] == 1
     assert fields["received"] == "2022-08-30T10:43:46.758455+00:00"
     assert "uuid" not in fields and "status" not in fields
@@ -47,8 +47,8 @@ def test_the_seed_create_body_is_a_valid_record() -> None:
 
 def test_labels_are_flat_fields_and_null_removes_one_in_a_patch() -> None:
     body = writes.TaskPatch.model_validate({"labels": {"zone": "eu", "old": None}, "cidr_id": "c"})
-    assert body.record_fields(keep_nulls=True) == {"zone": "eu", "old": None, "cidr_id": "c"}
-    assert writes.TaskPatch.model_validate({"name": None}).record_fields(keep_nulls=True) == {
+    assert body.payload_fields(keep_nulls=True) == {"zone": "eu", "old": None, "cidr_id": "c"}
+    assert writes.TaskPatch.model_validate({"name": None}).payload_fields(keep_nulls=True) == {
         "name": None
     }
 
@@ -90,7 +90,7 @@ def test_a_patch_changes_something() -> None:
 def test_worker_status_is_a_flag(raw: object, ok: bool) -> None:
     if ok:
         body = writes.WorkerCreate.model_validate({"name": "celery@a", "status": raw})
-        assert body.record_fields(keep_nulls=False) == {"status": bool(raw)}
+        assert body.payload_fields(keep_nulls=False) == {"status": bool(raw)}
     else:
         with pytest.raises(ValidationError):
             writes.WorkerCreate.model_validate({"name": "celery@a", "status": raw})
@@ -98,7 +98,7 @@ def test_worker_status_is_a_flag(raw: object, ok: bool) -> None:
 
 def test_worker_fields_are_the_contract_s() -> None:
     body = writes.WorkerPatch.model_validate({"processed": 5, "loadavg": [0.1, 0.2, 0.3]})
-    fields = body.record_fields(keep_nulls=True)
+    fields = body.payload_fields(keep_nulls=True)
     payload = writes.payload(
         own_events.WORKER_AMENDED, at=1.0, actor="a", hostname="h", fields=fields
     )
@@ -108,53 +108,27 @@ def test_worker_fields_are_the_contract_s() -> None:
 T = datetime(2022, 8, 30, 10, 43, 46, 758000, tzinfo=UTC)
 
 
+def applied(doc: dict[str, Any] | None, change: Change, fields: dict[str, Any]) -> bool:
+    return writes.applied(doc, change, "e1", fields, TASK_SETTABLE)
+
+
 def test_applied_when_the_document_keeps_our_event_or_reads_as_written() -> None:
     doc = {"_id": "t", "deleted": False, "name": "n", "received": T, "labels": {"zone": "eu"}}
-    assert writes.applied(doc, "recorded", "e1", {"name": "n", "received": T.isoformat()})
-    assert writes.applied(doc, "amended", "e1", {"zone": "eu"})
-    assert not writes.applied(doc, "amended", "e1", {"name": "other"})
+    assert applied(doc, Change.RECORDED, {"name": "n", "received": T.isoformat()})
+    assert applied(doc, Change.AMENDED, {"zone": "eu"})
+    assert not applied(doc, Change.AMENDED, {"name": "other"})
     kept = {**doc, "_amend": {"name": {"id": "e1", "value": "x"}}}
-    assert writes.applied(kept, "amended", "e1", {"name": "other"})
-    assert not writes.applied(None, "recorded", "e1", {})
-    assert not writes.applied({**doc, "deleted": True}, "recorded", "e1", {"name": "n"})
-    assert writes.applied(None, "deleted", "e1", {})
-    assert writes.applied({"deleted": True}, "deleted", "e1", {})
-    assert not writes.applied(doc, "deleted", "e1", {})
+    assert applied(kept, Change.AMENDED, {"name": "other"})
+    assert not applied(None, Change.RECORDED, {})
+    assert not applied({**doc, "deleted": True}, Change.RECORDED, {"name": "n"})
+    assert applied(None, Change.DELETED, {})
+    assert applied({"deleted": True}, Change.DELETED, {})
+    assert not applied(doc, Change.DELETED, {})
 
 
-async def test_the_dashboard_is_served_from_a_snapshot_refreshed_in_the_background() -> None:
-    now = [0.0]
-    calls: list[int] = []
-    gate = asyncio.Event()
-
-    async def compute() -> dict[str, Any]:
-        calls.append(1)
-        if len(calls) > 1:
-            await gate.wait()
-        return {"n": len(calls)}
-
-    cache = DashboardCache(compute, max_age=1.0, max_stale=10.0, clock=lambda: now[0])
-    assert await cache.get() == {"n": 1}
-    now[0] = 0.5
-    assert await cache.get() == {"n": 1} and len(calls) == 1
-    now[0] = 2.0
-    assert await cache.get() == {"n": 1}  # stale: served, one refresh started
-    assert await cache.get() == {"n": 1}
-    await asyncio.sleep(0)
-    assert len(calls) == 2
-    gate.set()
-    await cache.close()
-    assert await cache.get() == {"n": 2}
-
-
-async def test_a_dashboard_without_cache_counts_every_time() -> None:
-    calls: list[int] = []
-
-    async def compute() -> dict[str, Any]:
-        calls.append(1)
-        return {}
-
-    cache = DashboardCache(compute, max_age=0)
-    await cache.get()
-    await cache.get()
-    assert len(calls) == 2
+def test_a_reconciliation_counts_from_when_it_was_decided() -> None:
+    doc = {"_records": {"reconciled": {"at": 10.0, "id": "r"}}}
+    assert writes.reconciled_since(doc, 9.5)
+    assert not writes.reconciled_since(doc, 10.5)
+    assert not writes.reconciled_since({"_records": {}}, 0)
+    assert not writes.reconciled_since(None, 0)

@@ -16,7 +16,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
-from tasktrail_api import writes
+from tasktrail_api.domain import writes
 from tasktrail_projector.domain.messages import decode_message
 from tasktrail_projector.domain.own_events import Record, to_ms
 from tasktrail_shared import own_events
@@ -176,7 +176,7 @@ def test_every_task_body_the_api_accepts_is_created_field_for_field(
     body: dict[str, Any], uuid: str | None
 ) -> None:
     create = accepted(writes.TaskCreate, {**body, "uuid": uuid} if uuid else body)
-    fields = create.record_fields(keep_nulls=False)
+    fields = create.payload_fields(keep_nulls=False)
     record = projected(own_events.TASK_RECORDED, uuid=SUBJECT, fields=fields)
     assert set(record.data["fields"]) == set(fields)
     doc = fold([[record]])[0][SUBJECT]
@@ -190,7 +190,7 @@ def test_every_task_patch_the_api_accepts_is_amended_field_for_field(
     body: dict[str, Any],
 ) -> None:
     patch = accepted(writes.TaskPatch, body)
-    fields = patch.record_fields(keep_nulls=True)
+    fields = patch.payload_fields(keep_nulls=True)
     record = projected(own_events.TASK_AMENDED, uuid=SUBJECT, fields=fields)
     assert set(record.data["fields"]) == set(fields)
     doc = fold([[record]])[0][SUBJECT]
@@ -213,10 +213,10 @@ def test_every_worker_body_the_api_accepts_is_applied_field_for_field(
     body: dict[str, Any], patch: bool
 ) -> None:
     if patch:
-        fields = accepted(writes.WorkerPatch, body).record_fields(keep_nulls=True)
+        fields = accepted(writes.WorkerPatch, body).payload_fields(keep_nulls=True)
         event_type = own_events.WORKER_AMENDED
     else:
-        fields = accepted(writes.WorkerCreate, {**body, "name": HOST}).record_fields(
+        fields = accepted(writes.WorkerCreate, {**body, "name": HOST}).payload_fields(
             keep_nulls=False
         )
         event_type = own_events.WORKER_RECORDED

@@ -1,4 +1,5 @@
-"""The composition root: settings in, a FastAPI app out, its clients owned by the lifespan."""
+"""The REST entrypoint: settings in, a FastAPI app out; its lifespan opens the adapters and
+wires the use cases (``bootstrap``), and owns the clients until shutdown."""
 
 from __future__ import annotations
 
@@ -6,18 +7,16 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import FastAPI
 from pydantic import TypeAdapter
 
-from tasktrail_api import queries, serializers
+from tasktrail_api.adapters.clock import SystemClock
 from tasktrail_api.adapters.commands import CommandClient, close_nats, open_nats
-from tasktrail_api.adapters.eventlog import EventLog
-from tasktrail_api.adapters.readmodels import ReadModels, open_read_models
-from tasktrail_api.dashboard import DashboardCache
-from tasktrail_api.deps import Services
+from tasktrail_api.adapters.publisher import JetStreamPublisher
+from tasktrail_api.adapters.readmodels import MongoReadModels, open_read_models
+from tasktrail_api.bootstrap import bootstrap
 from tasktrail_api.envelope import Envelope, ErrorEnvelope, install_handlers
 from tasktrail_api.middleware import LimitBody, StripTrailingSlash
 from tasktrail_api.routes import events, health, queues, tasks, tokens, workers
@@ -27,7 +26,7 @@ from tasktrail_api.settings import Settings
 log = logging.getLogger(__name__)
 
 
-async def _ensure_indexes(read_models: ReadModels) -> None:
+async def _ensure_indexes(read_models: MongoReadModels) -> None:
     """In the background: a large collection's index build must not hold up start-up."""
     try:
         await read_models.ensure_indexes()
@@ -49,17 +48,6 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (503, "MongoDB, NATS or the control service is unavailable"),
     )
 }
-
-
-def _dashboard(read_models: ReadModels, max_age: float) -> DashboardCache:
-    async def compute() -> dict[str, Any]:
-        now = datetime.now(UTC)
-        task_rows, worker_rows = await read_models.dashboard_rows(
-            queries.task_state_counts(), queries.worker_totals(now)
-        )
-        return serializers.dashboard(task_rows, worker_rows)
-
-    return DashboardCache(compute, max_age=max_age)
 
 
 def _document_205(schema: dict[str, Any]) -> None:
@@ -91,16 +79,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             indexing = asyncio.create_task(_ensure_indexes(read_models))
             nc = await open_nats(settings.nats_url, settings.app)
             stack.push_async_callback(close_nats, nc)
-            commands = CommandClient(
-                nc,
-                app=settings.app,
-                timeout=settings.api_command_timeout,
-                worker_timeout=settings.api_worker_timeout,
+            use_cases = bootstrap(
+                settings,
+                read_models=read_models,
+                token_store=read_models,
+                publisher=JetStreamPublisher(
+                    nc, app=settings.app, timeout=settings.api_command_timeout
+                ),
+                sender=CommandClient(nc, app=settings.app, timeout=settings.api_command_timeout),
+                clock=SystemClock(),
             )
-            event_log = EventLog(nc, app=settings.app, timeout=settings.api_command_timeout)
-            dashboard = _dashboard(read_models, settings.api_dashboard_max_age)
-            stack.push_async_callback(dashboard.close)
-            app.state.services = Services(settings, read_models, commands, event_log, dashboard)
+            stack.push_async_callback(use_cases.dashboard.close)
+            app.state.use_cases = use_cases
             app.state.indexing = indexing
             yield
 

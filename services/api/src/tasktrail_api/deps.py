@@ -1,54 +1,29 @@
-"""The clients the lifespan opened, handed to routes as ``Annotated`` dependencies."""
+"""The use cases the lifespan wired, and request headers routes share, as ``Annotated``
+dependencies."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated, cast
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 
-from tasktrail_api.adapters.commands import CommandClient
-from tasktrail_api.adapters.eventlog import EventLog
-from tasktrail_api.adapters.readmodels import ReadModels
-from tasktrail_api.dashboard import DashboardCache
-from tasktrail_api.settings import Settings
+from tasktrail_api.bootstrap import UseCases
+from tasktrail_api.domain.commands import IDEMPOTENCY_KEY
 
 
-@dataclass(frozen=True, slots=True)
-class Services:
-    settings: Settings
-    read_models: ReadModels
-    commands: CommandClient
-    event_log: EventLog
-    dashboard: DashboardCache
+def get_use_cases(request: Request) -> UseCases:
+    return cast(UseCases, request.app.state.use_cases)
 
 
-def get_services(request: Request) -> Services:
-    return cast(Services, request.app.state.services)
-
-
-def get_settings(request: Request) -> Settings:
-    return get_services(request).settings
-
-
-def get_read_models(request: Request) -> ReadModels:
-    return get_services(request).read_models
-
-
-def get_commands(request: Request) -> CommandClient:
-    return get_services(request).commands
-
-
-def get_event_log(request: Request) -> EventLog:
-    return get_services(request).event_log
-
-
-def get_dashboard(request: Request) -> DashboardCache:
-    return get_services(request).dashboard
-
-
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-ReadModelsDep = Annotated[ReadModels, Depends(get_read_models)]
-CommandsDep = Annotated[CommandClient, Depends(get_commands)]
-EventLogDep = Annotated[EventLog, Depends(get_event_log)]
-DashboardDep = Annotated[DashboardCache, Depends(get_dashboard)]
+UseCasesDep = Annotated[UseCases, Depends(get_use_cases)]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        pattern=IDEMPOTENCY_KEY,
+        description="Repeat a request with the same key (1 to 255 printable characters) and "
+        "the command runs once: the repeat gets the first answer (see docs/api.md)",
+    ),
+]

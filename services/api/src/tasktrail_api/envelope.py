@@ -1,7 +1,8 @@
 """The response envelope ``{err, err_code, err_msg, data}`` and the handlers that always use it.
 
 Clients of the original API test ``err`` and read ``data``; every answer, including framework
-errors (validation, unknown route, wrong method, crashes), keeps that shape.
+errors (validation, unknown route, wrong method, crashes), keeps that shape. This is the one
+place where a use case's failure (``domain.errors``) becomes an HTTP status.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from tasktrail_api.errors import ApiError
+from tasktrail_api.domain import errors
 
 log = logging.getLogger(__name__)
 
@@ -37,26 +38,39 @@ class ErrorEnvelope(BaseModel):
     data: Any = None
 
 
-def ok(data: Any) -> JSONResponse:
+STATUS: dict[type[errors.DomainError], int] = {
+    errors.BadRequest: 400,
+    errors.Unauthorized: 401,
+    errors.Forbidden: 403,
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.Unprocessable: 422,
+    errors.CommandFailed: 502,
+    errors.Unavailable: 503,
+}
+"""The HTTP status of each failure a use case reports."""
+CHALLENGE = {"WWW-Authenticate": "Bearer"}
+
+
+def ok(data: Any, status_code: int = 200) -> JSONResponse:
     """A success envelope around ``data``, which the serializers already made JSON-safe.
 
     Routes declare ``response_model=Envelope[...]`` for the documentation but return this
     response directly, so a large page is not validated a second time on its way out.
     """
-    return JSONResponse({"err": False, "err_code": 0, "err_msg": None, "data": data})
+    body = {"err": False, "err_code": 0, "err_msg": None, "data": data}
+    return JSONResponse(body, status_code=status_code)
 
 
 def error_response(
     status_code: int,
     message: str,
     *,
-    err_code: int | None = None,
     data: Any = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    body = ErrorEnvelope(
-        err_code=status_code if err_code is None else err_code, err_msg=message, data=data
-    )
+    """An error envelope; ``err_code`` is the HTTP status (stable, clients test it)."""
+    body = ErrorEnvelope(err_code=status_code, err_msg=message, data=data)
     return JSONResponse(body.model_dump(mode="json"), status_code=status_code, headers=headers)
 
 
@@ -72,9 +86,17 @@ def describe_validation_errors(errors: Sequence[Any]) -> tuple[str, list[dict[st
     return message, details
 
 
-async def _api_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ApiError)
-    return error_response(exc.status_code, exc.message, err_code=exc.err_code, headers=exc.headers)
+def status_of(exc: errors.DomainError) -> int:
+    for kind in type(exc).__mro__:
+        if kind in STATUS:
+            return STATUS[kind]
+    return 500
+
+
+async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, errors.DomainError)
+    headers = CHALLENGE if isinstance(exc, errors.Unauthorized) else None
+    return error_response(status_of(exc), exc.message, headers=headers)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -95,7 +117,7 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def install_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(errors.DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)

@@ -21,15 +21,16 @@ from collections.abc import Sequence
 import uvicorn
 from tasktrail_shared import logs
 
-from tasktrail_api import serializers
+from tasktrail_api.adapters.clock import SystemClock
 from tasktrail_api.adapters.commands import close_nats, open_nats
-from tasktrail_api.adapters.eventlog import EventLog
-from tasktrail_api.adapters.readmodels import open_read_models
+from tasktrail_api.adapters.publisher import JetStreamPublisher
+from tasktrail_api.adapters.readmodels import MongoReadModels, open_read_models
 from tasktrail_api.app import create_app
-from tasktrail_api.auth import Role
-from tasktrail_api.errors import ApiError
+from tasktrail_api.domain.errors import DomainError, NotFound
+from tasktrail_api.domain.principals import Role
 from tasktrail_api.settings import Settings
-from tasktrail_api.token_admin import create_token, revoke_token
+from tasktrail_api.usecases.ports import EventPublisher
+from tasktrail_api.usecases.tokens import Tokens
 
 CLI_ACTOR = "cli"
 
@@ -65,29 +66,41 @@ async def tokens(settings: Settings, args: argparse.Namespace) -> int:
     store = open_read_models(settings.mongo_url, settings.mongo_db, settings.api_read_timeout)
     try:
         if args.action == "list":
-            for doc in await store.list_tokens():
-                t = serializers.token(doc)
+            for t in await _tokens(store, None).list():
                 print(f"{t['name']}\t{t['role']}\t{t['created']}\t{t['created_by'] or ''}")
             return 0
         nc = await open_nats(settings.nats_url, settings.app)
         try:
-            event_log = EventLog(nc, app=settings.app, timeout=settings.api_command_timeout)
-            if args.action == "create":
-                secret, _ = await create_token(store, event_log, args.name, args.role, CLI_ACTOR)
-                print(secret)
-                print(f"token {args.name!r} ({args.role}) created; it is not shown again",
-                      file=sys.stderr)  # fmt: skip
-            elif not await revoke_token(store, event_log, args.name, CLI_ACTOR):
-                print(f"no token named {args.name!r}", file=sys.stderr)
-                return 1
+            publisher = JetStreamPublisher(
+                nc, app=settings.app, timeout=settings.api_command_timeout
+            )
+            return await _change(_tokens(store, publisher), args)
         finally:
             await close_nats(nc)
-        return 0
-    except ApiError as exc:
+    except DomainError as exc:
         print(exc.message, file=sys.stderr)
         return 1
     finally:
         await store.close()
+
+
+def _tokens(store: MongoReadModels, publisher: EventPublisher | None) -> Tokens:
+    return Tokens(store, publisher, SystemClock(), admin_token=None)
+
+
+async def _change(use_case: Tokens, args: argparse.Namespace) -> int:
+    if args.action == "create":
+        secret, _ = await use_case.create(args.name, args.role, CLI_ACTOR)
+        print(secret)
+        print(f"token {args.name!r} ({args.role}) created; it is not shown again",
+              file=sys.stderr)  # fmt: skip
+        return 0
+    try:
+        await use_case.revoke(args.name, CLI_ACTOR)
+    except NotFound:
+        print(f"no token named {args.name!r}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def parser() -> argparse.ArgumentParser:

@@ -6,7 +6,10 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tasktrail_api.envelope import error_response
-from tasktrail_api.errors import too_large
+
+
+def too_large(limit: int) -> str:
+    return f"the request body is larger than {limit} bytes"
 
 
 class StripTrailingSlash:
@@ -51,8 +54,7 @@ class LimitBody:
                 await error_response(400, "Content-Length is not a number")(scope, receive, send)
                 return
             if int(declared) > self.limit:
-                error = too_large(self.limit)
-                await error_response(413, error.message)(scope, receive, send)
+                await error_response(413, too_large(self.limit))(scope, receive, send)
                 return
         seen = 0
 
@@ -62,7 +64,7 @@ class LimitBody:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
-                    raise HTTPException(413, too_large(self.limit).message)
+                    raise HTTPException(413, too_large(self.limit))
             return message
 
         await self.app(scope, limited, send)

@@ -1,123 +1,15 @@
-"""Request bodies and the documented shapes of response data (names follow the original API).
+"""The documented shapes of response data (names follow the original API).
 
-Command bodies mirror ``tasktrail_shared.commands.ARGUMENTS`` with tighter limits (an empty
-``names`` list would mean "every worker" to Celery, so it is refused here); routes send them
-as those models dump, so control receives exactly the contract's arguments.
+Request bodies are in ``tasktrail_api.domain`` (``filters``, ``writes``, ``commands``,
+``principals``), where the use cases can use them too.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
-from tasktrail_shared.commands import normalise_signal as normalize_signal
-from tasktrail_shared.fields import StorableJson as Json
-from tasktrail_shared.times import bounded
-
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
-MAX_IDS = 1000
-
-
-def _dedupe(values: list[str] | None) -> list[str] | None:
-    return None if values is None else list(dict.fromkeys(values))
-
-
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-Names = Annotated[list[Name], Field(min_length=1, max_length=MAX_IDS)]
-SomeNames = Annotated[
-    list[Name] | None,
-    Field(default=None, min_length=1, max_length=MAX_IDS, description="Absent: every worker"),
-]
-
-
-class RevokeRequest(Body):
-    ides: Names
-    """Task ids; the misspelling is the original API's and clients depend on it."""
-    terminate: bool = False
-    signal: str = "SIGTERM"
-
-    _unique = field_validator("ides")(_dedupe)
-    _signal = field_validator("signal", mode="before")(normalize_signal)
-
-
-class RevokeByStampRequest(Body):
-    headers: dict[Name, Name | Names] = Field(min_length=1, max_length=100)
-    terminate: bool = False
-    signal: str = "SIGTERM"
-
-    _signal = field_validator("signal", mode="before")(normalize_signal)
-
-
-class ShutdownRequest(Body):
-    names: Names
-
-    _unique = field_validator("names")(_dedupe)
-
-
-class NamesRequest(Body):
-    names: SomeNames = None
-
-    _unique = field_validator("names")(_dedupe)
-
-
-class PoolRequest(NamesRequest):
-    n: int = Field(default=1, ge=1, le=1000)
-
-
-class AutoscaleRequest(NamesRequest):
-    max: int = Field(ge=0, le=10_000)
-    min: int = Field(ge=0, le=10_000)
-
-
-class RateLimitRequest(NamesRequest):
-    task_name: Name
-    rate: (
-        Annotated[str, StringConstraints(pattern=r"^\d{1,9}(/[smh])?$")]
-        | Annotated[int, Field(ge=0, le=10**9)]
-        | None
-    ) = Field(description="e.g. '10/m', '100/s', 5; 0 or null removes the limit")
-
-
-class TimeLimitRequest(NamesRequest):
-    task_name: Name
-    soft: float | None = Field(default=None, ge=0, le=10**7, allow_inf_nan=False)
-    hard: float | None = Field(default=None, ge=0, le=10**7, allow_inf_nan=False)
-
-
-class ConsumerRequest(NamesRequest):
-    queue: Name
-    exchange: Name | None = None
-    routing_key: Name | None = None
-
-
-class PurgeRequest(Body):
-    queue: Name
-
-
-class RunRequest(Body):
-    name: Name
-    args: list[Json] = Field(default_factory=list, max_length=10_000)
-    kwargs: dict[Name, Json] = Field(default_factory=dict, max_length=10_000)
-    queue: Name | None = None
-    eta: AwareDatetime | None = Field(default=None, description="ISO 8601 with a time zone")
-    countdown: float | None = Field(default=None, ge=0, le=10**8, allow_inf_nan=False)
-
-    @field_validator("eta")
-    @classmethod
-    def _eta_range(cls, value: datetime | None) -> datetime | None:
-        return bounded(value)
-
-
-class TokenRequest(Body):
-    name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.@-]{1,64}$")]
-    role: Literal["viewer", "operator", "admin"]
-
-
-# --- response data --------------------------------------------------------------------------
+from pydantic import BaseModel, Field
 
 
 class CeleryTask(BaseModel):

@@ -5,8 +5,8 @@ cancelled from outside: a cancelled operation can leave the async client's topol
 released twice (``RuntimeError: Lock is not acquired``), after which every later operation
 hangs. So each one runs as a task of its own that the caller awaits through
 ``asyncio.shield``: a client that goes away (or a test client's deadline) cancels the wait,
-not the operation. A lost connection or a timeout becomes a 503 envelope; any other driver
-error is a bug and stays a 500.
+not the operation. A lost connection or a timeout becomes Unavailable; any other driver error
+is a bug and stays one.
 """
 
 from __future__ import annotations
@@ -23,12 +23,24 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
 from tasktrail_shared import mongo
 
-from tasktrail_api import queries
-from tasktrail_api.errors import conflict, unavailable
+from tasktrail_api.domain import history, indexes
+from tasktrail_api.domain.errors import Conflict, Unavailable
+from tasktrail_api.domain.plan import (
+    Doc,
+    Query,
+    ReadPlan,
+    Segment,
+    SortSpec,
+    task_state_counts,
+    worker_totals,
+)
 
-Doc = dict[str, Any]
-TOKENS = mongo.TOKENS
 T = TypeVar("T")
+INDEXES = (
+    (mongo.TASKS, indexes.TASK_INDEXES),
+    (mongo.WORKERS, indexes.WORKER_INDEXES),
+    (mongo.TASK_EVENTS, indexes.EVENT_INDEXES),
+)
 
 
 def _unavailable(exc: PyMongoError) -> bool:
@@ -40,12 +52,17 @@ def _consume(task: asyncio.Task[Any]) -> None:
         task.exception()
 
 
-class ReadModels:
+class MongoReadModels:
+    """The ``ReadModels`` and ``TokenStore`` ports over one MongoDB database."""
+
     def __init__(self, client: AsyncMongoClient[Doc], database: str, timeout: float) -> None:
         self._client = client
         self._db: AsyncDatabase[Doc] = client[database]
         self._timeout = timeout
         self._pending: set[asyncio.Task[Any]] = set()
+        self.tasks = MongoDocuments(self, mongo.TASKS)
+        self.workers = MongoDocuments(self, mongo.WORKERS)
+        self._events = MongoDocuments(self, mongo.TASK_EVENTS)
 
     async def close(self) -> None:
         """Let detached operations finish (never cancel them), then close the client."""
@@ -53,7 +70,11 @@ class ReadModels:
             await asyncio.wait(self._pending)
         await self._client.close()
 
-    async def _run(self, op: Callable[[], Awaitable[T]], timeout: float | None = None) -> T:
+    def collection(self, name: str) -> AsyncCollection[Doc]:
+        return self._db[name]
+
+    async def run(self, op: Callable[[], Awaitable[T]], timeout: float | None = None) -> T:
+        """``op`` bounded by pymongo's timeout, detached from the caller's cancellation."""
         limit = self._timeout if timeout is None else timeout
 
         async def bounded() -> T:
@@ -62,7 +83,7 @@ class ReadModels:
                     return await op()
                 except PyMongoError as exc:
                     if _unavailable(exc):
-                        raise unavailable("the read-model store is unavailable") from exc
+                        raise Unavailable("the read-model store is unavailable") from exc
                     raise
 
         task = asyncio.ensure_future(bounded())
@@ -74,23 +95,18 @@ class ReadModels:
     async def ensure_indexes(self, timeout: float = 600) -> None:
         """Create the indexes behind every filter and sort the API offers (idempotent).
 
-        The API owns its query shapes, so it owns their indexes; the projector creates the
-        ones its own writes need. A quick ping first: with MongoDB away this gives up within
-        the read timeout instead of holding the shutdown for the whole build timeout.
+        A quick ping first: with MongoDB away this gives up within the read timeout instead
+        of holding the shutdown for the whole build timeout.
         """
         await self.ping(self._timeout)
-        for collection, specs in (
-            (mongo.TASKS, queries.TASK_INDEXES),
-            (mongo.WORKERS, queries.WORKER_INDEXES),
-            (mongo.TASK_EVENTS, queries.EVENT_INDEXES),
-        ):
+        for collection, specs in INDEXES:
             models = [
                 IndexModel(
                     spec["keys"], name=name, **{k: v for k, v in spec.items() if k != "keys"}
                 )
                 for name, spec in specs.items()
             ]
-            await self._run(self._index_op(self._db[collection], models), timeout)
+            await self.run(self._index_op(self._db[collection], models), timeout)
 
     @staticmethod
     def _index_op(
@@ -100,123 +116,53 @@ class ReadModels:
 
     async def ping(self, timeout: float) -> None:
         """Raises unless MongoDB answers within ``timeout`` seconds."""
-        await self._run(lambda: self._client.admin.command("ping"), timeout)
+        await self.run(lambda: self._client.admin.command("ping"), timeout)
 
-    # --- generic reads --------------------------------------------------------------------
-
-    async def find(
-        self,
-        collection: str,
-        query: queries.Query,
-        projection: queries.Query | None,
-        sort: queries.SortSpec,
-        *,
-        limit: int,
-        skip: int = 0,
-    ) -> list[Doc]:
-        async def op() -> list[Doc]:
-            cursor = self._db[collection].find(query, projection).sort(sort)
-            return await cursor.skip(skip).limit(limit).to_list()
-
-        return await self._run(op)
-
-    async def count(self, collection: str, query: queries.Query) -> int:
-        return await self._run(lambda: self._db[collection].count_documents(query))
-
-    async def find_segments(
-        self,
-        collection: str,
-        segments: Sequence[queries.Segment],
-        projection: queries.Query | None,
-        limit: int,
-    ) -> list[Doc]:
-        """Read ``segments`` in order until ``limit`` rows are found (see ``queries``)."""
-        rows: list[Doc] = []
-        for segment in segments:
-            if len(rows) >= limit:
-                break
-            rows += await self.find(
-                collection, segment.query, projection, segment.sort, limit=limit - len(rows)
-            )
-        return rows
-
-    async def page(
-        self,
-        collection: str,
-        count_query: queries.Query,
-        read: Awaitable[list[Doc]],
-    ) -> tuple[list[Doc], int]:
-        """A page and the total count, read at the same time."""
-        rows, total = await asyncio.gather(read, self.count(collection, count_query))
-        return rows, total
-
-    async def one(
-        self, collection: str, query: queries.Query, projection: queries.Query | None = None
-    ) -> Doc | None:
-        return await self._run(lambda: self._db[collection].find_one(query, projection))
-
-    async def get_task(self, task_id: str, projection: queries.Query | None = None) -> Doc | None:
-        """The task document whatever its ``deleted`` flag: callers decide what it means."""
-        return await self.one(mongo.TASKS, queries.task_by_id(task_id), projection)
-
-    async def get_worker(
-        self, worker_id: str, projection: queries.Query | None = None
-    ) -> Doc | None:
-        return await self.one(mongo.WORKERS, queries.worker_by_id(worker_id), projection)
-
-    async def ids(self, collection: str, query: queries.Query, limit: int) -> list[str]:
-        rows = await self.find(collection, query, {"_id": 1}, [("_id", 1)], limit=limit)
-        return [str(row["_id"]) for row in rows]
-
-    async def aggregate(self, collection: str, pipeline: list[queries.Query]) -> list[Doc]:
+    async def aggregate(self, collection: str, pipeline: list[Query]) -> list[Doc]:
         async def op() -> list[Doc]:
             cursor = await self._db[collection].aggregate(pipeline)
             return await cursor.to_list()
 
-        return await self._run(op)
+        return await self.run(op)
 
-    async def dashboard_rows(
-        self, task_pipeline: list[queries.Query], worker_pipeline: list[queries.Query]
-    ) -> tuple[list[Doc], list[Doc]]:
+    async def dashboard_rows(self, now: datetime) -> tuple[list[Doc], list[Doc]]:
         tasks, workers = await asyncio.gather(
-            self.aggregate(mongo.TASKS, task_pipeline),
-            self.aggregate(mongo.WORKERS, worker_pipeline),
+            self.aggregate(mongo.TASKS, task_state_counts()),
+            self.aggregate(mongo.WORKERS, worker_totals(now)),
         )
         return tasks, workers
 
     async def history(
-        self, message: queries.Query, entry: queries.Query, direction: int, skip: int, limit: int
+        self, message: Query, entry: Query, direction: int, skip: int, limit: int
     ) -> tuple[list[Doc], int]:
         """History entries (each an unwound message: ``events`` is the entry) and their count."""
         rows, counted = await asyncio.gather(
             self.aggregate(
-                mongo.TASK_EVENTS, queries.history_pipeline(message, entry, direction, skip, limit)
+                mongo.TASK_EVENTS, history.history_pipeline(message, entry, direction, skip, limit)
             ),
-            self.aggregate(mongo.TASK_EVENTS, queries.history_count(message, entry)),
+            self.aggregate(mongo.TASK_EVENTS, history.history_count(message, entry)),
         )
         return rows, int(counted[0]["n"]) if counted else 0
 
-    async def export_events(
-        self, query: queries.Query, chunk: int = 500
-    ) -> AsyncIterator[list[Doc]]:
+    async def export_events(self, message: Query, chunk: int = 500) -> AsyncIterator[list[Doc]]:
         """Every matching history message in ``(timestamp, _id)`` order, a chunk at a time,
         each chunk one bounded read (keyset, never a long-lived server cursor)."""
-        rows = await self.find(mongo.TASK_EVENTS, query, None, queries.EVENT_SORT, limit=chunk)
+        rows = await self._events.find(message, None, history.EVENT_SORT, limit=chunk)
         while rows:
             yield rows
             if len(rows) < chunk:
                 return
-            segments = queries.events_after(query, rows[-1])
-            rows = await self.find_segments(mongo.TASK_EVENTS, segments, None, chunk)
+            segments = history.events_after(message, rows[-1])
+            rows = await self._events.find_segments(segments, None, chunk)
 
     # --- tokens ---------------------------------------------------------------------------
 
     async def get_token(self, digest: str) -> Doc | None:
-        return await self.one(TOKENS, {"_id": digest})
+        return await self.run(lambda: self._db[mongo.TOKENS].find_one({"_id": digest}))
 
     async def add_token(self, digest: str, name: str, role: str, by: str, at: datetime) -> None:
         """Store a token's digest; names are unique (the handle to revoke it by)."""
-        tokens = self._db[TOKENS]
+        tokens = self._db[mongo.TOKENS]
 
         async def op() -> None:
             await tokens.create_indexes([IndexModel([("name", 1)], unique=True, name="name")])
@@ -224,18 +170,72 @@ class ReadModels:
             try:
                 await tokens.insert_one(doc)
             except DuplicateKeyError as exc:
-                raise conflict(f"a token named {name!r} exists; revoke it first") from exc
+                raise Conflict(f"a token named {name!r} exists; revoke it first") from exc
 
-        await self._run(op)
+        await self.run(op)
 
     async def list_tokens(self) -> list[Doc]:
-        return await self.find(TOKENS, {}, {"_id": 0}, [("name", 1)], limit=10_000)
+        async def op() -> list[Doc]:
+            cursor = self._db[mongo.TOKENS].find({}, {"_id": 0}).sort([("name", 1)])
+            return await cursor.limit(10_000).to_list()
+
+        return await self.run(op)
 
     async def remove_token(self, name: str) -> bool:
-        result = await self._run(lambda: self._db[TOKENS].delete_one({"name": name}))
+        result = await self.run(lambda: self._db[mongo.TOKENS].delete_one({"name": name}))
         return bool(result.deleted_count)
 
 
-def open_read_models(url: str, database: str, timeout: float) -> ReadModels:
+class MongoDocuments:
+    """The ``Documents`` port over one collection."""
+
+    def __init__(self, store: MongoReadModels, name: str) -> None:
+        self._store = store
+        self._collection = store.collection(name)
+
+    async def find(
+        self, query: Query, projection: Query | None, sort: SortSpec, *, limit: int, skip: int = 0
+    ) -> list[Doc]:
+        async def op() -> list[Doc]:
+            cursor = self._collection.find(query, projection).sort(sort)
+            return await cursor.skip(skip).limit(limit).to_list()
+
+        return await self._store.run(op)
+
+    async def find_segments(
+        self, segments: Sequence[Segment], projection: Query | None, limit: int, skip: int = 0
+    ) -> list[Doc]:
+        """Read ``segments`` in order until ``limit`` rows are found (see ``domain.plan``);
+        ``skip`` applies to the first."""
+        rows: list[Doc] = []
+        for segment in segments:
+            if len(rows) >= limit:
+                break
+            rows += await self.find(
+                segment.query, projection, segment.sort, limit=limit - len(rows), skip=skip
+            )
+            skip = 0
+        return rows
+
+    async def count(self, query: Query) -> int:
+        return await self._store.run(lambda: self._collection.count_documents(query))
+
+    async def page(self, plan: ReadPlan) -> tuple[list[Doc], int]:
+        """A page and the total count, read at the same time."""
+        rows, total = await asyncio.gather(
+            self.find_segments(plan.segments, plan.projection, plan.limit, plan.skip),
+            self.count(plan.count),
+        )
+        return rows, total
+
+    async def one(self, query: Query, projection: Query | None = None) -> Doc | None:
+        return await self._store.run(lambda: self._collection.find_one(query, projection))
+
+    async def ids(self, query: Query, limit: int) -> list[str]:
+        rows = await self.find(query, {"_id": 1}, [("_id", 1)], limit=limit)
+        return [str(row["_id"]) for row in rows]
+
+
+def open_read_models(url: str, database: str, timeout: float) -> MongoReadModels:
     """The client connects lazily, so the API starts even while MongoDB is still coming up."""
-    return ReadModels(mongo.client(url), database, timeout)
+    return MongoReadModels(mongo.client(url), database, timeout)

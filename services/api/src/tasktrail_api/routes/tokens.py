@@ -7,12 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse, Response
 
-from tasktrail_api import serializers, token_admin
 from tasktrail_api.auth import Admin
-from tasktrail_api.deps import EventLogDep, ReadModelsDep
+from tasktrail_api.deps import UseCasesDep
+from tasktrail_api.domain.principals import TokenRequest
 from tasktrail_api.envelope import Envelope, ok
-from tasktrail_api.errors import not_found
-from tasktrail_api.schemas import NewToken, TokenList, TokenRequest
+from tasktrail_api.schemas import NewToken, TokenList
 
 router = APIRouter(prefix="/monitor/tokens", tags=["tokens"])
 
@@ -23,32 +22,22 @@ router = APIRouter(prefix="/monitor/tokens", tags=["tokens"])
     response_model=Envelope[NewToken],
     responses={409: {"description": "Name taken"}},
 )
-async def create_token(
-    body: TokenRequest, read_models: ReadModelsDep, event_log: EventLogDep, principal: Admin
-) -> JSONResponse:
+async def create_token(body: TokenRequest, use_cases: UseCasesDep, caller: Admin) -> JSONResponse:
     """A new token; ``secret`` is shown this once (only its digest is stored). Audited as
     ``tasktrail.token.created``."""
-    secret, doc = await token_admin.create_token(
-        read_models, event_log, body.name, body.role, principal.name
-    )
-    response = ok({"token": serializers.token(doc), "secret": secret})
-    response.status_code = 201
-    return response
+    secret, token = await use_cases.tokens.create(body.name, body.role, caller.name)
+    return ok({"token": token, "secret": secret}, status_code=201)
 
 
 @router.get("", response_model=Envelope[TokenList])
-async def list_tokens(read_models: ReadModelsDep, _: Admin) -> JSONResponse:
-    return ok({"tokens": [serializers.token(d) for d in await read_models.list_tokens()]})
+async def list_tokens(use_cases: UseCasesDep, _: Admin) -> JSONResponse:
+    return ok({"tokens": await use_cases.tokens.list()})
 
 
 @router.delete("/{name}", status_code=204, response_class=Response)
 async def revoke_token(
-    name: Annotated[str, Path(min_length=1, max_length=64)],
-    read_models: ReadModelsDep,
-    event_log: EventLogDep,
-    principal: Admin,
+    name: Annotated[str, Path(min_length=1, max_length=64)], use_cases: UseCasesDep, caller: Admin
 ) -> Response:
     """Audited as ``tasktrail.token.revoked``."""
-    if not await token_admin.revoke_token(read_models, event_log, name, principal.name):
-        raise not_found("token")
+    await use_cases.tokens.revoke(name, caller.name)
     return Response(status_code=204)

@@ -1,17 +1,18 @@
-"""Writes as events: request bodies become ``tasktrail.task.*`` / ``tasktrail.worker.*``
-record payloads, and the test that tells when the projector has applied one. Pure.
+"""Writes as events: request bodies become the fields of ``tasktrail.task.*`` /
+``tasktrail.worker.*`` payloads, and the test that tells when the projector has applied one.
 
-The API never writes read models. It publishes a record to the log and reads the document
+The API never writes read models. It publishes the event to the log and reads the document
 back once the projector has folded it in, so a write and a replay give the same document.
 Bodies are validated here with the projector's own rules (field names, times, states,
-BSON-storable values), so a record the API publishes is never dead-lettered.
+BSON-storable values), so an event the API publishes is never dead-lettered.
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
 from pydantic import (
     AfterValidator,
@@ -23,9 +24,13 @@ from pydantic import (
     model_validator,
 )
 from tasktrail_shared import own_events
-from tasktrail_shared.fields import INT64, TASK_SETTABLE, WORKER_SETTABLE, is_label_name
-from tasktrail_shared.fields import LabelValue as Scalar
-from tasktrail_shared.fields import StorableJson as Json
+from tasktrail_shared.fields import (
+    INT64,
+    WORKER_SETTABLE,
+    LabelValue,
+    StorableJson,
+    is_label_name,
+)
 from tasktrail_shared.states import parse_status
 from tasktrail_shared.times import as_utc, in_range
 
@@ -33,11 +38,24 @@ ID_PATTERN = r"^[^/\s\x00]{1,255}$"
 """Task ids and hostnames: they end up in URL paths and ``_id``s."""
 
 
+class Change(enum.StrEnum):
+    """What a hand-made write does to a task or worker (the suffix of its event type)."""
+
+    RECORDED = "recorded"
+    AMENDED = "amended"
+    DELETED = "deleted"
+
+
 Time = Annotated[datetime, AfterValidator(in_range)]
 Ident = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 Short = Annotated[str, StringConstraints(max_length=1024)]
 Long = Annotated[str, StringConstraints(max_length=256 * 1024)]
 Int64 = Annotated[int, Field(ge=0, lt=INT64)]
+
+
+def _wire(value: Any) -> Any:
+    """Times travel as ISO 8601 (the payload contract); everything else as given."""
+    return value.isoformat() if isinstance(value, datetime) else value
 
 
 class TaskFields(BaseModel):
@@ -49,9 +67,9 @@ class TaskFields(BaseModel):
     status: Annotated[str, StringConstraints(max_length=32)] | None = Field(
         default=None, description="A state name or letter: p r t s f v y j (see docs/api.md)"
     )
-    args: Json = None
-    kwargs: Json = None
-    result: Json = None
+    args: StorableJson = None
+    kwargs: StorableJson = None
+    result: StorableJson = None
     retries: Int64 | None = None
     runtime: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
     exception: Long | None = None
@@ -77,7 +95,7 @@ class TaskFields(BaseModel):
     cidr_ip_network: Short | None = None
     asn_id: Short | None = None
     asn_number: Annotated[int, Field(ge=-INT64, lt=INT64)] | Short | None = None
-    labels: dict[str, Scalar | None] | None = Field(
+    labels: dict[str, LabelValue | None] | None = Field(
         default=None, description="Any other labels, by name; null removes one (PATCH)"
     )
 
@@ -94,32 +112,41 @@ class TaskFields(BaseModel):
                 raise ValueError(f"{name[:40]!r} cannot be a label name")
         return value
 
-    def record_fields(self, *, keep_nulls: bool) -> dict[str, Any]:
-        """The given fields under their read-model names (``status`` is ``state``; labels flat)."""
-        out: dict[str, Any] = {}
-        for name in sorted(self.model_fields_set & TaskFields.model_fields.keys()):
-            value = getattr(self, name)
-            if name == "labels":
-                for label, label_value in (value or {}).items():
-                    if label_value is not None or keep_nulls:
-                        out[label] = label_value
-                continue
-            if value is None and not keep_nulls:
-                continue
-            out["state" if name == "status" else name] = _wire(value)
+    def payload_fields(self, *, keep_nulls: bool) -> dict[str, Any]:
+        """The given fields under their read-model names (``status`` is ``state``; labels
+        flat), as the event payload's ``fields``."""
+        names = sorted(self.model_fields_set & TaskFields.model_fields.keys())  # not ``uuid``
+        given = {name: getattr(self, name) for name in names}
+        out: dict[str, Any] = {
+            label: value
+            for label, value in (given.pop("labels", None) or {}).items()
+            if value is not None or keep_nulls
+        }
+        for name, value in given.items():
+            if value is not None or keep_nulls:
+                out["state" if name == "status" else name] = _wire(value)
         return out
 
 
 class TaskCreate(TaskFields):
     uuid: Ident | None = Field(default=None, description="The Celery task id; generated if absent")
 
+    def identity(self) -> str | None:
+        return self.uuid
 
-class TaskPatch(TaskFields):
+
+class Patch(BaseModel):
+    """A PATCH body: it must change something."""
+
     @model_validator(mode="after")
-    def _something(self) -> TaskPatch:
+    def _something(self) -> Self:
         if not self.model_fields_set:
             raise ValueError("give at least one field to change")
         return self
+
+
+class TaskPatch(TaskFields, Patch):
+    pass
 
 
 def _status_flag(value: Any) -> Any:
@@ -151,7 +178,7 @@ class WorkerFields(BaseModel):
     sw_ver: Short | None = None
     sw_sys: Short | None = None
 
-    def record_fields(self, *, keep_nulls: bool) -> dict[str, Any]:
+    def payload_fields(self, *, keep_nulls: bool) -> dict[str, Any]:
         return {
             name: getattr(self, name)
             for name in sorted(WORKER_SETTABLE)
@@ -162,35 +189,28 @@ class WorkerFields(BaseModel):
 class WorkerCreate(WorkerFields):
     name: Ident = Field(description="The worker's hostname, e.g. celery@host")
 
-
-class WorkerPatch(WorkerFields):
-    @model_validator(mode="after")
-    def _something(self) -> WorkerPatch:
-        if not self.model_fields_set:
-            raise ValueError("give at least one field to change")
-        return self
+    def identity(self) -> str | None:
+        return self.name
 
 
-def _wire(value: Any) -> Any:
-    """Times travel as ISO 8601 (the record contract); everything else as given."""
-    return value.isoformat() if isinstance(value, datetime) else value
-
-
-# --- payloads -----------------------------------------------------------------------------
+class WorkerPatch(WorkerFields, Patch):
+    pass
 
 
 def payload(event_type: str, **values: Any) -> dict[str, Any]:
-    """A record payload checked against the shared contract, as JSON."""
+    """An event payload checked against the shared contract, as JSON."""
     return own_events.PAYLOADS[event_type].model_validate(values).model_dump(mode="json")
 
 
 # --- has the projector applied it? --------------------------------------------------------
 
 APPLIED_PROJECTION = {"_records": 1, "_amend": 1, "deleted": 1, "labels": 1, "state": 1}
+"""What :func:`applied` reads: ``_records`` and ``_amend`` are where the projector keeps the
+latest hand-made event of each kind and of each amended field."""
 
 
 def _mentions(doc: Mapping[str, Any], event_id: str) -> bool:
-    """The document keeps our event as its latest record or amendment of some field."""
+    """The document keeps our event as its latest of some kind or of some amended field."""
     held = [*(doc.get("_records") or {}).values(), *(doc.get("_amend") or {}).values()]
     return any(isinstance(h, Mapping) and h.get("id") == event_id for h in held)
 
@@ -218,19 +238,26 @@ def _fields_match(
 
 def applied(
     doc: Mapping[str, Any] | None,
-    kind: str,
+    change: Change,
     event_id: str,
     fields: Mapping[str, Any],
-    *,
-    target: str = "task",
+    settable: frozenset[str],
 ) -> bool:
-    """Whether ``doc`` reflects our record: gone or ``deleted`` for a delete; otherwise our
-    event is the one the document keeps, or every field we wrote reads back as written."""
-    if kind == "deleted":
+    """Whether ``doc`` reflects our event: gone or ``deleted`` for a delete; otherwise our
+    event is the one the document keeps, or every field we wrote reads back as written
+    (``settable`` fields at the top level, the others as labels)."""
+    if change is Change.DELETED:
         return doc is None or doc.get("deleted") is True
     if doc is None or doc.get("deleted") is True:
         return False
     if _mentions(doc, event_id):
         return True
-    settable = TASK_SETTABLE if target == "task" else WORKER_SETTABLE
     return bool(fields) and _fields_match(doc, fields, settable)
+
+
+def reconciled_since(doc: Mapping[str, Any] | None, since: float) -> bool:
+    """Whether the projector has applied a ``tasktrail.task.reconciled`` decided at or after
+    ``since`` (epoch seconds) to ``doc``."""
+    held = ((doc or {}).get("_records") or {}).get("reconciled") or {}
+    at = held.get("at") if isinstance(held, Mapping) else None
+    return isinstance(at, int | float) and at >= since

@@ -15,6 +15,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from tasktrail_api.domain import serializers
+from tasktrail_api.usecases.ports import Clock, ReadModels
+
 log = logging.getLogger(__name__)
 
 Compute = Callable[[], Awaitable[dict[str, Any]]]
@@ -67,3 +70,13 @@ class DashboardCache:
         """Wait for a running refresh (its reads must not be cancelled)."""
         if self._refresh is not None:
             await asyncio.wait([self._refresh])
+
+
+def dashboard(read_models: ReadModels, clock: Clock, *, max_age: float) -> DashboardCache:
+    """Workers online/offline and tasks per state, counted from the read models."""
+
+    async def compute() -> dict[str, Any]:
+        task_rows, worker_rows = await read_models.dashboard_rows(clock.now())
+        return serializers.dashboard(task_rows, worker_rows)
+
+    return DashboardCache(compute, max_age=max_age, clock=clock.monotonic)

@@ -47,10 +47,10 @@ TASK_PLAIN = (
     "queue",
     "app",
 )
-
-TASK_FIELDS = ("uuid", "state", "children", "labels", "lost", *TASK_PLAIN, *TASK_TIMES)
+TASK_READ_FIELDS = ("uuid", "state", "children", "labels", "lost", *TASK_PLAIN, *TASK_TIMES)
 """Every task field read here; the query projects to these, so internal fields never load."""
-WORKER_FIELDS = ("id", "hostname", "app", "last_heartbeat", "alive_until", *WORKER_REPORTED)
+WORKER_READ_FIELDS = ("id", "hostname", "app", "last_heartbeat", "alive_until", *WORKER_REPORTED)
+"""Every worker field read here (the reported ones are shown as they are)."""
 
 DASHBOARD_STATES = {
     "task_pending": states.PENDING,
@@ -164,7 +164,7 @@ def dashboard(state_counts: Iterable[Doc], worker_groups: Iterable[Doc]) -> dict
 
 
 def task_event(message: Doc, entry: Doc) -> dict[str, Any]:
-    """One history entry of a ``task_events`` message: a Celery event, an own record or a
+    """One history entry of a ``task_events`` message: a Celery event, a hand-made write or a
     command naming the task (those two carry their ``actor``)."""
     event = entry.get("event")
     event = event if isinstance(event, Mapping) else {}

@@ -1,0 +1,67 @@
+"""The composition root: settings and ports in, the use cases out.
+
+The app's lifespan calls it with the MongoDB, JetStream and NATS adapters; unit tests call it
+with in-memory fakes, so both run the same wiring.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tasktrail_api.settings import Settings
+from tasktrail_api.usecases.audit import Audit
+from tasktrail_api.usecases.commands import Commands
+from tasktrail_api.usecases.dashboard import DashboardCache, dashboard
+from tasktrail_api.usecases.health import Health
+from tasktrail_api.usecases.ports import (
+    Clock,
+    CommandSender,
+    EventPublisher,
+    ReadModels,
+    TokenStore,
+)
+from tasktrail_api.usecases.tasks import Tasks
+from tasktrail_api.usecases.tokens import Tokens
+from tasktrail_api.usecases.workers import Workers
+from tasktrail_api.usecases.writes import Writes
+
+
+@dataclass(frozen=True, slots=True)
+class UseCases:
+    tasks: Tasks
+    workers: Workers
+    writes: Writes
+    commands: Commands
+    audit: Audit
+    dashboard: DashboardCache
+    tokens: Tokens
+    health: Health
+
+
+def bootstrap(
+    settings: Settings,
+    *,
+    read_models: ReadModels,
+    token_store: TokenStore,
+    publisher: EventPublisher,
+    sender: CommandSender,
+    clock: Clock,
+) -> UseCases:
+    commands = Commands(sender, worker_timeout=settings.api_worker_timeout)
+    return UseCases(
+        tasks=Tasks(
+            read_models,
+            commands,
+            clock,
+            wait=settings.api_write_wait,
+            sync_chunk=settings.api_sync_chunk,
+            sync_max=settings.api_sync_max,
+        ),
+        workers=Workers(read_models, commands, clock),
+        writes=Writes(read_models, publisher, clock, wait=settings.api_write_wait),
+        commands=commands,
+        audit=Audit(read_models),
+        dashboard=dashboard(read_models, clock, max_age=settings.api_dashboard_max_age),
+        tokens=Tokens(token_store, publisher, clock, admin_token=settings.admin_token),
+        health=Health(read_models, sender, timeout=settings.api_ready_timeout),
+    )

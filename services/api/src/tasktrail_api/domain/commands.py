@@ -1,0 +1,56 @@
+"""Request bodies of the command endpoints: the shared argument models themselves.
+
+A body is the model of ``tasktrail_shared.commands.ARGUMENTS`` that control validates with,
+so every rule of the contract (cross-field ones included: ``run`` takes ``eta`` or
+``countdown``, not both) refuses a bad body here with a 400, never at control with a 502,
+and a body dumps to exactly the arguments control executes. Only ``revoke`` has a body of
+its own, for the original API's field name ``ides`` and its limit of ids per request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field, ValidationError
+from tasktrail_shared.commands import Ids, RetryArgs, RevokeArgs, problems
+
+from tasktrail_api.domain.errors import Unprocessable
+
+MAX_REVOKED = 1000
+"""Task ids one ``POST /monitor/tasks/revoke`` may name (the original API's limit)."""
+IDEMPOTENCY_KEY = r"^[!-~](?:[ -~]{0,253}[!-~])?$"
+"""An ``Idempotency-Key``: 1 to 255 printable ASCII characters, no space at either end."""
+
+
+def _at_most_revoked(ids: Any) -> Any:
+    if isinstance(ids, list) and len(ids) > MAX_REVOKED:
+        raise ValueError(f"at most {MAX_REVOKED} task ids per request")
+    return ids
+
+
+class RevokeBody(RevokeArgs):
+    ids: Annotated[Ids, BeforeValidator(_at_most_revoked)] = Field(
+        validation_alias="ides",
+        description="Task ids (``ides``: the original API's spelling)",
+        json_schema_extra={"maxItems": MAX_REVOKED},
+    )
+
+
+def retry_arguments(task_id: str, doc: Mapping[str, Any]) -> RetryArgs:
+    """``retry``'s arguments from the task as recorded; Unprocessable unless its name is known
+    and its arguments were captured whole (the contract's rule)."""
+    name, args, kwargs, queue = (doc.get(k) for k in ("name", "args", "kwargs", "queue"))
+    if not isinstance(name, str) or not name:
+        raise Unprocessable("the task's name is not known, so it cannot be sent again")
+    raw = {
+        "id": task_id,
+        "name": name,
+        "args": args if isinstance(args, str) else None,
+        "kwargs": kwargs if isinstance(kwargs, str) else None,
+        "queue": queue if isinstance(queue, str) else None,
+    }
+    try:
+        return RetryArgs.model_validate(raw)
+    except ValidationError as exc:
+        raise Unprocessable(f"the task cannot be sent again: {problems(exc)}") from exc

@@ -1,0 +1,68 @@
+"""The audit history (``task_events``) as MongoDB queries: one document per stream message,
+its ``events`` entries unwound and filtered by type, actor, task and time."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tasktrail_api.domain.filters import EventFilters
+from tasktrail_api.domain.plan import Query, Segment, SortSpec, and_query, time_range
+
+EVENT_SORT: SortSpec = [("timestamp", 1), ("_id", 1)]
+"""Messages in the order their entries happened; ``_id`` breaks ties."""
+
+
+def _type_condition(wanted: str) -> Any:
+    if wanted.endswith("*"):
+        prefix = wanted[:-1]
+        return {"$gte": prefix, "$lt": prefix + "\U0010ffff"}
+    return wanted
+
+
+def event_queries(filters: EventFilters, uuid: str | None = None) -> tuple[Query, Query]:
+    """The ``task_events`` query (one document per stream message, with its ``events``
+    entries) and the condition each unwound entry must meet (as ``events.<field>``)."""
+    uuid = uuid if uuid is not None else filters.uuid
+    message: Query = {}
+    entry: Query = {}
+    if uuid is not None:
+        message["uuids"] = uuid
+        entry["events.uuid"] = uuid
+    if filters.type is not None:
+        message["events.type"] = entry["events.type"] = _type_condition(filters.type)
+    if filters.actor is not None:
+        message["events.event.actor"] = entry["events.event.actor"] = filters.actor
+    cond = time_range(filters.after, filters.before)
+    if cond is not None:
+        entry["events.timestamp"] = cond
+        # A message's ``timestamp`` is its earliest entry's, so only ``before`` can narrow
+        # the messages: an entry after ``after`` may share a message with earlier ones.
+        if filters.before is not None:
+            message["timestamp"] = {"$lt": filters.before}
+    return message, entry
+
+
+def history_pipeline(
+    message: Query, entry: Query, direction: int, skip: int, limit: int
+) -> list[Query]:
+    """Entries in message order (``timestamp``, ``_id``), then their order in the message."""
+    return [
+        {"$match": message},
+        {"$sort": {"timestamp": direction, "_id": direction}},
+        {"$unwind": "$events"},
+        {"$match": entry},
+        {"$skip": skip},
+        {"$limit": limit},
+    ]
+
+
+def history_count(message: Query, entry: Query) -> list[Query]:
+    return [{"$match": message}, {"$unwind": "$events"}, {"$match": entry}, {"$count": "n"}]
+
+
+def events_after(base: Query, last: Mapping[str, Any]) -> list[Segment]:
+    """The export's next chunk of messages after ``last``: its ties, then everything later."""
+    at = last.get("timestamp")
+    ties = Segment(and_query(base, {"timestamp": at, "_id": {"$gt": last["_id"]}}), [("_id", 1)])
+    return [ties, Segment(and_query(base, {"timestamp": {"$gt": at}}), EVENT_SORT)]

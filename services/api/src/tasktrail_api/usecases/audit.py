@@ -1,0 +1,57 @@
+"""The audit history: entries across tasks, one task's, and the export of every entry."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from tasktrail_api.domain import serializers
+from tasktrail_api.domain.errors import NotFound
+from tasktrail_api.domain.filters import EventFilters
+from tasktrail_api.domain.history import event_queries
+from tasktrail_api.domain.matcher import entry_matches
+from tasktrail_api.domain.plan import by_id
+from tasktrail_api.usecases.ports import ReadModels
+from tasktrail_api.usecases.tasks import Page
+
+NEWEST_FIRST, OLDEST_FIRST = -1, 1
+ONLY_ID = {"_id": 1}
+
+
+class Audit:
+    def __init__(self, read_models: ReadModels) -> None:
+        self._read_models = read_models
+
+    async def events(self, filters: EventFilters) -> Page:
+        """History entries of every task and of what concerns none, newest first."""
+        message, entry = event_queries(filters)
+        return await self._page(message, entry, NEWEST_FIRST, filters)
+
+    async def task_history(self, task_id: str, filters: EventFilters) -> Page:
+        """Everything recorded about one task, oldest first; kept after a delete."""
+        message, entry = event_queries(filters, uuid=task_id)
+        page = await self._page(message, entry, OLDEST_FIRST, filters)
+        if page.count == 0 and await self._read_models.tasks.one(by_id(task_id), ONLY_ID) is None:
+            raise NotFound.named("task")
+        return page
+
+    async def _page(
+        self, message: dict[str, Any], entry: dict[str, Any], order: int, filters: EventFilters
+    ) -> Page:
+        rows, count = await self._read_models.history(
+            message, entry, order, filters.offset, filters.limit
+        )
+        return Page([serializers.task_event(row, row["events"]) for row in rows], count)
+
+    async def export(self, filters: EventFilters) -> AsyncIterator[list[dict[str, Any]]]:
+        """Every matching entry, oldest first, a chunk at a time (``limit``/``offset`` ignored)."""
+        message, entry = event_queries(filters)
+        async for chunk in self._read_models.export_events(message):
+            shown = [
+                serializers.task_event(doc, e)
+                for doc in chunk
+                for e in doc.get("events") or []
+                if isinstance(e, dict) and entry_matches(e, entry)
+            ]
+            if shown:
+                yield shown

@@ -1,0 +1,104 @@
+"""What the use cases need from the world, as protocols: the adapters implement them over
+MongoDB, JetStream, NATS request/reply and the system clock; unit tests over memory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from tasktrail_shared.commands import CommandReply, CommandRequest
+
+from tasktrail_api.domain.plan import Doc, Query, ReadPlan
+
+
+class Documents(Protocol):
+    """One read model (``tasks`` or ``workers``), deleted documents included: callers decide
+    what ``deleted`` means."""
+
+    async def page(self, plan: ReadPlan) -> tuple[list[Doc], int]:
+        """The rows of ``plan`` and the count of its ``count`` query, read together."""
+        ...
+
+    async def one(self, query: Query, projection: Query | None = None) -> Doc | None: ...
+
+    async def ids(self, query: Query, limit: int) -> list[str]:
+        """The ``_id`` of up to ``limit`` matching documents, in ``_id`` order."""
+        ...
+
+
+class ReadModels(Protocol):
+    """The projector's read models."""
+
+    @property
+    def tasks(self) -> Documents: ...
+
+    @property
+    def workers(self) -> Documents: ...
+
+    async def dashboard_rows(self, now: datetime) -> tuple[list[Doc], list[Doc]]:
+        """Non-deleted tasks per state (``{_id: state, n}``) and workers per online group
+        (``{_id: online?, n, active, processed}``)."""
+        ...
+
+    async def history(
+        self, message: Query, entry: Query, direction: int, skip: int, limit: int
+    ) -> tuple[list[Doc], int]:
+        """History entries (each a message whose ``events`` is the one entry) and their count."""
+        ...
+
+    def export_events(self, message: Query) -> AsyncIterator[list[Doc]]:
+        """Every matching history message, oldest first, a bounded chunk at a time."""
+        ...
+
+    async def ping(self, timeout: float) -> None:
+        """Raises unless the store answers within ``timeout`` seconds."""
+        ...
+
+
+class TokenStore(Protocol):
+    """API tokens, as digests; names are unique."""
+
+    async def get_token(self, digest: str) -> Doc | None: ...
+
+    async def add_token(self, digest: str, name: str, role: str, by: str, at: datetime) -> None:
+        """Raises :class:`~tasktrail_api.domain.errors.Conflict` if the name is taken."""
+        ...
+
+    async def list_tokens(self) -> list[Doc]: ...
+
+    async def remove_token(self, name: str) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """An event the stream has acknowledged: its id (``Nats-Msg-Id``) and sequence."""
+
+    id: str
+    seq: int
+
+
+class EventPublisher(Protocol):
+    """Publishes the API's own events (hand-made task and worker writes, token changes)."""
+
+    async def publish(self, event_type: str, payload: dict[str, Any]) -> Published: ...
+
+
+class CommandSender(Protocol):
+    """Sends a command to the control service and returns its reply."""
+
+    @property
+    def connected(self) -> bool: ...
+
+    async def send(self, request: CommandRequest) -> CommandReply: ...
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, aware, in UTC."""
+        ...
+
+    def monotonic(self) -> float: ...
+
+    async def sleep(self, seconds: float) -> None: ...

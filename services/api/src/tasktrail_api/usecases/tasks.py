@@ -1,0 +1,102 @@
+"""Tasks: the list and one task as projected, reconciling from the result backend (``sync``)
+and sending a task again (``retry``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from tasktrail_api.domain import serializers
+from tasktrail_api.domain.commands import retry_arguments
+from tasktrail_api.domain.cursor import BadCursor, cursor_after, decode_cursor
+from tasktrail_api.domain.errors import BadRequest, Forbidden
+from tasktrail_api.domain.filters import TaskFilters
+from tasktrail_api.domain.plan import TASK_PROJECTION, Sort, by_id, task_page, unfinished_tasks
+from tasktrail_api.domain.principals import Principal, Role
+from tasktrail_api.domain.writes import reconciled_since
+from tasktrail_api.usecases.commands import Commands, sub_key
+from tasktrail_api.usecases.polling import wait_for
+from tasktrail_api.usecases.ports import Clock, ReadModels
+from tasktrail_api.usecases.writes import TASK, live
+
+RECONCILED_PROJECTION = {**TASK_PROJECTION, "_records": 1, "deleted": 1}
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a list, as shown, with the total of the list."""
+
+    items: list[dict[str, Any]]
+    count: int
+    next_cursor: str | None = None
+
+
+class Tasks:
+    def __init__(
+        self,
+        read_models: ReadModels,
+        commands: Commands,
+        clock: Clock,
+        *,
+        wait: float,
+        sync_chunk: int,
+        sync_max: int,
+    ) -> None:
+        self._documents = read_models.tasks
+        self._commands = commands
+        self._clock = clock
+        self._wait = wait
+        self._sync_chunk = sync_chunk
+        self._sync_max = sync_max
+
+    async def list(self, filters: TaskFilters, labels: Mapping[str, str]) -> Page:
+        """Tasks matching every filter, a page by ``offset`` or after ``cursor``."""
+        if filters.cursor is not None and filters.offset:
+            raise BadRequest.field("cursor", "give either cursor or offset, not both")
+        try:
+            cursor = decode_cursor(filters.cursor, filters.sort) if filters.cursor else None
+        except BadCursor as exc:
+            raise BadRequest.field("cursor", str(exc)) from exc
+        plan = task_page(filters, labels, cursor, self._clock.now())
+        docs, count = await self._documents.page(plan)
+        next_cursor = None
+        if len(docs) == filters.limit:
+            next_cursor = cursor_after(docs[-1], Sort.parse(filters.sort).key, filters.sort)
+        return Page([serializers.task(doc) for doc in docs], count, next_cursor)
+
+    async def get(self, task_id: str) -> dict[str, Any]:
+        return serializers.task(await live(self._documents, TASK, task_id, TASK_PROJECTION))
+
+    async def get_synced(self, task_id: str, caller: Principal, key: str | None) -> dict[str, Any]:
+        """The task after control has looked it up in the result backend and the projector
+        has applied what it found (if anything, within the write wait)."""
+        if caller.role < Role.operator:
+            raise Forbidden("?sync needs the operator role")
+        since = self._clock.now().timestamp() - 1.0
+        reply = await self._commands.send("sync", {"ids": [task_id]}, caller, key)
+        if isinstance(reply.result, int) and reply.result > 0:
+            await wait_for(
+                lambda: self._documents.one(by_id(task_id), RECONCILED_PROJECTION),
+                lambda doc: reconciled_since(doc, since),
+                self._clock,
+                self._wait,
+            )
+        return await self.get(task_id)
+
+    async def sync_all(self, caller: Principal, key: str | None) -> int:
+        """Send every unfinished task to control's ``sync``, in chunks; how many it reconciled."""
+        ids = await self._documents.ids(unfinished_tasks(), self._sync_max)
+        done = 0
+        for part, start in enumerate(range(0, len(ids), self._sync_chunk)):
+            chunk = ids[start : start + self._sync_chunk]
+            reply = await self._commands.send("sync", {"ids": chunk}, caller, sub_key(key, part))
+            done += reply.result if isinstance(reply.result, int) else 0
+        return done
+
+    async def retry(self, task_id: str, caller: Principal, key: str | None) -> str:
+        """Send the task again with its original arguments; the new task's id."""
+        doc = await live(self._documents, TASK, task_id, TASK_PROJECTION)
+        args = retry_arguments(task_id, doc).model_dump(mode="json")
+        reply = await self._commands.send("retry", args, caller, key)
+        return str(reply.result)

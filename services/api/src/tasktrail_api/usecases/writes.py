@@ -1,0 +1,138 @@
+"""Hand-made writes of tasks and workers: publish the event, then wait until the projector
+has applied it. Written once for both kinds and all three changes.
+
+The answer is the document as projected (read your writes) or, when the projector has not
+applied the event within ``wait`` seconds, the published event: it is in the log and will be
+applied (a 202 over HTTP).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from tasktrail_shared.fields import TASK_SETTABLE, WORKER_SETTABLE
+
+from tasktrail_api.domain import serializers
+from tasktrail_api.domain.errors import Conflict, NotFound
+from tasktrail_api.domain.plan import (
+    DELETED_FLAG,
+    TASK_PROJECTION,
+    WORKER_PROJECTION,
+    Doc,
+    Query,
+    by_id,
+    worker_by_id,
+)
+from tasktrail_api.domain.principals import Principal
+from tasktrail_api.domain.writes import APPLIED_PROJECTION, Change, applied, payload
+from tasktrail_api.usecases.polling import wait_for
+from tasktrail_api.usecases.ports import Clock, Documents, EventPublisher, Published, ReadModels
+
+
+@dataclass(frozen=True, slots=True)
+class Kind:
+    """What a hand-made write is about: a task or a worker."""
+
+    noun: str
+    key: str
+    """The payload field naming the document: ``uuid`` or ``hostname`` (its ``_id``)."""
+    settable: frozenset[str]
+    projection: Query
+    """The fields the answer shows."""
+    lookup: Callable[[str], Query]
+    """How an id in a path finds the document."""
+    documents: Callable[[ReadModels], Documents]
+    view: Callable[[Doc, datetime], dict[str, Any]]
+
+    def event_type(self, change: Change) -> str:
+        """``tasktrail.task.recorded`` and the like (``tasktrail_shared.own_events``)."""
+        return f"tasktrail.{self.noun}.{change.value}"
+
+
+def _show_task(doc: Doc, now: datetime) -> dict[str, Any]:
+    return serializers.task(doc)
+
+
+TASK = Kind("task", "uuid", TASK_SETTABLE, TASK_PROJECTION, by_id, lambda r: r.tasks, _show_task)
+WORKER = Kind(
+    "worker", "hostname", WORKER_SETTABLE, WORKER_PROJECTION, worker_by_id, lambda r: r.workers,
+    serializers.worker,
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    accepted: Published | None
+    """Set when the projector had not applied the event within the wait."""
+    shown: dict[str, Any] | None
+    """The document as projected and shown; ``None`` after a delete."""
+
+
+async def live(documents: Documents, kind: Kind, ident: str, projection: Query) -> Doc:
+    """The document ``ident`` names, unless it is missing or deleted (then NotFound)."""
+    doc = await documents.one(kind.lookup(ident), {**projection, **DELETED_FLAG})
+    if doc is None or doc.get("deleted") is True:
+        raise NotFound.named(kind.noun)
+    return doc
+
+
+class Writes:
+    def __init__(
+        self, read_models: ReadModels, publisher: EventPublisher, clock: Clock, *, wait: float
+    ) -> None:
+        self._read_models = read_models
+        self._publisher = publisher
+        self._clock = clock
+        self._wait = wait
+
+    async def record(
+        self, kind: Kind, key: str | None, fields: Mapping[str, Any], caller: Principal
+    ) -> Written:
+        """A new task or worker (or one deleted before, which this restores); Conflict if one
+        by that id exists. A task recorded without an id gets a new uuid."""
+        key = key or str(uuid.uuid4())
+        held = await kind.documents(self._read_models).one(by_id(key), DELETED_FLAG)
+        if held is not None and held.get("deleted") is not True:
+            raise Conflict(f"{kind.noun} {key} exists; PATCH it instead")
+        return await self._publish(kind, Change.RECORDED, key, fields, caller)
+
+    async def amend(
+        self, kind: Kind, ident: str, fields: Mapping[str, Any], caller: Principal
+    ) -> Written:
+        doc = await live(kind.documents(self._read_models), kind, ident, DELETED_FLAG)
+        return await self._publish(kind, Change.AMENDED, str(doc["_id"]), fields, caller)
+
+    async def delete(self, kind: Kind, ident: str, caller: Principal) -> Written:
+        doc = await live(kind.documents(self._read_models), kind, ident, DELETED_FLAG)
+        return await self._publish(kind, Change.DELETED, str(doc["_id"]), None, caller)
+
+    async def _publish(
+        self,
+        kind: Kind,
+        change: Change,
+        key: str,
+        fields: Mapping[str, Any] | None,
+        caller: Principal,
+    ) -> Written:
+        event_type = kind.event_type(change)
+        given = {} if fields is None else {"fields": dict(fields)}
+        at = self._clock.now().timestamp()
+        event = payload(event_type, at=at, actor=caller.name, **{kind.key: key}, **given)
+        published = await self._publisher.publish(event_type, event)
+        shown = {**kind.projection, **APPLIED_PROJECTION} if fields is not None else DELETED_FLAG
+        documents = kind.documents(self._read_models)
+        doc, done = await wait_for(
+            lambda: documents.one(by_id(key), shown),
+            lambda d: applied(d, change, published.id, fields or {}, kind.settable),
+            self._clock,
+            self._wait,
+        )
+        if not done:
+            return Written(accepted=published, shown=None)
+        if change is Change.DELETED or doc is None:
+            return Written(accepted=None, shown=None)
+        return Written(accepted=None, shown=kind.view(doc, self._clock.now()))

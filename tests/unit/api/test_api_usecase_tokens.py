@@ -1,0 +1,116 @@
+"""Tokens, readiness and the dashboard snapshot through the service layer."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from tasktrail_api.domain.errors import Conflict, NotFound, Unauthorized, Unavailable
+from tasktrail_api.domain.principals import Principal, Role
+from tasktrail_api.usecases.dashboard import DashboardCache
+from tasktrail_api.usecases.tokens import Tokens
+from tasktrail_shared import own_events
+
+from tests.unit.api.fakes import NOW, FakeTokenStore, FixedClock, World
+
+
+@pytest.fixture
+def world() -> World:
+    return World()
+
+
+async def test_a_created_token_identifies_its_holder_and_is_audited(world: World) -> None:
+    secret, shown = await world.use_cases.tokens.create("ci", "operator", "root")
+    assert shown == {"name": "ci", "role": "operator", "created": "2024-05-01T12:00:00.000000Z",
+                     "created_by": "root"}  # fmt: skip
+    assert await world.use_cases.tokens.identify(secret) == Principal("ci", Role.operator)
+    [(event_type, payload)] = world.publisher.published
+    assert (event_type, payload) == (
+        own_events.TOKEN_CREATED,
+        {"at": NOW.timestamp(), "actor": "root", "name": "ci", "role": "operator"},
+    )
+    assert secret not in str(world.token_store.tokens)  # only its digest is kept
+
+
+async def test_the_admin_token_and_unknown_tokens(world: World) -> None:
+    assert await world.use_cases.tokens.identify("adm1n") == Principal("admin", Role.admin)
+    with pytest.raises(Unauthorized, match="invalid token"):
+        await world.use_cases.tokens.identify("nope")
+
+
+async def test_a_token_whose_audit_event_fails_is_not_kept(world: World) -> None:
+    world.publisher.failing = True
+    with pytest.raises(Unavailable):
+        await world.use_cases.tokens.create("ci", "viewer", "root")
+    assert world.token_store.tokens == {}
+
+
+async def test_names_are_unique(world: World) -> None:
+    await world.use_cases.tokens.create("ci", "viewer", "root")
+    with pytest.raises(Conflict, match="revoke it first"):
+        await world.use_cases.tokens.create("ci", "admin", "root")
+
+
+async def test_a_revocation_stands_even_unaudited(world: World) -> None:
+    secret, _ = await world.use_cases.tokens.create("ci", "viewer", "root")
+    world.publisher.failing = True
+    await world.use_cases.tokens.revoke("ci", "root")
+    with pytest.raises(Unauthorized):
+        await world.use_cases.tokens.identify(secret)
+    with pytest.raises(NotFound, match="token not found"):
+        await world.use_cases.tokens.revoke("ci", "root")
+    assert await world.use_cases.tokens.list() == []
+
+
+async def test_without_an_event_log_tokens_are_read_only() -> None:
+    store = FakeTokenStore()
+    tokens = Tokens(store, None, FixedClock(), admin_token=None)
+    with pytest.raises(Unavailable, match="audited"):
+        await tokens.create("ci", "viewer", "cli")
+    assert store.tokens == {} and await tokens.list() == []
+
+
+async def test_readiness_asks_each_dependency(world: World) -> None:
+    assert await world.use_cases.health.readiness() == {"mongo": True, "nats": True}
+    world.read_models.reachable = False
+    world.sender.connected = False
+    assert await world.use_cases.health.readiness() == {"mongo": False, "nats": False}
+
+
+async def test_the_dashboard_is_served_from_a_snapshot_refreshed_in_the_background() -> None:
+    now = [0.0]
+    calls: list[int] = []
+    gate = asyncio.Event()
+
+    async def compute() -> dict[str, Any]:
+        calls.append(1)
+        if len(calls) > 1:
+            await gate.wait()
+        return {"n": len(calls)}
+
+    cache = DashboardCache(compute, max_age=1.0, max_stale=10.0, clock=lambda: now[0])
+    assert await cache.get() == {"n": 1}
+    now[0] = 0.5
+    assert await cache.get() == {"n": 1} and len(calls) == 1
+    now[0] = 2.0
+    assert await cache.get() == {"n": 1}  # stale: served, one refresh started
+    assert await cache.get() == {"n": 1}
+    await asyncio.sleep(0)
+    assert len(calls) == 2
+    gate.set()
+    await cache.close()
+    assert await cache.get() == {"n": 2}
+
+
+async def test_a_dashboard_without_cache_counts_every_time() -> None:
+    calls: list[int] = []
+
+    async def compute() -> dict[str, Any]:
+        calls.append(1)
+        return {}
+
+    cache = DashboardCache(compute, max_age=0)
+    await cache.get()
+    await cache.get()
+    assert len(calls) == 2
