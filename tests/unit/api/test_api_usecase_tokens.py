@@ -34,7 +34,9 @@ async def test_a_created_token_identifies_its_holder_and_is_audited(world: World
 
 
 async def test_the_admin_token_and_unknown_tokens(world: World) -> None:
-    assert await world.use_cases.tokens.identify("adm1n") == Principal("admin", Role.admin)
+    assert await world.use_cases.tokens.identify("adm1n") == Principal(
+        "admin", Role.admin, org=None
+    )
     with pytest.raises(Unauthorized, match="invalid token"):
         await world.use_cases.tokens.identify("nope")
 

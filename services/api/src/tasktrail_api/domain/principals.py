@@ -19,21 +19,39 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 ADMIN_NAME = "admin"
 
 
+DEFAULT_ORG = "default"
+"""The organisation of a single-team install: it owns cluster ``default`` and every cluster
+no other organisation was given, and tokens made before organisations existed belong to it."""
+
+
 class Role(IntEnum):
-    """Ordered: a role may do everything the roles below it may."""
+    """Ordered: a role may do everything the roles below it may. ``operator`` is seed 001's
+    ``user``; both names are accepted."""
 
     viewer = 1
     operator = 2
     admin = 3
 
 
+ROLE_ALIASES = {"user": Role.operator}
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
+    """Who calls: a token's name and role, and its organisation (``None``: a root token, which
+    sees every organisation)."""
+
     name: str
     role: Role
+    org: str | None = DEFAULT_ORG
+
+    @property
+    def is_root(self) -> bool:
+        return self.org is None
 
 
-ADMIN = Principal(name=ADMIN_NAME, role=Role.admin)
+ADMIN = Principal(name=ADMIN_NAME, role=Role.admin, org=None)
+"""``TASKTRAIL_ADMIN_TOKEN``: root."""
 
 
 def token_digest(token: str) -> str:
