@@ -23,6 +23,10 @@ STATS_SLOTS = "stats_slots"
 """Internal to the projector: the 2-second slot tallies the minute buckets are summed from."""
 TOKENS = "tokens"
 """The API's token digests."""
+CATALOG = "catalog"
+"""The task catalog: one document per task name of a cluster (``tasktrail_shared.catalog``)."""
+CATALOG_KEYS = "catalog_keys"
+"""The API's secret keys of catalog entries: credentials, kept like tokens, never in the log."""
 
 
 def client(url: str) -> AsyncMongoClient[dict[str, Any]]:

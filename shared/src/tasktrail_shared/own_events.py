@@ -1,7 +1,8 @@
 """Payloads of the events tasktrail itself writes about tasks, workers and tokens: records.
 
-``tasktrail.task.{recorded,amended,deleted,reconciled}``, ``tasktrail.worker.*`` and
-``tasktrail.token.*`` (the command events, ``tasktrail.command.*``, are in ``commands``).
+``tasktrail.task.{recorded,amended,deleted,reconciled}``, ``tasktrail.worker.*``,
+``tasktrail.token.*`` and ``tasktrail.catalog.*`` (the command events,
+``tasktrail.command.*``, are in ``commands``).
 The API never writes read models: ``POST``/``PATCH``/``DELETE`` publish one of these events
 to the log and wait for the projector to apply it. Control publishes reconciliation and
 inspection events. Every payload carries ``at`` (epoch seconds when it was decided), which
@@ -15,8 +16,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictFloat
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictFloat, StringConstraints
 
+from tasktrail_shared.catalog import MAX_NAME, definition_fields
 from tasktrail_shared.fields import (
     TASK_SETTABLE,
     TASK_TIME_FIELDS,
@@ -29,7 +31,8 @@ from tasktrail_shared.states import parse_state
 from tasktrail_shared.times import is_epoch, parse_iso
 
 TASK_RECORDED = "tasktrail.task.recorded"
-"""A task created by hand (``POST /monitor/tasks``): fields as given."""
+"""A task created by hand (``POST /monitor/tasks``), or a run control started with labels
+(the catalog's runs): fields as given."""
 TASK_AMENDED = "tasktrail.task.amended"
 """``PATCH``: the given fields override what the Celery events say, latest amendment wins."""
 TASK_DELETED = "tasktrail.task.deleted"
@@ -45,6 +48,17 @@ WORKER_INSPECTED = "tasktrail.worker.inspected"
 TOKEN_CREATED = "tasktrail.token.created"
 """An API token was created (API or CLI), for the audit trail; the secret never travels."""
 TOKEN_REVOKED = "tasktrail.token.revoked"
+CATALOG_AMENDED = "tasktrail.catalog.amended"
+"""An admin defined fields of a catalog entry (``tasktrail_shared.catalog.Definition``):
+latest amendment per field wins, ``null`` returns a field to its default; it also brings
+back an entry deleted before it (a recipe import)."""
+CATALOG_DELETED = "tasktrail.catalog.deleted"
+"""The entry is hidden from the catalog until a later amendment (an import) restores it."""
+CATALOG_KEY_ROTATED = "tasktrail.catalog.key_rotated"
+"""A new secret key was issued for the entry (the old one, if any, stopped working); the
+key never travels. Audit only."""
+CATALOG_KEY_REFUSED = "tasktrail.catalog.key_refused"
+"""Someone tried to run a task with a wrong secret key. Audit only."""
 
 RECORD_TYPES = frozenset(
     {
@@ -58,6 +72,10 @@ RECORD_TYPES = frozenset(
         WORKER_INSPECTED,
         TOKEN_CREATED,
         TOKEN_REVOKED,
+        CATALOG_AMENDED,
+        CATALOG_DELETED,
+        CATALOG_KEY_ROTATED,
+        CATALOG_KEY_REFUSED,
     }
 )
 
@@ -183,6 +201,38 @@ class TokenRevoked(_Record):
     name: str
 
 
+EntryName = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME)]
+
+
+class _CatalogRecord(_Record):
+    """About the entry of task ``name`` in cluster ``app`` (its id derives from the two)."""
+
+    app: EntryName
+    name: EntryName
+
+
+class CatalogAmended(_CatalogRecord):
+    fields: Annotated[dict[str, Any], AfterValidator(definition_fields)] = Field(
+        description="Some of tasktrail_shared.catalog.Definition's fields; null: the default"
+    )
+
+
+class CatalogDeleted(_CatalogRecord):
+    pass
+
+
+class CatalogKeyRotated(_CatalogRecord):
+    pass
+
+
+class CatalogKeyRefused(_Record):
+    customer: Annotated[str, StringConstraints(max_length=255)]
+    entry: Annotated[str, StringConstraints(max_length=255)] = Field(
+        description="The entry id the caller gave (it may name no entry)"
+    )
+    reason: str
+
+
 PAYLOADS: dict[str, type[_Record]] = {
     TASK_RECORDED: TaskRecorded,
     TASK_AMENDED: TaskAmended,
@@ -194,4 +244,8 @@ PAYLOADS: dict[str, type[_Record]] = {
     WORKER_INSPECTED: WorkerInspected,
     TOKEN_CREATED: TokenCreated,
     TOKEN_REVOKED: TokenRevoked,
+    CATALOG_AMENDED: CatalogAmended,
+    CATALOG_DELETED: CatalogDeleted,
+    CATALOG_KEY_ROTATED: CatalogKeyRotated,
+    CATALOG_KEY_REFUSED: CatalogKeyRefused,
 }

@@ -29,10 +29,10 @@ from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar
 
-from tasktrail_shared.mongo import DEAD_LETTERS, TASK_EVENTS, TASKS, WORKERS
+from tasktrail_shared.mongo import CATALOG, DEAD_LETTERS, TASK_EVENTS, TASKS, WORKERS
 
 from tasktrail_projector.clock import SYSTEM_CLOCK
-from tasktrail_projector.domain import tasks, workers
+from tasktrail_projector.domain import catalog, tasks, workers
 from tasktrail_projector.domain.events import to_datetime, valid_epoch
 from tasktrail_projector.domain.history import task_entries
 from tasktrail_projector.domain.labels import Rule
@@ -131,8 +131,12 @@ class Projector:
         self.retry_delay = retry_delay
         self.stats = Stats()
         self._merge_task: Merge[tasks.TaskChange] = partial(tasks.merge, rules=tuple(rules))
-        self._caches = {TASKS: DocCache(cache_size), WORKERS: DocCache(max(cache_size, 1000))}
-        self._insert_first = {TASKS: True, WORKERS: True}
+        self._caches = {
+            TASKS: DocCache(cache_size),
+            WORKERS: DocCache(max(cache_size, 1000)),
+            CATALOG: DocCache(max(cache_size, 1000)),
+        }
+        self._insert_first = {TASKS: True, WORKERS: True, CATALOG: True}
         self.touched_workers: set[str] = set()
         """Workers of the tasks written since the liveness sweep last looked."""
         self._held: list[Entry] = []
@@ -279,6 +283,9 @@ class Projector:
                 )
                 group.create_task(
                     self._converge(WORKERS, workers.group(observed, records), workers.merge)
+                )
+                group.create_task(
+                    self._converge(CATALOG, catalog.group(observed, records), catalog.merge)
                 )
                 if history:
                     group.create_task(self.store.append(TASK_EVENTS, history))

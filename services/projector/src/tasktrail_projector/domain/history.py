@@ -1,6 +1,6 @@
 """Per-task history and audit trail (``task_events``): what each stream message said about
-tasks, and every command, hand-made worker record and token change, whether or not it
-names a task.
+tasks, and every command, hand-made worker record, token change and catalog change (a
+refused secret key included), whether or not it names a task.
 
 One document per stream message that concerns tasks or is an audited act: ``_id`` is the
 envelope id, ``uuids`` the tasks it concerns (none for, say, a pool resize or a worker
@@ -53,17 +53,7 @@ def task_entries(decoded: Decoded, seq: int) -> list[dict[str, Any]]:
                     o.event,
                 )
             )
-    for index, r in enumerate(decoded.records):
-        payload = {"at": r.at, "actor": r.actor, **r.data}
-        if r.target == "task":
-            entries.append(
-                _entry(r.subject, index, envelope.type, r.moment, envelope.source, payload)
-            )
-        elif r.target == "worker" and r.kind in AUDITED_WORKER_RECORDS:
-            entries.append(_entry(None, index, envelope.type, r.moment, r.subject, payload))
-        elif r.target == "token":
-            payload["name"] = r.subject
-            entries.append(_entry(None, index, envelope.type, r.moment, envelope.source, payload))
+    entries += _record_entries(decoded)
     if not entries:
         return []
     return [
@@ -77,6 +67,27 @@ def task_entries(decoded: Decoded, seq: int) -> list[dict[str, Any]]:
             "events": entries,
         }
     ]
+
+
+def _record_entries(decoded: Decoded) -> list[dict[str, Any]]:
+    """The entries of own records: a task's, or an audited act that names no task."""
+    envelope = decoded.envelope
+    entries = []
+    for index, r in enumerate(decoded.records):
+        payload = {"at": r.at, "actor": r.actor, **r.data}
+        if r.target == "task":
+            entries.append(
+                _entry(r.subject, index, envelope.type, r.moment, envelope.source, payload)
+            )
+        elif r.target == "worker" and r.kind in AUDITED_WORKER_RECORDS:
+            entries.append(_entry(None, index, envelope.type, r.moment, r.subject, payload))
+        elif r.target == "token":
+            payload["name"] = r.subject
+            entries.append(_entry(None, index, envelope.type, r.moment, envelope.source, payload))
+        elif r.target == "catalog":
+            payload.setdefault("id", r.subject)
+            entries.append(_entry(None, index, envelope.type, r.moment, envelope.source, payload))
+    return entries
 
 
 def _entry(

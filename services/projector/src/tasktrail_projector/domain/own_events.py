@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from tasktrail_shared import own_events as contract
+from tasktrail_shared.catalog import entry_id
 from tasktrail_shared.fields import TASK_TIME_FIELDS, TASK_TIMES
 from tasktrail_shared.states import parse_state
 from tasktrail_shared.times import parse_iso
@@ -39,11 +40,13 @@ class Record:
     """One own event: what it says about one task or worker, and what orders it."""
 
     target: str
-    """``task``, ``worker`` or ``token``."""
+    """``task``, ``worker``, ``token`` or ``catalog``."""
     kind: str
-    """``recorded``, ``amended``, ``deleted``, ``reconciled`` or ``inspected``."""
+    """``recorded``, ``amended``, ``deleted``, ``reconciled``, ``inspected``, or a catalog
+    entry's ``key_rotated`` / ``key_refused``."""
     subject: str
-    """The task uuid or the worker hostname: the document it belongs to."""
+    """The task uuid, the worker hostname, the token name or the catalog entry id: the
+    document it belongs to."""
     at: float
     actor: str
     data: dict[str, Any]
@@ -141,6 +144,14 @@ def _reconciled_time(value: Any) -> datetime | None:
         raise InvalidRecord(f"date_done: {exc}") from exc
 
 
+def _catalog_subject(data: Mapping[str, Any]) -> str:
+    """The entry a catalog record is about: derived from its cluster and task name, or, for a
+    refused key, the id the caller gave (which may name no entry)."""
+    if "entry" in data:
+        return _subject(data["entry"] or "-", "entry")
+    return entry_id(data["app"], data["name"])
+
+
 def decode_record(event_type: str, payload: Any, envelope_id: str, app: str) -> Record:
     """Validate one record's payload with the shared contract and normalise it."""
     model = contract.PAYLOADS[event_type]
@@ -162,6 +173,8 @@ def decode_record(event_type: str, payload: Any, envelope_id: str, app: str) -> 
             data["date_done"] = _reconciled_time(data["date_done"])
     elif target == "token":  # audited only: no read model of tokens is built from the log
         subject = _subject(data.pop("name"), "name")
+    elif target == "catalog":
+        subject = _catalog_subject(data)
     else:
         subject = _subject(data.pop("hostname"), "hostname")
         if kind in (RECORDED, AMENDED):
