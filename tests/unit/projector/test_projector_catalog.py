@@ -146,12 +146,13 @@ def test_a_batch_that_brings_nothing_new_writes_nothing() -> None:
 
 
 def test_catalog_changes_and_refused_keys_are_audited_without_a_task() -> None:
-    for kind, payload in [
+    cases: list[tuple[str, Doc]] = [
         ("catalog.amended", {"app": "default", "name": "demo.add", "fields": {"timeout": 9}}),
         ("catalog.deleted", {"app": "default", "name": "demo.add"}),
         ("catalog.key_rotated", {"app": "default", "name": "demo.add"}),
         ("catalog.key_refused", {"customer": "acme", "entry": "nope", "reason": "wrong key"}),
-    ]:
+    ]
+    for kind, payload in cases:
         envelope = envelope_of(kind, **payload)
         [doc] = task_entries(decode_message(envelope.headers(), envelope.data), seq=1)
         [entry] = doc["events"]

@@ -10,10 +10,12 @@ from dataclasses import dataclass
 
 from tasktrail_api.settings import Settings
 from tasktrail_api.usecases.audit import Audit
+from tasktrail_api.usecases.catalog import Catalog
 from tasktrail_api.usecases.commands import Commands
 from tasktrail_api.usecases.dashboard import DashboardCache, dashboard
 from tasktrail_api.usecases.health import Health
 from tasktrail_api.usecases.ports import (
+    CatalogKeys,
     Clock,
     CommandSender,
     EventPublisher,
@@ -36,6 +38,7 @@ class UseCases:
     dashboard: DashboardCache
     tokens: Tokens
     health: Health
+    catalog: Catalog
 
 
 def bootstrap(
@@ -43,6 +46,7 @@ def bootstrap(
     *,
     read_models: ReadModels,
     token_store: TokenStore,
+    catalog_keys: CatalogKeys,
     publisher: EventPublisher,
     sender: CommandSender,
     clock: Clock,
@@ -64,4 +68,13 @@ def bootstrap(
         dashboard=dashboard(read_models, clock, max_age=settings.api_dashboard_max_age),
         tokens=Tokens(token_store, publisher, clock, admin_token=settings.admin_token),
         health=Health(read_models, sender, timeout=settings.api_ready_timeout),
+        catalog=Catalog(
+            read_models,
+            catalog_keys,
+            publisher,
+            commands,
+            clock,
+            app=settings.app,
+            wait=settings.api_write_wait,
+        ),
     )

@@ -3,12 +3,16 @@
 Clients of the original API test ``err`` and read ``data``; every answer, including framework
 errors (validation, unknown route, wrong method, crashes), keeps that shape. This is the one
 place where a use case's failure (``domain.errors``) becomes an HTTP status.
+
+Seed 001's routes (TheEye's tasks API) answer plain JSON instead, and their errors in TheEye's
+shape, ``{statusCode, error, message}`` (:func:`plain_error`), with the same statuses.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from http import HTTPStatus
 from typing import Any, Generic, TypeVar
 
 from fastapi import FastAPI, Request
@@ -38,6 +42,18 @@ class ErrorEnvelope(BaseModel):
     data: Any = None
 
 
+ERROR_DESCRIPTIONS: dict[int, str] = {
+    400: "Invalid parameters or body; the message names the field",
+    401: "Missing or invalid token",
+    403: "The token's role is not enough",
+    404: "Not found",
+    409: "Conflicts with what exists",
+    413: "The request body is too large",
+    422: "Understood, but cannot be done (e.g. arguments not captured in full)",
+    502: "The control service reported a failure",
+    503: "MongoDB, NATS or the control service is unavailable",
+}
+"""Every error status the API answers, for the OpenAPI description."""
 STATUS: dict[type[errors.DomainError], int] = {
     errors.BadRequest: 400,
     errors.Unauthorized: 401,
@@ -84,6 +100,22 @@ def describe_validation_errors(errors: Sequence[Any]) -> tuple[str, list[dict[st
         details.append({"field": field, "in": where, "msg": str(error.get("msg", "invalid"))})
     message = "; ".join(f"{d['field']}: {d['msg']}" for d in details) or "invalid request"
     return message, details
+
+
+class PlainError(BaseModel):
+    """An error of seed 001's routes, as TheEye answers it."""
+
+    statusCode: int  # TheEye's name
+    error: str
+    message: str
+
+
+def plain_error(
+    status_code: int, message: str, *, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """``{statusCode, error, message}``: the status, its reason phrase, and what went wrong."""
+    body = PlainError(statusCode=status_code, error=HTTPStatus(status_code).phrase, message=message)
+    return JSONResponse(body.model_dump(), status_code=status_code, headers=headers)
 
 
 def status_of(exc: errors.DomainError) -> int:

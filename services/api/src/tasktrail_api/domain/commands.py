@@ -4,7 +4,8 @@ A body is the model of ``tasktrail_shared.commands.ARGUMENTS`` that control vali
 so every rule of the contract (cross-field ones included: ``run`` takes ``eta`` or
 ``countdown``, not both) refuses a bad body here with a 400, never at control with a 502,
 and a body dumps to exactly the arguments control executes. Only ``revoke`` has a body of
-its own, for the original API's field name ``ides`` and its limit of ids per request.
+its own, for the original API's field name ``ides`` and its limit of ids per request, and
+``run`` one that keeps the catalog's labels for catalog runs.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, ValidationError
-from tasktrail_shared.commands import Ids, RetryArgs, RevokeArgs, problems
+from pydantic import BeforeValidator, Field, ValidationError, model_validator
+from tasktrail_shared.catalog import CATALOG_LABELS
+from tasktrail_shared.commands import Ids, RetryArgs, RevokeArgs, RunArgs, problems
 
 from tasktrail_api.domain.errors import Unprocessable
 
@@ -35,6 +37,18 @@ class RevokeBody(RevokeArgs):
         description="Task ids (``ides``: the original API's spelling)",
         json_schema_extra={"maxItems": MAX_REVOKED},
     )
+
+
+class RunBody(RunArgs):
+    """``POST /monitor/tasks/run``: the contract's model, but for the labels of catalog runs,
+    which only the catalog gives (a run's origin and starter are audit facts)."""
+
+    @model_validator(mode="after")
+    def _no_catalog_labels(self) -> RunBody:
+        taken = sorted(CATALOG_LABELS & set(self.labels or {}))
+        if taken:
+            raise ValueError(f"labels {', '.join(taken)} are given by catalog runs only")
+        return self
 
 
 def retry_arguments(task_id: str, doc: Mapping[str, Any]) -> RetryArgs:

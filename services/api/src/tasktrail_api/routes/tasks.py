@@ -14,14 +14,13 @@ from tasktrail_shared.commands import (
     CommandReply,
     RateLimitArgs,
     RevokeByStampedHeadersArgs,
-    RunArgs,
     TimeLimitArgs,
 )
 
 from tasktrail_api.auth import Operator, Viewer
 from tasktrail_api.deps import IdempotencyKey, UseCasesDep
 from tasktrail_api.domain import serializers
-from tasktrail_api.domain.commands import RevokeBody
+from tasktrail_api.domain.commands import RevokeBody, RunBody
 from tasktrail_api.domain.filters import EventFilters, TaskFilters, label_filters, parse_flag
 from tasktrail_api.domain.writes import TaskCreate, TaskPatch
 from tasktrail_api.envelope import Envelope, ok
@@ -51,7 +50,7 @@ def _revoked(body: RevokeBody, reply: CommandReply) -> Any:
     return serializers.revoke_result(reply, body.ids)
 
 
-def _new_task(body: RunArgs, reply: CommandReply) -> Any:
+def _new_task(body: RunBody, reply: CommandReply) -> Any:
     return {"task_id": str(reply.result)}
 
 
@@ -93,8 +92,9 @@ add_commands(
                 doc="Revoke the tasks stamped with these headers (Celery 5.3+ stamping)."),
         Command("/rate-limit", "rate_limit", RateLimitArgs),
         Command("/time-limit", "time_limit", TimeLimitArgs),
-        Command("/run", "run", RunArgs, response_model=Envelope[NewTask], show=_new_task,
-                doc="Send a task by name; answers the new task's id."),
+        Command("/run", "run", RunBody, response_model=Envelope[NewTask], show=_new_task,
+                doc="Send a task by name (with time limits and labels if given); answers the "
+                "new task's id."),
     ],
 )  # fmt: skip
 add_writes(

@@ -37,6 +37,9 @@ class ReadModels(Protocol):
     @property
     def workers(self) -> Documents: ...
 
+    @property
+    def catalog(self) -> Documents: ...
+
     async def dashboard_rows(self, now: datetime) -> tuple[list[Doc], list[Doc]]:
         """Non-deleted tasks per state (``{_id: state, n}``) and workers per online group
         (``{_id: online?, n, active, processed}``)."""
@@ -71,6 +74,20 @@ class TokenStore(Protocol):
     async def remove_token(self, name: str) -> bool: ...
 
 
+class CatalogKeys(Protocol):
+    """The secret keys of catalog entries, by entry id: credentials, so never in the log."""
+
+    async def get_key(self, entry: str) -> str | None: ...
+
+    async def issue_key(self, entry: str, key: str, by: str, at: datetime, *, replace: bool) -> str:
+        """Store ``key`` for ``entry`` and return the key the entry now has: with ``replace``
+        the new one (the old one stops working at once), without it the one already there,
+        if any (two first requests agree on one key)."""
+        ...
+
+    async def remove_key(self, entry: str) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Published:
     """An event the stream has acknowledged: its id (``Nats-Msg-Id``) and sequence."""
@@ -80,9 +97,14 @@ class Published:
 
 
 class EventPublisher(Protocol):
-    """Publishes the API's own events (hand-made task and worker writes, token changes)."""
+    """Publishes the API's own events (hand-made task and worker writes, token and catalog
+    changes)."""
 
-    async def publish(self, event_type: str, payload: dict[str, Any]) -> Published: ...
+    async def publish(
+        self, event_type: str, payload: dict[str, Any], *, app: str | None = None
+    ) -> Published:
+        """Under cluster ``app`` (the API's own when ``None``)."""
+        ...
 
 
 class CommandSender(Protocol):
