@@ -28,6 +28,23 @@ LISTS = frozenset({"task_arguments"})
             {"state": "FAILURE", "exception": "TimeLimitExceeded(5,)"},
             ("terminated", "timeout"),
         ),
+        (
+            {
+                "state": "FAILURE",
+                "exception": "ExceptionWithTraceback()",
+                "traceback": "Traceback ...\nbilliard.exceptions.TimeLimitExceeded: "
+                "TimeLimitExceeded(1.0,)\n",
+            },
+            ("terminated", "timeout"),
+        ),
+        (
+            {
+                "state": "FAILURE",
+                "exception": "ValueError('x')",
+                "traceback": "TimeLimitExceeded\nx",
+            },
+            ("finished", "failure"),
+        ),
         ({"state": "REVOKED", "revoke": {"terminated": True}}, ("terminated", "canceled")),
         ({"state": "REVOKED", "started": "2024-01-01"}, ("terminated", "canceled")),
         ({"state": "REVOKED", "revoke": {"expired": True}}, ("expired", "expired")),

@@ -57,12 +57,12 @@ ENTRY_FIELDS = ("id", "app", "name", *DEFINABLE, "discovered_by", "first_seen", 
 ENTRY_PROJECTION = dict.fromkeys(ENTRY_FIELDS, 1)
 JOB_FIELDS = (
     "name", "args", "state", "labels", "sent", "timestamp", "worker", "result", "exception",
-    "revoke", "started", "app", "lost", "deleted",
+    "traceback", "revoke", "started", "app", "lost", "deleted",
 )  # fmt: skip
 JOB_PROJECTION = dict.fromkeys(JOB_FIELDS, 1)
 Slug = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 EntryId = Annotated[str, StringConstraints(pattern=ENTRY_ID_PATTERN)]
-TIME_LIMIT_EXCEEDED = "TimeLimitExceeded"
+TIME_LIMIT_EXCEEDED = re.compile(r"\b(Soft)?TimeLimitExceeded\b")
 
 
 # --- secret keys --------------------------------------------------------------------------------
@@ -291,15 +291,23 @@ def lifecycle(doc: Mapping[str, Any]) -> tuple[str, str]:
     if state == SUCCESS:
         return "finished", "success"
     if state == FAILURE:
-        exception = doc.get("exception")
-        if isinstance(exception, str) and exception.startswith(TIME_LIMIT_EXCEEDED):
-            return "terminated", "timeout"
-        return "finished", "failure"
+        return ("terminated", "timeout") if _timed_out(doc) else ("finished", "failure")
     if state == REVOKED:
         return _revoked(doc)
     if state == REJECTED:
         return "canceled", "canceled"
     return {RECEIVED: "assigned", STARTED: "started"}.get(str(state), "ready"), "in_progress"
+
+
+def _timed_out(doc: Mapping[str, Any]) -> bool:
+    """Whether the task failed on its time limit: the exception says so, or, when Celery
+    reports a killed process's exception as ``ExceptionWithTraceback()``, the last line of
+    the traceback does."""
+    exception, traceback = doc.get("exception"), doc.get("traceback")
+    last = traceback.strip().rsplit("\n", 1)[-1] if isinstance(traceback, str) else ""
+    return any(
+        isinstance(text, str) and TIME_LIMIT_EXCEEDED.search(text) for text in (exception, last)
+    )
 
 
 def _revoked(doc: Mapping[str, Any]) -> tuple[str, str]:
@@ -358,3 +366,9 @@ def sent_job(task_id: str, entry_doc: Mapping[str, Any], values: list[Any], labe
         "state": PENDING,
         "labels": labels,
     }
+
+
+def as_known(doc: Doc, sent: Doc) -> Doc:
+    """The projected run, with what was sent where no event has told it yet (the arguments
+    arrive with the task's own events)."""
+    return {**doc, **{k: v for k, v in sent.items() if doc.get(k) is None}}

@@ -292,8 +292,8 @@ class Catalog:
             self._clock,
             self._wait,
         )
-        shown = job if done and job is not None else catalog.sent_job(task_id, doc, values, labels)
-        return catalog.job(shown, _org(scope))
+        sent = catalog.sent_job(task_id, doc, values, labels)
+        return catalog.job(catalog.as_known(job, sent) if done and job else sent, _org(scope))
 
     async def job(self, scope: Scope, caller: Principal, job_id: str) -> Doc:
         """A run of an entry the caller may use."""
