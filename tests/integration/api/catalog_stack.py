@@ -43,15 +43,15 @@ T = TypeVar("T")
 @dataclass
 class Stack:
     api: httpx.AsyncClient
-    """Anonymous: pass a token per request (``as_admin`` and friends)."""
+    """Anonymous."""
     client: Celery
     """A Celery client of the broker, to send tasks the catalog did not start."""
     tokens: dict[str, str]
     """Token name -> secret, for ``ops`` (operator), ``ann`` (operator) and ``viewer``."""
-
-    def auth(self, name: str) -> dict[str, str]:
-        secret = ADMIN_TOKEN if name == "admin" else self.tokens[name]
-        return {"Authorization": f"Bearer {secret}"}
+    admin: httpx.AsyncClient
+    ops: httpx.AsyncClient
+    ann: httpx.AsyncClient
+    viewer: httpx.AsyncClient
 
 
 async def eventually(check: Callable[[], Awaitable[T | None]], what: str, timeout: float = 45) -> T:
@@ -111,14 +111,23 @@ async def running_stack(
                 log_path=workdir / "worker.log",
                 concurrency=3,
             )
-            async with (
-                app.router.lifespan_context(app),
-                httpx.AsyncClient(
-                    transport=httpx.ASGITransport(app=app), base_url="http://api", timeout=30
-                ) as api,
-            ):
-                tokens = await _tokens(api)
-                yield Stack(api, client, tokens)
+            transport = httpx.ASGITransport(app=app)
+            async with app.router.lifespan_context(app), contextlib.AsyncExitStack() as clients:
+
+                def client_with(token: str | None) -> httpx.AsyncClient:
+                    headers = {"Authorization": f"Bearer {token}"} if token else {}
+                    return httpx.AsyncClient(
+                        transport=transport, base_url="http://api", timeout=30, headers=headers
+                    )
+
+                api = await clients.enter_async_context(client_with(None))
+                admin = await clients.enter_async_context(client_with(ADMIN_TOKEN))
+                tokens = await _tokens(admin)
+                users = [
+                    await clients.enter_async_context(client_with(tokens[name]))
+                    for name in ("ops", "ann", "viewer")
+                ]
+                yield Stack(api, client, tokens, admin, *users)
         finally:
             if worker is not None:
                 worker.stop(timeout=10)
@@ -130,12 +139,10 @@ async def running_stack(
             client.close()
 
 
-async def _tokens(api: httpx.AsyncClient) -> dict[str, str]:
+async def _tokens(admin: httpx.AsyncClient) -> dict[str, str]:
     tokens = {}
-    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-    for name, role in (("ops", "operator"), ("ann", "user"), ("viewer", "viewer")):
-        body = {"name": name, "role": role if role != "user" else "operator"}
-        response = await api.post("/monitor/tokens", json=body, headers=admin)
+    for name, role in (("ops", "operator"), ("ann", "operator"), ("viewer", "viewer")):
+        response = await admin.post("/monitor/tokens", json={"name": name, "role": role})
         assert response.status_code == 201, response.text
         tokens[name] = response.json()["data"]["secret"]
     return tokens

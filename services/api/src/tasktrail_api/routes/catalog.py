@@ -111,7 +111,7 @@ async def task_credentials(
     return answer(await use_cases.catalog.credentials(scope, caller, task_id))
 
 
-@router.put("/{customer}/task/{task_id}/secret", response_model=Credentials)
+@router.post("/{customer}/task/{task_id}/credentials", response_model=Credentials)
 async def rotate_task_key(
     customer: Customer, task_id: EntryId, use_cases: UseCasesDep, caller: Admin
 ) -> JSONResponse:
