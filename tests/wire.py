@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,3 +27,22 @@ def recorded_messages() -> list[WireMessage]:
         record = json.loads(line)
         messages.append(WireMessage(record["channel"], record["payload"].encode(), record["t"]))
     return messages
+
+
+def kombu_envelope(body: bytes, **extra: object) -> bytes:
+    """kombu's Redis envelope around ``body`` (base64), as a broker delivers it; ``extra``
+    replaces or adds top-level fields (``headers``, ``content-type``...)."""
+    fields: dict[str, object] = {
+        "body": base64.b64encode(body).decode(),
+        "content-encoding": "utf-8",
+        "content-type": "application/json",
+        "headers": {},
+        "properties": {"body_encoding": "base64"},
+    }
+    fields.update(extra)
+    return json.dumps(fields).encode()
+
+
+def redis_payload(body: object) -> bytes:
+    """kombu's Redis envelope around ``body`` as JSON."""
+    return kombu_envelope(json.dumps(body).encode())
