@@ -7,6 +7,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from tasktrail_shared.stream_message import StreamMessage, celery_stream_message
+
 FIXTURE = Path(__file__).parent / "fixtures" / "celery-redis-wire.ndjson"
 
 
@@ -27,6 +29,20 @@ def recorded_messages() -> list[WireMessage]:
         record = json.loads(line)
         messages.append(WireMessage(record["channel"], record["payload"].encode(), record["t"]))
     return messages
+
+
+def recorded_stream_messages(app: str = "scan") -> list[StreamMessage]:
+    """The recorded broker messages as the collector puts them in the stream."""
+    return [
+        celery_stream_message(
+            app=app,
+            routing_key=message.routing_key,
+            data=message.payload,
+            source="test",
+            received=message.received,
+        )
+        for message in recorded_messages()
+    ]
 
 
 def kombu_envelope(body: bytes, **extra: object) -> bytes:
