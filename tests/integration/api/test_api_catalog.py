@@ -328,3 +328,19 @@ async def test_another_organisations_catalog_answers_404(stack: Stack) -> None:
         theeye_error(await stack.admin.get(path), 404, "organisation")
     theeye_error(await stack.api.post(f"/acme/task/{ADD}/secret/{new_key()}/job", json={}), 403)
     theeye_error(await stack.admin.get(f"/default/job/{uuid.uuid4()}"), 404, "job")
+
+
+async def test_every_error_under_seed_001_paths_has_theeyes_shape(stack: Stack) -> None:
+    theeye_error(await stack.admin.get(f"/default/task/{ADD}/nothing-here"), 404)
+    theeye_error(await stack.admin.put(f"/default/task/{ADD}"), 405)
+    huge = b"x" * (2 * 1024 * 1024)
+    theeye_error(await stack.api.post(f"/job/secret/{new_key()}", content=huge), 413)
+    theeye_error(await stack.api.post("/job/secret/k", content=b"{", headers=JSON), 400, "JSON")
+    theeye_error(
+        await stack.api.post("/job/secret/k", content=b"a", headers=TEXT), 400, "text/plain"
+    )
+    assert (await stack.admin.get("/monitor/nothing-here")).json()["err"] is True  # the envelope
+
+
+JSON = {"Content-Type": "application/json"}
+TEXT = {"Content-Type": "text/plain"}

@@ -1,6 +1,7 @@
 """Seed 001 (TheEye's tasks API): ``/<customer>/task...``, ``/<customer>/job/<id>`` and the
 anonymous secret-key runs ``/job/secret/<key>``. Plain JSON answers, TheEye's error body
-(``routes.plain``); ``customer`` is the organisation's slug, in the path or the body.
+(``routes.plain``, ``envelope.SEED001_PATHS``); ``customer`` is the organisation's slug, in
+the path or the body.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from tasktrail_api.routes.plain import (
     ACCEPTED,
     JOB_BODY,
     PLAIN_ERRORS,
-    PlainRoute,
     accepted,
     answer,
     job_request,
@@ -26,7 +26,7 @@ from tasktrail_api.routes.plain import (
 from tasktrail_api.schemas import CatalogEntry, Credentials, DeletedCount, Job, Recipe
 from tasktrail_api.usecases.catalog import Defined
 
-router = APIRouter(tags=["catalog (seed 001)"], route_class=PlainRoute, responses=PLAIN_ERRORS)
+router = APIRouter(tags=["catalog (seed 001)"], responses=PLAIN_ERRORS)
 SLUG = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 Customer = Annotated[str, Path(pattern=SLUG, description="The organisation's slug")]
 EntryId = Annotated[str, Path(pattern=ENTRY_ID_PATTERN, description="The task's id")]

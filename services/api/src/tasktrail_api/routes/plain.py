@@ -1,35 +1,20 @@
-"""Seed 001's conventions (TheEye's tasks API): answers are plain JSON, not the envelope, and
-errors are TheEye's ``{statusCode, error, message}`` with the statuses the rest of the API
-uses (``envelope.status_of``); a run's body may be JSON or an HTML form.
-
-A route of this kind catches what its dependencies and handler raise (a bad token, a bad
-parameter, a use case's failure) and answers it in that shape; paths no route matches still
-answer the envelope.
+"""Seed 001's conventions (TheEye's tasks API): answers are plain JSON, not the envelope
+(errors under its paths take TheEye's shape: ``envelope.SEED001_PATHS``), and a run's body
+may be JSON or an HTML form.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
-from fastapi.routing import APIRoute
+from fastapi.responses import JSONResponse
 from pydantic import ValidationError
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tasktrail_api.domain import errors
 from tasktrail_api.domain.catalog import JobRequest
 from tasktrail_api.domain.forms import FORM, JSON, read_body
-from tasktrail_api.envelope import (
-    CHALLENGE,
-    ERROR_DESCRIPTIONS,
-    PlainError,
-    describe_validation_errors,
-    plain_error,
-    status_of,
-)
+from tasktrail_api.envelope import ERROR_DESCRIPTIONS, PlainError, describe_validation_errors
 
 PLAIN_ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": PlainError, "description": description}
@@ -39,27 +24,6 @@ ACCEPTED: dict[int | str, dict[str, Any]] = {
     202: {"description": "Recorded in the log, not yet projected: {id, event_id, seq, status}"}
 }
 JOB_LISTS = frozenset({"task_arguments"})
-
-
-class PlainRoute(APIRoute):
-    """A route that answers its errors in TheEye's shape."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def handle(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except errors.DomainError as exc:
-                headers = CHALLENGE if isinstance(exc, errors.Unauthorized) else None
-                return plain_error(status_of(exc), exc.message, headers=headers)
-            except RequestValidationError as exc:
-                return plain_error(400, describe_validation_errors(exc.errors())[0])
-            except StarletteHTTPException as exc:
-                headers = dict(exc.headers) if exc.headers else None
-                return plain_error(exc.status_code, str(exc.detail), headers=headers)
-
-        return handle
 
 
 def answer(data: Any, status_code: int = 200) -> JSONResponse:
