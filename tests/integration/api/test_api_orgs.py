@@ -208,6 +208,12 @@ async def test_the_default_organisation_owns_every_cluster_no_other_was_given(
     assert_error(await api.get(f"/monitor/tasks/{A_TASKS[0]}", headers=home), 404)
     names = assert_ok(await api.get("/monitor/workers", headers=home))["celery_workers"]
     assert [w["name"] for w in names] == ["celery@home-w1"]
+    mine = await eventually(api, "/monitor/events", 2, headers=home)
+    assert {(e["uuid"], e["type"]) for e in mine["events"]} == {
+        ("home-task-1", "tasktrail.task.recorded"),
+        (None, "tasktrail.token.created"),  # its own, home-viewer's
+    }
+    assert "globex" not in str(mine) and "acme" not in str(mine)
 
 
 async def test_the_cli_manages_organisations(
