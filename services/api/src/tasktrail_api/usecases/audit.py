@@ -32,14 +32,23 @@ class Audit:
     async def task_history(self, task_id: str, filters: EventFilters, scope: Scope) -> Page:
         """Everything recorded about one task, oldest first; kept after a delete. A task
         outside ``scope`` is NotFound."""
-        task = await self._read_models.tasks.one(by_id(task_id), ONLY_APP)
-        if task is not None and not scope.allows(task.get("app")):
-            raise NotFound.named("task")
+        known = None
+        if not scope.is_everything:
+            known = await self._read_models.tasks.one(by_id(task_id), ONLY_APP)
+            if known is not None and not scope.allows(known.get("app")):
+                raise NotFound.named("task")
         message, entry = event_queries(filters, scope, uuid=task_id)
         page = await self._page(message, entry, OLDEST_FIRST, filters)
-        if page.count == 0 and task is None:
+        if page.count == 0 and known is None and not await self._exists(task_id, scope):
             raise NotFound.named("task")
         return page
+
+    async def _exists(self, task_id: str, scope: Scope) -> bool:
+        """Whether a task of no recorded history exists (in a scope of everything: a narrower
+        one has looked already)."""
+        if not scope.is_everything:
+            return False
+        return await self._read_models.tasks.one(by_id(task_id), ONLY_APP) is not None
 
     async def _page(
         self, message: dict[str, Any], entry: dict[str, Any], order: int, filters: EventFilters
