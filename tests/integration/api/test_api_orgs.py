@@ -11,10 +11,8 @@ so a route added later is walked too (or the walk fails, asking what to fill it 
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +20,7 @@ import httpx
 import nats
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
+from tasktrail_api.main import main
 from tasktrail_api.settings import Settings
 from tasktrail_shared.commands import CONTROL_QUEUE_GROUP, control_subject
 
@@ -73,19 +72,27 @@ class Ran:
     stderr: str
 
 
-async def cli(settings: Settings, *args: str) -> Ran:
-    """``tasktrail-api`` as a process, awaited: the projector keeps running meanwhile (the CLI
-    waits for it to apply what it writes)."""
-    env = {**os.environ, "TASKTRAIL_MONGO_URL": settings.mongo_url,
-           "TASKTRAIL_MONGO_DB": settings.mongo_db, "TASKTRAIL_NATS_URL": settings.nats_url,
-           "TASKTRAIL_APP": settings.app}  # fmt: skip
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tasktrail_api.main", *args, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
-    assert process.returncode is not None
-    return Ran(process.returncode, out.decode(), err.decode())
+Cli = Callable[..., Awaitable[Ran]]
+
+
+@pytest.fixture
+def cli(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Cli:
+    """``tasktrail-api`` with this test's settings, in a thread of its own: the projector
+    keeps running meanwhile (the CLI waits for it to apply what it writes)."""
+    env = {"TASKTRAIL_MONGO_URL": settings.mongo_url, "TASKTRAIL_MONGO_DB": settings.mongo_db,
+           "TASKTRAIL_NATS_URL": settings.nats_url, "TASKTRAIL_APP": settings.app}  # fmt: skip
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+
+    async def run(*args: str) -> Ran:
+        capsys.readouterr()
+        code = await asyncio.to_thread(main, list(args))
+        out, err = capsys.readouterr()
+        return Ran(code, out, err)
+
+    return run
 
 
 def bearer(secret: str) -> dict[str, str]:
@@ -217,28 +224,26 @@ async def test_the_default_organisation_owns_every_cluster_no_other_was_given(
 
 
 async def test_the_cli_manages_organisations(
-    client: httpx.AsyncClient, api: httpx.AsyncClient, settings: Settings
+    client: httpx.AsyncClient, api: httpx.AsyncClient, settings: Settings, cli: Cli
 ) -> None:
-    made = await cli(settings, "orgs", "create", "--slug", "initech", "--name", "Initech")
+    made = await cli("orgs", "create", "--slug", "initech", "--name", "Initech")
     assert made.returncode == 0, made.stderr
     assert made.stdout.split("\t")[:2] == ["initech", "Initech"], made.stderr
-    given = await cli(settings, "orgs", "assign", "--slug", "initech", "--app", "tps")
+    given = await cli("orgs", "assign", "--slug", "initech", "--app", "tps")
     assert given.returncode == 0, given.stderr
     assert given.stdout.strip().split("\t") == ["initech", "Initech", "tps"]
-    listed = (await cli(settings, "orgs", "list")).stdout.splitlines()
+    listed = (await cli("orgs", "list")).stdout.splitlines()
     assert listed[1].split("\t") == ["initech", "Initech", "tps"]
     assert listed[0].startswith(f"default\tDefault\t{settings.app} (and every unassigned)")
-    assert (await cli(settings, "orgs", "assign", "--slug", "nope", "--app", "x")).returncode == 1
-    token = await cli(
-        settings, "tokens", "create", "--name", "ci", "--role", "user", "--org", "initech"
-    )
+    assert (await cli("orgs", "assign", "--slug", "nope", "--app", "x")).returncode == 1
+    token = await cli("tokens", "create", "--name", "ci", "--role", "user", "--org", "initech")
     assert token.returncode == 0, token.stderr
     assert "(operator, initech)" in token.stderr
     caller = bearer(token.stdout.strip())
     assert [
         o["slug"] for o in assert_ok(await api.get("/monitor/orgs", headers=caller))["orgs"]
     ] == ["initech"]
-    root = await cli(settings, "tokens", "create", "--name", "ops", "--role", "viewer", "--root")
+    root = await cli("tokens", "create", "--name", "ops", "--role", "viewer", "--root")
     assert root.returncode == 0, root.stderr
     every = assert_ok(await api.get("/monitor/orgs", headers=bearer(root.stdout.strip())))
     assert [o["slug"] for o in every["orgs"]] == ["default", "initech"]
@@ -249,8 +254,13 @@ async def test_the_cli_manages_organisations(
         "tasktrail.token.created",
         "tasktrail.token.created",
     ]
-    listed_tokens = (await cli(settings, "tokens", "list")).stdout.splitlines()
+    listed_tokens = (await cli("tokens", "list")).stdout.splitlines()
     assert sorted(line.split("\t")[-1] for line in listed_tokens) == ["(root)", "initech"]
+    assert (await cli("tokens", "revoke", "--name", "ci")).returncode == 1  # not a default one
+    assert (await cli("tokens", "revoke", "--name", "ci", "--org", "initech")).returncode == 0
+    again = await cli("tokens", "revoke", "--name", "ci", "--org", "initech")
+    assert again.returncode == 1 and "token not found" in again.stderr
+    assert_error(await api.get("/monitor/orgs", headers=caller), 401)
 
 
 # --- roles and tokens ----------------------------------------------------------------------
