@@ -340,8 +340,15 @@ def operations(schema: dict[str, Any], *, get: bool) -> set[tuple[str, str]]:
 
 
 def b_values(orgs: TwoOrgs) -> dict[str, str]:
-    """What globex's objects are called, by path parameter."""
-    return {"task_id": B_TASK, "worker_id": B_WORKER, "slug": "globex", "name": B_TOKEN}
+    """What globex's objects are called, by path parameter (a route with another parameter
+    fails the walk until it is named here)."""
+    return {
+        "task_id": B_TASK,
+        "worker_id": B_WORKER,
+        "slug": "globex",
+        "customer": "globex",
+        "name": B_TOKEN,
+    }
 
 
 def filled(path: str, values: dict[str, str]) -> str:
