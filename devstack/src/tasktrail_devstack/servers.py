@@ -106,6 +106,12 @@ class EmbeddedServer(Child, ABC):
                 raise self.failure(f"server on port {port} {reason}")
         raise AssertionError("unreachable")
 
+    def start_again(self) -> None:
+        """On the same port: the clients were given its URL."""
+        if self.port is not None:
+            self._fixed_port = self.port
+        self.start()
+
     def _wait_ready(self, proc: subprocess.Popen[bytes], port: int) -> bool:
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
