@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import subprocess
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 from pathlib import Path
@@ -153,6 +154,15 @@ def projector_process(settings: Settings, log: Path, **env: str) -> ServiceProce
         [find_binary("tasktrail-projector")],
         log_path=log,
         env={**environment(settings), "TASKTRAIL_LOG_LEVEL": "INFO", **env},
+    )
+
+
+async def rebuild(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    """``tasktrail-projector rebuild``, as an operator runs it."""
+    command = [find_binary("tasktrail-projector"), "rebuild", *args]
+    env = {**environment(settings), "TASKTRAIL_LOG_LEVEL": "WARNING", "PATH": "/usr/bin:/bin"}
+    return await asyncio.to_thread(
+        subprocess.run, command, env=env, capture_output=True, text=True, timeout=120
     )
 
 

@@ -4,9 +4,7 @@ projector can take over the replay's durable consumer."""
 
 from __future__ import annotations
 
-import asyncio
 import secrets
-import subprocess
 from pathlib import Path
 
 import httpx
@@ -20,10 +18,10 @@ from tasktrail_shared.stream_message import celery_stream_message
 from tests.integration.projector.support import (
     as_published,
     drop,
-    environment,
     project,
     publish,
     read_models,
+    rebuild,
     running,
     settings_for,
     wait_drained,
@@ -43,15 +41,6 @@ def recorded() -> list[tuple[str, dict[str, str], bytes]]:
             app="scan", routing_key=m.routing_key, data=m.payload, source="t", received=m.received
         )
         for m in recorded_messages()
-    )
-
-
-async def rebuild(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    """The command line, as an operator runs it."""
-    command = [find_binary("tasktrail-projector"), "rebuild", *args]
-    env = {**environment(settings), "TASKTRAIL_LOG_LEVEL": "WARNING", "PATH": "/usr/bin:/bin"}
-    return await asyncio.to_thread(
-        subprocess.run, command, env=env, capture_output=True, text=True, timeout=120
     )
 
 
