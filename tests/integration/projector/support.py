@@ -179,10 +179,12 @@ def projector_process(settings: Settings, log: Path, **env: str) -> ServiceProce
     )
 
 
-async def rebuild(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    """``tasktrail-projector rebuild``, as an operator runs it."""
+async def rebuild(
+    settings: Settings, *args: str, log_level: str = "WARNING"
+) -> subprocess.CompletedProcess[str]:
+    """``tasktrail-projector rebuild``, as an operator runs it (output to pipes: no terminal)."""
     command = [find_binary("tasktrail-projector"), "rebuild", *args]
-    env = {**environment(settings), "TASKTRAIL_LOG_LEVEL": "WARNING", "PATH": "/usr/bin:/bin"}
+    env = {**environment(settings), "TASKTRAIL_LOG_LEVEL": log_level, "PATH": "/usr/bin:/bin"}
     return await asyncio.to_thread(
         subprocess.run, command, env=env, capture_output=True, text=True, timeout=120
     )

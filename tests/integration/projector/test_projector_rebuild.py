@@ -4,6 +4,8 @@ projector can take over the replay's durable consumer."""
 
 from __future__ import annotations
 
+import json
+import re
 import secrets
 from pathlib import Path
 
@@ -67,10 +69,22 @@ async def test_rebuild_equals_live_and_gives_state_as_of_a_moment(
     assert live[mongo.DEAD_LETTERS] and live["stats"]
     full, prefix, at_time = (f"{mongo_db}_{s}" for s in ("full", "prefix", "time"))
     try:
-        done = await rebuild(settings, "--into", full)
+        done = await rebuild(settings, "--into", full, log_level="INFO")
         assert done.returncode == 0, done.stderr
-        assert f"{len(messages)} messages" in done.stdout
+        assert f"{len(messages)} messages (" in done.stdout
         assert await read_models(mongo_url, full) == live
+        # not a terminal: progress in log lines, done/total, rate and time left, then a summary
+        said = [json.loads(text)["msg"] for text in done.stderr.splitlines()]
+        progress = [text for text in said if text.startswith("rebuild: ")]
+        assert progress, said
+        total = f"{len(messages):,}"
+        assert re.fullmatch(
+            rf"rebuild: [\d,]+/{total} messages \([\d.]+%\), [\d,]+ msg/s, \S+ left",
+            progress[0],
+        ), progress
+        summaries = [text for text in said if text.startswith("rebuild done: ")]
+        assert len(summaries) == 1, said
+        assert re.fullmatch(rf"rebuild done: {total} messages in \S+, [\d,]+ msg/s", summaries[0])
 
         again = await rebuild(settings, "--into", full)
         assert again.returncode == 2 and "already holds read models" in again.stderr
