@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("ingest", "project", "api")
+BENCHMARKS = ("ingest", "project", "rebuild", "api")
 
 
 def main() -> int:
