@@ -11,9 +11,7 @@ whatever comes back idempotently.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import json
 import time
 from collections import Counter
 from pathlib import Path
@@ -22,6 +20,7 @@ import nats
 from nats.errors import Error as NatsError
 from tasktrail_devstack.servers import NatsCluster
 from tasktrail_shared import mongo
+from tasktrail_shared.celery_wire import decode_redis_envelope
 
 from tests.integration.collector.support import (
     CollectorProcess,
@@ -49,7 +48,7 @@ def task_events(messages: list[tuple[str, bytes]]) -> Counter[str]:
     """How many events each task has in ``messages`` (kombu envelopes, as on Redis)."""
     counts: Counter[str] = Counter()
     for _, payload in messages:
-        body = json.loads(base64.b64decode(json.loads(payload)["body"]))
+        body = decode_redis_envelope(payload)
         for event in body if isinstance(body, list) else [body]:
             if str(event["type"]).startswith("task-"):
                 counts[str(event["uuid"])] += 1
