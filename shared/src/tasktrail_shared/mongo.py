@@ -27,6 +27,11 @@ CATALOG = "catalog"
 """The task catalog: one document per task name of a cluster (``tasktrail_shared.catalog``)."""
 CATALOG_KEYS = "catalog_keys"
 """The API's secret keys of catalog entries: credentials, kept like tokens, never in the log."""
+ORGS = "orgs"
+"""Organisations, one document per slug, folded from ``tasktrail.org.created``."""
+CLUSTERS = "clusters"
+"""Which organisation owns each cluster that was given to one (``tasktrail.org.cluster_assigned``);
+a cluster absent here belongs to the default organisation."""
 
 
 def client(url: str) -> AsyncMongoClient[dict[str, Any]]:

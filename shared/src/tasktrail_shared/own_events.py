@@ -1,7 +1,8 @@
-"""Payloads of the events tasktrail itself writes about tasks, workers and tokens: records.
+"""Payloads of the events tasktrail itself writes about tasks, workers, tokens,
+organisations and the task catalog: records.
 
 ``tasktrail.task.{recorded,amended,deleted,reconciled}``, ``tasktrail.worker.*``,
-``tasktrail.token.*`` and ``tasktrail.catalog.*`` (the command events,
+``tasktrail.token.*``, ``tasktrail.org.*`` and ``tasktrail.catalog.*`` (the command events,
 ``tasktrail.command.*``, are in ``commands``).
 The API never writes read models: ``POST``/``PATCH``/``DELETE`` publish one of these events
 to the log and wait for the projector to apply it. Control publishes reconciliation and
@@ -27,6 +28,7 @@ from tasktrail_shared.fields import (
     is_label_value,
     is_task_field,
 )
+from tasktrail_shared.settings import APP_NAME
 from tasktrail_shared.states import parse_state
 from tasktrail_shared.times import is_epoch, parse_iso
 
@@ -59,6 +61,17 @@ CATALOG_KEY_ROTATED = "tasktrail.catalog.key_rotated"
 key never travels. Audit only."""
 CATALOG_KEY_REFUSED = "tasktrail.catalog.key_refused"
 """Someone tried to run a task with a wrong secret key. Audit only."""
+ORG_CREATED = "tasktrail.org.created"
+"""An organisation was created (by a root token or the CLI): its slug and name."""
+ORG_CLUSTER_ASSIGNED = "tasktrail.org.cluster_assigned"
+"""A cluster (``app``) was given to an organisation, taken from any other: of the
+assignments of one cluster, the latest by ``(at, event id)`` holds."""
+
+DEFAULT_ORG = "default"
+"""The organisation of a single-team install: it owns every cluster no other organisation
+was given, and the tokens made before organisations existed (their events carry no ``org``)."""
+ORG_SLUG = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+"""An organisation's slug: lower-case letters, digits, ``-`` and ``_``, up to 63."""
 
 RECORD_TYPES = frozenset(
     {
@@ -76,6 +89,8 @@ RECORD_TYPES = frozenset(
         CATALOG_DELETED,
         CATALOG_KEY_ROTATED,
         CATALOG_KEY_REFUSED,
+        ORG_CREATED,
+        ORG_CLUSTER_ASSIGNED,
     }
 )
 
@@ -192,13 +207,32 @@ class WorkerInspected(_Record):
     active_queues: list[Any] | None = None
 
 
+Slug = Annotated[str, StringConstraints(pattern=ORG_SLUG)]
+Cluster = Annotated[str, StringConstraints(pattern=APP_NAME.pattern)]
+TokenOrg = Slug | None
+"""The token's organisation; ``null``: a root token; absent (events written before
+organisations): the default organisation."""
+
+
 class TokenCreated(_Record):
     name: str
     role: str
+    org: TokenOrg = DEFAULT_ORG
 
 
 class TokenRevoked(_Record):
     name: str
+    org: TokenOrg = DEFAULT_ORG
+
+
+class OrgCreated(_Record):
+    slug: Slug
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+class ClusterAssigned(_Record):
+    app: Cluster
+    org: Slug
 
 
 EntryName = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME)]
@@ -226,7 +260,9 @@ class CatalogKeyRotated(_CatalogRecord):
 
 
 class CatalogKeyRefused(_Record):
-    customer: Annotated[str, StringConstraints(max_length=255)]
+    org: Annotated[str, StringConstraints(max_length=255)] = Field(
+        description="The organisation the caller named (it may name none)"
+    )
     entry: Annotated[str, StringConstraints(max_length=255)] = Field(
         description="The entry id the caller gave (it may name no entry)"
     )
@@ -248,4 +284,6 @@ PAYLOADS: dict[str, type[_Record]] = {
     CATALOG_DELETED: CatalogDeleted,
     CATALOG_KEY_ROTATED: CatalogKeyRotated,
     CATALOG_KEY_REFUSED: CatalogKeyRefused,
+    ORG_CREATED: OrgCreated,
+    ORG_CLUSTER_ASSIGNED: ClusterAssigned,
 }

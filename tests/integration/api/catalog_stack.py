@@ -47,7 +47,8 @@ class Stack:
     client: Celery
     """A Celery client of the broker, to send tasks the catalog did not start."""
     tokens: dict[str, str]
-    """Token name -> secret, for ``ops`` (operator), ``ann`` (operator) and ``viewer``."""
+    """Token name -> secret, for ``ops`` (operator), ``ann`` (operator) and ``viewer``, all of
+    the default organisation (``admin`` is root)."""
     admin: httpx.AsyncClient
     ops: httpx.AsyncClient
     ann: httpx.AsyncClient
@@ -142,7 +143,8 @@ async def running_stack(
 async def _tokens(admin: httpx.AsyncClient) -> dict[str, str]:
     tokens = {}
     for name, role in (("ops", "operator"), ("ann", "operator"), ("viewer", "viewer")):
-        response = await admin.post("/monitor/tokens", json={"name": name, "role": role})
+        body = {"name": name, "role": role, "org": "default"}
+        response = await admin.post("/monitor/tokens", json=body)
         assert response.status_code == 201, response.text
         tokens[name] = response.json()["data"]["secret"]
     return tokens

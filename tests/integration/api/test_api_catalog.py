@@ -324,9 +324,29 @@ async def test_clearing_jobs_removes_finished_runs_and_keeps_their_history(stack
 
 
 async def test_another_organisations_catalog_answers_404(stack: Stack) -> None:
-    for path in ("/acme/task", f"/acme/task/{ADD}", f"/acme/job/{uuid.uuid4()}"):
-        theeye_error(await stack.admin.get(path), 404, "organisation")
-    theeye_error(await stack.api.post(f"/acme/task/{ADD}/secret/{new_key()}/job", json={}), 403)
+    theeye_error(await stack.admin.get("/nobody/task"), 404, "organisation")
+    assert (
+        await stack.admin.post("/monitor/orgs", json={"slug": "acme", "name": "Acme"})
+    ).status_code == 201
+    assigned = await stack.admin.post("/monitor/orgs/acme/clusters", json={"app": "acme-prod"})
+    assert assigned.status_code == 200, assigned.text
+    body = {"name": "boss", "role": "admin", "org": "acme"}
+    created = await stack.admin.post("/monitor/tokens", json=body)
+    boss = {"Authorization": f"Bearer {created.json()['data']['secret']}"}
+
+    report = {"task": {"name": "acme.report", "acl": ["ops"]}}
+    entry = plain(await stack.api.post("/acme/task/import", json=report, headers=boss), 201)
+    assert (entry["app"], entry["customer_name"]) == ("acme-prod", "acme")
+    assert list(await entries_of(stack.admin, "acme")) == ["acme.report"]  # root sees it
+    assert "acme.report" not in await entries_of(stack.admin)  # not the default org's
+    listed = plain(await stack.api.get("/acme/task", headers=boss))
+    assert [e["name"] for e in listed] == ["acme.report"]
+    for path in ("/default/task", f"/default/task/{ADD}", f"/acme/task/{ADD}"):
+        theeye_error(await stack.api.get(path, headers=boss), 404)
+    theeye_error(await stack.admin.get(f"/acme/task/{ADD}"), 404, "task")
+    theeye_error(await stack.ops.get("/acme/task"), 404, "organisation")
+    key = await key_of(stack, ADD)
+    theeye_error(await stack.api.post(f"/acme/task/{ADD}/secret/{key}/job", json={}), 403)
     theeye_error(await stack.admin.get(f"/default/job/{uuid.uuid4()}"), 404, "job")
 
 

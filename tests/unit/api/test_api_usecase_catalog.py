@@ -18,6 +18,7 @@ from tests.unit.api.fakes import ADMIN, OPERATOR, VIEWER, World, ok_reply, task
 
 ADD = entry_id("default", "demo.add")
 SCOPE = Scope(org="default")
+"""The default organisation's scope while it is the only one: every cluster."""
 
 
 class Runs:
@@ -34,7 +35,7 @@ class Runs:
         labels = request.args.get("labels") or {}
         self.world.read_models.tasks.add(
             task(task_id, "PENDING", name=request.args["name"], args=repr(request.args["args"]),
-                 labels=labels, lost=False, app="default")
+                 labels=labels, lost=False, app=self.world.sender.apps[-1])
         )  # fmt: skip
         return ok_reply(request, result=task_id)
 
@@ -225,7 +226,7 @@ async def test_every_refused_key_is_recorded(
     with pytest.raises(Forbidden, match="invalid secret key"):
         await world.use_cases.catalog.run_with_key(customer, ADD, key, [])
     refused = [e for t, e in world.publisher.published if t == own_events.CATALOG_KEY_REFUSED]
-    assert [(e["customer"], e["reason"]) for e in refused] == [(customer, reason)]
+    assert [(e["org"], e["reason"]) for e in refused] == [(customer, reason)]
     assert runs.args == []
 
 
@@ -276,3 +277,57 @@ async def test_a_run_answers_the_job_as_sent_when_the_projector_is_behind(world:
     job = await world.use_cases.catalog.run(SCOPE, ADMIN, ADD, ["x"], "token")
     assert (job["id"], job["status"], job["task_arguments_values"]) == ("late1", "PENDING", ["x"])
     assert (job["origin"], job["user"], job["task_id"]) == ("token", "root", ADD)
+
+
+ROOT = Principal("root", Role.admin, org=None)
+ACME_ADMIN = Principal("acme/boss", Role.admin, org="acme")
+ACME_OPS = Principal("acme/ops", Role.operator, org="acme")
+
+
+async def acme(world: World) -> Scope:
+    """An organisation with a cluster of its own; its scope, as its tokens get it."""
+    await world.use_cases.orgs.create("acme", "Acme", ROOT)
+    await world.use_cases.orgs.assign("acme", "acme-prod", ROOT)
+    return await world.use_cases.catalog.scope("acme", ACME_ADMIN)
+
+
+async def test_an_organisation_sees_and_runs_only_the_entries_of_its_clusters(
+    world: World, runs: Runs
+) -> None:
+    scope = await acme(world)
+    catalog = world.use_cases.catalog
+    await define(world)  # in the default organisation's cluster
+    recipe = RecipeImport(task=RecipeTask(name="report", acl=["ops"]))
+    imported = await catalog.import_recipe(scope, ACME_ADMIN, recipe)
+    ident = entry_id("acme-prod", "report")
+    assert imported.entry_id == ident and world.publisher.apps[-1] == "acme-prod"
+    assert [e["name"] for e in await catalog.entries(scope, ACME_ADMIN)] == ["report"]
+    default = await catalog.scope("default", ADMIN)
+    assert [e["name"] for e in await catalog.entries(default, ADMIN)] == ["demo.add"]
+    with pytest.raises(NotFound):
+        await catalog.get(scope, ACME_ADMIN, ADD)
+    with pytest.raises(NotFound):
+        await catalog.get(default, ADMIN, ident)
+    with pytest.raises(NotFound, match="organisation"):
+        await catalog.scope("acme", Principal("boss", Role.admin))  # the default org's admin
+
+    job = await catalog.run(scope, ACME_OPS, ident, [], "token")  # "ops" in acme's ACL
+    assert world.sender.apps == ["acme-prod"] and job["customer_name"] == "acme"
+    assert runs.args[0]["labels"]["started_by"] == "acme/ops"
+    root_scope = await catalog.scope("acme", ROOT)
+    assert (await catalog.job(root_scope, ROOT, job["id"]))["task_id"] == ident
+
+
+async def test_a_key_of_one_organisation_does_not_open_it_in_another(
+    world: World, runs: Runs
+) -> None:
+    scope = await acme(world)
+    catalog = world.use_cases.catalog
+    await catalog.import_recipe(scope, ACME_ADMIN, RecipeImport(task=RecipeTask(name="report")))
+    ident = entry_id("acme-prod", "report")
+    key = (await catalog.credentials(scope, ACME_ADMIN, ident))["secret"]
+    with pytest.raises(Forbidden):
+        await catalog.run_with_key("default", ident, key, [])
+    assert (await catalog.run_with_key("acme", ident, key, []))["origin"] == "secret"
+    [refused] = [e for t, e in world.publisher.published if t == own_events.CATALOG_KEY_REFUSED]
+    assert (refused["org"], refused["reason"]) == ("default", "no such task in this organisation")

@@ -150,7 +150,7 @@ def test_catalog_changes_and_refused_keys_are_audited_without_a_task() -> None:
         ("catalog.amended", {"app": "default", "name": "demo.add", "fields": {"timeout": 9}}),
         ("catalog.deleted", {"app": "default", "name": "demo.add"}),
         ("catalog.key_rotated", {"app": "default", "name": "demo.add"}),
-        ("catalog.key_refused", {"customer": "acme", "entry": "nope", "reason": "wrong key"}),
+        ("catalog.key_refused", {"org": "acme", "entry": "nope", "reason": "wrong key"}),
     ]
     for kind, payload in cases:
         envelope = envelope_of(kind, **payload)

@@ -19,7 +19,7 @@ from tasktrail_api.adapters.readmodels import MongoReadModels, open_read_models
 from tasktrail_api.bootstrap import bootstrap
 from tasktrail_api.envelope import ERROR_DESCRIPTIONS, Envelope, ErrorEnvelope, install_handlers
 from tasktrail_api.middleware import LimitBody, StripTrailingSlash
-from tasktrail_api.routes import catalog, events, health, queues, tasks, tokens, workers
+from tasktrail_api.routes import catalog, events, health, orgs, queues, tasks, tokens, workers
 from tasktrail_api.schemas import RefreshResult
 from tasktrail_api.settings import Settings
 
@@ -77,7 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 publisher=JetStreamPublisher(
                     nc, app=settings.app, timeout=settings.api_command_timeout
                 ),
-                sender=CommandClient(nc, app=settings.app, timeout=settings.api_command_timeout),
+                sender=CommandClient(nc, timeout=settings.api_command_timeout),
                 clock=SystemClock(),
             )
             stack.push_async_callback(use_cases.dashboard.close)
@@ -105,6 +105,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_handlers(app)
     app.add_middleware(StripTrailingSlash)
     app.add_middleware(LimitBody, limit=settings.api_max_body)
-    for module in (health, tasks, workers, queues, events, tokens, catalog):
+    for module in (health, tasks, workers, queues, events, tokens, orgs, catalog):
         app.include_router(module.router)
     return app

@@ -43,7 +43,7 @@ from tasktrail_shared.states import (
 
 from tasktrail_api.domain.errors import BadRequest
 from tasktrail_api.domain.plan import Doc, Query
-from tasktrail_api.domain.principals import Principal, Role
+from tasktrail_api.domain.principals import Principal, Role, short_name
 from tasktrail_api.domain.serializers import plain
 
 KEY_LENGTH = 64
@@ -216,11 +216,16 @@ def run_labels(entry: Mapping[str, Any], origin: Origin, actor: str) -> dict[str
 
 
 def may_use(entry: Mapping[str, Any], caller: Principal) -> bool:
-    """Admins see and run every entry; other tokens those whose ``acl`` names them."""
+    """Admins see and run every entry; other tokens those whose ``acl`` names them (by the
+    name they were given in their organisation)."""
     if caller.role >= Role.admin:
         return True
     acl = entry.get("acl")
-    return isinstance(acl, list) and caller.name in acl
+    return isinstance(acl, list) and short_name(caller.name) in acl
+
+
+def by_name(entry: Mapping[str, Any]) -> tuple[str, str]:
+    return str(entry.get("name")), str(entry.get("_id"))
 
 
 def live_entries() -> Query:

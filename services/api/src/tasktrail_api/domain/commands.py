@@ -4,8 +4,9 @@ A body is the model of ``tasktrail_shared.commands.ARGUMENTS`` that control vali
 so every rule of the contract (cross-field ones included: ``run`` takes ``eta`` or
 ``countdown``, not both) refuses a bad body here with a 400, never at control with a 502,
 and a body dumps to exactly the arguments control executes. Only ``revoke`` has a body of
-its own, for the original API's field name ``ides`` and its limit of ids per request, and
-``run`` one that keeps the catalog's labels for catalog runs.
+its own, for the original API's field name ``ides`` and its limit of ids per request; and
+``run`` and ``purge`` add the cluster to send them to (``app``), which is no argument (and
+``run`` keeps the catalog's labels for catalog runs).
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, ValidationError, model_validator
 from tasktrail_shared.catalog import CATALOG_LABELS
-from tasktrail_shared.commands import Ids, RetryArgs, RevokeArgs, RunArgs, problems
+from tasktrail_shared.commands import Ids, PurgeArgs, RetryArgs, RevokeArgs, RunArgs, problems
 
 from tasktrail_api.domain.errors import Unprocessable
+from tasktrail_api.domain.scope import ClusterName
 
 MAX_REVOKED = 1000
 """Task ids one ``POST /monitor/tasks/revoke`` may name (the original API's limit)."""
@@ -39,9 +41,19 @@ class RevokeBody(RevokeArgs):
     )
 
 
+CLUSTER_FIELD = Field(
+    default=None,
+    description="The cluster (app) to send it to; absent: the caller's only cluster, or the "
+    "API's own (see docs/api.md)",
+)
+
+
 class RunBody(RunArgs):
-    """``POST /monitor/tasks/run``: the contract's model, but for the labels of catalog runs,
-    which only the catalog gives (a run's origin and starter are audit facts)."""
+    """``POST /monitor/tasks/run``: the contract's model and the cluster, but for the labels
+    of catalog runs, which only the catalog gives (a run's origin and starter are audit
+    facts)."""
+
+    app: ClusterName | None = CLUSTER_FIELD
 
     @model_validator(mode="after")
     def _no_catalog_labels(self) -> RunBody:
@@ -49,6 +61,10 @@ class RunBody(RunArgs):
         if taken:
             raise ValueError(f"labels {', '.join(taken)} are given by catalog runs only")
         return self
+
+
+class PurgeBody(PurgeArgs):
+    app: ClusterName | None = CLUSTER_FIELD
 
 
 def retry_arguments(task_id: str, doc: Mapping[str, Any]) -> RetryArgs:

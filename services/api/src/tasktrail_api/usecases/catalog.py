@@ -26,11 +26,12 @@ from tasktrail_shared.catalog import DEFINABLE, Origin, definition_fields, entry
 
 from tasktrail_api.domain import catalog
 from tasktrail_api.domain.errors import BadRequest, Conflict, Forbidden, NotFound
-from tasktrail_api.domain.plan import TASK_PROJECTION, Doc, ReadPlan, Segment, by_id
+from tasktrail_api.domain.plan import TASK_PROJECTION, Doc, by_id
 from tasktrail_api.domain.principals import DEFAULT_ORG, Principal, Role
 from tasktrail_api.domain.scope import Scope
 from tasktrail_api.domain.writes import Change, applied, payload
 from tasktrail_api.usecases.commands import Commands
+from tasktrail_api.usecases.orgs import Orgs
 from tasktrail_api.usecases.polling import wait_for
 from tasktrail_api.usecases.ports import CatalogKeys, Clock, EventPublisher, Published, ReadModels
 
@@ -58,9 +59,9 @@ class Catalog:
         keys: CatalogKeys,
         publisher: EventPublisher,
         commands: Commands,
+        orgs: Orgs,
         clock: Clock,
         *,
-        app: str,
         wait: float,
     ) -> None:
         self._entries = read_models.catalog
@@ -68,35 +69,29 @@ class Catalog:
         self._keys = keys
         self._publisher = publisher
         self._commands = commands
+        self._orgs = orgs
         self._clock = clock
-        self._app = app
-        """The cluster an import defines an entry in when the organisation has no single one."""
         self._wait = wait
 
     async def scope(self, customer: str, caller: Principal | None) -> Scope:
         """The clusters of organisation ``customer``, which ``caller`` (``None``: anonymous)
         must belong to unless root; NotFound otherwise, as for any object of another
         organisation."""
-        # until organisations land: the default organisation is the only one, and sees all
-        if customer != DEFAULT_ORG:
+        directory = await self._orgs.directory()
+        if customer not in directory.orgs:
             raise NotFound.named("organisation")
         if caller is not None and not caller.is_root and caller.org != customer:
             raise NotFound.named("organisation")
-        return Scope(org=customer)
+        return directory.scope(Principal(ANONYMOUS, Role.viewer, org=customer))
 
     # --- entries ----------------------------------------------------------------------------
 
     async def entries(self, scope: Scope, caller: Principal) -> list[dict[str, Any]]:
         """Every entry of the organisation the caller may use, by name."""
         query = {**catalog.live_entries(), **scope.condition()}
-        plan = ReadPlan(
-            count=query,
-            segments=[Segment(query, [("name", 1), ("_id", 1)])],
-            projection=catalog.ENTRY_PROJECTION,
-            limit=catalog.MAX_ENTRIES,
-        )
-        docs, _ = await self._entries.page(plan)
-        return [catalog.entry(doc, _org(scope)) for doc in docs if catalog.may_use(doc, caller)]
+        docs = await self._entries.rows(query, catalog.ENTRY_PROJECTION, catalog.MAX_ENTRIES)
+        usable = [doc for doc in docs if catalog.may_use(doc, caller)]
+        return [catalog.entry(doc, _org(scope)) for doc in sorted(usable, key=catalog.by_name)]
 
     async def get(self, scope: Scope, caller: Principal, ident: str) -> Doc:
         return catalog.entry(await self._usable(scope, caller, ident), _org(scope))
@@ -135,10 +130,7 @@ class Catalog:
         """Define an entry from a recipe, creating it, or restoring it if it was deleted: in
         cluster ``recipe.app``, else the organisation's only cluster, else the API's own."""
         _require_admin(caller)
-        only = sorted(scope.apps)[0] if scope.apps is not None and len(scope.apps) == 1 else None
-        app = recipe.app or only or self._app
-        if not scope.allows(app):
-            raise BadRequest.field("app", f"{app!r} is not a cluster of this organisation")
+        app = await self._orgs.cluster_for(scope, recipe.app)
         fields = catalog.imported_fields(recipe.task)
         return await self._define(scope, app, recipe.task.name, fields, caller)
 
@@ -263,7 +255,7 @@ class Catalog:
             own_events.CATALOG_KEY_REFUSED,
             at=self._clock.now().timestamp(),
             actor=ANONYMOUS,
-            customer=customer[:255],
+            org=customer[:255],
             entry=ident[:255],
             reason=reason,
         )
@@ -284,7 +276,7 @@ class Catalog:
         labels = catalog.run_labels(doc, origin, caller.name)
         args = {"name": doc["name"], "args": values, "time_limit": catalog.time_limit(doc),
                 "labels": labels}  # fmt: skip
-        reply = await self._commands.send("run", args, caller)
+        reply = await self._commands.send("run", args, caller, app=str(doc["app"]))
         task_id = str(reply.result)
         job, done = await wait_for(
             lambda: self._tasks.one(by_id(task_id), catalog.JOB_PROJECTION),

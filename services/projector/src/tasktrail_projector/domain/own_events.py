@@ -40,13 +40,13 @@ class Record:
     """One own event: what it says about one task or worker, and what orders it."""
 
     target: str
-    """``task``, ``worker``, ``token`` or ``catalog``."""
+    """``task``, ``worker``, ``token``, ``org`` or ``catalog``."""
     kind: str
-    """``recorded``, ``amended``, ``deleted``, ``reconciled``, ``inspected``, or a catalog
-    entry's ``key_rotated`` / ``key_refused``."""
+    """``recorded``, ``amended``, ``deleted``, ``reconciled``, ``inspected``; ``created``,
+    ``revoked``, ``cluster_assigned``; a catalog entry's ``key_rotated``, ``key_refused``."""
     subject: str
-    """The task uuid, the worker hostname, the token name or the catalog entry id: the
-    document it belongs to."""
+    """The task uuid, the worker hostname, the token's name, the organisation's slug, the
+    assigned cluster or the catalog entry's id: the document it belongs to."""
     at: float
     actor: str
     data: dict[str, Any]
@@ -144,6 +144,20 @@ def _reconciled_time(value: Any) -> datetime | None:
         raise InvalidRecord(f"date_done: {exc}") from exc
 
 
+SUBJECTS = {
+    "task": "uuid",
+    "worker": "hostname",
+    "token": "name",
+    "org.created": "slug",
+    "org.cluster_assigned": "app",
+}
+"""The payload field naming the document a record is about, by target (or target.kind)."""
+
+
+def _subject_field(target: str, kind: str) -> str:
+    return SUBJECTS.get(f"{target}.{kind}") or SUBJECTS[target]
+
+
 def _catalog_subject(data: Mapping[str, Any]) -> str:
     """The entry a catalog record is about: derived from its cluster and task name, or, for a
     refused key, the id the caller gave (which may name no entry)."""
@@ -164,21 +178,22 @@ def decode_record(event_type: str, payload: Any, envelope_id: str, app: str) -> 
     data = parsed.model_dump()
     at, actor = float(data.pop("at")), str(data.pop("actor"))
     target, kind = event_type.split(".")[1:3]
+    if target == "catalog":
+        subject = _catalog_subject(data)
+    else:
+        field = _subject_field(target, kind)
+        subject = _subject(data.pop(field), field)
     if target == "task":
-        subject = _subject(data.pop("uuid"), "uuid")
         if kind in (RECORDED, AMENDED):
             data["fields"] = _task_fields(data["fields"])
         elif kind == RECONCILED:
             data["state"] = _reconciled_state(data["state"])
             data["date_done"] = _reconciled_time(data["date_done"])
-    elif target == "token":  # audited only: no read model of tokens is built from the log
-        subject = _subject(data.pop("name"), "name")
-    elif target == "catalog":
-        subject = _catalog_subject(data)
-    else:
-        subject = _subject(data.pop("hostname"), "hostname")
-        if kind in (RECORDED, AMENDED):
-            data["fields"] = dict(sorted(data["fields"].items()))
+    elif target == "worker" and kind in (RECORDED, AMENDED):
+        data["fields"] = dict(sorted(data["fields"].items()))
+    # tokens are audited only (no read model of them is built from the log); organisations
+    # and cluster assignments are folded by ``domain.orgs``, catalog records by
+    # ``domain.catalog``
     return Record(target, kind, subject, at, actor, data, envelope_id, app)
 
 
