@@ -62,92 +62,92 @@ async def import_task(
     return _defined(await use_cases.catalog.import_recipe(scope, caller, body), 201)
 
 
-@router.get("/{customer}/task/{task_id}", response_model=CatalogEntry)
+@router.get("/{customer}/task/{entry_id}", response_model=CatalogEntry)
 async def get_catalog_task(
-    customer: Customer, task_id: EntryId, use_cases: UseCasesDep, caller: Viewer
+    customer: Customer, entry_id: EntryId, use_cases: UseCasesDep, caller: Viewer
 ) -> JSONResponse:
     scope = await use_cases.catalog.scope(customer, caller)
-    return answer(await use_cases.catalog.get(scope, caller, task_id))
+    return answer(await use_cases.catalog.get(scope, caller, entry_id))
 
 
-@router.patch("/{customer}/task/{task_id}", response_model=CatalogEntry, responses=ACCEPTED)
+@router.patch("/{customer}/task/{entry_id}", response_model=CatalogEntry, responses=ACCEPTED)
 async def define_task(
-    customer: Customer, task_id: EntryId, body: Definition, use_cases: UseCasesDep, caller: Admin
+    customer: Customer, entry_id: EntryId, body: Definition, use_cases: UseCasesDep, caller: Admin
 ) -> JSONResponse:
     """Define what discovery cannot know (``tasktrail.catalog.amended``); null: the default."""
     scope = await use_cases.catalog.scope(customer, caller)
     fields = body.model_dump(mode="json", include=body.model_fields_set)
-    return _defined(await use_cases.catalog.amend(scope, caller, task_id, fields), 200)
+    return _defined(await use_cases.catalog.amend(scope, caller, entry_id, fields), 200)
 
 
 @router.delete(
-    "/{customer}/task/{task_id}", status_code=204, response_class=Response, responses=ACCEPTED
+    "/{customer}/task/{entry_id}", status_code=204, response_class=Response, responses=ACCEPTED
 )
 async def delete_catalog_task(
-    customer: Customer, task_id: EntryId, use_cases: UseCasesDep, caller: Admin
+    customer: Customer, entry_id: EntryId, use_cases: UseCasesDep, caller: Admin
 ) -> Response:
     """Remove the task from the catalog (its key stops working); its runs stay."""
     scope = await use_cases.catalog.scope(customer, caller)
-    pending = await use_cases.catalog.delete(scope, caller, task_id)
+    pending = await use_cases.catalog.delete(scope, caller, entry_id)
     if pending is not None:
-        return accepted(task_id, pending.id, pending.seq)
+        return accepted(entry_id, pending.id, pending.seq)
     return Response(status_code=204)
 
 
-@router.get("/{customer}/task/{task_id}/recipe", response_model=Recipe)
+@router.get("/{customer}/task/{entry_id}/recipe", response_model=Recipe)
 async def task_recipe(
-    customer: Customer, task_id: EntryId, use_cases: UseCasesDep, caller: Admin
+    customer: Customer, entry_id: EntryId, use_cases: UseCasesDep, caller: Admin
 ) -> JSONResponse:
     scope = await use_cases.catalog.scope(customer, caller)
-    return answer(await use_cases.catalog.recipe(scope, caller, task_id))
+    return answer(await use_cases.catalog.recipe(scope, caller, entry_id))
 
 
-@router.get("/{customer}/task/{task_id}/credentials", response_model=Credentials)
+@router.get("/{customer}/task/{entry_id}/credentials", response_model=Credentials)
 async def task_credentials(
-    customer: Customer, task_id: EntryId, use_cases: UseCasesDep, caller: Admin
+    customer: Customer, entry_id: EntryId, use_cases: UseCasesDep, caller: Admin
 ) -> JSONResponse:
     """The task's secret key (issued on the first request)."""
     scope = await use_cases.catalog.scope(customer, caller)
-    return answer(await use_cases.catalog.credentials(scope, caller, task_id))
+    return answer(await use_cases.catalog.credentials(scope, caller, entry_id))
 
 
-@router.post("/{customer}/task/{task_id}/credentials", response_model=Credentials)
+@router.post("/{customer}/task/{entry_id}/credentials", response_model=Credentials)
 async def rotate_task_key(
-    customer: Customer, task_id: EntryId, use_cases: UseCasesDep, caller: Admin
+    customer: Customer, entry_id: EntryId, use_cases: UseCasesDep, caller: Admin
 ) -> JSONResponse:
     """A new secret key: the old one stops working at once."""
     scope = await use_cases.catalog.scope(customer, caller)
-    return answer(await use_cases.catalog.rotate_key(scope, caller, task_id))
+    return answer(await use_cases.catalog.rotate_key(scope, caller, entry_id))
 
 
-@router.post("/{customer}/task/{task_id}/job", response_model=Job, openapi_extra=JOB_BODY)
+@router.post("/{customer}/task/{entry_id}/job", response_model=Job, openapi_extra=JOB_BODY)
 async def run_task(
-    customer: Customer, task_id: EntryId, body: Body, use_cases: UseCasesDep, caller: Operator
+    customer: Customer, entry_id: EntryId, body: Body, use_cases: UseCasesDep, caller: Operator
 ) -> JSONResponse:
     """Run the task with ``task_arguments``; answers the job."""
     scope = await use_cases.catalog.scope(one_of("customer", customer, body.customer), caller)
-    task = one_of("task", task_id, body.task)
+    task = one_of("task", entry_id, body.task)
     return answer(await use_cases.catalog.run(scope, caller, task, body.task_arguments, "token"))
 
 
-@router.delete("/{customer}/task/{task_id}/job", response_model=DeletedCount)
+@router.delete("/{customer}/task/{entry_id}/job", response_model=DeletedCount)
 async def clear_jobs(
-    customer: Customer, task_id: EntryId, use_cases: UseCasesDep, caller: Admin
+    customer: Customer, entry_id: EntryId, use_cases: UseCasesDep, caller: Admin
 ) -> JSONResponse:
     """Remove the task's finished runs from every query (their history stays)."""
     scope = await use_cases.catalog.scope(customer, caller)
-    return answer({"deletedCount": await use_cases.catalog.clear_jobs(scope, caller, task_id)})
+    return answer({"deletedCount": await use_cases.catalog.clear_jobs(scope, caller, entry_id)})
 
 
 @router.post(
-    "/{customer}/task/{task_id}/secret/{key}/job", response_model=Job, openapi_extra=JOB_BODY
+    "/{customer}/task/{entry_id}/secret/{key}/job", response_model=Job, openapi_extra=JOB_BODY
 )
 async def run_task_with_key(
-    customer: Customer, task_id: EntryId, key: Key, body: Body, use_cases: UseCasesDep
+    customer: Customer, entry_id: EntryId, key: Key, body: Body, use_cases: UseCasesDep
 ) -> JSONResponse:
     """Run the task anonymously with its secret key; a wrong key is a 403, and recorded."""
     customer = one_of("customer", customer, body.customer)
-    task = one_of("task", task_id, body.task)
+    task = one_of("task", entry_id, body.task)
     return answer(await use_cases.catalog.run_with_key(customer, task, key, body.task_arguments))
 
 
