@@ -472,7 +472,7 @@ def b_commands(orgs: TwoOrgs) -> dict[tuple[str, str], dict[str, Any] | None]:
 def catalog_commands(orgs: TwoOrgs) -> dict[tuple[str, str], dict[str, Any] | None]:
     """Seed 001's routes that are not a GET, naming globex's catalog."""
     task = "/{customer}/task/{entry_id}"
-    run = {"task_arguments": []}
+    run: dict[str, Any] = {"task_arguments": []}
     named = {"customer": "globex", "task": entry_id(orgs.b_app, "demo.add"), **run}
     return {
         ("POST", "/{customer}/task/import"): {"task": {"name": "x"}},
