@@ -236,19 +236,22 @@ class Catalog:
     async def run_with_key(
         self, customer: str, ident: str, key: str, arguments: list[Any]
     ) -> dict[str, Any]:
-        """Run the entry anonymously with its secret key: its job. A wrong key (or an entry
-        that is not the organisation's) is Forbidden, and recorded in the log."""
+        """Run the entry anonymously with its secret key: its job."""
+        doc, scope = await self._opened(customer, ident, key)
+        return await self._start(scope, doc, arguments, "secret", _KEY_HOLDER)
+
+    async def _opened(self, customer: str, ident: str, key: str) -> tuple[Doc, Scope]:
+        """The entry ``key`` opens in organisation ``customer``, and its scope. A wrong key,
+        or an entry that is not the organisation's, is Forbidden and recorded in the log."""
         problem = catalog.key_problem(await self._keys.get_key(ident), key)
         if problem is None:
             try:
                 scope = await self.scope(customer, None)
-                doc = await self._found(scope, ident)
+                return await self._found(scope, ident), scope
             except NotFound:
                 problem = "no such task in this organisation"
-        if problem is not None:
-            await self._refused(customer, ident, problem)
-            raise Forbidden("invalid secret key")
-        return await self._start(scope, doc, arguments, "secret", _KEY_HOLDER)
+        await self._refused(customer, ident, problem)
+        raise Forbidden("invalid secret key")
 
     async def _refused(self, customer: str, ident: str, reason: str) -> None:
         event = payload(
@@ -300,20 +303,18 @@ class Catalog:
     async def clear_jobs(self, scope: Scope, caller: Principal, ident: str) -> int:
         """Remove the finished runs of the entry from every query (their history stays):
         how many."""
-        await self._administered(scope, caller, ident)
+        app = str((await self._administered(scope, caller, ident))["app"])
         ids = await self._tasks.ids(catalog.finished_runs(ident), catalog.MAX_CLEARED)
         at = self._clock.now().timestamp()
-        last: Published | None = None
         for start in range(0, len(ids), PUBLISH_BATCH):
             events = [
                 payload(own_events.TASK_DELETED, at=at, actor=caller.name, uuid=task_id)
                 for task_id in ids[start : start + PUBLISH_BATCH]
             ]
-            published = await asyncio.gather(
-                *(self._publisher.publish(own_events.TASK_DELETED, e) for e in events)
+            await asyncio.gather(
+                *(self._publisher.publish(own_events.TASK_DELETED, e, app=app) for e in events)
             )
-            last = published[-1]
-        if ids and last is not None:
+        if ids:  # read your writes: the last one published is applied
             await wait_for(
                 lambda: self._tasks.one(by_id(ids[-1]), {**TASK_PROJECTION, "deleted": 1}),
                 lambda d: d is None or d.get("deleted") is True,
