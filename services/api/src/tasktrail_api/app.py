@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import TypeAdapter
 
+from tasktrail_api.adapters.changes import ChangeFeed
 from tasktrail_api.adapters.clock import SystemClock
 from tasktrail_api.adapters.commands import CommandClient, close_nats, open_nats
 from tasktrail_api.adapters.publisher import JetStreamPublisher
@@ -22,6 +23,7 @@ from tasktrail_api.middleware import LimitBody, StripTrailingSlash
 from tasktrail_api.routes import events, health, queues, tasks, tokens, workers
 from tasktrail_api.schemas import RefreshResult
 from tasktrail_api.settings import Settings
+from tasktrail_api.ui import setup as ui
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             stack.push_async_callback(use_cases.dashboard.close)
             app.state.use_cases = use_cases
             app.state.indexing = indexing
+            await stack.enter_async_context(ui.running(app, ChangeFeed(nc)))
             yield
 
     app = FastAPI(
@@ -116,4 +119,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(LimitBody, limit=settings.api_max_body)
     for module in (health, tasks, workers, queues, events, tokens):
         app.include_router(module.router)
+    ui.install(app, settings)
     return app

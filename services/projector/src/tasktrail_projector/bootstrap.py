@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+from tasktrail_projector.adapters.changes import NatsChangeNotifier
 from tasktrail_projector.adapters.store import MongoStore
 from tasktrail_projector.adapters.stream import JetStreamSource
 from tasktrail_projector.rebuild import Rebuild, Until
@@ -39,7 +40,10 @@ class Projection:
             await self.store.close()
 
 
-def _projector(settings: Settings, source: JetStreamSource, store: MongoStore) -> Projector:
+def _projector(
+    settings: Settings, source: JetStreamSource, store: MongoStore, *, live: bool = True
+) -> Projector:
+    """``live``: tell readers what each batch changed (a rebuild has no readers)."""
     return Projector(
         source,
         store,
@@ -49,6 +53,7 @@ def _projector(settings: Settings, source: JetStreamSource, store: MongoStore) -
         fetch_timeout=settings.projector_fetch_timeout,
         sent_hold=settings.projector_sent_hold,
         cache_size=settings.projector_cache_size,
+        notifier=NatsChangeNotifier(source.nc) if live else None,
     )
 
 
@@ -121,6 +126,6 @@ async def bootstrap_rebuild(
         await store.close()
         raise
     settings = settings.model_copy(update={"projector_durable": durable or "rebuild"})
-    projector = _projector(settings, source, store)
+    projector = _projector(settings, source, store, live=False)
     maintenance = _maintenance(settings, store, projector)
     return Rebuild(projector, maintenance, source, store, last=last, until=until)

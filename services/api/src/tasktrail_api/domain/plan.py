@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -256,6 +256,20 @@ def task_page(
     sort = Sort.parse(filters.sort)
     parts = [Segment(base, sort.spec)] if filters.offset else segments(base, sort, cursor, now)
     return ReadPlan(base, parts, TASK_PROJECTION, filters.limit, filters.offset)
+
+
+def by_ids(ids: Sequence[str], projection: Query, sort: SortSpec) -> ReadPlan:
+    """The live documents of ``ids`` (those deleted or unknown are missing), one read."""
+    query = {"_id": {"$in": sorted(set(ids))}, **LIVE}
+    return ReadPlan(query, [Segment(query, sort)], projection, max(len(ids), 1))
+
+
+def tasks_among(ids: Sequence[str], filters: TaskFilters, labels: Mapping[str, str]) -> ReadPlan:
+    """Those of ``ids`` that match the filters, in the filters' order: what a live list
+    shows of the tasks that just changed (the same query as the list's, on fewer ids)."""
+    query = and_query(task_query(filters, labels), {"_id": {"$in": sorted(set(ids))}})
+    spec = Sort.parse(filters.sort).spec
+    return ReadPlan(query, [Segment(query, spec)], TASK_PROJECTION, max(len(ids), 1))
 
 
 # --- workers, dashboard, sync ---------------------------------------------------------------

@@ -3,7 +3,8 @@ and sending a task again (``retry``)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import builtins
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,7 +13,14 @@ from tasktrail_api.domain.commands import retry_arguments
 from tasktrail_api.domain.cursor import BadCursor, cursor_after, decode_cursor
 from tasktrail_api.domain.errors import BadRequest, Forbidden
 from tasktrail_api.domain.filters import TaskFilters
-from tasktrail_api.domain.plan import TASK_PROJECTION, Sort, by_id, task_page, unfinished_tasks
+from tasktrail_api.domain.plan import (
+    TASK_PROJECTION,
+    Sort,
+    by_id,
+    task_page,
+    tasks_among,
+    unfinished_tasks,
+)
 from tasktrail_api.domain.principals import Principal, Role
 from tasktrail_api.domain.writes import reconciled_since
 from tasktrail_api.usecases.commands import Commands, sub_key
@@ -64,6 +72,16 @@ class Tasks:
         if len(docs) == filters.limit:
             next_cursor = cursor_after(docs[-1], Sort.parse(filters.sort).key, filters.sort)
         return Page([serializers.task(doc) for doc in docs], count, next_cursor)
+
+    async def among(
+        self, task_ids: Sequence[str], filters: TaskFilters, labels: Mapping[str, str]
+    ) -> builtins.list[dict[str, Any]]:
+        """Those of ``task_ids`` that match the list's filters, in its order: what a live
+        list shows of the tasks that just changed."""
+        if not task_ids:
+            return []
+        docs, _ = await self._documents.page(tasks_among(task_ids, filters, labels))
+        return [serializers.task(doc) for doc in docs]
 
     async def get(self, task_id: str) -> dict[str, Any]:
         return serializers.task(await live(self._documents, TASK, task_id, TASK_PROJECTION))
