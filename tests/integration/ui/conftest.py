@@ -12,8 +12,10 @@ from pymongo.asynchronous.database import AsyncDatabase
 from tasktrail_api.app import create_app
 from tasktrail_api.settings import Settings
 
-from tests.integration.api.conftest import (  # noqa: F401  (fixtures)
+from tests.integration.api.conftest import (  # noqa: F401, F811  (fixtures)
     FakeControl,
+    api,
+    client,
     control,
     db,
     projector,
@@ -29,7 +31,7 @@ CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 class Browser:
     """A logged-in browser: the session cookie, and the CSRF token of the last page read."""
 
-    def __init__(self, client: httpx.AsyncClient, role: str = "") -> None:
+    def __init__(self, client: httpx.AsyncClient, role: str = "") -> None:  # noqa: F811
         self.client = client
         self.role = role
         self.csrf = ""
@@ -49,7 +51,7 @@ class Browser:
         return await self.client.post(path, data=form, headers=headers)  # type: ignore[arg-type]
 
 
-async def log_in(client: httpx.AsyncClient, token: str) -> httpx.Response:
+async def log_in(client: httpx.AsyncClient, token: str) -> httpx.Response:  # noqa: F811
     return await client.post(
         "/ui/login", data={"token": token, "next": "/ui/tasks"}, headers={"Origin": ORIGIN}
     )

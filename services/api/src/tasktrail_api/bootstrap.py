@@ -20,6 +20,7 @@ from tasktrail_api.usecases.ports import (
     ReadModels,
     TokenStore,
 )
+from tasktrail_api.usecases.stats import Stats
 from tasktrail_api.usecases.tasks import Tasks
 from tasktrail_api.usecases.tokens import Tokens
 from tasktrail_api.usecases.workers import Workers
@@ -36,6 +37,7 @@ class UseCases:
     dashboard: DashboardCache
     tokens: Tokens
     health: Health
+    stats: Stats
 
 
 def bootstrap(
@@ -64,4 +66,5 @@ def bootstrap(
         dashboard=dashboard(read_models, clock, max_age=settings.api_dashboard_max_age),
         tokens=Tokens(token_store, publisher, clock, admin_token=settings.admin_token),
         health=Health(read_models, sender, timeout=settings.api_ready_timeout),
+        stats=Stats(read_models, clock),
     )

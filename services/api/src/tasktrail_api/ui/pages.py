@@ -13,13 +13,20 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.responses import (
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from pydantic import BaseModel, ValidationError
 
 from tasktrail_api.deps import UseCasesDep
 from tasktrail_api.domain.errors import BadRequest, NotFound
 from tasktrail_api.domain.filters import EventFilters, TaskFilters, WorkerFilters, label_filters
 from tasktrail_api.domain.principals import Role
+from tasktrail_api.domain.stats import StatsFilters
 from tasktrail_api.envelope import describe_validation_errors
 from tasktrail_api.ui import interests
 from tasktrail_api.ui.live import Interest, LiveHub, stream
@@ -230,6 +237,31 @@ async def tokens(request: Request, who: Looking, use_cases: UseCasesDep) -> HTML
         raise NotFound.named("page")
     context = {"tokens": await use_cases.tokens.list(), "secret": None}
     return page("tokens.html", **base(request, who, "tokens"), **context)
+
+
+RANGES = {"1h": (timedelta(hours=1), 60), "1d": (timedelta(days=1), 900),
+          "7d": (timedelta(days=7), 3600)}  # fmt: skip
+"""The overview chart's ranges: span and step (seconds)."""
+
+
+@router.get("/ui/stats")
+async def chart_data(
+    who: Looking,
+    use_cases: UseCasesDep,
+    range_: Annotated[str, Query(alias="range", pattern="^(1h|1d|7d)$")] = "1h",
+) -> JSONResponse:
+    """The overview chart's series (uPlot's columns): the same use case as /monitor/stats."""
+    span, step = RANGES[range_]
+    now = datetime.now(UTC)
+    filters = StatsFilters(after=now - span, before=now, step=step)
+    steps = (await use_cases.stats.series(filters))["steps"]
+    times = [datetime.fromisoformat(s["time"].replace("Z", "+00:00")).timestamp() for s in steps]
+    succeeded = [s["counts"].get("SUCCESS", 0) for s in steps]
+    failed = [s["counts"].get("FAILURE", 0) for s in steps]
+    label = {60: "minute", 900: "15 minutes", 3600: "hour"}[step]
+    body = {"times": times, "succeeded": succeeded, "failed": failed,
+            "total": sum(succeeded) + sum(failed), "step_label": label}  # fmt: skip
+    return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
 
 @router.get("/ui/queues")
