@@ -12,7 +12,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from tasktrail_api.app import create_app
 from tasktrail_api.settings import Settings
 
-from tests.integration.api.conftest import (  # noqa: F401, F811  (fixtures)
+from tests.integration.api.conftest import (  # noqa: F401  (fixtures)
     FakeControl,
     api,
     client,
