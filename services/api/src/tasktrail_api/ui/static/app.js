@@ -66,11 +66,21 @@
     if (window.Idiomorph) { Idiomorph.morph(existing, incoming); } else { existing.replaceWith(incoming); }
   }
 
+  // New rows go on top only while that cannot move what the reader looks at: the newest-first
+  // first page, scrolled to the top, the pointer off the table. Otherwise they are counted.
+  var pointerOnTable = false;
+
+  function canInsert(body) {
+    return body && body.getAttribute("data-insert") === "true" && window.scrollY < 40 && !pointerOnTable &&
+      !document.querySelector("tr.selected");
+  }
+
   function applyRows(html) {
-    var added = 0, changed = 0;
-    parseRows(html).forEach(function (row) {
+    var added = 0, changed = 0, body = document.getElementById("task-rows");
+    parseRows(html).reverse().forEach(function (row) {
       var existing = document.getElementById(row.id);
       if (existing) { morph(existing, row); changed += 1; localize(document.getElementById(row.id)); }
+      else if (canInsert(body)) { body.insertBefore(row, body.firstChild); row.classList.add("fresh"); localize(row); changed += 1; }
       else { added += 1; }
     });
     if (added) {
@@ -195,7 +205,10 @@
     var target = event.target;
     if (target.id === "theme") toggleTheme();
     else if (target.id === "pause") togglePause(target);
-    else if (target.id === "new-marker") location.href = target.getAttribute("data-href");
+    else if (target.id === "new-marker") {
+      if (window.htmx) htmx.ajax("GET", target.getAttribute("data-href"), { target: "#task-table", headers: { "HX-Target": "task-table" } });
+      else location.href = target.getAttribute("data-href");
+    }
     else if (target.classList && target.classList.contains("copy") && navigator.clipboard) {
       navigator.clipboard.writeText(target.getAttribute("data-copy")).then(function () { announce("Copied"); });
     } else if (target.id === "select-all") {
@@ -207,7 +220,8 @@
     localize(document);
     document.addEventListener("keydown", onKey);
     document.addEventListener("click", onClick);
-    document.body.addEventListener("htmx:afterSwap", function (e) { localize(e.target); });
+    document.body.addEventListener("htmx:afterSwap", function (e) { localize(e.target); fresh = 0; });
+    document.addEventListener("pointerover", function (e) { pointerOnTable = !!(e.target.closest && e.target.closest("table.tasks")); });
     connect();
     setupChart();
   });
