@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("ingest", "project", "api")
+BENCHMARKS = ("ingest", "project", "api", "ui")
 
 
 def main() -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -204,3 +205,38 @@ def test_the_overview_chart_has_data(
     logs: list[dict[str, Any]] = driver.get_log("browser")  # type: ignore[no-untyped-call]
     blocked = [entry for entry in logs if "Content Security Policy" in json.dumps(entry)]
     assert blocked == []  # nothing the page does is refused by its own policy
+
+
+@pytest.mark.skipif(
+    not os.environ.get("TASKTRAIL_SCREENSHOTS"),
+    reason="make screenshots sets TASKTRAIL_SCREENSHOTS",
+)
+def test_readme_screenshots(
+    stack: Stack, ui_tokens: dict[str, str], browser_factory: list[webdriver.Chrome],  # noqa: F811
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    """The README's pictures of the demo stack: overview, tasks and a task's page."""
+    out = Path(os.environ["TASKTRAIL_SCREENSHOTS"])
+    out.mkdir(parents=True, exist_ok=True)
+    parent = stack.client.signature("demo.add", args=(2, 3))
+    chain = (parent | stack.client.signature("demo.mul", args=(4,))).apply_async()
+    for i in range(12):
+        stack.client.send_task("demo.add", args=[i, i])
+    stack.client.send_task("demo.fail", args=["for the inbox"])
+    driver = open_as(browser_factory, tmp_path, stack, ui_tokens["admin"])
+
+    def shown(path: str, selector: str) -> None:
+        def ready(d: webdriver.Chrome) -> bool:
+            d.get(f"{stack.api}{path}")
+            return bool(css(d, selector))
+
+        wait_for(driver, ready)
+        time.sleep(1)
+
+    shown("/ui/", "#chart canvas")
+    driver.save_screenshot(str(out / "overview.png"))
+    shown("/ui/tasks", 'tr[data-status="FAILURE"]')
+    driver.save_screenshot(str(out / "tasks.png"))
+    shown(f"/ui/tasks/{chain.parent.id}", '[data-event-type="task-succeeded"]')
+    driver.save_screenshot(str(out / "task.png"))
+    assert all((out / f"{name}.png").stat().st_size > 0 for name in ("overview", "tasks", "task"))

@@ -13,6 +13,10 @@ from tasktrail_api.ui.render import fragment
 
 MAX_LEFT = 200
 """Ids of tasks that left a list's filters one push names at most."""
+MAX_LOOKED_UP = 200
+"""Changed tasks a tick looks up by id at most; past that it reads the list's first page (the
+query of a page load) and keeps the changed rows of it, which costs the same however many
+tasks changed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,13 +39,19 @@ class TaskList:
             return [("many", "many")]
         if not changed.tasks:
             return []
-        rows = await self.use_cases.tasks.among(sorted(changed.tasks), self.filters, self.labels)
+        if len(changed.tasks) > MAX_LOOKED_UP:
+            first = await self.use_cases.tasks.list(self.filters, self.labels)
+            rows = [row for row in first.items if row["id"] in changed.tasks]
+        else:
+            rows = await self.use_cases.tasks.among(
+                sorted(changed.tasks), self.filters, self.labels
+            )
         events: list[Event] = []
         if rows:
             html = fragment("_task_rows.html", tasks=rows, can_act=self.can_act)
             events.append(("rows", html))
         left = sorted(changed.tasks - {row["id"] for row in rows})[:MAX_LEFT]
-        if left:
+        if left and len(changed.tasks) <= MAX_LOOKED_UP:
             events.append(("left", " ".join(left)))
         return events
 
