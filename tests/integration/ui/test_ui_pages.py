@@ -9,6 +9,7 @@ import re
 import httpx
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
+from tasktrail_api.settings import Settings
 from tasktrail_api.ui.security import CSP
 
 from tests.integration.api.conftest import FakeControl
@@ -25,7 +26,8 @@ ROLE_ACTIONS = {
 }
 
 
-async def seed(db: AsyncDatabase[Doc]) -> None:
+async def seed(db: AsyncDatabase[Doc], app: str) -> None:
+    """Tasks and workers of the cluster the control stand-in answers for."""
     await db.tasks.insert_many(
         [
             task_doc(TASK, "SUCCESS", name="demo.add", args="[1, 2]", result="3", children=[CHILD]),
@@ -40,6 +42,8 @@ async def seed(db: AsyncDatabase[Doc]) -> None:
     await db.workers.insert_many(
         [worker_doc("celery@w1", online=True, active=1), worker_doc("celery@w2", online=False)]
     )
+    await db.tasks.update_many({}, {"$set": {"app": app}})
+    await db.workers.update_many({}, {"$set": {"app": app}})
 
 
 def actions_in(html: str) -> set[str]:
@@ -119,8 +123,10 @@ async def test_logging_out_needs_the_csrf_token_and_ends_the_session(
 # --- pages and fragments, per role ------------------------------------------------------------
 
 
-async def test_every_page_renders_for_every_role(browser: Browser, db: AsyncDatabase[Doc]) -> None:
-    await seed(db)
+async def test_every_page_renders_for_every_role(
+    browser: Browser, db: AsyncDatabase[Doc], settings: Settings
+) -> None:
+    await seed(db, settings.app)
     pages = {
         "/ui": ["Failure inbox", "ValueError", 'data-count="task_failed"'],
         "/ui/tasks": [f'data-task-id="{TASK}"', 'data-status="FAILURE"', "3</span> tasks"],
@@ -151,9 +157,12 @@ async def test_every_page_renders_for_every_role(browser: Browser, db: AsyncData
 
 
 async def test_fragments_are_the_parts_of_their_pages(
-    app_client: httpx.AsyncClient, tokens: dict[str, str], db: AsyncDatabase[Doc]
+    app_client: httpx.AsyncClient,
+    tokens: dict[str, str],
+    db: AsyncDatabase[Doc],
+    settings: Settings,
 ) -> None:
-    await seed(db)
+    await seed(db, settings.app)
     browser = await logged_in(app_client, tokens["viewer"])
     table = await browser.get("/ui/tasks?status=FAILURE", headers={"HX-Target": "task-table"})
     assert "<html" not in table.text and f'data-task-id="{FAILED}"' in table.text
@@ -169,9 +178,12 @@ async def test_fragments_are_the_parts_of_their_pages(
 
 
 async def test_filters_are_kept_in_the_url_and_bad_ones_are_explained(
-    app_client: httpx.AsyncClient, tokens: dict[str, str], db: AsyncDatabase[Doc]
+    app_client: httpx.AsyncClient,
+    tokens: dict[str, str],
+    db: AsyncDatabase[Doc],
+    settings: Settings,
 ) -> None:
-    await seed(db)
+    await seed(db, settings.app)
     browser = await logged_in(app_client, tokens["viewer"])
     page = (await browser.get("/ui/tasks?status=SUCCESS&status=STARTED&sort=name")).text
     rows = re.findall(r'<tr id="task-[^"]+" data-task-id="([^"]+)"', page)
@@ -191,9 +203,10 @@ async def test_filters_are_kept_in_the_url_and_bad_ones_are_explained(
 
 async def test_an_operator_revokes_through_control_with_their_name(
     app_client: httpx.AsyncClient, tokens: dict[str, str], db: AsyncDatabase[Doc],
+    settings: Settings,
     control: FakeControl,
 ) -> None:  # fmt: skip
-    await seed(db)
+    await seed(db, settings.app)
     browser = await logged_in(app_client, tokens["operator"])
     await browser.get(f"/ui/tasks/{CHILD}")
     response = await browser.post(f"/ui/tasks/{CHILD}/terminate")
@@ -215,9 +228,10 @@ async def test_an_operator_revokes_through_control_with_their_name(
 )
 async def test_forged_requests_are_refused(
     app_client: httpx.AsyncClient, tokens: dict[str, str], db: AsyncDatabase[Doc],
+    settings: Settings,
     control: FakeControl, csrf: str | None, origin: str | None, why: str,
 ) -> None:  # fmt: skip
-    await seed(db)
+    await seed(db, settings.app)
     browser = await logged_in(app_client, tokens["admin"])
     await browser.get(f"/ui/tasks/{TASK}")
     data = {} if csrf is None else {"csrf": csrf}
@@ -228,9 +242,10 @@ async def test_forged_requests_are_refused(
 
 async def test_a_viewer_cannot_act_even_with_a_valid_form(
     app_client: httpx.AsyncClient, tokens: dict[str, str], db: AsyncDatabase[Doc],
+    settings: Settings,
     control: FakeControl,
 ) -> None:  # fmt: skip
-    await seed(db)
+    await seed(db, settings.app)
     browser = await logged_in(app_client, tokens["viewer"])
     await browser.get(f"/ui/tasks/{TASK}")
     assert browser.csrf
@@ -248,9 +263,10 @@ async def test_a_viewer_cannot_act_even_with_a_valid_form(
 
 async def test_destructive_actions_name_what_they_touch_and_want_it_typed(
     app_client: httpx.AsyncClient, tokens: dict[str, str], db: AsyncDatabase[Doc],
+    settings: Settings,
     control: FakeControl,
 ) -> None:  # fmt: skip
-    await seed(db)
+    await seed(db, settings.app)
     browser = await logged_in(app_client, tokens["admin"])
     await browser.get("/ui/tasks")
     bulk = {"action": "revoke", "ids": [TASK, CHILD]}
@@ -276,9 +292,10 @@ async def test_destructive_actions_name_what_they_touch_and_want_it_typed(
 
 async def test_worker_commands_take_their_fields_and_the_contract_checks_them(
     app_client: httpx.AsyncClient, tokens: dict[str, str], db: AsyncDatabase[Doc],
+    settings: Settings,
     control: FakeControl,
 ) -> None:  # fmt: skip
-    await seed(db)
+    await seed(db, settings.app)
     browser = await logged_in(app_client, tokens["operator"])
     await browser.get("/ui/workers/celery@w1")
     ok = await browser.post("/ui/workers/celery@w1/autoscale", {"max": "8", "min": "2"})

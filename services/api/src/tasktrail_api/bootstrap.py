@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from tasktrail_api.settings import Settings
 from tasktrail_api.usecases.audit import Audit
 from tasktrail_api.usecases.commands import Commands
-from tasktrail_api.usecases.dashboard import DashboardCache, dashboard
+from tasktrail_api.usecases.dashboard import Dashboards
 from tasktrail_api.usecases.health import Health
+from tasktrail_api.usecases.orgs import Orgs
 from tasktrail_api.usecases.ports import (
     Clock,
     CommandSender,
@@ -34,9 +35,10 @@ class UseCases:
     writes: Writes
     commands: Commands
     audit: Audit
-    dashboard: DashboardCache
+    dashboard: Dashboards
     tokens: Tokens
     health: Health
+    orgs: Orgs
     stats: Stats
 
 
@@ -49,7 +51,10 @@ def bootstrap(
     sender: CommandSender,
     clock: Clock,
 ) -> UseCases:
-    commands = Commands(sender, worker_timeout=settings.api_worker_timeout)
+    orgs = Orgs(
+        read_models, publisher, clock, default_app=settings.app, wait=settings.api_write_wait
+    )
+    commands = Commands(sender, read_models, orgs, worker_timeout=settings.api_worker_timeout)
     return UseCases(
         tasks=Tasks(
             read_models,
@@ -59,12 +64,13 @@ def bootstrap(
             sync_chunk=settings.api_sync_chunk,
             sync_max=settings.api_sync_max,
         ),
-        workers=Workers(read_models, commands, clock),
-        writes=Writes(read_models, publisher, clock, wait=settings.api_write_wait),
+        workers=Workers(read_models, commands, orgs, clock),
+        writes=Writes(read_models, publisher, clock, orgs, wait=settings.api_write_wait),
         commands=commands,
         audit=Audit(read_models),
-        dashboard=dashboard(read_models, clock, max_age=settings.api_dashboard_max_age),
-        tokens=Tokens(token_store, publisher, clock, admin_token=settings.admin_token),
+        dashboard=Dashboards(read_models, clock, max_age=settings.api_dashboard_max_age),
+        tokens=Tokens(token_store, publisher, clock, orgs, admin_token=settings.admin_token),
         health=Health(read_models, sender, timeout=settings.api_ready_timeout),
+        orgs=orgs,
         stats=Stats(read_models, clock),
     )

@@ -29,6 +29,7 @@ from tasktrail_shared.states import UNFINISHED
 
 from tasktrail_api.domain.cursor import Cursor
 from tasktrail_api.domain.filters import EQUAL_FILTERS, TIME_FILTERS, TaskFilters, WorkerFilters
+from tasktrail_api.domain.scope import Scope
 from tasktrail_api.domain.serializers import TASK_READ_FIELDS, WORKER_READ_FIELDS
 
 Query = dict[str, Any]
@@ -97,6 +98,19 @@ class Sort:
 
 def by_id(doc_id: str) -> Query:
     return {"_id": doc_id}
+
+
+NOTHING: Query = {"$in": []}
+"""A condition no value meets."""
+
+
+def within(query: Query, scope: Scope) -> Query:
+    """``query`` kept inside ``scope``: an ``app`` filter of its own that the scope does not
+    see matches nothing; otherwise the scope's condition joins it (none for a scope of
+    everything, so a single team's reads are what they were)."""
+    if "app" in query:
+        return query if scope.allows(query["app"]) else {**query, "app": NOTHING}
+    return {**query, **scope.condition()}
 
 
 def label_value(raw: str) -> Any:
@@ -249,25 +263,33 @@ def _windows(segment: Segment, key: str, start: datetime) -> list[Segment]:
 
 
 def task_page(
-    filters: TaskFilters, labels: Mapping[str, str], cursor: Cursor | None, now: datetime
+    filters: TaskFilters,
+    labels: Mapping[str, str],
+    cursor: Cursor | None,
+    now: datetime,
+    scope: Scope,
 ) -> ReadPlan:
     """The reads of one page of tasks: ``skip`` with ``offset``, else segments after ``cursor``."""
-    base = task_query(filters, labels)
+    base = within(task_query(filters, labels), scope)
     sort = Sort.parse(filters.sort)
     parts = [Segment(base, sort.spec)] if filters.offset else segments(base, sort, cursor, now)
     return ReadPlan(base, parts, TASK_PROJECTION, filters.limit, filters.offset)
 
 
-def by_ids(ids: Sequence[str], projection: Query, sort: SortSpec) -> ReadPlan:
-    """The live documents of ``ids`` (those deleted or unknown are missing), one read."""
-    query = {"_id": {"$in": sorted(set(ids))}, **LIVE}
+def by_ids(ids: Sequence[str], projection: Query, sort: SortSpec, scope: Scope) -> ReadPlan:
+    """The live documents of ``ids`` in ``scope`` (the others are missing), one read."""
+    query = within({"_id": {"$in": sorted(set(ids))}, **LIVE}, scope)
     return ReadPlan(query, [Segment(query, sort)], projection, max(len(ids), 1))
 
 
-def tasks_among(ids: Sequence[str], filters: TaskFilters, labels: Mapping[str, str]) -> ReadPlan:
+def tasks_among(
+    ids: Sequence[str], filters: TaskFilters, labels: Mapping[str, str], scope: Scope
+) -> ReadPlan:
     """Those of ``ids`` that match the filters, in the filters' order: what a live list
     shows of the tasks that just changed (the same query as the list's, on fewer ids)."""
-    query = and_query(task_query(filters, labels), {"_id": {"$in": sorted(set(ids))}})
+    query = and_query(
+        within(task_query(filters, labels), scope), {"_id": {"$in": sorted(set(ids))}}
+    )
     spec = Sort.parse(filters.sort).spec
     return ReadPlan(query, [Segment(query, spec)], TASK_PROJECTION, max(len(ids), 1))
 
@@ -293,8 +315,8 @@ def worker_query(filters: WorkerFilters, now: datetime) -> Query:
     return {**query, **LIVE}
 
 
-def worker_page(filters: WorkerFilters, now: datetime) -> ReadPlan:
-    query = worker_query(filters, now)
+def worker_page(filters: WorkerFilters, now: datetime, scope: Scope) -> ReadPlan:
+    query = within(worker_query(filters, now), scope)
     return ReadPlan(
         query, [Segment(query, WORKER_SORT)], WORKER_PROJECTION, filters.limit, filters.offset
     )
@@ -305,18 +327,19 @@ def worker_by_id(worker_id: str) -> Query:
     return {"$or": [{"id": worker_id}, {"_id": worker_id}]}
 
 
-def online_workers(now: datetime) -> Query:
-    return {**online_condition(True, now), **LIVE}
+def online_workers(now: datetime, scope: Scope) -> Query:
+    return {**online_condition(True, now), **LIVE, **scope.condition()}
 
 
-def task_state_counts() -> list[Query]:
-    return [{"$match": LIVE}, {"$group": {"_id": "$state", "n": {"$sum": 1}}}]
+def task_state_counts(scope: Scope) -> list[Query]:
+    match = {**LIVE, **scope.condition()}
+    return [{"$match": match}, {"$group": {"_id": "$state", "n": {"$sum": 1}}}]
 
 
-def worker_totals(now: datetime) -> list[Query]:
+def worker_totals(now: datetime, scope: Scope) -> list[Query]:
     """One row per online/offline group, with its worker count and task totals."""
     return [
-        {"$match": LIVE},
+        {"$match": {**LIVE, **scope.condition()}},
         {
             "$group": {
                 "_id": {"$gt": ["$alive_until", now]},
@@ -328,6 +351,6 @@ def worker_totals(now: datetime) -> list[Query]:
     ]
 
 
-def unfinished_tasks() -> Query:
+def unfinished_tasks(scope: Scope) -> Query:
     """Tasks ``sync`` should look up: not SUCCESS, FAILURE or REVOKED."""
-    return {"state": {"$in": list(UNFINISHED)}, **LIVE}
+    return {"state": {"$in": list(UNFINISHED)}, **LIVE, **scope.condition()}

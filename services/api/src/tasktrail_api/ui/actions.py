@@ -18,7 +18,7 @@ from tasktrail_api.domain.commands import MAX_REVOKED
 from tasktrail_api.domain.errors import BadRequest, Forbidden, Unauthorized
 from tasktrail_api.domain.principals import Role, TokenRequest, token_digest
 from tasktrail_api.ui.commands import ACTIONS, PURGE, Action, form_arguments
-from tasktrail_api.ui.pages import base
+from tasktrail_api.ui.pages import base, parsed
 from tasktrail_api.ui.render import failed_page, page
 from tasktrail_api.ui.security import Acting, Caller, allowed, codec, same_origin
 from tasktrail_api.ui.session import COOKIE
@@ -97,10 +97,10 @@ async def task_action(
     allowed(who, action.role)
     back = f"/ui/tasks/{task_id}"
     if action.command == "retry":
-        new_id = await use_cases.tasks.retry(task_id, who.principal, None)
+        new_id = await use_cases.tasks.retry(task_id, who.principal, None, who.scope)
         return _done(request, who, action, {"new task": new_id}, f"/ui/tasks/{new_id}")
     args = {"ids": [task_id], "terminate": name == "terminate"}
-    reply = await use_cases.commands.send("revoke", args, who.principal)
+    reply = await use_cases.commands.send_in(who.scope, "revoke", args, who.principal)
     return _done(request, who, action, _outcome(reply.workers), back)
 
 
@@ -119,7 +119,7 @@ async def bulk_action(request: Request, who: Acting, use_cases: UseCasesDep) -> 
         raise BadRequest.field("ids", "select tasks and an action")
     allowed(who, action.role)
     if action.command == "retry":
-        outcome = {i: await use_cases.tasks.retry(i, who.principal, None) for i in ids}
+        outcome = {i: await use_cases.tasks.retry(i, who.principal, None, who.scope) for i in ids}
         return _done(request, who, action, outcome, "/ui/tasks")
     typed = fields.get("confirm", "").strip()
     if len(ids) > 1 and typed != str(len(ids)):
@@ -127,7 +127,7 @@ async def bulk_action(request: Request, who: Acting, use_cases: UseCasesDep) -> 
         context = {"action": action, "confirm": confirm, "fields": {"action": action.name}}
         return page("confirm.html", **base(request, who, "tasks"), **context, ids=ids)
     args = {"ids": ids, "terminate": action.name == "terminate"}
-    reply = await use_cases.commands.send("revoke", args, who.principal)
+    reply = await use_cases.commands.send_in(who.scope, "revoke", args, who.principal)
     return _done(request, who, action, _outcome(reply.workers), "/ui/tasks")
 
 
@@ -139,7 +139,7 @@ async def worker_action(
     if action is None or action.target != "worker":
         raise BadRequest.field("action", "unknown worker action")
     allowed(who, action.role)
-    worker = await use_cases.workers.get(worker_id)
+    worker = await use_cases.workers.get(worker_id, who.scope)
     fields = await _form(request)
     host = worker["name"]
     if action.destructive and fields.get("confirm", "").strip() != host:
@@ -148,7 +148,7 @@ async def worker_action(
         return page("confirm.html", **base(request, who, "workers"), **context, ids=[])
     args = {**form_arguments(action, fields), "names": [host]}
     assert action.command != "retry"
-    reply = await use_cases.commands.send(action.command, args, who.principal)
+    reply = await use_cases.commands.send_in(who.scope, action.command, args, who.principal)
     return _done(request, who, action, _outcome(reply.workers), f"/ui/workers/{worker_id}")
 
 
@@ -163,7 +163,7 @@ async def purge(request: Request, who: Acting, use_cases: UseCasesDep) -> HTMLRe
         confirm = {"what": f"every message waiting in queue {queue}", "word": queue, "items": []}
         context = {"action": PURGE, "confirm": confirm, "fields": {"queue": queue}}
         return page("confirm.html", **base(request, who, "queues"), **context, ids=[])
-    reply = await use_cases.commands.send("purge", {"queue": queue}, who.principal)
+    reply = await use_cases.commands.send_in(who.scope, "purge", {"queue": queue}, who.principal)
     return _done(request, who, PURGE, {"removed": reply.result}, "/ui/queues")
 
 
@@ -171,9 +171,11 @@ async def purge(request: Request, who: Acting, use_cases: UseCasesDep) -> HTMLRe
 async def create_token(request: Request, who: Acting, use_cases: UseCasesDep) -> HTMLResponse:
     allowed(who, Role.admin)
     fields = await _form(request)
-    body = TokenRequest.model_validate({"name": fields.get("name"), "role": fields.get("role")})
-    secret, _ = await use_cases.tokens.create(body.name, body.role, who.principal.name)
-    context = {"tokens": await use_cases.tokens.list(), "secret": secret, "made": body.name}
+    body = parsed(TokenRequest, {"name": fields.get("name"), "role": fields.get("role")})
+    org = body.target_org(who.principal)
+    secret, _ = await use_cases.tokens.create(body.name, body.role, who.principal, org)
+    listed = await use_cases.tokens.list(who.principal)
+    context = {"tokens": listed, "secret": secret, "made": body.name}
     return page("tokens.html", **base(request, who, "tokens"), **context)
 
 
@@ -182,5 +184,5 @@ async def revoke_token(
     request: Request, name: str, who: Acting, use_cases: UseCasesDep
 ) -> Response:
     allowed(who, Role.admin)
-    await use_cases.tokens.revoke(name, who.principal.name)
+    await use_cases.tokens.revoke(name, who.principal, who.principal.org)
     return RedirectResponse("/ui/tokens", status_code=303)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from tasktrail_api.bootstrap import UseCases
 from tasktrail_api.domain.filters import TaskFilters, WorkerFilters
+from tasktrail_api.domain.scope import Scope
 from tasktrail_api.ui.live import Changed, Event
 from tasktrail_api.ui.render import fragment
 
@@ -29,10 +30,11 @@ class TaskList:
     labels: Mapping[str, str]
     query: str
     can_act: bool
+    scope: Scope
 
     @property
     def key(self) -> Hashable:
-        return ("tasks", self.query, self.can_act)
+        return ("tasks", self.query, self.can_act, self.scope)
 
     async def render(self, changed: Changed) -> list[Event]:
         if changed.many:
@@ -40,11 +42,11 @@ class TaskList:
         if not changed.tasks:
             return []
         if len(changed.tasks) > MAX_LOOKED_UP:
-            first = await self.use_cases.tasks.list(self.filters, self.labels)
+            first = await self.use_cases.tasks.list(self.filters, self.labels, self.scope)
             rows = [row for row in first.items if row["id"] in changed.tasks]
         else:
             rows = await self.use_cases.tasks.among(
-                sorted(changed.tasks), self.filters, self.labels
+                sorted(changed.tasks), self.filters, self.labels, self.scope
             )
         events: list[Event] = []
         if rows:
@@ -79,16 +81,18 @@ class WorkerList:
     (a worker goes offline by silence)."""
 
     use_cases: UseCases
+    scope: Scope
 
     @property
     def key(self) -> Hashable:
-        return ("workers",)
+        return ("workers", self.scope)
 
     async def render(self, changed: Changed) -> list[Event]:
         if changed.clock or changed.many:
-            rows = (await self.use_cases.workers.list(WorkerFilters(limit=1000))).items
+            listed = await self.use_cases.workers.list(WorkerFilters(limit=1000), self.scope)
+            rows = listed.items
         elif changed.workers:
-            rows = await self.use_cases.workers.many(sorted(changed.workers))
+            rows = await self.use_cases.workers.many(sorted(changed.workers), self.scope)
         else:
             return []
         if not rows:

@@ -1,8 +1,6 @@
 """The web UI's pages (``GET /ui/...``): parse, call the same use cases as the REST routes,
-render. A request from htmx (``HX-Request``) for a part of a page gets only that fragment.
-
-Until organisations land, every read here sees every cluster, as the REST routes do.
-"""
+within the user's scope (their organisation's clusters), render. A request from htmx for a
+part of a page gets only that fragment."""
 
 from __future__ import annotations
 
@@ -26,6 +24,7 @@ from tasktrail_api.deps import UseCasesDep
 from tasktrail_api.domain.errors import BadRequest, NotFound
 from tasktrail_api.domain.filters import EventFilters, TaskFilters, WorkerFilters, label_filters
 from tasktrail_api.domain.principals import Role
+from tasktrail_api.domain.scope import Scope
 from tasktrail_api.domain.stats import StatsFilters
 from tasktrail_api.envelope import describe_validation_errors
 from tasktrail_api.ui import interests
@@ -91,7 +90,7 @@ async def root() -> RedirectResponse:
 
 @router.get("/ui")
 async def overview(request: Request, who: Looking, use_cases: UseCasesDep) -> HTMLResponse:
-    context = await _overview_context(use_cases)
+    context = await _overview_context(use_cases, who.scope)
     if is_fragment(request, "overview-live"):
         return HTMLResponse(fragment("_overview_live.html", **context))
     return page(
@@ -99,9 +98,9 @@ async def overview(request: Request, who: Looking, use_cases: UseCasesDep) -> HT
     )
 
 
-async def _overview_context(use_cases: UseCasesDep) -> dict[str, Any]:
-    counts = await use_cases.dashboard.get()
-    failures = await use_cases.tasks.list(TaskFilters(status="FAILURE", limit=500), {})
+async def _overview_context(use_cases: UseCasesDep, scope: Scope) -> dict[str, Any]:
+    counts = await use_cases.dashboard.get(scope)
+    failures = await use_cases.tasks.list(TaskFilters(status="FAILURE", limit=500), {}, scope)
     return {"counts": counts, "inbox": failure_inbox(failures.items)}
 
 
@@ -110,7 +109,7 @@ async def tasks(request: Request, who: Looking, use_cases: UseCasesDep) -> HTMLR
     params = list_params(request)
     filters = parsed(TaskFilters, params)
     labels = label_filters(request.query_params)
-    listed = await use_cases.tasks.list(filters, labels)
+    listed = await use_cases.tasks.list(filters, labels, who.scope)
     shown = {k: v for k, v in params.items() if k != "cursor"}
     context = {
         "tasks": listed.items,
@@ -138,7 +137,7 @@ async def export_tasks(request: Request, who: Looking, use_cases: UseCasesDep) -
         cursor, sent = None, 0
         while sent < EXPORT_MAX:
             listed = await use_cases.tasks.list(
-                filters.model_copy(update={"cursor": cursor}), labels
+                filters.model_copy(update={"cursor": cursor}), labels, who.scope
             )
             yield b"".join(json.dumps(t).encode() + b"\n" for t in listed.items)
             sent += len(listed.items)
@@ -150,14 +149,17 @@ async def export_tasks(request: Request, who: Looking, use_cases: UseCasesDep) -
     return StreamingResponse(lines(), media_type="application/x-ndjson", headers=headers)
 
 
-async def _workflow(use_cases: UseCasesDep, task: dict[str, Any]) -> list[dict[str, Any]]:
+async def _workflow(
+    use_cases: UseCasesDep, task: dict[str, Any], scope: Scope
+) -> list[dict[str, Any]]:
     root_id = task.get("root_id") or task["id"]
-    members = (await use_cases.tasks.list(TaskFilters(root_id=root_id, limit=TREE_LIMIT), {})).items
+    filters = TaskFilters(root_id=root_id, limit=TREE_LIMIT)
+    members = (await use_cases.tasks.list(filters, {}, scope)).items
     by_id = {t["id"]: t for t in members}
     by_id.setdefault(task["id"], task)
     if root_id not in by_id:
         with contextlib.suppress(NotFound):
-            by_id[root_id] = await use_cases.tasks.get(root_id)
+            by_id[root_id] = await use_cases.tasks.get(root_id, scope)
     return list(by_id.values())
 
 
@@ -169,9 +171,11 @@ async def task_page(
     use_cases: UseCasesDep,
     part: Annotated[str | None, Query(pattern="^(summary|history|tree)$")] = None,
 ) -> HTMLResponse:
-    task = await use_cases.tasks.get(task_id)
-    history = await use_cases.audit.task_history(task_id, EventFilters(limit=HISTORY_LIMIT))
-    members = await _workflow(use_cases, task)
+    task = await use_cases.tasks.get(task_id, who.scope)
+    history = await use_cases.audit.task_history(
+        task_id, EventFilters(limit=HISTORY_LIMIT), who.scope
+    )
+    members = await _workflow(use_cases, task, who.scope)
     root_id = task.get("root_id") or task["id"]
     context = {
         "task": task,
@@ -206,7 +210,7 @@ def _fold(workers: Rows, now: datetime) -> tuple[Rows, Rows, Rows]:
 
 @router.get("/ui/workers")
 async def workers(request: Request, who: Looking, use_cases: UseCasesDep) -> HTMLResponse:
-    listed = await use_cases.workers.list(WorkerFilters(limit=1000))
+    listed = await use_cases.workers.list(WorkerFilters(limit=1000), who.scope)
     online, recent, folded = _fold(listed.items, datetime.now(UTC))
     context = {"online": online, "offline": recent, "folded": folded, "count": listed.count}
     return page("workers.html", **base(request, who, "workers", "/ui/live?view=workers"), **context)
@@ -216,8 +220,8 @@ async def workers(request: Request, who: Looking, use_cases: UseCasesDep) -> HTM
 async def worker_page(
     request: Request, worker_id: str, who: Looking, use_cases: UseCasesDep
 ) -> HTMLResponse:
-    worker = await use_cases.workers.get(worker_id)
-    recent = await use_cases.tasks.list(TaskFilters(worker=worker["name"], limit=20), {})
+    worker = await use_cases.workers.get(worker_id, who.scope)
+    recent = await use_cases.tasks.list(TaskFilters(worker=worker["name"], limit=20), {}, who.scope)
     context = {"worker": worker, "tasks": recent.items, "can_act": who.can(Role.operator)}
     return page("worker.html", **base(request, who, "workers", "/ui/live?view=workers"), **context)
 
@@ -226,7 +230,7 @@ async def worker_page(
 async def audit(request: Request, who: Looking, use_cases: UseCasesDep) -> HTMLResponse:
     params = list_params(request)
     filters = parsed(EventFilters, params)
-    listed = await use_cases.audit.events(filters)
+    listed = await use_cases.audit.events(filters, who.scope)
     context = {"events": listed.items, "count": listed.count, "params": params, "filters": filters}
     return page("audit.html", **base(request, who, "audit"), **context)
 
@@ -235,7 +239,7 @@ async def audit(request: Request, who: Looking, use_cases: UseCasesDep) -> HTMLR
 async def tokens(request: Request, who: Looking, use_cases: UseCasesDep) -> HTMLResponse:
     if not who.can(Role.admin):
         raise NotFound.named("page")
-    context = {"tokens": await use_cases.tokens.list(), "secret": None}
+    context = {"tokens": await use_cases.tokens.list(who.principal), "secret": None}
     return page("tokens.html", **base(request, who, "tokens"), **context)
 
 
@@ -254,7 +258,7 @@ async def chart_data(
     span, step = RANGES[range_]
     now = datetime.now(UTC)
     filters = StatsFilters(after=now - span, before=now, step=step)
-    steps = (await use_cases.stats.series(filters))["steps"]
+    steps = (await use_cases.stats.series(filters, who.scope))["steps"]
     times = [datetime.fromisoformat(s["time"].replace("Z", "+00:00")).timestamp() for s in steps]
     succeeded = [s["counts"].get("SUCCESS", 0) for s in steps]
     failed = [s["counts"].get("FAILURE", 0) for s in steps]
@@ -277,14 +281,14 @@ def _interest(
         filters = parsed(TaskFilters, shown)
         labels = label_filters(request.query_params)
         return interests.TaskList(
-            use_cases, filters, labels, query_string(shown), who.can(Role.operator)
+            use_cases, filters, labels, query_string(shown), who.can(Role.operator), who.scope
         )
     if view == "task":
         task_id = params.get("id") or ""
         watched = frozenset(filter(None, (params.get("watch") or "").split(","))) | {task_id}
         return interests.OneTask(task_id, watched)
     if view == "workers":
-        return interests.WorkerList(use_cases)
+        return interests.WorkerList(use_cases, who.scope)
     if view == "overview":
         return interests.Overview()
     raise BadRequest.field("view", "tasks, task, workers or overview")

@@ -14,11 +14,13 @@ from typing import Annotated
 from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Send
+from starlette.types import Scope as AsgiScope
 
 from tasktrail_api.deps import UseCasesDep
 from tasktrail_api.domain.errors import DomainError, Forbidden, Unauthorized
 from tasktrail_api.domain.principals import Principal, Role
+from tasktrail_api.domain.scope import Scope
 from tasktrail_api.ui.session import COOKIE, CSRF_FIELD, CSRF_HEADER, Session, SessionCodec
 
 CSP = (
@@ -45,7 +47,7 @@ class UiHeaders:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not is_ui_path(scope["path"]):
             await self.app(scope, receive, send)
             return
@@ -71,6 +73,8 @@ class Caller:
     principal: Principal
     session: Session
     csrf: str
+    scope: Scope
+    """What the user may see (their organisation's clusters; every one for a root token)."""
 
     def can(self, role: Role) -> bool:
         return self.principal.role >= role
@@ -90,7 +94,8 @@ async def caller(request: Request, use_cases: UseCasesDep) -> Caller:
         principal = await use_cases.tokens.identify_digest(session.digest)
     except Unauthorized as exc:  # the token was revoked since
         raise LoginRequired("the session's token is no longer valid") from exc
-    return Caller(principal, session, sessions.csrf_token(session))
+    scope = await use_cases.orgs.scope(principal)
+    return Caller(principal, session, sessions.csrf_token(session), scope)
 
 
 def own_origin(request: Request) -> str:

@@ -6,6 +6,8 @@ from typing import Any
 
 from tasktrail_api.domain import serializers
 from tasktrail_api.domain.errors import BadRequest
+from tasktrail_api.domain.plan import within
+from tasktrail_api.domain.scope import Scope
 from tasktrail_api.domain.stats import StatsFilters, bucket_query, series
 from tasktrail_api.usecases.ports import Clock, ReadModels
 
@@ -15,13 +17,14 @@ class Stats:
         self._read_models = read_models
         self._clock = clock
 
-    async def series(self, filters: StatsFilters) -> dict[str, Any]:
-        """Counts per state and run-time statistics per step of the range."""
+    async def series(self, filters: StatsFilters, scope: Scope) -> dict[str, Any]:
+        """Counts per state and run-time statistics per step of the range, the clusters of
+        ``scope`` summed."""
         try:
             after, before = filters.span(self._clock.now())
         except ValueError as exc:
             raise BadRequest(str(exc)) from exc
-        buckets = await self._read_models.stats(bucket_query(filters, after, before))
+        buckets = await self._read_models.stats(within(bucket_query(filters, after, before), scope))
         steps = series(buckets, filters, after, before)
         return {
             "after": serializers.plain(after),

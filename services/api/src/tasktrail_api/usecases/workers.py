@@ -16,7 +16,9 @@ from tasktrail_api.domain.plan import (
     worker_page,
 )
 from tasktrail_api.domain.principals import Principal
+from tasktrail_api.domain.scope import Scope
 from tasktrail_api.usecases.commands import Commands
+from tasktrail_api.usecases.orgs import Orgs
 from tasktrail_api.usecases.ports import Clock, ReadModels
 from tasktrail_api.usecases.tasks import Page
 from tasktrail_api.usecases.writes import WORKER, live
@@ -25,32 +27,47 @@ MAX_EXPECTED = 10_000
 
 
 class Workers:
-    def __init__(self, read_models: ReadModels, commands: Commands, clock: Clock) -> None:
+    def __init__(
+        self, read_models: ReadModels, commands: Commands, orgs: Orgs, clock: Clock
+    ) -> None:
         self._documents = read_models.workers
         self._commands = commands
+        self._orgs = orgs
         self._clock = clock
 
-    async def list(self, filters: WorkerFilters) -> Page:
+    async def list(self, filters: WorkerFilters, scope: Scope) -> Page:
         now = self._clock.now()
-        docs, count = await self._documents.page(worker_page(filters, now))
+        docs, count = await self._documents.page(worker_page(filters, now, scope))
         return Page([serializers.worker(doc, now) for doc in docs], count)
 
-    async def many(self, hostnames: Sequence[str]) -> builtins.list[dict[str, Any]]:
-        """The live workers among ``hostnames``, as shown, in hostname order."""
+    async def many(self, hostnames: Sequence[str], scope: Scope) -> builtins.list[dict[str, Any]]:
+        """The live workers in ``scope`` among ``hostnames``, as shown, in hostname order."""
         if not hostnames:
             return []
         now = self._clock.now()
-        docs, _ = await self._documents.page(by_ids(hostnames, WORKER_PROJECTION, WORKER_SORT))
+        docs, _ = await self._documents.page(
+            by_ids(hostnames, WORKER_PROJECTION, WORKER_SORT, scope)
+        )
         return [serializers.worker(doc, now) for doc in docs]
 
-    async def get(self, worker_id: str) -> dict[str, Any]:
-        doc = await live(self._documents, WORKER, worker_id, WORKER_PROJECTION)
+    async def get(self, worker_id: str, scope: Scope) -> dict[str, Any]:
+        doc = await live(self._documents, WORKER, worker_id, WORKER_PROJECTION, scope)
         return serializers.worker(doc, self._clock.now())
 
-    async def refresh(self, caller: Principal, key: str | None) -> dict[str, Any]:
-        """Ping and inspect every worker; those the read model shows online (``expected``)
-        that do not answer are recorded unreachable and go offline."""
-        online = await self._documents.ids(online_workers(self._clock.now()), MAX_EXPECTED)
-        args = {"names": None, "expected": online}
-        reply = await self._commands.send("refresh", args, caller, key)
-        return {**serializers.command_result(reply), "expected": online}
+    async def refresh(self, caller: Principal, key: str | None, scope: Scope) -> dict[str, Any]:
+        """Ping and inspect every worker of each cluster in ``scope``; those the read model
+        shows online (``expected``) that do not answer are recorded unreachable and go
+        offline."""
+        query = online_workers(self._clock.now(), scope)
+        rows = await self._documents.rows(query, {"app": 1}, MAX_EXPECTED)
+        default = self._orgs.default_app
+        routes: dict[str, dict[str, Any]] = {
+            app: {"names": None, "expected": []} for app in await self._orgs.clusters(scope)
+        }
+        for row in rows:
+            app = str(row.get("app") or default)
+            if app in routes:
+                routes[app]["expected"].append(str(row["_id"]))
+        reply = await self._commands.fan_out("refresh", routes, caller, key)
+        expected = sorted(host for args in routes.values() for host in args["expected"])
+        return {**serializers.command_result(reply), "expected": expected}
