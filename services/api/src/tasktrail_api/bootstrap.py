@@ -21,6 +21,7 @@ from tasktrail_api.usecases.ports import (
     ReadModels,
     TokenStore,
 )
+from tasktrail_api.usecases.stats import Stats
 from tasktrail_api.usecases.tasks import Tasks
 from tasktrail_api.usecases.tokens import Tokens
 from tasktrail_api.usecases.workers import Workers
@@ -38,6 +39,7 @@ class UseCases:
     tokens: Tokens
     health: Health
     orgs: Orgs
+    stats: Stats
 
 
 def bootstrap(
@@ -70,4 +72,5 @@ def bootstrap(
         tokens=Tokens(token_store, publisher, clock, orgs, admin_token=settings.admin_token),
         health=Health(read_models, sender, timeout=settings.api_ready_timeout),
         orgs=orgs,
+        stats=Stats(read_models, clock),
     )
