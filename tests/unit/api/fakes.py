@@ -177,6 +177,8 @@ class FakeReadModels:
         self.clusters = FakeDocuments()
         self.messages: list[Doc] = []
         """``task_events``: one document per stream message, with its ``events`` entries."""
+        self.buckets: list[Doc] = []
+        """``stats``: one bucket per minute and cluster."""
         self.reachable = True
 
     async def dashboard_rows(self, now: datetime, scope: Scope) -> tuple[list[Doc], list[Doc]]:
@@ -206,6 +208,9 @@ class FakeReadModels:
     ) -> tuple[list[Doc], int]:
         rows = self._entries(message, entry, direction)
         return rows[skip : skip + limit], len(rows)
+
+    async def stats(self, query: Query) -> list[Doc]:
+        return sort([b for b in self.buckets if matches(b, query)], [("minute", 1)])
 
     async def export_events(self, message: Query) -> AsyncIterator[list[Doc]]:
         found = sort([m for m in self.messages if matches(m, message)], [("timestamp", 1)])

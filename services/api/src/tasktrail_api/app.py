@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import TypeAdapter
 
+from tasktrail_api.adapters.changes import ChangeFeed
 from tasktrail_api.adapters.clock import SystemClock
 from tasktrail_api.adapters.commands import CommandClient, close_nats, open_nats
 from tasktrail_api.adapters.publisher import JetStreamPublisher
@@ -19,9 +20,20 @@ from tasktrail_api.adapters.readmodels import MongoReadModels, open_read_models
 from tasktrail_api.bootstrap import bootstrap
 from tasktrail_api.envelope import ERROR_DESCRIPTIONS, Envelope, ErrorEnvelope, install_handlers
 from tasktrail_api.middleware import LimitBody, StripTrailingSlash
-from tasktrail_api.routes import catalog, events, health, orgs, queues, tasks, tokens, workers
+from tasktrail_api.routes import (
+    catalog,
+    events,
+    health,
+    orgs,
+    queues,
+    stats,
+    tasks,
+    tokens,
+    workers,
+)
 from tasktrail_api.schemas import RefreshResult
 from tasktrail_api.settings import Settings
+from tasktrail_api.ui import setup as ui
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             stack.push_async_callback(use_cases.dashboard.close)
             app.state.use_cases = use_cases
             app.state.indexing = indexing
+            await stack.enter_async_context(ui.running(app, ChangeFeed(nc)))
             yield
 
     app = FastAPI(
@@ -105,6 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_handlers(app)
     app.add_middleware(StripTrailingSlash)
     app.add_middleware(LimitBody, limit=settings.api_max_body)
-    for module in (health, tasks, workers, queues, events, tokens, orgs, catalog):
+    for module in (health, tasks, workers, queues, events, tokens, orgs, stats, catalog):
         app.include_router(module.router)
+    ui.install(app, settings)
     return app

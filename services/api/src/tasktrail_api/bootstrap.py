@@ -23,6 +23,7 @@ from tasktrail_api.usecases.ports import (
     ReadModels,
     TokenStore,
 )
+from tasktrail_api.usecases.stats import Stats
 from tasktrail_api.usecases.tasks import Tasks
 from tasktrail_api.usecases.tokens import Tokens
 from tasktrail_api.usecases.workers import Workers
@@ -41,6 +42,7 @@ class UseCases:
     health: Health
     catalog: Catalog
     orgs: Orgs
+    stats: Stats
 
 
 def bootstrap(
@@ -74,6 +76,7 @@ def bootstrap(
         tokens=Tokens(token_store, publisher, clock, orgs, admin_token=settings.admin_token),
         health=Health(read_models, sender, timeout=settings.api_ready_timeout),
         orgs=orgs,
+        stats=Stats(read_models, clock),
         catalog=Catalog(
             read_models,
             catalog_keys,

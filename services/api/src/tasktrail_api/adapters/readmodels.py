@@ -150,6 +150,13 @@ class MongoReadModels:
         )
         return rows, int(counted[0]["n"]) if counted else 0
 
+    async def stats(self, query: Query) -> list[Doc]:
+        async def op() -> list[Doc]:
+            cursor = self._db[mongo.STATS].find(query, {"_id": 0}).sort([("minute", 1)])
+            return await cursor.limit(100_000).to_list()
+
+        return await self.run(op)
+
     async def export_events(self, message: Query, chunk: int = 500) -> AsyncIterator[list[Doc]]:
         """Every matching history message in ``(timestamp, _id)`` order, a chunk at a time,
         each chunk one bounded read (keyset, never a long-lived server cursor)."""

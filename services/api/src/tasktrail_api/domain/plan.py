@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -274,6 +274,24 @@ def task_page(
     sort = Sort.parse(filters.sort)
     parts = [Segment(base, sort.spec)] if filters.offset else segments(base, sort, cursor, now)
     return ReadPlan(base, parts, TASK_PROJECTION, filters.limit, filters.offset)
+
+
+def by_ids(ids: Sequence[str], projection: Query, sort: SortSpec, scope: Scope) -> ReadPlan:
+    """The live documents of ``ids`` in ``scope`` (the others are missing), one read."""
+    query = within({"_id": {"$in": sorted(set(ids))}, **LIVE}, scope)
+    return ReadPlan(query, [Segment(query, sort)], projection, max(len(ids), 1))
+
+
+def tasks_among(
+    ids: Sequence[str], filters: TaskFilters, labels: Mapping[str, str], scope: Scope
+) -> ReadPlan:
+    """Those of ``ids`` that match the filters, in the filters' order: what a live list
+    shows of the tasks that just changed (the same query as the list's, on fewer ids)."""
+    query = and_query(
+        within(task_query(filters, labels), scope), {"_id": {"$in": sorted(set(ids))}}
+    )
+    spec = Sort.parse(filters.sort).spec
+    return ReadPlan(query, [Segment(query, spec)], TASK_PROJECTION, max(len(ids), 1))
 
 
 # --- workers, dashboard, sync ---------------------------------------------------------------

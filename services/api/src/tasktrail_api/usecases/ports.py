@@ -68,6 +68,10 @@ class ReadModels(Protocol):
         """History entries (each a message whose ``events`` is the one entry) and their count."""
         ...
 
+    async def stats(self, query: Query) -> list[Doc]:
+        """The per-minute stats buckets matching ``query``, oldest first."""
+        ...
+
     def export_events(self, message: Query) -> AsyncIterator[list[Doc]]:
         """Every matching history message, oldest first, a bounded chunk at a time."""
         ...

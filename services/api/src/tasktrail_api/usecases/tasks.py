@@ -3,7 +3,8 @@ and sending a task again (``retry``)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import builtins
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,7 +14,14 @@ from tasktrail_api.domain.cursor import BadCursor, cursor_after, decode_cursor
 from tasktrail_api.domain.errors import BadRequest, Forbidden
 from tasktrail_api.domain.filters import TaskFilters
 from tasktrail_api.domain.orgs import route
-from tasktrail_api.domain.plan import TASK_PROJECTION, Sort, by_id, task_page, unfinished_tasks
+from tasktrail_api.domain.plan import (
+    TASK_PROJECTION,
+    Sort,
+    by_id,
+    task_page,
+    tasks_among,
+    unfinished_tasks,
+)
 from tasktrail_api.domain.principals import Principal, Role
 from tasktrail_api.domain.scope import Scope
 from tasktrail_api.domain.writes import reconciled_since
@@ -66,6 +74,20 @@ class Tasks:
         if len(docs) == filters.limit:
             next_cursor = cursor_after(docs[-1], Sort.parse(filters.sort).key, filters.sort)
         return Page([serializers.task(doc) for doc in docs], count, next_cursor)
+
+    async def among(
+        self,
+        task_ids: Sequence[str],
+        filters: TaskFilters,
+        labels: Mapping[str, str],
+        scope: Scope,
+    ) -> builtins.list[dict[str, Any]]:
+        """Those of ``task_ids`` that match the list's filters, in its order: what a live
+        list shows of the tasks that just changed."""
+        if not task_ids:
+            return []
+        docs, _ = await self._documents.page(tasks_among(task_ids, filters, labels, scope))
+        return [serializers.task(doc) for doc in docs]
 
     async def get(self, task_id: str, scope: Scope) -> dict[str, Any]:
         return serializers.task(await live(self._documents, TASK, task_id, TASK_PROJECTION, scope))
