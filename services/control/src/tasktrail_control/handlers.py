@@ -42,6 +42,20 @@ PUBLISH_BATCH = 256
 """Events published concurrently: a sync of thousands of tasks must not pay one round trip each."""
 
 
+@dataclass(frozen=True, slots=True)
+class Dispatch:
+    """A task to send by name, with Celery's ``send_task`` options (``run`` and ``retry``)."""
+
+    name: str
+    args: list[Any]
+    kwargs: dict[str, Any]
+    queue: str | None = None
+    eta: datetime | None = None
+    countdown: float | None = None
+    time_limit: float | None = None
+    soft_time_limit: float | None = None
+
+
 class Remote(Protocol):
     """Celery, as control uses it (``adapters.celery_remote``)."""
 
@@ -57,18 +71,9 @@ class Remote(Protocol):
     async def shutdown(self, names: list[str]) -> None: ...
     async def lookup(self, ids: list[str]) -> list[dict[str, Any]]: ...
     async def purge(self, queue: str) -> int: ...
-    async def send(
-        self,
-        name: str,
-        args: list[Any],
-        kwargs: dict[str, Any],
-        *,
-        queue: str | None,
-        eta: datetime | None,
-        countdown: float | None,
-        time_limit: float | None = None,
-        soft_time_limit: float | None = None,
-    ) -> str: ...
+    async def send(self, task: Dispatch) -> str:
+        """Send the task; its new id."""
+        ...
 
 
 class EventPublisher(Protocol):
@@ -211,14 +216,16 @@ async def run(ctx: Context, args: RunArgs, request: CommandRequest) -> Done:
     """Send the task; with ``labels``, record them for the new task once it is sent (a run
     that was not sent leaves no record behind)."""
     task_id = await ctx.remote.send(
-        args.name,
-        args.args,
-        args.kwargs,
-        queue=args.queue,
-        eta=args.eta,
-        countdown=args.countdown,
-        time_limit=args.time_limit,
-        soft_time_limit=args.soft_time_limit,
+        Dispatch(
+            args.name,
+            args.args,
+            args.kwargs,
+            queue=args.queue,
+            eta=args.eta,
+            countdown=args.countdown,
+            time_limit=args.time_limit,
+            soft_time_limit=args.soft_time_limit,
+        )
     )
     if args.labels is not None:
         await ctx.publisher.publish(
@@ -238,9 +245,7 @@ async def run(ctx: Context, args: RunArgs, request: CommandRequest) -> Done:
 async def retry(ctx: Context, args: RetryArgs, request: CommandRequest) -> Done:
     """A new task with the original's name and arguments (the original ``id`` is audit only)."""
     task_args, task_kwargs = args.original_arguments()
-    task_id = await ctx.remote.send(
-        args.name, task_args, task_kwargs, queue=args.queue, eta=None, countdown=None
-    )
+    task_id = await ctx.remote.send(Dispatch(args.name, task_args, task_kwargs, queue=args.queue))
     return Done(result=task_id)
 
 
