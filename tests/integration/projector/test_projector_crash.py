@@ -8,13 +8,11 @@ from pathlib import Path
 from tasktrail_shared import mongo
 
 from tests.integration.projector.support import (
-    clean_run,
+    crash_settings,
     position,
     projector_process,
     publish,
-    read_models,
-    settings_for,
-    settle,
+    settled_and_clean,
     traffic,
     wait_drained,
 )
@@ -23,14 +21,8 @@ from tests.integration.projector.support import (
 async def test_kill_9_mid_stream_then_restart_converges_to_a_clean_run(
     fresh_nats_url: str, mongo_url: str, mongo_db: str, tmp_path: Path
 ) -> None:
-    settings = settings_for(
-        fresh_nats_url,
-        mongo_url,
-        mongo_db,
-        "TASKTRAIL",
-        projector_batch_size=40,
-        projector_ack_wait=2,  # what the killed process had fetched comes back after 2 s
-    )
+    # what the killed process had fetched comes back after 2 s
+    settings = crash_settings(fresh_nats_url, mongo_url, mongo_db, ack_wait=2)
     total = await publish(settings, traffic())
     first = projector_process(settings, tmp_path / "projector.log").start()
     try:
@@ -43,8 +35,6 @@ async def test_kill_9_mid_stream_then_restart_converges_to_a_clean_run(
     assert await position(mongo_url, mongo_db) < total  # it really was cut short
     with projector_process(settings, tmp_path / "projector.log"):
         await wait_drained(settings)
-    await settle(settings)
-
-    expected = await clean_run(settings)
+    actual, expected = await settled_and_clean(settings)
     assert len(expected[mongo.TASKS]) > 500
-    assert await read_models(mongo_url, mongo_db) == expected
+    assert actual == expected

@@ -15,13 +15,11 @@ import nats
 from tasktrail_shared import mongo
 
 from tests.integration.projector.support import (
-    clean_run,
+    crash_settings,
     position,
     projector_process,
     publish,
-    read_models,
-    settings_for,
-    settle,
+    settled_and_clean,
     traffic,
     wait_drained,
 )
@@ -42,14 +40,8 @@ async def redeliveries(nats_url: str, stream: str, durable: str) -> int:
 async def test_one_of_two_replicas_killed_mid_batch_converges_to_a_clean_run(
     fresh_nats_url: str, mongo_url: str, mongo_db: str, tmp_path: Path
 ) -> None:
-    settings = settings_for(
-        fresh_nats_url,
-        mongo_url,
-        mongo_db,
-        "TASKTRAIL",
-        projector_batch_size=40,
-        projector_ack_wait=3,  # what the killed replica had fetched comes back after 3 s
-    )
+    # what the killed replica had fetched comes back after 3 s
+    settings = crash_settings(fresh_nats_url, mongo_url, mongo_db, ack_wait=3)
     total = await publish(settings, traffic(3000))
     debug = {"TASKTRAIL_LOG_LEVEL": "DEBUG"}  # a line per batch
     doomed = projector_process(settings, tmp_path / "doomed.log", **debug)
@@ -69,8 +61,6 @@ async def test_one_of_two_replicas_killed_mid_batch_converges_to_a_clean_run(
         survivor.check_running()
     # The killed replica held messages it had fetched but not acknowledged: they came again.
     assert await redeliveries(fresh_nats_url, settings.stream, settings.projector_durable) > 0
-    await settle(settings)
-
-    expected = await clean_run(settings)
+    actual, expected = await settled_and_clean(settings)
     assert len(expected[mongo.TASKS]) > 500
-    assert await read_models(mongo_url, mongo_db) == expected
+    assert actual == expected
