@@ -3,7 +3,8 @@
 The API sends a :class:`CommandRequest` to ``tasktrail.control.<app>``; one control replica
 of the queue group executes it and replies with a :class:`CommandReply`. Control records the
 command in the log twice, as ``tasktrail.command.requested`` and ``tasktrail.command.completed``
-(payload: ``command_id``, ``command``, ``actor``, ``args``, and ``outcome`` once completed).
+(payload: ``command_id``, ``command``, ``actor``, ``args``, ``origin`` when the request names
+one, and ``outcome`` once completed).
 
 Each command's arguments are described by one model in :data:`ARGUMENTS`, with every rule
 about them, cross-field ones included (``run`` takes ``eta`` or ``countdown``, not both). The
@@ -355,6 +356,8 @@ class CommandRequest(BaseModel):
     command: CommandName
     args: dict[str, Any] = Field(default_factory=dict)
     actor: str = "anonymous"
+    origin: Annotated[str, StringConstraints(max_length=64)] | None = None
+    """Which entrypoint sent it (``REST API``, ``batch API``...); recorded with the command."""
     timeout: StrictFloat = Field(default=2.0, gt=0, le=60)
     """How long control waits for worker replies."""
 

@@ -132,9 +132,15 @@ class FakeDocuments:
         for doc in docs:
             self.docs[str(doc["_id"])] = dict(doc)
 
-    def find(self, query: Query, spec: SortSpec, projection: Query | None = None) -> list[Doc]:
+    def matching(self, query: Query, spec: SortSpec, projection: Query | None = None) -> list[Doc]:
         found = [d for d in self.docs.values() if matches(d, query)]
         return [project(d, projection) for d in sort(found, spec)]
+
+    async def find(
+        self, query: Query, projection: Query | None, sort: SortSpec, *, limit: int
+    ) -> list[Doc]:
+        self.reads += 1
+        return self.matching(query, sort, projection)[:limit]
 
     async def page(self, plan: ReadPlan) -> tuple[list[Doc], int]:
         rows: list[Doc] = []
@@ -142,7 +148,7 @@ class FakeDocuments:
         for segment in plan.segments:
             if len(rows) >= plan.limit:
                 break
-            found = self.find(segment.query, segment.sort, plan.projection)[skip:]
+            found = self.matching(segment.query, segment.sort, plan.projection)[skip:]
             rows += found[: plan.limit - len(rows)]
             skip = 0
         count = sum(1 for d in self.docs.values() if matches(d, plan.count))
@@ -150,11 +156,11 @@ class FakeDocuments:
 
     async def one(self, query: Query, projection: Query | None = None) -> Doc | None:
         self.reads += 1
-        found = self.find(query, [("_id", 1)], projection)
+        found = self.matching(query, [("_id", 1)], projection)
         return found[0] if found else None
 
     async def ids(self, query: Query, limit: int) -> list[str]:
-        return [str(d["_id"]) for d in self.find(query, [("_id", 1)])][:limit]
+        return [str(d["_id"]) for d in self.matching(query, [("_id", 1)])][:limit]
 
 
 class FakeReadModels:
@@ -192,6 +198,17 @@ class FakeReadModels:
     ) -> tuple[list[Doc], int]:
         rows = self._entries(message, entry, direction)
         return rows[skip : skip + limit], len(rows)
+
+    async def log_entries(
+        self, message: Query, entry: Query, direction: int, limit: int
+    ) -> list[Doc]:
+        found = [m for m in self.messages if matches(m, message)]
+        unwound = [{**m, "events": e} for m in found for e in m.get("events") or []]
+        rows = sort(
+            [row for row in unwound if matches(row, entry)],
+            [("seq", direction), ("events.index", direction)],
+        )
+        return rows[:limit]
 
     async def export_events(self, message: Query) -> AsyncIterator[list[Doc]]:
         found = sort([m for m in self.messages if matches(m, message)], [("timestamp", 1)])

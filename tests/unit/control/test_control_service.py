@@ -58,6 +58,20 @@ async def test_revoke_reaches_every_worker_and_is_recorded_twice() -> None:
     assert completed["outcome"]["duration_ms"] >= 0
 
 
+async def test_the_origin_a_request_names_is_recorded_with_the_command() -> None:
+    control, _, log = make()
+    await control.execute(
+        CommandRequest(command="ping", args={}, actor="ann", origin="batch API", timeout=0.5)
+    )
+    await control.execute(CommandRequest(command="ping", args={}, actor="bob", timeout=0.5))
+    requested = log.of_type(REQUESTED)
+    assert [(e["actor"], e.get("origin")) for e in requested] == [
+        ("ann", "batch API"),
+        ("bob", None),
+    ]
+    assert log.of_type(COMPLETED)[0]["origin"] == "batch API"
+
+
 async def test_revoke_by_stamped_headers_is_broadcast() -> None:
     control, remote, _ = make()
     reply = await run(control, "revoke_by_stamped_headers", headers={"batch": ["b1", "b2"]})

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from tasktrail_api.settings import Settings
 from tasktrail_api.usecases.audit import Audit
+from tasktrail_api.usecases.batch import Batch
 from tasktrail_api.usecases.commands import Commands
 from tasktrail_api.usecases.dashboard import DashboardCache, dashboard
 from tasktrail_api.usecases.health import Health
@@ -36,6 +37,7 @@ class UseCases:
     dashboard: DashboardCache
     tokens: Tokens
     health: Health
+    batch: Batch
 
 
 def bootstrap(
@@ -48,20 +50,24 @@ def bootstrap(
     clock: Clock,
 ) -> UseCases:
     commands = Commands(sender, worker_timeout=settings.api_worker_timeout)
+    tasks = Tasks(
+        read_models,
+        commands,
+        clock,
+        wait=settings.api_write_wait,
+        sync_chunk=settings.api_sync_chunk,
+        sync_max=settings.api_sync_max,
+    )
+    workers = Workers(read_models, commands, clock)
+    audit = Audit(read_models)
     return UseCases(
-        tasks=Tasks(
-            read_models,
-            commands,
-            clock,
-            wait=settings.api_write_wait,
-            sync_chunk=settings.api_sync_chunk,
-            sync_max=settings.api_sync_max,
-        ),
-        workers=Workers(read_models, commands, clock),
+        tasks=tasks,
+        workers=workers,
         writes=Writes(read_models, publisher, clock, wait=settings.api_write_wait),
         commands=commands,
-        audit=Audit(read_models),
+        audit=audit,
         dashboard=dashboard(read_models, clock, max_age=settings.api_dashboard_max_age),
         tokens=Tokens(token_store, publisher, clock, admin_token=settings.admin_token),
         health=Health(read_models, sender, timeout=settings.api_ready_timeout),
+        batch=Batch(tasks, workers, audit, commands),
     )

@@ -3,6 +3,11 @@
 Clients of the original API test ``err`` and read ``data``; every answer, including framework
 errors (validation, unknown route, wrong method, crashes), keeps that shape. This is the one
 place where a use case's failure (``domain.errors``) becomes an HTTP status.
+
+Seed 003's batch API (under ``/ctrl_api/``) answers in its own shape, ``{"reply": [...]}``:
+each call's entry carries its result or an error object ``{"code", "message"}`` (``code`` is
+the status the same failure gets elsewhere), and a request that fails as a whole (bad body,
+no token) gets ``{"reply": [], "error": {...}}`` with that status.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tasktrail_api.domain import errors
+from tasktrail_api.usecases.batch import Reply
 
 log = logging.getLogger(__name__)
 
@@ -62,16 +68,40 @@ def ok(data: Any, status_code: int = 200) -> JSONResponse:
     return JSONResponse(body, status_code=status_code)
 
 
+BATCH_PATHS = "/ctrl_api/"
+"""Where answers take seed 003's shape instead of the envelope."""
+
+
 def error_response(
     status_code: int,
     message: str,
     *,
     data: Any = None,
     headers: dict[str, str] | None = None,
+    path: str = "",
 ) -> JSONResponse:
-    """An error envelope; ``err_code`` is the HTTP status (stable, clients test it)."""
+    """An error envelope; ``err_code`` is the HTTP status (stable, clients test it). Under
+    :data:`BATCH_PATHS`, seed 003's failed request instead."""
+    if path.startswith(BATCH_PATHS):
+        failed = {"reply": [], "error": {"code": status_code, "message": message}}
+        return JSONResponse(failed, status_code=status_code, headers=headers)
     body = ErrorEnvelope(err_code=status_code, err_msg=message, data=data)
     return JSONResponse(body.model_dump(mode="json"), status_code=status_code, headers=headers)
+
+
+def batch_reply(replies: Sequence[Reply]) -> JSONResponse:
+    """Seed 003's answer: one entry per call, in order, with the call's ``id`` if it had one."""
+    entries = []
+    for reply in replies:
+        entry: dict[str, Any] = {"method": reply.call.method}
+        if reply.call.id is not None:
+            entry["id"] = reply.call.id
+        if reply.error is None:
+            entry["result"] = reply.result
+        else:
+            entry["error"] = {"code": status_of(reply.error), "message": reply.error.message}
+        entries.append(entry)
+    return JSONResponse({"reply": entries})
 
 
 def describe_validation_errors(errors: Sequence[Any]) -> tuple[str, list[dict[str, str]]]:
@@ -96,24 +126,24 @@ def status_of(exc: errors.DomainError) -> int:
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, errors.DomainError)
     headers = CHALLENGE if isinstance(exc, errors.Unauthorized) else None
-    return error_response(status_of(exc), exc.message, headers=headers)
+    return error_response(status_of(exc), exc.message, headers=headers, path=request.url.path)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     message, details = describe_validation_errors(exc.errors())
-    return error_response(400, message, data={"errors": details})
+    return error_response(400, message, data={"errors": details}, path=request.url.path)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     headers = dict(exc.headers) if exc.headers else None
-    return error_response(exc.status_code, str(exc.detail), headers=headers)
+    return error_response(exc.status_code, str(exc.detail), headers=headers, path=request.url.path)
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return error_response(500, "internal server error")
+    return error_response(500, "internal server error", path=request.url.path)
 
 
 def install_handlers(app: FastAPI) -> None:

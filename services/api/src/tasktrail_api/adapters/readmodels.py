@@ -144,6 +144,13 @@ class MongoReadModels:
         )
         return rows, int(counted[0]["n"]) if counted else 0
 
+    async def log_entries(
+        self, message: Query, entry: Query, direction: int, limit: int
+    ) -> list[Doc]:
+        return await self.aggregate(
+            mongo.TASK_EVENTS, history.log_pipeline(message, entry, direction, limit)
+        )
+
     async def export_events(self, message: Query, chunk: int = 500) -> AsyncIterator[list[Doc]]:
         """Every matching history message in ``(timestamp, _id)`` order, a chunk at a time,
         each chunk one bounded read (keyset, never a long-lived server cursor)."""

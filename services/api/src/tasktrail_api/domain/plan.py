@@ -19,16 +19,17 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tasktrail_shared.fields import SEED_LABELS
-from tasktrail_shared.states import UNFINISHED
+from tasktrail_shared.states import ON_WORKER, UNFINISHED
 
 from tasktrail_api.domain.cursor import Cursor
 from tasktrail_api.domain.filters import EQUAL_FILTERS, TIME_FILTERS, TaskFilters, WorkerFilters
+from tasktrail_api.domain.scope import Scope
 from tasktrail_api.domain.serializers import TASK_READ_FIELDS, WORKER_READ_FIELDS
 
 Query = dict[str, Any]
@@ -317,3 +318,38 @@ def worker_totals(now: datetime) -> list[Query]:
 def unfinished_tasks() -> Query:
     """Tasks ``sync`` should look up: not SUCCESS, FAILURE or REVOKED."""
     return {"state": {"$in": list(UNFINISHED)}, **LIVE}
+
+
+# --- selections by id (seed 003's batch methods) ----------------------------------------------
+
+
+def in_scope(query: Query, scope: Scope) -> Query:
+    """``query`` kept inside ``scope`` (``query`` has no ``app`` condition of its own)."""
+    return {**query, **scope.condition()}
+
+
+def tasks_by_ids(ids: Iterable[str], scope: Scope) -> Query:
+    """Live tasks by id (``uuid`` equals ``_id`` and has an index with ``deleted``)."""
+    return in_scope({"uuid": {"$in": sorted(set(ids))}, **LIVE}, scope)
+
+
+def tasks_on_workers(hosts: Iterable[str], scope: Scope, *, active_only: bool) -> Query:
+    """Live tasks sitting on these workers (RECEIVED or STARTED there); ``active_only``:
+    not the lost ones (their worker process is gone)."""
+    query: Query = {"state": {"$in": sorted(ON_WORKER)}, "worker": {"$in": sorted(set(hosts))}}
+    if active_only:
+        query["lost"] = {"$in": [False, None]}  # a document from before the flag: not lost
+    return in_scope({**query, **LIVE}, scope)
+
+
+def workers_by_ids(ids: Iterable[str], scope: Scope) -> Query:
+    """Live workers by uuid or hostname (as :func:`worker_by_id`)."""
+    wanted = sorted(set(ids))
+    either = {"$or": [{"id": {"$in": wanted}}, {"_id": {"$in": wanted}}]}
+    return in_scope({**either, **LIVE}, scope)
+
+
+def workers_by_hostname(hosts: Iterable[str], scope: Scope) -> Query:
+    """Workers by hostname, deleted ones included: whether a worker is alive does not depend
+    on whether it is listed."""
+    return in_scope({"_id": {"$in": sorted(set(hosts))}}, scope)

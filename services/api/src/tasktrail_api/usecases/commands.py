@@ -21,6 +21,8 @@ from tasktrail_api.usecases.ports import CommandSender
 
 MAX_COMMAND_ID = 255
 """The longest command id the contract carries (``CommandRequest.id``)."""
+REST_API = "REST API"
+"""The ``origin`` control records for commands sent through the REST routes."""
 
 
 def command_id(caller: Principal, key: str | None) -> str:
@@ -55,8 +57,11 @@ class Commands:
         args: Mapping[str, Any],
         caller: Principal,
         key: str | None = None,
+        *,
+        origin: str = REST_API,
     ) -> CommandReply:
-        """Check ``args`` against the contract, send, and return the successful reply."""
+        """Check ``args`` against the contract, send, and return the successful reply;
+        control records the command with the caller as actor and ``origin``."""
         try:
             checked = ARGUMENTS[command].model_validate(args).model_dump(mode="json")
         except ValidationError as exc:
@@ -68,6 +73,7 @@ class Commands:
             command=command,
             args=checked,
             actor=caller.name,
+            origin=origin,
             timeout=self._worker_timeout,
         )
         reply = await self._sender.send(request)

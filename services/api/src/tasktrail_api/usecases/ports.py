@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 from tasktrail_shared.commands import CommandReply, CommandRequest
 
-from tasktrail_api.domain.plan import Doc, Query, ReadPlan
+from tasktrail_api.domain.plan import Doc, Query, ReadPlan, SortSpec
 
 
 class Documents(Protocol):
@@ -19,6 +19,12 @@ class Documents(Protocol):
 
     async def page(self, plan: ReadPlan) -> tuple[list[Doc], int]:
         """The rows of ``plan`` and the count of its ``count`` query, read together."""
+        ...
+
+    async def find(
+        self, query: Query, projection: Query | None, sort: SortSpec, *, limit: int
+    ) -> list[Doc]:
+        """Up to ``limit`` matching documents in ``sort`` order, each loaded with ``projection``."""
         ...
 
     async def one(self, query: Query, projection: Query | None = None) -> Doc | None: ...
@@ -46,6 +52,13 @@ class ReadModels(Protocol):
         self, message: Query, entry: Query, direction: int, skip: int, limit: int
     ) -> tuple[list[Doc], int]:
         """History entries (each a message whose ``events`` is the one entry) and their count."""
+        ...
+
+    async def log_entries(
+        self, message: Query, entry: Query, direction: int, limit: int
+    ) -> list[Doc]:
+        """History entries in log order (``domain.history.log_pipeline``), each a message
+        whose ``events`` is the one entry."""
         ...
 
     def export_events(self, message: Query) -> AsyncIterator[list[Doc]]:

@@ -3,17 +3,26 @@ and sending a task again (``retry``)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from tasktrail_api.domain import serializers
 from tasktrail_api.domain.commands import retry_arguments
 from tasktrail_api.domain.cursor import BadCursor, cursor_after, decode_cursor
-from tasktrail_api.domain.errors import BadRequest, Forbidden
+from tasktrail_api.domain.errors import BadRequest, Forbidden, NotFound
 from tasktrail_api.domain.filters import TaskFilters
-from tasktrail_api.domain.plan import TASK_PROJECTION, Sort, by_id, task_page, unfinished_tasks
+from tasktrail_api.domain.plan import (
+    TASK_PROJECTION,
+    Sort,
+    by_id,
+    task_page,
+    tasks_by_ids,
+    tasks_on_workers,
+    unfinished_tasks,
+)
 from tasktrail_api.domain.principals import Principal, Role
+from tasktrail_api.domain.scope import Scope
 from tasktrail_api.domain.writes import reconciled_since
 from tasktrail_api.usecases.commands import Commands, sub_key
 from tasktrail_api.usecases.polling import wait_for
@@ -21,6 +30,11 @@ from tasktrail_api.usecases.ports import Clock, ReadModels
 from tasktrail_api.usecases.writes import TASK, live
 
 RECONCILED_PROJECTION = {**TASK_PROJECTION, "_records": 1, "deleted": 1}
+MAX_ON_WORKERS = 10_000
+"""Tasks one read of the tasks on some workers returns at most."""
+BY_AGE = [("timestamp", 1), ("_id", 1)]
+Shown = list[dict[str, Any]]
+"""Documents as the API shows them (``domain.serializers``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +81,28 @@ class Tasks:
 
     async def get(self, task_id: str) -> dict[str, Any]:
         return serializers.task(await live(self._documents, TASK, task_id, TASK_PROJECTION))
+
+    async def selected(self, ids: Sequence[str], scope: Scope) -> Shown:
+        """The tasks ``ids`` name, in that order; NotFound naming those that do not exist or
+        are outside ``scope`` (the same thing, to the caller)."""
+        query = tasks_by_ids(ids, scope)
+        docs = await self._documents.find(query, TASK_PROJECTION, BY_AGE, limit=len(ids))
+        found = {str(doc["_id"]): doc for doc in docs}
+        missing = [task_id for task_id in ids if task_id not in found]
+        if missing:
+            raise NotFound(f"task not found: {', '.join(missing[:10])}")
+        return [serializers.task(found[task_id]) for task_id in ids]
+
+    async def on_workers(
+        self, hosts: Iterable[str], scope: Scope, *, active_only: bool
+    ) -> Shown:
+        """The tasks sitting on these workers, oldest first; ``active_only``: not the lost."""
+        hosts = list(hosts)
+        if not hosts:
+            return []
+        query = tasks_on_workers(hosts, scope, active_only=active_only)
+        docs = await self._documents.find(query, TASK_PROJECTION, BY_AGE, limit=MAX_ON_WORKERS)
+        return [serializers.task(doc) for doc in docs]
 
     async def get_synced(self, task_id: str, caller: Principal, key: str | None) -> dict[str, Any]:
         """The task after control has looked it up in the result backend and the projector

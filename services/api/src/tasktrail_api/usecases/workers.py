@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from tasktrail_api.domain import serializers
+from tasktrail_api.domain.errors import NotFound
 from tasktrail_api.domain.filters import WorkerFilters
-from tasktrail_api.domain.plan import WORKER_PROJECTION, online_workers, worker_page
+from tasktrail_api.domain.plan import (
+    WORKER_PROJECTION,
+    WORKER_SORT,
+    in_scope,
+    online_workers,
+    worker_page,
+    workers_by_hostname,
+    workers_by_ids,
+)
 from tasktrail_api.domain.principals import Principal
+from tasktrail_api.domain.scope import Scope
 from tasktrail_api.usecases.commands import Commands
 from tasktrail_api.usecases.ports import Clock, ReadModels
-from tasktrail_api.usecases.tasks import Page
+from tasktrail_api.usecases.tasks import Page, Shown
 from tasktrail_api.usecases.writes import WORKER, live
 
 MAX_EXPECTED = 10_000
+ALIVE_UNTIL = {"alive_until": 1}
 
 
 class Workers:
@@ -30,6 +42,37 @@ class Workers:
     async def get(self, worker_id: str) -> dict[str, Any]:
         doc = await live(self._documents, WORKER, worker_id, WORKER_PROJECTION)
         return serializers.worker(doc, self._clock.now())
+
+    async def selected(self, ids: Sequence[str], scope: Scope) -> Shown:
+        """The workers ``ids`` name (uuid or hostname), in that order; NotFound naming those
+        that do not exist or are outside ``scope``."""
+        now = self._clock.now()
+        docs = await self._documents.find(
+            workers_by_ids(ids, scope), WORKER_PROJECTION, WORKER_SORT, limit=2 * len(ids)
+        )
+        found = {str(key): doc for doc in docs for key in (doc.get("id"), doc["_id"]) if key}
+        missing = [ident for ident in ids if ident not in found]
+        if missing:
+            raise NotFound(f"worker not found: {', '.join(missing[:10])}")
+        return [serializers.worker(found[ident], now) for ident in ids]
+
+    async def online(self, scope: Scope) -> Shown:
+        """The workers online now (heartbeats within Celery's expiry), by hostname."""
+        now = self._clock.now()
+        query = in_scope(online_workers(now), scope)
+        docs = await self._documents.find(query, WORKER_PROJECTION, WORKER_SORT, limit=MAX_EXPECTED)
+        return [serializers.worker(doc, now) for doc in docs]
+
+    async def liveness(self, hosts: Iterable[str], scope: Scope) -> dict[str, bool]:
+        """Whether each of these workers is alive now, by hostname (Celery's rule: within
+        two heartbeat periods of its last heartbeat); a worker never heard of is left out."""
+        hosts = list(hosts)
+        if not hosts:
+            return {}
+        now = self._clock.now()
+        query = workers_by_hostname(hosts, scope)
+        docs = await self._documents.find(query, ALIVE_UNTIL, WORKER_SORT, limit=len(hosts))
+        return {str(doc["_id"]): serializers.is_online(doc, now) for doc in docs}
 
     async def refresh(self, caller: Principal, key: str | None) -> dict[str, Any]:
         """Ping and inspect every worker; those the read model shows online (``expected``)
