@@ -93,9 +93,7 @@ class Tasks:
             raise NotFound(f"task not found: {', '.join(missing[:10])}")
         return [serializers.task(found[task_id]) for task_id in ids]
 
-    async def on_workers(
-        self, hosts: Iterable[str], scope: Scope, *, active_only: bool
-    ) -> Shown:
+    async def on_workers(self, hosts: Iterable[str], scope: Scope, *, active_only: bool) -> Shown:
         """The tasks sitting on these workers, oldest first; ``active_only``: not the lost."""
         hosts = list(hosts)
         if not hosts:
