@@ -95,8 +95,11 @@ def stack(
             for service in reversed(services):
                 service.stop()
             client.close()
-            with MongoClient(mongo_url) as mongo:
+            mongo: MongoClient[Doc] = MongoClient(mongo_url)
+            try:
                 mongo.drop_database(database)
+            finally:
+                mongo.close()
 
 
 @pytest.fixture(scope="module")

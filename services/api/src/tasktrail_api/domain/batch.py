@@ -73,21 +73,31 @@ class MethodCall(BaseModel):
     )
 
 
+def _call(method: str, ident: int, **params: Any) -> dict[str, Any]:
+    return {"method": method, "id": ident, "params": {"project_id": "default", **params}}
+
+
+EXAMPLE = {
+    "user_id": 4,
+    "methods": [{"method": "TaskInfo", "params": {"project_id": "default", "task_ids": "*"}}],
+}
+EVERY_METHOD = {
+    "methods": [
+        _call("TaskInfo", 1, task_ids=[238733, "2acef619-cb56-4f7b-9777-936dc5cb371b"]),
+        _call("AppTasks", 2, app_ids="*"),
+        _call("TaskEvents", 3, task_id="2acef619-cb56-4f7b-9777-936dc5cb371b", limit_value=10),
+        _call("TaskStart", 4, name="demo.add", args=[2, 3]),
+        _call("TaskStop", 5, task_ids=["2acef619-cb56-4f7b-9777-936dc5cb371b"], terminate=True),
+    ]
+}
+
+
 class BatchRequest(BaseModel):
     """``POST /ctrl_api/v1/json``: the methods, answered in order."""
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "user_id": 4,
-                    "methods": [
-                        {"method": "TaskInfo", "params": {"project_id": "default", "task_ids": "*"}}
-                    ],
-                }
-            ]
-        },
+        json_schema_extra={"examples": [EXAMPLE, EVERY_METHOD]},
     )
     user_id: Annotated[str, StringConstraints(max_length=255)] | StrictInt | None = Field(
         default=None, description="Accepted for the seed's clients; the token names the caller"
