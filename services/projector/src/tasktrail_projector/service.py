@@ -30,10 +30,11 @@ from functools import partial
 from typing import Any, TypeVar
 
 from tasktrail_shared.mongo import DEAD_LETTERS, TASK_EVENTS, TASKS, WORKERS
+from tasktrail_shared.times import is_epoch
 
 from tasktrail_projector.clock import SYSTEM_CLOCK
 from tasktrail_projector.domain import tasks, workers
-from tasktrail_projector.domain.events import to_datetime, valid_epoch
+from tasktrail_projector.domain.events import to_datetime
 from tasktrail_projector.domain.history import task_entries
 from tasktrail_projector.domain.labels import Rule
 from tasktrail_projector.domain.messages import Decoded, InvalidMessage, decode_message
@@ -464,7 +465,7 @@ def dead_letter(delivery: Delivery, reason: str) -> Doc:
         "headers": dict(delivery.headers or {}),
         "data": data[:MAX_DEAD_LETTER_DATA].decode("utf-8", errors="replace"),
         "size": len(data),
-        "at": to_datetime(delivery.time) if valid_epoch(delivery.time) else None,
+        "at": to_datetime(delivery.time) if is_epoch(delivery.time) else None,
     }
 
 
