@@ -77,11 +77,11 @@ def _call(method: str, ident: int, **params: Any) -> dict[str, Any]:
     return {"method": method, "id": ident, "params": {"project_id": "default", **params}}
 
 
-EXAMPLE = {
+EXAMPLE: dict[str, Any] = {
     "user_id": 4,
     "methods": [{"method": "TaskInfo", "params": {"project_id": "default", "task_ids": "*"}}],
 }
-EVERY_METHOD = {
+EVERY_METHOD: dict[str, Any] = {
     "methods": [
         _call("TaskInfo", 1, task_ids=[238733, "2acef619-cb56-4f7b-9777-936dc5cb371b"]),
         _call("AppTasks", 2, app_ids="*"),
