@@ -422,3 +422,18 @@ async def test_no_token_and_bad_params_are_refused_in_the_seed_s_shape(
         "method",
     ]
     assert replies[3]["id"] == "n"
+
+
+async def test_a_body_too_large_is_refused_in_the_seed_s_shape(api: httpx.AsyncClient) -> None:
+    response = await api.post(
+        "/ctrl_api/v1/json",
+        content=b" " * (2 * 1024 * 1024),
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 413
+    assert response.json() == {
+        "reply": [],
+        "error": {"code": 413, "message": "the request body is larger than 1048576 bytes"},
+    }
+    other = await api.post("/monitor/tasks/revoke", content=b" " * (2 * 1024 * 1024))
+    assert other.status_code == 413 and other.json()["err_code"] == 413  # the envelope elsewhere

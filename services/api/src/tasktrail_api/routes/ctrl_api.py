@@ -20,15 +20,19 @@ from tasktrail_api.schemas import BatchAnswer, BatchFailure
 from tasktrail_api.usecases.batch import Caller
 
 router = APIRouter(prefix="/ctrl_api/v1", tags=["seed 003"])
+IN_ENTRIES = "Not the whole batch's answer: a method failing so says it in its entry"
 REFUSED: dict[int | str, dict[str, Any]] = {
     status: {"model": BatchFailure, "description": description}
     for status, description in (
         (400, "The body is not a batch; error.message names the field"),
         (401, "Missing or invalid token"),
         (413, "The request body is too large"),
-        (503, "MongoDB is unavailable"),
+        (503, "MongoDB is unavailable (to check the token)"),
+        *((status, IN_ENTRIES) for status in (403, 404, 409, 422, 502)),
     )
 }
+"""Every refusal of the request as a whole is in seed 003's shape (``envelope``), overriding
+the app's envelope for this route."""
 
 
 @router.post("/json", response_model=BatchAnswer, responses=REFUSED)
