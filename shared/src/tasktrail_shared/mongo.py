@@ -23,6 +23,11 @@ STATS_SLOTS = "stats_slots"
 """Internal to the projector: the 2-second slot tallies the minute buckets are summed from."""
 TOKENS = "tokens"
 """The API's token digests."""
+ORGS = "orgs"
+"""Organisations, one document per slug, folded from ``tasktrail.org.created``."""
+CLUSTERS = "clusters"
+"""Which organisation owns each cluster that was given to one (``tasktrail.org.cluster_assigned``);
+a cluster absent here belongs to the default organisation."""
 
 
 def client(url: str) -> AsyncMongoClient[dict[str, Any]]:

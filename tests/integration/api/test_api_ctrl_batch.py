@@ -437,3 +437,37 @@ async def test_a_body_too_large_is_refused_in_the_seed_s_shape(api: httpx.AsyncC
     }
     other = await api.post("/monitor/tasks/revoke", content=b" " * (2 * 1024 * 1024))
     assert other.status_code == 413 and other.json()["err_code"] == 413  # the envelope elsewhere
+
+
+# --- organisations -----------------------------------------------------------------------------
+
+
+async def test_another_organisation_s_project_answers_as_one_that_does_not_exist(
+    stack: Stack, api: httpx.AsyncClient
+) -> None:
+    created = await api.post("/monitor/orgs", json={"slug": "acme", "name": "Acme"})
+    assert created.status_code == 201, created.text
+    assigned = await api.post("/monitor/orgs/acme/clusters", json={"app": "acme-prod"})
+    assert assigned.status_code == 200, assigned.text
+
+    async def token() -> str | None:
+        body = {"name": "acme-ops", "role": "operator", "org": "acme"}
+        response = await api.post("/monitor/tokens", json=body)
+        return str(response.json()["data"]["secret"]) if response.status_code == 201 else None
+
+    acme = await eventually(token, "a token of the new organisation")
+    task_id = stack.client.send_task("demo.add", args=[4, 4]).id
+    await until_statuses(api, {task_id: "Stopped"})
+    theirs, nobody, own, stop = await batch(
+        api,
+        method("TaskInfo", task_ids=task_id),
+        {"method": "TaskInfo", "params": {"project_id": "no-such-cluster", "task_ids": task_id}},
+        {"method": "TaskInfo", "params": {"project_id": "acme-prod", "task_ids": "*"}},
+        method("TaskStop", task_ids=task_id),
+        token=acme,
+    )
+    not_found = {"code": 404, "message": "project not found"}
+    assert theirs == {"method": "TaskInfo", "error": not_found}
+    assert nobody == theirs
+    assert own == {"method": "TaskInfo", "result": []}
+    assert stop == {"method": "TaskStop", "error": not_found}

@@ -14,6 +14,7 @@ from tasktrail_api.domain import (
     serializers,
 )
 from tasktrail_api.domain.errors import BadRequest
+from tasktrail_api.domain.scope import EVERYTHING
 from tasktrail_shared.fields import SEED_LABELS
 from tasktrail_shared.states import parse_status
 
@@ -188,7 +189,7 @@ def test_a_worker_is_found_by_id_or_hostname() -> None:
 
 
 def test_sync_looks_up_unfinished_tasks() -> None:
-    assert set(plan.unfinished_tasks()["state"]["$in"]) == {
+    assert set(plan.unfinished_tasks(EVERYTHING)["state"]["$in"]) == {
         "PENDING", "RECEIVED", "STARTED", "RETRY", "REJECTED"
     }  # fmt: skip
 
@@ -209,11 +210,11 @@ def test_every_filter_and_sort_has_an_index() -> None:
 
 def test_a_page_by_offset_is_one_read_and_by_cursor_the_segments() -> None:
     by_offset = plan.task_page(
-        filters.TaskFilters.model_validate({"offset": 20, "limit": 10}), {}, None, NOW
+        filters.TaskFilters.model_validate({"offset": 20, "limit": 10}), {}, None, NOW, EVERYTHING
     )
     assert by_offset.segments == [plan.Segment(LIVE, [("timestamp", -1), ("_id", -1)])]
     assert (by_offset.skip, by_offset.limit, by_offset.count) == (20, 10, LIVE)
-    first = plan.task_page(filters.TaskFilters(), {"zone": "eu"}, None, NOW)
+    first = plan.task_page(filters.TaskFilters(), {"zone": "eu"}, None, NOW, EVERYTHING)
     assert first.skip == 0 and len(first.segments) == len(plan.WINDOWS) + 2
     assert first.count == {"labels.zone": "eu", **LIVE}
     assert first.projection == plan.TASK_PROJECTION

@@ -189,6 +189,7 @@ async def test_task_start_and_stop_send_commands_from_the_batch_api(world: World
         ("revoke", {"ids": ["run-1", "run-2"], "terminate": True, "signal": "SIGTERM"}, "oncall",
          "batch API", "oncall/k1#1"),
     ]  # fmt: skip
+    assert world.sender.apps == [APP, APP]  # to the project's control
 
 
 async def test_commands_need_the_operator_role_and_visible_tasks(world: World) -> None:
@@ -202,8 +203,13 @@ async def test_commands_need_the_operator_role_and_visible_tasks(world: World) -
         "TaskStart needs the operator role",
         "TaskStop needs the operator role",
     ]
-    [unknown] = await run(world, call("TaskStop", {"task_ids": ["run-1", "nope"]}))
-    assert unknown.error is not None and unknown.error.message == "task not found: nope"
+    unknown, elsewhere = await run(
+        world,
+        call("TaskStop", {"task_ids": ["run-1", "nope"]}),
+        call("TaskStop", {"task_ids": ["else-1"]}),  # a task of another project
+    )
+    assert unknown.error is not None and unknown.error.message == "task nope not found"
+    assert elsewhere.error is not None and elsewhere.error.message == "task else-1 not found"
     assert world.sender.requests == []
 
 
@@ -243,3 +249,11 @@ async def test_a_method_that_breaks_is_answered_with_an_error_and_the_rest_run(
 
 def test_requests_carry_the_origin_they_are_recorded_with() -> None:
     assert CommandRequest(command="ping").origin is None
+
+
+async def test_task_start_goes_to_the_control_of_the_project_s_cluster(world: World) -> None:
+    replies = await run(
+        world, {"method": "TaskStart", "params": {"project_id": "other", "name": "demo.add"}}
+    )
+    assert replies[0].error is None
+    assert world.sender.apps == ["other"]

@@ -12,8 +12,9 @@ from tasktrail_api.settings import Settings
 from tasktrail_api.usecases.audit import Audit
 from tasktrail_api.usecases.batch import Batch
 from tasktrail_api.usecases.commands import Commands
-from tasktrail_api.usecases.dashboard import DashboardCache, dashboard
+from tasktrail_api.usecases.dashboard import Dashboards
 from tasktrail_api.usecases.health import Health
+from tasktrail_api.usecases.orgs import Orgs
 from tasktrail_api.usecases.ports import (
     Clock,
     CommandSender,
@@ -34,9 +35,10 @@ class UseCases:
     writes: Writes
     commands: Commands
     audit: Audit
-    dashboard: DashboardCache
+    dashboard: Dashboards
     tokens: Tokens
     health: Health
+    orgs: Orgs
     batch: Batch
 
 
@@ -49,7 +51,10 @@ def bootstrap(
     sender: CommandSender,
     clock: Clock,
 ) -> UseCases:
-    commands = Commands(sender, worker_timeout=settings.api_worker_timeout)
+    orgs = Orgs(
+        read_models, publisher, clock, default_app=settings.app, wait=settings.api_write_wait
+    )
+    commands = Commands(sender, read_models, orgs, worker_timeout=settings.api_worker_timeout)
     tasks = Tasks(
         read_models,
         commands,
@@ -58,16 +63,17 @@ def bootstrap(
         sync_chunk=settings.api_sync_chunk,
         sync_max=settings.api_sync_max,
     )
-    workers = Workers(read_models, commands, clock)
+    workers = Workers(read_models, commands, orgs, clock)
     audit = Audit(read_models)
     return UseCases(
         tasks=tasks,
         workers=workers,
-        writes=Writes(read_models, publisher, clock, wait=settings.api_write_wait),
+        writes=Writes(read_models, publisher, clock, orgs, wait=settings.api_write_wait),
         commands=commands,
         audit=audit,
-        dashboard=dashboard(read_models, clock, max_age=settings.api_dashboard_max_age),
-        tokens=Tokens(token_store, publisher, clock, admin_token=settings.admin_token),
+        dashboard=Dashboards(read_models, clock, max_age=settings.api_dashboard_max_age),
+        tokens=Tokens(token_store, publisher, clock, orgs, admin_token=settings.admin_token),
         health=Health(read_models, sender, timeout=settings.api_ready_timeout),
+        orgs=orgs,
         batch=Batch(tasks, workers, audit, commands),
     )

@@ -1,4 +1,5 @@
-"""Read access to the projector's MongoDB collections, and the API tokens next to them.
+"""Read access to the projector's MongoDB collections (organisations included), and the API
+tokens next to them.
 
 Every operation is bounded by pymongo's own timeout (``pymongo.timeout``) and is never
 cancelled from outside: a cancelled operation can leave the async client's topology lock
@@ -34,6 +35,7 @@ from tasktrail_api.domain.plan import (
     task_state_counts,
     worker_totals,
 )
+from tasktrail_api.domain.scope import Scope
 
 T = TypeVar("T")
 INDEXES = (
@@ -62,6 +64,8 @@ class MongoReadModels:
         self._pending: set[asyncio.Task[Any]] = set()
         self.tasks = MongoDocuments(self, mongo.TASKS)
         self.workers = MongoDocuments(self, mongo.WORKERS)
+        self.orgs = MongoDocuments(self, mongo.ORGS)
+        self.clusters = MongoDocuments(self, mongo.CLUSTERS)
         self._events = MongoDocuments(self, mongo.TASK_EVENTS)
 
     async def close(self) -> None:
@@ -125,10 +129,10 @@ class MongoReadModels:
 
         return await self.run(op)
 
-    async def dashboard_rows(self, now: datetime) -> tuple[list[Doc], list[Doc]]:
+    async def dashboard_rows(self, now: datetime, scope: Scope) -> tuple[list[Doc], list[Doc]]:
         tasks, workers = await asyncio.gather(
-            self.aggregate(mongo.TASKS, task_state_counts()),
-            self.aggregate(mongo.WORKERS, worker_totals(now)),
+            self.aggregate(mongo.TASKS, task_state_counts(scope)),
+            self.aggregate(mongo.WORKERS, worker_totals(now, scope)),
         )
         return tasks, workers
 
@@ -167,13 +171,16 @@ class MongoReadModels:
     async def get_token(self, digest: str) -> Doc | None:
         return await self.run(lambda: self._db[mongo.TOKENS].find_one({"_id": digest}))
 
-    async def add_token(self, digest: str, name: str, role: str, by: str, at: datetime) -> None:
-        """Store a token's digest; names are unique (the handle to revoke it by)."""
+    async def add_token(
+        self, digest: str, name: str, role: str, by: str, at: datetime, org: str | None
+    ) -> None:
+        """Store a token's digest; qualified names are unique (the handle to revoke it by)."""
         tokens = self._db[mongo.TOKENS]
 
         async def op() -> None:
             await tokens.create_indexes([IndexModel([("name", 1)], unique=True, name="name")])
-            doc = {"_id": digest, "name": name, "role": role, "created": at, "created_by": by}
+            doc = {"_id": digest, "name": name, "role": role, "created": at, "created_by": by,
+                   "org": org}  # fmt: skip
             try:
                 await tokens.insert_one(doc)
             except DuplicateKeyError as exc:
@@ -187,6 +194,9 @@ class MongoReadModels:
             return await cursor.limit(10_000).to_list()
 
         return await self.run(op)
+
+    async def token_named(self, name: str) -> Doc | None:
+        return await self.run(lambda: self._db[mongo.TOKENS].find_one({"name": name}, {"_id": 0}))
 
     async def remove_token(self, name: str) -> bool:
         result = await self.run(lambda: self._db[mongo.TOKENS].delete_one({"name": name}))
@@ -241,6 +251,9 @@ class MongoDocuments:
     async def ids(self, query: Query, limit: int) -> list[str]:
         rows = await self.find(query, {"_id": 1}, [("_id", 1)], limit=limit)
         return [str(row["_id"]) for row in rows]
+
+    async def rows(self, query: Query, projection: Query | None, limit: int) -> list[Doc]:
+        return await self.find(query, projection, [("_id", 1)], limit=limit)
 
 
 def open_read_models(url: str, database: str, timeout: float) -> MongoReadModels:

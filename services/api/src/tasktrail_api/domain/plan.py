@@ -100,6 +100,19 @@ def by_id(doc_id: str) -> Query:
     return {"_id": doc_id}
 
 
+NOTHING: Query = {"$in": []}
+"""A condition no value meets."""
+
+
+def within(query: Query, scope: Scope) -> Query:
+    """``query`` kept inside ``scope``: an ``app`` filter of its own that the scope does not
+    see matches nothing; otherwise the scope's condition joins it (none for a scope of
+    everything, so a single team's reads are what they were)."""
+    if "app" in query:
+        return query if scope.allows(query["app"]) else {**query, "app": NOTHING}
+    return {**query, **scope.condition()}
+
+
 def label_value(raw: str) -> Any:
     """Labels keep their type (``asn_number`` is a number); a query string has none, so a
     numeric text matches the number and the text."""
@@ -250,10 +263,14 @@ def _windows(segment: Segment, key: str, start: datetime) -> list[Segment]:
 
 
 def task_page(
-    filters: TaskFilters, labels: Mapping[str, str], cursor: Cursor | None, now: datetime
+    filters: TaskFilters,
+    labels: Mapping[str, str],
+    cursor: Cursor | None,
+    now: datetime,
+    scope: Scope,
 ) -> ReadPlan:
     """The reads of one page of tasks: ``skip`` with ``offset``, else segments after ``cursor``."""
-    base = task_query(filters, labels)
+    base = within(task_query(filters, labels), scope)
     sort = Sort.parse(filters.sort)
     parts = [Segment(base, sort.spec)] if filters.offset else segments(base, sort, cursor, now)
     return ReadPlan(base, parts, TASK_PROJECTION, filters.limit, filters.offset)
@@ -280,8 +297,8 @@ def worker_query(filters: WorkerFilters, now: datetime) -> Query:
     return {**query, **LIVE}
 
 
-def worker_page(filters: WorkerFilters, now: datetime) -> ReadPlan:
-    query = worker_query(filters, now)
+def worker_page(filters: WorkerFilters, now: datetime, scope: Scope) -> ReadPlan:
+    query = within(worker_query(filters, now), scope)
     return ReadPlan(
         query, [Segment(query, WORKER_SORT)], WORKER_PROJECTION, filters.limit, filters.offset
     )
@@ -292,18 +309,19 @@ def worker_by_id(worker_id: str) -> Query:
     return {"$or": [{"id": worker_id}, {"_id": worker_id}]}
 
 
-def online_workers(now: datetime) -> Query:
-    return {**online_condition(True, now), **LIVE}
+def online_workers(now: datetime, scope: Scope) -> Query:
+    return {**online_condition(True, now), **LIVE, **scope.condition()}
 
 
-def task_state_counts() -> list[Query]:
-    return [{"$match": LIVE}, {"$group": {"_id": "$state", "n": {"$sum": 1}}}]
+def task_state_counts(scope: Scope) -> list[Query]:
+    match = {**LIVE, **scope.condition()}
+    return [{"$match": match}, {"$group": {"_id": "$state", "n": {"$sum": 1}}}]
 
 
-def worker_totals(now: datetime) -> list[Query]:
+def worker_totals(now: datetime, scope: Scope) -> list[Query]:
     """One row per online/offline group, with its worker count and task totals."""
     return [
-        {"$match": LIVE},
+        {"$match": {**LIVE, **scope.condition()}},
         {
             "$group": {
                 "_id": {"$gt": ["$alive_until", now]},
@@ -315,22 +333,17 @@ def worker_totals(now: datetime) -> list[Query]:
     ]
 
 
-def unfinished_tasks() -> Query:
+def unfinished_tasks(scope: Scope) -> Query:
     """Tasks ``sync`` should look up: not SUCCESS, FAILURE or REVOKED."""
-    return {"state": {"$in": list(UNFINISHED)}, **LIVE}
+    return {"state": {"$in": list(UNFINISHED)}, **LIVE, **scope.condition()}
 
 
 # --- selections by id (seed 003's batch methods) ----------------------------------------------
 
 
-def in_scope(query: Query, scope: Scope) -> Query:
-    """``query`` kept inside ``scope`` (``query`` has no ``app`` condition of its own)."""
-    return {**query, **scope.condition()}
-
-
 def tasks_by_ids(ids: Iterable[str], scope: Scope) -> Query:
     """Live tasks by id (``uuid`` equals ``_id`` and has an index with ``deleted``)."""
-    return in_scope({"uuid": {"$in": sorted(set(ids))}, **LIVE}, scope)
+    return within({"uuid": {"$in": sorted(set(ids))}, **LIVE}, scope)
 
 
 def tasks_on_workers(hosts: Iterable[str], scope: Scope, *, active_only: bool) -> Query:
@@ -339,17 +352,17 @@ def tasks_on_workers(hosts: Iterable[str], scope: Scope, *, active_only: bool) -
     query: Query = {"state": {"$in": sorted(ON_WORKER)}, "worker": {"$in": sorted(set(hosts))}}
     if active_only:
         query["lost"] = {"$in": [False, None]}  # a document from before the flag: not lost
-    return in_scope({**query, **LIVE}, scope)
+    return within({**query, **LIVE}, scope)
 
 
 def workers_by_ids(ids: Iterable[str], scope: Scope) -> Query:
     """Live workers by uuid or hostname (as :func:`worker_by_id`)."""
     wanted = sorted(set(ids))
     either = {"$or": [{"id": {"$in": wanted}}, {"_id": {"$in": wanted}}]}
-    return in_scope({**either, **LIVE}, scope)
+    return within({**either, **LIVE}, scope)
 
 
 def workers_by_hostname(hosts: Iterable[str], scope: Scope) -> Query:
     """Workers by hostname, deleted ones included: whether a worker is alive does not depend
     on whether it is listed."""
-    return in_scope({"_id": {"$in": sorted(set(hosts))}}, scope)
+    return within({"_id": {"$in": sorted(set(hosts))}}, scope)

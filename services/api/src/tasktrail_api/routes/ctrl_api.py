@@ -11,10 +11,9 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from tasktrail_api.auth import Viewer
+from tasktrail_api.auth import CallerScope, Viewer
 from tasktrail_api.deps import IdempotencyKey, UseCasesDep
 from tasktrail_api.domain.batch import BatchRequest
-from tasktrail_api.domain.scope import EVERYTHING
 from tasktrail_api.envelope import batch_reply
 from tasktrail_api.schemas import BatchAnswer, BatchFailure
 from tasktrail_api.usecases.batch import Caller
@@ -37,9 +36,12 @@ the app's envelope for this route."""
 
 @router.post("/json", response_model=BatchAnswer, responses=REFUSED)
 async def batch(
-    body: BatchRequest, use_cases: UseCasesDep, principal: Viewer, key: IdempotencyKey = None
+    body: BatchRequest,
+    use_cases: UseCasesDep,
+    principal: Viewer,
+    scope: CallerScope,
+    key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Run the methods in order (TaskInfo, AppTasks, TaskEvents: viewer; TaskStart, TaskStop:
     operator); each entry of ``reply`` holds its call's ``result`` or ``error``."""
-    caller = Caller(principal, EVERYTHING, key)  # until organisations land
-    return batch_reply(await use_cases.batch.run(body, caller))
+    return batch_reply(await use_cases.batch.run(body, Caller(principal, scope, key)))

@@ -157,21 +157,22 @@ class Batch:
         """Send a task by name (``run``); the new task's id."""
         self._may_command(caller, "TaskStart")
         params = parse_params(TaskStartParams, raw)
-        project_scope(caller.scope, params.project_id)
-        reply = await self._commands.send(
-            "run", params.run_arguments(), caller.principal, caller.key, origin=ORIGIN
-        )
+        scope = project_scope(caller.scope, params.project_id)
+        reply = await self._commands.send_in(
+            scope, "run", params.run_arguments(), caller.principal, caller.key,
+            params.project_id, origin=ORIGIN,
+        )  # fmt: skip
         return {"task_id": str(reply.result)}
 
     async def task_stop(self, raw: dict[str, Any], caller: Caller) -> dict[str, Any]:
-        """Revoke the tasks (``terminate``: also kill them where they run)."""
+        """Revoke the tasks (``terminate``: also kill them where they run), each of which
+        must be a task of the project."""
         self._may_command(caller, "TaskStop")
         params = parse_params(TaskStopParams, raw)
         scope = project_scope(caller.scope, params.project_id)
         args = params.revoke_arguments()
-        await self._tasks.selected(args["ids"], scope)  # only tasks the caller may see
-        reply = await self._commands.send(
-            "revoke", args, caller.principal, caller.key, origin=ORIGIN
+        reply = await self._commands.send_in(
+            scope, "revoke", args, caller.principal, caller.key, origin=ORIGIN
         )
         return {"task_ids": args["ids"], **serializers.command_result(reply)}
 

@@ -5,6 +5,8 @@ longer than a dashboard may (p99 <= 20 ms). So requests read the latest snapshot
 is older than ``max_age``, start one refresh (never more than one at a time) that the next
 requests see. Only the first request, or one whose snapshot is too stale to show
 (``max_stale``), waits for a fresh count. ``max_age <= 0`` counts on every request.
+
+Each scope counts what it sees, so each has a snapshot of its own (:class:`Dashboards`).
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from tasktrail_api.domain import serializers
+from tasktrail_api.domain.scope import Scope
 from tasktrail_api.usecases.ports import Clock, ReadModels
 
 log = logging.getLogger(__name__)
@@ -66,17 +70,51 @@ class DashboardCache:
         self._value, self._at = value, started
         return value
 
+    @property
+    def busy(self) -> bool:
+        """Whether a refresh is running."""
+        return self._refresh is not None and not self._refresh.done()
+
     async def close(self) -> None:
         """Wait for a running refresh (its reads must not be cancelled)."""
         if self._refresh is not None:
             await asyncio.wait([self._refresh])
 
 
-def dashboard(read_models: ReadModels, clock: Clock, *, max_age: float) -> DashboardCache:
-    """Workers online/offline and tasks per state, counted from the read models."""
+class Dashboards:
+    """One snapshot per scope, the least recently used dropped past ``max_scopes``."""
 
-    async def compute() -> dict[str, Any]:
-        task_rows, worker_rows = await read_models.dashboard_rows(clock.now())
-        return serializers.dashboard(task_rows, worker_rows)
+    def __init__(
+        self, read_models: ReadModels, clock: Clock, *, max_age: float, max_scopes: int = 256
+    ) -> None:
+        self._read_models = read_models
+        self._clock = clock
+        self._max_age = max_age
+        self._max_scopes = max_scopes
+        self._caches: OrderedDict[Scope, DashboardCache] = OrderedDict()
+        self._dropped: list[DashboardCache] = []
 
-    return DashboardCache(compute, max_age=max_age, clock=clock.monotonic)
+    async def get(self, scope: Scope) -> dict[str, Any]:
+        """Workers online/offline and tasks per state in ``scope``."""
+        cache = self._caches.get(scope)
+        if cache is None:
+            cache = self._caches[scope] = self._new(scope)
+            while len(self._caches) > self._max_scopes:
+                self._dropped.append(self._caches.popitem(last=False)[1])
+            self._dropped = [old for old in self._dropped if old.busy]
+        self._caches.move_to_end(scope)
+        return await cache.get()
+
+    def _new(self, scope: Scope) -> DashboardCache:
+        read_models, clock = self._read_models, self._clock
+
+        async def compute() -> dict[str, Any]:
+            task_rows, worker_rows = await read_models.dashboard_rows(clock.now(), scope)
+            return serializers.dashboard(task_rows, worker_rows)
+
+        return DashboardCache(compute, max_age=self._max_age, clock=clock.monotonic)
+
+    async def close(self) -> None:
+        """Wait for every running refresh (their reads must not be cancelled)."""
+        for cache in [*self._caches.values(), *self._dropped]:
+            await cache.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from tasktrail_api.domain import serializers
@@ -12,8 +13,11 @@ from tasktrail_api.domain.commands import retry_arguments
 from tasktrail_api.domain.cursor import BadCursor, cursor_after, decode_cursor
 from tasktrail_api.domain.errors import BadRequest, Forbidden, NotFound
 from tasktrail_api.domain.filters import TaskFilters
+from tasktrail_api.domain.orgs import route
 from tasktrail_api.domain.plan import (
+    MIN_TIME,
     TASK_PROJECTION,
+    Doc,
     Sort,
     by_id,
     task_page,
@@ -32,7 +36,6 @@ from tasktrail_api.usecases.writes import TASK, live
 RECONCILED_PROJECTION = {**TASK_PROJECTION, "_records": 1, "deleted": 1}
 MAX_ON_WORKERS = 10_000
 """Tasks one read of the tasks on some workers returns at most."""
-BY_AGE = [("timestamp", 1), ("_id", 1)]
 Shown = list[dict[str, Any]]
 """Documents as the API shows them (``domain.serializers``)."""
 
@@ -64,29 +67,29 @@ class Tasks:
         self._sync_chunk = sync_chunk
         self._sync_max = sync_max
 
-    async def list(self, filters: TaskFilters, labels: Mapping[str, str]) -> Page:
-        """Tasks matching every filter, a page by ``offset`` or after ``cursor``."""
+    async def list(self, filters: TaskFilters, labels: Mapping[str, str], scope: Scope) -> Page:
+        """Tasks in ``scope`` matching every filter, a page by ``offset`` or after ``cursor``."""
         if filters.cursor is not None and filters.offset:
             raise BadRequest.field("cursor", "give either cursor or offset, not both")
         try:
             cursor = decode_cursor(filters.cursor, filters.sort) if filters.cursor else None
         except BadCursor as exc:
             raise BadRequest.field("cursor", str(exc)) from exc
-        plan = task_page(filters, labels, cursor, self._clock.now())
+        plan = task_page(filters, labels, cursor, self._clock.now(), scope)
         docs, count = await self._documents.page(plan)
         next_cursor = None
         if len(docs) == filters.limit:
             next_cursor = cursor_after(docs[-1], Sort.parse(filters.sort).key, filters.sort)
         return Page([serializers.task(doc) for doc in docs], count, next_cursor)
 
-    async def get(self, task_id: str) -> dict[str, Any]:
-        return serializers.task(await live(self._documents, TASK, task_id, TASK_PROJECTION))
+    async def get(self, task_id: str, scope: Scope) -> dict[str, Any]:
+        return serializers.task(await live(self._documents, TASK, task_id, TASK_PROJECTION, scope))
 
     async def selected(self, ids: Sequence[str], scope: Scope) -> Shown:
         """The tasks ``ids`` name, in that order; NotFound naming those that do not exist or
         are outside ``scope`` (the same thing, to the caller)."""
         query = tasks_by_ids(ids, scope)
-        docs = await self._documents.find(query, TASK_PROJECTION, BY_AGE, limit=len(ids))
+        docs = await self._documents.rows(query, TASK_PROJECTION, len(ids))
         found = {str(doc["_id"]): doc for doc in docs}
         missing = [task_id for task_id in ids if task_id not in found]
         if missing:
@@ -99,16 +102,22 @@ class Tasks:
         if not hosts:
             return []
         query = tasks_on_workers(hosts, scope, active_only=active_only)
-        docs = await self._documents.find(query, TASK_PROJECTION, BY_AGE, limit=MAX_ON_WORKERS)
+        docs = await self._documents.rows(query, TASK_PROJECTION, MAX_ON_WORKERS)
+        docs.sort(key=_age)
         return [serializers.task(doc) for doc in docs]
 
-    async def get_synced(self, task_id: str, caller: Principal, key: str | None) -> dict[str, Any]:
+    async def get_synced(
+        self, task_id: str, caller: Principal, key: str | None, scope: Scope
+    ) -> dict[str, Any]:
         """The task after control has looked it up in the result backend and the projector
         has applied what it found (if anything, within the write wait)."""
         if caller.role < Role.operator:
             raise Forbidden("?sync needs the operator role")
+        held = await self._documents.one(by_id(task_id), {"app": 1})
+        found = {} if held is None else {task_id: held.get("app")}
+        [(app, _)] = route(found, [task_id], scope, self._commands.default_app, "task").items()
         since = self._clock.now().timestamp() - 1.0
-        reply = await self._commands.send("sync", {"ids": [task_id]}, caller, key)
+        reply = await self._commands.send("sync", {"ids": [task_id]}, caller, key, app)
         if isinstance(reply.result, int) and reply.result > 0:
             await wait_for(
                 lambda: self._documents.one(by_id(task_id), RECONCILED_PROJECTION),
@@ -116,21 +125,38 @@ class Tasks:
                 self._clock,
                 self._wait,
             )
-        return await self.get(task_id)
+        return await self.get(task_id, scope)
 
-    async def sync_all(self, caller: Principal, key: str | None) -> int:
-        """Send every unfinished task to control's ``sync``, in chunks; how many it reconciled."""
-        ids = await self._documents.ids(unfinished_tasks(), self._sync_max)
+    async def sync_all(self, caller: Principal, key: str | None, scope: Scope) -> int:
+        """Send every unfinished task in ``scope`` to its cluster's control (``sync``), in
+        chunks; how many control reconciled."""
+        rows = await self._documents.rows(unfinished_tasks(scope), {"app": 1}, self._sync_max)
+        default = self._commands.default_app
+        by_app: dict[str, list[str]] = {}
+        for row in rows:
+            by_app.setdefault(str(row.get("app") or default), []).append(str(row["_id"]))
+        chunks = [
+            (app, ids[start : start + self._sync_chunk])
+            for app, ids in sorted(by_app.items())
+            for start in range(0, len(ids), self._sync_chunk)
+        ]
         done = 0
-        for part, start in enumerate(range(0, len(ids), self._sync_chunk)):
-            chunk = ids[start : start + self._sync_chunk]
-            reply = await self._commands.send("sync", {"ids": chunk}, caller, sub_key(key, part))
+        for part, (app, chunk) in enumerate(chunks):
+            args = {"ids": chunk}
+            reply = await self._commands.send("sync", args, caller, sub_key(key, part), app)
             done += reply.result if isinstance(reply.result, int) else 0
         return done
 
-    async def retry(self, task_id: str, caller: Principal, key: str | None) -> str:
-        """Send the task again with its original arguments; the new task's id."""
-        doc = await live(self._documents, TASK, task_id, TASK_PROJECTION)
+    async def retry(self, task_id: str, caller: Principal, key: str | None, scope: Scope) -> str:
+        """Send the task again with its original arguments, to its cluster; the new task's id."""
+        doc = await live(self._documents, TASK, task_id, TASK_PROJECTION, scope)
         args = retry_arguments(task_id, doc).model_dump(mode="json")
-        reply = await self._commands.send("retry", args, caller, key)
+        app = doc.get("app") or self._commands.default_app
+        reply = await self._commands.send("retry", args, caller, key, app)
         return str(reply.result)
+
+
+def _age(doc: Doc) -> tuple[datetime, str]:
+    """Oldest first (by when the task last changed), then by id."""
+    at = doc.get("timestamp")
+    return (at if isinstance(at, datetime) else MIN_TIME, str(doc["_id"]))

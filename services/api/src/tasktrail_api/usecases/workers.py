@@ -10,8 +10,6 @@ from tasktrail_api.domain.errors import NotFound
 from tasktrail_api.domain.filters import WorkerFilters
 from tasktrail_api.domain.plan import (
     WORKER_PROJECTION,
-    WORKER_SORT,
-    in_scope,
     online_workers,
     worker_page,
     workers_by_hostname,
@@ -20,6 +18,7 @@ from tasktrail_api.domain.plan import (
 from tasktrail_api.domain.principals import Principal
 from tasktrail_api.domain.scope import Scope
 from tasktrail_api.usecases.commands import Commands
+from tasktrail_api.usecases.orgs import Orgs
 from tasktrail_api.usecases.ports import Clock, ReadModels
 from tasktrail_api.usecases.tasks import Page, Shown
 from tasktrail_api.usecases.writes import WORKER, live
@@ -29,26 +28,29 @@ ALIVE_UNTIL = {"alive_until": 1}
 
 
 class Workers:
-    def __init__(self, read_models: ReadModels, commands: Commands, clock: Clock) -> None:
+    def __init__(
+        self, read_models: ReadModels, commands: Commands, orgs: Orgs, clock: Clock
+    ) -> None:
         self._documents = read_models.workers
         self._commands = commands
+        self._orgs = orgs
         self._clock = clock
 
-    async def list(self, filters: WorkerFilters) -> Page:
+    async def list(self, filters: WorkerFilters, scope: Scope) -> Page:
         now = self._clock.now()
-        docs, count = await self._documents.page(worker_page(filters, now))
+        docs, count = await self._documents.page(worker_page(filters, now, scope))
         return Page([serializers.worker(doc, now) for doc in docs], count)
 
-    async def get(self, worker_id: str) -> dict[str, Any]:
-        doc = await live(self._documents, WORKER, worker_id, WORKER_PROJECTION)
+    async def get(self, worker_id: str, scope: Scope) -> dict[str, Any]:
+        doc = await live(self._documents, WORKER, worker_id, WORKER_PROJECTION, scope)
         return serializers.worker(doc, self._clock.now())
 
     async def selected(self, ids: Sequence[str], scope: Scope) -> Shown:
         """The workers ``ids`` name (uuid or hostname), in that order; NotFound naming those
         that do not exist or are outside ``scope``."""
         now = self._clock.now()
-        docs = await self._documents.find(
-            workers_by_ids(ids, scope), WORKER_PROJECTION, WORKER_SORT, limit=2 * len(ids)
+        docs = await self._documents.rows(
+            workers_by_ids(ids, scope), WORKER_PROJECTION, 2 * len(ids)
         )
         found = {str(key): doc for doc in docs for key in (doc.get("id"), doc["_id"]) if key}
         missing = [ident for ident in ids if ident not in found]
@@ -59,8 +61,9 @@ class Workers:
     async def online(self, scope: Scope) -> Shown:
         """The workers online now (heartbeats within Celery's expiry), by hostname."""
         now = self._clock.now()
-        query = in_scope(online_workers(now), scope)
-        docs = await self._documents.find(query, WORKER_PROJECTION, WORKER_SORT, limit=MAX_EXPECTED)
+        docs = await self._documents.rows(
+            online_workers(now, scope), WORKER_PROJECTION, MAX_EXPECTED
+        )
         return [serializers.worker(doc, now) for doc in docs]
 
     async def liveness(self, hosts: Iterable[str], scope: Scope) -> dict[str, bool]:
@@ -71,13 +74,23 @@ class Workers:
             return {}
         now = self._clock.now()
         query = workers_by_hostname(hosts, scope)
-        docs = await self._documents.find(query, ALIVE_UNTIL, WORKER_SORT, limit=len(hosts))
+        docs = await self._documents.rows(query, ALIVE_UNTIL, len(hosts))
         return {str(doc["_id"]): serializers.is_online(doc, now) for doc in docs}
 
-    async def refresh(self, caller: Principal, key: str | None) -> dict[str, Any]:
-        """Ping and inspect every worker; those the read model shows online (``expected``)
-        that do not answer are recorded unreachable and go offline."""
-        online = await self._documents.ids(online_workers(self._clock.now()), MAX_EXPECTED)
-        args = {"names": None, "expected": online}
-        reply = await self._commands.send("refresh", args, caller, key)
-        return {**serializers.command_result(reply), "expected": online}
+    async def refresh(self, caller: Principal, key: str | None, scope: Scope) -> dict[str, Any]:
+        """Ping and inspect every worker of each cluster in ``scope``; those the read model
+        shows online (``expected``) that do not answer are recorded unreachable and go
+        offline."""
+        query = online_workers(self._clock.now(), scope)
+        rows = await self._documents.rows(query, {"app": 1}, MAX_EXPECTED)
+        default = self._orgs.default_app
+        routes: dict[str, dict[str, Any]] = {
+            app: {"names": None, "expected": []} for app in await self._orgs.clusters(scope)
+        }
+        for row in rows:
+            app = str(row.get("app") or default)
+            if app in routes:
+                routes[app]["expected"].append(str(row["_id"]))
+        reply = await self._commands.fan_out("refresh", routes, caller, key)
+        expected = sorted(host for args in routes.values() for host in args["expected"])
+        return {**serializers.command_result(reply), "expected": expected}
