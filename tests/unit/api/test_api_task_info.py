@@ -20,6 +20,7 @@ from tasktrail_api.domain.errors import BadRequest, NotFound
 from tasktrail_api.domain.history import START, LogPosition
 from tasktrail_api.domain.scope import EVERYTHING, Scope
 from tasktrail_api.domain.serializers import task as shown_task
+from tasktrail_shared.catalog import entry_id
 
 T0 = datetime(2020, 2, 7, 11, 7, 24, 131260, tzinfo=UTC)
 
@@ -132,19 +133,13 @@ def test_ids_may_be_integers_one_a_list_or_all() -> None:
         parse_params(TaskInfoParams, {"project_id": "p", "task_ids": "*", "nope": 1})
 
 
-def test_task_stop_never_means_all_and_task_start_keeps_run_s_rules() -> None:
+def test_task_stop_never_means_all_and_task_start_names_a_catalog_entry() -> None:
     stop = parse_params(TaskStopParams, {"project_id": "p", "task_ids": "*", "signal": 9})
     assert stop.revoke_arguments() == {"ids": ["*"], "terminate": False, "signal": "SIGKILL"}
-    start = parse_params(TaskStartParams, {"project_id": "p", "name": "demo.add", "args": [1]})
-    assert start.run_arguments() == {
-        "name": "demo.add", "args": [1], "kwargs": {}, "queue": None, "eta": None,
-        "countdown": None,
-    }  # fmt: skip
-    with pytest.raises(BadRequest, match="eta"):
-        parse_params(
-            TaskStartParams,
-            {"project_id": "p", "name": "x", "eta": "2030-01-01T00:00:00Z", "countdown": 1.0},
-        )
+    start = parse_params(TaskStartParams, {"project_id": 23, "name": "demo.add", "args": [1]})
+    assert (start.entry(), start.args) == (entry_id("23", "demo.add"), [1])
+    with pytest.raises(BadRequest, match=r"^params.eta: Extra inputs"):
+        parse_params(TaskStartParams, {"project_id": "p", "name": "x", "eta": "2030-01-01"})
     with pytest.raises(BadRequest, match=r"^params.limit_value: Input should be less"):
         parse_params(TaskEventsParams, {"project_id": "p", "task_id": "t", "limit_value": 101})
 

@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 from tasktrail_api.domain.batch import BatchRequest
+from tasktrail_api.domain.catalog import RecipeImport, RecipeTask
 from tasktrail_api.domain.principals import Principal, Role
 from tasktrail_api.domain.scope import EVERYTHING, Scope
 from tasktrail_api.usecases.batch import Caller, Reply
-from tasktrail_shared.commands import CommandRequest
+from tasktrail_shared.catalog import entry_id
 
 from tests.unit.api.fakes import ADMIN, NOW, OPERATOR, VIEWER, World, ok_reply, task, worker
 
@@ -170,7 +171,16 @@ async def test_task_events_refuses_a_bad_token_and_an_unknown_task(world: World)
     assert replies[2].result == {"events": [], "update_token": "0.0"}
 
 
-async def test_task_start_and_stop_send_commands_from_the_batch_api(world: World) -> None:
+async def define(world: World, name: str, app: str = APP) -> None:
+    """A catalog entry, imported by a root admin into cluster ``app``, that the operator
+    token may run (its ACL names it)."""
+    recipe = RecipeImport(task=RecipeTask(name=name, acl=[OPERATOR.name]), app=app)
+    defined = await world.use_cases.catalog.import_recipe(EVERYTHING, ADMIN, recipe)
+    assert defined.shown is not None
+
+
+async def test_task_start_runs_a_catalog_entry_and_task_stop_revokes(world: World) -> None:
+    await define(world, "demo.add")
     world.sender.reply = lambda request: ok_reply(request, result="new-id")
     start, stop = await run(
         world,
@@ -179,17 +189,36 @@ async def test_task_start_and_stop_send_commands_from_the_batch_api(world: World
         who=OPERATOR,
         key="k1",
     )
-    assert start.result == {"task_id": "new-id"}
-    assert stop.result["task_ids"] == ["run-1", "run-2"]
+    assert start.error is None and start.result["task_id"] == "new-id"
+    job = start.result["job"]
+    assert (job["id"], job["origin"], job["user"]) == ("new-id", "batch", "oncall")
+    assert stop.error is None and stop.result["task_ids"] == ["run-1", "run-2"]
     assert stop.result["workers"] == {"celery@a": {"status": "ok", "detail": "ok"}}
-    sent = [(r.command, r.args, r.actor, r.origin, r.id) for r in world.sender.requests]
-    assert sent == [
-        ("run", {"name": "demo.add", "args": [2, 3], "kwargs": {}, "queue": None, "eta": None,
-                 "countdown": None}, "oncall", "batch API", "oncall/k1#0"),
-        ("revoke", {"ids": ["run-1", "run-2"], "terminate": True, "signal": "SIGTERM"}, "oncall",
-         "batch API", "oncall/k1#1"),
-    ]  # fmt: skip
+    run_request, revoke_request = world.sender.requests
+    assert (run_request.command, run_request.actor) == ("run", "oncall")
+    assert run_request.args["name"] == "demo.add" and run_request.args["args"] == [2, 3]
+    assert run_request.args["labels"] == {
+        "catalog_id": entry_id(APP, "demo.add"), "origin": "batch", "started_by": "oncall",
+    }  # fmt: skip
+    assert (revoke_request.command, revoke_request.id) == ("revoke", "oncall/k1#1")
+    assert revoke_request.args == {
+        "ids": ["run-1", "run-2"],
+        "terminate": True,
+        "signal": "SIGTERM",
+    }
     assert world.sender.apps == [APP, APP]  # to the project's control
+
+
+async def test_task_start_needs_a_catalog_entry_of_the_project(world: World) -> None:
+    await define(world, "demo.add", app="other")
+    replies = await run(
+        world,
+        call("TaskStart", {"name": "demo.add"}),
+        {"method": "TaskStart", "params": {"project_id": "other", "name": "demo.add"}},
+    )
+    assert replies[0].error is not None and replies[0].error.message.endswith("not found")
+    assert replies[1].error is None
+    assert world.sender.apps == ["other"]  # to the project's control
 
 
 async def test_commands_need_the_operator_role_and_visible_tasks(world: World) -> None:
@@ -245,15 +274,3 @@ async def test_a_method_that_breaks_is_answered_with_an_error_and_the_rest_run(
     assert replies[0].error is not None
     assert replies[0].error.message == "AppTasks failed; the error is logged"
     assert ids(replies[1]) == ["run-1"]
-
-
-def test_requests_carry_the_origin_they_are_recorded_with() -> None:
-    assert CommandRequest(command="ping").origin is None
-
-
-async def test_task_start_goes_to_the_control_of_the_project_s_cluster(world: World) -> None:
-    replies = await run(
-        world, {"method": "TaskStart", "params": {"project_id": "other", "name": "demo.add"}}
-    )
-    assert replies[0].error is None
-    assert world.sender.apps == ["other"]

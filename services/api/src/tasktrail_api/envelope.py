@@ -4,6 +4,10 @@ Clients of the original API test ``err`` and read ``data``; every answer, includ
 errors (validation, unknown route, wrong method, crashes), keeps that shape. This is the one
 place where a use case's failure (``domain.errors``) becomes an HTTP status.
 
+Seed 001's routes (TheEye's tasks API, :data:`SEED001_PATHS`) answer plain JSON instead, and
+every error under their paths (a bad token or body, an unknown path, a body too large) in
+TheEye's shape, ``{statusCode, error, message}`` (:func:`plain_error`), with the same statuses.
+
 Seed 003's batch API (under ``/ctrl_api/``) answers in its own shape, ``{"reply": [...]}``:
 each call's entry carries its result or an error object ``{"code", "message"}`` (``code`` is
 the status the same failure gets elsewhere), and a request that fails as a whole (bad body,
@@ -13,7 +17,9 @@ no token) gets ``{"reply": [], "error": {...}}`` with that status.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
+from http import HTTPStatus
 from typing import Any, Generic, TypeVar
 
 from fastapi import FastAPI, Request
@@ -44,6 +50,18 @@ class ErrorEnvelope(BaseModel):
     data: Any = None
 
 
+ERROR_DESCRIPTIONS: dict[int, str] = {
+    400: "Invalid parameters or body; the message names the field",
+    401: "Missing or invalid token",
+    403: "The token's role is not enough",
+    404: "Not found",
+    409: "Conflicts with what exists",
+    413: "The request body is too large",
+    422: "Understood, but cannot be done (e.g. arguments not captured in full)",
+    502: "The control service reported a failure",
+    503: "MongoDB, NATS or the control service is unavailable",
+}
+"""Every error status the API answers, for the OpenAPI description."""
 STATUS: dict[type[errors.DomainError], int] = {
     errors.BadRequest: 400,
     errors.Unauthorized: 401,
@@ -68,6 +86,8 @@ def ok(data: Any, status_code: int = 200) -> JSONResponse:
     return JSONResponse(body, status_code=status_code)
 
 
+SEED001_PATHS = re.compile(r"^/(?:job|[^/]+/(?:task|job))(?:/|$)")
+"""Seed 001's paths: ``/job...``, ``/<customer>/task...``, ``/<customer>/job...``."""
 BATCH_PATHS = "/ctrl_api/"
 """Where answers take seed 003's shape instead of the envelope."""
 
@@ -81,7 +101,10 @@ def error_response(
     path: str = "",
 ) -> JSONResponse:
     """An error envelope; ``err_code`` is the HTTP status (stable, clients test it). Under
-    :data:`BATCH_PATHS`, seed 003's failed request instead."""
+    :data:`SEED001_PATHS`, TheEye's error body, and under :data:`BATCH_PATHS` seed 003's
+    failed request, instead."""
+    if SEED001_PATHS.match(path):
+        return plain_error(status_code, message, headers=headers)
     if path.startswith(BATCH_PATHS):
         failed = {"reply": [], "error": {"code": status_code, "message": message}}
         return JSONResponse(failed, status_code=status_code, headers=headers)
@@ -116,6 +139,22 @@ def describe_validation_errors(errors: Sequence[Any]) -> tuple[str, list[dict[st
     return message, details
 
 
+class PlainError(BaseModel):
+    """An error of seed 001's routes, as TheEye answers it."""
+
+    statusCode: int  # TheEye's name
+    error: str
+    message: str
+
+
+def plain_error(
+    status_code: int, message: str, *, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """``{statusCode, error, message}``: the status, its reason phrase, and what went wrong."""
+    body = PlainError(statusCode=status_code, error=HTTPStatus(status_code).phrase, message=message)
+    return JSONResponse(body.model_dump(), status_code=status_code, headers=headers)
+
+
 def status_of(exc: errors.DomainError) -> int:
     for kind in type(exc).__mro__:
         if kind in STATUS:
@@ -123,7 +162,7 @@ def status_of(exc: errors.DomainError) -> int:
     return 500
 
 
-async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+async def domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, errors.DomainError)
     headers = CHALLENGE if isinstance(exc, errors.Unauthorized) else None
     return error_response(status_of(exc), exc.message, headers=headers, path=request.url.path)
@@ -135,7 +174,7 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(400, message, data={"errors": details}, path=request.url.path)
 
 
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+async def http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     headers = dict(exc.headers) if exc.headers else None
     return error_response(exc.status_code, str(exc.detail), headers=headers, path=request.url.path)
@@ -147,7 +186,7 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def install_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(errors.DomainError, _domain_error)
+    app.add_exception_handler(errors.DomainError, domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(Exception, _unexpected_error)

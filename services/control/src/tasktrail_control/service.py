@@ -154,8 +154,6 @@ class Control:
             "actor": request.actor,
             "args": args,
         }
-        if request.origin is not None:
-            payload["origin"] = request.origin
         if reply is not None:
             payload["outcome"] = reply.model_dump(mode="json")
         suffix = "requested" if reply is None else "completed"

@@ -22,7 +22,8 @@ from pydantic import (
     StringConstraints,
     ValidationError,
 )
-from tasktrail_shared.commands import RunArgs, Signal
+from tasktrail_shared.catalog import entry_id
+from tasktrail_shared.commands import Signal
 
 from tasktrail_api.domain.errors import BadRequest, NotFound
 from tasktrail_api.domain.scope import Scope
@@ -142,13 +143,17 @@ class TaskEventsParams(_Params):
     update_token: Annotated[str, StringConstraints(max_length=64)] | None = None
 
 
-class TaskStartParams(RunArgs):
-    """``run``'s arguments (the shared contract, every rule included) and the cluster."""
+class TaskStartParams(_Params):
+    """A task of the project's catalog, by name, and the values of its arguments."""
 
-    project_id: Ident
+    name: Annotated[str, StringConstraints(min_length=1, max_length=255)]
+    args: list[Any] = Field(
+        default_factory=list, max_length=1000, description="The entry's task_arguments values"
+    )
 
-    def run_arguments(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", exclude={"project_id"})
+    def entry(self) -> str:
+        """The catalog entry of this task in the project."""
+        return entry_id(self.project_id, self.name)
 
 
 class TaskStopParams(_Params):

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -276,6 +276,24 @@ def task_page(
     return ReadPlan(base, parts, TASK_PROJECTION, filters.limit, filters.offset)
 
 
+def by_ids(ids: Sequence[str], projection: Query, sort: SortSpec, scope: Scope) -> ReadPlan:
+    """The live documents of ``ids`` in ``scope`` (the others are missing), one read."""
+    query = within({"_id": {"$in": sorted(set(ids))}, **LIVE}, scope)
+    return ReadPlan(query, [Segment(query, sort)], projection, max(len(ids), 1))
+
+
+def tasks_among(
+    ids: Sequence[str], filters: TaskFilters, labels: Mapping[str, str], scope: Scope
+) -> ReadPlan:
+    """Those of ``ids`` that match the filters, in the filters' order: what a live list
+    shows of the tasks that just changed (the same query as the list's, on fewer ids)."""
+    query = and_query(
+        within(task_query(filters, labels), scope), {"_id": {"$in": sorted(set(ids))}}
+    )
+    spec = Sort.parse(filters.sort).spec
+    return ReadPlan(query, [Segment(query, spec)], TASK_PROJECTION, max(len(ids), 1))
+
+
 # --- workers, dashboard, sync ---------------------------------------------------------------
 
 
@@ -341,11 +359,6 @@ def unfinished_tasks(scope: Scope) -> Query:
 # --- selections by id (seed 003's batch methods) ----------------------------------------------
 
 
-def tasks_by_ids(ids: Iterable[str], scope: Scope) -> Query:
-    """Live tasks by id (``uuid`` equals ``_id`` and has an index with ``deleted``)."""
-    return within({"uuid": {"$in": sorted(set(ids))}, **LIVE}, scope)
-
-
 def tasks_on_workers(hosts: Iterable[str], scope: Scope, *, active_only: bool) -> Query:
     """Live tasks sitting on these workers (RECEIVED or STARTED there); ``active_only``:
     not the lost ones (their worker process is gone)."""
@@ -360,9 +373,3 @@ def workers_by_ids(ids: Iterable[str], scope: Scope) -> Query:
     wanted = sorted(set(ids))
     either = {"$or": [{"id": {"$in": wanted}}, {"_id": {"$in": wanted}}]}
     return within({**either, **LIVE}, scope)
-
-
-def workers_by_hostname(hosts: Iterable[str], scope: Scope) -> Query:
-    """Workers by hostname, deleted ones included: whether a worker is alive does not depend
-    on whether it is listed."""
-    return within({"_id": {"$in": sorted(set(hosts))}}, scope)

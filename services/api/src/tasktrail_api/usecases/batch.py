@@ -4,8 +4,9 @@ Every method is served by the use cases the REST routes use (tasks, workers, the
 history, commands) within the caller's scope narrowed to the call's project (a cluster);
 this module only picks them and formats their answers in the seed's shape
 (``domain.task_info``). A method that fails is answered with its failure and the next one
-runs: the batch never fails as a whole. Commands it sends are recorded with the caller as
-actor and ``batch API`` as origin.
+runs: the batch never fails as a whole. ``TaskStart`` runs a catalog entry (``Catalog.run``,
+origin ``batch``), so the run's command is recorded with the caller as actor and its labels
+say it came from the batch API.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
+
+from tasktrail_shared.catalog import Origin
 
 from tasktrail_api.domain import serializers, task_info
 from tasktrail_api.domain.batch import (
@@ -33,14 +36,15 @@ from tasktrail_api.domain.history import LogPosition
 from tasktrail_api.domain.principals import Principal, Role
 from tasktrail_api.domain.scope import Scope
 from tasktrail_api.usecases.audit import Audit
+from tasktrail_api.usecases.catalog import Catalog
 from tasktrail_api.usecases.commands import Commands, sub_key
 from tasktrail_api.usecases.tasks import Tasks
 from tasktrail_api.usecases.workers import Workers
 
 log = logging.getLogger(__name__)
 
-ORIGIN = "batch API"
-"""The ``origin`` control records for the commands a batch sends."""
+ORIGIN: Origin = "batch"
+"""How the catalog labels the runs a batch starts."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,11 +75,14 @@ Items = list[dict[str, Any]]
 
 
 class Batch:
-    def __init__(self, tasks: Tasks, workers: Workers, audit: Audit, commands: Commands) -> None:
+    def __init__(
+        self, tasks: Tasks, workers: Workers, audit: Audit, commands: Commands, catalog: Catalog
+    ) -> None:
         self._tasks = tasks
         self._workers = workers
         self._audit = audit
         self._commands = commands
+        self._catalog = catalog
         self._methods: dict[str, Method] = {
             "TaskInfo": self.task_info,
             "AppTasks": self.app_tasks,
@@ -154,15 +161,13 @@ class Batch:
         return {"events": entries, "update_token": last.token}
 
     async def task_start(self, raw: dict[str, Any], caller: Caller) -> dict[str, Any]:
-        """Send a task by name (``run``); the new task's id."""
+        """Run a task of the project's catalog (as seed 001's routes do): the new task's id
+        and its job."""
         self._may_command(caller, "TaskStart")
         params = parse_params(TaskStartParams, raw)
         scope = project_scope(caller.scope, params.project_id)
-        reply = await self._commands.send_in(
-            scope, "run", params.run_arguments(), caller.principal, caller.key,
-            params.project_id, origin=ORIGIN,
-        )  # fmt: skip
-        return {"task_id": str(reply.result)}
+        job = await self._catalog.run(scope, caller.principal, params.entry(), params.args, ORIGIN)
+        return {"task_id": job["id"], "job": job}
 
     async def task_stop(self, raw: dict[str, Any], caller: Caller) -> dict[str, Any]:
         """Revoke the tasks (``terminate``: also kill them where they run), each of which
@@ -171,16 +176,15 @@ class Batch:
         params = parse_params(TaskStopParams, raw)
         scope = project_scope(caller.scope, params.project_id)
         args = params.revoke_arguments()
-        reply = await self._commands.send_in(
-            scope, "revoke", args, caller.principal, caller.key, origin=ORIGIN
-        )
+        reply = await self._commands.send_in(scope, "revoke", args, caller.principal, caller.key)
         return {"task_ids": args["ids"], **serializers.command_result(reply)}
 
     # --- helpers ------------------------------------------------------------------------------
 
     async def _items(self, tasks: Items, scope: Scope) -> Items:
         """``tasks`` in the seed's shape, each judged by its worker's liveness read now."""
-        alive = await self._workers.liveness(_workers_of(tasks), scope)
+        workers = await self._workers.many(sorted(_workers_of(tasks)), scope)
+        alive = {worker["name"]: worker["status"] for worker in workers}
         return [task_info.item(task, alive.get(task["worker"])) for task in tasks]
 
     @staticmethod

@@ -30,8 +30,6 @@ from tasktrail_api.usecases.ports import CommandSender, ReadModels
 
 MAX_COMMAND_ID = 255
 """The longest command id the contract carries (``CommandRequest.id``)."""
-REST_API = "REST API"
-"""The ``origin`` control records for commands sent through the REST routes."""
 
 
 def command_id(caller: Principal, key: str | None) -> str:
@@ -111,19 +109,15 @@ class Commands:
         caller: Principal,
         key: str | None = None,
         app: str | None = None,
-        *,
-        origin: str = REST_API,
     ) -> CommandReply:
         """Check ``args`` against the contract, send to cluster ``app`` (``None``: the API's
-        own), and return the successful reply; control records the command with the caller
-        as actor and ``origin``."""
+        own), and return the successful reply."""
         checked = checked_arguments(command, args)
         request = CommandRequest(
             id=command_id(caller, key),
             command=command,
             args=checked,
             actor=caller.name,
-            origin=origin,
             timeout=self._worker_timeout,
         )
         reply = await self._sender.send(request, app or self._orgs.default_app)
@@ -141,16 +135,14 @@ class Commands:
         caller: Principal,
         key: str | None = None,
         app: str | None = None,
-        *,
-        origin: str = REST_API,
     ) -> CommandReply:
         """Send to the clusters ``args`` concern, within ``scope`` (see the module's
         docstring); ``app`` is the cluster asked for, for ``run`` and ``purge``."""
         if command in BY_CLUSTER:
             target = await self._orgs.cluster_for(scope, app)
-            return await self.send(command, args, caller, key, target, origin=origin)
+            return await self.send(command, args, caller, key, target)
         routes = await self._routes(scope, command, checked_arguments(command, args))
-        return await self.fan_out(command, routes, caller, key, origin=origin)
+        return await self.fan_out(command, routes, caller, key)
 
     async def _routes(
         self, scope: Scope, command: CommandName, args: Mapping[str, Any]
@@ -174,8 +166,6 @@ class Commands:
         routes: Mapping[str, Mapping[str, Any]],
         caller: Principal,
         key: str | None,
-        *,
-        origin: str = REST_API,
     ) -> CommandReply:
         """``command`` to each cluster of ``routes`` with its arguments, one reply for all.
         With several clusters each gets the key under its name, so that each control's
@@ -183,8 +173,7 @@ class Commands:
         replies = []
         for app in sorted(routes):
             part = key if len(routes) == 1 else sub_key(key, app)
-            sent = await self.send(command, routes[app], caller, part, app, origin=origin)
-            replies.append(sent)
+            replies.append(await self.send(command, routes[app], caller, part, app))
         if not replies:  # a scope with no cluster: no worker to command
             return CommandReply(id=command_id(caller, key), command=command, ok=True)
         return merge_replies(command, replies)

@@ -3,6 +3,7 @@ and sending a task again (``retry``)."""
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,8 +21,9 @@ from tasktrail_api.domain.plan import (
     Doc,
     Sort,
     by_id,
+    by_ids,
     task_page,
-    tasks_by_ids,
+    tasks_among,
     tasks_on_workers,
     unfinished_tasks,
 )
@@ -35,9 +37,8 @@ from tasktrail_api.usecases.writes import TASK, live
 
 RECONCILED_PROJECTION = {**TASK_PROJECTION, "_records": 1, "deleted": 1}
 MAX_ON_WORKERS = 10_000
+BY_ID = [("_id", 1)]
 """Tasks one read of the tasks on some workers returns at most."""
-Shown = list[dict[str, Any]]
-"""Documents as the API shows them (``domain.serializers``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,21 +83,36 @@ class Tasks:
             next_cursor = cursor_after(docs[-1], Sort.parse(filters.sort).key, filters.sort)
         return Page([serializers.task(doc) for doc in docs], count, next_cursor)
 
+    async def among(
+        self,
+        task_ids: Sequence[str],
+        filters: TaskFilters,
+        labels: Mapping[str, str],
+        scope: Scope,
+    ) -> builtins.list[dict[str, Any]]:
+        """Those of ``task_ids`` that match the list's filters, in its order: what a live
+        list shows of the tasks that just changed."""
+        if not task_ids:
+            return []
+        docs, _ = await self._documents.page(tasks_among(task_ids, filters, labels, scope))
+        return [serializers.task(doc) for doc in docs]
+
     async def get(self, task_id: str, scope: Scope) -> dict[str, Any]:
         return serializers.task(await live(self._documents, TASK, task_id, TASK_PROJECTION, scope))
 
-    async def selected(self, ids: Sequence[str], scope: Scope) -> Shown:
+    async def selected(self, ids: Sequence[str], scope: Scope) -> builtins.list[dict[str, Any]]:
         """The tasks ``ids`` name, in that order; NotFound naming those that do not exist or
         are outside ``scope`` (the same thing, to the caller)."""
-        query = tasks_by_ids(ids, scope)
-        docs = await self._documents.rows(query, TASK_PROJECTION, len(ids))
+        docs, _ = await self._documents.page(by_ids(ids, TASK_PROJECTION, BY_ID, scope))
         found = {str(doc["_id"]): doc for doc in docs}
         missing = [task_id for task_id in ids if task_id not in found]
         if missing:
             raise NotFound(f"task not found: {', '.join(missing[:10])}")
         return [serializers.task(found[task_id]) for task_id in ids]
 
-    async def on_workers(self, hosts: Iterable[str], scope: Scope, *, active_only: bool) -> Shown:
+    async def on_workers(
+        self, hosts: Iterable[str], scope: Scope, *, active_only: bool
+    ) -> builtins.list[dict[str, Any]]:
         """The tasks sitting on these workers, oldest first; ``active_only``: not the lost."""
         hosts = list(hosts)
         if not hosts:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import builtins
+from collections.abc import Sequence
 from typing import Any
 
 from tasktrail_api.domain import serializers
@@ -10,9 +11,10 @@ from tasktrail_api.domain.errors import NotFound
 from tasktrail_api.domain.filters import WorkerFilters
 from tasktrail_api.domain.plan import (
     WORKER_PROJECTION,
+    WORKER_SORT,
+    by_ids,
     online_workers,
     worker_page,
-    workers_by_hostname,
     workers_by_ids,
 )
 from tasktrail_api.domain.principals import Principal
@@ -20,11 +22,10 @@ from tasktrail_api.domain.scope import Scope
 from tasktrail_api.usecases.commands import Commands
 from tasktrail_api.usecases.orgs import Orgs
 from tasktrail_api.usecases.ports import Clock, ReadModels
-from tasktrail_api.usecases.tasks import Page, Shown
+from tasktrail_api.usecases.tasks import Page
 from tasktrail_api.usecases.writes import WORKER, live
 
 MAX_EXPECTED = 10_000
-ALIVE_UNTIL = {"alive_until": 1}
 
 
 class Workers:
@@ -41,11 +42,21 @@ class Workers:
         docs, count = await self._documents.page(worker_page(filters, now, scope))
         return Page([serializers.worker(doc, now) for doc in docs], count)
 
+    async def many(self, hostnames: Sequence[str], scope: Scope) -> builtins.list[dict[str, Any]]:
+        """The live workers in ``scope`` among ``hostnames``, as shown, in hostname order."""
+        if not hostnames:
+            return []
+        now = self._clock.now()
+        docs, _ = await self._documents.page(
+            by_ids(hostnames, WORKER_PROJECTION, WORKER_SORT, scope)
+        )
+        return [serializers.worker(doc, now) for doc in docs]
+
     async def get(self, worker_id: str, scope: Scope) -> dict[str, Any]:
         doc = await live(self._documents, WORKER, worker_id, WORKER_PROJECTION, scope)
         return serializers.worker(doc, self._clock.now())
 
-    async def selected(self, ids: Sequence[str], scope: Scope) -> Shown:
+    async def selected(self, ids: Sequence[str], scope: Scope) -> builtins.list[dict[str, Any]]:
         """The workers ``ids`` name (uuid or hostname), in that order; NotFound naming those
         that do not exist or are outside ``scope``."""
         now = self._clock.now()
@@ -58,24 +69,13 @@ class Workers:
             raise NotFound(f"worker not found: {', '.join(missing[:10])}")
         return [serializers.worker(found[ident], now) for ident in ids]
 
-    async def online(self, scope: Scope) -> Shown:
+    async def online(self, scope: Scope) -> builtins.list[dict[str, Any]]:
         """The workers online now (heartbeats within Celery's expiry), by hostname."""
         now = self._clock.now()
         docs = await self._documents.rows(
             online_workers(now, scope), WORKER_PROJECTION, MAX_EXPECTED
         )
         return [serializers.worker(doc, now) for doc in docs]
-
-    async def liveness(self, hosts: Iterable[str], scope: Scope) -> dict[str, bool]:
-        """Whether each of these workers is alive now, by hostname (Celery's rule: within
-        two heartbeat periods of its last heartbeat); a worker never heard of is left out."""
-        hosts = list(hosts)
-        if not hosts:
-            return {}
-        now = self._clock.now()
-        query = workers_by_hostname(hosts, scope)
-        docs = await self._documents.rows(query, ALIVE_UNTIL, len(hosts))
-        return {str(doc["_id"]): serializers.is_online(doc, now) for doc in docs}
 
     async def refresh(self, caller: Principal, key: str | None, scope: Scope) -> dict[str, Any]:
         """Ping and inspect every worker of each cluster in ``scope``; those the read model
