@@ -465,6 +465,22 @@ def b_commands(orgs: TwoOrgs) -> dict[tuple[str, str], dict[str, Any] | None]:
         ("DELETE", "/monitor/tokens/{name}"): None,
         ("POST", "/monitor/orgs"): {"slug": "globex", "name": "mine now"},
         ("POST", "/monitor/orgs/{slug}/clusters"): {"app": orgs.b_app},
+        ("POST", "/ctrl_api/v1/json"): {
+            "methods": [
+                {"method": m, "params": {"project_id": orgs.b_app, **params}}
+                for m, params in (
+                    ("TaskInfo", {"task_ids": B_TASK}),
+                    ("AppTasks", {"app_ids": B_WORKER}),
+                    ("TaskEvents", {"task_id": B_TASK}),
+                    ("TaskStart", {"name": "demo.add"}),
+                    ("TaskStop", {"task_ids": B_TASK}),
+                )
+            ]
+            + [
+                {"method": "TaskInfo", "params": {"project_id": orgs.a_app, "task_ids": B_TASK}},
+                {"method": "TaskStop", "params": {"project_id": orgs.a_app, "task_ids": B_TASK}},
+            ]
+        },
         **catalog_commands(orgs),
     }
 
@@ -491,6 +507,8 @@ NAMES_NO_OBJECT = {("POST", "/monitor/tasks/revoke-by-stamp")}
 """Routes that name no task or worker: they go to the caller's clusters alone."""
 ROOT_ONLY = {("POST", "/monitor/orgs"), ("POST", "/monitor/orgs/{slug}/clusters")}
 """Refused to every organisation's admin whatever the slug (so nothing leaks either)."""
+IN_ENTRIES = {("POST", "/ctrl_api/v1/json")}
+"""Seed 003's batch: 200, each method answered 404 in its own entry."""
 BY_SECRET_KEY = {
     ("POST", "/{customer}/task/{entry_id}/secret/{key}/job"),
     ("POST", "/job/secret/{key}"),
@@ -513,6 +531,11 @@ async def test_every_command_route_answers_404_for_the_other_organisation(
             assert_ok(response)
         elif (method, path) in ROOT_ONLY:
             assert_error(response, 403, "root")
+        elif (method, path) in IN_ENTRIES:
+            assert response.status_code == 200, response.text
+            codes = [entry["error"]["code"] for entry in response.json()["reply"]]
+            assert body is not None and codes == [404] * len(body["methods"]), response.text
+            assert "globex" not in response.text.lower().replace(B_TASK, "")
         elif (method, path) in BY_SECRET_KEY:
             assert response.status_code == 403 and response.json()["statusCode"] == 403
         else:

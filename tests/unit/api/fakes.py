@@ -209,6 +209,17 @@ class FakeReadModels:
         rows = self._entries(message, entry, direction)
         return rows[skip : skip + limit], len(rows)
 
+    async def log_entries(
+        self, message: Query, entry: Query, direction: int, limit: int
+    ) -> list[Doc]:
+        found = [m for m in self.messages if matches(m, message)]
+        unwound = [{**m, "events": e} for m in found for e in m.get("events") or []]
+        rows = sort(
+            [row for row in unwound if matches(row, entry)],
+            [("seq", direction), ("events.index", direction)],
+        )
+        return rows[:limit]
+
     async def stats(self, query: Query) -> list[Doc]:
         return sort([b for b in self.buckets if matches(b, query)], [("minute", 1)])
 

@@ -22,6 +22,7 @@ from tasktrail_api.envelope import ERROR_DESCRIPTIONS, Envelope, ErrorEnvelope, 
 from tasktrail_api.middleware import LimitBody, StripTrailingSlash
 from tasktrail_api.routes import (
     catalog,
+    ctrl_api,
     events,
     health,
     orgs,
@@ -118,7 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_handlers(app)
     app.add_middleware(StripTrailingSlash)
     app.add_middleware(LimitBody, limit=settings.api_max_body)
-    for module in (health, tasks, workers, queues, events, tokens, orgs, stats, catalog):
+    for module in (health, tasks, workers, queues, events, tokens, orgs, stats, catalog, ctrl_api):
         app.include_router(module.router)
     ui.install(app, settings)
     return app

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from tasktrail_api.settings import Settings
 from tasktrail_api.usecases.audit import Audit
+from tasktrail_api.usecases.batch import Batch
 from tasktrail_api.usecases.catalog import Catalog
 from tasktrail_api.usecases.commands import Commands
 from tasktrail_api.usecases.dashboard import Dashboards
@@ -43,6 +44,7 @@ class UseCases:
     catalog: Catalog
     orgs: Orgs
     stats: Stats
+    batch: Batch
 
 
 def bootstrap(
@@ -59,31 +61,30 @@ def bootstrap(
         read_models, publisher, clock, default_app=settings.app, wait=settings.api_write_wait
     )
     commands = Commands(sender, read_models, orgs, worker_timeout=settings.api_worker_timeout)
+    tasks = Tasks(
+        read_models,
+        commands,
+        clock,
+        wait=settings.api_write_wait,
+        sync_chunk=settings.api_sync_chunk,
+        sync_max=settings.api_sync_max,
+    )
+    workers = Workers(read_models, commands, orgs, clock)
+    audit = Audit(read_models)
+    catalog = Catalog(
+        read_models, catalog_keys, publisher, commands, orgs, clock, wait=settings.api_write_wait
+    )
     return UseCases(
-        tasks=Tasks(
-            read_models,
-            commands,
-            clock,
-            wait=settings.api_write_wait,
-            sync_chunk=settings.api_sync_chunk,
-            sync_max=settings.api_sync_max,
-        ),
-        workers=Workers(read_models, commands, orgs, clock),
+        tasks=tasks,
+        workers=workers,
         writes=Writes(read_models, publisher, clock, orgs, wait=settings.api_write_wait),
         commands=commands,
-        audit=Audit(read_models),
+        audit=audit,
         dashboard=Dashboards(read_models, clock, max_age=settings.api_dashboard_max_age),
         tokens=Tokens(token_store, publisher, clock, orgs, admin_token=settings.admin_token),
         health=Health(read_models, sender, timeout=settings.api_ready_timeout),
         orgs=orgs,
+        batch=Batch(tasks, workers, audit, commands, catalog),
         stats=Stats(read_models, clock),
-        catalog=Catalog(
-            read_models,
-            catalog_keys,
-            publisher,
-            commands,
-            orgs,
-            clock,
-            wait=settings.api_write_wait,
-        ),
+        catalog=catalog,
     )

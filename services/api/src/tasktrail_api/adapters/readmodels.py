@@ -150,6 +150,13 @@ class MongoReadModels:
         )
         return rows, int(counted[0]["n"]) if counted else 0
 
+    async def log_entries(
+        self, message: Query, entry: Query, direction: int, limit: int
+    ) -> list[Doc]:
+        return await self.aggregate(
+            mongo.TASK_EVENTS, history.log_pipeline(message, entry, direction, limit)
+        )
+
     async def stats(self, query: Query) -> list[Doc]:
         async def op() -> list[Doc]:
             cursor = self._db[mongo.STATS].find(query, {"_id": 0}).sort([("minute", 1)])

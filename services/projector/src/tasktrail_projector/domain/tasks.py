@@ -25,6 +25,7 @@ from typing import Any
 from tasktrail_shared.fields import SEED_LABELS, TASK_SETTABLE
 from tasktrail_shared.states import (
     FAILURE,
+    ON_WORKER,
     PENDING,
     RANK,
     READY_STATES,
@@ -90,8 +91,6 @@ RESOLVED = (*CALL_FIELDS, *ROUTING_FIELDS, *OUTCOME_FIELDS, *LIFECYCLE.values())
 WORKER_SIDE = (RECEIVED_, STARTED_, SUCCEEDED, FAILED, RETRIED, REJECTED_, REVOKED_)
 """Events a worker emits, most telling first; task-sent's hostname is the client."""
 AFTER_RETRY = (RECEIVED_, STARTED_, REJECTED_, SENT)
-ON_WORKER = frozenset({RECEIVED, STARTED})
-"""States in which a task sits on a worker: the ones a dead worker leaves lost."""
 RECONCILE_FILLS = ("name", "args", "kwargs", "worker", "retries")
 SLOT_SECONDS = 2
 """Stats are recomputed per 2-second slot (see ``stats``)."""
