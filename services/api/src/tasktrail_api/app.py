@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import TypeAdapter
 
+from tasktrail_api.adapters.alerts import MongoAlertStore, NatsChannelTester
 from tasktrail_api.adapters.changes import ChangeFeed
 from tasktrail_api.adapters.clock import SystemClock
 from tasktrail_api.adapters.commands import CommandClient, close_nats, open_nats
@@ -20,7 +21,17 @@ from tasktrail_api.adapters.readmodels import MongoReadModels, open_read_models
 from tasktrail_api.bootstrap import bootstrap
 from tasktrail_api.envelope import Envelope, ErrorEnvelope, install_handlers
 from tasktrail_api.middleware import LimitBody, StripTrailingSlash
-from tasktrail_api.routes import events, health, orgs, queues, stats, tasks, tokens, workers
+from tasktrail_api.routes import (
+    alerts,
+    events,
+    health,
+    orgs,
+    queues,
+    stats,
+    tasks,
+    tokens,
+    workers,
+)
 from tasktrail_api.schemas import RefreshResult
 from tasktrail_api.settings import Settings
 from tasktrail_api.ui import setup as ui
@@ -90,6 +101,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 ),
                 sender=CommandClient(nc, timeout=settings.api_command_timeout),
                 clock=SystemClock(),
+                alert_store=MongoAlertStore(read_models.database),
+                channel_tester=NatsChannelTester(nc, timeout=settings.api_alert_test_timeout),
             )
             stack.push_async_callback(use_cases.dashboard.close)
             app.state.use_cases = use_cases
@@ -117,7 +130,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_handlers(app)
     app.add_middleware(StripTrailingSlash)
     app.add_middleware(LimitBody, limit=settings.api_max_body)
-    for module in (health, tasks, workers, queues, events, tokens, orgs, stats):
+    for module in (health, tasks, workers, queues, events, tokens, orgs, stats, alerts):
         app.include_router(module.router)
     ui.install(app, settings)
     return app

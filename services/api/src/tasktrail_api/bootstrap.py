@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tasktrail_api.settings import Settings
+from tasktrail_api.usecases.alerts import Alerts, AlertStore, ChannelTester
 from tasktrail_api.usecases.audit import Audit
 from tasktrail_api.usecases.commands import Commands
 from tasktrail_api.usecases.dashboard import Dashboards
@@ -40,6 +41,7 @@ class UseCases:
     health: Health
     orgs: Orgs
     stats: Stats
+    alerts: Alerts
 
 
 def bootstrap(
@@ -50,6 +52,8 @@ def bootstrap(
     publisher: EventPublisher,
     sender: CommandSender,
     clock: Clock,
+    alert_store: AlertStore | None = None,
+    channel_tester: ChannelTester | None = None,
 ) -> UseCases:
     orgs = Orgs(
         read_models, publisher, clock, default_app=settings.app, wait=settings.api_write_wait
@@ -73,4 +77,5 @@ def bootstrap(
         health=Health(read_models, sender, timeout=settings.api_ready_timeout),
         orgs=orgs,
         stats=Stats(read_models, clock),
+        alerts=Alerts(alert_store, publisher, clock, channel_tester),
     )
