@@ -226,7 +226,7 @@ class Alerts:
         for channel_id in spec.channels:
             found = await self._store.get(alerts.ALERT_CHANNELS, channel_id)
             if found is None or found.get("org") != owner:
-                raise BadRequest.field("channels", f"no channel {channel_id!r}")
+                raise NotFound.named("channel")  # another organisation's does not exist
         doc = {
             **self._new(caller, owner),
             **spec.model_dump(mode="json", by_alias=True),
@@ -269,7 +269,7 @@ class Alerts:
         if rule_id is not None:
             found = await self._store.get(alerts.ALERT_RULES, rule_id)
             if found is None or found.get("org") != owner:
-                raise BadRequest.field("rule", f"no rule {rule_id!r}")
+                raise NotFound.named("rule")
         doc = {
             **self._new(caller, owner),
             "rule": rule_id, "key": key, "until": until, "comment": comment,
