@@ -19,10 +19,11 @@ from tasktrail_api.adapters.commands import CommandClient, close_nats, open_nats
 from tasktrail_api.adapters.publisher import JetStreamPublisher
 from tasktrail_api.adapters.readmodels import MongoReadModels, open_read_models
 from tasktrail_api.bootstrap import bootstrap
-from tasktrail_api.envelope import Envelope, ErrorEnvelope, install_handlers
+from tasktrail_api.envelope import ERROR_DESCRIPTIONS, Envelope, ErrorEnvelope, install_handlers
 from tasktrail_api.middleware import LimitBody, StripTrailingSlash
 from tasktrail_api.routes import (
     alerts,
+    catalog,
     events,
     health,
     orgs,
@@ -49,17 +50,7 @@ async def _ensure_indexes(read_models: MongoReadModels) -> None:
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorEnvelope, "description": description}
-    for status, description in (
-        (400, "Invalid parameters or body; err_msg names the field"),
-        (401, "Missing or invalid token"),
-        (403, "The token's role is not enough"),
-        (404, "Not found"),
-        (409, "Conflicts with what exists"),
-        (413, "The request body is too large"),
-        (422, "Understood, but cannot be done (e.g. arguments not captured in full)"),
-        (502, "The control service reported a failure"),
-        (503, "MongoDB, NATS or the control service is unavailable"),
-    )
+    for status, description in ERROR_DESCRIPTIONS.items()
 }
 
 
@@ -96,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 settings,
                 read_models=read_models,
                 token_store=read_models,
+                catalog_keys=read_models,
                 publisher=JetStreamPublisher(
                     nc, app=settings.app, timeout=settings.api_command_timeout
                 ),
@@ -130,7 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_handlers(app)
     app.add_middleware(StripTrailingSlash)
     app.add_middleware(LimitBody, limit=settings.api_max_body)
-    for module in (health, tasks, workers, queues, events, tokens, orgs, stats, alerts):
+    for module in (health, tasks, workers, queues, events, tokens, orgs, stats, catalog, alerts):
         app.include_router(module.router)
     ui.install(app, settings)
     return app
