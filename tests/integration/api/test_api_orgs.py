@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -23,6 +24,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from tasktrail_api.envelope import SEED001_PATHS
 from tasktrail_api.main import main
 from tasktrail_api.settings import Settings
+from tasktrail_shared.alerts import ALERT_INCIDENTS
 from tasktrail_shared.catalog import entry_id
 from tasktrail_shared.commands import CONTROL_QUEUE_GROUP, control_subject
 
@@ -49,6 +51,8 @@ class TwoOrgs:
     a_admin: dict[str, str]
     b_admin: dict[str, str]
     controls: dict[str, FakeControl]
+    b_alerts: dict[str, str] = field(default_factory=dict)
+    """globex's alert objects by path parameter: a channel, a rule, a silence, an incident."""
 
     def sent_to(self, app: str) -> list[str]:
         return [r.command for r in self.controls[app].requests]
@@ -142,7 +146,45 @@ async def orgs(
     await publish_command(nats_url, b_app, "globex-ops", "revoke", {"ids": [B_TASK]})
     # 2 orgs created, 2 assignments, 2 tokens, 4 tasks, 1 command: all projected
     await eventually(client, "/monitor/events", 11)
-    return TwoOrgs(settings.app, a_app, b_app, a_admin, b_admin, controls)
+    b_alerts = await globex_alerts(api_as(client, b_admin), db)
+    return TwoOrgs(settings.app, a_app, b_app, a_admin, b_admin, controls, b_alerts)
+
+
+def api_as(client: httpx.AsyncClient, headers: dict[str, str]) -> Callable[..., Any]:
+    async def call(method: str, path: str, body: Any = None) -> Any:
+        response = await client.request(method, path, json=body, headers=headers)
+        assert response.status_code in (200, 201), response.text
+        return response.json()["data"]
+
+    return call
+
+
+async def globex_alerts(call: Callable[..., Any], db: AsyncDatabase[Doc]) -> dict[str, str]:
+    """A channel, a rule, a silence and an incident of globex's."""
+    hook = {"url": "http://127.0.0.1:9/", "secret": "s"}
+    channel = (
+        await call(
+            "POST",
+            "/monitor/alerts/channels",
+            {"name": "globex-hook", "type": "webhook", "config": hook},
+        )
+    )["channel"]
+    rule = (await call("POST", "/monitor/alerts/rules",
+                       {"name": "globex-rule", "kind": "task_failed",
+                        "channels": [channel["id"]]}))["rule"]  # fmt: skip
+    silence = (
+        await call(
+            "POST",
+            "/monitor/alerts/silences",
+            {"rule": rule["id"], "until": "2999-01-01T00:00:00Z"},
+        )
+    )["silence"]
+    await db[ALERT_INCIDENTS].insert_one(
+        {"_id": "globex-incident", "org": "globex", "app": "x", "rule": {"id": rule["id"]},
+         "key": "k", "state": "firing", "started_at": datetime.now(UTC)}
+    )  # fmt: skip
+    return {"channel_id": channel["id"], "rule_id": rule["id"], "silence_id": silence["id"],
+            "incident_id": "globex-incident"}  # fmt: skip
 
 
 # --- organisations, assignments, the default organisation ------------------------------------
@@ -350,6 +392,7 @@ def b_values(orgs: TwoOrgs) -> dict[str, str]:
         "slug": "globex",
         "customer": "globex",
         "name": B_TOKEN,
+        **orgs.b_alerts,
         "entry_id": entry_id(orgs.b_app, "demo.add"),
         "job_id": B_TASK,
         "key": "0" * 64,
@@ -481,6 +524,25 @@ def b_commands(orgs: TwoOrgs) -> dict[tuple[str, str], dict[str, Any] | None]:
                 {"method": "TaskStop", "params": {"project_id": orgs.a_app, "task_ids": B_TASK}},
             ]
         },
+        ("POST", "/monitor/alerts/channels"): {
+            "name": "x",
+            "type": "slack",
+            "config": {"url": "http://127.0.0.1:9/"},
+        },
+        ("DELETE", "/monitor/alerts/channels/{channel_id}"): None,
+        ("POST", "/monitor/alerts/channels/{channel_id}/enable"): None,
+        ("POST", "/monitor/alerts/channels/{channel_id}/test"): None,
+        ("POST", "/monitor/alerts/rules"): {
+            "name": "x",
+            "kind": "task_failed",
+            "channels": [orgs.b_alerts["channel_id"]],
+        },
+        ("DELETE", "/monitor/alerts/rules/{rule_id}"): None,
+        ("POST", "/monitor/alerts/silences"): {
+            "rule": orgs.b_alerts["rule_id"],
+            "until": "2999-01-01T00:00:00Z",
+        },
+        ("DELETE", "/monitor/alerts/silences/{silence_id}"): None,
         **catalog_commands(orgs),
     }
 
@@ -505,6 +567,8 @@ def catalog_commands(orgs: TwoOrgs) -> dict[tuple[str, str], dict[str, Any] | No
 
 NAMES_NO_OBJECT = {("POST", "/monitor/tasks/revoke-by-stamp")}
 """Routes that name no task or worker: they go to the caller's clusters alone."""
+OWN_CREATES = {("POST", "/monitor/alerts/channels")}
+"""Routes that name nothing of another organisation's: they create in the caller's own."""
 ROOT_ONLY = {("POST", "/monitor/orgs"), ("POST", "/monitor/orgs/{slug}/clusters")}
 """Refused to every organisation's admin whatever the slug (so nothing leaks either)."""
 IN_ENTRIES = {("POST", "/ctrl_api/v1/json")}
@@ -529,6 +593,9 @@ async def test_every_command_route_answers_404_for_the_other_organisation(
         response = await api.request(method, url, json=body, params=params, headers=orgs.a_admin)
         if (method, path) in NAMES_NO_OBJECT:
             assert_ok(response)
+        elif (method, path) in OWN_CREATES:
+            assert response.status_code == 201, response.text
+            assert response.json()["data"]["channel"]["org"] == "acme"
         elif (method, path) in ROOT_ONLY:
             assert_error(response, 403, "root")
         elif (method, path) in IN_ENTRIES:

@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import TypeAdapter
 
+from tasktrail_api.adapters.alerts import MongoAlertStore, NatsChannelTester
 from tasktrail_api.adapters.changes import ChangeFeed
 from tasktrail_api.adapters.clock import SystemClock
 from tasktrail_api.adapters.commands import CommandClient, close_nats, open_nats
@@ -21,6 +22,7 @@ from tasktrail_api.bootstrap import bootstrap
 from tasktrail_api.envelope import ERROR_DESCRIPTIONS, Envelope, ErrorEnvelope, install_handlers
 from tasktrail_api.middleware import LimitBody, StripTrailingSlash
 from tasktrail_api.routes import (
+    alerts,
     catalog,
     ctrl_api,
     events,
@@ -92,6 +94,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 ),
                 sender=CommandClient(nc, timeout=settings.api_command_timeout),
                 clock=SystemClock(),
+                alert_store=MongoAlertStore(read_models.database),
+                channel_tester=NatsChannelTester(nc, timeout=settings.api_alert_test_timeout),
             )
             stack.push_async_callback(use_cases.dashboard.close)
             app.state.use_cases = use_cases
@@ -119,7 +123,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_handlers(app)
     app.add_middleware(StripTrailingSlash)
     app.add_middleware(LimitBody, limit=settings.api_max_body)
-    for module in (health, tasks, workers, queues, events, tokens, orgs, stats, catalog, ctrl_api):
+    for module in (
+        health, tasks, workers, queues, events, tokens, orgs, stats, catalog, ctrl_api, alerts,
+    ):  # fmt: skip
         app.include_router(module.router)
     ui.install(app, settings)
     return app

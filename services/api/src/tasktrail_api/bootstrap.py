@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tasktrail_api.settings import Settings
+from tasktrail_api.usecases.alerts import Alerts, AlertStore, ChannelTester
 from tasktrail_api.usecases.audit import Audit
 from tasktrail_api.usecases.batch import Batch
 from tasktrail_api.usecases.catalog import Catalog
@@ -45,6 +46,7 @@ class UseCases:
     orgs: Orgs
     stats: Stats
     batch: Batch
+    alerts: Alerts
 
 
 def bootstrap(
@@ -56,6 +58,8 @@ def bootstrap(
     publisher: EventPublisher,
     sender: CommandSender,
     clock: Clock,
+    alert_store: AlertStore | None = None,
+    channel_tester: ChannelTester | None = None,
 ) -> UseCases:
     orgs = Orgs(
         read_models, publisher, clock, default_app=settings.app, wait=settings.api_write_wait
@@ -87,4 +91,5 @@ def bootstrap(
         batch=Batch(tasks, workers, audit, commands, catalog),
         stats=Stats(read_models, clock),
         catalog=catalog,
+        alerts=Alerts(alert_store, publisher, clock, channel_tester),
     )

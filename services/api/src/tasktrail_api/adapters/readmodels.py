@@ -79,6 +79,11 @@ class MongoReadModels:
     def collection(self, name: str) -> AsyncCollection[Doc]:
         return self._db[name]
 
+    @property
+    def database(self) -> AsyncDatabase[Doc]:
+        """The database, for adapters of collections that are not read models (alerts)."""
+        return self._db
+
     async def run(self, op: Callable[[], Awaitable[T]], timeout: float | None = None) -> T:
         """``op`` bounded by pymongo's timeout, detached from the caller's cancellation."""
         limit = self._timeout if timeout is None else timeout
