@@ -17,10 +17,22 @@ from tasktrail_api.adapters.clock import SystemClock
 from tasktrail_api.adapters.commands import CommandClient, close_nats, open_nats
 from tasktrail_api.adapters.publisher import JetStreamPublisher
 from tasktrail_api.adapters.readmodels import MongoReadModels, open_read_models
+from tasktrail_api.adapters.schedules import MongoScheduleReads
 from tasktrail_api.bootstrap import bootstrap
 from tasktrail_api.envelope import Envelope, ErrorEnvelope, install_handlers
 from tasktrail_api.middleware import LimitBody, StripTrailingSlash
-from tasktrail_api.routes import events, health, orgs, queues, stats, tasks, tokens, workers
+from tasktrail_api.routes import (
+    events,
+    health,
+    orgs,
+    queues,
+    scheduler_reports,
+    schedulers,
+    stats,
+    tasks,
+    tokens,
+    workers,
+)
 from tasktrail_api.schemas import RefreshResult
 from tasktrail_api.settings import Settings
 from tasktrail_api.ui import setup as ui
@@ -84,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             use_cases = bootstrap(
                 settings,
                 read_models=read_models,
+                schedule_reads=MongoScheduleReads(read_models),
                 token_store=read_models,
                 publisher=JetStreamPublisher(
                     nc, app=settings.app, timeout=settings.api_command_timeout
@@ -117,7 +130,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_handlers(app)
     app.add_middleware(StripTrailingSlash)
     app.add_middleware(LimitBody, limit=settings.api_max_body)
-    for module in (health, tasks, workers, queues, events, tokens, orgs, stats):
+    for module in (
+        health, tasks, workers, queues, events, tokens, orgs, stats, schedulers, scheduler_reports,
+    ):  # fmt: skip
         app.include_router(module.router)
     ui.install(app, settings)
     return app

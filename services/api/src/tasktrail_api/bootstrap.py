@@ -21,6 +21,7 @@ from tasktrail_api.usecases.ports import (
     ReadModels,
     TokenStore,
 )
+from tasktrail_api.usecases.schedules import ScheduleReads, Schedules
 from tasktrail_api.usecases.stats import Stats
 from tasktrail_api.usecases.tasks import Tasks
 from tasktrail_api.usecases.tokens import Tokens
@@ -40,12 +41,14 @@ class UseCases:
     health: Health
     orgs: Orgs
     stats: Stats
+    schedules: Schedules
 
 
 def bootstrap(
     settings: Settings,
     *,
     read_models: ReadModels,
+    schedule_reads: ScheduleReads,
     token_store: TokenStore,
     publisher: EventPublisher,
     sender: CommandSender,
@@ -73,4 +76,5 @@ def bootstrap(
         health=Health(read_models, sender, timeout=settings.api_ready_timeout),
         orgs=orgs,
         stats=Stats(read_models, clock),
+        schedules=Schedules(schedule_reads, publisher, clock, wait=settings.api_write_wait),
     )
