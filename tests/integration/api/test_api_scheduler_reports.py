@@ -45,6 +45,7 @@ async def test_each_answer_is_the_seeds_envelope(api: httpx.AsyncClient) -> None
     assert await post(api, {"event_code": 1, "alias": "abc"}) == (200, OK)
     bearer = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     assert await post(api, {"event_code": 1, "alias": "abc"}, bearer) == (200, OK)
+    body: Any
     for body in ({"event_code": 3}, {"alias": "x"}, {"event_code": 512}, [], "x",
                  {"event_code": 32768, "job_id": "j", "time": "soon"}):  # fmt: skip
         status, answer = await post(api, body)

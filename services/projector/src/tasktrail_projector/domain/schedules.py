@@ -277,7 +277,10 @@ def _latest_of(latest: Mapping[str, Fact], kinds: Iterable[str]) -> Fact | None:
 
 
 def _active(latest: Mapping[str, Fact]) -> bool:
-    present = _latest_of(latest, ("added", "modified", "submitted", *OUTCOMES))
+    """Removal is final until the job is added (or modified) again: a run reported after the
+    removal (APScheduler removes a job at its last submission, then reports the submission)
+    does not bring it back."""
+    present = _latest_of(latest, ("added", "modified"))
     gone = _latest_of(latest, ("removed", "cleared"))
     return gone is None or (present is not None and present.key() > gone.key())
 
