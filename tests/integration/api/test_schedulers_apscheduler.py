@@ -9,7 +9,6 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -122,7 +121,7 @@ def _settled(jobs: list[dict[str, Any]]) -> bool:
     """Every kind of outcome has been seen and judged."""
     by_id = {j["job_id"]: j for j in jobs}
     try:
-        return (
+        return bool(
             by_id["ok"]["counts"]["executed"] >= 2
             and by_id["raises"]["health"] == "failing"
             and by_id["overrun"]["counts"]["max_instances"] >= 1
@@ -148,7 +147,7 @@ async def _health_events(nats_url: str, stream: str) -> list[dict[str, Any]]:
         sub = await js.subscribe(
             f"tasktrail.events.*.{JOB_HEALTH}", stream=stream, ordered_consumer=True
         )
-        found = []
+        found: list[dict[str, Any]] = []
         while True:
             try:
                 msg = await sub.next_msg(timeout=0.5)
@@ -162,11 +161,11 @@ async def _health_events(nats_url: str, stream: str) -> list[dict[str, Any]]:
 async def test_a_killed_scheduler_leaves_its_jobs_late_then_missed(
     stack: str, http: httpx.AsyncClient, nats_url: str, nats_stream: str
 ) -> None:
-    process = subprocess.Popen(
-        [sys.executable, str(PROCESS), stack, ADMIN_TOKEN, "killed"],
-        stdout=subprocess.PIPE,
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, str(PROCESS), stack, ADMIN_TOKEN, "killed",
+        stdout=asyncio.subprocess.DEVNULL,
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
-    )
+    )  # fmt: skip
     try:
         await wait_until(
             http, "/monitor/schedulers/killed/jobs",
@@ -183,7 +182,7 @@ async def test_a_killed_scheduler_leaves_its_jobs_late_then_missed(
         )  # fmt: skip
     finally:
         process.send_signal(signal.SIGKILL)
-        process.wait()
+        await process.wait()
     killed = time.monotonic()
     job = await wait_until(
         http, "/monitor/schedulers/killed/jobs/tick", lambda j: j["health"] == "missed", "job"
