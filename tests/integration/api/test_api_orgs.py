@@ -34,6 +34,8 @@ pytestmark = pytest.mark.usefixtures("projector")
 A_TASKS = ["acme-task-1", "acme-task-2"]
 B_TASK, B_WORKER, B_TOKEN = "globex-task-1", "celery@globex-w1", "globex-admin"
 A_WORKER = "celery@acme-w1"
+B_SCHEDULER, B_JOB = "b-billing", "b-charge"
+"""globex's scheduler and its job (reported by globex's token: globex's)."""
 
 
 @dataclass(frozen=True)
@@ -138,9 +140,18 @@ async def orgs(
         ]
     )
     await publish_command(nats_url, b_app, "globex-ops", "revoke", {"ids": [B_TASK]})
+    report = {"event_code": 512, "alias": B_SCHEDULER, "job_id": B_JOB, "task": "b:charge"}
+    assert (await client.post("/event", json=report, headers=b_admin)).status_code == 200
+    await _eventually_ok(client, f"/monitor/schedulers/{B_SCHEDULER}/jobs/{B_JOB}", b_admin)
     # 2 orgs created, 2 assignments, 2 tokens, 4 tasks, 1 command: all projected
     await eventually(client, "/monitor/events", 11)
     return TwoOrgs(settings.app, a_app, b_app, a_admin, b_admin, controls)
+
+
+async def _eventually_ok(client: httpx.AsyncClient, path: str, headers: dict[str, str]) -> None:
+    async with asyncio.timeout(20):
+        while (await client.get(path, headers=headers)).status_code != 200:
+            await asyncio.sleep(0.05)
 
 
 # --- organisations, assignments, the default organisation ------------------------------------
@@ -348,6 +359,8 @@ def b_values(orgs: TwoOrgs) -> dict[str, str]:
         "slug": "globex",
         "customer": "globex",
         "name": B_TOKEN,
+        "alias": B_SCHEDULER,
+        "job_id": B_JOB,
     }
 
 
@@ -451,10 +464,14 @@ def b_commands(orgs: TwoOrgs) -> dict[tuple[str, str], dict[str, Any] | None]:
         ("DELETE", "/monitor/tokens/{name}"): None,
         ("POST", "/monitor/orgs"): {"slug": "globex", "name": "mine now"},
         ("POST", "/monitor/orgs/{slug}/clusters"): {"app": orgs.b_app},
+        ("PATCH", "/monitor/schedulers/{alias}/jobs/{job_id}"): {"grace_seconds": 5},
+        ("POST", "/event"): {"event_code": 4, "alias": B_SCHEDULER},
     }
 
 
 NAMES_NO_OBJECT = {("POST", "/monitor/tasks/revoke-by-stamp")}
+REPORTS = {("POST", "/event")}
+"""A report is always the caller's own organisation's: acme's scheduler of that alias."""
 """Routes that name no task or worker: they go to the caller's clusters alone."""
 ROOT_ONLY = {("POST", "/monitor/orgs"), ("POST", "/monitor/orgs/{slug}/clusters")}
 """Refused to every organisation's admin whatever the slug (so nothing leaks either)."""
@@ -472,6 +489,8 @@ async def test_every_command_route_answers_404_for_the_other_organisation(
         response = await api.request(method, url, json=body, params=params, headers=orgs.a_admin)
         if (method, path) in NAMES_NO_OBJECT:
             assert_ok(response)
+        elif (method, path) in REPORTS:
+            assert response.json() == {"status": "success", "message": "", "data": {}}
         elif (method, path) in ROOT_ONLY:
             assert_error(response, 403, "root")
         else:
@@ -489,6 +508,10 @@ async def test_every_command_route_answers_404_for_the_other_organisation(
     assert [t["name"] for t in tokens] == [B_TOKEN]
     clusters = assert_ok(await client.get("/monitor/orgs/globex"))["org"]["clusters"]
     assert clusters == [orgs.b_app]
+    path = f"/monitor/schedulers/{B_SCHEDULER}"
+    assert assert_ok(await api.get(path, headers=orgs.b_admin))["scheduler"]["state"] == "running"
+    job = assert_ok(await api.get(f"{path}/jobs/{B_JOB}", headers=orgs.b_admin))["job"]
+    assert job["grace_seconds"] == 60.0
 
 
 # --- where commands go -------------------------------------------------------------------------
