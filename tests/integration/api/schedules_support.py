@@ -48,9 +48,9 @@ async def projecting(
 
 
 @contextlib.asynccontextmanager
-async def serving(settings: Settings) -> AsyncIterator[str]:
-    """The API behind uvicorn on a free port; its base URL."""
-    port = free_port()
+async def serving(settings: Settings, port: int | None = None) -> AsyncIterator[str]:
+    """The API behind uvicorn on ``port`` (a free one by default); its base URL."""
+    port = port or free_port()
     config = uvicorn.Config(
         create_app(settings), host="127.0.0.1", port=port, log_level="warning",
         timeout_graceful_shutdown=1,

@@ -26,6 +26,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from pymongo.asynchronous.database import AsyncDatabase
 from tasktrail_api.settings import Settings
 from tasktrail_client.apscheduler import TasktrailListener
+from tasktrail_devstack.servers import free_port
 from tasktrail_shared.schedules import JOB_HEALTH
 
 from tests.integration.api.schedules_support import job_named, projecting, serving, wait_until
@@ -196,3 +197,41 @@ async def test_a_killed_scheduler_leaves_its_jobs_late_then_missed(
     healths = [e["health"] for e in await _health_events(nats_url, nats_stream)
                if e["alias"] == "killed"]  # fmt: skip
     assert healths[-2:] == ["late", "missed"], healths
+
+
+OUTAGE = 30.0
+
+
+async def test_tasktrail_away_for_30_seconds_loses_no_event(
+    nats_url: str, nats_stream: str, mongo_url: str, db: AsyncDatabase[Doc], settings: Settings
+) -> None:
+    port = free_port()
+    ran: list[float] = []
+    scheduler = BackgroundScheduler(timezone="UTC")
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    async with projecting(nats_url, nats_stream, mongo_url, db, settings.app):
+        async with serving(settings, port) as base:
+            listener = TasktrailListener(base, ADMIN_TOKEN, alias="away")
+            scheduler.add_listener(listener, EVENT_ALL)
+            scheduler.add_job(lambda: ran.append(time.time()), "interval", seconds=0.5, id="beat")
+            scheduler.start()
+            async with httpx.AsyncClient(base_url=base, headers=headers) as http:
+                await wait_until(
+                    http, "/monitor/schedulers/away/jobs/beat",
+                    lambda j: j["counts"]["executed"] >= 2, "job",
+                )  # fmt: skip
+        before = len(ran)
+        await asyncio.sleep(OUTAGE)  # the API is down; the scheduler goes on
+        assert len(ran) > before + 10 and listener.sender.pending > 10
+        async with serving(settings, port) as base:
+            scheduler.shutdown(wait=True)
+            assert await asyncio.to_thread(listener.sender.flush, 60)
+            async with httpx.AsyncClient(base_url=base, headers=headers) as http:
+                job = await wait_until(
+                    http, "/monitor/schedulers/away/jobs/beat",
+                    lambda j: j["counts"]["executed"] == len(ran), "job",
+                )  # fmt: skip
+                await wait_until(http, "/monitor/schedulers/away", _state("shutdown"), "scheduler")
+    assert job["counts"]["submitted"] == len(ran) and job["counts"]["error"] == 0
+    assert listener.sender.dropped == 0 and listener.sender.refused == 0
+    listener.close()
