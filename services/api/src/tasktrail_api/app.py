@@ -19,9 +19,10 @@ from tasktrail_api.adapters.publisher import JetStreamPublisher
 from tasktrail_api.adapters.readmodels import MongoReadModels, open_read_models
 from tasktrail_api.adapters.schedules import MongoScheduleReads
 from tasktrail_api.bootstrap import bootstrap
-from tasktrail_api.envelope import Envelope, ErrorEnvelope, install_handlers
+from tasktrail_api.envelope import ERROR_DESCRIPTIONS, Envelope, ErrorEnvelope, install_handlers
 from tasktrail_api.middleware import LimitBody, StripTrailingSlash
 from tasktrail_api.routes import (
+    catalog,
     events,
     health,
     orgs,
@@ -50,17 +51,7 @@ async def _ensure_indexes(read_models: MongoReadModels) -> None:
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorEnvelope, "description": description}
-    for status, description in (
-        (400, "Invalid parameters or body; err_msg names the field"),
-        (401, "Missing or invalid token"),
-        (403, "The token's role is not enough"),
-        (404, "Not found"),
-        (409, "Conflicts with what exists"),
-        (413, "The request body is too large"),
-        (422, "Understood, but cannot be done (e.g. arguments not captured in full)"),
-        (502, "The control service reported a failure"),
-        (503, "MongoDB, NATS or the control service is unavailable"),
-    )
+    for status, description in ERROR_DESCRIPTIONS.items()
 }
 
 
@@ -98,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 read_models=read_models,
                 schedule_reads=MongoScheduleReads(read_models),
                 token_store=read_models,
+                catalog_keys=read_models,
                 publisher=JetStreamPublisher(
                     nc, app=settings.app, timeout=settings.api_command_timeout
                 ),
@@ -131,7 +123,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(StripTrailingSlash)
     app.add_middleware(LimitBody, limit=settings.api_max_body)
     for module in (
-        health, tasks, workers, queues, events, tokens, orgs, stats, schedulers, scheduler_reports,
+        health, tasks, workers, queues, events, tokens, orgs, stats, catalog, schedulers,
+        scheduler_reports,
     ):  # fmt: skip
         app.include_router(module.router)
     ui.install(app, settings)

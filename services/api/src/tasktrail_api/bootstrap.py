@@ -10,11 +10,13 @@ from dataclasses import dataclass
 
 from tasktrail_api.settings import Settings
 from tasktrail_api.usecases.audit import Audit
+from tasktrail_api.usecases.catalog import Catalog
 from tasktrail_api.usecases.commands import Commands
 from tasktrail_api.usecases.dashboard import Dashboards
 from tasktrail_api.usecases.health import Health
 from tasktrail_api.usecases.orgs import Orgs
 from tasktrail_api.usecases.ports import (
+    CatalogKeys,
     Clock,
     CommandSender,
     EventPublisher,
@@ -39,6 +41,7 @@ class UseCases:
     dashboard: Dashboards
     tokens: Tokens
     health: Health
+    catalog: Catalog
     orgs: Orgs
     stats: Stats
     schedules: Schedules
@@ -50,6 +53,7 @@ def bootstrap(
     read_models: ReadModels,
     schedule_reads: ScheduleReads,
     token_store: TokenStore,
+    catalog_keys: CatalogKeys,
     publisher: EventPublisher,
     sender: CommandSender,
     clock: Clock,
@@ -77,4 +81,13 @@ def bootstrap(
         orgs=orgs,
         stats=Stats(read_models, clock),
         schedules=Schedules(schedule_reads, publisher, clock, wait=settings.api_write_wait),
+        catalog=Catalog(
+            read_models,
+            catalog_keys,
+            publisher,
+            commands,
+            orgs,
+            clock,
+            wait=settings.api_write_wait,
+        ),
     )

@@ -30,6 +30,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from tasktrail_shared.mongo import (
+    CATALOG,
     CLUSTERS,
     DEAD_LETTERS,
     ORGS,
@@ -43,7 +44,7 @@ from tasktrail_shared.mongo import (
 from tasktrail_shared.times import is_epoch
 
 from tasktrail_projector.clock import SYSTEM_CLOCK
-from tasktrail_projector.domain import orgs, schedules, tasks, workers
+from tasktrail_projector.domain import catalog, orgs, schedules, tasks, workers
 from tasktrail_projector.domain.changes import change_notices
 from tasktrail_projector.domain.events import to_datetime
 from tasktrail_projector.domain.history import task_entries
@@ -156,6 +157,7 @@ class Projector:
         self._caches = {
             TASKS: DocCache(cache_size),
             WORKERS: DocCache(max(cache_size, 1000)),
+            CATALOG: DocCache(max(cache_size, 1000)),
             ORGS: DocCache(ORG_CACHE),
             CLUSTERS: DocCache(ORG_CACHE),
             SCHEDULERS: DocCache(ORG_CACHE),
@@ -310,6 +312,9 @@ class Projector:
                 )
                 worker_docs = group.create_task(
                     self._converge(WORKERS, workers.group(observed, records), workers.merge)
+                )
+                group.create_task(
+                    self._converge(CATALOG, catalog.group(observed, records), catalog.merge)
                 )
                 if org_changes:
                     group.create_task(self._converge(ORGS, org_changes, orgs.merge_org))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tasktrail_shared.catalog import CATALOG_ID_LABEL
 from tasktrail_shared.fields import SEED_LABELS
 
 from tasktrail_api.domain.filters import EQUAL_FILTERS
@@ -23,14 +24,18 @@ TASK_INDEXES: IndexSpecs = {
     **{f"live_{f}_ts": _live(f, "timestamp", "_id") for f in ("state", *EQUAL_FILTERS[1:])},
     "live_uuid": _live("uuid"),
     **{f"live_label_{n}": _live(f"labels.{n}", "timestamp", "_id") for n in SEED_LABELS},
+    "live_catalog_runs": _live(f"labels.{CATALOG_ID_LABEL}", "state"),
 }
 """After ``deleted``: one per sort key with ``_id`` as tie-break, one per equality filter
 followed by the default sort. ``uuid`` equals ``_id``, but a query on ``_id`` plus
-``deleted`` is a collection scan on SecantusDB, so it has an index of its own."""
+``deleted`` is a collection scan on SecantusDB, so it has an index of its own. The catalog's
+runs of one entry, by state (one run at a time, clearing finished runs)."""
 WORKER_INDEXES: IndexSpecs = {
     "live_hostname": _live("hostname"),
     "live_alive_until": _live("alive_until", "_id"),
 }
+CATALOG_INDEXES: IndexSpecs = {"live_name": _live("name", "_id")}
+"""The catalog list, by name."""
 EVENT_INDEXES: IndexSpecs = {
     "audit_time": {"keys": [("timestamp", 1), ("_id", 1)]},
     "audit_type": {"keys": [("events.type", 1), ("timestamp", 1)]},

@@ -15,7 +15,7 @@ from tasktrail_api.envelope import ok
 
 router = APIRouter(prefix="/monitor/schedulers", tags=["schedulers"])
 Alias = Annotated[str, Path(min_length=1, max_length=200, description="The scheduler's alias")]
-JobId = Annotated[str, Path(min_length=1, max_length=200)]
+JobId = Annotated[str, Path(min_length=1, max_length=200, description="The job's job_id")]
 
 
 @router.get("")
@@ -41,30 +41,30 @@ async def list_jobs(
     return ok({"jobs": await use_cases.schedules.jobs(alias, scope, health)})
 
 
-@router.get("/{alias}/jobs/{job_id}")
+@router.get("/{alias}/jobs/{job}")
 async def get_job(
-    alias: Alias, job_id: JobId, use_cases: UseCasesDep, _: Viewer, scope: CallerScope
+    alias: Alias, job: JobId, use_cases: UseCasesDep, _: Viewer, scope: CallerScope
 ) -> JSONResponse:
-    return ok({"job": await use_cases.schedules.job(alias, job_id, scope)})
+    return ok({"job": await use_cases.schedules.job(alias, job, scope)})
 
 
-@router.patch("/{alias}/jobs/{job_id}")
+@router.patch("/{alias}/jobs/{job}")
 async def configure_job(
     alias: Alias,
-    job_id: JobId,
+    job: JobId,
     body: JobPatch,
     use_cases: UseCasesDep,
     caller: Admin,
     scope: CallerScope,
 ) -> JSONResponse:
     """Set the job's ``grace_seconds`` and ``max_runtime_seconds`` (null: the default)."""
-    return ok({"job": await use_cases.schedules.configure(caller, alias, job_id, body, scope)})
+    return ok({"job": await use_cases.schedules.configure(caller, alias, job, body, scope)})
 
 
-@router.get("/{alias}/jobs/{job_id}/runs")
+@router.get("/{alias}/jobs/{job}/runs")
 async def list_runs(
     alias: Alias,
-    job_id: JobId,
+    job: JobId,
     use_cases: UseCasesDep,
     _: Viewer,
     scope: CallerScope,
@@ -72,5 +72,5 @@ async def list_runs(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> JSONResponse:
     """Newest first; ``next_cursor`` reads the next page (null: none)."""
-    runs, after = await use_cases.schedules.runs(alias, job_id, scope, cursor, limit)
+    runs, after = await use_cases.schedules.runs(alias, job, scope, cursor, limit)
     return ok({"runs": runs, "next_cursor": after})

@@ -38,6 +38,7 @@ STATS_SLOTS = mongo.STATS_SLOTS
 READ_MODELS = (
     mongo.TASKS,
     mongo.WORKERS,
+    mongo.CATALOG,
     mongo.TASK_EVENTS,
     mongo.DEAD_LETTERS,
     STATS,

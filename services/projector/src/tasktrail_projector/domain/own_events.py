@@ -12,13 +12,14 @@ by ``(at, envelope id)``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
 from tasktrail_shared import own_events as contract
+from tasktrail_shared.catalog import entry_id
 from tasktrail_shared.fields import TASK_TIME_FIELDS, TASK_TIMES
 from tasktrail_shared.states import parse_state
 from tasktrail_shared.times import parse_iso
@@ -39,13 +40,13 @@ class Record:
     """One own event: what it says about one task or worker, and what orders it."""
 
     target: str
-    """``task``, ``worker``, ``token`` or ``org``."""
+    """``task``, ``worker``, ``token``, ``org`` or ``catalog``."""
     kind: str
     """``recorded``, ``amended``, ``deleted``, ``reconciled``, ``inspected``; ``created``,
-    ``revoked``, ``cluster_assigned``."""
+    ``revoked``, ``cluster_assigned``; a catalog entry's ``key_rotated``, ``key_refused``."""
     subject: str
-    """The task uuid, the worker hostname, the token's name, the organisation's slug or the
-    assigned cluster: the document it belongs to."""
+    """The task uuid, the worker hostname, the token's name, the organisation's slug, the
+    assigned cluster or the catalog entry's id: the document it belongs to."""
     at: float
     actor: str
     data: dict[str, Any]
@@ -157,6 +158,14 @@ def _subject_field(target: str, kind: str) -> str:
     return SUBJECTS.get(f"{target}.{kind}") or SUBJECTS[target]
 
 
+def _catalog_subject(data: Mapping[str, Any]) -> str:
+    """The entry a catalog record is about: derived from its cluster and task name, or, for a
+    refused key, the id the caller gave (which may name no entry)."""
+    if "entry" in data:
+        return _subject(data["entry"] or "-", "entry")
+    return entry_id(data["app"], data["name"])
+
+
 def decode_record(event_type: str, payload: Any, envelope_id: str, app: str) -> Record:
     """Validate one record's payload with the shared contract and normalise it."""
     model = contract.PAYLOADS[event_type]
@@ -169,8 +178,11 @@ def decode_record(event_type: str, payload: Any, envelope_id: str, app: str) -> 
     data = parsed.model_dump()
     at, actor = float(data.pop("at")), str(data.pop("actor"))
     target, kind = event_type.split(".")[1:3]
-    field = _subject_field(target, kind)
-    subject = _subject(data.pop(field), field)
+    if target == "catalog":
+        subject = _catalog_subject(data)
+    else:
+        field = _subject_field(target, kind)
+        subject = _subject(data.pop(field), field)
     if target == "task":
         if kind in (RECORDED, AMENDED):
             data["fields"] = _task_fields(data["fields"])
@@ -180,7 +192,8 @@ def decode_record(event_type: str, payload: Any, envelope_id: str, app: str) -> 
     elif target == "worker" and kind in (RECORDED, AMENDED):
         data["fields"] = dict(sorted(data["fields"].items()))
     # tokens are audited only (no read model of them is built from the log); organisations
-    # and cluster assignments are folded by ``domain.orgs``
+    # and cluster assignments are folded by ``domain.orgs``, catalog records by
+    # ``domain.catalog``
     return Record(target, kind, subject, at, actor, data, envelope_id, app)
 
 
@@ -244,6 +257,32 @@ def fold_amendments(current: dict[str, Amendment], incoming: Iterable[Record]) -
 
 def dump_amendments(current: Mapping[str, Amendment]) -> dict[str, Amendment]:
     return {name: current[name] for name in sorted(current)}
+
+
+@dataclass(slots=True)
+class OwnFacts:
+    """What a document keeps of own events: the latest record per name (``_records``) and
+    the latest amendment per field (``_amend``).
+
+    Every read model that folds records and amendments loads, folds and stores the two the
+    same way; this is that one way.
+    """
+
+    records: dict[str, Record]
+    amendments: dict[str, Amendment]
+
+    @classmethod
+    def load(cls, doc: Mapping[str, Any] | None, target: str) -> OwnFacts:
+        return cls(load_records(doc, target), load_amendments(doc))
+
+    def fold(self, incoming: Sequence[Record]) -> bool:
+        """Fold records and amendments alike; True if anything changed."""
+        changed = fold_records(self.records, incoming)
+        return fold_amendments(self.amendments, incoming) or changed
+
+    def stored(self) -> dict[str, Any]:
+        """The document's ``_records`` and ``_amend``."""
+        return {"_records": dump_records(self.records), "_amend": dump_amendments(self.amendments)}
 
 
 def record_times(record: Record) -> list[datetime]:

@@ -1,7 +1,7 @@
 """Runs that never happened: what the schedule sweep concludes from the read models and the
 time, as events for the log. Pure: the sweep passes ``now`` in.
 
-A job's health (see docs/schedulers.md and decision 0008), first rule that holds:
+A job's health (see docs/schedulers.md and decision 0009), first rule that holds:
 
 1. ``paused``: its scheduler is paused or shut down;
 2. ``timeout``: a submission has had no outcome for longer than its maximum run time;
