@@ -47,7 +47,7 @@ lint: env
 
 typecheck: env
 	$(UV) run --frozen --no-sync mypy shared/src services/*/src services/control/scripts \
-		devstack/src bench deploy tests
+		devstack/src clients/*/src bench deploy tests
 
 # The README's pictures of the web UI, taken by the browser the tests drive (Chromium).
 screenshots: env

@@ -38,6 +38,8 @@ pytestmark = pytest.mark.usefixtures("projector")
 A_TASKS = ["acme-task-1", "acme-task-2"]
 B_TASK, B_WORKER, B_TOKEN = "globex-task-1", "celery@globex-w1", "globex-admin"
 A_WORKER = "celery@acme-w1"
+B_SCHEDULER, B_JOB = "b-billing", "b-charge"
+"""globex's scheduler and its job (reported by globex's token: globex's)."""
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,9 @@ async def orgs(
         ]
     )
     await publish_command(nats_url, b_app, "globex-ops", "revoke", {"ids": [B_TASK]})
+    report = {"event_code": 512, "alias": B_SCHEDULER, "job_id": B_JOB, "task": "b:charge"}
+    assert (await client.post("/event", json=report, headers=b_admin)).status_code == 200
+    await _eventually_ok(client, f"/monitor/schedulers/{B_SCHEDULER}/jobs/{B_JOB}", b_admin)
     # 2 orgs created, 2 assignments, 2 tokens, 4 tasks, 1 command: all projected
     await eventually(client, "/monitor/events", 11)
     b_alerts = await globex_alerts(api_as(client, b_admin), db)
@@ -185,6 +190,12 @@ async def globex_alerts(call: Callable[..., Any], db: AsyncDatabase[Doc]) -> dic
     )  # fmt: skip
     return {"channel_id": channel["id"], "rule_id": rule["id"], "silence_id": silence["id"],
             "incident_id": "globex-incident"}  # fmt: skip
+
+
+async def _eventually_ok(client: httpx.AsyncClient, path: str, headers: dict[str, str]) -> None:
+    async with asyncio.timeout(20):
+        while (await client.get(path, headers=headers)).status_code != 200:
+            await asyncio.sleep(0.05)
 
 
 # --- organisations, assignments, the default organisation ------------------------------------
@@ -396,6 +407,8 @@ def b_values(orgs: TwoOrgs) -> dict[str, str]:
         "entry_id": entry_id(orgs.b_app, "demo.add"),
         "job_id": B_TASK,
         "key": "0" * 64,
+        "alias": B_SCHEDULER,
+        "job": B_JOB,
     }
 
 
@@ -543,6 +556,8 @@ def b_commands(orgs: TwoOrgs) -> dict[tuple[str, str], dict[str, Any] | None]:
             "until": "2999-01-01T00:00:00Z",
         },
         ("DELETE", "/monitor/alerts/silences/{silence_id}"): None,
+        ("PATCH", "/monitor/schedulers/{alias}/jobs/{job}"): {"grace_seconds": 5},
+        ("POST", "/event"): {"event_code": 4, "alias": B_SCHEDULER},
         **catalog_commands(orgs),
     }
 
@@ -566,6 +581,8 @@ def catalog_commands(orgs: TwoOrgs) -> dict[tuple[str, str], dict[str, Any] | No
 
 
 NAMES_NO_OBJECT = {("POST", "/monitor/tasks/revoke-by-stamp")}
+REPORTS = {("POST", "/event")}
+"""A report is always the caller's own organisation's: acme's scheduler of that alias."""
 """Routes that name no task or worker: they go to the caller's clusters alone."""
 OWN_CREATES = {("POST", "/monitor/alerts/channels")}
 """Routes that name nothing of another organisation's: they create in the caller's own."""
@@ -596,6 +613,8 @@ async def test_every_command_route_answers_404_for_the_other_organisation(
         elif (method, path) in OWN_CREATES:
             assert response.status_code == 201, response.text
             assert response.json()["data"]["channel"]["org"] == "acme"
+        elif (method, path) in REPORTS:
+            assert response.json() == {"status": "success", "message": "", "data": {}}
         elif (method, path) in ROOT_ONLY:
             assert_error(response, 403, "root")
         elif (method, path) in IN_ENTRIES:
@@ -620,6 +639,10 @@ async def test_every_command_route_answers_404_for_the_other_organisation(
     assert [t["name"] for t in tokens] == [B_TOKEN]
     clusters = assert_ok(await client.get("/monitor/orgs/globex"))["org"]["clusters"]
     assert clusters == [orgs.b_app]
+    path = f"/monitor/schedulers/{B_SCHEDULER}"
+    assert assert_ok(await api.get(path, headers=orgs.b_admin))["scheduler"]["state"] == "running"
+    job = assert_ok(await api.get(f"{path}/jobs/{B_JOB}", headers=orgs.b_admin))["job"]
+    assert job["grace_seconds"] == 60.0
 
 
 # --- where commands go -------------------------------------------------------------------------

@@ -168,6 +168,22 @@ class FakeDocuments:
         return self.find(query, [("_id", 1)], projection)[:limit]
 
 
+class FakeScheduleReads:
+    """The scheduled-jobs read models in memory."""
+
+    def __init__(self) -> None:
+        self.schedulers = FakeDocuments()
+        self.jobs = FakeDocuments()
+        self.runs = FakeDocuments()
+
+    async def job_counts(self, schedulers: list[str]) -> dict[str, int]:
+        counts = dict.fromkeys(schedulers, 0)
+        for job in self.jobs.docs.values():
+            if job.get("active") and job.get("scheduler") in counts:
+                counts[job["scheduler"]] += 1
+        return counts
+
+
 class FakeReadModels:
     def __init__(self) -> None:
         self.tasks = FakeDocuments()
@@ -430,6 +446,7 @@ class World:
 
     def __init__(self, **settings: Any) -> None:
         self.read_models = FakeReadModels()
+        self.schedule_reads = FakeScheduleReads()
         self.token_store = FakeTokenStore()
         self.catalog_keys = FakeCatalogKeys()
         self.publisher = FakePublisher(self.read_models)
@@ -440,6 +457,7 @@ class World:
         self.use_cases: UseCases = bootstrap(
             self.settings,
             read_models=self.read_models,
+            schedule_reads=self.schedule_reads,
             token_store=self.token_store,
             catalog_keys=self.catalog_keys,
             publisher=self.publisher,

@@ -18,6 +18,7 @@ from tasktrail_api.adapters.clock import SystemClock
 from tasktrail_api.adapters.commands import CommandClient, close_nats, open_nats
 from tasktrail_api.adapters.publisher import JetStreamPublisher
 from tasktrail_api.adapters.readmodels import MongoReadModels, open_read_models
+from tasktrail_api.adapters.schedules import MongoScheduleReads
 from tasktrail_api.bootstrap import bootstrap
 from tasktrail_api.envelope import ERROR_DESCRIPTIONS, Envelope, ErrorEnvelope, install_handlers
 from tasktrail_api.middleware import LimitBody, StripTrailingSlash
@@ -29,6 +30,8 @@ from tasktrail_api.routes import (
     health,
     orgs,
     queues,
+    scheduler_reports,
+    schedulers,
     stats,
     tasks,
     tokens,
@@ -87,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             use_cases = bootstrap(
                 settings,
                 read_models=read_models,
+                schedule_reads=MongoScheduleReads(read_models),
                 token_store=read_models,
                 catalog_keys=read_models,
                 publisher=JetStreamPublisher(
@@ -125,6 +129,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(LimitBody, limit=settings.api_max_body)
     for module in (
         health, tasks, workers, queues, events, tokens, orgs, stats, catalog, ctrl_api, alerts,
+        schedulers, scheduler_reports,
     ):  # fmt: skip
         app.include_router(module.router)
     ui.install(app, settings)

@@ -25,6 +25,7 @@ from tasktrail_api.usecases.ports import (
     ReadModels,
     TokenStore,
 )
+from tasktrail_api.usecases.schedules import ScheduleReads, Schedules
 from tasktrail_api.usecases.stats import Stats
 from tasktrail_api.usecases.tasks import Tasks
 from tasktrail_api.usecases.tokens import Tokens
@@ -47,12 +48,14 @@ class UseCases:
     stats: Stats
     batch: Batch
     alerts: Alerts
+    schedules: Schedules
 
 
 def bootstrap(
     settings: Settings,
     *,
     read_models: ReadModels,
+    schedule_reads: ScheduleReads,
     token_store: TokenStore,
     catalog_keys: CatalogKeys,
     publisher: EventPublisher,
@@ -92,4 +95,5 @@ def bootstrap(
         stats=Stats(read_models, clock),
         catalog=catalog,
         alerts=Alerts(alert_store, publisher, clock, channel_tester),
+        schedules=Schedules(schedule_reads, publisher, clock, wait=settings.api_write_wait),
     )
