@@ -71,15 +71,20 @@ def _maintenance(settings: Settings, store: MongoStore, projector: Projector) ->
     )
 
 
+async def _ensure_indexes(store: MongoStore, settings: Settings) -> None:
+    """The indexes and expiries the settings ask for (labels, TTLs, stats window)."""
+    await store.ensure_indexes(
+        settings.label_names(),
+        settings.projector_task_ttl_days,
+        settings.projector_event_ttl_days,
+        settings.stats_window(),
+    )
+
+
 async def _open_store(settings: Settings, database: str) -> MongoStore:
     store = MongoStore.open(settings.mongo_url, database)
     try:
-        await store.ensure_indexes(
-            settings.label_names(),
-            settings.projector_task_ttl_days,
-            settings.projector_event_ttl_days,
-            settings.stats_window(),
-        )
+        await _ensure_indexes(store, settings)
     except BaseException:
         await store.close()
         raise
@@ -123,12 +128,7 @@ async def bootstrap_rebuild(
         await store.close()
         raise
     try:
-        await store.ensure_indexes(
-            settings.label_names(),
-            settings.projector_task_ttl_days,
-            settings.projector_event_ttl_days,
-            settings.stats_window(),
-        )
+        await _ensure_indexes(store, settings)
     except BaseException:
         await source.close(discard=True)  # no half-made consumer left for a live projector
         await store.close()
