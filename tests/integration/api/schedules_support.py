@@ -18,8 +18,7 @@ from tasktrail_devstack.servers import free_port
 from tasktrail_projector.bootstrap import Projection, bootstrap
 from tasktrail_projector.settings import Settings as ProjectorSettings
 
-from tests.integration.api.conftest import create_api_indexes
-from tests.integration.api.support import Doc
+from tests.integration.api.support import Doc, create_api_indexes
 
 SWEEP_INTERVAL = 0.2
 

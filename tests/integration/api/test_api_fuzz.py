@@ -40,8 +40,8 @@ from tasktrail_projector.bootstrap import bootstrap
 from tasktrail_projector.settings import Settings as ProjectorSettings
 from tasktrail_shared.commands import CONTROL_QUEUE_GROUP, control_subject
 
-from tests.integration.api.conftest import FakeControl, create_api_indexes
-from tests.integration.api.support import ADMIN_TOKEN
+from tests.integration.api.conftest import FakeControl
+from tests.integration.api.support import ADMIN_TOKEN, create_api_indexes
 
 MAX_EXAMPLES = 25
 T = TypeVar("T")

@@ -14,8 +14,7 @@ from tasktrail_api.domain.filters import TaskFilters, WorkerFilters
 from tasktrail_api.domain.plan import SORT_KEYS, Segment, Sort, segments, task_query, worker_query
 from tasktrail_shared import mongo
 
-from tests.integration.api.conftest import create_api_indexes
-from tests.integration.api.support import T0, Doc, task_doc
+from tests.integration.api.support import T0, Doc, create_api_indexes, task_doc
 from tests.integration.api.test_api_tasks import assert_error, assert_ok
 
 N = 60

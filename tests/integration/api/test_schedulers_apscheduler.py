@@ -12,14 +12,12 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import nats
-import pytest
 from apscheduler.events import EVENT_ALL
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -33,24 +31,6 @@ from tests.integration.api.schedules_support import job_named, projecting, servi
 from tests.integration.api.support import ADMIN_TOKEN, Doc
 
 PROCESS = Path(__file__).with_name("scheduler_process.py")
-
-
-@pytest.fixture
-async def stack(
-    nats_url: str, nats_stream: str, mongo_url: str, db: AsyncDatabase[Doc], settings: Settings
-) -> AsyncIterator[str]:
-    async with (
-        projecting(nats_url, nats_stream, mongo_url, db, settings.app),
-        serving(settings) as base,
-    ):
-        yield base
-
-
-@pytest.fixture
-async def http(stack: str) -> AsyncIterator[httpx.AsyncClient]:
-    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-    async with httpx.AsyncClient(base_url=stack, headers=headers, timeout=10) as client:
-        yield client
 
 
 def succeed() -> int:
