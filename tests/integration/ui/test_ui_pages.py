@@ -157,6 +157,7 @@ async def test_every_page_renders_for_every_role(
         "/ui/workers/celery@w1": ['data-worker="celery@w1"'],
         "/ui/audit": ["Audit log"],
         "/ui/queues": ["Queues"],
+        "/ui/schedulers": ["Schedulers", "None yet"],
     }  # fmt: skip
     for path, expected in pages.items():
         response = await browser.get(path)
