@@ -17,6 +17,7 @@ import httpx
 import pytest
 from axe_selenium_python import Axe
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -58,8 +59,24 @@ def open_as(
     return driver
 
 
+DETACHED = "does not belong to the document"
+
+
 def wait_for(driver: webdriver.Chrome, check: Callable[[webdriver.Chrome], Any]) -> Any:
-    return WebDriverWait(driver, WAIT, poll_frequency=0.2).until(check)
+    """Poll ``check`` until it holds. An element read while the page is being replaced
+    (after a click that navigates) is gone before its text comes back: that poll is a miss,
+    not a failure; chromedriver reports it as a stale element or as a node that "does not
+    belong to the document"."""
+
+    def settled(d: webdriver.Chrome) -> Any:
+        try:
+            return check(d)
+        except WebDriverException as exc:
+            if isinstance(exc, StaleElementReferenceException) or DETACHED in str(exc):
+                return False
+            raise
+
+    return WebDriverWait(driver, WAIT, poll_frequency=0.2).until(settled)
 
 
 def css(driver: webdriver.Chrome, selector: str) -> list[Any]:
