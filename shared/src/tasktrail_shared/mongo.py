@@ -21,6 +21,8 @@ STATS = "stats"
 """Per-minute buckets of the dashboard's throughput and latency series."""
 STATS_SLOTS = "stats_slots"
 """Internal to the projector: the 2-second slot tallies the minute buckets are summed from."""
+COUNTS = "counts"
+"""Task counters per cluster, state, name, worker and queue (``tasktrail_shared.counts``)."""
 TOKENS = "tokens"
 """The API's token digests."""
 

@@ -9,11 +9,12 @@ check settles races between replicas sharing the durable consumer. Because folds
 idempotent and order-insensitive, re-folding is always safe, and a document that already
 holds the batch's events produces no write at all.
 
-After the writes, one write saves the position (the highest sequence stored) and marks the
-stats slots the batch changed (for a document the batch found already up to date, every
-slot it may count in: its previous write may have landed without its marks); only then
-are the messages acknowledged, so a crash at any point re-delivers rather than loses, and
-a re-delivered batch marks again.
+Before the writes, the clusters of the batch are registered (a reader lists a cluster's tasks
+only once it knows the cluster). After the writes, one write saves the position (the highest
+sequence stored) and marks the stats and counter slots the batch changed (for a document
+the batch found already up to date, every slot it may count in: its previous write may have
+landed without its marks); only then are the messages acknowledged, so a crash at any point
+re-delivers rather than loses, and a re-delivered batch marks again.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from typing import Any, TypeVar
 from tasktrail_shared.mongo import DEAD_LETTERS, TASK_EVENTS, TASKS, WORKERS
 
 from tasktrail_projector.clock import SYSTEM_CLOCK
-from tasktrail_projector.domain import tasks, workers
+from tasktrail_projector.domain import counts, tasks, workers
 from tasktrail_projector.domain.events import to_datetime, valid_epoch
 from tasktrail_projector.domain.history import task_entries
 from tasktrail_projector.domain.labels import Rule
@@ -135,6 +136,8 @@ class Projector:
         self._insert_first = {TASKS: True, WORKERS: True}
         self.touched_workers: set[str] = set()
         """Workers of the tasks written since the liveness sweep last looked."""
+        self._registered: set[str] = set()
+        """Clusters whose totals document this process has made sure of."""
         self._held: list[Entry] = []
         """Client task-sent messages held back briefly (see :meth:`_hold_back`)."""
 
@@ -272,11 +275,11 @@ class Projector:
         observed = [item for _, message in decoded for item in message.events]
         records = [item for _, message in decoded for item in message.records]
         history = [e for d, message in decoded for e in task_entries(message, d.seq)]
+        task_changes = tasks.group(observed, records)
+        await self._register(task_changes)
         try:
             async with asyncio.TaskGroup() as group:  # a failure cancels the other writes
-                task_docs = group.create_task(
-                    self._converge(TASKS, tasks.group(observed, records), self._merge_task)
-                )
+                task_docs = group.create_task(self._converge(TASKS, task_changes, self._merge_task))
                 group.create_task(
                     self._converge(WORKERS, workers.group(observed, records), workers.merge)
                 )
@@ -300,6 +303,17 @@ class Projector:
         log.debug(
             "batch of %d messages, %d events, %d marks", len(deliveries), len(observed), len(marks)
         )
+
+    async def _register(self, changes: Mapping[str, tasks.TaskChange]) -> None:
+        """Register the clusters these changes may put a task document in, before it is
+        written (see ``ReadModelStore.register_apps``); each once per process."""
+        apps = {item.app for change in changes.values() for item in change.events}
+        apps.update(record.app for change in changes.values() for record in change.records)
+        apps.update(app for change in changes.values() for app in change.children.values())
+        new = sorted(apps - self._registered)
+        if new:
+            await self.store.register_apps(new)
+            self._registered.update(new)
 
     async def _converge(
         self, collection: str, changes: Mapping[str, C], merge: Merge[C]
@@ -448,10 +462,11 @@ def _fold(
 
 
 def _marks(old: Doc | None, new: Doc) -> set[datetime]:
-    """Stats slots to recompute after ``old`` became ``new`` (see the module docstring)."""
+    """Slots whose stats or counts to recompute after ``old`` became ``new`` (see the module
+    docstring)."""
     if old is new:
         return {m for m in new.get("_slots") or [] if isinstance(m, datetime)}
-    return changed_slots(old, new)
+    return changed_slots(old, new) | counts.recount(old, new)
 
 
 def dead_letter(delivery: Delivery, reason: str) -> Doc:
