@@ -89,7 +89,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 sender=CommandClient(nc, app=settings.app, timeout=settings.api_command_timeout),
                 clock=SystemClock(),
             )
-            stack.push_async_callback(use_cases.dashboard.close)
             app.state.use_cases = use_cases
             app.state.indexing = indexing
             yield

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from tasktrail_api.settings import Settings
 from tasktrail_api.usecases.audit import Audit
 from tasktrail_api.usecases.commands import Commands
-from tasktrail_api.usecases.dashboard import DashboardCache, dashboard
+from tasktrail_api.usecases.dashboard import Dashboard
 from tasktrail_api.usecases.health import Health
 from tasktrail_api.usecases.ports import (
     Clock,
@@ -33,7 +33,7 @@ class UseCases:
     writes: Writes
     commands: Commands
     audit: Audit
-    dashboard: DashboardCache
+    dashboard: Dashboard
     tokens: Tokens
     health: Health
 
@@ -56,12 +56,13 @@ def bootstrap(
             wait=settings.api_write_wait,
             sync_chunk=settings.api_sync_chunk,
             sync_max=settings.api_sync_max,
+            count_bound=settings.api_count_bound,
         ),
         workers=Workers(read_models, commands, clock),
         writes=Writes(read_models, publisher, clock, wait=settings.api_write_wait),
         commands=commands,
         audit=Audit(read_models),
-        dashboard=dashboard(read_models, clock, max_age=settings.api_dashboard_max_age),
+        dashboard=Dashboard(read_models, clock),
         tokens=Tokens(token_store, publisher, clock, admin_token=settings.admin_token),
         health=Health(read_models, sender, timeout=settings.api_ready_timeout),
     )

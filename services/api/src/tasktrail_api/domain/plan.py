@@ -6,30 +6,44 @@ smuggle in an operator. Every query hides deleted documents with ``deleted: fals
 projector writes the flag on every document), as a bare equality that leads every index
 (see :mod:`tasktrail_api.domain.indexes`).
 
-Lists page two ways: ``offset`` (one read with ``skip``) or an opaque ``cursor`` (the sort
-value and ``_id`` of the last row). A cursor page is read as a few *segments*, each a plain
-range or equality on the sort key that one index serves: the rows tied with the cursor
-(``key == v, _id beyond``), the rows past it (``key < v`` or ``> v``), and the rows without
-a value (``key == null``), which sort after every value descending and before ascending.
-The first page is the same segments without the tie, so page one and page two are read the
-same way and a row can be neither skipped nor repeated.
+A task list (classified by :mod:`tasktrail_api.domain.shapes`) is read as *steps*, in order,
+until the page is full. A step is a few *segments* whose rows are merged in the sort's order:
+one per *branch* (each cluster, each status, each value of the filter: all equalities, so that
+one index serves each), all with the same condition on the sort's time. Every segment is
+thus "equalities, then one range", the shape both MongoDB and SecantusDB serve from an
+index without reading past it. The conditions on the time, step by step:
+
+* the rows tied with the cursor (``key == v, _id beyond``), when there is a cursor;
+* *windows*, newest first: the last second before now (or the cursor, or ``<key>_before``),
+  the 2 s before, 4 s... about 4 years, then the rest; oldest first, the same going forward
+  from where the oldest matching task can start (the counters know: the earliest *home* of
+  the matching tasks), after a probe of anything earlier. The reader stops once the page
+  is full, so a page of recent tasks reads only recent index entries whatever the history
+  holds;
+* the rows without a value (``key == null``), which sort after every value descending and
+  before ascending (absent under a time range, which they cannot meet).
+
+The first page is the same steps without the tie, so page one and page two are read the same
+way and a row can be neither skipped nor repeated.
 """
 
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from itertools import product
 from typing import Any
 
 from tasktrail_shared.fields import SEED_LABELS
 from tasktrail_shared.states import UNFINISHED
 
 from tasktrail_api.domain.cursor import Cursor
-from tasktrail_api.domain.filters import EQUAL_FILTERS, TIME_FILTERS, TaskFilters, WorkerFilters
+from tasktrail_api.domain.filters import TaskFilters, WorkerFilters
 from tasktrail_api.domain.serializers import TASK_READ_FIELDS, WORKER_READ_FIELDS
+from tasktrail_api.domain.shapes import SET_CAP, Order, Selection, select
+from tasktrail_api.domain.totals import Totals, counted, first_home
 
 Query = dict[str, Any]
 SortSpec = list[tuple[str, int]]
@@ -38,73 +52,58 @@ Doc = dict[str, Any]
 LIVE: Query = {"deleted": False}
 """Every read-model query carries this: deleted tasks and workers stay in the history only."""
 MIN_TIME = datetime(1, 1, 1, tzinfo=UTC)
-SORT_KEYS: dict[str, Any] = {
-    "timestamp": MIN_TIME,
-    "received": MIN_TIME,
-    "started": MIN_TIME,
-    "succeeded": MIN_TIME,
-    "runtime": -math.inf,
-    "name": "",
-}
-"""Sortable fields and the lowest value of their type: ``{key: {$gte: lowest}}`` is "has a
-value" as a range an index serves (MongoDB compares within one type)."""
+LOWEST: dict[str, Any] = {"runtime": -math.inf, "name": ""}
+"""The lowest value of the value sorts' types (a time's is ``MIN_TIME``)."""
 
 TASK_PROJECTION = dict.fromkeys(TASK_READ_FIELDS, 1)
 WORKER_PROJECTION = dict.fromkeys(WORKER_READ_FIELDS, 1)
 """Only the fields the serializers read: the projector's internal ``_*`` fields stay in MongoDB."""
 WORKER_SORT: SortSpec = [("_id", 1)]
 DELETED_FLAG = {"deleted": 1}
+WINDOWS = tuple(timedelta(seconds=2**i) for i in range(28))
+"""How far from its anchor each window reaches: 1 s, 2 s, 4 s... ~4 years. Doubling keeps the
+window that fills a page at most about twice what the page needs past the first empty ones,
+which cost an index probe each."""
 
 
 @dataclass(frozen=True, slots=True)
 class Segment:
-    """One indexed read of a page: ``find(query).sort(sort)``."""
+    """One indexed read: ``find(query).sort(sort)``."""
 
     query: Query
     sort: SortSpec
 
 
 @dataclass(frozen=True, slots=True)
-class ReadPlan:
-    """A page and its total: ``segments`` read in order until ``limit`` rows are found (the
-    first one after skipping ``skip`` rows), each row loaded with ``projection``; ``count``
-    is the query of the filters alone."""
+class Step:
+    """Reads whose rows are merged in ``sort`` order (see the module docstring)."""
 
-    count: Query
-    segments: list[Segment]
-    projection: Query
-    limit: int
-    skip: int = 0
+    segments: tuple[Segment, ...]
+    sort: SortSpec
 
 
 @dataclass(frozen=True, slots=True)
-class Sort:
-    key: str
-    direction: int
-    """1 ascending, -1 descending; ``_id`` breaks ties in the same direction."""
+class ReadPlan:
+    """The reads of one page: ``steps`` in order until ``skip + limit`` rows are found, each
+    row loaded with ``projection``; the first ``skip`` are dropped.
 
-    @classmethod
-    def parse(cls, param: str) -> Sort:
-        key = param.removeprefix("-")
-        if key not in SORT_KEYS:
-            raise ValueError(f"cannot sort by {param!r}")
-        return cls(key, -1 if param.startswith("-") else 1)
+    ``cap``: the page is a set, every row of the steps (up to ``cap + 1``) to be filtered and
+    ordered by :func:`finish_set`. ``count``: the steps to count the list with, up to a bound,
+    when no counter gives the total (``total``).
+    """
 
-    @property
-    def spec(self) -> SortSpec:
-        return [(self.key, self.direction), ("_id", self.direction)]
+    steps: list[Step]
+    projection: Query
+    limit: int
+    skip: int = 0
+    cap: int | None = None
+    total: int | None = None
+    count: list[Step] = field(default_factory=list)
+    selection: Selection | None = None
 
 
 def by_id(doc_id: str) -> Query:
     return {"_id": doc_id}
-
-
-def label_value(raw: str) -> Any:
-    """Labels keep their type (``asn_number`` is a number); a query string has none, so a
-    numeric text matches the number and the text."""
-    if re.fullmatch(r"-?\d{1,18}", raw):
-        return {"$in": [int(raw), raw]}
-    return raw
 
 
 def time_range(after: datetime | None, before: datetime | None) -> Query | None:
@@ -117,44 +116,18 @@ def time_range(after: datetime | None, before: datetime | None) -> Query | None:
     return cond or None
 
 
-def _labels(filters: TaskFilters, labels: Mapping[str, str]) -> Query:
-    wanted = {n: getattr(filters, n) for n in SEED_LABELS if getattr(filters, n)}
-    wanted.update(labels)
-    return {f"labels.{name}": label_value(value) for name, value in wanted.items()}
-
-
-def _times(filters: TaskFilters) -> Query:
-    ranges = {field: time_range(*filters.time_range(field)) for field in TIME_FILTERS}
-    return {field: cond for field, cond in ranges.items() if cond is not None}
-
-
-def task_query(filters: TaskFilters, labels: Mapping[str, str] | None = None) -> Query:
-    """The query for the filters alone (what ``count`` counts), ``deleted: false`` included."""
-    query: Query = {
-        field: value for field in EQUAL_FILTERS if (value := getattr(filters, field)) is not None
-    }
-    if filters.status is not None:
-        wanted = filters.status.split(",")
-        query["state"] = wanted[0] if len(wanted) == 1 else {"$in": wanted}
-    query.update(_labels(filters, labels or {}))
-    if filters.published is not None:
-        query["sent"] = {"$gte": MIN_TIME} if filters.published else None
-    query.update(_times(filters))
-    return {**query, **LIVE}
-
-
 def and_query(base: Query, extra: Query) -> Query:
     """``base`` and ``extra``; a field both constrain keeps both ranges in one condition
     when they are ranges (so one index still serves it), else the two go under ``$and``."""
     merged = dict(base)
-    for field, cond in extra.items():
-        if field not in merged:
-            merged[field] = cond
+    for name, cond in extra.items():
+        if name not in merged:
+            merged[name] = cond
             continue
-        combined = _both_ranges(merged[field], cond)
+        combined = _both_ranges(merged[name], cond)
         if combined is None:
             return {"$and": [base, extra]}
-        merged[field] = combined
+        merged[name] = combined
     return merged
 
 
@@ -173,89 +146,221 @@ def _both_ranges(held: Any, cond: Any) -> Query | None:
     return combined
 
 
-def segments(
-    base: Query, sort: Sort, cursor: Cursor | None, now: datetime | None = None
-) -> list[Segment]:
-    """The reads that make the page after ``cursor`` (the first page if ``None``), in order.
-
-    With ``now``, a newest-first read on a time key goes back in windows (see ``_windows``).
-    """
-    key, d = sort.key, sort.direction
-    valued = Segment(and_query(base, {key: {"$gte": SORT_KEYS[key]}}), sort.spec)
-    unvalued = Segment(and_query(base, {key: None}), [("_id", d)])
-    windowed = now is not None and d == -1 and isinstance(SORT_KEYS[key], datetime)
-    windowed = windowed and _walks(base, key)
-    if cursor is None:
-        if d == 1:
-            return [unvalued, valued]
-        first = _windows(valued, key, now) if windowed and now is not None else [valued]
-        return [*first, unvalued]
-    return _after(base, sort, cursor, valued, unvalued, windowed)
+# --- task lists ---------------------------------------------------------------------------
 
 
-def _after(
-    base: Query, sort: Sort, cursor: Cursor, valued: Segment, unvalued: Segment, windowed: bool
-) -> list[Segment]:
-    key, d = sort.key, sort.direction
-    past = "$gt" if d == 1 else "$lt"
-    ties = Segment(and_query(base, {key: cursor.value, "_id": {past: cursor.id}}), [("_id", d)])
-    if cursor.value is None:
-        return [ties, valued] if d == 1 else [ties]
-    beyond = Segment(and_query(base, {key: {past: cursor.value}}), sort.spec)
-    if d == 1:
-        return [ties, beyond]
-    if windowed and isinstance(cursor.value, datetime):
-        return [ties, *_windows(beyond, key, cursor.value), unvalued]
-    return [ties, beyond, unvalued]
+def branches(selection: Selection) -> list[Query]:
+    """One equality query per cluster, status and filter value (see the module docstring)."""
+    apps = [{"app": a} for a in selection.apps]
+    values: list[Query] = [{}]
+    if selection.narrow is not None:
+        if selection.narrow[0] == "uuid":  # its own index: at most one task, any cluster
+            return [{**LIVE, "uuid": selection.narrow[1]}]
+        values = [{selection.narrow[0]: selection.narrow[1]}]
+    elif selection.primary is not None:
+        name, accepted = selection.primary
+        values = [{name: v} for v in accepted]
+    states: list[Query] = [{}]
+    if selection.states is not None and selection.narrow is None:
+        states = [{"state": s} for s in selection.states]
+    return [{**LIVE, **a, **v, **s} for a, v, s in product(apps, values, states)]
 
 
-WINDOWS = tuple(timedelta(seconds=2**i) for i in range(28))
-"""How far back each window of a newest-first time read reaches: 1 s, 2 s, 4 s... ~4 years.
-Doubling keeps the window that fills a page at most about twice what the page needs past the
-first empty ones, which cost an index probe each."""
+def _step(parts: Iterable[Query], cond: Query, sort: SortSpec) -> Step:
+    return Step(tuple(Segment({**q, **cond}, sort) for q in parts), sort)
 
 
-def _walks(base: Query, key: str) -> bool:
-    """Whether one index serves both the filters and a range on ``key``: no filter but
-    ``deleted`` (and a range on ``key``), or, for ``timestamp``, one equality filter (its
-    index ends with the default sort). Otherwise the server would filter each window on
-    another index, which costs more than one read."""
-    others = [field for field in base if field not in ("deleted", key)]
-    if not others:
-        return True
-    return key == "timestamp" and len(others) == 1 and not isinstance(base[others[0]], dict)
+def _bounds(cond: Query) -> Query:
+    return {k: v for k, v in cond.items() if v is not None}
 
 
-def _windows(segment: Segment, key: str, start: datetime) -> list[Segment]:
-    """``segment`` (newest first on the time ``key``) as consecutive windows going back from
-    ``start``: ``[start - 1 s, ...)``, ``[start - 2 s, start - 1 s)``... then the rest.
-
-    The reader stops once the page is full, so a page of recent tasks reads only recent
-    index entries. MongoDB would walk the index and stop by itself; SecantusDB sorts every
-    document a query matches, so without windows the newest 100 of 100k tasks read them all.
-    """
-    parts: list[Segment] = []
-    upper: datetime | None = None  # the first window keeps the segment's own upper bound
+def windows_back(anchor: datetime, upper: datetime | None, lower: datetime | None) -> list[Query]:
+    """Range conditions going back from ``anchor``: the first below ``upper`` (exclusive,
+    ``None``: open), each twice as deep, the last down to ``lower`` (inclusive) or to the
+    lowest time."""
+    conds: list[Query] = []
+    top = upper
     for span in WINDOWS:
-        if start - MIN_TIME <= span:
+        if anchor - MIN_TIME <= span:
             break
-        lower = start - span
-        window = {"$gte": lower} if upper is None else {"$gte": lower, "$lt": upper}
-        parts.append(Segment(and_query(segment.query, {key: window}), segment.sort))
-        upper = lower
-    if upper is None:
-        return [*parts, segment]
-    return [*parts, Segment(and_query(segment.query, {key: {"$lt": upper}}), segment.sort)]
+        bottom = anchor - span
+        if lower is not None and bottom <= lower:
+            return [*conds, _bounds({"$gte": lower, "$lt": top})]
+        conds.append(_bounds({"$gte": bottom, "$lt": top}))
+        top = bottom
+    return [*conds, _bounds({"$gte": lower or MIN_TIME, "$lt": top})]
+
+
+def windows_forward(start: datetime, inclusive: bool, upper: datetime | None) -> list[Query]:
+    """Range conditions going forward from ``start``, each twice as long, the last up to
+    ``upper`` (exclusive) or open."""
+    conds: list[Query] = []
+    op, bottom = ("$gte" if inclusive else "$gt"), start
+    for span in WINDOWS:
+        try:
+            top = start + span
+        except OverflowError:
+            break
+        if upper is not None and top >= upper:
+            return [*conds, {op: bottom, "$lt": upper}]
+        conds.append({op: bottom, "$lt": top})
+        op, bottom = "$gte", top
+    return [*conds, _bounds({op: bottom, "$lt": upper})]
+
+
+def walk(
+    parts: Sequence[Query],
+    order: Order,
+    key: str,
+    cursor: Cursor | None,
+    now: datetime,
+    limits: tuple[datetime | None, datetime | None] | None,
+    origin: datetime | None = None,
+) -> list[Step]:
+    """The steps of a list sorted on the time ``key`` (see the module docstring).
+
+    ``limits``: the list's time range on ``key`` (after, before), ``None`` for none;
+    ``origin``: where the oldest matching task can start (ascending only; ``None``: unknown).
+    """
+    if not parts:
+        return []
+    d = order.direction
+    spec = [(key, d), ("_id", d)]
+    by_id = [("_id", d)]
+    past = "$gt" if d == 1 else "$lt"
+    lower, upper = limits or (None, None)
+    steps: list[Step] = []
+    if cursor is not None:
+        steps.append(_step(parts, {key: cursor.value, "_id": {past: cursor.id}}, by_id))
+    unvalued = [] if limits is not None else [_step(parts, {key: None}, by_id)]
+    if d == -1:
+        if cursor is not None and cursor.value is None:
+            return steps
+        anchor = cursor.value if cursor is not None else (upper or now)
+        top = cursor.value if cursor is not None else upper
+        conds = windows_back(anchor, top, lower)
+        return [*steps, *(_step(parts, {key: c}, spec) for c in conds), *unvalued]
+    if cursor is None:
+        steps += unvalued
+    if cursor is not None and cursor.value is not None:
+        conds = windows_forward(cursor.value, False, upper)
+    elif lower is not None or origin is None:
+        conds = (
+            windows_forward(lower, True, upper)
+            if lower
+            else [_bounds({"$gte": MIN_TIME, "$lt": upper})]
+        )
+    else:
+        early = _bounds({"$gte": MIN_TIME, "$lt": min(origin, upper) if upper else origin})
+        conds = [early, *windows_forward(origin, True, upper)]
+    return [*steps, *(_step(parts, {key: c}, spec) for c in conds)]
 
 
 def task_page(
-    filters: TaskFilters, labels: Mapping[str, str], cursor: Cursor | None, now: datetime
+    filters: TaskFilters,
+    labels: Mapping[str, str],
+    cursor: Cursor | None,
+    now: datetime,
+    apps: Sequence[str],
+    totals: Totals | None = None,
+    indexed: Collection[str] = SEED_LABELS,
 ) -> ReadPlan:
-    """The reads of one page of tasks: ``skip`` with ``offset``, else segments after ``cursor``."""
-    base = task_query(filters, labels)
-    sort = Sort.parse(filters.sort)
-    parts = [Segment(base, sort.spec)] if filters.offset else segments(base, sort, cursor, now)
-    return ReadPlan(base, parts, TASK_PROJECTION, filters.limit, filters.offset)
+    """The reads of one page of tasks, and how to count the list (see the module docstring).
+
+    ``apps``: the clusters the caller may read; ``totals``: the counters per cluster;
+    ``indexed``: the labels with an index.
+    """
+    selection = select(filters, labels, apps, indexed)
+    totals = totals or {}
+    parts = branches(selection)
+    limits = (selection.time.after, selection.time.before) if selection.time else None
+    key = selection.walk_key
+    if selection.narrow is not None or selection.is_window_set:
+        if selection.narrow is not None:
+            steps = [Step(tuple(Segment(q, [("_id", 1)]) for q in parts), [("_id", 1)])]
+        else:
+            steps = walk(parts, Order(key, -1), key, None, now, limits)
+        return ReadPlan(
+            steps, TASK_PROJECTION, filters.limit, filters.offset, SET_CAP, None, [], selection
+        )
+    origin = first_home(selection, totals) if selection.order.direction == 1 else None
+    steps = walk(parts, selection.order, key, cursor, now, limits, origin)
+    total = counted(selection, totals)
+    count = [] if total is not None else walk(parts, Order(key, -1), key, None, now, limits)
+    return ReadPlan(
+        steps, TASK_PROJECTION, filters.limit, filters.offset, None, total, count, selection
+    )
+
+
+def merged(parts: Iterable[list[Doc]], sort: SortSpec) -> list[Doc]:
+    """The rows of a step's segments, each already in ``sort`` order, in that order."""
+    rows = [row for part in parts for row in part]
+    if len(sort) == 1 or len({d for _, d in sort}) == 1:
+        return sorted(
+            rows, key=lambda r: tuple(r.get(k) for k, _ in sort), reverse=sort[0][1] == -1
+        )
+    raise ValueError(f"mixed directions in {sort}")
+
+
+def finish_set(
+    rows: Iterable[Doc], selection: Selection, cursor: Cursor | None, limit: int, skip: int
+) -> tuple[list[Doc], int]:
+    """A set-served page: the rows that meet every filter, in the sort's order (values
+    first descending, last ascending), after ``cursor``; and how many met the filters."""
+    kept = [row for row in rows if _meets(row, selection)]
+    key, d = selection.order.key, selection.order.direction
+    ordered = sorted(kept, key=lambda row: _rank(row.get(key), row["_id"], key), reverse=d == -1)
+    if cursor is not None:
+        mark = _rank(cursor.value, cursor.id, key)
+        ordered = [r for r in ordered if _beyond(_rank(r.get(key), r["_id"], key), mark, d)]
+    return ordered[skip : skip + limit], len(kept)
+
+
+def _beyond(rank: tuple[Any, ...], mark: tuple[Any, ...], direction: int) -> bool:
+    return rank > mark if direction == 1 else rank < mark
+
+
+def _valued(value: Any, key: str) -> bool:
+    if key in LOWEST:
+        kind: Any = (int, float) if key == "runtime" else str
+        return isinstance(value, kind) and not isinstance(value, bool)
+    return isinstance(value, datetime)
+
+
+def _rank(value: Any, doc_id: Any, key: str) -> tuple[Any, ...]:
+    """A row's place in ascending order: rows without a value first, by ``_id``."""
+    if _valued(value, key):
+        return (1, value, str(doc_id))
+    return (0, 0, str(doc_id))
+
+
+def _value(row: Mapping[str, Any], path: str) -> Any:
+    if path == "published":
+        return row.get("sent") is not None
+    value: Any = row
+    for step in path.split("."):
+        value = value.get(step) if isinstance(value, Mapping) else None
+    return value
+
+
+def _meets(row: Mapping[str, Any], selection: Selection) -> bool:
+    """Whether a row read for a set meets the selection (its reads covered only part)."""
+    if row.get("app") not in selection.apps:
+        return False
+    if selection.states is not None and row.get("state") not in selection.states:
+        return False
+    wanted = [*selection.others]
+    if selection.narrow is not None:
+        wanted.append((selection.narrow[0], (selection.narrow[1],)))
+    if any(_value(row, name) not in values for name, values in wanted):
+        return False
+    time = selection.time
+    if time is None:
+        return True
+    at = row.get(time.field)
+    return isinstance(at, datetime) and (
+        (time.after is None or at >= time.after) and (time.before is None or at < time.before)
+    )
 
 
 # --- workers, dashboard, sync ---------------------------------------------------------------
@@ -280,10 +385,9 @@ def worker_query(filters: WorkerFilters, now: datetime) -> Query:
 
 
 def worker_page(filters: WorkerFilters, now: datetime) -> ReadPlan:
-    query = worker_query(filters, now)
-    return ReadPlan(
-        query, [Segment(query, WORKER_SORT)], WORKER_PROJECTION, filters.limit, filters.offset
-    )
+    """Workers are few (one document per worker process): one read, and a count of it."""
+    steps = [Step((Segment(worker_query(filters, now), WORKER_SORT),), WORKER_SORT)]
+    return ReadPlan(steps, WORKER_PROJECTION, filters.limit, filters.offset, count=steps)
 
 
 def worker_by_id(worker_id: str) -> Query:
@@ -293,10 +397,6 @@ def worker_by_id(worker_id: str) -> Query:
 
 def online_workers(now: datetime) -> Query:
     return {**online_condition(True, now), **LIVE}
-
-
-def task_state_counts() -> list[Query]:
-    return [{"$match": LIVE}, {"$group": {"_id": "$state", "n": {"$sum": 1}}}]
 
 
 def worker_totals(now: datetime) -> list[Query]:

@@ -9,11 +9,21 @@ from typing import Any
 
 from tasktrail_api.domain import serializers
 from tasktrail_api.domain.commands import retry_arguments
-from tasktrail_api.domain.cursor import BadCursor, cursor_after, decode_cursor
+from tasktrail_api.domain.cursor import BadCursor, Cursor, cursor_after, decode_cursor
 from tasktrail_api.domain.errors import BadRequest, Forbidden
 from tasktrail_api.domain.filters import TaskFilters
-from tasktrail_api.domain.plan import TASK_PROJECTION, Sort, by_id, task_page, unfinished_tasks
+from tasktrail_api.domain.plan import (
+    TASK_PROJECTION,
+    ReadPlan,
+    by_id,
+    finish_set,
+    task_page,
+    unfinished_tasks,
+)
 from tasktrail_api.domain.principals import Principal, Role
+from tasktrail_api.domain.scope import EVERYTHING, Scope
+from tasktrail_api.domain.shapes import SET_CAP, refused
+from tasktrail_api.domain.totals import parse_totals
 from tasktrail_api.domain.writes import reconciled_since
 from tasktrail_api.usecases.commands import Commands, sub_key
 from tasktrail_api.usecases.polling import wait_for
@@ -21,15 +31,20 @@ from tasktrail_api.usecases.ports import Clock, ReadModels
 from tasktrail_api.usecases.writes import TASK, live
 
 RECONCILED_PROJECTION = {**TASK_PROJECTION, "_records": 1, "deleted": 1}
+Rows = list[dict[str, Any]]
+SET_PROJECTION = {**TASK_PROJECTION, "published": 1}
+"""A set is filtered here, on every field a filter names."""
 
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    """One page of a list, as shown, with the total of the list."""
+    """One page of a list, as shown, with the total of the list (a lower bound when not
+    ``count_is_exact``)."""
 
     items: list[dict[str, Any]]
     count: int
     next_cursor: str | None = None
+    count_is_exact: bool = True
 
 
 class Tasks:
@@ -42,28 +57,56 @@ class Tasks:
         wait: float,
         sync_chunk: int,
         sync_max: int,
+        count_bound: int,
     ) -> None:
+        self._read_models = read_models
         self._documents = read_models.tasks
         self._commands = commands
         self._clock = clock
         self._wait = wait
         self._sync_chunk = sync_chunk
         self._sync_max = sync_max
+        self._count_bound = count_bound
 
-    async def list(self, filters: TaskFilters, labels: Mapping[str, str]) -> Page:
-        """Tasks matching every filter, a page by ``offset`` or after ``cursor``."""
+    async def list(
+        self, filters: TaskFilters, labels: Mapping[str, str], scope: Scope = EVERYTHING
+    ) -> Page:
+        """Tasks matching every filter in the clusters of ``scope``, a page by ``offset`` or
+        after ``cursor`` (see ``domain.plan``); the total from the counters when they cover
+        the filters, else counted up to the bound."""
         if filters.cursor is not None and filters.offset:
             raise BadRequest.field("cursor", "give either cursor or offset, not both")
         try:
             cursor = decode_cursor(filters.cursor, filters.sort) if filters.cursor else None
         except BadCursor as exc:
             raise BadRequest.field("cursor", str(exc)) from exc
-        plan = task_page(filters, labels, cursor, self._clock.now())
-        docs, count = await self._documents.page(plan)
+        totals = parse_totals(await self._read_models.totals())
+        apps = sorted(app for app in totals if scope.allows(app))
+        indexed = await self._read_models.indexed_labels()
+        plan = task_page(filters, labels, cursor, self._clock.now(), apps, totals, indexed)
+        if plan.cap is not None:
+            docs, count, exact = await self._set_page(plan, cursor)
+        else:
+            docs, count, exact = await self._walk_page(plan)
         next_cursor = None
         if len(docs) == filters.limit:
-            next_cursor = cursor_after(docs[-1], Sort.parse(filters.sort).key, filters.sort)
-        return Page([serializers.task(doc) for doc in docs], count, next_cursor)
+            next_cursor = cursor_after(docs[-1], filters.sort.removeprefix("-"), filters.sort)
+        return Page([serializers.task(doc) for doc in docs], count, next_cursor, exact)
+
+    async def _walk_page(self, plan: ReadPlan) -> tuple[Rows, int, bool]:
+        rows = await self._documents.read(plan.steps, plan.skip + plan.limit, plan.projection)
+        if plan.total is not None:
+            return rows[plan.skip :], plan.total, True
+        found = await self._documents.count(plan.count, self._count_bound)
+        return rows[plan.skip :], min(found, self._count_bound), found <= self._count_bound
+
+    async def _set_page(self, plan: ReadPlan, cursor: Cursor | None) -> tuple[Rows, int, bool]:
+        assert plan.cap is not None and plan.selection is not None
+        rows = await self._documents.read(plan.steps, plan.cap + 1, SET_PROJECTION)
+        if len(rows) > plan.cap:
+            raise refused(f"more than {SET_CAP} tasks to sort; narrow the time range")
+        docs, count = finish_set(rows, plan.selection, cursor, plan.limit, plan.skip)
+        return docs, count, True
 
     async def get(self, task_id: str) -> dict[str, Any]:
         return serializers.task(await live(self._documents, TASK, task_id, TASK_PROJECTION))

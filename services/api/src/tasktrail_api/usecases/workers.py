@@ -24,8 +24,10 @@ class Workers:
 
     async def list(self, filters: WorkerFilters) -> Page:
         now = self._clock.now()
-        docs, count = await self._documents.page(worker_page(filters, now))
-        return Page([serializers.worker(doc, now) for doc in docs], count)
+        plan = worker_page(filters, now)
+        docs = await self._documents.read(plan.steps, plan.skip + plan.limit, plan.projection)
+        count = await self._documents.count(plan.count, None)
+        return Page([serializers.worker(doc, now) for doc in docs[plan.skip :]], count)
 
     async def get(self, worker_id: str) -> dict[str, Any]:
         doc = await live(self._documents, WORKER, worker_id, WORKER_PROJECTION)

@@ -28,7 +28,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DocumentTooLarge, OperationFailure, PyMongoError
 from tasktrail_shared import counts, mongo
 from tasktrail_shared.counts import TOTAL
-from tasktrail_shared.fields import SEED_LABELS
+from tasktrail_shared.fields import SEED_LABELS, label_index
 
 from tasktrail_projector.domain.lost import Flip
 from tasktrail_projector.ports import Doc, RejectedWrite, StoreUnavailable, Write
@@ -65,7 +65,7 @@ def indexes(labels: Sequence[str] = ()) -> dict[str, list[IndexModel]]:
         mongo.TASKS: [
             IndexModel([("worker", ASCENDING), ("state", ASCENDING)]),  # lost-task sweep
             IndexModel([("_slots", ASCENDING)]),  # stats recomputation
-            *(IndexModel([(f"labels.{n}", ASCENDING)], sparse=True) for n in label_names),
+            *(IndexModel(label_index(n)[1], name=label_index(n)[0]) for n in label_names),
         ],
         mongo.TASK_EVENTS: [IndexModel([("uuids", ASCENDING), ("timestamp", ASCENDING)])],
         STATS: [

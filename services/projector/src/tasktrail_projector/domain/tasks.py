@@ -271,6 +271,7 @@ def render(
         "children": kids,
         "labels": labels,
         **{name: labels.get(name) for name in SEED_LABELS},
+        "published": isinstance(fields["sent"], datetime),
         "deleted": _deleted(facts.records),
         "lost": lost,
         "_slots": sorted(facts.slots),
