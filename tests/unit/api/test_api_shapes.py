@@ -215,7 +215,7 @@ def test_sets_are_read_whole_and_finished_here() -> None:
     window = page({"sort": "-runtime", "timestamp_after": (NOW - SECOND).isoformat()})
     assert window.cap == shapes.SET_CAP and window.selection is not None
     assert all(len(s.segments) == 2 for s in window.steps)
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"_id": "a", "app": "a", "state": "SUCCESS", "runtime": 2.0, "timestamp": NOW},
         {"_id": "b", "app": "a", "state": "SUCCESS", "runtime": None, "timestamp": NOW},
         {"_id": "c", "app": "b", "state": "FAILURE", "runtime": 5, "timestamp": NOW},
