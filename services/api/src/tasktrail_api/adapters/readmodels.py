@@ -38,8 +38,9 @@ INDEXES = (
 
 
 TOTALS_PROJECTION = {"app": 1, "rows": 1}
-LABELS_TTL = 30.0
-"""Seconds the set of indexed labels is trusted (the projector indexes configured labels)."""
+LABELS_TTL = 2.0
+"""Seconds the set of indexed labels is trusted (the projector indexes configured labels);
+it is looked up only for a list filtered by a label the seed does not define."""
 
 
 def _unavailable(exc: PyMongoError) -> bool:

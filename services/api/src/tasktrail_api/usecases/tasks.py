@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from tasktrail_shared.fields import SEED_LABELS
+
 from tasktrail_api.domain import serializers
 from tasktrail_api.domain.commands import retry_arguments
 from tasktrail_api.domain.cursor import BadCursor, Cursor, cursor_after, decode_cursor
@@ -82,7 +84,9 @@ class Tasks:
             raise BadRequest.field("cursor", str(exc)) from exc
         totals = parse_totals(await self._read_models.totals())
         apps = sorted(app for app in totals if scope.allows(app))
-        indexed = await self._read_models.indexed_labels()
+        indexed = SEED_LABELS
+        if set(labels) - set(SEED_LABELS):  # the seed's are always indexed
+            indexed = (*SEED_LABELS, *await self._read_models.indexed_labels())
         plan = task_page(filters, labels, cursor, self._clock.now(), apps, totals, indexed)
         if plan.cap is not None:
             docs, count, exact = await self._set_page(plan, cursor)
