@@ -84,6 +84,10 @@ def everything(doc: Doc) -> bool:
     return True
 
 
+def is_(doc: Doc, worker: str, *states: str) -> bool:
+    return bool(doc["worker"] == worker and doc["state"] in states)
+
+
 TIME_SORTS = [s for key in shapes.TIME_KEYS for s in (key, f"-{key}")]
 CASES: list[Case] = [
     *(({"sort": s}, everything) for s in TIME_SORTS),
@@ -92,7 +96,7 @@ CASES: list[Case] = [
     ({"app": "eu", "sort": "received"}, lambda d: d["app"] == "eu"),
     ({"name": "a.x"}, lambda d: d["name"] == "a.x"),
     ({"name": "a.x", "sort": "timestamp"}, lambda d: d["name"] == "a.x"),
-    ({"worker": "celery@w2", "status": "s,f"}, lambda d: d["worker"] == "celery@w2" and d["state"] in ("SUCCESS", "FAILURE")),
+    ({"worker": "celery@w2", "status": "s,f"}, lambda d: is_(d, "celery@w2", "SUCCESS", "FAILURE")),
     ({"queue": "celery", "status": "p"}, lambda d: d["state"] == "PENDING"),
     ({"root_id": "r-1"}, lambda d: d["root_id"] == "r-1"),
     ({"cidr_id": "c2", "sort": "timestamp"}, lambda d: d["labels"]["cidr_id"] == "c2"),
@@ -100,9 +104,12 @@ CASES: list[Case] = [
     ({"published": "true"}, lambda d: d["sent"] is not None),
     ({"published": "false"}, lambda d: d["sent"] is None),
     ({"sort": "-runtime", "timestamp_after": SINCE}, everything),
-    ({"sort": "runtime", "status": "s", "received_after": SINCE}, lambda d: d["state"] == "SUCCESS" and d["received"] is not None),
-    ({"sort": "-name", "worker": "celery@w1", "timestamp_after": SINCE}, lambda d: d["worker"] == "celery@w1"),
-    ({"root_id": "r-2", "status": "f", "sort": "-received"}, lambda d: d["root_id"] == "r-2" and d["state"] == "FAILURE"),
+    ({"sort": "runtime", "status": "s", "received_after": SINCE},
+     lambda d: d["state"] == "SUCCESS" and d["received"] is not None),
+    ({"sort": "-name", "worker": "celery@w1", "timestamp_after": SINCE},
+     lambda d: d["worker"] == "celery@w1"),
+    ({"root_id": "r-2", "status": "f", "sort": "-received"},
+     lambda d: d["root_id"] == "r-2" and d["state"] == "FAILURE"),
     ({"root_id": "r-0", "sort": "name"}, lambda d: d["root_id"] == "r-0"),
     ({"uuid": "t-004", "status": "s,f,t,p"}, lambda d: d["_id"] == "t-004"),
     ({"uuid": "t-004", "app": "eu"}, lambda d: False),

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from pymongo import AsyncMongoClient
-from tasktrail_shared import mongo
+from tasktrail_shared import counts, mongo
 from tasktrail_shared.stream_message import celery_stream_message
 
 from bench.project_traffic import synthetic
@@ -53,6 +55,25 @@ async def position(mongo_url: str, db: str) -> int:
         await client.close()
 
 
+Models = dict[str, dict[Any, Doc]]
+
+
+def recount(models: Models) -> Counter[tuple[str, str]]:
+    """Live tasks per cluster and state, straight from the task documents."""
+    tasks = models[mongo.TASKS].values()
+    return Counter((d["app"], d["state"]) for d in tasks if not d["deleted"])
+
+
+def totals(models: Models) -> Counter[tuple[str, str]]:
+    """The same, as the counters have it."""
+    found: Counter[tuple[str, str]] = Counter()
+    for doc in models[mongo.COUNTS].values():
+        if doc["level"] == counts.TOTAL:
+            for (d, _, state), cell in counts.from_rows(doc["rows"]).items():
+                found[(doc["app"], state)] += cell.n if d == counts.ALL else 0
+    return +found
+
+
 async def test_kill_9_mid_stream_then_restart_converges_to_a_clean_run(
     fresh_nats_url: str, mongo_url: str, mongo_db: str, tmp_path: Path
 ) -> None:
@@ -95,5 +116,6 @@ async def test_kill_9_mid_stream_then_restart_converges_to_a_clean_run(
         )
         assert len(expected[mongo.TASKS]) > 500
         assert crashed == expected
+        assert totals(crashed) == recount(crashed)  # and the counters are exact
     finally:
         await drop(mongo_url, clean.mongo_db)
