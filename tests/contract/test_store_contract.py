@@ -216,7 +216,7 @@ async def test_counters_are_replaced_per_level_and_period_and_totals_keep_regist
     subject: StoreUnderTest,
 ) -> None:
     def tally(level: str, app: str, at: datetime | None, n: int) -> Doc:
-        return counts.document(level, app, at, {(counts.ALL, counts.ALL, "S"): counts.Cell(n, at)})
+        return counts.document(level, app, at, {(counts.ALL, counts.ALL, "S"): counts.Cell(n)})
 
     await subject.store.register_apps(["a", "b"])
     await subject.store.register_apps(["a"])

@@ -3,15 +3,16 @@ name, worker or queue. The projector writes them (``counts`` collection), the AP
 for list totals and the dashboard; this module is the document shape both agree on.
 
 A *tally* maps a key ``(dimension, value, state)`` to a :class:`Cell`: how many tasks count
-under it and the earliest *home* of those tasks. ``("", "", state)`` counts every task in
-the state; ``("name", "scan.run", state)`` the ones of that name. A task's home is the
-earliest stats slot it has (the least of its ``_slots``), which is at or before every
-lifecycle time it has: so ``first`` tells a reader where the oldest matching task can start.
+under it, and the lowest and highest value of each of their :data:`TIMES`.
+``("", "", state)`` counts every task in the state; ``("name", "scan.run", state)`` the ones
+of that name. The extremes tell a reader where the newest (or oldest) matching task is, so
+that a newest-first list starts reading there rather than at the current time.
 
 The projector keeps one tally document per cluster (``app``) and per level: each 2-second
-slot (the tasks whose home it is), each minute, hour, day and month (the sum of the level
-below), and the ``total`` (the sum of the months). Sums are exact whatever their order, so
-every level is a pure function of the task documents. Pure: no I/O.
+slot (the tasks whose *home* it is: a task's earliest slot, the least of its ``_slots``),
+each minute, hour, day and month (the sum of the level below), and the ``total`` (the sum
+of the months). Counts add and extremes take the least and the greatest, exactly whatever
+the order, so every level is a pure function of the task documents. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -28,6 +29,11 @@ ALL = ""
 LEVELS = ("slot", "minute", "hour", "day", "month", "total")
 """From finest to coarsest; each level sums the one before it."""
 TOTAL = "total"
+TIMES = ("timestamp", "received", "started", "succeeded")
+"""The task times whose extremes each cell keeps (the times a list is sorted by)."""
+Moments = tuple[datetime | None, ...]
+"""One value (or none) per :data:`TIMES`."""
+NONE: Moments = (None,) * len(TIMES)
 
 Key = tuple[str, str, str]
 """``(dimension, value, state)``; ``(ALL, ALL, state)`` for every task of the state."""
@@ -36,12 +42,33 @@ Key = tuple[str, str, str]
 @dataclass(frozen=True, slots=True)
 class Cell:
     n: int
-    first: datetime | None = None
-    """The earliest home of the counted tasks."""
+    low: Moments = NONE
+    """The lowest of each of :data:`TIMES` among the counted tasks."""
+    high: Moments = NONE
+    """The highest of each."""
+
+    @classmethod
+    def of(cls, doc: Mapping[str, Any]) -> Cell:
+        """One task document's cell."""
+        times = tuple(t if isinstance(t := doc.get(name), datetime) else None for name in TIMES)
+        return cls(1, times, times)
 
     def plus(self, other: Cell) -> Cell:
-        firsts = [f for f in (self.first, other.first) if f is not None]
-        return Cell(self.n + other.n, min(firsts) if firsts else None)
+        return Cell(
+            self.n + other.n, _pick(min, self.low, other.low), _pick(max, self.high, other.high)
+        )
+
+    def lowest(self, time: str) -> datetime | None:
+        return self.low[TIMES.index(time)]
+
+    def highest(self, time: str) -> datetime | None:
+        return self.high[TIMES.index(time)]
+
+
+def _pick(choose: Any, a: Moments, b: Moments) -> Moments:
+    return tuple(
+        x if y is None else y if x is None else choose(x, y) for x, y in zip(a, b, strict=True)
+    )
 
 
 Tally = dict[Key, Cell]
@@ -76,7 +103,7 @@ def summed(tallies: Iterable[Tally]) -> Tally:
 def to_rows(tally: Mapping[Key, Cell]) -> list[dict[str, Any]]:
     """A tally as stored: one row per key, in key order (so equal tallies store equally)."""
     return [
-        {"d": d, "v": v, "s": s, "n": cell.n, "f": cell.first}
+        {"d": d, "v": v, "s": s, "n": cell.n, "lo": list(cell.low), "hi": list(cell.high)}
         for (d, v, s), cell in sorted(tally.items())
         if cell.n
     ]
@@ -85,8 +112,15 @@ def to_rows(tally: Mapping[Key, Cell]) -> list[dict[str, Any]]:
 def from_rows(rows: Iterable[Mapping[str, Any]]) -> Tally:
     tally: Tally = {}
     for row in rows:
-        add(tally, (str(row["d"]), str(row["v"]), str(row["s"])), Cell(int(row["n"]), row["f"]))
+        cell = Cell(int(row["n"]), _moments(row.get("lo")), _moments(row.get("hi")))
+        add(tally, (str(row["d"]), str(row["v"]), str(row["s"])), cell)
     return tally
+
+
+def _moments(raw: Any) -> Moments:
+    values = list(raw) if isinstance(raw, list) else []
+    values += [None] * (len(TIMES) - len(values))
+    return tuple(v if isinstance(v, datetime) else None for v in values[: len(TIMES)])
 
 
 def document(
@@ -94,14 +128,12 @@ def document(
 ) -> dict[str, Any]:
     """The stored tally of ``app`` at ``level``, for the period starting ``at``."""
     everything = [cell for (d, _, _), cell in tally.items() if d == ALL and cell.n]
-    firsts = [c.first for c in everything if c.first is not None]
     return {
         "_id": document_id(level, app, at),
         "level": level,
         "app": app,
         "at": at,
         "n": sum(c.n for c in everything),
-        "first": min(firsts) if firsts else None,
         "rows": to_rows(tally),
     }
 

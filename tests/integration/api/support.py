@@ -86,7 +86,8 @@ async def count_tasks(db: AsyncDatabase[Doc]) -> None:
     mark every slot they name and run its sweep (as a rebuild does)."""
     store = MongoStore(db.client, db.name)
     await mongo.create_collections(db, (*READ_MODELS, mongo.CHECKPOINTS))
-    slots, apps = set(), set()
+    slots: set[str] = set()
+    apps: set[str] = set()
     async for doc in db.tasks.find({}, {"_slots": 1, "app": 1}):
         slots.update(slot_key(s) for s in doc.get("_slots") or [])
         apps.add(doc["app"])

@@ -153,7 +153,11 @@ async def test_newest_first_pages_read_back_in_windows_and_miss_nothing(
     for sort in ("-timestamp", "-received", "timestamp", "received"):
         assert await walk(client, {"sort": sort}, 3) == expected_order(docs, sort)
     since = datetime.now(UTC) - timedelta(hours=2)
-    recent = {"sort": "-timestamp", "timestamp_after": since.isoformat(), "limit": 100}
+    recent: dict[str, str | int] = {
+        "sort": "-timestamp",
+        "timestamp_after": since.isoformat(),
+        "limit": 100,
+    }
     data = assert_ok(await client.get("/monitor/tasks", params=recent))
     wanted = [d for d in docs if d["timestamp"] >= since]
     assert [t["id"] for t in data["celery_tasks"]] == expected_order(wanted, "-timestamp")
@@ -249,7 +253,7 @@ def reads(params: dict[str, Any]) -> list[Segment]:
     """Every read of a first page, a page after a cursor, and the count of a list."""
     given = TaskFilters.model_validate(params)
     sort = given.sort
-    tally = {(ALL, ALL, "SUCCESS"): Cell(3, T0)}
+    tally = {(ALL, ALL, "SUCCESS"): Cell(3, (T0,) * 4, (T0,) * 4)}
     totals = {app: tally for app in APPS}
     now = datetime.now(UTC)
     first = plan.task_page(given, {}, None, now, APPS, totals)

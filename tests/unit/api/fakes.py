@@ -174,10 +174,9 @@ class FakeReadModels:
         """The counters as the projector would keep them for the tasks held now."""
         tallies: dict[str, counts.Tally] = {}
         for doc in self.tasks.docs.values():
-            slots = [s for s in doc.get("_slots") or [] if isinstance(s, datetime)]
             tally = tallies.setdefault(str(doc.get("app")), {})
             for key in counts.task_keys(doc):
-                counts.add(tally, key, counts.Cell(1, min(slots) if slots else None))
+                counts.add(tally, key, counts.Cell.of(doc))
         return [counts.document(counts.TOTAL, app, None, t) for app, t in tallies.items()]
 
     async def indexed_labels(self) -> frozenset[str]:

@@ -141,6 +141,23 @@ def test_newest_first_goes_back_in_windows_then_the_missing() -> None:
     assert len(page({}).steps[0].segments) == 2  # one per cluster, merged
 
 
+def test_newest_first_starts_at_the_newest_counted_value_and_stays_open_above() -> None:
+    """A quiet spell before now costs nothing; tasks newer than the counters know are read
+    with the first window."""
+    newest = NOW - timedelta(days=2)
+    cell = counts.Cell(5, (None,) * 4, (newest, None, None, None))
+    steps = page({"app": "a"}, totals={"a": {(counts.ALL, counts.ALL, "SUCCESS"): cell}}).steps
+    assert steps[0].segments[0].query["timestamp"] == {"$gte": newest - SECOND}
+    assert steps[1].segments[0].query["timestamp"] == {
+        "$gte": newest - 2 * SECOND,
+        "$lt": newest - SECOND,
+    }
+    unknown = page(
+        {"app": "a", "sort": "-received"}, totals={"a": {(counts.ALL, counts.ALL, "SUCCESS"): cell}}
+    )
+    assert unknown.steps[0].segments[0].query["received"] == {"$gte": NOW - SECOND}
+
+
 def test_after_a_cursor_the_ties_come_first() -> None:
     at = NOW - 5 * SECOND
     steps = page({"status": "s", "app": "a"}, after=cursor.Cursor("-timestamp", at, "b")).steps
@@ -167,9 +184,10 @@ def test_a_time_range_bounds_the_windows_and_drops_the_missing() -> None:
     ]
 
 
-def test_oldest_first_starts_with_the_missing_then_goes_forward_from_the_first_home() -> None:
+def test_oldest_first_starts_with_the_missing_then_goes_forward_from_the_oldest() -> None:
     home = NOW - timedelta(days=3)
-    tally = {(counts.ALL, counts.ALL, "SUCCESS"): counts.Cell(2, home)}
+    oldest = (home,) * len(counts.TIMES)
+    tally = {(counts.ALL, counts.ALL, "SUCCESS"): counts.Cell(2, oldest, oldest)}
     missing, early, first, second, *_ = page(
         {"sort": "received", "app": "a"}, totals={"a": tally}
     ).steps
@@ -268,7 +286,8 @@ def index_for(query: dict[str, Any]) -> str | None:
     "params", served(), ids=lambda p: "&".join(f"{k}={v}" for k, v in p.items())
 )
 def test_every_read_of_every_served_shape_walks_an_index(params: dict[str, Any]) -> None:
-    tally = {(counts.ALL, counts.ALL, "FAILURE"): counts.Cell(1, NOW - timedelta(days=1))}
+    day = (NOW - timedelta(days=1),) * len(counts.TIMES)
+    tally = {(counts.ALL, counts.ALL, "FAILURE"): counts.Cell(1, day, day)}
     plans = [page(params, totals={"a": tally})]
     key = shapes.Order.parse(params.get("sort", "-timestamp")).key
     plans.append(page(params, after=cursor.Cursor(params.get("sort", "-timestamp"), NOW, "x")))

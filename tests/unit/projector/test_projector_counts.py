@@ -59,15 +59,20 @@ def assert_exact(store: FakeStore) -> None:
     assert expected, "nothing was projected"
     for level in counts.LEVELS:
         assert ledger_level(store, level) == expected, level
-    firsts = {
-        doc["app"]: doc["first"] for doc in store.docs(COUNTS).values() if doc["level"] == "total"
-    }
-    homes: dict[str, datetime] = {}
+    newest: dict[tuple[str, str], datetime | None] = {}
+    for doc in store.docs(COUNTS).values():
+        if doc["level"] == "total":
+            every = counts.count(counts.from_rows(doc["rows"]), None)
+            newest.update({(doc["app"], t): every.highest(t) for t in counts.TIMES})
+    expected_newest: dict[tuple[str, str], datetime | None] = {}
     for doc in store.docs(TASKS).values():
-        home = ledger.home(doc)
-        if not doc.get("deleted") and home is not None:
-            homes[doc["app"]] = min(home, homes.get(doc["app"], home))
-    assert firsts == homes
+        for t in counts.TIMES:
+            at, held = doc.get(t), expected_newest.get((doc["app"], t))
+            if not doc.get("deleted") and isinstance(at, datetime):
+                expected_newest[(doc["app"], t)] = at if held is None else max(at, held)
+            else:
+                expected_newest.setdefault((doc["app"], t), held)
+    assert newest == expected_newest
 
 
 async def drain(projector: Projector, sweeps: Maintenance | None = None) -> None:

@@ -14,12 +14,13 @@ thus "equalities, then one range", the shape both MongoDB and SecantusDB serve f
 index without reading past it. The conditions on the time, step by step:
 
 * the rows tied with the cursor (``key == v, _id beyond``), when there is a cursor;
-* *windows*, newest first: the last second before now (or the cursor, or ``<key>_before``),
-  the 2 s before, 4 s... about 4 years, then the rest; oldest first, the same going forward
-  from where the oldest matching task can start (the counters know: the earliest *home* of
-  the matching tasks), after a probe of anything earlier. The reader stops once the page
-  is full, so a page of recent tasks reads only recent index entries whatever the history
-  holds;
+* *windows*, newest first: from the newest matching value the counters know (or the
+  cursor, or ``<key>_before``), the second before (and everything newer: the counters follow
+  the projection a moment late), the 2 s before, 4 s... about 4 years, then the rest;
+  oldest first, the same going forward from the oldest matching value the counters know,
+  after a probe of anything older. The reader stops once the page is full, so a page of
+  recent tasks reads only recent index entries whatever the history holds, and a quiet
+  spell before now costs nothing;
 * the rows without a value (``key == null``), which sort after every value descending and
   before ascending (absent under a time range, which they cannot meet).
 
@@ -43,7 +44,7 @@ from tasktrail_api.domain.cursor import Cursor
 from tasktrail_api.domain.filters import TaskFilters, WorkerFilters
 from tasktrail_api.domain.serializers import TASK_READ_FIELDS, WORKER_READ_FIELDS
 from tasktrail_api.domain.shapes import SET_CAP, Order, Selection, select
-from tasktrail_api.domain.totals import Totals, counted, first_home
+from tasktrail_api.domain.totals import Totals, counted, extreme
 
 Query = dict[str, Any]
 SortSpec = list[tuple[str, int]]
@@ -215,12 +216,13 @@ def walk(
     cursor: Cursor | None,
     now: datetime,
     limits: tuple[datetime | None, datetime | None] | None,
-    origin: datetime | None = None,
+    edge: datetime | None = None,
 ) -> list[Step]:
     """The steps of a list sorted on the time ``key`` (see the module docstring).
 
     ``limits``: the list's time range on ``key`` (after, before), ``None`` for none;
-    ``origin``: where the oldest matching task can start (ascending only; ``None``: unknown).
+    ``edge``: the newest (descending) or oldest (ascending) value of ``key`` the counters
+    know among the matching tasks, where the windows start (``None``: unknown).
     """
     if not parts:
         return []
@@ -228,7 +230,6 @@ def walk(
     spec = [(key, d), ("_id", d)]
     by_id = [("_id", d)]
     past = "$gt" if d == 1 else "$lt"
-    lower, upper = limits or (None, None)
     steps: list[Step] = []
     if cursor is not None:
         steps.append(_step(parts, {key: cursor.value, "_id": {past: cursor.id}}, by_id))
@@ -236,24 +237,47 @@ def walk(
     if d == -1:
         if cursor is not None and cursor.value is None:
             return steps
-        anchor = cursor.value if cursor is not None else (upper or now)
-        top = cursor.value if cursor is not None else upper
-        conds = windows_back(anchor, top, lower)
+        conds = _back(cursor, now, limits or (None, None), edge)
         return [*steps, *(_step(parts, {key: c}, spec) for c in conds), *unvalued]
     if cursor is None:
         steps += unvalued
-    if cursor is not None and cursor.value is not None:
-        conds = windows_forward(cursor.value, False, upper)
-    elif lower is not None or origin is None:
-        conds = (
-            windows_forward(lower, True, upper)
-            if lower
-            else [_bounds({"$gte": MIN_TIME, "$lt": upper})]
-        )
-    else:
-        early = _bounds({"$gte": MIN_TIME, "$lt": min(origin, upper) if upper else origin})
-        conds = [early, *windows_forward(origin, True, upper)]
+    conds = _forward(cursor, limits or (None, None), edge)
     return [*steps, *(_step(parts, {key: c}, spec) for c in conds)]
+
+
+def _back(
+    cursor: Cursor | None,
+    now: datetime,
+    limits: tuple[datetime | None, datetime | None],
+    edge: datetime | None,
+) -> list[Query]:
+    """The windows of a newest-first read: from the cursor, else from the newest value the
+    counters know (the first window staying open above it), else from now."""
+    lower, upper = limits
+    top = cursor.value if cursor is not None else upper
+    anchor = top or now
+    if cursor is None and edge is not None:
+        anchor = min(anchor, edge)
+    return windows_back(anchor, top, lower)
+
+
+def _forward(
+    cursor: Cursor | None,
+    limits: tuple[datetime | None, datetime | None],
+    edge: datetime | None,
+) -> list[Query]:
+    """The windows of an oldest-first read: past the cursor, else from the oldest value the
+    counters know (after a look at anything older: counted since), else from the lower
+    bound, else all at once."""
+    lower, upper = limits
+    if cursor is not None and cursor.value is not None:
+        return windows_forward(cursor.value, False, upper)
+    if edge is not None and (lower is None or edge > lower):
+        early = _bounds({"$gte": lower or MIN_TIME, "$lt": min(edge, upper) if upper else edge})
+        return [early, *windows_forward(edge, True, upper)]
+    if lower is not None:
+        return windows_forward(lower, True, upper)
+    return [_bounds({"$gte": MIN_TIME, "$lt": upper})]
 
 
 def task_page(
@@ -279,14 +303,20 @@ def task_page(
         if selection.narrow is not None:
             steps = [Step(tuple(Segment(q, [("_id", 1)]) for q in parts), [("_id", 1)])]
         else:
-            steps = walk(parts, Order(key, -1), key, None, now, limits)
+            edge = extreme(selection, totals, key, -1)
+            steps = walk(parts, Order(key, -1), key, None, now, limits, edge)
         return ReadPlan(
             steps, TASK_PROJECTION, filters.limit, filters.offset, SET_CAP, None, [], selection
         )
-    origin = first_home(selection, totals) if selection.order.direction == 1 else None
-    steps = walk(parts, selection.order, key, cursor, now, limits, origin)
+    edge = extreme(selection, totals, key, selection.order.direction)
+    steps = walk(parts, selection.order, key, cursor, now, limits, edge)
     total = counted(selection, totals)
-    count = [] if total is not None else walk(parts, Order(key, -1), key, None, now, limits)
+    if total is None:
+        count = walk(
+            parts, Order(key, -1), key, None, now, limits, extreme(selection, totals, key, -1)
+        )
+    else:
+        count = []
     return ReadPlan(
         steps, TASK_PROJECTION, filters.limit, filters.offset, None, total, count, selection
     )

@@ -49,14 +49,17 @@ def counted(selection: Selection, totals: Totals) -> int | None:
     return None if cell is None else cell.n
 
 
-def first_home(selection: Selection, totals: Totals) -> datetime | None:
-    """Where the oldest task the selection lists can start: the earliest home of the tasks
-    the counters match (of the selection's clusters when they cannot say more)."""
+def extreme(selection: Selection, totals: Totals, time: str, direction: int) -> datetime | None:
+    """Where a list sorted on ``time`` starts: the highest (``direction`` -1) or lowest value
+    the counters know among the tasks they match (among all the selection's clusters' tasks
+    when they cannot say more). A bound on what is counted: a reader still reads past it."""
     cell = _cell(selection, totals)
     if cell is None:
         every = Selection(selection.apps, None, None, None, selection.order)
         cell = _cell(every, totals)
-    return cell.first if cell is not None else None
+    if cell is None or time not in counts.TIMES:
+        return None
+    return cell.highest(time) if direction == -1 else cell.lowest(time)
 
 
 def state_counts(totals: Totals, apps: Iterable[str]) -> dict[str, int]:

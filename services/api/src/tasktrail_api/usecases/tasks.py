@@ -84,7 +84,7 @@ class Tasks:
             raise BadRequest.field("cursor", str(exc)) from exc
         totals = parse_totals(await self._read_models.totals())
         apps = sorted(app for app in totals if scope.allows(app))
-        indexed = SEED_LABELS
+        indexed: tuple[str, ...] = SEED_LABELS
         if set(labels) - set(SEED_LABELS):  # the seed's are always indexed
             indexed = (*SEED_LABELS, *await self._read_models.indexed_labels())
         plan = task_page(filters, labels, cursor, self._clock.now(), apps, totals, indexed)

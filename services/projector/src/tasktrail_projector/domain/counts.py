@@ -2,13 +2,13 @@
 incremented.
 
 A live task counts once, in its *home* slot (the least of its ``_slots``), under its cluster,
-state, name, worker and queue. A slot's tally is a pure function of the tasks whose home it
-is; each coarser level (minute, hour, day, month, total) is the sum of the level below. So a
-count is exact however events were duplicated, replayed or interrupted, as long as every
-slot whose tally a change may alter gets recomputed. Which slots those are:
+state, name, worker and queue, with its times. A slot's tally is a pure function of the tasks
+whose home it is; each coarser level (minute, hour, day, month, total) is the sum of the
+level below. So a count is exact however events were duplicated, replayed or interrupted,
+as long as every slot whose tally a change may alter gets recomputed. Which slots those are:
 
 * a document the batch changed: the homes of its old and new versions, when the task moved
-  (another state, name, worker, queue or cluster; deleted or restored; another home);
+  (another state, name, worker, queue, cluster or time; deleted or restored; another home);
 * a document the batch found up to date: all its ``_slots`` (its last write may have landed
   without its marks). Slots only grow, so the home it had before is among them.
 
@@ -25,7 +25,7 @@ from typing import Any
 from tasktrail_shared import counts
 from tasktrail_shared.counts import Cell, Tally
 
-COUNTED_FIELDS = ("_slots", "app", "state", "deleted", *counts.DIMENSIONS)
+COUNTED_FIELDS = ("_slots", "app", "state", "deleted", *counts.DIMENSIONS, *counts.TIMES)
 """What a slot's tally needs from each task document."""
 PARENT = dict(zip(counts.LEVELS, counts.LEVELS[1:], strict=False))
 """The level each level is summed into."""
@@ -39,7 +39,7 @@ def home(doc: Mapping[str, Any] | None) -> datetime | None:
 def _counted(doc: Mapping[str, Any] | None) -> tuple[Any, ...] | None:
     if doc is None:
         return None
-    return (home(doc), doc.get("app"), *counts.task_keys(doc))
+    return (home(doc), doc.get("app"), counts.Cell.of(doc), *counts.task_keys(doc))
 
 
 def recount(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> set[datetime]:
@@ -55,9 +55,9 @@ def slot_tallies(slot: datetime, rows: Iterable[Mapping[str, Any]]) -> list[dict
     for row in rows:
         if home(row) != slot or not isinstance(row.get("app"), str):
             continue
-        tally = by_app[row["app"]]
+        tally, cell = by_app[row["app"]], Cell.of(row)
         for key in counts.task_keys(row):
-            counts.add(tally, key, Cell(1, slot))
+            counts.add(tally, key, cell)
     return [counts.document("slot", app, slot, t) for app, t in sorted(by_app.items()) if t]
 
 
