@@ -35,7 +35,7 @@ import uuid
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +58,8 @@ APP = "bench"
 LABELS = [{"label": "cidr_id", "task": "scan.tasks.*", "arg": 0}]
 SERVICES = ("collector", "projector", "api")
 RUNTIME_WINDOW = 10.0
-"""Seconds of history the runtime-sorted list covers (a time window: see docs/api.md)."""
+"""Seconds of history the runtime-sorted list covers (a time window: see docs/api.md): the
+last ten seconds of what was loaded."""
 DEEP = 10_000
 """The deep page starts after the task published this many tasks into the history."""
 Query = Callable[[httpx.Client], httpx.Response]
@@ -96,11 +97,12 @@ def events(t: Task, clock: int) -> list[tuple[str, dict[str, Any]]]:
         return kind.replace("-", "."), body
 
     received, started = t.sent + 0.002, t.sent + 0.003
-    out = [ev("task-sent", CLIENT, t.sent, name=t.name, args=f"('{t.cidr}', 8080, 'http')",
-              kwargs="{}", retries=0, eta=None, expires=None, queue="celery")]  # fmt: skip
+    args = f"('{t.cidr}', 8080, 'http')"
+    out = [ev("task-sent", CLIENT, t.sent, name=t.name, args=args, kwargs="{}", retries=0,
+              eta=None, expires=None, queue="celery")]  # fmt: skip
     if t.state == "PENDING":
         return out
-    out.append(ev("task-received", t.worker, received, name=t.name, args="()", kwargs="{}"))
+    out.append(ev("task-received", t.worker, received, name=t.name, args=args, kwargs="{}"))
     if t.state == "REVOKED":
         return [*out, ev("task-revoked", t.worker, received, terminated=False, expired=False)]
     out.append(ev("task-started", t.worker, started))
@@ -113,15 +115,31 @@ def events(t: Task, clock: int) -> list[tuple[str, dict[str, Any]]]:
     return out
 
 
-def timings(client: httpx.Client, query: Query, runs: int) -> tuple[float, float]:
+Timing = tuple[float, float, int]
+"""p50 and p99 in milliseconds, and the rows the last answer held."""
+
+
+def timings(client: httpx.Client, query: Query, runs: int) -> Timing:
     samples = []
+    response = None
     for _ in range(runs):
         start = time.perf_counter()
         response = query(client)
         samples.append((time.perf_counter() - start) * 1000)
         response.raise_for_status()
     samples.sort()
-    return statistics.median(samples), samples[min(len(samples) - 1, int(len(samples) * 0.99))]
+    p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
+    return statistics.median(samples), p99, rows(response.json() if response else None)
+
+
+def rows(body: Any) -> int:
+    """How many tasks an answer holds (ours: the envelope's list; Flower's: a dict by id)."""
+    data = body.get("data", body) if isinstance(body, dict) else body
+    if isinstance(data, dict) and isinstance(data.get("celery_tasks"), list):
+        return len(data["celery_tasks"])
+    if isinstance(data, dict) and ("celerytask" in data or "uuid" in data or "task" in data):
+        return 1
+    return len(data) if isinstance(data, dict | list) else 0
 
 
 @dataclass
@@ -133,6 +151,8 @@ class Loader:
     mongo_url: str
     stream_count: Callable[[], int]
     flower_port: int | None = None
+    rate: float = 250.0
+    """Tasks a second: the history's density, whatever the pipeline's speed."""
     rng: random.Random = field(default_factory=lambda: random.Random(1))
     tasks: list[Task] = field(default_factory=list)
     published: int = 0
@@ -141,13 +161,17 @@ class Loader:
     def load(self, until: int) -> None:
         broker = redis.Redis.from_url(self.redis_url)
         pipe = broker.pipeline(transaction=False)
+        started, base = time.monotonic(), len(self.tasks)
         while len(self.tasks) < until:
+            ahead = (len(self.tasks) - base) / self.rate - (time.monotonic() - started)
+            if ahead > 0:
+                time.sleep(ahead)
             task = make_task(self.rng)
             self.tasks.append(task)
             for key, event in events(task, len(self.tasks)):
                 pipe.publish(f"/0.celeryev/{key}", envelope(key, event, event["hostname"]))
                 self.published += 1
-            if len(pipe) >= 1000:
+            if len(pipe) >= 250:
                 pipe.execute()
                 self._throttle()
         pipe.execute()
@@ -186,9 +210,7 @@ def wait(what: str, predicate: Callable[[], bool], timeout: float = 3600) -> flo
 def ours(tasks: list[Task], rng: random.Random, deep_cursor: str) -> dict[str, tuple[Query, bool]]:
     """Each measured query of tasktrail, and whether it reads one document (run more)."""
     name = NAMES[3]
-
-    def since() -> str:
-        return (datetime.now(UTC) - timedelta(seconds=RUNTIME_WINDOW)).isoformat()
+    since = datetime.fromtimestamp(tasks[-1].sent - RUNTIME_WINDOW, UTC).isoformat()
 
     return {
         "default list (newest 100)": (
@@ -206,7 +228,7 @@ def ours(tasks: list[Task], rng: random.Random, deep_cursor: str) -> dict[str, t
         f"name by -runtime (last {RUNTIME_WINDOW:.0f} s)": (
             lambda c: c.get(
                 "/monitor/tasks",
-                params={"name": name, "sort": "-runtime", "timestamp_after": since()},
+                params={"name": name, "sort": "-runtime", "timestamp_after": since},
             ),
             False,
         ),
@@ -252,9 +274,10 @@ class Run:
     sizes: list[int]
     list_runs: int
     point_runs: int
-    results: dict[int, dict[str, tuple[float, float]]] = field(default_factory=dict)
+    rate: float
+    results: dict[int, dict[str, Timing]] = field(default_factory=dict)
     rss: dict[int, dict[str, float]] = field(default_factory=dict)
-    flower: dict[str, tuple[float, float]] = field(default_factory=dict)
+    flower: dict[str, Timing] = field(default_factory=dict)
     flower_rss: float = 0.0
     loaded: dict[int, float] = field(default_factory=dict)
 
@@ -356,7 +379,9 @@ def execute(run: Run, flower_at: int | None, work: Path) -> None:
         procs["api"].wait_http_ok(f"http://127.0.0.1:{port}/readyz", 60)
         time.sleep(2)  # the collector subscribes to the event channel once ready
         flower: ServiceProcess | None = None
-        loader = Loader(servers["redis"], servers["mongo"], stream_counter(servers["nats"]))
+        loader = Loader(
+            servers["redis"], servers["mongo"], stream_counter(servers["nats"]), rate=run.rate
+        )
         if flower_at is not None:
             flower, loader.flower_port = start_flower(servers["redis"], work, flower_at)
         client: MongoClient[dict[str, Any]] = MongoClient(servers["mongo"], tz_aware=True)
@@ -387,7 +412,8 @@ def execute(run: Run, flower_at: int | None, work: Path) -> None:
 def report(run: Run, flower_at: int | None) -> None:
     first, last = run.sizes[0], run.sizes[-1]
     sizes = "".join(f"{f'{s // 1000}k p50/p99':>18}" for s in run.sizes)
-    print(f"\n{'query (ms)':<34}{sizes}  {'growth':>7}  {'Flower p50/p99':>15}  {'vs Flower':>9}")
+    print(f"\n{'query (ms)':<34}{sizes}  {'growth':>7}  {'Flower p50/p99':>15}  {'vs Flower':>9}"
+          "  rows (ours/Flower's)")  # fmt: skip
     for name in run.results[first]:
         cells = "".join(
             f"{run.results[s][name][0]:>9.1f}/{run.results[s][name][1]:<8.1f}" for s in run.sizes
@@ -397,7 +423,8 @@ def report(run: Run, flower_at: int | None) -> None:
         mine = run.results.get(flower_at or -1, {}).get(name)
         flower_cell = f"{theirs[0]:>7.1f}/{theirs[1]:<7.1f}" if theirs else f"{'-':>15}"
         versus = f"{mine[1] / theirs[1]:>8.2f}x" if theirs and mine else f"{'-':>9}"
-        print(f"{name:<34}{cells}  {growth:>6.2f}x  {flower_cell}  {versus}")
+        counted = f"{mine[2] if mine else '-'}/{theirs[2] if theirs else '-'}"
+        print(f"{name:<34}{cells}  {growth:>6.2f}x  {flower_cell}  {versus}  {counted}")
     print("growth: p99 at the largest size over p99 at the smallest (goal <= 1.5); vs Flower: "
           f"our p99 over Flower's at {flower_at or 0:,} (goal <= 1)")  # fmt: skip
     print(f"\n{'RSS (MB)':<34}" + "".join(f"{f'{s // 1000}k':>10}" for s in run.sizes))
@@ -418,13 +445,14 @@ def main(argv: list[str] | None = None) -> None:
     cli.add_argument("--flower-at", type=int, default=100_000, help="0: no Flower")
     cli.add_argument("--list-runs", type=int, default=30, help="requests per list query")
     cli.add_argument("--point-runs", type=int, default=300, help="requests per point query")
+    cli.add_argument("--rate", type=float, default=250.0, help="tasks published a second")
     args = cli.parse_args(argv)
     sizes = sorted(int(s) for s in args.sizes.split(","))
     flower_at = args.flower_at if args.flower_at in sizes else None
     shown = ", ".join(f"{s:,}" for s in sizes)
     print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start; sizes "
           f"{shown}; Flower at {flower_at or 'none'}", flush=True)  # fmt: skip
-    run = Run(sizes, args.list_runs, args.point_runs)
+    run = Run(sizes, args.list_runs, args.point_runs, args.rate)
     execute(run, flower_at, Path(tempfile.mkdtemp(prefix="bench-api-")))
     print(f"load average {os.getloadavg()[0]:.2f} at the end")
     report(run, flower_at)

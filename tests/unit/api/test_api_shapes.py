@@ -122,7 +122,7 @@ def test_value_sorts_are_window_sets_over_their_time_range() -> None:
 def test_newest_first_goes_back_in_windows_then_the_missing() -> None:
     steps = page({"app": "a"}).steps
     *windows, rest, missing = steps
-    assert len(windows) == len(plan.WINDOWS)
+    assert len(windows) == len(plan.spans(SECOND)) == 28
     assert windows[0].segments[0].query == {
         "deleted": False,
         "app": "a",
@@ -156,6 +156,23 @@ def test_newest_first_starts_at_the_newest_counted_value_and_stays_open_above() 
         {"app": "a", "sort": "-received"}, totals={"a": {(counts.ALL, counts.ALL, "SUCCESS"): cell}}
     )
     assert unknown.steps[0].segments[0].query["received"] == {"$gte": NOW - SECOND}
+
+
+def test_the_first_window_holds_about_a_page_at_the_counted_rate() -> None:
+    newest, oldest = NOW, NOW - timedelta(seconds=100)
+    busy = counts.Cell(100_000, (oldest,) * 4, (newest,) * 4)  # 1000 a second
+    steps = page({"app": "a"}, totals={"a": {(counts.ALL, counts.ALL, "SUCCESS"): busy}}).steps
+    assert steps[0].segments[0].query["timestamp"] == {"$gte": newest - SECOND / 10}
+    assert steps[1].segments[0].query["timestamp"] == {
+        "$gte": newest - SECOND / 5,
+        "$lt": newest - SECOND / 10,
+    }
+    chosen = select({"app": "a"})
+    quiet = {
+        "a": {(counts.ALL, counts.ALL, "SUCCESS"): counts.Cell(50, (oldest,) * 4, (newest,) * 4)}
+    }
+    assert totals.reach(chosen, quiet, "timestamp", -1, 100) == totals.Reach(newest, SECOND)
+    assert totals.reach(chosen, {}, "timestamp", -1, 100) == totals.Reach()
 
 
 def test_after_a_cursor_the_ties_come_first() -> None:

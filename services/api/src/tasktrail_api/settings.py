@@ -3,6 +3,8 @@
 from pydantic import Field, model_validator
 from tasktrail_shared.settings import CommonSettings
 
+from tasktrail_api.domain.shapes import COUNT_BOUND
+
 
 class Settings(CommonSettings):
     api_host: str = "127.0.0.1"
@@ -19,7 +21,7 @@ class Settings(CommonSettings):
     """Seconds ``/readyz`` waits for MongoDB before calling the API not ready."""
     api_write_wait: float = Field(default=5.0, ge=0, le=60)
     """Seconds a write waits for the projector to apply it before answering 202."""
-    api_count_bound: int = Field(default=1000, ge=1, le=1_000_000)
+    api_count_bound: int = Field(default=COUNT_BOUND, ge=1, le=1_000_000)
     """A list the counters cannot total is counted this far; past it ``count`` is this
     bound and ``count_is_exact`` false."""
     api_max_body: int = Field(default=1024 * 1024, ge=1024)

@@ -43,8 +43,8 @@ from tasktrail_shared.states import UNFINISHED
 from tasktrail_api.domain.cursor import Cursor
 from tasktrail_api.domain.filters import TaskFilters, WorkerFilters
 from tasktrail_api.domain.serializers import TASK_READ_FIELDS, WORKER_READ_FIELDS
-from tasktrail_api.domain.shapes import SET_CAP, Order, Selection, select
-from tasktrail_api.domain.totals import Totals, counted, extreme
+from tasktrail_api.domain.shapes import COUNT_BOUND, SET_CAP, Order, Selection, select
+from tasktrail_api.domain.totals import Reach, Totals, counted, reach
 
 Query = dict[str, Any]
 SortSpec = list[tuple[str, int]]
@@ -53,6 +53,7 @@ Doc = dict[str, Any]
 LIVE: Query = {"deleted": False}
 """Every read-model query carries this: deleted tasks and workers stay in the history only."""
 MIN_TIME = datetime(1, 1, 1, tzinfo=UTC)
+SECOND = timedelta(seconds=1)
 LOWEST: dict[str, Any] = {"runtime": -math.inf, "name": ""}
 """The lowest value of the value sorts' types (a time's is ``MIN_TIME``)."""
 
@@ -61,10 +62,20 @@ WORKER_PROJECTION = dict.fromkeys(WORKER_READ_FIELDS, 1)
 """Only the fields the serializers read: the projector's internal ``_*`` fields stay in MongoDB."""
 WORKER_SORT: SortSpec = [("_id", 1)]
 DELETED_FLAG = {"deleted": 1}
-WINDOWS = tuple(timedelta(seconds=2**i) for i in range(28))
-"""How far from its anchor each window reaches: 1 s, 2 s, 4 s... ~4 years. Doubling keeps the
-window that fills a page at most about twice what the page needs past the first empty ones,
-which cost an index probe each."""
+REACH = timedelta(seconds=2**27)
+"""How far from its anchor the last window reaches (~4 years); the rest is one read."""
+
+
+def spans(first: timedelta) -> list[timedelta]:
+    """How far from its anchor each window reaches: ``first``, twice that... up to
+    :data:`REACH`. Doubling keeps the window that fills a page at most about twice what the
+    page needs past the first empty ones, which cost an index probe each."""
+    out = []
+    span = first
+    while span <= REACH:
+        out.append(span)
+        span *= 2
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,13 +186,15 @@ def _bounds(cond: Query) -> Query:
     return {k: v for k, v in cond.items() if v is not None}
 
 
-def windows_back(anchor: datetime, upper: datetime | None, lower: datetime | None) -> list[Query]:
-    """Range conditions going back from ``anchor``: the first below ``upper`` (exclusive,
-    ``None``: open), each twice as deep, the last down to ``lower`` (inclusive) or to the
-    lowest time."""
+def windows_back(
+    anchor: datetime, upper: datetime | None, lower: datetime | None, first: timedelta = SECOND
+) -> list[Query]:
+    """Range conditions going back from ``anchor``: the first ``first`` deep and below
+    ``upper`` (exclusive, ``None``: open), each twice as deep, the last down to ``lower``
+    (inclusive) or to the lowest time."""
     conds: list[Query] = []
     top = upper
-    for span in WINDOWS:
+    for span in spans(first):
         if anchor - MIN_TIME <= span:
             break
         bottom = anchor - span
@@ -192,12 +205,14 @@ def windows_back(anchor: datetime, upper: datetime | None, lower: datetime | Non
     return [*conds, _bounds({"$gte": lower or MIN_TIME, "$lt": top})]
 
 
-def windows_forward(start: datetime, inclusive: bool, upper: datetime | None) -> list[Query]:
-    """Range conditions going forward from ``start``, each twice as long, the last up to
-    ``upper`` (exclusive) or open."""
+def windows_forward(
+    start: datetime, inclusive: bool, upper: datetime | None, first: timedelta = SECOND
+) -> list[Query]:
+    """Range conditions going forward from ``start``, the first ``first`` long, each twice
+    as long, the last up to ``upper`` (exclusive) or open."""
     conds: list[Query] = []
     op, bottom = ("$gte" if inclusive else "$gt"), start
-    for span in WINDOWS:
+    for span in spans(first):
         try:
             top = start + span
         except OverflowError:
@@ -216,14 +231,15 @@ def walk(
     cursor: Cursor | None,
     now: datetime,
     limits: tuple[datetime | None, datetime | None] | None,
-    edge: datetime | None = None,
+    start: Reach | None = None,
 ) -> list[Step]:
     """The steps of a list sorted on the time ``key`` (see the module docstring).
 
     ``limits``: the list's time range on ``key`` (after, before), ``None`` for none;
-    ``edge``: the newest (descending) or oldest (ascending) value of ``key`` the counters
-    know among the matching tasks, where the windows start (``None``: unknown).
+    ``start``: where the counters say the matching tasks start, and the first window's
+    length (see ``totals.reach``).
     """
+    start = start or Reach()
     if not parts:
         return []
     d = order.direction
@@ -237,11 +253,11 @@ def walk(
     if d == -1:
         if cursor is not None and cursor.value is None:
             return steps
-        conds = _back(cursor, now, limits or (None, None), edge)
+        conds = _back(cursor, now, limits or (None, None), start)
         return [*steps, *(_step(parts, {key: c}, spec) for c in conds), *unvalued]
     if cursor is None:
         steps += unvalued
-    conds = _forward(cursor, limits or (None, None), edge)
+    conds = _forward(cursor, limits or (None, None), start)
     return [*steps, *(_step(parts, {key: c}, spec) for c in conds)]
 
 
@@ -249,34 +265,35 @@ def _back(
     cursor: Cursor | None,
     now: datetime,
     limits: tuple[datetime | None, datetime | None],
-    edge: datetime | None,
+    start: Reach,
 ) -> list[Query]:
     """The windows of a newest-first read: from the cursor, else from the newest value the
     counters know (the first window staying open above it), else from now."""
     lower, upper = limits
     top = cursor.value if cursor is not None else upper
     anchor = top or now
-    if cursor is None and edge is not None:
-        anchor = min(anchor, edge)
-    return windows_back(anchor, top, lower)
+    if cursor is None and start.edge is not None:
+        anchor = min(anchor, start.edge)
+    return windows_back(anchor, top, lower, start.first)
 
 
 def _forward(
     cursor: Cursor | None,
     limits: tuple[datetime | None, datetime | None],
-    edge: datetime | None,
+    start: Reach,
 ) -> list[Query]:
     """The windows of an oldest-first read: past the cursor, else from the oldest value the
     counters know (after a look at anything older: counted since), else from the lower
     bound, else all at once."""
     lower, upper = limits
+    edge, first = start.edge, start.first
     if cursor is not None and cursor.value is not None:
-        return windows_forward(cursor.value, False, upper)
+        return windows_forward(cursor.value, False, upper, first)
     if edge is not None and (lower is None or edge > lower):
         early = _bounds({"$gte": lower or MIN_TIME, "$lt": min(edge, upper) if upper else edge})
-        return [early, *windows_forward(edge, True, upper)]
+        return [early, *windows_forward(edge, True, upper, first)]
     if lower is not None:
-        return windows_forward(lower, True, upper)
+        return windows_forward(lower, True, upper, first)
     return [_bounds({"$gte": MIN_TIME, "$lt": upper})]
 
 
@@ -288,35 +305,36 @@ def task_page(
     apps: Sequence[str],
     totals: Totals | None = None,
     indexed: Collection[str] = SEED_LABELS,
+    count_bound: int = COUNT_BOUND,
 ) -> ReadPlan:
     """The reads of one page of tasks, and how to count the list (see the module docstring).
 
     ``apps``: the clusters the caller may read; ``totals``: the counters per cluster;
-    ``indexed``: the labels with an index.
+    ``indexed``: the labels with an index; ``count_bound``: how far a list the counters
+    cannot total is counted.
     """
     selection = select(filters, labels, apps, indexed)
     totals = totals or {}
     parts = branches(selection)
     limits = (selection.time.after, selection.time.before) if selection.time else None
     key = selection.walk_key
+    newest = Order(key, -1)
     if selection.narrow is not None or selection.is_window_set:
-        if selection.narrow is not None:
-            steps = [Step(tuple(Segment(q, [("_id", 1)]) for q in parts), [("_id", 1)])]
-        else:
-            edge = extreme(selection, totals, key, -1)
-            steps = walk(parts, Order(key, -1), key, None, now, limits, edge)
+        steps = [Step(tuple(Segment(q, [("_id", 1)]) for q in parts), [("_id", 1)])]
+        if selection.narrow is None:
+            start = reach(selection, totals, key, -1, SET_CAP)
+            steps = walk(parts, newest, key, None, now, limits, start)
         return ReadPlan(
             steps, TASK_PROJECTION, filters.limit, filters.offset, SET_CAP, None, [], selection
         )
-    edge = extreme(selection, totals, key, selection.order.direction)
-    steps = walk(parts, selection.order, key, cursor, now, limits, edge)
+    need = filters.offset + filters.limit
+    start = reach(selection, totals, key, selection.order.direction, need)
+    steps = walk(parts, selection.order, key, cursor, now, limits, start)
     total = counted(selection, totals)
+    count: list[Step] = []
     if total is None:
-        count = walk(
-            parts, Order(key, -1), key, None, now, limits, extreme(selection, totals, key, -1)
-        )
-    else:
-        count = []
+        start = reach(selection, totals, key, -1, count_bound)
+        count = walk(parts, newest, key, None, now, limits, start)
     return ReadPlan(
         steps, TASK_PROJECTION, filters.limit, filters.offset, None, total, count, selection
     )

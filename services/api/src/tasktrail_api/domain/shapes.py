@@ -43,6 +43,9 @@ WORKFLOW = ("parent_id", "root_id")
 """Primary filters that fall back to a narrow set where no walk serves the shape."""
 SET_CAP = 10_000
 """Most tasks a set-served list sorts; a larger set is refused (400)."""
+COUNT_BOUND = 1000
+"""How far a list the counters cannot total is counted by default
+(``TASKTRAIL_API_COUNT_BOUND``)."""
 SERVED = (
     "served: sort=[-]timestamp|received|started|succeeded with no filter or with status "
     "(one or several); sort=[-]timestamp with one of name, worker, queue (each also with "

@@ -9,7 +9,8 @@ bound (see ``ReadPlan.count``). Pure: no I/O.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from tasktrail_shared import counts
@@ -19,6 +20,9 @@ from tasktrail_api.domain.shapes import WITH_STATUS, Selection
 
 Totals = Mapping[str, Tally]
 """The counters of each cluster, by its name (``app``)."""
+MIN_FIRST = timedelta(milliseconds=1)
+MAX_FIRST = timedelta(seconds=1)
+"""Bounds of a time read's first window (BSON keeps milliseconds)."""
 
 
 def parse_totals(docs: Iterable[Mapping[str, Any]]) -> dict[str, Tally]:
@@ -49,17 +53,33 @@ def counted(selection: Selection, totals: Totals) -> int | None:
     return None if cell is None else cell.n
 
 
-def extreme(selection: Selection, totals: Totals, time: str, direction: int) -> datetime | None:
-    """Where a list sorted on ``time`` starts: the highest (``direction`` -1) or lowest value
-    the counters know among the tasks they match (among all the selection's clusters' tasks
-    when they cannot say more). A bound on what is counted: a reader still reads past it."""
+@dataclass(frozen=True, slots=True)
+class Reach:
+    """Where a read ordered by a time starts, and how far its first window reaches."""
+
+    edge: datetime | None = None
+    """The highest (newest first) or lowest value the counters know among the tasks they
+    match; ``None``: unknown. Only a starting point: the reads go on past it."""
+    first: timedelta = MAX_FIRST
+
+
+def reach(selection: Selection, totals: Totals, time: str, direction: int, need: int) -> Reach:
+    """Where a read of ``need`` rows ordered by ``time`` starts, and a first window that
+    holds about ``need`` of them at the matching tasks' average rate (from the counters;
+    from all the selection's clusters' tasks when they cannot say more: a higher rate, so
+    a shorter window, never a longer one)."""
     cell = _cell(selection, totals)
     if cell is None:
-        every = Selection(selection.apps, None, None, None, selection.order)
-        cell = _cell(every, totals)
-    if cell is None or time not in counts.TIMES:
-        return None
-    return cell.highest(time) if direction == -1 else cell.lowest(time)
+        cell = _cell(Selection(selection.apps, None, None, None, selection.order), totals)
+    if cell is None or time not in counts.TIMES or not cell.n:
+        return Reach()
+    low, high = cell.lowest(time), cell.highest(time)
+    edge = high if direction == -1 else low
+    if low is None or high is None:
+        return Reach(edge)
+    per_second = cell.n / max((high - low).total_seconds(), 1.0)
+    first = timedelta(seconds=need / per_second)
+    return Reach(edge, min(max(first, MIN_FIRST), MAX_FIRST))
 
 
 def state_counts(totals: Totals, apps: Iterable[str]) -> dict[str, int]:

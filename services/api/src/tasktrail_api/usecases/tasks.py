@@ -87,20 +87,23 @@ class Tasks:
         indexed: tuple[str, ...] = SEED_LABELS
         if set(labels) - set(SEED_LABELS):  # the seed's are always indexed
             indexed = (*SEED_LABELS, *await self._read_models.indexed_labels())
-        plan = task_page(filters, labels, cursor, self._clock.now(), apps, totals, indexed)
+        now = self._clock.now()
+        plan = task_page(filters, labels, cursor, now, apps, totals, indexed, self._count_bound)
         if plan.cap is not None:
             docs, count, exact = await self._set_page(plan, cursor)
         else:
-            docs, count, exact = await self._walk_page(plan)
+            docs, count, exact = await self._walk_page(plan, cursor is None)
         next_cursor = None
         if len(docs) == filters.limit:
             next_cursor = cursor_after(docs[-1], filters.sort.removeprefix("-"), filters.sort)
         return Page([serializers.task(doc) for doc in docs], count, next_cursor, exact)
 
-    async def _walk_page(self, plan: ReadPlan) -> tuple[Rows, int, bool]:
+    async def _walk_page(self, plan: ReadPlan, first: bool) -> tuple[Rows, int, bool]:
         rows = await self._documents.read(plan.steps, plan.skip + plan.limit, plan.projection)
         if plan.total is not None:
             return rows[plan.skip :], plan.total, True
+        if first and len(rows) < plan.skip + plan.limit:  # the whole list is on this page
+            return rows[plan.skip :], len(rows), True
         found = await self._documents.count(plan.count, self._count_bound)
         return rows[plan.skip :], min(found, self._count_bound), found <= self._count_bound
 
