@@ -1,7 +1,7 @@
 """``make bench``: every benchmark in turn, each printing its own table and ratios.
 
-Run one alone with ``python -m bench.ingest``, ``python -m bench.project`` or
-``python -m bench.api`` (each takes ``--help``).
+Run one alone with ``python -m bench.ingest``, ``python -m bench.project``,
+``python -m bench.rebuild`` or ``python -m bench.api`` (each takes ``--help``).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("ingest", "project", "api")
+BENCHMARKS = ("ingest", "project", "rebuild", "api")
 
 
 def main() -> int:

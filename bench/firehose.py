@@ -20,6 +20,25 @@ WORKERS = 8
 CLIENT = "client@firehose"
 
 
+def sent_fields(task_id: str, name: str, args: str) -> dict[str, object]:
+    """What a client's ``task-sent`` event carries beside the common fields, for a root task
+    on the default queue."""
+    return {
+        "uuid": task_id,
+        "name": name,
+        "args": args,
+        "kwargs": "{}",
+        "retries": 0,
+        "eta": None,
+        "expires": None,
+        "queue": "celery",
+        "exchange": "",
+        "routing_key": "celery",
+        "root_id": task_id,
+        "parent_id": None,
+    }
+
+
 def envelope(routing_key: str, body: object, hostname: str) -> bytes:
     """kombu's Redis envelope, field for field as the fixture in tests/fixtures shows."""
     raw = json.dumps(body).encode()
@@ -73,21 +92,9 @@ class Firehose:
         for i in range(count):
             task_id = str(uuid.uuid4())
             worker = f"bench{i % WORKERS}@firehose"
+            args = f"('{uuid.uuid4()}', 8080, 'http')"
             sent = self._event(
-                "task-sent",
-                CLIENT,
-                uuid=task_id,
-                name="scan.tasks.port_enumerate",
-                args=f"('{uuid.uuid4()}', 8080, 'http')",
-                kwargs="{}",
-                retries=0,
-                eta=None,
-                expires=None,
-                queue="celery",
-                exchange="",
-                routing_key="celery",
-                root_id=task_id,
-                parent_id=None,
+                "task-sent", CLIENT, **sent_fields(task_id, "scan.tasks.port_enumerate", args)
             )
             messages.append((self.prefix + "task.sent", envelope("task.sent", sent, CLIENT)))
             events += 1

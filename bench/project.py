@@ -46,6 +46,7 @@ from tasktrail_shared import mongo
 from tasktrail_shared.nats import ensure_stream
 from tasktrail_shared.stream_message import celery_stream_message
 
+from bench.ingest import rss_mb
 from bench.project_traffic import LABELS, Message, Traffic, synthetic
 
 APP = "bench"
@@ -264,13 +265,6 @@ class Freshness:
     from_publish: list[float]
     from_event: list[float]
     projector_rss_mb: float = 0.0
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 @dataclass

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from bench.firehose import MULTI, envelope
+from bench.firehose import MULTI, envelope, sent_fields
 
 WORKERS = 8
 HEARTBEAT = 2.0
@@ -70,22 +70,7 @@ class Traffic:
         task_id, name = self._uuid(), self.random.choice(NAMES)
         worker = f"worker{self.tasks % WORKERS}@bench"
         args = f"('{self._uuid()}', [{{'packet': UUID('{self._uuid()}'), 'ports': [80, 443]}}])"
-        sent = self._event(
-            "task-sent",
-            CLIENT,
-            uuid=task_id,
-            name=name,
-            args=args,
-            kwargs="{}",
-            retries=0,
-            eta=None,
-            expires=None,
-            queue="celery",
-            exchange="",
-            routing_key="celery",
-            root_id=task_id,
-            parent_id=None,
-        )
+        sent = self._event("task-sent", CLIENT, **sent_fields(task_id, name, args))
         out = [Message("task.sent", envelope("task.sent", sent, CLIENT), 1, self.clock())]
         buffer = self.buffers.setdefault(worker, [])
         received = {"uuid": task_id, "name": name, "args": args, "kwargs": "{}", "retries": 0}

@@ -13,6 +13,7 @@ import secrets
 import signal
 import subprocess
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -44,22 +45,25 @@ def data(response: httpx.Response) -> Any:
 
 
 class Stack:
-    def __init__(self, tmp_path: Path) -> None:
+    """``tasktrail-dev-stack`` as a user starts it; ``env``: variables the user set."""
+
+    def __init__(self, tmp_path: Path, env: Mapping[str, str] | None = None) -> None:
         self.token = secrets.token_urlsafe(16)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.output = tmp_path / "stack.out"
-        env = {k: v for k, v in os.environ.items() if k not in EXTERNAL}
-        env.update(
+        environ = {k: v for k, v in os.environ.items() if k not in EXTERNAL}
+        environ.update(
             TASKTRAIL_DATA_DIR=str(tmp_path / "data"),
             TASKTRAIL_API_PORT=str(self.port),
             TASKTRAIL_ADMIN_TOKEN=self.token,
             PYTHONUNBUFFERED="1",
+            **(env or {}),
         )
         with self.output.open("wb") as out:
             self.proc = subprocess.Popen(
                 [find_binary("tasktrail-dev-stack")],
-                env=env,
+                env=environ,
                 cwd=tmp_path,
                 stdin=subprocess.DEVNULL,
                 stdout=out,

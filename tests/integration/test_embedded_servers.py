@@ -146,3 +146,27 @@ def test_redis_fixture(redis_url: str) -> None:
         assert client.ping()
     finally:
         client.close()
+
+
+async def test_a_killed_nats_server_restarts_on_its_port_with_its_stream(tmp_path: Path) -> None:
+    """What ``make run`` does when a server dies: the services keep the URL they were given."""
+    with NatsServer(tmp_path / "nats") as server:
+        url = server.url
+        nc = await nats.connect(url, max_reconnect_attempts=0)
+        try:
+            js = nc.jetstream()
+            await ensure_stream(js, StreamSettings("T_RESTART"))
+            await js.publish("tasktrail.events.default.test", b"kept")
+        finally:
+            await nc.close()
+        first = server.pid
+        assert first is not None
+        server.kill()
+        server.restart()
+        assert server.url == url and server.pid != first
+        nc = await nats.connect(url, max_reconnect_attempts=0)
+        try:
+            message = await nc.jetstream().get_msg("T_RESTART", 1)
+            assert message.data == b"kept"  # JetStream recovered its storage
+        finally:
+            await nc.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 import time
 from collections.abc import Iterator
@@ -17,8 +19,11 @@ from tasktrail_devstack.processes import (
     descendants,
     pid_alive,
     start_celery_worker,
+    stop_all,
 )
 from tasktrail_devstack.servers import RedisServer
+from tasktrail_devstack.supervision import RestartPolicy, State
+from tasktrail_devstack.watch import Watch
 
 # A parent that ignores SIGTERM and has two children of its own: only the group kill ends it.
 STUBBORN = """
@@ -86,6 +91,47 @@ def test_env_overrides_and_log_file(tmp_path: Path) -> None:
         wait_for(lambda: not proc.running)
         assert proc.exit_code() == 0
     assert log.read_text().startswith("forty-two ")
+
+
+def test_watch_restarts_a_killed_child_and_gives_up_on_a_broken_one(tmp_path: Path) -> None:
+    sleeper = ServiceProcess(
+        "sleeper",
+        [sys.executable, "-c", "import time; print('up', flush=True); time.sleep(120)"],
+        log_path=tmp_path / "sleeper.log",
+    )
+    broken = ServiceProcess(
+        "broken",
+        [sys.executable, "-c", "import sys; print('cannot start: bad config'); sys.exit(3)"],
+        log_path=tmp_path / "broken.log",
+    )
+    said: list[str] = []
+    policy = RestartPolicy(first_delay=0.05, stable_after=5.0, give_up_after=3)
+    try:
+        sleeper.start().wait_log("up", timeout=10)
+        broken.start()
+        watch = Watch([sleeper, broken], policy, say=said.append)
+        first = sleeper.pid
+        os.kill(first, signal.SIGKILL)  # the leader only, as `kill -9 <pid>` does
+
+        def settled() -> bool:
+            watch.poll()
+            back = sleeper.running and sleeper.pid != first
+            return back and watch.supervisor.state("broken") is State.GIVEN_UP
+
+        wait_for(settled, timeout=15)
+        sleeper.wait_log("up", timeout=10)  # the new run's own output
+        for _ in range(5):  # given up: left down however long we watch
+            watch.poll()
+            time.sleep(0.05)
+        assert not broken.running
+    finally:
+        stop_all([sleeper, broken], timeout=5)
+    lines = "\n".join(said)
+    assert "sleeper: killed by SIGKILL after" in lines
+    assert f"sleeper: restarted (pid {sleeper.pid})" in lines
+    assert lines.count("broken: exited with code 3") == 3
+    assert "3 crashes in a row" in lines and "cannot start: bad config" in lines
+    assert lines.count("broken: restarted") == 2
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """The local stack for development and tests; not a service, never deployed.
 
 ``servers``: embedded NATS, MongoDB-wire and Redis; ``processes``: children stopped without
-orphans; ``demo``: a Celery app and traffic; ``stack``: ``make run``.
+orphans; ``supervision`` (pure) and ``watch``: restarting the children that die; ``demo``: a
+Celery app and traffic; ``stack``: ``make run``.
 """

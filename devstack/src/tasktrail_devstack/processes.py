@@ -189,6 +189,23 @@ class Child:
         _killpg(self._proc.pid, signal.SIGKILL)
         return self._proc.wait()
 
+    def restart(self) -> None:
+        """Start again, as before, once the child has exited (or was never started).
+
+        What is left of the old group (a Celery pool whose leader was killed) is SIGKILLed
+        and the leader reaped first.
+        """
+        if self._proc is not None:
+            if not has_exited(self._proc):
+                raise RuntimeError(f"{self.name} is still running")
+            _finish(self._proc, time.monotonic())
+        self._proc, self._signalled = None, False
+        self.start_again()
+
+    def start_again(self) -> None:
+        """Start the child the way it was first started; :meth:`restart` calls it."""
+        raise NotImplementedError
+
 
 def stop_all(children: Iterable[Child], timeout: float = STOP_TIMEOUT) -> None:
     """Stop independent children concurrently: signal them all, then wait for them all."""
@@ -227,6 +244,9 @@ class ServiceProcess(Child):
             self._log_offset = self.log_path.stat().st_size  # logs append across runs
         self._proc = spawn(self.command, log_path=self.log_path, env=self.env)
         return self
+
+    def start_again(self) -> None:
+        self.start()
 
     @property
     def pid(self) -> int:

@@ -12,11 +12,14 @@ import socket
 import subprocess
 import time
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import ClassVar, Self
 
-from tasktrail_devstack.processes import Child, find_binary, has_exited, spawn
+import httpx
+
+from tasktrail_devstack.processes import Child, find_binary, has_exited, spawn, stop_all
 
 HOST = "127.0.0.1"
 
@@ -106,6 +109,12 @@ class EmbeddedServer(Child, ABC):
                 raise self.failure(f"server on port {port} {reason}")
         raise AssertionError("unreachable")
 
+    def start_again(self) -> None:
+        """On the same port: the clients were given its URL."""
+        if self.port is not None:
+            self._fixed_port = self.port
+        self.start()
+
     def _wait_ready(self, proc: subprocess.Popen[bytes], port: int) -> bool:
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
@@ -147,13 +156,42 @@ def _exchange(port: int, send: bytes, expect: bytes) -> bool:
         return False
 
 
+@dataclass(frozen=True, slots=True)
+class ClusterMember:
+    """How one ``nats-server`` joins a cluster."""
+
+    server_name: str
+    """Stable: JetStream knows its peers (and a stream's leader) by server name."""
+    cluster_name: str
+    route_port: int
+    routes: tuple[str, ...]
+    """Every member's route URL, this one's included (as compose.scale.yaml gives them)."""
+    monitor_port: int
+    """HTTP monitoring: ``/healthz`` answers 200 once this server's JetStream is current."""
+
+
 class NatsServer(EmbeddedServer):
-    """``nats-server`` with JetStream, storing in ``<data_dir>/jetstream``."""
+    """``nats-server`` with JetStream, storing in ``<data_dir>/jetstream``; alone, or one
+    ``member`` of a cluster (see :class:`NatsCluster`)."""
 
     name = "nats"
 
+    def __init__(
+        self,
+        data_dir: Path | str,
+        *,
+        member: ClusterMember | None = None,
+        port: int | None = None,
+        log_path: Path | None = None,
+        start_timeout: float = 30.0,
+    ) -> None:
+        self.member = member
+        if member is not None:
+            self.name = member.server_name
+        super().__init__(data_dir, port=port, log_path=log_path, start_timeout=start_timeout)
+
     def command(self, port: int) -> list[str]:
-        return [
+        command = [
             find_binary("nats-server"),
             "-a",
             HOST,
@@ -163,6 +201,30 @@ class NatsServer(EmbeddedServer):
             "-sd",
             str(self.data_dir),
         ]
+        if (member := self.member) is not None:
+            command += [
+                "--name",
+                member.server_name,
+                "--cluster_name",
+                member.cluster_name,
+                "--cluster",
+                f"nats://{HOST}:{member.route_port}",
+                "--routes",
+                ",".join(member.routes),
+                "-m",
+                str(member.monitor_port),
+            ]
+        return command
+
+    def jetstream_current(self) -> bool:
+        """A cluster member's JetStream has joined the cluster (its ``/healthz`` is 200)."""
+        if self.member is None:
+            return self.running
+        url = f"http://{HOST}:{self.member.monitor_port}/healthz"
+        try:
+            return httpx.get(url, timeout=1.0, trust_env=False).status_code == 200
+        except httpx.HTTPError:
+            return False
 
     def url_for(self, port: int) -> str:
         return f"nats://{HOST}:{port}"
@@ -239,3 +301,76 @@ class RedisServer(EmbeddedServer):
 
     def ping(self, port: int) -> bool:
         return _exchange(port, b"PING\r\n", b"+PONG")
+
+
+class NatsCluster:
+    """``size`` ``nats-server`` processes routed into one JetStream cluster, on free ports.
+
+    Its :attr:`url` lists every member's client URL, comma-separated, as
+    ``TASKTRAIL_NATS_URL`` takes a cluster's seed list. Members are named ``n1``, ``n2``, ...
+    """
+
+    def __init__(
+        self, data_dir: Path | str, size: int = 3, *, name: str = "tasktrail", timeout: float = 30.0
+    ) -> None:
+        data_dir = Path(data_dir)
+        route_ports = [free_port() for _ in range(size)]
+        routes = tuple(f"nats://{HOST}:{port}" for port in route_ports)
+        self.timeout = timeout
+        self.servers = [
+            NatsServer(
+                data_dir / f"n{i}",
+                member=ClusterMember(f"n{i}", name, route_port, routes, free_port()),
+            )
+            for i, route_port in enumerate(route_ports, start=1)
+        ]
+
+    @property
+    def urls(self) -> list[str]:
+        """The members' client URLs (a nats-py client takes the list)."""
+        return [server.url for server in self.servers if server.port is not None]
+
+    @property
+    def url(self) -> str:
+        """The seed list, as ``TASKTRAIL_NATS_URL`` takes it."""
+        return ",".join(self.urls)
+
+    def server(self, name: str) -> NatsServer:
+        """The member called ``name`` (a stream's ``cluster.leader``, say)."""
+        for server in self.servers:
+            if server.name == name:
+                return server
+        raise KeyError(name)
+
+    def start(self) -> str:
+        """Start every member, then wait until each one's JetStream has joined the cluster."""
+        for server in self.servers:
+            server.start()
+        deadline = time.monotonic() + self.timeout
+        for server in self.servers:
+            while not server.jetstream_current():
+                if not server.running:
+                    raise server.failure("exited while joining the cluster")
+                if time.monotonic() >= deadline:
+                    raise server.failure(f"JetStream not current after {self.timeout:.0f} s")
+                time.sleep(0.1)
+        return self.url
+
+    def stop(self) -> None:
+        stop_all(self.servers)
+
+    def __enter__(self) -> Self:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -4,8 +4,14 @@ Embedded NATS, MongoDB-wire and Redis servers start unless ``TASKTRAIL_NATS_URL`
 ``TASKTRAIL_MONGO_URL`` or ``TASKTRAIL_BROKER_URL`` point elsewhere; with the embedded broker
 come a demo Celery worker and demo traffic. Then the four services start from their console
 scripts. Everything binds 127.0.0.1 on free ports (the API prefers 8000) and logs to
-``<data dir>/logs/``. Ctrl-C or SIGTERM stops it all, leaving no process: first the demo, so
-the services see the worker go offline, then the services, then the servers they use.
+``<data dir>/logs/``. Two collectors read the broker, as in production on Redis, so that
+events published while one of them is down still reach the stream.
+
+Once everything is up, a child that dies (a crash, a kill -9) is started again, with a backoff,
+and logged; the others keep running (:mod:`tasktrail_devstack.supervision`, compose's
+``restart: unless-stopped``). Only Ctrl-C or SIGTERM stops it all, leaving no process: first
+the demo, so the services see the worker go offline, then the services, then the servers they
+use. A failure while starting up still stops everything, with the log tail of what failed.
 """
 
 from __future__ import annotations
@@ -41,8 +47,11 @@ from tasktrail_devstack.servers import (
     free_port,
     port_is_free,
 )
+from tasktrail_devstack.watch import Watch
 
 SERVICES = ("collector", "projector", "control", "api")
+COLLECTORS = 2
+"""Collector replicas: on Redis (pub/sub) what is published while none listens is lost."""
 DEFAULT_API_PORT = 8000
 DEMO_APP = "tasktrail_devstack.demo.app"
 HEALTH_TIMEOUT = 60.0
@@ -88,6 +97,15 @@ def _ok(client: httpx.Client, url: str) -> bool:
         return False
 
 
+def _collector_env(environ: Mapping[str, str], data_dir: Path, replica: int) -> dict[str, str]:
+    """A replica's own health port (the first one may be set) and disk spool."""
+    port = _health_port(environ, "collector") if replica == 1 else free_port()
+    return {
+        "TASKTRAIL_COLLECTOR_HEALTH_PORT": str(port),
+        "TASKTRAIL_COLLECTOR_SPOOL_DIR": str(data_dir / f"collector-{replica}-spool"),
+    }
+
+
 def _wait_healthy(health: dict[str, str], children: list[Child]) -> None:
     """Wait for every ``/healthz``, failing as soon as any child exits."""
     pending = dict(health)
@@ -123,8 +141,62 @@ class _Stack:
         self.children.append(child)
 
 
+def _start_services(
+    stack: _Stack,
+    env: dict[str, str],
+    health_ports: dict[str, int],
+    environ: Mapping[str, str],
+    data_dir: Path,
+) -> dict[str, str]:
+    """Start every service (the collector twice); returns their health URLs, the API's aside."""
+    services = stack.tier(stop_timeout=10.0)
+    health = {}
+    for name in SERVICES:
+        replicas = COLLECTORS if name == "collector" else 1
+        for replica in range(1, replicas + 1):
+            label, extra = name, {}
+            if replicas > 1:
+                label, extra = f"{name}-{replica}", _collector_env(environ, data_dir, replica)
+            service = ServiceProcess(
+                label,
+                [find_binary(f"tasktrail-{name}")],
+                log_path=data_dir / "logs" / f"{label}.log",
+                env={**env, **extra},
+            )
+            stack.add(services, service)
+            service.start()
+            if name in health_ports:
+                port = extra.get(f"TASKTRAIL_{name.upper()}_HEALTH_PORT") or health_ports[name]
+                health[label] = f"http://{HOST}:{port}/healthz"
+    return health
+
+
+def _start_demo(stack: _Stack, env: dict[str, str], logs: Path) -> None:
+    """The demo worker, once it consumes, then its traffic."""
+    # SIGQUIT is Celery's cold shutdown: a warm one would wait out a 20 s demo sleep.
+    worker = celery_worker_process(
+        DEMO_APP,
+        env=env,
+        name="demo@%h",
+        log_path=logs / "worker.log",
+        stop_signal=signal.SIGQUIT,
+    )
+    stack.add(stack.tier(stop_timeout=5.0), worker)
+    worker.start()
+    worker.wait_log(CELERY_READY, WORKER_READY_TIMEOUT)
+    traffic = ServiceProcess(
+        "traffic",
+        [sys.executable, "-m", "tasktrail_devstack.demo.traffic"],
+        log_path=logs / "traffic.log",
+        env=env,
+    )
+    stack.add(stack.tier(stop_timeout=5.0), traffic)
+    traffic.start()
+    _say("  demo       worker and traffic running")
+
+
 def run(environ: Mapping[str, str], exit_stack: contextlib.ExitStack) -> NoReturn:
-    """Start everything, then watch it until a signal or a child's exit."""
+    """Start everything, then restart what dies until a signal arrives."""
     data_dir = Path(environ.get("TASKTRAIL_DATA_DIR") or ".data").resolve()
     logs = data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -178,38 +250,11 @@ def run(environ: Mapping[str, str], exit_stack: contextlib.ExitStack) -> NoRetur
     if result_backend:
         env["TASKTRAIL_RESULT_BACKEND"] = result_backend
 
-    services = stack.tier(stop_timeout=10.0)
-    for name in SERVICES:
-        service = ServiceProcess(
-            name, [find_binary(f"tasktrail-{name}")], log_path=logs / f"{name}.log", env=env
-        )
-        stack.add(services, service)
-        service.start()
-    health = {name: f"http://{HOST}:{port}/healthz" for name, port in health_ports.items()}
-    health["api"] = f"{api_url}/healthz"
+    health = {"api": f"{api_url}/healthz"}
+    health.update(_start_services(stack, env, health_ports, environ, data_dir))
     _wait_healthy(health, stack.children)
-
     if demo:
-        # SIGQUIT is Celery's cold shutdown: a warm one would wait out a 20 s demo sleep.
-        worker = celery_worker_process(
-            DEMO_APP,
-            env=env,
-            name="demo@%h",
-            log_path=logs / "worker.log",
-            stop_signal=signal.SIGQUIT,
-        )
-        stack.add(stack.tier(stop_timeout=5.0), worker)
-        worker.start()
-        worker.wait_log(CELERY_READY, WORKER_READY_TIMEOUT)
-        traffic = ServiceProcess(
-            "traffic",
-            [sys.executable, "-m", "tasktrail_devstack.demo.traffic"],
-            log_path=logs / "traffic.log",
-            env=env,
-        )
-        stack.add(stack.tier(stop_timeout=5.0), traffic)
-        traffic.start()
-        _say("  demo       worker and traffic running")
+        _start_demo(stack, env, logs)
 
     _say(
         f"\ntasktrail is running.\n"
@@ -219,9 +264,10 @@ def run(environ: Mapping[str, str], exit_stack: contextlib.ExitStack) -> NoRetur
         f'  try          curl -H "Authorization: Bearer {token}" {api_url}/monitor/tasks/\n'
         f"Press Ctrl-C to stop."
     )
+    watch = Watch(stack.children, say=_say)
     while True:
-        _check(stack.children)
-        time.sleep(0.5)
+        watch.poll()
+        time.sleep(0.2)
 
 
 def main() -> None:

@@ -25,6 +25,11 @@ COUNTS = "counts"
 """Task counters per cluster, state, name, worker and queue (``tasktrail_shared.counts``)."""
 TOKENS = "tokens"
 """The API's token digests."""
+ORGS = "orgs"
+"""Organisations, one document per slug, folded from ``tasktrail.org.created``."""
+CLUSTERS = "clusters"
+"""Which organisation owns each cluster that was given to one (``tasktrail.org.cluster_assigned``);
+a cluster absent here belongs to the default organisation."""
 
 
 def client(url: str) -> AsyncMongoClient[dict[str, Any]]:

@@ -1,7 +1,9 @@
-"""Payloads of the events tasktrail itself writes about tasks, workers and tokens: records.
+"""Payloads of the events tasktrail itself writes about tasks, workers, tokens and
+organisations: records.
 
-``tasktrail.task.{recorded,amended,deleted,reconciled}``, ``tasktrail.worker.*`` and
-``tasktrail.token.*`` (the command events, ``tasktrail.command.*``, are in ``commands``).
+``tasktrail.task.{recorded,amended,deleted,reconciled}``, ``tasktrail.worker.*``,
+``tasktrail.token.*`` and ``tasktrail.org.*`` (the command events, ``tasktrail.command.*``,
+are in ``commands``).
 The API never writes read models: ``POST``/``PATCH``/``DELETE`` publish one of these events
 to the log and wait for the projector to apply it. Control publishes reconciliation and
 inspection events. Every payload carries ``at`` (epoch seconds when it was decided), which
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictFloat
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictFloat, StringConstraints
 
 from tasktrail_shared.fields import (
     TASK_SETTABLE,
@@ -25,6 +27,7 @@ from tasktrail_shared.fields import (
     is_label_value,
     is_task_field,
 )
+from tasktrail_shared.settings import APP_NAME
 from tasktrail_shared.states import parse_state
 from tasktrail_shared.times import is_epoch, parse_iso
 
@@ -45,6 +48,17 @@ WORKER_INSPECTED = "tasktrail.worker.inspected"
 TOKEN_CREATED = "tasktrail.token.created"
 """An API token was created (API or CLI), for the audit trail; the secret never travels."""
 TOKEN_REVOKED = "tasktrail.token.revoked"
+ORG_CREATED = "tasktrail.org.created"
+"""An organisation was created (by a root token or the CLI): its slug and name."""
+ORG_CLUSTER_ASSIGNED = "tasktrail.org.cluster_assigned"
+"""A cluster (``app``) was given to an organisation, taken from any other: of the
+assignments of one cluster, the latest by ``(at, event id)`` holds."""
+
+DEFAULT_ORG = "default"
+"""The organisation of a single-team install: it owns every cluster no other organisation
+was given, and the tokens made before organisations existed (their events carry no ``org``)."""
+ORG_SLUG = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+"""An organisation's slug: lower-case letters, digits, ``-`` and ``_``, up to 63."""
 
 RECORD_TYPES = frozenset(
     {
@@ -58,6 +72,8 @@ RECORD_TYPES = frozenset(
         WORKER_INSPECTED,
         TOKEN_CREATED,
         TOKEN_REVOKED,
+        ORG_CREATED,
+        ORG_CLUSTER_ASSIGNED,
     }
 )
 
@@ -174,13 +190,32 @@ class WorkerInspected(_Record):
     active_queues: list[Any] | None = None
 
 
+Slug = Annotated[str, StringConstraints(pattern=ORG_SLUG)]
+Cluster = Annotated[str, StringConstraints(pattern=APP_NAME.pattern)]
+TokenOrg = Slug | None
+"""The token's organisation; ``null``: a root token; absent (events written before
+organisations): the default organisation."""
+
+
 class TokenCreated(_Record):
     name: str
     role: str
+    org: TokenOrg = DEFAULT_ORG
 
 
 class TokenRevoked(_Record):
     name: str
+    org: TokenOrg = DEFAULT_ORG
+
+
+class OrgCreated(_Record):
+    slug: Slug
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+class ClusterAssigned(_Record):
+    app: Cluster
+    org: Slug
 
 
 PAYLOADS: dict[str, type[_Record]] = {
@@ -194,4 +229,6 @@ PAYLOADS: dict[str, type[_Record]] = {
     WORKER_INSPECTED: WorkerInspected,
     TOKEN_CREATED: TokenCreated,
     TOKEN_REVOKED: TokenRevoked,
+    ORG_CREATED: OrgCreated,
+    ORG_CLUSTER_ASSIGNED: ClusterAssigned,
 }

@@ -19,8 +19,9 @@ MIN_YEAR = 1970
 MAX_YEAR = 9999
 MIN_TIME = datetime(MIN_YEAR, 1, 1, tzinfo=UTC)
 MAX_TIME = datetime(MAX_YEAR, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
-MAX_EPOCH = MAX_TIME.timestamp()
-"""The last epoch second a ``datetime`` (and so BSON) can hold."""
+MAX_EPOCH = MAX_TIME.replace(microsecond=0).timestamp()
+"""The last whole epoch second a ``datetime`` (and so BSON) can hold. Not
+``MAX_TIME.timestamp()``: a float that large rounds its microseconds up into year 10000."""
 OUT_OF_RANGE = f"must be between {MIN_YEAR} and {MAX_YEAR}"
 
 

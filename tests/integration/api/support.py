@@ -96,13 +96,15 @@ async def count_tasks(db: AsyncDatabase[Doc]) -> None:
     await Maintenance(store, consumer="seeded").sweep_stats(everything=True)
 
 
-def worker_doc(hostname: str, *, online: bool, active: int = 0, processed: int = 0) -> Doc:
+def worker_doc(
+    hostname: str, *, online: bool, active: int = 0, processed: int = 0, app: str = "default"
+) -> Doc:
     seen = now() - timedelta(seconds=1)
     return {
         "_id": hostname,
-        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"tasktrail:default/{hostname}")),
+        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"tasktrail:{app}/{hostname}")),
         "hostname": hostname,
-        "app": "default",
+        "app": app,
         "pid": 1,
         "freq": 2.0,
         "active": active,

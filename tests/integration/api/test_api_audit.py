@@ -37,9 +37,15 @@ async def publish_command(
         await nc.close()
 
 
-async def eventually(client: httpx.AsyncClient, path: str, n: int, **params: Any) -> Any:
+async def eventually(
+    client: httpx.AsyncClient,
+    path: str,
+    n: int,
+    headers: dict[str, str] | None = None,
+    **params: Any,
+) -> Any:
     for _ in range(100):
-        data = assert_ok(await client.get(path, params=params))
+        data = assert_ok(await client.get(path, params=params, headers=headers))
         if data["count"] >= n and len(data["events"]) >= n:  # the page and the count agree
             return data
         await asyncio.sleep(0.05)

@@ -111,10 +111,11 @@ def settings(settings: Settings) -> Settings:
 
 
 async def test_sync_sends_every_unfinished_task_in_chunks(
-    client: httpx.AsyncClient, control: FakeControl, db: AsyncDatabase[Doc]
+    client: httpx.AsyncClient, control: FakeControl, db: AsyncDatabase[Doc], settings: Settings
 ) -> None:
     states = ["PENDING", "STARTED", "SUCCESS", "FAILURE", "RECEIVED", "REVOKED", "RETRY"]
-    await db.tasks.insert_many([task_doc(f"t-{i}", s) for i, s in enumerate(states)])
+    app = settings.app  # each task's sync goes to its own cluster's control
+    await db.tasks.insert_many([task_doc(f"t-{i}", s, app=app) for i, s in enumerate(states)])
     await db.tasks.insert_one(task_doc("gone", "PENDING", deleted=True))
     control.reply = answering(1)
     data = assert_ok(await client.get("/monitor/tasks/sync/"))
@@ -125,9 +126,9 @@ async def test_sync_sends_every_unfinished_task_in_chunks(
 
 
 async def test_retrieve_with_sync_asks_control_first(
-    client: httpx.AsyncClient, control: FakeControl, db: AsyncDatabase[Doc]
+    client: httpx.AsyncClient, control: FakeControl, db: AsyncDatabase[Doc], settings: Settings
 ) -> None:
-    await db.tasks.insert_one(task_doc("t-1", "STARTED"))
+    await db.tasks.insert_one(task_doc("t-1", "STARTED", app=settings.app))
     control.reply = answering(0)
     data = assert_ok(await client.get("/monitor/tasks/t-1", params={"sync": "true"}))
     assert data["celerytask"]["status"] == "STARTED"
@@ -137,10 +138,13 @@ async def test_retrieve_with_sync_asks_control_first(
 
 
 async def test_refresh_expects_the_workers_shown_online(
-    client: httpx.AsyncClient, control: FakeControl, db: AsyncDatabase[Doc]
+    client: httpx.AsyncClient, control: FakeControl, db: AsyncDatabase[Doc], settings: Settings
 ) -> None:
     await db.workers.insert_many(
-        [worker_doc("celery@w1", online=True), worker_doc("celery@w2", online=False)]
+        [
+            worker_doc("celery@w1", online=True, app=settings.app),
+            worker_doc("celery@w2", online=False, app=settings.app),
+        ]
     )
     response = await client.get("/monitor/workers/refresh/")
     assert response.status_code == 205
@@ -195,7 +199,7 @@ async def test_commands_send_exactly_the_contract_arguments(
 
 
 async def test_run_and_retry_answer_the_new_task_id(
-    client: httpx.AsyncClient, control: FakeControl, db: AsyncDatabase[Doc]
+    client: httpx.AsyncClient, control: FakeControl, db: AsyncDatabase[Doc], settings: Settings
 ) -> None:
     control.reply = answering("new-id")
     eta = (datetime.now(UTC) + timedelta(minutes=5)).replace(microsecond=0)
@@ -205,13 +209,17 @@ async def test_run_and_retry_answer_the_new_task_id(
         "name": "demo.add", "args": [1, 2], "kwargs": {"x": None}, "queue": None,
         "eta": eta.isoformat(), "countdown": None,
     }  # fmt: skip
-    await db.tasks.insert_one(task_doc("t-1", "FAILURE", args="(1, 2)", kwargs="{}"))
+    await db.tasks.insert_one(
+        task_doc("t-1", "FAILURE", args="(1, 2)", kwargs="{}", app=settings.app)
+    )
     assert assert_ok(await client.post("/monitor/tasks/t-1/retry")) == {"task_id": "new-id"}
     assert control.requests[1].args == {
         "id": "t-1", "name": "scan.tasks.port_enumerate", "args": "(1, 2)", "kwargs": "{}",
         "queue": "celery",
     }  # fmt: skip
-    await db.tasks.insert_one(task_doc("t-2", "FAILURE", args="('x...", kwargs="{}"))
+    await db.tasks.insert_one(
+        task_doc("t-2", "FAILURE", args="('x...", kwargs="{}", app=settings.app)
+    )
     assert_error(await client.post("/monitor/tasks/t-2/retry"), 422, "captured")
     assert_error(await client.post("/monitor/tasks/nope/retry"), 404)
 

@@ -83,7 +83,8 @@ def fuzzed_app(mongo_url: str, nats_url: str, mongo_db: str, nats_stream: str) -
         await client.close()
         nc = await nats.connect(nats_url)
         fake = FakeControl()
-        await nc.subscribe(control_subject(app_name), queue=CONTROL_QUEUE_GROUP, cb=fake.handle)
+        # a control for every cluster: fuzzed records and organisations name clusters freely
+        await nc.subscribe(control_subject("*"), queue=CONTROL_QUEUE_GROUP, cb=fake.handle)
         await nc.flush()
         return projection, asyncio.ensure_future(projection.run(stop)), nc
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import subprocess
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 from pathlib import Path
@@ -21,7 +22,10 @@ from tasktrail_projector.settings import Settings
 from tasktrail_projector.sweeps import Maintenance
 from tasktrail_shared import mongo
 from tasktrail_shared.nats import ensure_stream
-from tasktrail_shared.stream_message import StreamMessage
+from tasktrail_shared.stream_message import StreamMessage, celery_stream_message
+
+from bench.project_traffic import synthetic
+from tests.unit.projector import scenario
 
 Doc = dict[str, Any]
 Published = tuple[str, dict[str, str], bytes]
@@ -147,6 +151,25 @@ async def drop(mongo_url: str, *databases: str) -> None:
         await client.close()
 
 
+async def clean_run(settings: Settings) -> dict[str, dict[Any, Doc]]:
+    """The read models of one undisturbed projector over the same stream (its own durable,
+    its own database, dropped afterwards): what any run must converge to."""
+    clean = settings.model_copy(
+        update={
+            "mongo_db": f"{settings.mongo_db}_clean",
+            "projector_durable": "clean",
+            "projector_batch_size": 500,
+        }
+    )
+    try:
+        async with running(clean):
+            await wait_drained(clean)
+        await settle(clean)
+        return await read_models(clean.mongo_url, clean.mongo_db)
+    finally:
+        await drop(clean.mongo_url, clean.mongo_db)
+
+
 def projector_process(settings: Settings, log: Path, **env: str) -> ServiceProcess:
     return ServiceProcess(
         "projector",
@@ -154,6 +177,45 @@ def projector_process(settings: Settings, log: Path, **env: str) -> ServiceProce
         log_path=log,
         env={**environment(settings), "TASKTRAIL_LOG_LEVEL": "INFO", **env},
     )
+
+
+async def rebuild(
+    settings: Settings, *args: str, log_level: str = "WARNING"
+) -> subprocess.CompletedProcess[str]:
+    """``tasktrail-projector rebuild``, as an operator runs it (output to pipes: no terminal)."""
+    command = [find_binary("tasktrail-projector"), "rebuild", *args]
+    env = {**environment(settings), "TASKTRAIL_LOG_LEVEL": log_level, "PATH": "/usr/bin:/bin"}
+    return await asyncio.to_thread(
+        subprocess.run, command, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def traffic(events: int = 2500) -> list[Published]:
+    """Realistic lifecycles of eight workers (``events`` Celery events), with the API's
+    records mixed in."""
+    lifecycles = [
+        celery_stream_message(
+            app="scan", routing_key=m.routing_key, data=m.payload, source="t", received=m.at
+        )
+        for m in synthetic(events, 1000.0)
+    ]
+    records = scenario.messages()
+    mixed = []
+    for i, envelope in enumerate(lifecycles):
+        mixed.append(envelope)
+        if i % 50 == 0 and records:
+            mixed.append(records.pop())
+    return as_published([*mixed, *records])
+
+
+async def position(mongo_url: str, db: str) -> int:
+    """The highest stream sequence the projector has stored."""
+    client: AsyncMongoClient[Doc] = mongo.client(mongo_url)
+    try:
+        doc = await client[db][mongo.CHECKPOINTS].find_one({"_id": "projector"})
+        return int((doc or {}).get("seq", 0))
+    finally:
+        await client.close()
 
 
 def wait_until(check: Any, timeout: float, what: str) -> Any:

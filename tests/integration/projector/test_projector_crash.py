@@ -7,53 +7,20 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from pymongo import AsyncMongoClient
 from tasktrail_shared import counts, mongo
-from tasktrail_shared.stream_message import celery_stream_message
 
-from bench.project_traffic import synthetic
 from tests.integration.projector.support import (
     Doc,
-    Published,
-    as_published,
-    drop,
+    clean_run,
+    position,
     projector_process,
     publish,
     read_models,
-    running,
     settings_for,
     settle,
+    traffic,
     wait_drained,
 )
-from tests.unit.projector import scenario
-
-
-def traffic() -> list[Published]:
-    """Realistic lifecycles of eight workers, with the API's records mixed in."""
-    lifecycles = [
-        celery_stream_message(
-            app="scan", routing_key=m.routing_key, data=m.payload, source="t", received=m.at
-        )
-        for m in synthetic(2500, 1000.0)
-    ]
-    records = scenario.messages()
-    mixed = []
-    for i, envelope in enumerate(lifecycles):
-        mixed.append(envelope)
-        if i % 50 == 0 and records:
-            mixed.append(records.pop())
-    return as_published([*mixed, *records])
-
-
-async def position(mongo_url: str, db: str) -> int:
-    """The highest stream sequence the projector has stored."""
-    client: AsyncMongoClient[Doc] = mongo.client(mongo_url)
-    try:
-        doc = await client[db][mongo.CHECKPOINTS].find_one({"_id": "projector"})
-        return int((doc or {}).get("seq", 0))
-    finally:
-        await client.close()
-
 
 Models = dict[str, dict[Any, Doc]]
 
@@ -99,23 +66,8 @@ async def test_kill_9_mid_stream_then_restart_converges_to_a_clean_run(
         await wait_drained(settings)
     await settle(settings)
 
-    clean = settings.model_copy(
-        update={
-            "mongo_db": f"{mongo_db}_clean",
-            "projector_durable": "clean",
-            "projector_batch_size": 500,
-        }
-    )
-    try:
-        async with running(clean):
-            await wait_drained(clean)
-        await settle(clean)
-        crashed, expected = (
-            await read_models(mongo_url, mongo_db),
-            await read_models(mongo_url, clean.mongo_db),
-        )
-        assert len(expected[mongo.TASKS]) > 500
-        assert crashed == expected
-        assert totals(crashed) == recount(crashed)  # and the counters are exact
-    finally:
-        await drop(mongo_url, clean.mongo_db)
+    expected = await clean_run(settings)
+    assert len(expected[mongo.TASKS]) > 500
+    crashed = await read_models(mongo_url, mongo_db)
+    assert crashed == expected
+    assert totals(crashed) == recount(crashed)  # and the counters are exact

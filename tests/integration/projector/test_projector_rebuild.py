@@ -4,9 +4,9 @@ projector can take over the replay's durable consumer."""
 
 from __future__ import annotations
 
-import asyncio
+import json
+import re
 import secrets
-import subprocess
 from pathlib import Path
 
 import httpx
@@ -20,10 +20,10 @@ from tasktrail_shared.stream_message import celery_stream_message
 from tests.integration.projector.support import (
     as_published,
     drop,
-    environment,
     project,
     publish,
     read_models,
+    rebuild,
     running,
     settings_for,
     wait_drained,
@@ -43,15 +43,6 @@ def recorded() -> list[tuple[str, dict[str, str], bytes]]:
             app="scan", routing_key=m.routing_key, data=m.payload, source="t", received=m.received
         )
         for m in recorded_messages()
-    )
-
-
-async def rebuild(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    """The command line, as an operator runs it."""
-    command = [find_binary("tasktrail-projector"), "rebuild", *args]
-    env = {**environment(settings), "TASKTRAIL_LOG_LEVEL": "WARNING", "PATH": "/usr/bin:/bin"}
-    return await asyncio.to_thread(
-        subprocess.run, command, env=env, capture_output=True, text=True, timeout=120
     )
 
 
@@ -78,10 +69,22 @@ async def test_rebuild_equals_live_and_gives_state_as_of_a_moment(
     assert live[mongo.DEAD_LETTERS] and live["stats"]
     full, prefix, at_time = (f"{mongo_db}_{s}" for s in ("full", "prefix", "time"))
     try:
-        done = await rebuild(settings, "--into", full)
+        done = await rebuild(settings, "--into", full, log_level="INFO")
         assert done.returncode == 0, done.stderr
-        assert f"{len(messages)} messages" in done.stdout
+        assert f"{len(messages)} messages (" in done.stdout
         assert await read_models(mongo_url, full) == live
+        # not a terminal: progress in log lines, done/total, rate and time left, then a summary
+        said = [json.loads(text)["msg"] for text in done.stderr.splitlines()]
+        progress = [text for text in said if text.startswith("rebuild: ")]
+        assert progress, said
+        total = f"{len(messages):,}"
+        assert re.fullmatch(
+            rf"rebuild: [\d,]+/{total} messages \([\d.]+%\), [\d,]+ msg/s, \S+ left",
+            progress[0],
+        ), progress
+        summaries = [text for text in said if text.startswith("rebuild done: ")]
+        assert len(summaries) == 1, said
+        assert re.fullmatch(rf"rebuild done: {total} messages in \S+, [\d,]+ msg/s", summaries[0])
 
         again = await rebuild(settings, "--into", full)
         assert again.returncode == 2 and "already holds read models" in again.stderr

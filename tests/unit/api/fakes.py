@@ -18,6 +18,7 @@ from tasktrail_api.bootstrap import UseCases, bootstrap
 from tasktrail_api.domain.errors import Conflict, Unavailable
 from tasktrail_api.domain.plan import Doc, Query, SortSpec, Step, merged
 from tasktrail_api.domain.principals import Principal, Role
+from tasktrail_api.domain.scope import Scope
 from tasktrail_api.settings import Settings
 from tasktrail_api.usecases.ports import Published
 from tasktrail_shared import counts, own_events
@@ -25,9 +26,11 @@ from tasktrail_shared.commands import CommandReply, CommandRequest, WorkerOutcom
 from tasktrail_shared.fields import SEED_LABELS, TASK_SETTABLE, WORKER_SETTABLE
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
-ADMIN = Principal("root", Role.admin)
+ADMIN = Principal("root", Role.admin, org=None)
+"""A root admin (as ``TASKTRAIL_ADMIN_TOKEN`` is)."""
 OPERATOR = Principal("oncall", Role.operator)
 VIEWER = Principal("grafana", Role.viewer)
+"""The default organisation's."""
 MISSING = object()
 RANGES: dict[str, Callable[[Any, Any], bool]] = {
     "$gt": lambda a, b: a > b,
@@ -77,6 +80,8 @@ def _condition(value: Any, cond: Any) -> bool:
 def _operator(value: Any, op: str, bound: Any) -> bool:
     if op == "$in":
         return any(_condition(value, b) for b in bound)
+    if op == "$nin":
+        return not any(_condition(value, b) for b in bound)
     if value is MISSING or value is None or _family(value) != _family(bound):
         return False
     return RANGES[op](value, bound)
@@ -160,11 +165,17 @@ class FakeDocuments:
     async def ids(self, query: Query, limit: int) -> list[str]:
         return [str(d["_id"]) for d in self.find(query, [("_id", 1)])][:limit]
 
+    async def rows(self, query: Query, projection: Query | None, limit: int) -> list[Doc]:
+        self.reads += 1
+        return self.find(query, [("_id", 1)], projection)[:limit]
+
 
 class FakeReadModels:
     def __init__(self) -> None:
         self.tasks = FakeDocuments()
         self.workers = FakeDocuments()
+        self.orgs = FakeDocuments()
+        self.clusters = FakeDocuments()
         self.messages: list[Doc] = []
         """``task_events``: one document per stream message, with its ``events`` entries."""
         self.reachable = True
@@ -182,10 +193,10 @@ class FakeReadModels:
     async def indexed_labels(self) -> frozenset[str]:
         return frozenset({*SEED_LABELS, *self.label_indexes})
 
-    async def worker_groups(self, now: datetime) -> list[Doc]:
+    async def worker_groups(self, now: datetime, scope: Scope) -> list[Doc]:
         groups: dict[bool, Doc] = {}
         for doc in self.workers.docs.values():
-            if doc.get("deleted") is True:
+            if doc.get("deleted") is True or not matches(doc, scope.condition()):
                 continue
             online = isinstance(doc.get("alive_until"), datetime) and doc["alive_until"] > now
             row = groups.setdefault(online, {"_id": online, "n": 0, "active": 0, "processed": 0})
@@ -223,15 +234,21 @@ class FakeTokenStore:
     async def get_token(self, digest: str) -> Doc | None:
         return self.tokens.get(digest)
 
-    async def add_token(self, digest: str, name: str, role: str, by: str, at: datetime) -> None:
+    async def add_token(
+        self, digest: str, name: str, role: str, by: str, at: datetime, org: str | None
+    ) -> None:
         if any(t["name"] == name for t in self.tokens.values()):
             raise Conflict(f"a token named {name!r} exists; revoke it first")
         self.tokens[digest] = {"_id": digest, "name": name, "role": role, "created": at,
-                               "created_by": by}  # fmt: skip
+                               "created_by": by, "org": org}  # fmt: skip
 
     async def list_tokens(self) -> list[Doc]:
         docs = sorted(self.tokens.values(), key=lambda t: t["name"])
         return [{k: v for k, v in t.items() if k != "_id"} for t in docs]
+
+    async def token_named(self, name: str) -> Doc | None:
+        found = [t for t in await self.list_tokens() if t["name"] == name]
+        return found[0] if found else None
 
     async def remove_token(self, name: str) -> bool:
         for digest, token in list(self.tokens.items()):
@@ -244,35 +261,50 @@ class FakeTokenStore:
 # --- the log, with a projector ----------------------------------------------------------------
 
 WORKER_EVENTS = {own_events.WORKER_RECORDED, own_events.WORKER_AMENDED, own_events.WORKER_DELETED}
+TOKEN_EVENTS = {own_events.TOKEN_CREATED, own_events.TOKEN_REVOKED}
+ORG_EVENTS = {own_events.ORG_CREATED, own_events.ORG_CLUSTER_ASSIGNED}
 
 
 class FakePublisher:
-    """Keeps what is published and, while ``projecting``, applies hand-made task and worker
-    events to the read models as the projector would."""
+    """Keeps what is published (and into which cluster) and, while ``projecting``, applies
+    hand-made task and worker events and organisation changes to the read models as the
+    projector would."""
 
     def __init__(self, read_models: FakeReadModels) -> None:
         self.read_models = read_models
         self.published: list[tuple[str, dict[str, Any]]] = []
+        self.apps: list[str | None] = []
         self.projecting = True
         self.failing = False
 
-    async def publish(self, event_type: str, payload: dict[str, Any]) -> Published:
+    async def publish(
+        self, event_type: str, payload: dict[str, Any], app: str | None = None
+    ) -> Published:
         if self.failing:
             raise Unavailable("cannot write to the event log: gone")
         self.published.append((event_type, payload))
+        self.apps.append(app)
         event_id = f"e{len(self.published)}"
-        if self.projecting and event_type not in (
-            own_events.TOKEN_CREATED,
-            own_events.TOKEN_REVOKED,
-        ):
-            self._project(event_type, payload, event_id)
+        if self.projecting and event_type in ORG_EVENTS:
+            self._project_org(event_type, payload, event_id)
+        elif self.projecting and event_type not in TOKEN_EVENTS:
+            self._project(event_type, payload, event_id, app or "default")
         return Published(event_id, len(self.published))
 
-    def _project(self, event_type: str, payload: dict[str, Any], event_id: str) -> None:
+    def _project_org(self, event_type: str, payload: dict[str, Any], event_id: str) -> None:
+        kept = {"id": event_id, "at": payload["at"]}
+        if event_type == own_events.ORG_CREATED:
+            self.read_models.orgs.add({"_id": payload["slug"], "name": payload["name"],
+                                       "_records": {"created": kept}})  # fmt: skip
+        else:
+            self.read_models.clusters.add({"_id": payload["app"], "org": payload["org"],
+                                           "_records": {"cluster_assigned": kept}})  # fmt: skip
+
+    def _project(self, event_type: str, payload: dict[str, Any], event_id: str, app: str) -> None:
         worker = event_type in WORKER_EVENTS
         documents = self.read_models.workers if worker else self.read_models.tasks
         key = payload["hostname"] if worker else payload["uuid"]
-        doc = documents.docs.setdefault(key, self._new(key, worker))
+        doc = documents.docs.setdefault(key, {**self._new(key, worker), "app": app})
         change = event_type.rsplit(".", 1)[1]
         if change == "deleted":
             doc["deleted"] = True
@@ -302,18 +334,22 @@ class FakePublisher:
 
 class FakeSender:
     """Answers with ``reply``; a repeated command id gets the first reply without running
-    again, or a refusal if it names another command (control's ledger)."""
+    again, or a refusal if it names another command (control's ledger, one for every
+    cluster as the shared key-value bucket is)."""
 
     def __init__(self) -> None:
         self.requests: list[CommandRequest] = []
         """Every request sent, executed or not."""
+        self.apps: list[str] = []
+        """The cluster each request went to."""
         self.executed: list[CommandRequest] = []
         self.answered: dict[str, CommandReply] = {}
         self.reply: Callable[[CommandRequest], CommandReply] = ok_reply
         self.connected = True
 
-    async def send(self, request: CommandRequest) -> CommandReply:
+    async def send(self, request: CommandRequest, app: str) -> CommandReply:
         self.requests.append(request)
+        self.apps.append(app)
         if request.id not in self.answered:
             self.executed.append(request)
             self.answered[request.id] = self.reply(request)

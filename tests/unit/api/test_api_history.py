@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from tasktrail_api.domain import filters, history, matcher
+from tasktrail_api.domain.scope import EVERYTHING
 
 NOW = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -14,7 +15,7 @@ def test_history_conditions() -> None:
     given = filters.EventFilters.model_validate(
         {"type": "tasktrail.command.*", "actor": "oncall", "before": "2024-01-01T00:00:00Z"}
     )
-    message, entry = history.event_queries(given, uuid="t1")
+    message, entry = history.event_queries(given, EVERYTHING, uuid="t1")
     assert message == {
         "uuids": "t1",
         "events.type": {"$gte": "tasktrail.command.", "$lt": "tasktrail.command.\U0010ffff"},

@@ -12,9 +12,20 @@ from tasktrail_api.domain import (
     serializers,
 )
 from tasktrail_api.domain.errors import BadRequest
+from tasktrail_api.domain.scope import EVERYTHING
+from tasktrail_shared.states import parse_status
 
 NOW = datetime(2024, 1, 1, tzinfo=UTC)
 LIVE = {"deleted": False}
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("p", "PENDING"), ("r", "RECEIVED"), ("t", "STARTED"), ("s", "SUCCESS"), ("f", "FAILURE"),
+     ("v", "REVOKED"), ("y", "RETRY"), ("j", "REJECTED"), ("S", "SUCCESS"), ("retry", "RETRY")],
+)  # fmt: skip
+def test_status_letters_are_aliases(raw: str, expected: str) -> None:
+    assert parse_status(raw) == expected
 
 
 @pytest.mark.parametrize(
@@ -66,7 +77,7 @@ def test_a_worker_is_found_by_id_or_hostname() -> None:
 
 
 def test_sync_looks_up_unfinished_tasks() -> None:
-    assert set(plan.unfinished_tasks()["state"]["$in"]) == {
+    assert set(plan.unfinished_tasks(EVERYTHING)["state"]["$in"]) == {
         "PENDING", "RECEIVED", "STARTED", "RETRY", "REJECTED"
     }  # fmt: skip
 

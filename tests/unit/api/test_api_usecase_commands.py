@@ -13,6 +13,7 @@ from tasktrail_api.domain.errors import (
     Unprocessable,
 )
 from tasktrail_api.domain.principals import Principal, Role
+from tasktrail_api.domain.scope import EVERYTHING
 from tasktrail_shared.commands import CommandReply, CommandRequest
 
 from tests.unit.api.fakes import (
@@ -105,7 +106,7 @@ async def test_sync_sends_the_unfinished_tasks_in_chunks(world: World) -> None:
     world.read_models.tasks.add(*(task(f"t-{i}", s) for i, s in enumerate(states)))
     world.read_models.tasks.add(task("gone", "PENDING", deleted=True))
     world.sender.reply = lambda request: ok_reply(request, len(request.args["ids"]))
-    assert await world.use_cases.tasks.sync_all(OPERATOR, "s") == 4
+    assert await world.use_cases.tasks.sync_all(OPERATOR, "s", EVERYTHING) == 4
     assert [r.args["ids"] for r in world.sender.requests] == [["t-0", "t-2"], ["t-4", "t-6"]]
     assert [r.id for r in world.sender.requests] == ["oncall/s#0", "oncall/s#1"]
 
@@ -119,7 +120,7 @@ async def test_a_task_read_with_sync_waits_for_the_reconciliation(world: World) 
         return ok_reply(request, 1)
 
     world.sender.reply = reconcile
-    shown = await world.use_cases.tasks.get_synced("t-1", OPERATOR, None)
+    shown = await world.use_cases.tasks.get_synced("t-1", OPERATOR, None, EVERYTHING)
     assert shown["status"] == "SUCCESS"
     assert world.clock.elapsed == 0
 
@@ -127,7 +128,7 @@ async def test_a_task_read_with_sync_waits_for_the_reconciliation(world: World) 
 async def test_a_sync_that_is_never_projected_waits_no_longer_than_a_write(world: World) -> None:
     world.read_models.tasks.add(task("t-1", "STARTED"))
     world.sender.reply = lambda request: ok_reply(request, 1)
-    shown = await world.use_cases.tasks.get_synced("t-1", OPERATOR, None)
+    shown = await world.use_cases.tasks.get_synced("t-1", OPERATOR, None, EVERYTHING)
     assert shown["status"] == "STARTED"
     assert world.clock.elapsed == pytest.approx(world.settings.api_write_wait)
 
@@ -135,26 +136,26 @@ async def test_a_sync_that_is_never_projected_waits_no_longer_than_a_write(world
 async def test_sync_on_read_needs_an_operator(world: World) -> None:
     world.read_models.tasks.add(task("t-1"))
     with pytest.raises(Forbidden, match="operator"):
-        await world.use_cases.tasks.get_synced("t-1", VIEWER, None)
+        await world.use_cases.tasks.get_synced("t-1", VIEWER, None, EVERYTHING)
     assert world.sender.requests == []
 
 
 async def test_retry_sends_the_recorded_arguments(world: World) -> None:
     world.read_models.tasks.add(task("t-1", "FAILURE"), task("t-2", "FAILURE", args="('x..."))
     world.sender.reply = lambda request: ok_reply(request, "new-id")
-    assert await world.use_cases.tasks.retry("t-1", OPERATOR, None) == "new-id"
+    assert await world.use_cases.tasks.retry("t-1", OPERATOR, None, EVERYTHING) == "new-id"
     assert world.sender.requests[0].args == {
         "id": "t-1", "name": "demo.add", "args": "(1, 2)", "kwargs": "{}", "queue": "celery"
     }  # fmt: skip
     with pytest.raises(Unprocessable, match="captured"):
-        await world.use_cases.tasks.retry("t-2", OPERATOR, None)
+        await world.use_cases.tasks.retry("t-2", OPERATOR, None, EVERYTHING)
     with pytest.raises(NotFound):
-        await world.use_cases.tasks.retry("nope", OPERATOR, None)
+        await world.use_cases.tasks.retry("nope", OPERATOR, None, EVERYTHING)
 
 
 async def test_refresh_expects_the_workers_shown_online(world: World) -> None:
     world.read_models.workers.add(worker("celery@a", online=True), worker("celery@b", online=False))
-    shown = await world.use_cases.workers.refresh(OPERATOR, None)
+    shown = await world.use_cases.workers.refresh(OPERATOR, None, EVERYTHING)
     assert shown["expected"] == ["celery@a"]
     assert shown["workers"] == {"celery@a": {"status": "ok", "detail": "ok"}}
     assert world.sender.requests[0].args == {"names": None, "expected": ["celery@a"]}

@@ -1,7 +1,8 @@
 """What the publisher remembers about refused messages is forgotten once each is settled.
 
 A fake NATS connection answers every publish with an ack of its choosing: JetStream's
-refusal (an ``error`` reply) a given number of times per message id, then a stored ack.
+refusal (an ``error`` reply), or no answer from any stream (the "no responders" status a
+stream without a leader gives), a given number of times per message id, then a stored ack.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import pytest
 from nats.aio.msg import Msg
+from tasktrail_collector.adapters import jetstream_sink
 from tasktrail_collector.adapters.jetstream_sink import MAX_ERROR_ACKS, JetStreamPublisher
 from tasktrail_collector.encoding import EncodedMessage
 from tasktrail_collector.outbox import Outbox
@@ -26,8 +29,9 @@ class RefusingNats:
     is_connected = True
     max_payload = 1024 * 1024
 
-    def __init__(self, refusals: int) -> None:
+    def __init__(self, refusals: int, *, unanswered: bool = False) -> None:
         self.refusals = refusals
+        self.unanswered = unanswered
         self.seen: dict[bytes, int] = {}
         self._ack: Callable[[Msg], Awaitable[None]] | None = None
         self._pending: list[bytes] = []
@@ -50,13 +54,17 @@ class RefusingNats:
             self.seen[msg_id] = self.seen.get(msg_id, 0) + 1
             refused = self.seen[msg_id] <= self.refusals
             data = REFUSAL if refused else b'{"stream":"TASKTRAIL","seq":1}'
-            task = asyncio.create_task(self._answer(reply, data))
+            headers = None
+            if refused and self.unanswered:
+                data, headers = b"", {"Status": "503"}
+            task = asyncio.create_task(self._answer(reply, data, headers))
             self._acking.add(task)
             task.add_done_callback(self._acking.discard)
 
-    async def _answer(self, reply: str, data: bytes) -> None:
+    async def _answer(self, reply: str, data: bytes, headers: dict[str, str] | None) -> None:
         assert self._ack is not None
-        await self._ack(Msg(_client=None, subject=reply, data=data))  # type: ignore[arg-type]
+        ack = Msg(_client=None, subject=reply, data=data, headers=headers)  # type: ignore[arg-type]
+        await self._ack(ack)
 
     async def drain(self) -> None:
         return None
@@ -70,10 +78,12 @@ def message(n: int) -> EncodedMessage:
     return EncodedMessage(b"tasktrail.events.t.celery.task.sent", headers, b"{}")
 
 
-async def publish_all(refusals: int, count: int) -> tuple[JetStreamPublisher, Counters, list[str]]:
+async def publish_all(
+    refusals: int, count: int, *, unanswered: bool = False
+) -> tuple[JetStreamPublisher, Counters, list[str]]:
     outbox, counters, rejected = Outbox(1024 * 1024), Counters(), []
     publisher = JetStreamPublisher(
-        RefusingNats(refusals),  # type: ignore[arg-type]
+        RefusingNats(refusals, unanswered=unanswered),  # type: ignore[arg-type]
         outbox,
         counters,
         streams=[],
@@ -102,4 +112,17 @@ async def test_a_message_refused_to_the_end_is_given_up_and_forgotten() -> None:
     publisher, counters, rejected = await publish_all(refusals=MAX_ERROR_ACKS, count=3)
     assert counters.published == 0 and len(rejected) == 3
     assert all("JetStream refused it: 10077 full" in reason for reason in rejected)
+    assert publisher.refused_pending == 0
+
+
+async def test_a_stream_that_does_not_answer_for_a_while_costs_no_message(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """While a cluster elects a new stream leader, publishes get "no responders": that is
+    not the message's fault, however many times it happens."""
+    monkeypatch.setattr(jetstream_sink, "UNANSWERED_PAUSE", (0.001, 0.004))
+    refusals = MAX_ERROR_ACKS + 2  # more than a refused message gets
+    publisher, counters, rejected = await publish_all(refusals, count=40, unanswered=True)
+    assert rejected == [] and counters.published == 40
+    assert counters.retried == 40 * refusals
     assert publisher.refused_pending == 0

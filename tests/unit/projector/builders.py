@@ -14,6 +14,7 @@ from tasktrail_shared import own_events as contract
 from tasktrail_shared.stream_message import StreamMessage, celery_stream_message, own_event
 
 from tests.unit.projector.fakes import FakeDelivery
+from tests.wire import redis_payload
 
 
 def online(doc: Mapping[str, Any], now: datetime) -> bool:
@@ -66,21 +67,6 @@ def record_envelope(kind: str, at: float, app: str = "default", **payload: Any) 
         source="test",
         id=_digest(event_type, json.dumps(body, sort_keys=True, default=str)),
     )
-
-
-def redis_payload(body: object) -> bytes:
-    """kombu's Redis envelope around a JSON body, as a broker delivers it."""
-    import base64
-
-    return json.dumps(
-        {
-            "body": base64.b64encode(json.dumps(body).encode()).decode(),
-            "content-encoding": "utf-8",
-            "content-type": "application/json",
-            "headers": {},
-            "properties": {"body_encoding": "base64"},
-        }
-    ).encode()
 
 
 def celery_message(

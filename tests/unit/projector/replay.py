@@ -10,9 +10,8 @@ from tasktrail_projector.domain.events import Observed
 from tasktrail_projector.domain.labels import Rule
 from tasktrail_projector.domain.own_events import Record
 from tasktrail_shared.celery_wire import decode_celery_events
-from tasktrail_shared.stream_message import celery_stream_message
 
-from tests.wire import recorded_messages
+from tests.wire import recorded_stream_messages
 
 Docs = dict[str, dict[str, Any]]
 Item = Observed | Record
@@ -22,14 +21,7 @@ Replay = Callable[[Iterable[Sequence[Observed]]], tuple[Docs, Docs]]
 def recorded_events() -> list[Observed]:
     """Every event of the fixture, in recording order, with its envelope's id and time."""
     observed = []
-    for message in recorded_messages():
-        envelope = celery_stream_message(
-            app="scan",
-            routing_key=message.routing_key,
-            data=message.payload,
-            source="test",
-            received=message.received,
-        )
+    for envelope in recorded_stream_messages():
         for index, event in enumerate(decode_celery_events(envelope)):
             observed.append(Observed(event, envelope.id, index, envelope.app, envelope.received))
     return observed

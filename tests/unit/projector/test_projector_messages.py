@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-import base64
-import json
-
 import pytest
 from tasktrail_projector.domain.history import task_entries
 from tasktrail_projector.domain.messages import InvalidMessage, decode_message
 from tasktrail_shared.stream_message import celery_stream_message, own_event
 
-from tests.wire import recorded_messages
-
-
-def _redis_payload(body: object) -> bytes:
-    return json.dumps(
-        {
-            "body": base64.b64encode(json.dumps(body).encode()).decode(),
-            "content-encoding": "utf-8",
-            "content-type": "application/json",
-            "headers": {},
-            "properties": {"body_encoding": "base64"},
-        }
-    ).encode()
+from tests.wire import recorded_messages, redis_payload
 
 
 def test_multi_message_yields_every_event_with_its_index() -> None:
@@ -83,7 +68,7 @@ def test_bad_envelopes_are_invalid(
 )
 def test_unreadable_events_are_invalid(body: dict[str, object], reason: str) -> None:
     env = celery_stream_message(
-        app="a", routing_key="task.sent", data=_redis_payload(body), source="t"
+        app="a", routing_key="task.sent", data=redis_payload(body), source="t"
     )
     with pytest.raises(InvalidMessage, match=reason):
         decode_message(env.headers(), env.data)

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from tasktrail_projector.adapters.store import STATS
 from tasktrail_projector.domain.messages import decode_message
+from tasktrail_projector.ports import ProgressSink, StreamExtent
 from tasktrail_projector.rebuild import Rebuild, Until
 from tasktrail_projector.service import Projector
 from tasktrail_projector.sweeps import Maintenance
@@ -19,7 +20,11 @@ from tests.unit.projector.fakes import FakeClock, FakeDelivery, FakeSource, Fake
 
 
 def job(
-    items: list[FakeDelivery], store: FakeStore, until: Until | None = None, last: int | None = None
+    items: list[FakeDelivery],
+    store: FakeStore,
+    until: Until | None = None,
+    last: int | None = None,
+    progress: ProgressSink | None = None,
 ) -> Rebuild:
     """A rebuild on a clock of its own (starting at ``scenario.AFTER``)."""
     clock = FakeClock(scenario.AFTER)
@@ -34,10 +39,11 @@ def job(
         maintenance,
         source,
         store,
-        last=end,
+        extent=StreamExtent(first=1, last=end, messages=end),
         until=until,
         retry_delay=0.01,
         clock=clock,
+        progress=progress,
     )
 
 
@@ -145,3 +151,34 @@ async def test_a_long_replay_recomputes_stats_as_it_goes() -> None:
     await rebuild.run()
     assert rebuild.maintenance.stats.slots > 0 and store.most <= 8  # of some 40 slots
     assert await store.marks("rebuild") == {}
+
+
+class Recorded:
+    """A :class:`ProgressSink` that keeps what it is told."""
+
+    def __init__(self) -> None:
+        self.said: list[tuple[str, int]] = []
+
+    def start(self, total: int) -> None:
+        self.said.append(("start", total))
+
+    def update(self, done: int) -> None:
+        self.said.append(("update", done))
+
+    def finish(self, done: int) -> None:
+        self.said.append(("finish", done))
+
+
+async def test_progress_is_reported_batch_by_batch_against_the_total() -> None:
+    items = deliveries(scenario.messages())
+    progress = Recorded()
+    report = await job(items, FakeStore(), progress=progress).run()
+    assert progress.said[0] == ("start", len(items))
+    updates = [done for what, done in progress.said if what == "update"]
+    assert updates == [*range(4, len(items), 4), len(items)]  # batches of 4
+    assert progress.said[-1] == ("finish", len(items)) == ("finish", report.messages)
+    assert report.events >= report.messages
+
+    cut = Recorded()
+    await job(deliveries(scenario.messages()), FakeStore(), Until(seq=10), progress=cut).run()
+    assert cut.said[0] == ("start", 10) and cut.said[-1] == ("finish", 10)

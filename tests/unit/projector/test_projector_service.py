@@ -12,24 +12,16 @@ from tasktrail_projector.domain.events import Observed, to_datetime
 from tasktrail_projector.ports import StoreUnavailable, Write
 from tasktrail_projector.service import Projector
 from tasktrail_shared.mongo import CHECKPOINTS, DEAD_LETTERS, TASK_EVENTS, TASKS, WORKERS
-from tasktrail_shared.stream_message import celery_stream_message
 
 from tests.unit.projector.builders import celery_message, deliveries
 from tests.unit.projector.fakes import FakeClock, FakeDelivery, FakeSource, FakeStore
 from tests.unit.projector.replay import fold
-from tests.wire import recorded_messages
+from tests.wire import recorded_stream_messages
 
 
 def recorded_deliveries() -> list[FakeDelivery]:
     deliveries = []
-    for seq, message in enumerate(recorded_messages(), start=1):
-        env = celery_stream_message(
-            app="scan",
-            routing_key=message.routing_key,
-            data=message.payload,
-            source="test",
-            received=message.received,
-        )
+    for seq, env in enumerate(recorded_stream_messages(), start=1):
         deliveries.append(FakeDelivery(env.nats_subject, env.headers(), env.data, seq))
     return deliveries
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import zlib
 from collections import Counter
@@ -18,7 +17,7 @@ from tasktrail_shared.celery_wire import (
 )
 from tasktrail_shared.stream_message import JSON, celery_stream_message
 
-from tests.wire import recorded_messages
+from tests.wire import kombu_envelope, recorded_messages
 
 
 def _all_events() -> list[dict[str, Any]]:
@@ -67,24 +66,12 @@ def test_failed_event_carries_the_exception_repr() -> None:
     assert "Traceback" in failed["traceback"]
 
 
-def _kombu_envelope(body: bytes, **extra: object) -> bytes:
-    kombu_envelope: dict[str, object] = {
-        "body": base64.b64encode(body).decode(),
-        "content-encoding": "utf-8",
-        "content-type": "application/json",
-        "headers": {},
-        "properties": {"body_encoding": "base64"},
-    }
-    kombu_envelope.update(extra)
-    return json.dumps(kombu_envelope).encode()
-
-
 EVENT = {"type": "task-started", "hostname": "w@h", "timestamp": 1.5, "uuid": "u1", "clock": 3}
 
 
 def test_compressed_bodies_are_decompressed() -> None:
     body = zlib.compress(json.dumps([EVENT]).encode())
-    payload = _kombu_envelope(body, headers={"compression": "application/x-gzip"})
+    payload = kombu_envelope(body, headers={"compression": "application/x-gzip"})
     assert decode_redis_envelope(payload) == [EVENT]
 
 
@@ -100,15 +87,15 @@ def test_kombu_typed_values_become_their_plain_value() -> None:
     [
         (b"not json", "not valid JSON"),
         (b'{"no": "body"}', "without a body"),
-        (_kombu_envelope(b"{bad"), "not valid JSON"),
+        (kombu_envelope(b"{bad"), "not valid JSON"),
         (
-            _kombu_envelope(b"{}", **{"content-type": "application/x-python-serialize"}),
+            kombu_envelope(b"{}", **{"content-type": "application/x-python-serialize"}),
             "content type",
         ),
-        (_kombu_envelope(b"x", headers={"compression": "application/x-brotli"}), "compression"),
-        (_kombu_envelope(b"x", headers={"compression": "application/x-gzip"}), "decompress"),
+        (kombu_envelope(b"x", headers={"compression": "application/x-brotli"}), "compression"),
+        (kombu_envelope(b"x", headers={"compression": "application/x-gzip"}), "decompress"),
         (b'{"body": "%%%", "properties": {"body_encoding": "base64"}}', "base64"),
-        (_kombu_envelope(b'{"type": "task-started", "timestamp": NaN}'), "non-finite"),
+        (kombu_envelope(b'{"type": "task-started", "timestamp": NaN}'), "non-finite"),
     ],
 )
 def test_malformed_messages_are_refused_with_a_reason(payload: bytes, reason: str) -> None:

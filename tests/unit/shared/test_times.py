@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from pydantic import BaseModel, ValidationError
+from tasktrail_shared import times
 from tasktrail_shared.times import (
     MAX_EPOCH,
     MAX_TIME,
@@ -102,3 +103,9 @@ def test_a_range_is_not_reversed() -> None:
     check_range(T, T + timedelta(seconds=1))
     with pytest.raises(ValueError, match=r"^received_after must not be later than received_before"):
         check_range(T + timedelta(seconds=1), T, "received")
+
+
+def test_the_last_epoch_second_is_a_time_and_the_next_is_not() -> None:
+    assert times.from_epoch(times.MAX_EPOCH).year == times.MAX_YEAR
+    assert times.is_epoch(times.MAX_EPOCH)
+    assert not times.is_epoch(times.MAX_EPOCH + 1)

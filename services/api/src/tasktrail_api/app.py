@@ -19,7 +19,7 @@ from tasktrail_api.adapters.readmodels import MongoReadModels, open_read_models
 from tasktrail_api.bootstrap import bootstrap
 from tasktrail_api.envelope import Envelope, ErrorEnvelope, install_handlers
 from tasktrail_api.middleware import LimitBody, StripTrailingSlash
-from tasktrail_api.routes import events, health, queues, tasks, tokens, workers
+from tasktrail_api.routes import events, health, orgs, queues, tasks, tokens, workers
 from tasktrail_api.schemas import RefreshResult
 from tasktrail_api.settings import Settings
 
@@ -86,7 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 publisher=JetStreamPublisher(
                     nc, app=settings.app, timeout=settings.api_command_timeout
                 ),
-                sender=CommandClient(nc, app=settings.app, timeout=settings.api_command_timeout),
+                sender=CommandClient(nc, timeout=settings.api_command_timeout),
                 clock=SystemClock(),
             )
             app.state.use_cases = use_cases
@@ -113,6 +113,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_handlers(app)
     app.add_middleware(StripTrailingSlash)
     app.add_middleware(LimitBody, limit=settings.api_max_body)
-    for module in (health, tasks, workers, queues, events, tokens):
+    for module in (health, tasks, workers, queues, events, tokens, orgs):
         app.include_router(module.router)
     return app

@@ -2,7 +2,8 @@
 
 A token arrives as ``Authorization: Bearer <t>``, ``Authorization: Token <t>`` (the original
 API's DRF style) or ``?access_token=<t>`` (for browsers and scripts that cannot set headers);
-the token use case says whom it stands for.
+the token use case says whom it stands for, and the organisations use case what they may
+see (``CallerScope``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from fastapi.security import APIKeyHeader, APIKeyQuery
 from tasktrail_api.deps import UseCasesDep
 from tasktrail_api.domain.errors import Forbidden, Unauthorized
 from tasktrail_api.domain.principals import Principal, Role
+from tasktrail_api.domain.scope import Scope
 
 SCHEMES = ("bearer", "token")
 
@@ -70,3 +72,13 @@ Operator = Annotated[Principal, Depends(require(Role.operator))]
 Admin = Annotated[Principal, Depends(require(Role.admin))]
 CALLERS = {Role.viewer: Viewer, Role.operator: Operator, Role.admin: Admin}
 """The dependency that admits callers of at least each role."""
+
+
+async def scope_of(
+    use_cases: UseCasesDep, principal: Annotated[Principal, Depends(authenticate)]
+) -> Scope:
+    """What the caller may see and command (the token is read once per request)."""
+    return await use_cases.orgs.scope(principal)
+
+
+CallerScope = Annotated[Scope, Depends(scope_of)]

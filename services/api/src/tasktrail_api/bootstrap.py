@@ -13,6 +13,7 @@ from tasktrail_api.usecases.audit import Audit
 from tasktrail_api.usecases.commands import Commands
 from tasktrail_api.usecases.dashboard import Dashboard
 from tasktrail_api.usecases.health import Health
+from tasktrail_api.usecases.orgs import Orgs
 from tasktrail_api.usecases.ports import (
     Clock,
     CommandSender,
@@ -36,6 +37,7 @@ class UseCases:
     dashboard: Dashboard
     tokens: Tokens
     health: Health
+    orgs: Orgs
 
 
 def bootstrap(
@@ -47,7 +49,10 @@ def bootstrap(
     sender: CommandSender,
     clock: Clock,
 ) -> UseCases:
-    commands = Commands(sender, worker_timeout=settings.api_worker_timeout)
+    orgs = Orgs(
+        read_models, publisher, clock, default_app=settings.app, wait=settings.api_write_wait
+    )
+    commands = Commands(sender, read_models, orgs, worker_timeout=settings.api_worker_timeout)
     return UseCases(
         tasks=Tasks(
             read_models,
@@ -58,11 +63,12 @@ def bootstrap(
             sync_max=settings.api_sync_max,
             count_bound=settings.api_count_bound,
         ),
-        workers=Workers(read_models, commands, clock),
-        writes=Writes(read_models, publisher, clock, wait=settings.api_write_wait),
+        workers=Workers(read_models, commands, orgs, clock),
+        writes=Writes(read_models, publisher, clock, orgs, wait=settings.api_write_wait),
         commands=commands,
         audit=Audit(read_models),
         dashboard=Dashboard(read_models, clock),
-        tokens=Tokens(token_store, publisher, clock, admin_token=settings.admin_token),
+        tokens=Tokens(token_store, publisher, clock, orgs, admin_token=settings.admin_token),
         health=Health(read_models, sender, timeout=settings.api_ready_timeout),
+        orgs=orgs,
     )

@@ -168,6 +168,8 @@ class EventList(BaseModel):
 
 class Token(BaseModel):
     name: str
+    org: str | None
+    """The token's organisation; ``null``: a root token."""
     role: str
     created: datetime | None
     created_by: str | None
@@ -181,6 +183,25 @@ class NewToken(BaseModel):
 
 class TokenList(BaseModel):
     tokens: list[Token]
+
+
+class Org(BaseModel):
+    slug: str
+    name: str
+    clusters: list[str]
+    """The clusters it owns (of the default organisation: those known to the API)."""
+    owns_unassigned: bool
+    """True for the default organisation: it also owns every cluster given to no other."""
+    created: datetime | None
+    created_by: str | None
+
+
+class OrgDetail(BaseModel):
+    org: Org
+
+
+class OrgList(BaseModel):
+    orgs: list[Org]
 
 
 class Health(BaseModel):

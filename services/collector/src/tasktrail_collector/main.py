@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 
 from tasktrail_shared import logs
+from tasktrail_shared.health import serve_health
 from tasktrail_shared.runner import run_until_signalled
 
 from tasktrail_collector.bootstrap import bootstrap
-from tasktrail_collector.health import serve_health
 from tasktrail_collector.settings import Settings
 
 

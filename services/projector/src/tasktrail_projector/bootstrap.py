@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import TextIO
 
+from tasktrail_projector.adapters.progress_output import progress_output
 from tasktrail_projector.adapters.store import MongoStore
 from tasktrail_projector.adapters.stream import JetStreamSource
+from tasktrail_projector.clock import SYSTEM_CLOCK
 from tasktrail_projector.rebuild import Rebuild, Until
 from tasktrail_projector.service import Projector
 from tasktrail_projector.settings import Settings
@@ -96,14 +99,19 @@ async def bootstrap(settings: Settings | None = None) -> Projection:
 
 
 async def bootstrap_rebuild(
-    settings: Settings, into: str, until: Until | None, durable: str | None
+    settings: Settings,
+    into: str,
+    until: Until | None,
+    durable: str | None,
+    output: TextIO | None = None,
 ) -> Rebuild:
-    """A replay of the whole stream into the empty database ``into``."""
+    """A replay of the whole stream into the empty database ``into``, saying how far it has
+    come on ``output`` (a bar if it is a terminal, log lines otherwise; none without)."""
     store = MongoStore.open(settings.mongo_url, into)
     try:
         if not await store.is_empty():
             raise ValueError(f"database {into!r} already holds read models; rebuild needs it empty")
-        source, last = await JetStreamSource.open_replay(
+        source, extent = await JetStreamSource.open_replay(
             settings.nats_url, settings.stream, durable
         )
     except BaseException:
@@ -123,4 +131,7 @@ async def bootstrap_rebuild(
     settings = settings.model_copy(update={"projector_durable": durable or "rebuild"})
     projector = _projector(settings, source, store)
     maintenance = _maintenance(settings, store, projector)
-    return Rebuild(projector, maintenance, source, store, last=last, until=until)
+    progress = None if output is None else progress_output(output, SYSTEM_CLOCK)
+    return Rebuild(
+        projector, maintenance, source, store, extent=extent, until=until, progress=progress
+    )

@@ -72,14 +72,14 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
 
 
 async def rebuild(settings: Settings, into: str, until: Until | None, durable: str | None) -> int:
-    job = await bootstrap_rebuild(settings, into, until, durable)
+    job = await bootstrap_rebuild(settings, into, until, durable, output=sys.stderr)
     try:
         report = await job.run()
     finally:
         await job.close()
     print(
-        f"rebuilt {into} from stream {settings.stream}: {report.messages} messages, "
-        f"up to sequence {report.last_seq} (end {report.end})"
+        f"rebuilt {into} from stream {settings.stream}: {report.messages} messages "
+        f"({report.events} events), up to sequence {report.last_seq} (end {report.end})"
         + (f", consumer {durable!r} left after it" if durable else ""),
         flush=True,
     )

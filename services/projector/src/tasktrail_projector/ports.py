@@ -76,6 +76,34 @@ class EventSource(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class StreamExtent:
+    """What the stream holds when a replay starts."""
+
+    first: int
+    """The first sequence still stored (older ones have aged out)."""
+    last: int
+    messages: int
+    """How many are stored (fewer than ``last - first + 1`` if some were deleted)."""
+
+    def messages_up_to(self, end: int) -> int:
+        """The messages a replay ending at sequence ``end`` covers (at most, short of the
+        last: a deleted message in between is counted)."""
+        if end >= self.last:
+            return self.messages
+        return max(0, end - self.first + 1)
+
+
+class ProgressSink(Protocol):
+    """Where a rebuild says how far it has come (the CLI: a bar or log lines)."""
+
+    def start(self, total: int) -> None: ...
+
+    def update(self, done: int) -> None: ...
+
+    def finish(self, done: int) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
 class Write:
     """Store ``doc`` if the stored version is still ``expected`` (``None``: insert it)."""
 

@@ -20,7 +20,14 @@ from typing import Protocol
 
 from tasktrail_projector.clock import SYSTEM_CLOCK
 from tasktrail_projector.domain.events import to_datetime
-from tasktrail_projector.ports import Clock, Delivery, EventSource, StoreUnavailable
+from tasktrail_projector.ports import (
+    Clock,
+    Delivery,
+    EventSource,
+    ProgressSink,
+    StoreUnavailable,
+    StreamExtent,
+)
 from tasktrail_projector.service import Projector
 from tasktrail_projector.sweeps import Maintenance
 
@@ -36,6 +43,19 @@ class Closable(Protocol):
 
 class ReplaySource(EventSource, Closable, Protocol):
     pass
+
+
+class Silent:
+    """A :class:`ProgressSink` that says nothing."""
+
+    def start(self, total: int) -> None:
+        pass
+
+    def update(self, done: int) -> None:
+        pass
+
+    def finish(self, done: int) -> None:
+        pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +79,8 @@ class Report:
     end: int
     """The last sequence the replay covers."""
     messages: int = 0
+    events: int = 0
+    """Events in those messages (a ``task.multi`` message holds many)."""
     last_seq: int = 0
     last_time: float | None = None
     skipped: int = 0
@@ -72,22 +94,28 @@ class Rebuild:
         source: ReplaySource,
         store: Closable,
         *,
-        last: int,
+        extent: StreamExtent,
         until: Until | None = None,
         retry_delay: float = 0.5,
         clock: Clock = SYSTEM_CLOCK,
+        progress: ProgressSink | None = None,
     ) -> None:
         self.projector = projector
         self.maintenance = maintenance
         self.source = source
         self.store = store
         self.until = until or Until()
+        last = extent.last
         self.end = min(last, self.until.seq) if self.until.seq is not None else last
+        self.total = extent.messages_up_to(self.end)
+        """Messages to replay: exact for the whole stream, an upper bound with ``until``."""
         self.retry_delay = retry_delay
         self.clock = clock
+        self.progress = progress or Silent()
 
     async def run(self) -> Report:
         report = Report(self.end)
+        self.progress.start(self.total)
         idle = 0
         cutoff = self.until.time.timestamp() if self.until.time else None
         next_sweep = self.clock.monotonic() + self.maintenance.stats_interval
@@ -107,11 +135,14 @@ class Rebuild:
                 report.messages += len(within)
                 report.last_seq = max(report.last_seq, *(d.seq for d in within))
                 report.last_time = max(report.last_time or 0.0, *(d.time for d in within))
+                self.progress.update(report.messages)
             for delivery in beyond:
                 await delivery.nak(0)
             if beyond:
                 report.skipped += len(beyond)
                 break
+        self.progress.finish(report.messages)
+        report.events = self.projector.stats.events
         await self.maintenance.settle(self._as_of(report))
         return report
 

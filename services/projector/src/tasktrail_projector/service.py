@@ -30,11 +30,12 @@ from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar
 
-from tasktrail_shared.mongo import DEAD_LETTERS, TASK_EVENTS, TASKS, WORKERS
+from tasktrail_shared.mongo import CLUSTERS, DEAD_LETTERS, ORGS, TASK_EVENTS, TASKS, WORKERS
+from tasktrail_shared.times import is_epoch
 
 from tasktrail_projector.clock import SYSTEM_CLOCK
-from tasktrail_projector.domain import counts, tasks, workers
-from tasktrail_projector.domain.events import to_datetime, valid_epoch
+from tasktrail_projector.domain import counts, orgs, tasks, workers
+from tasktrail_projector.domain.events import to_datetime
 from tasktrail_projector.domain.history import task_entries
 from tasktrail_projector.domain.labels import Rule
 from tasktrail_projector.domain.messages import Decoded, InvalidMessage, decode_message
@@ -60,6 +61,8 @@ REPORT_EVERY = 60.0
 """Seconds between the throughput lines in the log."""
 MAX_DEAD_LETTER_DATA = 256 * 1024
 """Keep at most this much of a dead message's data: enough to diagnose, far below 16 MB."""
+ORG_CACHE = 1000
+"""Organisations and cluster assignments are few and rarely change."""
 
 
 @dataclass(slots=True)
@@ -132,8 +135,13 @@ class Projector:
         self.retry_delay = retry_delay
         self.stats = Stats()
         self._merge_task: Merge[tasks.TaskChange] = partial(tasks.merge, rules=tuple(rules))
-        self._caches = {TASKS: DocCache(cache_size), WORKERS: DocCache(max(cache_size, 1000))}
-        self._insert_first = {TASKS: True, WORKERS: True}
+        self._caches = {
+            TASKS: DocCache(cache_size),
+            WORKERS: DocCache(max(cache_size, 1000)),
+            ORGS: DocCache(ORG_CACHE),
+            CLUSTERS: DocCache(ORG_CACHE),
+        }
+        self._insert_first = dict.fromkeys(self._caches, True)
         self.touched_workers: set[str] = set()
         """Workers of the tasks written since the liveness sweep last looked."""
         self._registered: set[str] = set()
@@ -277,12 +285,17 @@ class Projector:
         history = [e for d, message in decoded for e in task_entries(message, d.seq)]
         task_changes = tasks.group(observed, records)
         await self._register(task_changes)
+        org_changes, cluster_changes = orgs.group(records)
         try:
             async with asyncio.TaskGroup() as group:  # a failure cancels the other writes
                 task_docs = group.create_task(self._converge(TASKS, task_changes, self._merge_task))
                 group.create_task(
                     self._converge(WORKERS, workers.group(observed, records), workers.merge)
                 )
+                if org_changes:
+                    group.create_task(self._converge(ORGS, org_changes, orgs.merge_org))
+                if cluster_changes:
+                    group.create_task(self._converge(CLUSTERS, cluster_changes, orgs.merge_cluster))
                 if history:
                     group.create_task(self.store.append(TASK_EVENTS, history))
                 if dead:
@@ -479,7 +492,7 @@ def dead_letter(delivery: Delivery, reason: str) -> Doc:
         "headers": dict(delivery.headers or {}),
         "data": data[:MAX_DEAD_LETTER_DATA].decode("utf-8", errors="replace"),
         "size": len(data),
-        "at": to_datetime(delivery.time) if valid_epoch(delivery.time) else None,
+        "at": to_datetime(delivery.time) if is_epoch(delivery.time) else None,
     }
 
 

@@ -1,4 +1,5 @@
-"""Send commands to the control service over NATS request/reply.
+"""Send commands to a cluster's control service over NATS request/reply
+(``tasktrail.control.<app>``: one control, a queue group of replicas, per cluster).
 
 The API never talks to Celery: control owns the broker connection and records every command
 in the log. No responder or no answer in time means control is down (Unavailable); an
@@ -23,26 +24,26 @@ log = logging.getLogger(__name__)
 
 
 class CommandClient:
-    def __init__(self, nc: Client, *, app: str, timeout: float) -> None:
+    def __init__(self, nc: Client, *, timeout: float) -> None:
         self._nc = nc
-        self._subject = control_subject(app)
         self._timeout = timeout
 
     @property
     def connected(self) -> bool:
         return bool(self._nc.is_connected)
 
-    async def send(self, request: CommandRequest) -> CommandReply:
+    async def send(self, request: CommandRequest, app: str) -> CommandReply:
+        control = f"the control service of cluster {app}"
         try:
             msg = await self._nc.request(
-                self._subject, request.model_dump_json().encode(), timeout=self._timeout
+                control_subject(app), request.model_dump_json().encode(), timeout=self._timeout
             )
         except NoRespondersError as exc:
-            raise Unavailable("the control service is not running") from exc
+            raise Unavailable(f"{control} is not running") from exc
         except NatsTimeoutError as exc:
-            raise Unavailable("the control service did not answer in time") from exc
+            raise Unavailable(f"{control} did not answer in time") from exc
         except NatsError as exc:
-            raise Unavailable(f"cannot reach the control service: {exc}") from exc
+            raise Unavailable(f"cannot reach {control}: {exc}") from exc
         try:
             reply = CommandReply.model_validate_json(msg.data)
         except ValidationError as exc:
@@ -51,9 +52,10 @@ class CommandClient:
         if reply.id != request.id:
             raise CommandFailed("the control service answered another request")
         log.info(
-            "command %s %s by %s: ok=%s workers=%d",
+            "command %s %s to %s by %s: ok=%s workers=%d",
             request.id,
             request.command,
+            app,
             request.actor,
             reply.ok,
             len(reply.workers),

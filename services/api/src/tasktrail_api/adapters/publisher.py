@@ -1,5 +1,7 @@
 """Publish the API's own events (``tasktrail.task.*``, ``tasktrail.worker.*``,
-``tasktrail.token.*``) to the JetStream stream.
+``tasktrail.token.*``, ``tasktrail.org.*``) to the JetStream stream, each as an event of the
+cluster it concerns (a hand-made task of cluster ``x`` is published on
+``tasktrail.events.x...``), the API's own cluster by default.
 
 The id is the content hash of the payload (which holds ``at`` and ``actor``), sent as
 ``Nats-Msg-Id``: a publish retried after a lost acknowledgement is dropped as a duplicate.
@@ -29,10 +31,16 @@ class JetStreamPublisher:
         self._js = nc.jetstream(timeout=timeout)
         self._app = app
 
-    async def publish(self, event_type: str, payload: dict[str, Any]) -> Published:
+    async def publish(
+        self, event_type: str, payload: dict[str, Any], app: str | None = None
+    ) -> Published:
         data = json.dumps(payload, separators=(",", ":"), default=str).encode()
         message = own_event(
-            app=self._app, type=event_type, payload=payload, source=SOURCE, id=content_id(data)
+            app=app or self._app,
+            type=event_type,
+            payload=payload,
+            source=SOURCE,
+            id=content_id(data),
         )
         try:
             ack = await self._js.publish(

@@ -1,4 +1,5 @@
-"""Read access to the projector's MongoDB collections, and the API tokens next to them.
+"""Read access to the projector's MongoDB collections (organisations included), and the API
+tokens next to them.
 
 Every operation is bounded by pymongo's own timeout (``pymongo.timeout``) and is never
 cancelled from outside: a cancelled operation can leave the async client's topology lock
@@ -28,6 +29,7 @@ from tasktrail_shared.fields import SEED_LABELS
 from tasktrail_api.domain import history, indexes
 from tasktrail_api.domain.errors import Conflict, Unavailable
 from tasktrail_api.domain.plan import Doc, Query, Segment, SortSpec, Step, merged, worker_totals
+from tasktrail_api.domain.scope import Scope
 
 T = TypeVar("T")
 INDEXES = (
@@ -62,6 +64,8 @@ class MongoReadModels:
         self._pending: set[asyncio.Task[Any]] = set()
         self.tasks = MongoDocuments(self, mongo.TASKS)
         self.workers = MongoDocuments(self, mongo.WORKERS)
+        self.orgs = MongoDocuments(self, mongo.ORGS)
+        self.clusters = MongoDocuments(self, mongo.CLUSTERS)
         self._events = MongoDocuments(self, mongo.TASK_EVENTS)
         self._labels: tuple[float, frozenset[str] | None] = (0.0, None)
 
@@ -126,8 +130,8 @@ class MongoReadModels:
 
         return await self.run(op)
 
-    async def worker_groups(self, now: datetime) -> list[Doc]:
-        return await self.aggregate(mongo.WORKERS, worker_totals(now))
+    async def worker_groups(self, now: datetime, scope: Scope) -> list[Doc]:
+        return await self.aggregate(mongo.WORKERS, worker_totals(now, scope))
 
     async def totals(self) -> list[Doc]:
         """The projector's ``total`` counters, one document per cluster."""
@@ -175,13 +179,16 @@ class MongoReadModels:
     async def get_token(self, digest: str) -> Doc | None:
         return await self.run(lambda: self._db[mongo.TOKENS].find_one({"_id": digest}))
 
-    async def add_token(self, digest: str, name: str, role: str, by: str, at: datetime) -> None:
-        """Store a token's digest; names are unique (the handle to revoke it by)."""
+    async def add_token(
+        self, digest: str, name: str, role: str, by: str, at: datetime, org: str | None
+    ) -> None:
+        """Store a token's digest; qualified names are unique (the handle to revoke it by)."""
         tokens = self._db[mongo.TOKENS]
 
         async def op() -> None:
             await tokens.create_indexes([IndexModel([("name", 1)], unique=True, name="name")])
-            doc = {"_id": digest, "name": name, "role": role, "created": at, "created_by": by}
+            doc = {"_id": digest, "name": name, "role": role, "created": at, "created_by": by,
+                   "org": org}  # fmt: skip
             try:
                 await tokens.insert_one(doc)
             except DuplicateKeyError as exc:
@@ -195,6 +202,9 @@ class MongoReadModels:
             return await cursor.limit(10_000).to_list()
 
         return await self.run(op)
+
+    async def token_named(self, name: str) -> Doc | None:
+        return await self.run(lambda: self._db[mongo.TOKENS].find_one({"name": name}, {"_id": 0}))
 
     async def remove_token(self, name: str) -> bool:
         result = await self.run(lambda: self._db[mongo.TOKENS].delete_one({"name": name}))
@@ -268,6 +278,9 @@ class MongoDocuments:
     async def ids(self, query: Query, limit: int) -> list[str]:
         rows = await self.find(query, {"_id": 1}, [("_id", 1)], limit=limit)
         return [str(row["_id"]) for row in rows]
+
+    async def rows(self, query: Query, projection: Query | None, limit: int) -> list[Doc]:
+        return await self.find(query, projection, [("_id", 1)], limit=limit)
 
 
 def open_read_models(url: str, database: str, timeout: float) -> MongoReadModels:

@@ -4,7 +4,8 @@ A body is the model of ``tasktrail_shared.commands.ARGUMENTS`` that control vali
 so every rule of the contract (cross-field ones included: ``run`` takes ``eta`` or
 ``countdown``, not both) refuses a bad body here with a 400, never at control with a 502,
 and a body dumps to exactly the arguments control executes. Only ``revoke`` has a body of
-its own, for the original API's field name ``ides`` and its limit of ids per request.
+its own, for the original API's field name ``ides`` and its limit of ids per request; and
+``run`` and ``purge`` add the cluster to send them to (``app``), which is no argument.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, ValidationError
-from tasktrail_shared.commands import Ids, RetryArgs, RevokeArgs, problems
+from tasktrail_shared.commands import Ids, PurgeArgs, RetryArgs, RevokeArgs, RunArgs, problems
 
 from tasktrail_api.domain.errors import Unprocessable
+from tasktrail_api.domain.scope import ClusterName
 
 MAX_REVOKED = 1000
 """Task ids one ``POST /monitor/tasks/revoke`` may name (the original API's limit)."""
@@ -35,6 +37,21 @@ class RevokeBody(RevokeArgs):
         description="Task ids (``ides``: the original API's spelling)",
         json_schema_extra={"maxItems": MAX_REVOKED},
     )
+
+
+CLUSTER_FIELD = Field(
+    default=None,
+    description="The cluster (app) to send it to; absent: the caller's only cluster, or the "
+    "API's own (see docs/api.md)",
+)
+
+
+class RunBody(RunArgs):
+    app: ClusterName | None = CLUSTER_FIELD
+
+
+class PurgeBody(PurgeArgs):
+    app: ClusterName | None = CLUSTER_FIELD
 
 
 def retry_arguments(task_id: str, doc: Mapping[str, Any]) -> RetryArgs:

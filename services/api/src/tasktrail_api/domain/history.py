@@ -8,6 +8,7 @@ from typing import Any
 
 from tasktrail_api.domain.filters import EventFilters
 from tasktrail_api.domain.plan import Query, Segment, SortSpec, and_query, time_range
+from tasktrail_api.domain.scope import Scope
 
 EVENT_SORT: SortSpec = [("timestamp", 1), ("_id", 1)]
 """Messages in the order their entries happened; ``_id`` breaks ties."""
@@ -20,11 +21,27 @@ def _type_condition(wanted: str) -> Any:
     return wanted
 
 
-def event_queries(filters: EventFilters, uuid: str | None = None) -> tuple[Query, Query]:
+def scope_condition(scope: Scope) -> Query:
+    """The ``task_events`` messages ``scope`` sees: those of its clusters, and the token and
+    organisation changes of its own organisation (``app: null``, ``org``: see the
+    projector's history). A root token sees every message."""
+    if scope.org is None:
+        return {}
+    own = {"app": None, "org": scope.org}
+    if scope.apps is not None:
+        clusters: Query = {"app": {"$in": sorted(scope.apps)}}
+    else:
+        clusters = {"app": {"$nin": [*sorted(scope.excluded), None]}}
+    return {"$or": [clusters, own]}
+
+
+def event_queries(
+    filters: EventFilters, scope: Scope, uuid: str | None = None
+) -> tuple[Query, Query]:
     """The ``task_events`` query (one document per stream message, with its ``events``
     entries) and the condition each unwound entry must meet (as ``events.<field>``)."""
     uuid = uuid if uuid is not None else filters.uuid
-    message: Query = {}
+    message: Query = scope_condition(scope)
     entry: Query = {}
     if uuid is not None:
         message["uuids"] = uuid

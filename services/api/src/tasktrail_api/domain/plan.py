@@ -42,6 +42,7 @@ from tasktrail_shared.states import UNFINISHED
 
 from tasktrail_api.domain.cursor import Cursor
 from tasktrail_api.domain.filters import TaskFilters, WorkerFilters
+from tasktrail_api.domain.scope import Scope
 from tasktrail_api.domain.serializers import TASK_READ_FIELDS, WORKER_READ_FIELDS
 from tasktrail_api.domain.shapes import COUNT_BOUND, SET_CAP, Order, Selection, select
 from tasktrail_api.domain.totals import Reach, Totals, counted, reach
@@ -116,6 +117,19 @@ class ReadPlan:
 
 def by_id(doc_id: str) -> Query:
     return {"_id": doc_id}
+
+
+NOTHING: Query = {"$in": []}
+"""A condition no value meets."""
+
+
+def within(query: Query, scope: Scope) -> Query:
+    """``query`` kept inside ``scope``: an ``app`` filter of its own that the scope does not
+    see matches nothing; otherwise the scope's condition joins it (none for a scope of
+    everything, so a single team's reads are what they were)."""
+    if "app" in query:
+        return query if scope.allows(query["app"]) else {**query, "app": NOTHING}
+    return {**query, **scope.condition()}
 
 
 def time_range(after: datetime | None, before: datetime | None) -> Query | None:
@@ -432,9 +446,10 @@ def worker_query(filters: WorkerFilters, now: datetime) -> Query:
     return {**query, **LIVE}
 
 
-def worker_page(filters: WorkerFilters, now: datetime) -> ReadPlan:
+def worker_page(filters: WorkerFilters, now: datetime, scope: Scope) -> ReadPlan:
     """Workers are few (one document per worker process): one read, and a count of it."""
-    steps = [Step((Segment(worker_query(filters, now), WORKER_SORT),), WORKER_SORT)]
+    query = within(worker_query(filters, now), scope)
+    steps = [Step((Segment(query, WORKER_SORT),), WORKER_SORT)]
     return ReadPlan(steps, WORKER_PROJECTION, filters.limit, filters.offset, count=steps)
 
 
@@ -443,14 +458,14 @@ def worker_by_id(worker_id: str) -> Query:
     return {"$or": [{"id": worker_id}, {"_id": worker_id}]}
 
 
-def online_workers(now: datetime) -> Query:
-    return {**online_condition(True, now), **LIVE}
+def online_workers(now: datetime, scope: Scope) -> Query:
+    return {**online_condition(True, now), **LIVE, **scope.condition()}
 
 
-def worker_totals(now: datetime) -> list[Query]:
+def worker_totals(now: datetime, scope: Scope) -> list[Query]:
     """One row per online/offline group, with its worker count and task totals."""
     return [
-        {"$match": LIVE},
+        {"$match": {**LIVE, **scope.condition()}},
         {
             "$group": {
                 "_id": {"$gt": ["$alive_until", now]},
@@ -462,6 +477,6 @@ def worker_totals(now: datetime) -> list[Query]:
     ]
 
 
-def unfinished_tasks() -> Query:
+def unfinished_tasks(scope: Scope) -> Query:
     """Tasks ``sync`` should look up: not SUCCESS, FAILURE or REVOKED."""
-    return {"state": {"$in": list(UNFINISHED)}, **LIVE}
+    return {"state": {"$in": list(UNFINISHED)}, **LIVE, **scope.condition()}

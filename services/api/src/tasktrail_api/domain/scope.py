@@ -12,7 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import StringConstraints
+from tasktrail_shared.settings import APP_NAME
+
+ClusterName = Annotated[str, StringConstraints(pattern=APP_NAME.pattern)]
+"""A cluster's name (``app``, ``TASKTRAIL_APP``) in a request: a NATS subject token."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,8 @@ from tasktrail_shared.commands import CommandReply
 from tasktrail_shared.fields import SEED_LABELS, WORKER_REPORTED
 from tasktrail_shared.times import as_utc
 
+from tasktrail_api.domain.principals import short_name, token_org
+
 Doc = Mapping[str, Any]
 
 TASK_TIMES = (
@@ -181,10 +183,12 @@ def task_event(message: Doc, entry: Doc) -> dict[str, Any]:
 
 
 def token(doc: Doc) -> dict[str, Any]:
-    """A stored token without its digest: the digest is as good as the token to an attacker
-    who can replay it against a copy of the database."""
+    """A stored token without its digest (the digest is as good as the token to an attacker
+    who can replay it against a copy of the database), by the name it was given and its
+    organisation (``null``: a root token; none stored: the default one)."""
     return {
-        "name": str(doc.get("name")),
+        "name": short_name(str(doc.get("name"))),
+        "org": token_org(doc),
         "role": str(doc.get("role")),
         "created": _time(doc.get("created")),
         "created_by": _optional_str(doc.get("created_by")),

@@ -34,6 +34,8 @@ from tasktrail_shared.fields import (
 from tasktrail_shared.states import parse_status
 from tasktrail_shared.times import as_utc, in_range
 
+from tasktrail_api.domain.scope import ClusterName
+
 ID_PATTERN = r"^[^/\s\x00]{1,255}$"
 """Task ids and hostnames: they end up in URL paths and ``_id``s."""
 
@@ -128,11 +130,21 @@ class TaskFields(BaseModel):
         return out
 
 
+APP_FIELD = Field(
+    default=None,
+    description="The cluster (app) to record it in; absent: the caller's (see docs/api.md)",
+)
+
+
 class TaskCreate(TaskFields):
     uuid: Ident | None = Field(default=None, description="The Celery task id; generated if absent")
+    app: ClusterName | None = APP_FIELD
 
     def identity(self) -> str | None:
         return self.uuid
+
+    def cluster(self) -> str | None:
+        return self.app
 
 
 class Patch(BaseModel):
@@ -188,9 +200,13 @@ class WorkerFields(BaseModel):
 
 class WorkerCreate(WorkerFields):
     name: Ident = Field(description="The worker's hostname, e.g. celery@host")
+    app: ClusterName | None = APP_FIELD
 
     def identity(self) -> str | None:
         return self.name
+
+    def cluster(self) -> str | None:
+        return self.app
 
 
 class WorkerPatch(WorkerFields, Patch):

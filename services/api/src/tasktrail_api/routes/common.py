@@ -18,11 +18,12 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 from tasktrail_shared.commands import CommandName, CommandReply
 
-from tasktrail_api.auth import CALLERS
+from tasktrail_api.auth import CALLERS, CallerScope
 from tasktrail_api.bootstrap import UseCases
 from tasktrail_api.deps import IdempotencyKey, UseCasesDep
 from tasktrail_api.domain import serializers
 from tasktrail_api.domain.principals import Principal, Role
+from tasktrail_api.domain.scope import Scope
 from tasktrail_api.domain.writes import Change
 from tasktrail_api.envelope import Envelope, ok
 from tasktrail_api.schemas import Accepted, CommandResult
@@ -103,9 +104,16 @@ class Command:
 
 
 async def _send(
-    spec: Command, body: BaseModel, use_cases: UseCases, caller: Principal, key: str | None
+    spec: Command,
+    body: BaseModel,
+    use_cases: UseCases,
+    caller: Principal,
+    scope: Scope,
+    key: str | None,
 ) -> Response:
-    reply = await use_cases.commands.send(spec.command, body.model_dump(mode="json"), caller, key)
+    """A body's ``app`` (``run``, ``purge``) names the cluster; it is no argument."""
+    args, app = body.model_dump(mode="json", exclude={"app"}), getattr(body, "app", None)
+    reply = await use_cases.commands.send_in(scope, spec.command, args, caller, key, app)
     return ok(spec.show(body, reply))
 
 
@@ -114,7 +122,7 @@ def add_commands(router: APIRouter, specs: list[Command]) -> None:
         add_route(
             router, "POST", spec.path, spec.name or spec.command, partial(_send, spec),
             {"body": spec.body, "use_cases": UseCasesDep, "caller": CALLERS[spec.role],
-             "key": (IdempotencyKey, None)},
+             "scope": CallerScope, "key": (IdempotencyKey, None)},
             response_model=spec.response_model,
             description=spec.doc,
         )  # fmt: skip
@@ -129,6 +137,8 @@ class WriteBody(Protocol):
 
 class CreateBody(WriteBody, Protocol):
     def identity(self) -> str | None: ...
+
+    def cluster(self) -> str | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,23 +155,32 @@ class Writes:
 
 
 async def _record(
-    spec: Writes, body: CreateBody, use_cases: UseCases, caller: Principal
+    spec: Writes, body: CreateBody, use_cases: UseCases, caller: Principal, scope: Scope
 ) -> Response:
     fields = body.payload_fields(keep_nulls=False)
-    outcome = await use_cases.writes.record(spec.kind, body.identity(), fields, caller)
+    outcome = await use_cases.writes.record(
+        spec.kind, body.identity(), fields, caller, scope, body.cluster()
+    )
     return written(outcome, spec.data_key, 201)
 
 
 async def _amend(
-    spec: Writes, body: WriteBody, use_cases: UseCases, caller: Principal, **path: str
+    spec: Writes,
+    body: WriteBody,
+    use_cases: UseCases,
+    caller: Principal,
+    scope: Scope,
+    **path: str,
 ) -> Response:
     fields = body.payload_fields(keep_nulls=True)
-    outcome = await use_cases.writes.amend(spec.kind, path[spec.id_param], fields, caller)
+    outcome = await use_cases.writes.amend(spec.kind, path[spec.id_param], fields, caller, scope)
     return written(outcome, spec.data_key, 200)
 
 
-async def _delete(spec: Writes, use_cases: UseCases, caller: Principal, **path: str) -> Response:
-    outcome = await use_cases.writes.delete(spec.kind, path[spec.id_param], caller)
+async def _delete(
+    spec: Writes, use_cases: UseCases, caller: Principal, scope: Scope, **path: str
+) -> Response:
+    outcome = await use_cases.writes.delete(spec.kind, path[spec.id_param], caller, scope)
     return written(outcome, spec.data_key, 204)
 
 
@@ -179,7 +198,8 @@ def _write_docs(kind: Kind) -> dict[Change, str]:
 
 def add_writes(router: APIRouter, spec: Writes) -> None:
     noun, path, docs = spec.kind.noun, f"/{{{spec.id_param}}}", _write_docs(spec.kind)
-    caller, ident = {"use_cases": UseCasesDep, "caller": CALLERS[Role.admin]}, {spec.id_param: Id}
+    caller = {"use_cases": UseCasesDep, "caller": CALLERS[Role.admin], "scope": CallerScope}
+    ident = {spec.id_param: Id}
     exists = {409: {"description": f"The {noun} exists"}}
     add_route(
         router, "POST", "", f"create_{noun}", partial(_record, spec),

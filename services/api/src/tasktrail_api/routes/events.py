@@ -2,7 +2,8 @@
 NDJSON export.
 
 Entries are what the projector keeps per task: Celery events, the API's hand-made writes
-(with their ``actor``) and the commands that named tasks (``tasktrail.command.*``, with theirs).
+(with their ``actor``) and the commands that named tasks (``tasktrail.command.*``, with theirs),
+of the clusters the caller sees, and the token and organisation changes of its organisation.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from tasktrail_api.auth import Viewer
+from tasktrail_api.auth import CallerScope, Viewer
 from tasktrail_api.deps import UseCasesDep
 from tasktrail_api.domain.filters import EventFilters
 from tasktrail_api.envelope import Envelope, ok
@@ -26,12 +27,15 @@ NDJSON = "application/x-ndjson"
 
 @router.get("", response_model=Envelope[EventList])
 async def list_events(
-    filters: Annotated[EventFilters, Query()], use_cases: UseCasesDep, _: Viewer
+    filters: Annotated[EventFilters, Query()],
+    use_cases: UseCasesDep,
+    _: Viewer,
+    scope: CallerScope,
 ) -> JSONResponse:
     """History entries, newest first. ``type`` is an entry type (``task-failed``,
     ``tasktrail.task.amended``, ``tasktrail.command.completed``) or a prefix ending in ``*``;
     ``after`` (inclusive) and ``before`` bound the time; ``actor`` is who asked."""
-    page = await use_cases.audit.events(filters)
+    page = await use_cases.audit.events(filters, scope)
     return ok({"events": page.items, "count": page.count})
 
 
@@ -41,13 +45,16 @@ async def list_events(
     responses={200: {"content": {NDJSON: {}}, "description": "One JSON entry per line"}},
 )
 async def export_events(
-    filters: Annotated[EventFilters, Query()], use_cases: UseCasesDep, _: Viewer
+    filters: Annotated[EventFilters, Query()],
+    use_cases: UseCasesDep,
+    _: Viewer,
+    scope: CallerScope,
 ) -> StreamingResponse:
     """Every matching entry, oldest first, one JSON object per line (``limit`` and ``offset``
     are ignored). Streamed in chunks, so any history size exports in constant memory."""
 
     async def lines() -> AsyncIterator[bytes]:
-        async for entries in use_cases.audit.export(filters):
+        async for entries in use_cases.audit.export(filters, scope):
             yield b"".join(json.dumps(e, separators=(",", ":")).encode() + b"\n" for e in entries)
 
     return StreamingResponse(lines(), media_type=NDJSON)

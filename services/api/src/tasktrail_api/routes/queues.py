@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from tasktrail_shared.commands import PurgeArgs
 
+from tasktrail_api.domain.commands import PurgeBody
 from tasktrail_api.domain.principals import Role
 from tasktrail_api.routes.common import Command, add_commands
 
@@ -16,9 +16,10 @@ add_commands(
         Command(
             "/purge",
             "purge",
-            PurgeArgs,
+            PurgeBody,
             Role.admin,
-            doc="Delete every message waiting in ``queue``; ``result`` is how many were removed.",
+            doc="Delete every message waiting in ``queue`` of a cluster's broker (``app``, by "
+            "default the caller's); ``result`` is how many were removed.",
         )
     ],
 )

@@ -14,14 +14,13 @@ from tasktrail_shared.commands import (
     CommandReply,
     RateLimitArgs,
     RevokeByStampedHeadersArgs,
-    RunArgs,
     TimeLimitArgs,
 )
 
-from tasktrail_api.auth import Operator, Viewer
+from tasktrail_api.auth import CallerScope, Operator, Viewer
 from tasktrail_api.deps import IdempotencyKey, UseCasesDep
 from tasktrail_api.domain import serializers
-from tasktrail_api.domain.commands import RevokeBody
+from tasktrail_api.domain.commands import RevokeBody, RunBody
 from tasktrail_api.domain.filters import EventFilters, TaskFilters, label_filters, parse_flag
 from tasktrail_api.domain.writes import TaskCreate, TaskPatch
 from tasktrail_api.envelope import Envelope, ok
@@ -51,19 +50,23 @@ def _revoked(body: RevokeBody, reply: CommandReply) -> Any:
     return serializers.revoke_result(reply, body.ids)
 
 
-def _new_task(body: RunArgs, reply: CommandReply) -> Any:
+def _new_task(body: RunBody, reply: CommandReply) -> Any:
     return {"task_id": str(reply.result)}
 
 
 @router.get("", response_model=Envelope[TaskList])
 async def list_tasks(
-    request: Request, filters: Annotated[TaskFilters, Query()], use_cases: UseCasesDep, _: Viewer
+    request: Request,
+    filters: Annotated[TaskFilters, Query()],
+    use_cases: UseCasesDep,
+    _: Viewer,
+    scope: CallerScope,
 ) -> JSONResponse:
     """Tasks matching every filter; any label as ``label.<name>=value``; ``count`` is the total.
 
     Page with ``limit`` + ``offset``, or follow ``next_cursor`` (stable while tasks change).
     """
-    page = await use_cases.tasks.list(filters, label_filters(request.query_params))
+    page = await use_cases.tasks.list(filters, label_filters(request.query_params), scope)
     return ok(
         {
             "celery_tasks": page.items,
@@ -75,17 +78,17 @@ async def list_tasks(
 
 
 @router.get("/dashboard", response_model=Envelope[Dashboard])
-async def dashboard(use_cases: UseCasesDep, _: Viewer) -> JSONResponse:
+async def dashboard(use_cases: UseCasesDep, _: Viewer, scope: CallerScope) -> JSONResponse:
     """Workers online/offline and tasks per state (a snapshot at most a second or so old)."""
-    return ok(await use_cases.dashboard.get())
+    return ok(await use_cases.dashboard.get(scope))
 
 
 @router.get("/sync", response_model=Envelope[str])
 async def sync_all(
-    use_cases: UseCasesDep, caller: Operator, key: IdempotencyKey = None
+    use_cases: UseCasesDep, caller: Operator, scope: CallerScope, key: IdempotencyKey = None
 ) -> JSONResponse:
     """Look every unfinished task up in the result backend (control's ``sync``)."""
-    return ok(f"{await use_cases.tasks.sync_all(caller, key)} numbers were synchronized.")
+    return ok(f"{await use_cases.tasks.sync_all(caller, key, scope)} numbers were synchronized.")
 
 
 add_commands(
@@ -100,8 +103,9 @@ add_commands(
                 doc="Revoke the tasks stamped with these headers (Celery 5.3+ stamping)."),
         Command("/rate-limit", "rate_limit", RateLimitArgs),
         Command("/time-limit", "time_limit", TimeLimitArgs),
-        Command("/run", "run", RunArgs, response_model=Envelope[NewTask], show=_new_task,
-                doc="Send a task by name; answers the new task's id."),
+        Command("/run", "run", RunBody, response_model=Envelope[NewTask], show=_new_task,
+                doc="Send a task by name to a cluster (``app``, by default the caller's); "
+                "answers the new task's id."),
     ],
 )  # fmt: skip
 add_writes(
@@ -114,27 +118,36 @@ async def get_task(
     task_id: Id,
     use_cases: UseCasesDep,
     caller: Viewer,
+    scope: CallerScope,
     sync: Sync = None,
     key: IdempotencyKey = None,
 ) -> JSONResponse:
     if parse_flag(sync, "sync"):
-        return ok({"celerytask": await use_cases.tasks.get_synced(task_id, caller, key)})
-    return ok({"celerytask": await use_cases.tasks.get(task_id)})
+        return ok({"celerytask": await use_cases.tasks.get_synced(task_id, caller, key, scope)})
+    return ok({"celerytask": await use_cases.tasks.get(task_id, scope)})
 
 
 @router.post("/{task_id}/retry", response_model=Envelope[NewTask])
 async def retry(
-    task_id: Id, use_cases: UseCasesDep, caller: Operator, key: IdempotencyKey = None
+    task_id: Id,
+    use_cases: UseCasesDep,
+    caller: Operator,
+    scope: CallerScope,
+    key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Send the task again with its original arguments; answers the new task's id."""
-    return ok({"task_id": await use_cases.tasks.retry(task_id, caller, key)})
+    return ok({"task_id": await use_cases.tasks.retry(task_id, caller, key, scope)})
 
 
 @router.get("/{task_id}/events", response_model=Envelope[EventList])
 async def task_history(
-    task_id: Id, filters: Annotated[EventFilters, Query()], use_cases: UseCasesDep, _: Viewer
+    task_id: Id,
+    filters: Annotated[EventFilters, Query()],
+    use_cases: UseCasesDep,
+    _: Viewer,
+    scope: CallerScope,
 ) -> JSONResponse:
     """Everything recorded about the task, oldest first: Celery events, hand-made writes
     (with their actor) and the commands that named it. Kept after a delete, for audit."""
-    page = await use_cases.audit.task_history(task_id, filters)
+    page = await use_cases.audit.task_history(task_id, filters, scope)
     return ok({"events": page.items, "count": page.count})

@@ -18,7 +18,7 @@ from tasktrail_shared.commands import (
     ShutdownArgs,
 )
 
-from tasktrail_api.auth import Operator, Viewer
+from tasktrail_api.auth import CallerScope, Operator, Viewer
 from tasktrail_api.deps import IdempotencyKey, UseCasesDep
 from tasktrail_api.domain import serializers
 from tasktrail_api.domain.filters import WorkerFilters
@@ -38,9 +38,12 @@ def _shut_down(body: ShutdownArgs, reply: CommandReply) -> Any:
 
 @router.get("", response_model=Envelope[WorkerList])
 async def list_workers(
-    filters: Annotated[WorkerFilters, Query()], use_cases: UseCasesDep, _: Viewer
+    filters: Annotated[WorkerFilters, Query()],
+    use_cases: UseCasesDep,
+    _: Viewer,
+    scope: CallerScope,
 ) -> JSONResponse:
-    page = await use_cases.workers.list(filters)
+    page = await use_cases.workers.list(filters, scope)
     return ok({"celery_workers": page.items, "count": page.count})
 
 
@@ -52,10 +55,10 @@ async def list_workers(
     openapi_extra={"x-envelope-205": "RefreshResult"},
 )
 async def refresh(
-    use_cases: UseCasesDep, caller: Operator, key: IdempotencyKey = None
+    use_cases: UseCasesDep, caller: Operator, scope: CallerScope, key: IdempotencyKey = None
 ) -> JSONResponse:
     """Ping and inspect every worker; those shown online that do not answer go offline."""
-    return ok(await use_cases.workers.refresh(caller, key), status_code=205)
+    return ok(await use_cases.workers.refresh(caller, key, scope), status_code=205)
 
 
 add_commands(
@@ -80,5 +83,7 @@ add_writes(
 
 
 @router.get("/{worker_id}", response_model=Envelope[WorkerDetail])
-async def get_worker(worker_id: Id, use_cases: UseCasesDep, _: Viewer) -> JSONResponse:
-    return ok({"celeryworker": await use_cases.workers.get(worker_id)})
+async def get_worker(
+    worker_id: Id, use_cases: UseCasesDep, _: Viewer, scope: CallerScope
+) -> JSONResponse:
+    return ok({"celeryworker": await use_cases.workers.get(worker_id, scope)})

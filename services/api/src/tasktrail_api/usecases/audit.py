@@ -11,29 +11,44 @@ from tasktrail_api.domain.filters import EventFilters
 from tasktrail_api.domain.history import event_queries
 from tasktrail_api.domain.matcher import entry_matches
 from tasktrail_api.domain.plan import by_id
+from tasktrail_api.domain.scope import Scope
 from tasktrail_api.usecases.ports import ReadModels
 from tasktrail_api.usecases.tasks import Page
 
 NEWEST_FIRST, OLDEST_FIRST = -1, 1
-ONLY_ID = {"_id": 1}
+ONLY_APP = {"_id": 1, "app": 1}
 
 
 class Audit:
     def __init__(self, read_models: ReadModels) -> None:
         self._read_models = read_models
 
-    async def events(self, filters: EventFilters) -> Page:
-        """History entries of every task and of what concerns none, newest first."""
-        message, entry = event_queries(filters)
+    async def events(self, filters: EventFilters, scope: Scope) -> Page:
+        """History entries in ``scope``, of every task and of what concerns none, newest
+        first."""
+        message, entry = event_queries(filters, scope)
         return await self._page(message, entry, NEWEST_FIRST, filters)
 
-    async def task_history(self, task_id: str, filters: EventFilters) -> Page:
-        """Everything recorded about one task, oldest first; kept after a delete."""
-        message, entry = event_queries(filters, uuid=task_id)
+    async def task_history(self, task_id: str, filters: EventFilters, scope: Scope) -> Page:
+        """Everything recorded about one task, oldest first; kept after a delete. A task
+        outside ``scope`` is NotFound."""
+        known = None
+        if not scope.is_everything:
+            known = await self._read_models.tasks.one(by_id(task_id), ONLY_APP)
+            if known is not None and not scope.allows(known.get("app")):
+                raise NotFound.named("task")
+        message, entry = event_queries(filters, scope, uuid=task_id)
         page = await self._page(message, entry, OLDEST_FIRST, filters)
-        if page.count == 0 and await self._read_models.tasks.one(by_id(task_id), ONLY_ID) is None:
+        if page.count == 0 and known is None and not await self._exists(task_id, scope):
             raise NotFound.named("task")
         return page
+
+    async def _exists(self, task_id: str, scope: Scope) -> bool:
+        """Whether a task of no recorded history exists (in a scope of everything: a narrower
+        one has looked already)."""
+        if not scope.is_everything:
+            return False
+        return await self._read_models.tasks.one(by_id(task_id), ONLY_APP) is not None
 
     async def _page(
         self, message: dict[str, Any], entry: dict[str, Any], order: int, filters: EventFilters
@@ -43,9 +58,12 @@ class Audit:
         )
         return Page([serializers.task_event(row, row["events"]) for row in rows], count)
 
-    async def export(self, filters: EventFilters) -> AsyncIterator[list[dict[str, Any]]]:
-        """Every matching entry, oldest first, a chunk at a time (``limit``/``offset`` ignored)."""
-        message, entry = event_queries(filters)
+    async def export(
+        self, filters: EventFilters, scope: Scope
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """Every matching entry in ``scope``, oldest first, a chunk at a time
+        (``limit``/``offset`` ignored)."""
+        message, entry = event_queries(filters, scope)
         async for chunk in self._read_models.export_events(message):
             shown = [
                 serializers.task_event(doc, e)

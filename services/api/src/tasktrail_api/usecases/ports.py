@@ -11,11 +11,12 @@ from typing import Any, Protocol
 from tasktrail_shared.commands import CommandReply, CommandRequest
 
 from tasktrail_api.domain.plan import Doc, Query, Step
+from tasktrail_api.domain.scope import Scope
 
 
 class Documents(Protocol):
-    """One read model (``tasks`` or ``workers``), deleted documents included: callers decide
-    what ``deleted`` means."""
+    """One read model (``tasks``, ``workers``, ``orgs``, ``clusters``), deleted documents
+    included: callers decide what ``deleted`` means."""
 
     async def read(self, steps: Sequence[Step], limit: int, projection: Query | None) -> list[Doc]:
         """Up to ``limit`` rows of ``steps``, read in order (``domain.plan``)."""
@@ -31,6 +32,10 @@ class Documents(Protocol):
         """The ``_id`` of up to ``limit`` matching documents, in ``_id`` order."""
         ...
 
+    async def rows(self, query: Query, projection: Query | None, limit: int) -> list[Doc]:
+        """Up to ``limit`` matching documents, in ``_id`` order."""
+        ...
+
 
 class ReadModels(Protocol):
     """The projector's read models."""
@@ -41,8 +46,18 @@ class ReadModels(Protocol):
     @property
     def workers(self) -> Documents: ...
 
-    async def worker_groups(self, now: datetime) -> list[Doc]:
-        """Live workers per online group (``{_id: online?, n, active, processed}``)."""
+    @property
+    def orgs(self) -> Documents:
+        """Organisations by slug (``tasktrail.org.created``)."""
+        ...
+
+    @property
+    def clusters(self) -> Documents:
+        """The owner of each cluster given to an organisation (``.cluster_assigned``)."""
+        ...
+
+    async def worker_groups(self, now: datetime, scope: Scope) -> list[Doc]:
+        """Live workers in ``scope`` per online group (``{_id: online?, n, active, processed}``)."""
         ...
 
     async def totals(self) -> list[Doc]:
@@ -70,15 +85,24 @@ class ReadModels(Protocol):
 
 
 class TokenStore(Protocol):
-    """API tokens, as digests; names are unique."""
+    """API tokens, as digests, by qualified name (unique: see ``domain.principals``)."""
 
     async def get_token(self, digest: str) -> Doc | None: ...
 
-    async def add_token(self, digest: str, name: str, role: str, by: str, at: datetime) -> None:
-        """Raises :class:`~tasktrail_api.domain.errors.Conflict` if the name is taken."""
+    async def add_token(
+        self, digest: str, name: str, role: str, by: str, at: datetime, org: str | None
+    ) -> None:
+        """Raises :class:`~tasktrail_api.domain.errors.Conflict` if the name is taken;
+        ``org`` None is a root token."""
         ...
 
-    async def list_tokens(self) -> list[Doc]: ...
+    async def list_tokens(self) -> list[Doc]:
+        """Every token (without its digest), by name."""
+        ...
+
+    async def token_named(self, name: str) -> Doc | None:
+        """The token of this qualified name (without its digest)."""
+        ...
 
     async def remove_token(self, name: str) -> bool: ...
 
@@ -92,18 +116,25 @@ class Published:
 
 
 class EventPublisher(Protocol):
-    """Publishes the API's own events (hand-made task and worker writes, token changes)."""
+    """Publishes the API's own events (hand-made task and worker writes, token and
+    organisation changes)."""
 
-    async def publish(self, event_type: str, payload: dict[str, Any]) -> Published: ...
+    async def publish(
+        self, event_type: str, payload: dict[str, Any], app: str | None = None
+    ) -> Published:
+        """Into the log as an event of cluster ``app`` (``None``: the API's own)."""
+        ...
 
 
 class CommandSender(Protocol):
-    """Sends a command to the control service and returns its reply."""
+    """Sends a command to a cluster's control service and returns its reply."""
 
     @property
     def connected(self) -> bool: ...
 
-    async def send(self, request: CommandRequest) -> CommandReply: ...
+    async def send(self, request: CommandRequest, app: str) -> CommandReply:
+        """To the control of cluster ``app`` (``tasktrail.control.<app>``)."""
+        ...
 
 
 class Clock(Protocol):

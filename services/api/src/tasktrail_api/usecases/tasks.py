@@ -14,6 +14,7 @@ from tasktrail_api.domain.commands import retry_arguments
 from tasktrail_api.domain.cursor import BadCursor, Cursor, cursor_after, decode_cursor
 from tasktrail_api.domain.errors import BadRequest, Forbidden
 from tasktrail_api.domain.filters import TaskFilters
+from tasktrail_api.domain.orgs import route
 from tasktrail_api.domain.plan import (
     TASK_PROJECTION,
     ReadPlan,
@@ -23,7 +24,7 @@ from tasktrail_api.domain.plan import (
     unfinished_tasks,
 )
 from tasktrail_api.domain.principals import Principal, Role
-from tasktrail_api.domain.scope import EVERYTHING, Scope
+from tasktrail_api.domain.scope import Scope
 from tasktrail_api.domain.shapes import SET_CAP, refused
 from tasktrail_api.domain.totals import parse_totals
 from tasktrail_api.domain.writes import reconciled_since
@@ -70,12 +71,10 @@ class Tasks:
         self._sync_max = sync_max
         self._count_bound = count_bound
 
-    async def list(
-        self, filters: TaskFilters, labels: Mapping[str, str], scope: Scope = EVERYTHING
-    ) -> Page:
-        """Tasks matching every filter in the clusters of ``scope``, a page by ``offset`` or
-        after ``cursor`` (see ``domain.plan``); the total from the counters when they cover
-        the filters, else counted up to the bound."""
+    async def list(self, filters: TaskFilters, labels: Mapping[str, str], scope: Scope) -> Page:
+        """Tasks in ``scope`` matching every filter, a page by ``offset`` or after ``cursor``
+        (see ``domain.plan``); the total from the counters when they cover the filters, else
+        counted up to the bound."""
         if filters.cursor is not None and filters.offset:
             raise BadRequest.field("cursor", "give either cursor or offset, not both")
         try:
@@ -115,16 +114,21 @@ class Tasks:
         docs, count = finish_set(rows, plan.selection, cursor, plan.limit, plan.skip)
         return docs, count, True
 
-    async def get(self, task_id: str) -> dict[str, Any]:
-        return serializers.task(await live(self._documents, TASK, task_id, TASK_PROJECTION))
+    async def get(self, task_id: str, scope: Scope) -> dict[str, Any]:
+        return serializers.task(await live(self._documents, TASK, task_id, TASK_PROJECTION, scope))
 
-    async def get_synced(self, task_id: str, caller: Principal, key: str | None) -> dict[str, Any]:
+    async def get_synced(
+        self, task_id: str, caller: Principal, key: str | None, scope: Scope
+    ) -> dict[str, Any]:
         """The task after control has looked it up in the result backend and the projector
         has applied what it found (if anything, within the write wait)."""
         if caller.role < Role.operator:
             raise Forbidden("?sync needs the operator role")
+        held = await self._documents.one(by_id(task_id), {"app": 1})
+        found = {} if held is None else {task_id: held.get("app")}
+        [(app, _)] = route(found, [task_id], scope, self._commands.default_app, "task").items()
         since = self._clock.now().timestamp() - 1.0
-        reply = await self._commands.send("sync", {"ids": [task_id]}, caller, key)
+        reply = await self._commands.send("sync", {"ids": [task_id]}, caller, key, app)
         if isinstance(reply.result, int) and reply.result > 0:
             await wait_for(
                 lambda: self._documents.one(by_id(task_id), RECONCILED_PROJECTION),
@@ -132,21 +136,32 @@ class Tasks:
                 self._clock,
                 self._wait,
             )
-        return await self.get(task_id)
+        return await self.get(task_id, scope)
 
-    async def sync_all(self, caller: Principal, key: str | None) -> int:
-        """Send every unfinished task to control's ``sync``, in chunks; how many it reconciled."""
-        ids = await self._documents.ids(unfinished_tasks(), self._sync_max)
+    async def sync_all(self, caller: Principal, key: str | None, scope: Scope) -> int:
+        """Send every unfinished task in ``scope`` to its cluster's control (``sync``), in
+        chunks; how many control reconciled."""
+        rows = await self._documents.rows(unfinished_tasks(scope), {"app": 1}, self._sync_max)
+        default = self._commands.default_app
+        by_app: dict[str, list[str]] = {}
+        for row in rows:
+            by_app.setdefault(str(row.get("app") or default), []).append(str(row["_id"]))
+        chunks = [
+            (app, ids[start : start + self._sync_chunk])
+            for app, ids in sorted(by_app.items())
+            for start in range(0, len(ids), self._sync_chunk)
+        ]
         done = 0
-        for part, start in enumerate(range(0, len(ids), self._sync_chunk)):
-            chunk = ids[start : start + self._sync_chunk]
-            reply = await self._commands.send("sync", {"ids": chunk}, caller, sub_key(key, part))
+        for part, (app, chunk) in enumerate(chunks):
+            args = {"ids": chunk}
+            reply = await self._commands.send("sync", args, caller, sub_key(key, part), app)
             done += reply.result if isinstance(reply.result, int) else 0
         return done
 
-    async def retry(self, task_id: str, caller: Principal, key: str | None) -> str:
-        """Send the task again with its original arguments; the new task's id."""
-        doc = await live(self._documents, TASK, task_id, TASK_PROJECTION)
+    async def retry(self, task_id: str, caller: Principal, key: str | None, scope: Scope) -> str:
+        """Send the task again with its original arguments, to its cluster; the new task's id."""
+        doc = await live(self._documents, TASK, task_id, TASK_PROJECTION, scope)
         args = retry_arguments(task_id, doc).model_dump(mode="json")
-        reply = await self._commands.send("retry", args, caller, key)
+        app = doc.get("app") or self._commands.default_app
+        reply = await self._commands.send("retry", args, caller, key, app)
         return str(reply.result)

@@ -8,7 +8,9 @@ from tasktrail_api.domain import serializers
 from tasktrail_api.domain.filters import WorkerFilters
 from tasktrail_api.domain.plan import WORKER_PROJECTION, online_workers, worker_page
 from tasktrail_api.domain.principals import Principal
+from tasktrail_api.domain.scope import Scope
 from tasktrail_api.usecases.commands import Commands
+from tasktrail_api.usecases.orgs import Orgs
 from tasktrail_api.usecases.ports import Clock, ReadModels
 from tasktrail_api.usecases.tasks import Page
 from tasktrail_api.usecases.writes import WORKER, live
@@ -17,26 +19,39 @@ MAX_EXPECTED = 10_000
 
 
 class Workers:
-    def __init__(self, read_models: ReadModels, commands: Commands, clock: Clock) -> None:
+    def __init__(
+        self, read_models: ReadModels, commands: Commands, orgs: Orgs, clock: Clock
+    ) -> None:
         self._documents = read_models.workers
         self._commands = commands
+        self._orgs = orgs
         self._clock = clock
 
-    async def list(self, filters: WorkerFilters) -> Page:
+    async def list(self, filters: WorkerFilters, scope: Scope) -> Page:
         now = self._clock.now()
-        plan = worker_page(filters, now)
+        plan = worker_page(filters, now, scope)
         docs = await self._documents.read(plan.steps, plan.skip + plan.limit, plan.projection)
         count = await self._documents.count(plan.count, None)
         return Page([serializers.worker(doc, now) for doc in docs[plan.skip :]], count)
 
-    async def get(self, worker_id: str) -> dict[str, Any]:
-        doc = await live(self._documents, WORKER, worker_id, WORKER_PROJECTION)
+    async def get(self, worker_id: str, scope: Scope) -> dict[str, Any]:
+        doc = await live(self._documents, WORKER, worker_id, WORKER_PROJECTION, scope)
         return serializers.worker(doc, self._clock.now())
 
-    async def refresh(self, caller: Principal, key: str | None) -> dict[str, Any]:
-        """Ping and inspect every worker; those the read model shows online (``expected``)
-        that do not answer are recorded unreachable and go offline."""
-        online = await self._documents.ids(online_workers(self._clock.now()), MAX_EXPECTED)
-        args = {"names": None, "expected": online}
-        reply = await self._commands.send("refresh", args, caller, key)
-        return {**serializers.command_result(reply), "expected": online}
+    async def refresh(self, caller: Principal, key: str | None, scope: Scope) -> dict[str, Any]:
+        """Ping and inspect every worker of each cluster in ``scope``; those the read model
+        shows online (``expected``) that do not answer are recorded unreachable and go
+        offline."""
+        query = online_workers(self._clock.now(), scope)
+        rows = await self._documents.rows(query, {"app": 1}, MAX_EXPECTED)
+        default = self._orgs.default_app
+        routes: dict[str, dict[str, Any]] = {
+            app: {"names": None, "expected": []} for app in await self._orgs.clusters(scope)
+        }
+        for row in rows:
+            app = str(row.get("app") or default)
+            if app in routes:
+                routes[app]["expected"].append(str(row["_id"]))
+        reply = await self._commands.fan_out("refresh", routes, caller, key)
+        expected = sorted(host for args in routes.values() for host in args["expected"])
+        return {**serializers.command_result(reply), "expected": expected}

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tasktrail_shared.fields import TASK_SETTABLE, WORKER_SETTABLE
 
@@ -28,9 +28,13 @@ from tasktrail_api.domain.plan import (
     worker_by_id,
 )
 from tasktrail_api.domain.principals import Principal
+from tasktrail_api.domain.scope import Scope
 from tasktrail_api.domain.writes import APPLIED_PROJECTION, Change, applied, payload
 from tasktrail_api.usecases.polling import wait_for
 from tasktrail_api.usecases.ports import Clock, Documents, EventPublisher, Published, ReadModels
+
+if TYPE_CHECKING:  # Orgs answers its own writes with Written
+    from tasktrail_api.usecases.orgs import Orgs
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,57 +76,95 @@ class Written:
     """The document as projected and shown; ``None`` after a delete."""
 
 
-async def live(documents: Documents, kind: Kind, ident: str, projection: Query) -> Doc:
-    """The document ``ident`` names, unless it is missing or deleted (then NotFound)."""
-    doc = await documents.one(kind.lookup(ident), {**projection, **DELETED_FLAG})
-    if doc is None or doc.get("deleted") is True:
+SCOPED = {**DELETED_FLAG, "app": 1}
+"""What :func:`live` needs of every document: whether it is deleted, and its cluster."""
+
+
+async def live(
+    documents: Documents, kind: Kind, ident: str, projection: Query, scope: Scope
+) -> Doc:
+    """The document ``ident`` names, unless it is missing, deleted or outside ``scope``
+    (then NotFound: another organisation's document answers as a missing one)."""
+    doc = await documents.one(kind.lookup(ident), {**projection, **SCOPED})
+    if doc is None or doc.get("deleted") is True or not scope.allows(doc.get("app")):
         raise NotFound.named(kind.noun)
     return doc
 
 
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What a write is about: the document's id and cluster, and who asks."""
+
+    key: str
+    app: str
+    caller: Principal
+
+
 class Writes:
     def __init__(
-        self, read_models: ReadModels, publisher: EventPublisher, clock: Clock, *, wait: float
+        self,
+        read_models: ReadModels,
+        publisher: EventPublisher,
+        clock: Clock,
+        orgs: Orgs,
+        *,
+        wait: float,
     ) -> None:
         self._read_models = read_models
         self._publisher = publisher
         self._clock = clock
+        self._orgs = orgs
         self._wait = wait
 
     async def record(
-        self, kind: Kind, key: str | None, fields: Mapping[str, Any], caller: Principal
-    ) -> Written:
-        """A new task or worker (or one deleted before, which this restores); Conflict if one
-        by that id exists. A task recorded without an id gets a new uuid."""
-        key = key or str(uuid.uuid4())
-        held = await kind.documents(self._read_models).one(by_id(key), DELETED_FLAG)
-        if held is not None and held.get("deleted") is not True:
-            raise Conflict(f"{kind.noun} {key} exists; PATCH it instead")
-        return await self._publish(kind, Change.RECORDED, key, fields, caller)
-
-    async def amend(
-        self, kind: Kind, ident: str, fields: Mapping[str, Any], caller: Principal
-    ) -> Written:
-        doc = await live(kind.documents(self._read_models), kind, ident, DELETED_FLAG)
-        return await self._publish(kind, Change.AMENDED, str(doc["_id"]), fields, caller)
-
-    async def delete(self, kind: Kind, ident: str, caller: Principal) -> Written:
-        doc = await live(kind.documents(self._read_models), kind, ident, DELETED_FLAG)
-        return await self._publish(kind, Change.DELETED, str(doc["_id"]), None, caller)
-
-    async def _publish(
         self,
         kind: Kind,
-        change: Change,
-        key: str,
-        fields: Mapping[str, Any] | None,
+        key: str | None,
+        fields: Mapping[str, Any],
         caller: Principal,
+        scope: Scope,
+        app: str | None = None,
     ) -> Written:
-        event_type = kind.event_type(change)
+        """A new task or worker in cluster ``app`` (default: the caller's, see
+        ``Orgs.cluster_for``), or one deleted before, which this restores; Conflict if one
+        by that id exists (NotFound if it is outside ``scope``). A task recorded without an
+        id gets a new uuid."""
+        key = key or str(uuid.uuid4())
+        cluster = await self._orgs.cluster_for(scope, app)
+        held = await kind.documents(self._read_models).one(by_id(key), SCOPED)
+        if held is not None and not scope.allows(held.get("app")):
+            raise NotFound.named(kind.noun)
+        if held is not None and held.get("deleted") is not True:
+            raise Conflict(f"{kind.noun} {key} exists; PATCH it instead")
+        return await self._publish(kind, Change.RECORDED, Target(key, cluster, caller), fields)
+
+    async def amend(
+        self,
+        kind: Kind,
+        ident: str,
+        fields: Mapping[str, Any],
+        caller: Principal,
+        scope: Scope,
+    ) -> Written:
+        doc = await live(kind.documents(self._read_models), kind, ident, DELETED_FLAG, scope)
+        return await self._publish(kind, Change.AMENDED, self._target(doc, caller), fields)
+
+    async def delete(self, kind: Kind, ident: str, caller: Principal, scope: Scope) -> Written:
+        doc = await live(kind.documents(self._read_models), kind, ident, DELETED_FLAG, scope)
+        return await self._publish(kind, Change.DELETED, self._target(doc, caller), None)
+
+    def _target(self, doc: Doc, caller: Principal) -> Target:
+        """A change to ``doc`` is an event of its own cluster."""
+        return Target(str(doc["_id"]), str(doc.get("app") or self._orgs.default_app), caller)
+
+    async def _publish(
+        self, kind: Kind, change: Change, target: Target, fields: Mapping[str, Any] | None
+    ) -> Written:
+        key, event_type = target.key, kind.event_type(change)
         given = {} if fields is None else {"fields": dict(fields)}
         at = self._clock.now().timestamp()
-        event = payload(event_type, at=at, actor=caller.name, **{kind.key: key}, **given)
-        published = await self._publisher.publish(event_type, event)
+        event = payload(event_type, at=at, actor=target.caller.name, **{kind.key: key}, **given)
+        published = await self._publisher.publish(event_type, event, target.app)
         shown = {**kind.projection, **APPLIED_PROJECTION} if fields is not None else DELETED_FLAG
         documents = kind.documents(self._read_models)
         doc, done = await wait_for(

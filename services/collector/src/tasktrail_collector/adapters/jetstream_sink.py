@@ -34,6 +34,9 @@ BATCH = 256
 """Messages written per flush."""
 MAX_ERROR_ACKS = 5
 """JetStream refused a message this often (not a timeout): it goes to the dead letters."""
+UNANSWERED_PAUSE = (0.1, 2.0)
+"""No stream answered: sending pauses this long, doubling from the first to the second
+figure while nothing answers."""
 _DEADLETTER = DEADLETTER_ROOT.encode()
 
 
@@ -68,6 +71,8 @@ class JetStreamPublisher:
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._paused_until = 0.0
+        self._unanswered_pause = 0.0
+        """The current pause while no stream answers; 0 once one does again."""
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
@@ -160,6 +165,9 @@ class JetStreamPublisher:
         if not data or b'"error"' in data:
             self._refused(message, data, ack)
             return
+        if self._unanswered_pause:
+            log.info("JetStream answers again: sending resumes")
+            self._unanswered_pause = 0.0
         if self._refusals:
             self._refusals.pop(message.headers, None)  # refused before, stored now
         if not message.subject.startswith(_DEADLETTER):
@@ -171,9 +179,10 @@ class JetStreamPublisher:
             message.settle()
 
     def _refused(self, message: EncodedMessage, data: bytes, ack: Msg) -> None:
-        reason = "no stream answered" if not data else _error_text(data)
-        if ack.headers and ack.headers.get("Status") == "503":
-            reason = "no stream answered"
+        if not data or (ack.headers and ack.headers.get("Status") == "503"):
+            self._unanswered(message)
+            return
+        reason = _error_text(data)
         count = self._refusals.get(message.headers, 0) + 1
         if count >= MAX_ERROR_ACKS and not message.subject.startswith(_DEADLETTER):
             self._refusals.pop(message.headers, None)
@@ -184,6 +193,22 @@ class JetStreamPublisher:
         self._counters.retried += 1
         self._outbox.requeue([message])
         self._paused_until = time.monotonic() + 0.2 * count
+
+    def _unanswered(self, message: EncodedMessage) -> None:
+        """No stream answered ("no responders"): it has no leader right now, as while a
+        JetStream cluster elects one after losing a server, or it does not exist yet. That
+        says nothing against the message: it goes back to the outbox, however often, and
+        sending pauses a little longer each time nothing answers."""
+        self._counters.retried += 1
+        self._outbox.requeue([message])
+        now = time.monotonic()
+        if self._paused_until > now:
+            return  # one of the messages in flight when the pause began
+        low, high = UNANSWERED_PAUSE
+        if not self._unanswered_pause:
+            log.warning("no stream answered (no leader yet?): holding messages, retrying")
+        self._unanswered_pause = min(high, max(low, self._unanswered_pause * 2))
+        self._paused_until = now + self._unanswered_pause
 
     async def _sweep(self) -> None:
         """Send again what timed out, or everything in flight when the connection dropped."""

@@ -43,6 +43,8 @@ READ_MODELS = (
     mongo.DEAD_LETTERS,
     STATS,
     STATS_SLOTS,
+    mongo.ORGS,
+    mongo.CLUSTERS,
 )
 DUPLICATE_KEY = 11000
 DATA_ERRORS = frozenset({2, 9, 10334, 14, 17280, 17419, 52, 55, 56, 57})

@@ -24,7 +24,7 @@ from tasktrail_shared import nats as shared_nats
 from tasktrail_shared.settings import StreamSettings
 from tasktrail_shared.stream_message import all_subjects
 
-from tasktrail_projector.ports import SourceUnavailable
+from tasktrail_projector.ports import SourceUnavailable, StreamExtent
 
 ACK_WAIT = 30.0
 MAX_ACK_PENDING = 20_000
@@ -132,13 +132,16 @@ class JetStreamSource:
     @classmethod
     async def open_replay(
         cls, url: str, stream: str, durable: str | None
-    ) -> tuple[JetStreamSource, int]:
-        """A consumer from the stream's first message, and the stream's last sequence now."""
+    ) -> tuple[JetStreamSource, StreamExtent]:
+        """A consumer from the stream's first message, and what the stream holds now."""
         nc = await shared_nats.connect(url, name="tasktrail-projector-rebuild")
         try:
             js = nc.jetstream()
             try:
-                last = int((await js.stream_info(stream)).state.last_seq)
+                state = (await js.stream_info(stream)).state
+                extent = StreamExtent(
+                    int(state.first_seq), int(state.last_seq), int(state.messages)
+                )
             except NotFoundError as exc:
                 raise ReplayRefused(f"stream {stream!r} does not exist") from exc
             if durable is not None:
@@ -152,7 +155,7 @@ class JetStreamSource:
         except BaseException:
             await nc.close()
             raise
-        return cls(nc, subscription, stream, name, ephemeral=durable is None), last
+        return cls(nc, subscription, stream, name, ephemeral=durable is None), extent
 
     @property
     def connected(self) -> bool:

@@ -17,19 +17,6 @@ from typing import Any
 Event = dict[str, Any]
 OrderKey = tuple[float, float, str, int, float]
 
-MAX_EPOCH = 253402300799.0
-"""9999-12-31T23:59:59Z: the last instant a ``datetime`` (and so BSON) can hold."""
-
-
-def valid_epoch(value: object) -> bool:
-    """True if ``value`` is a number that converts to a ``datetime``."""
-    return (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and 0 <= value <= MAX_EPOCH
-    )
-
 
 def to_datetime(epoch: float) -> datetime:
     """UTC datetime cut to milliseconds, BSON's precision, so a stored doc equals a fresh one."""

@@ -1,15 +1,19 @@
 """Per-task history and audit trail (``task_events``): what each stream message said about
-tasks, and every command, hand-made worker record and token change, whether or not it
-names a task.
+tasks, and every command, hand-made worker record, token and organisation change, whether
+or not it names a task.
 
 One document per stream message that concerns tasks or is an audited act: ``_id`` is the
-envelope id, ``uuids`` the tasks it concerns (none for, say, a pool resize or a worker
-patch) and ``events`` its entries in message order (a Celery ``task.multi`` list holds
-several tasks' events; a command names several tasks; an entry that names no task has
-``uuid: None``). The same message
+envelope id, ``app`` the cluster it came from, ``uuids`` the tasks it concerns (none for,
+say, a pool resize or a worker patch) and ``events`` its entries in message order (a Celery
+``task.multi`` list holds several tasks' events; a command names several tasks; an entry
+that names no task has ``uuid: None``). The same message
 re-delivered or re-published writes the same key, and the insert of a duplicate is simply
 ignored. Keying by message rather than by event or by task keeps the history at about one
 insert per message instead of one per event: a ``task.multi`` of 24 events is one document.
+
+Token and organisation changes belong to no cluster: their document has ``app: null`` and
+the ``org`` they concern (``null`` for a root token), so that an organisation's callers see
+their own organisation's changes and no other's.
 
 A task's history: ``find({"uuids": id}).sort("timestamp")``, keeping the entries whose
 ``uuid`` is ``id`` (index ``(uuids, timestamp)``).
@@ -24,14 +28,25 @@ from tasktrail_shared.states import TASK_EVENT_TYPES
 
 from tasktrail_projector.domain.events import to_datetime
 from tasktrail_projector.domain.messages import Decoded
-from tasktrail_projector.domain.own_events import AMENDED, DELETED, RECORDED
+from tasktrail_projector.domain.own_events import AMENDED, DELETED, RECORDED, Record
+
+CREATED = "created"
 
 AUDITED_WORKER_RECORDS = frozenset({RECORDED, AMENDED, DELETED})
 """Inspections are the control service's own observations, already audited as commands."""
+ORG_LEVEL = frozenset({"token", "org"})
+"""Records about an organisation rather than a cluster: their history document has no
+``app`` but the ``org`` they concern."""
+SUBJECT_NAMES = {
+    ("token", CREATED): "name",
+    ("token", "revoked"): "name",
+    ("org", CREATED): "slug",
+    ("org", "cluster_assigned"): "app",
+}
 
 
 def task_entries(decoded: Decoded, seq: int) -> list[dict[str, Any]]:
-    """The history document of one message, if it concerns any task."""
+    """The history document of one message, if it concerns any task or is audited."""
     envelope = decoded.envelope
     entries: list[dict[str, Any]] = []
     if decoded.command is not None:
@@ -53,6 +68,29 @@ def task_entries(decoded: Decoded, seq: int) -> list[dict[str, Any]]:
                     o.event,
                 )
             )
+    entries += _record_entries(decoded)
+    if not entries:
+        return []
+    where: dict[str, Any] = {"app": envelope.app}
+    org_level = [r for r in decoded.records if r.target in ORG_LEVEL]
+    if org_level:  # one record per message: the organisation it concerns, no cluster
+        where = {"app": None, "org": concerned_org(org_level[0])}
+    return [
+        {
+            "_id": envelope.id,
+            "uuids": sorted({e["uuid"] for e in entries if e["uuid"] is not None}),
+            **where,
+            "type": envelope.type,
+            "timestamp": min(e["timestamp"] for e in entries),
+            "seq": seq,
+            "events": entries,
+        }
+    ]
+
+
+def _record_entries(decoded: Decoded) -> list[dict[str, Any]]:
+    envelope = decoded.envelope
+    entries = []
     for index, r in enumerate(decoded.records):
         payload = {"at": r.at, "actor": r.actor, **r.data}
         if r.target == "task":
@@ -61,22 +99,19 @@ def task_entries(decoded: Decoded, seq: int) -> list[dict[str, Any]]:
             )
         elif r.target == "worker" and r.kind in AUDITED_WORKER_RECORDS:
             entries.append(_entry(None, index, envelope.type, r.moment, r.subject, payload))
-        elif r.target == "token":
-            payload["name"] = r.subject
+        elif r.target in ORG_LEVEL:
+            payload[SUBJECT_NAMES[r.target, r.kind]] = r.subject
             entries.append(_entry(None, index, envelope.type, r.moment, envelope.source, payload))
-    if not entries:
-        return []
-    return [
-        {
-            "_id": envelope.id,
-            "uuids": sorted({e["uuid"] for e in entries if e["uuid"] is not None}),
-            "app": envelope.app,
-            "type": envelope.type,
-            "timestamp": min(e["timestamp"] for e in entries),
-            "seq": seq,
-            "events": entries,
-        }
-    ]
+    return entries
+
+
+def concerned_org(record: Record) -> str | None:
+    """The organisation a token or organisation record concerns (``None``: a root token's),
+    whose tokens alone see it in the audit history, with root tokens."""
+    if record.target == "org" and record.kind == CREATED:
+        return record.subject
+    org = record.data.get("org")
+    return org if isinstance(org, str) else None
 
 
 def _entry(

@@ -14,8 +14,9 @@ from typing import Any
 from tasktrail_shared.celery_wire import InvalidEvent, decode_celery_events
 from tasktrail_shared.own_events import RECORD_TYPES
 from tasktrail_shared.stream_message import StreamMessage
+from tasktrail_shared.times import is_epoch
 
-from tasktrail_projector.domain.events import Observed, valid_epoch
+from tasktrail_projector.domain.events import Observed
 from tasktrail_projector.domain.own_events import InvalidRecord, Record, decode_record
 
 CELERY_PREFIX = "celery."
@@ -43,7 +44,7 @@ def decode_message(headers: Mapping[str, str] | None, data: bytes) -> Decoded:
         envelope = StreamMessage.parse(headers, data)
     except ValueError as exc:
         raise InvalidMessage(str(exc)) from exc
-    if not valid_epoch(envelope.received):
+    if not is_epoch(envelope.received):
         raise InvalidMessage(f"ce-received {envelope.received!r} is not a valid time")
     if envelope.type.startswith(CELERY_PREFIX):
         return _celery(envelope)
@@ -60,7 +61,7 @@ def _celery(envelope: StreamMessage) -> Decoded:
     except InvalidEvent as exc:
         raise InvalidMessage(str(exc)) from exc
     for event in events:
-        if not valid_epoch(event["timestamp"]):
+        if not is_epoch(event["timestamp"]):
             stamp = event["timestamp"]
             raise InvalidMessage(f"{event['type']} timestamp {stamp!r} is out of range")
     observed = [

@@ -39,11 +39,13 @@ class Record:
     """One own event: what it says about one task or worker, and what orders it."""
 
     target: str
-    """``task``, ``worker`` or ``token``."""
+    """``task``, ``worker``, ``token`` or ``org``."""
     kind: str
-    """``recorded``, ``amended``, ``deleted``, ``reconciled`` or ``inspected``."""
+    """``recorded``, ``amended``, ``deleted``, ``reconciled``, ``inspected``; ``created``,
+    ``revoked``, ``cluster_assigned``."""
     subject: str
-    """The task uuid or the worker hostname: the document it belongs to."""
+    """The task uuid, the worker hostname, the token's name, the organisation's slug or the
+    assigned cluster: the document it belongs to."""
     at: float
     actor: str
     data: dict[str, Any]
@@ -141,6 +143,20 @@ def _reconciled_time(value: Any) -> datetime | None:
         raise InvalidRecord(f"date_done: {exc}") from exc
 
 
+SUBJECTS = {
+    "task": "uuid",
+    "worker": "hostname",
+    "token": "name",
+    "org.created": "slug",
+    "org.cluster_assigned": "app",
+}
+"""The payload field naming the document a record is about, by target (or target.kind)."""
+
+
+def _subject_field(target: str, kind: str) -> str:
+    return SUBJECTS.get(f"{target}.{kind}") or SUBJECTS[target]
+
+
 def decode_record(event_type: str, payload: Any, envelope_id: str, app: str) -> Record:
     """Validate one record's payload with the shared contract and normalise it."""
     model = contract.PAYLOADS[event_type]
@@ -153,19 +169,18 @@ def decode_record(event_type: str, payload: Any, envelope_id: str, app: str) -> 
     data = parsed.model_dump()
     at, actor = float(data.pop("at")), str(data.pop("actor"))
     target, kind = event_type.split(".")[1:3]
+    field = _subject_field(target, kind)
+    subject = _subject(data.pop(field), field)
     if target == "task":
-        subject = _subject(data.pop("uuid"), "uuid")
         if kind in (RECORDED, AMENDED):
             data["fields"] = _task_fields(data["fields"])
         elif kind == RECONCILED:
             data["state"] = _reconciled_state(data["state"])
             data["date_done"] = _reconciled_time(data["date_done"])
-    elif target == "token":  # audited only: no read model of tokens is built from the log
-        subject = _subject(data.pop("name"), "name")
-    else:
-        subject = _subject(data.pop("hostname"), "hostname")
-        if kind in (RECORDED, AMENDED):
-            data["fields"] = dict(sorted(data["fields"].items()))
+    elif target == "worker" and kind in (RECORDED, AMENDED):
+        data["fields"] = dict(sorted(data["fields"].items()))
+    # tokens are audited only (no read model of them is built from the log); organisations
+    # and cluster assignments are folded by ``domain.orgs``
     return Record(target, kind, subject, at, actor, data, envelope_id, app)
 
 

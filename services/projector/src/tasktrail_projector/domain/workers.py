@@ -27,9 +27,9 @@ from typing import Any
 
 from tasktrail_shared.fields import WORKER_REPORTED
 from tasktrail_shared.states import WORKER_EVENT_TYPES
+from tasktrail_shared.times import MAX_EPOCH
 
 from tasktrail_projector.domain.events import (
-    MAX_EPOCH,
     Observed,
     dump_latest,
     fold_latest,

@@ -1,0 +1,181 @@
+"""Organisations: who sees what (every caller's :class:`Scope`), which cluster a command goes
+to, and creating organisations and giving them clusters, for the HTTP routes and the CLI.
+
+Organisations are a read model the projector builds from the log (``tasktrail.org.*``); the
+API writes them as it writes tasks, by publishing the event and waiting until it is
+projected. The directory of organisations and cluster owners is read at most about once a
+second (``max_age``) and after each change made here; a root token needs none of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from tasktrail_shared import own_events
+
+from tasktrail_api.domain.errors import Conflict, Forbidden, NotFound, Unavailable
+from tasktrail_api.domain.orgs import Directory, choose_cluster
+from tasktrail_api.domain.plan import by_id
+from tasktrail_api.domain.principals import Principal
+from tasktrail_api.domain.scope import EVERYTHING, Scope
+from tasktrail_api.domain.writes import payload
+from tasktrail_api.usecases.polling import wait_for
+from tasktrail_api.usecases.ports import (
+    Clock,
+    Documents,
+    EventPublisher,
+    Published,
+    ReadModels,
+)
+from tasktrail_api.usecases.writes import Written
+
+MAX_ORGS = 10_000
+"""Organisations, and clusters given to them, read into the directory (far more than any
+install has)."""
+KEPT = {"_records": 1}
+
+
+def _holds(doc: dict[str, Any] | None, kind: str, published: Published) -> bool:
+    """Whether the projected ``doc`` keeps our event as its latest of ``kind``."""
+    held = ((doc or {}).get("_records") or {}).get(kind) or {}
+    return isinstance(held, dict) and held.get("id") == published.id
+
+
+class Orgs:
+    def __init__(
+        self,
+        read_models: ReadModels,
+        publisher: EventPublisher | None,
+        clock: Clock,
+        *,
+        default_app: str,
+        wait: float,
+        max_age: float = 1.0,
+    ) -> None:
+        self._read_models = read_models
+        self._publisher = publisher
+        """``None`` for reads only (the CLI's ``list``): changes are refused."""
+        self._clock = clock
+        self._default_app = default_app
+        self._wait = wait
+        self._max_age = max_age
+        self._directory: Directory | None = None
+        self._read_at = 0.0
+        self._generation = 0
+        self._read_generation = -1
+        self._lock = asyncio.Lock()
+
+    @property
+    def default_app(self) -> str:
+        return self._default_app
+
+    def _valid(self) -> Directory | None:
+        """The directory held, unless it is older than ``max_age`` or a change made here
+        since it was read invalidated it."""
+        age = self._clock.monotonic() - self._read_at
+        if self._read_generation != self._generation or age > self._max_age:
+            return None
+        return self._directory
+
+    def invalidate(self) -> None:
+        """Read the directory again on next use (after a change made here)."""
+        self._generation += 1
+
+    async def directory(self) -> Directory:
+        """Every organisation and cluster owner, read at most ``max_age`` seconds ago and
+        after the last change made here."""
+        held = self._valid()
+        if held is not None:
+            return held
+        async with self._lock:  # one read at a time; whoever waited for it uses it
+            held = self._valid()
+            if held is not None:
+                return held
+            generation, started = self._generation, self._clock.monotonic()
+            orgs, clusters = await asyncio.gather(
+                self._read_models.orgs.rows({}, None, MAX_ORGS),
+                self._read_models.clusters.rows({}, None, MAX_ORGS),
+            )
+            directory = Directory.of(orgs, clusters, self._default_app)
+            self._directory, self._read_at, self._read_generation = directory, started, generation
+            return directory
+
+    async def scope(self, principal: Principal) -> Scope:
+        """What ``principal`` may see and command (see ``Directory.scope``)."""
+        if principal.is_root:
+            return EVERYTHING
+        return (await self.directory()).scope(principal)
+
+    async def clusters(self, scope: Scope) -> list[str]:
+        """The known clusters ``scope`` sees: where a command naming no worker goes."""
+        return (await self.directory()).clusters(scope)
+
+    async def cluster_for(self, scope: Scope, requested: str | None) -> str:
+        """The one cluster a command or a record goes to (``domain.orgs.choose_cluster``)."""
+        clusters = [] if requested is not None else await self.clusters(scope)
+        return choose_cluster(scope, requested, clusters, self._default_app)
+
+    # --- reading and changing organisations ---------------------------------------------
+
+    async def list(self, caller: Principal) -> list[dict[str, Any]]:
+        """Every organisation for a root token; the caller's own otherwise."""
+        directory = await self.directory()
+        return [directory.show(slug) for slug in directory.visible(caller)]
+
+    async def get(self, slug: str, caller: Principal) -> dict[str, Any]:
+        directory = await self.directory()
+        if slug not in directory.visible(caller):
+            raise NotFound.named("organisation")
+        return directory.show(slug)
+
+    def _changes(self, caller: Principal) -> EventPublisher:
+        if not caller.is_root:
+            raise Forbidden("only a root token may change organisations")
+        if self._publisher is None:
+            raise Unavailable("organisations are changed through the event log, and none is open")
+        return self._publisher
+
+    async def create(self, slug: str, name: str, caller: Principal) -> Written:
+        """A new organisation; Conflict if the slug is taken (``default`` always is)."""
+        publisher = self._changes(caller)
+        self.invalidate()
+        if slug in (await self.directory()).orgs:
+            raise Conflict(f"organisation {slug!r} exists")
+        event_type = own_events.ORG_CREATED
+        at = self._clock.now().timestamp()
+        event = payload(event_type, at=at, actor=caller.name, slug=slug, name=name)
+        published = await publisher.publish(event_type, event)
+        done = await self._projected(self._read_models.orgs, slug, "created", published)
+        return await self._shown(slug, published, done)
+
+    async def assign(self, slug: str, app: str, caller: Principal) -> Written:
+        """Give cluster ``app`` to organisation ``slug`` (taking it from any other)."""
+        publisher = self._changes(caller)
+        self.invalidate()
+        if slug not in (await self.directory()).orgs:
+            raise NotFound.named("organisation")
+        event_type = own_events.ORG_CLUSTER_ASSIGNED
+        at = self._clock.now().timestamp()
+        event = payload(event_type, at=at, actor=caller.name, app=app, org=slug)
+        published = await publisher.publish(event_type, event)
+        done = await self._projected(self._read_models.clusters, app, "cluster_assigned", published)
+        return await self._shown(slug, published, done)
+
+    async def _projected(
+        self, documents: Documents, key: str, kind: str, published: Published
+    ) -> bool:
+        _, done = await wait_for(
+            lambda: documents.one(by_id(key), KEPT),
+            lambda doc: _holds(doc, kind, published),
+            self._clock,
+            self._wait,
+        )
+        return done
+
+    async def _shown(self, slug: str, published: Published, done: bool) -> Written:
+        self.invalidate()
+        directory = await self.directory()
+        if not done or slug not in directory.orgs:
+            return Written(accepted=published, shown=None)
+        return Written(accepted=None, shown=directory.show(slug))
