@@ -320,3 +320,20 @@ def test_label_indexes_are_the_shared_shape() -> None:
     assert indexes.label_indexes(["zone"]) == {"live_label_zone": {"keys": label_index("zone")[1]}}
     assert indexes.indexed_labels(["live_label_zone", "_id_", "live_app_timestamp"]) == {"zone"}
     assert all(spec["keys"][0] == ("deleted", 1) for spec in indexes.TASK_INDEXES.values())
+
+
+def test_indexes_of_an_earlier_release_are_dropped_and_the_projectors_kept() -> None:
+    specs = indexes.TASK_INDEXES
+    held = {
+        "_id_": [("_id", 1)],
+        "live_uuid": specs["live_uuid"]["keys"],  # as it should be
+        "live_state_ts": [("deleted", 1), ("state", 1), ("timestamp", 1), ("_id", 1)],  # gone
+        "live_label_cidr_id": [
+            ("deleted", 1),
+            ("labels.cidr_id", 1),
+            ("timestamp", 1),
+        ],  # other keys
+        "live_label_port": label_index("port")[1],  # the projector's, for a configured label
+        "worker_1_state_1": [("worker", 1), ("state", 1)],  # the projector's own
+    }
+    assert indexes.obsolete(held, specs) == ["live_label_cidr_id", "live_state_ts"]

@@ -13,6 +13,7 @@ is a bug and stays one.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime
@@ -32,6 +33,7 @@ from tasktrail_api.domain.plan import Doc, Query, Segment, SortSpec, Step, merge
 from tasktrail_api.domain.scope import Scope
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 INDEXES = (
     (mongo.TASKS, indexes.TASK_INDEXES),
     (mongo.WORKERS, indexes.WORKER_INDEXES),
@@ -105,13 +107,22 @@ class MongoReadModels:
         """
         await self.ping(self._timeout)
         for collection, specs in INDEXES:
+            target = self._db[collection]
+            held = await self.run(target.index_information, timeout)
+            for name in indexes.obsolete({n: i["key"] for n, i in held.items()}, specs):
+                log.info("dropping index %s.%s: no list shape reads it as it is", collection, name)
+                await self.run(self._drop_op(target, name), timeout)
             models = [
                 IndexModel(
                     spec["keys"], name=name, **{k: v for k, v in spec.items() if k != "keys"}
                 )
                 for name, spec in specs.items()
             ]
-            await self.run(self._index_op(self._db[collection], models), timeout)
+            await self.run(self._index_op(target, models), timeout)
+
+    @staticmethod
+    def _drop_op(target: AsyncCollection[Doc], name: str) -> Callable[[], Awaitable[None]]:
+        return lambda: target.drop_index(name)
 
     @staticmethod
     def _index_op(

@@ -11,7 +11,7 @@ per served shape and no more.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from tasktrail_shared.fields import SEED_LABELS, label_index
@@ -35,6 +35,20 @@ def indexed_labels(index_names: Iterable[str]) -> frozenset[str]:
     """The labels a list may filter on, from the names of the task indexes that exist."""
     return frozenset(
         name.removeprefix("live_label_") for name in index_names if name.startswith("live_label_")
+    )
+
+
+def obsolete(held: Mapping[str, Sequence[tuple[str, Any]]], specs: IndexSpecs) -> list[str]:
+    """The API's indexes (named ``live_*``) that ``held`` has but ``specs`` do not, or has
+    with other keys (an earlier release's shapes): each costs every write and serves no
+    read, or blocks the new one of its name. A label index the projector made for a
+    configured label is not the API's and stays."""
+    return sorted(
+        name
+        for name, keys in held.items()
+        if name.startswith("live_")
+        and not (name.startswith("live_label_") and name not in specs)
+        and (name not in specs or [tuple(k) for k in keys] != list(specs[name]["keys"]))
     )
 
 
