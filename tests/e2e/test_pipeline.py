@@ -154,6 +154,7 @@ def test_every_task_appears_with_its_final_state_and_the_dashboard_counts_them(
     dashboard = _eventually(
         lambda: (
             (d := stack.get("/monitor/tasks/dashboard/"))["task"]["task_failed"] == 2
+            and d["task"]["task_success"] == 9
             and d["worker"]["worker_task_processed"] >= 11
             and d
         ),
