@@ -7,7 +7,7 @@ UV := $(TOOLS)/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(shell $(PYTHON) -c "import sys; print(sys.executable)")
 
-.PHONY: help env run test test-unit test-integration test-e2e lint typecheck bench deploy-check clean
+.PHONY: help env run test test-unit test-integration test-e2e lint typecheck bench deploy-check clean screenshots
 
 help:
 	@echo "make run     start NATS, MongoDB-wire, Redis, the four services, a demo worker and traffic"
@@ -48,6 +48,11 @@ lint: env
 typecheck: env
 	$(UV) run --frozen --no-sync mypy shared/src services/*/src services/control/scripts \
 		devstack/src bench deploy tests
+
+# The README's pictures of the web UI, taken by the browser the tests drive (Chromium).
+screenshots: env
+	TASKTRAIL_SCREENSHOTS=docs/screenshots $(UV) run --frozen --no-sync pytest -p no:cacheprovider \
+		tests/e2e/test_ui_browser.py -k readme_screenshots -q
 
 bench: env
 	$(UV) run --frozen --no-sync python -m bench

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("ingest", "project", "rebuild", "api")
+BENCHMARKS = ("ingest", "project", "rebuild", "api", "ui")
 
 
 def main() -> int:

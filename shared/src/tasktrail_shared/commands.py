@@ -37,7 +37,7 @@ from pydantic import (
     model_validator,
 )
 
-from tasktrail_shared.fields import check_storable
+from tasktrail_shared.fields import LabelValue, check_storable, is_label_name
 from tasktrail_shared.times import ZonedTime
 
 CONTROL_QUEUE_GROUP = "tasktrail-control"
@@ -125,7 +125,21 @@ Signal = Annotated[
     Field(description="Signal to terminate with: a name (SIGTERM, term) or a number (15)"),
 ]
 Count = Annotated[StrictInt, Field(ge=0, le=10_000)]
+
+
+def _label_name(name: str) -> str:
+    if not is_label_name(name):
+        raise ValueError(
+            f"{name[:64]!r} cannot name a label (a letter, then letters, digits or _, "
+            "and not a task field)"
+        )
+    return name
+
+
+LabelName = Annotated[str, AfterValidator(_label_name)]
 Seconds = Annotated[StrictFloat, Field(ge=0, le=10**7, allow_inf_nan=False)]
+Limit = Annotated[StrictFloat, Field(gt=0, le=10**7, allow_inf_nan=False)]
+"""A time limit of one run, in seconds (Celery reads 0 as "none")."""
 RATE = r"^\d{1,9}(\.\d{1,6})?(/[smh])?$"
 
 
@@ -267,6 +281,19 @@ class RunArgs(_Args):
     countdown: Annotated[StrictFloat, Field(ge=0, le=10**8, allow_inf_nan=False)] | None = Field(
         default=None, description="Seconds from now"
     )
+    time_limit: Limit | None = Field(
+        default=None, description="Seconds the run may take before its worker process is killed"
+    )
+    soft_time_limit: Limit | None = Field(
+        default=None,
+        description="Seconds before the task is interrupted (SoftTimeLimitExceeded), at most "
+        "time_limit",
+    )
+    labels: Annotated[dict[LabelName, LabelValue], Field(max_length=32)] | None = Field(
+        default=None,
+        description="Labels of the new task: control records them as it sends it "
+        "(tasktrail.task.recorded), so the task shows them from its first event on",
+    )
 
     @field_serializer("eta")
     def _eta_as_iso(self, eta: datetime | None) -> str | None:
@@ -277,6 +304,9 @@ class RunArgs(_Args):
     def _eta_or_countdown(self) -> RunArgs:
         if self.eta is not None and self.countdown is not None:
             raise ValueError("give either 'eta' or 'countdown', not both")
+        soft, hard = self.soft_time_limit, self.time_limit
+        if soft is not None and hard is not None and soft > hard:
+            raise ValueError("'soft_time_limit' must not exceed 'time_limit'")
         return self
 
 

@@ -1,9 +1,9 @@
-"""Payloads of the events tasktrail itself writes about tasks, workers, tokens and
-organisations: records.
+"""Payloads of the events tasktrail itself writes about tasks, workers, tokens,
+organisations and the task catalog: records.
 
 ``tasktrail.task.{recorded,amended,deleted,reconciled}``, ``tasktrail.worker.*``,
-``tasktrail.token.*`` and ``tasktrail.org.*`` (the command events, ``tasktrail.command.*``,
-are in ``commands``).
+``tasktrail.token.*``, ``tasktrail.org.*`` and ``tasktrail.catalog.*`` (the command events,
+``tasktrail.command.*``, are in ``commands``).
 The API never writes read models: ``POST``/``PATCH``/``DELETE`` publish one of these events
 to the log and wait for the projector to apply it. Control publishes reconciliation and
 inspection events. Every payload carries ``at`` (epoch seconds when it was decided), which
@@ -19,6 +19,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictFloat, StringConstraints
 
+from tasktrail_shared.catalog import MAX_NAME, definition_fields
 from tasktrail_shared.fields import (
     TASK_SETTABLE,
     TASK_TIME_FIELDS,
@@ -32,7 +33,8 @@ from tasktrail_shared.states import parse_state
 from tasktrail_shared.times import is_epoch, parse_iso
 
 TASK_RECORDED = "tasktrail.task.recorded"
-"""A task created by hand (``POST /monitor/tasks``): fields as given."""
+"""A task created by hand (``POST /monitor/tasks``), or a run control started with labels
+(the catalog's runs): fields as given."""
 TASK_AMENDED = "tasktrail.task.amended"
 """``PATCH``: the given fields override what the Celery events say, latest amendment wins."""
 TASK_DELETED = "tasktrail.task.deleted"
@@ -48,6 +50,17 @@ WORKER_INSPECTED = "tasktrail.worker.inspected"
 TOKEN_CREATED = "tasktrail.token.created"
 """An API token was created (API or CLI), for the audit trail; the secret never travels."""
 TOKEN_REVOKED = "tasktrail.token.revoked"
+CATALOG_AMENDED = "tasktrail.catalog.amended"
+"""An admin defined fields of a catalog entry (``tasktrail_shared.catalog.Definition``):
+latest amendment per field wins, ``null`` returns a field to its default; it also brings
+back an entry deleted before it (a recipe import)."""
+CATALOG_DELETED = "tasktrail.catalog.deleted"
+"""The entry is hidden from the catalog until a later amendment (an import) restores it."""
+CATALOG_KEY_ROTATED = "tasktrail.catalog.key_rotated"
+"""A new secret key was issued for the entry (the old one, if any, stopped working); the
+key never travels. Audit only."""
+CATALOG_KEY_REFUSED = "tasktrail.catalog.key_refused"
+"""Someone tried to run a task with a wrong secret key. Audit only."""
 ORG_CREATED = "tasktrail.org.created"
 """An organisation was created (by a root token or the CLI): its slug and name."""
 ORG_CLUSTER_ASSIGNED = "tasktrail.org.cluster_assigned"
@@ -72,6 +85,10 @@ RECORD_TYPES = frozenset(
         WORKER_INSPECTED,
         TOKEN_CREATED,
         TOKEN_REVOKED,
+        CATALOG_AMENDED,
+        CATALOG_DELETED,
+        CATALOG_KEY_ROTATED,
+        CATALOG_KEY_REFUSED,
         ORG_CREATED,
         ORG_CLUSTER_ASSIGNED,
     }
@@ -218,6 +235,40 @@ class ClusterAssigned(_Record):
     org: Slug
 
 
+EntryName = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME)]
+
+
+class _CatalogRecord(_Record):
+    """About the entry of task ``name`` in cluster ``app`` (its id derives from the two)."""
+
+    app: EntryName
+    name: EntryName
+
+
+class CatalogAmended(_CatalogRecord):
+    fields: Annotated[dict[str, Any], AfterValidator(definition_fields)] = Field(
+        description="Some of tasktrail_shared.catalog.Definition's fields; null: the default"
+    )
+
+
+class CatalogDeleted(_CatalogRecord):
+    pass
+
+
+class CatalogKeyRotated(_CatalogRecord):
+    pass
+
+
+class CatalogKeyRefused(_Record):
+    org: Annotated[str, StringConstraints(max_length=255)] = Field(
+        description="The organisation the caller named (it may name none)"
+    )
+    entry: Annotated[str, StringConstraints(max_length=255)] = Field(
+        description="The entry id the caller gave (it may name no entry)"
+    )
+    reason: str
+
+
 PAYLOADS: dict[str, type[_Record]] = {
     TASK_RECORDED: TaskRecorded,
     TASK_AMENDED: TaskAmended,
@@ -229,6 +280,10 @@ PAYLOADS: dict[str, type[_Record]] = {
     WORKER_INSPECTED: WorkerInspected,
     TOKEN_CREATED: TokenCreated,
     TOKEN_REVOKED: TokenRevoked,
+    CATALOG_AMENDED: CatalogAmended,
+    CATALOG_DELETED: CatalogDeleted,
+    CATALOG_KEY_ROTATED: CatalogKeyRotated,
+    CATALOG_KEY_REFUSED: CatalogKeyRefused,
     ORG_CREATED: OrgCreated,
     ORG_CLUSTER_ASSIGNED: ClusterAssigned,
 }

@@ -207,7 +207,8 @@ async def test_run_and_retry_answer_the_new_task_id(
     assert assert_ok(await client.post("/monitor/tasks/run", json=body)) == {"task_id": "new-id"}
     assert control.requests[0].args == {
         "name": "demo.add", "args": [1, 2], "kwargs": {"x": None}, "queue": None,
-        "eta": eta.isoformat(), "countdown": None,
+        "eta": eta.isoformat(), "countdown": None, "time_limit": None, "soft_time_limit": None,
+        "labels": None,
     }  # fmt: skip
     await db.tasks.insert_one(
         task_doc("t-1", "FAILURE", args="(1, 2)", kwargs="{}", app=settings.app)
@@ -232,6 +233,9 @@ async def test_run_and_retry_answer_the_new_task_id(
         ("/monitor/workers/autoscale", {"max": 4}, "min"),
         ("/monitor/tasks/rate-limit", {"task_name": "x", "rate": "fast"}, "rate"),
         ("/monitor/tasks/run", {"name": "x", "eta": "2024-01-01T00:00:00"}, "eta"),
+        ("/monitor/tasks/run", {"name": "x", "time_limit": 0}, "time_limit"),
+        ("/monitor/tasks/run", {"name": "x", "labels": {"origin": "secret"}}, "body"),
+        ("/monitor/tasks/run", {"name": "x", "labels": {"state": "x"}}, "labels.state"),
         ("/monitor/queues/purge", {"queue": ""}, "queue"),
         ("/monitor/queues/purge", {"queue": "q", "extra": 1}, "extra"),
     ],

@@ -20,8 +20,10 @@ import httpx
 import nats
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
+from tasktrail_api.envelope import SEED001_PATHS
 from tasktrail_api.main import main
 from tasktrail_api.settings import Settings
+from tasktrail_shared.catalog import entry_id
 from tasktrail_shared.commands import CONTROL_QUEUE_GROUP, control_subject
 
 from tests.integration.api.conftest import FakeControl
@@ -349,7 +351,19 @@ def b_values(orgs: TwoOrgs) -> dict[str, str]:
         "slug": "globex",
         "customer": "globex",
         "name": B_TOKEN,
+        "entry_id": entry_id(orgs.b_app, "demo.add"),
+        "job_id": B_TASK,
+        "key": "0" * 64,
     }
+
+
+def assert_not_found(response: httpx.Response, path: str) -> None:
+    """A 404, in the shape of the route's family (seed 001's routes answer TheEye's)."""
+    if SEED001_PATHS.match(path):
+        assert response.status_code == 404, response.text
+        assert response.json()["statusCode"] == 404
+    else:
+        assert_error(response, 404)
 
 
 def filled(path: str, values: dict[str, str]) -> str:
@@ -369,7 +383,7 @@ async def test_every_get_route_hides_the_other_organisation(
         response = await api.get(filled(path, b_values(orgs)), headers=orgs.a_admin)
         walked += 1
         if "{" in path:  # names one of B's objects
-            assert_error(response, 404)
+            assert_not_found(response, path)
             continue
         assert response.status_code in (200, 205), (path, response.text)
         assert "globex" not in response.text.lower(), (path, response.text)
@@ -452,6 +466,25 @@ def b_commands(orgs: TwoOrgs) -> dict[tuple[str, str], dict[str, Any] | None]:
         ("DELETE", "/monitor/tokens/{name}"): None,
         ("POST", "/monitor/orgs"): {"slug": "globex", "name": "mine now"},
         ("POST", "/monitor/orgs/{slug}/clusters"): {"app": orgs.b_app},
+        **catalog_commands(orgs),
+    }
+
+
+def catalog_commands(orgs: TwoOrgs) -> dict[tuple[str, str], dict[str, Any] | None]:
+    """Seed 001's routes that are not a GET, naming globex's catalog."""
+    task = "/{customer}/task/{entry_id}"
+    run: dict[str, Any] = {"task_arguments": []}
+    named = {"customer": "globex", "task": entry_id(orgs.b_app, "demo.add"), **run}
+    return {
+        ("POST", "/{customer}/task/import"): {"task": {"name": "x"}},
+        ("PATCH", task): {"timeout": 5},
+        ("DELETE", task): None,
+        ("POST", f"{task}/credentials"): None,
+        ("POST", f"{task}/job"): run,
+        ("DELETE", f"{task}/job"): None,
+        ("POST", f"{task}/secret/{{key}}/job"): run,
+        ("POST", "/job/secret/{key}"): named,
+        ("POST", "/job"): named,
     }
 
 
@@ -459,6 +492,12 @@ NAMES_NO_OBJECT = {("POST", "/monitor/tasks/revoke-by-stamp")}
 """Routes that name no task or worker: they go to the caller's clusters alone."""
 ROOT_ONLY = {("POST", "/monitor/orgs"), ("POST", "/monitor/orgs/{slug}/clusters")}
 """Refused to every organisation's admin whatever the slug (so nothing leaks either)."""
+BY_SECRET_KEY = {
+    ("POST", "/{customer}/task/{entry_id}/secret/{key}/job"),
+    ("POST", "/job/secret/{key}"),
+}
+"""Anonymous: a key that opens no entry of the organisation named is a 403, whatever the
+reason (so nothing leaks either)."""
 
 
 async def test_every_command_route_answers_404_for_the_other_organisation(
@@ -475,8 +514,10 @@ async def test_every_command_route_answers_404_for_the_other_organisation(
             assert_ok(response)
         elif (method, path) in ROOT_ONLY:
             assert_error(response, 403, "root")
+        elif (method, path) in BY_SECRET_KEY:
+            assert response.status_code == 403 and response.json()["statusCode"] == 403
         else:
-            assert_error(response, 404)
+            assert_not_found(response, path)
             assert "globex" not in response.text.lower().replace(B_TASK, "").replace(
                 B_WORKER, ""
             ).replace(orgs.b_app, "")  # it may echo what was asked, nothing more

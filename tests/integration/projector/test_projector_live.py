@@ -80,7 +80,11 @@ async def test_recording_projects_into_the_read_models(
     entries = sum(len(h["events"]) for h in history.values())
     assert entries == sum(1 for o in recorded_events() if o.type.startswith("task-"))
     assert stats.events == len(recorded_events()) and stats.dead_letters == 0
-    assert stats.documents_written == len(task_docs) + len(worker_docs)
+    catalog = await read(mongo_url, mongo_db, mongo.CATALOG)
+    assert sorted(d["name"] for d in catalog.values()) == sorted(
+        {d["name"] for d in task_docs.values() if d["name"]}
+    )
+    assert stats.documents_written == len(task_docs) + len(worker_docs) + len(catalog)
 
 
 async def test_reversed_duplicated_and_raced_gives_identical_documents(

@@ -21,6 +21,8 @@ from tasktrail_api.domain.principals import Principal, Role
 from tasktrail_api.domain.scope import Scope
 from tasktrail_api.settings import Settings
 from tasktrail_api.usecases.ports import Published
+from tasktrail_projector.domain import catalog as catalog_fold
+from tasktrail_projector.domain.own_events import decode_record
 from tasktrail_shared import counts, own_events
 from tasktrail_shared.commands import CommandReply, CommandRequest, WorkerOutcome
 from tasktrail_shared.fields import SEED_LABELS, TASK_SETTABLE, WORKER_SETTABLE
@@ -174,10 +176,13 @@ class FakeReadModels:
     def __init__(self) -> None:
         self.tasks = FakeDocuments()
         self.workers = FakeDocuments()
+        self.catalog = FakeDocuments()
         self.orgs = FakeDocuments()
         self.clusters = FakeDocuments()
         self.messages: list[Doc] = []
         """``task_events``: one document per stream message, with its ``events`` entries."""
+        self.buckets: list[Doc] = []
+        """``stats``: one bucket per minute and cluster."""
         self.reachable = True
         self.label_indexes: set[str] = set()
 
@@ -216,6 +221,9 @@ class FakeReadModels:
     ) -> tuple[list[Doc], int]:
         rows = self._entries(message, entry, direction)
         return rows[skip : skip + limit], len(rows)
+
+    async def stats(self, query: Query) -> list[Doc]:
+        return sort([b for b in self.buckets if matches(b, query)], [("minute", 1)])
 
     async def export_events(self, message: Query) -> AsyncIterator[list[Doc]]:
         found = sort([m for m in self.messages if matches(m, message)], [("timestamp", 1)])
@@ -258,11 +266,29 @@ class FakeTokenStore:
         return False
 
 
+class FakeCatalogKeys:
+    def __init__(self) -> None:
+        self.keys: dict[str, str] = {}
+
+    async def get_key(self, entry: str) -> str | None:
+        return self.keys.get(entry)
+
+    async def issue_key(self, entry: str, key: str, by: str, at: datetime, *, replace: bool) -> str:
+        if replace or entry not in self.keys:
+            self.keys[entry] = key
+        return self.keys[entry]
+
+    async def remove_key(self, entry: str) -> None:
+        self.keys.pop(entry, None)
+
+
 # --- the log, with a projector ----------------------------------------------------------------
 
 WORKER_EVENTS = {own_events.WORKER_RECORDED, own_events.WORKER_AMENDED, own_events.WORKER_DELETED}
 TOKEN_EVENTS = {own_events.TOKEN_CREATED, own_events.TOKEN_REVOKED}
 ORG_EVENTS = {own_events.ORG_CREATED, own_events.ORG_CLUSTER_ASSIGNED}
+AUDIT_ONLY = {*TOKEN_EVENTS, own_events.CATALOG_KEY_ROTATED, own_events.CATALOG_KEY_REFUSED}
+CATALOG_EVENTS = {own_events.CATALOG_AMENDED, own_events.CATALOG_DELETED}
 
 
 class FakePublisher:
@@ -274,6 +300,7 @@ class FakePublisher:
         self.read_models = read_models
         self.published: list[tuple[str, dict[str, Any]]] = []
         self.apps: list[str | None] = []
+        """The cluster each event was published under (``None``: the API's own)."""
         self.projecting = True
         self.failing = False
 
@@ -287,7 +314,9 @@ class FakePublisher:
         event_id = f"e{len(self.published)}"
         if self.projecting and event_type in ORG_EVENTS:
             self._project_org(event_type, payload, event_id)
-        elif self.projecting and event_type not in TOKEN_EVENTS:
+        elif self.projecting and event_type in CATALOG_EVENTS:
+            self._project_catalog(event_type, payload, event_id, app or "default")
+        elif self.projecting and event_type not in AUDIT_ONLY:
             self._project(event_type, payload, event_id, app or "default")
         return Published(event_id, len(self.published))
 
@@ -299,6 +328,17 @@ class FakePublisher:
         else:
             self.read_models.clusters.add({"_id": payload["app"], "org": payload["org"],
                                            "_records": {"cluster_assigned": kept}})  # fmt: skip
+
+    def _project_catalog(
+        self, event_type: str, payload: dict[str, Any], event_id: str, app: str
+    ) -> None:
+        """Catalog events are folded by the projector's own pure fold."""
+        record = decode_record(event_type, payload, event_id, app)
+        docs = self.read_models.catalog.docs
+        for key, change in catalog_fold.group([], [record]).items():
+            new = catalog_fold.merge(docs.get(key), key, change)
+            if new is not None:
+                docs[key] = new
 
     def _project(self, event_type: str, payload: dict[str, Any], event_id: str, app: str) -> None:
         worker = event_type in WORKER_EVENTS
@@ -393,6 +433,7 @@ class World:
     def __init__(self, **settings: Any) -> None:
         self.read_models = FakeReadModels()
         self.token_store = FakeTokenStore()
+        self.catalog_keys = FakeCatalogKeys()
         self.publisher = FakePublisher(self.read_models)
         self.sender = FakeSender()
         self.clock = FixedClock()
@@ -402,6 +443,7 @@ class World:
             self.settings,
             read_models=self.read_models,
             token_store=self.token_store,
+            catalog_keys=self.catalog_keys,
             publisher=self.publisher,
             sender=self.sender,
             clock=self.clock,

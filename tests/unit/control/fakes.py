@@ -72,6 +72,8 @@ class FakeRemote:
         queue: str | None,
         eta: datetime | None,
         countdown: float | None,
+        time_limit: float | None = None,
+        soft_time_limit: float | None = None,
     ) -> str:
         self.sent.append(
             {
@@ -81,6 +83,8 @@ class FakeRemote:
                 "queue": queue,
                 "eta": eta,
                 "countdown": countdown,
+                "time_limit": time_limit,
+                "soft_time_limit": soft_time_limit,
             }
         )
         return f"task-{len(self.sent)}"

@@ -12,7 +12,7 @@ from tasktrail_control.ledger import Claim, MemoryLedger
 from tasktrail_control.outcomes import NO_ANSWER
 from tasktrail_control.service import Control
 from tasktrail_shared.commands import CommandName, CommandReply, CommandRequest
-from tasktrail_shared.own_events import TASK_RECONCILED, WORKER_INSPECTED
+from tasktrail_shared.own_events import TASK_RECONCILED, TASK_RECORDED, WORKER_INSPECTED
 
 from tests.unit.control.fakes import FakeRemote, RecordingPublisher
 
@@ -261,6 +261,37 @@ async def test_run_sends_the_task_and_answers_its_id() -> None:
     sent = remote.sent[0]
     assert (sent["name"], sent["args"], sent["queue"]) == ("demo.add", [2, 3], "q1")
     assert sent["eta"].isoformat() == "2030-01-01T00:00:00+00:00"
+
+
+async def test_run_applies_time_limits_and_records_its_labels_once_sent() -> None:
+    control, remote, log = make()
+    request = CommandRequest(
+        command="run",
+        args={"name": "demo.add", "args": ["2"], "time_limit": 60, "soft_time_limit": 50,
+              "labels": {"catalog_id": "0123456789abcdef01234567", "origin": "token"}},
+        actor="ann",
+        timeout=0.5,
+    )  # fmt: skip
+    reply = await control.execute(request)
+    assert reply.ok and reply.result == "task-1"
+    assert (remote.sent[0]["time_limit"], remote.sent[0]["soft_time_limit"]) == (60.0, 50.0)
+    assert [e.type for e in log.events] == [REQUESTED, TASK_RECORDED, COMPLETED]
+    recorded = next(e for e in log.events if e.type == TASK_RECORDED)
+    assert recorded.id == f"{request.id}:task-1" and recorded.subject == "task-1"
+    payload = recorded.json()
+    assert (payload["uuid"], payload["actor"]) == ("task-1", "ann")
+    fields = payload["fields"]
+    assert fields["name"] == "demo.add" and fields["state"] == "PENDING" and fields["sent"]
+    assert (fields["catalog_id"], fields["origin"]) == ("0123456789abcdef01234567", "token")
+
+
+async def test_a_run_that_is_not_sent_records_no_labels() -> None:
+    control, remote, log = make()
+    reply = await run(control, "run", name="demo.add", time_limit=5, soft_time_limit=6,
+                      labels={"origin": "token"})  # fmt: skip
+    assert not reply.ok and reply.error is not None
+    assert "'soft_time_limit' must not exceed 'time_limit'" in reply.error
+    assert remote.sent == [] and log.of_type(TASK_RECORDED) == []
 
 
 async def test_run_with_both_eta_and_countdown_is_refused_clearly_and_sends_nothing() -> None:

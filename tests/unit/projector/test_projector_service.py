@@ -11,7 +11,7 @@ from tasktrail_projector.domain import tasks
 from tasktrail_projector.domain.events import Observed, to_datetime
 from tasktrail_projector.ports import StoreUnavailable, Write
 from tasktrail_projector.service import Projector
-from tasktrail_shared.mongo import CHECKPOINTS, DEAD_LETTERS, TASK_EVENTS, TASKS, WORKERS
+from tasktrail_shared.mongo import CATALOG, CHECKPOINTS, DEAD_LETTERS, TASK_EVENTS, TASKS, WORKERS
 
 from tests.unit.projector.builders import celery_message, deliveries
 from tests.unit.projector.fakes import FakeClock, FakeDelivery, FakeSource, FakeStore
@@ -49,8 +49,11 @@ async def test_projects_the_recording_like_the_pure_fold(recorded: list[Observed
         1 for o in recorded if o.type[:5] == "task-"
     )
     # one batch: one write per document, one bulk write per collection, no read at all
-    assert projector.stats.documents_written == len(expected_tasks) + len(expected_workers)
-    assert projector.stats.bulk_writes == 2 and projector.stats.loads == 0
+    names = {d["name"] for d in expected_tasks.values() if d["name"]}
+    assert {d["name"] for d in store.docs(CATALOG).values()} == names
+    written = len(expected_tasks) + len(expected_workers) + len(names)
+    assert projector.stats.documents_written == written
+    assert projector.stats.bulk_writes == 3 and projector.stats.loads == 0
     assert projector.stats.events == len(recorded)
     assert await store.marks("projector")
     assert store.docs(CHECKPOINTS)["projector"]["seq"] == len(deliveries)

@@ -12,16 +12,28 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import TypeAdapter
 
+from tasktrail_api.adapters.changes import ChangeFeed
 from tasktrail_api.adapters.clock import SystemClock
 from tasktrail_api.adapters.commands import CommandClient, close_nats, open_nats
 from tasktrail_api.adapters.publisher import JetStreamPublisher
 from tasktrail_api.adapters.readmodels import MongoReadModels, open_read_models
 from tasktrail_api.bootstrap import bootstrap
-from tasktrail_api.envelope import Envelope, ErrorEnvelope, install_handlers
+from tasktrail_api.envelope import ERROR_DESCRIPTIONS, Envelope, ErrorEnvelope, install_handlers
 from tasktrail_api.middleware import LimitBody, StripTrailingSlash
-from tasktrail_api.routes import events, health, orgs, queues, tasks, tokens, workers
+from tasktrail_api.routes import (
+    catalog,
+    events,
+    health,
+    orgs,
+    queues,
+    stats,
+    tasks,
+    tokens,
+    workers,
+)
 from tasktrail_api.schemas import RefreshResult
 from tasktrail_api.settings import Settings
+from tasktrail_api.ui import setup as ui
 
 log = logging.getLogger(__name__)
 
@@ -36,17 +48,7 @@ async def _ensure_indexes(read_models: MongoReadModels) -> None:
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorEnvelope, "description": description}
-    for status, description in (
-        (400, "Invalid parameters or body; err_msg names the field"),
-        (401, "Missing or invalid token"),
-        (403, "The token's role is not enough"),
-        (404, "Not found"),
-        (409, "Conflicts with what exists"),
-        (413, "The request body is too large"),
-        (422, "Understood, but cannot be done (e.g. arguments not captured in full)"),
-        (502, "The control service reported a failure"),
-        (503, "MongoDB, NATS or the control service is unavailable"),
-    )
+    for status, description in ERROR_DESCRIPTIONS.items()
 }
 
 
@@ -83,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 settings,
                 read_models=read_models,
                 token_store=read_models,
+                catalog_keys=read_models,
                 publisher=JetStreamPublisher(
                     nc, app=settings.app, timeout=settings.api_command_timeout
                 ),
@@ -91,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
             app.state.use_cases = use_cases
             app.state.indexing = indexing
+            await stack.enter_async_context(ui.running(app, ChangeFeed(nc)))
             yield
 
     app = FastAPI(
@@ -113,6 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_handlers(app)
     app.add_middleware(StripTrailingSlash)
     app.add_middleware(LimitBody, limit=settings.api_max_body)
-    for module in (health, tasks, workers, queues, events, tokens, orgs):
+    for module in (health, tasks, workers, queues, events, tokens, orgs, stats, catalog):
         app.include_router(module.router)
+    ui.install(app, settings)
     return app

@@ -10,17 +10,20 @@ from dataclasses import dataclass
 
 from tasktrail_api.settings import Settings
 from tasktrail_api.usecases.audit import Audit
+from tasktrail_api.usecases.catalog import Catalog
 from tasktrail_api.usecases.commands import Commands
 from tasktrail_api.usecases.dashboard import Dashboard
 from tasktrail_api.usecases.health import Health
 from tasktrail_api.usecases.orgs import Orgs
 from tasktrail_api.usecases.ports import (
+    CatalogKeys,
     Clock,
     CommandSender,
     EventPublisher,
     ReadModels,
     TokenStore,
 )
+from tasktrail_api.usecases.stats import Stats
 from tasktrail_api.usecases.tasks import Tasks
 from tasktrail_api.usecases.tokens import Tokens
 from tasktrail_api.usecases.workers import Workers
@@ -37,7 +40,9 @@ class UseCases:
     dashboard: Dashboard
     tokens: Tokens
     health: Health
+    catalog: Catalog
     orgs: Orgs
+    stats: Stats
 
 
 def bootstrap(
@@ -45,6 +50,7 @@ def bootstrap(
     *,
     read_models: ReadModels,
     token_store: TokenStore,
+    catalog_keys: CatalogKeys,
     publisher: EventPublisher,
     sender: CommandSender,
     clock: Clock,
@@ -71,4 +77,14 @@ def bootstrap(
         tokens=Tokens(token_store, publisher, clock, orgs, admin_token=settings.admin_token),
         health=Health(read_models, sender, timeout=settings.api_ready_timeout),
         orgs=orgs,
+        stats=Stats(read_models, clock),
+        catalog=Catalog(
+            read_models,
+            catalog_keys,
+            publisher,
+            commands,
+            orgs,
+            clock,
+            wait=settings.api_write_wait,
+        ),
     )

@@ -3,12 +3,18 @@
 Clients of the original API test ``err`` and read ``data``; every answer, including framework
 errors (validation, unknown route, wrong method, crashes), keeps that shape. This is the one
 place where a use case's failure (``domain.errors``) becomes an HTTP status.
+
+Seed 001's routes (TheEye's tasks API, :data:`SEED001_PATHS`) answer plain JSON instead, and
+every error under their paths (a bad token or body, an unknown path, a body too large) in
+TheEye's shape, ``{statusCode, error, message}`` (:func:`plain_error`), with the same statuses.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
+from http import HTTPStatus
 from typing import Any, Generic, TypeVar
 
 from fastapi import FastAPI, Request
@@ -38,6 +44,18 @@ class ErrorEnvelope(BaseModel):
     data: Any = None
 
 
+ERROR_DESCRIPTIONS: dict[int, str] = {
+    400: "Invalid parameters or body; the message names the field",
+    401: "Missing or invalid token",
+    403: "The token's role is not enough",
+    404: "Not found",
+    409: "Conflicts with what exists",
+    413: "The request body is too large",
+    422: "Understood, but cannot be done (e.g. arguments not captured in full)",
+    502: "The control service reported a failure",
+    503: "MongoDB, NATS or the control service is unavailable",
+}
+"""Every error status the API answers, for the OpenAPI description."""
 STATUS: dict[type[errors.DomainError], int] = {
     errors.BadRequest: 400,
     errors.Unauthorized: 401,
@@ -62,14 +80,22 @@ def ok(data: Any, status_code: int = 200) -> JSONResponse:
     return JSONResponse(body, status_code=status_code)
 
 
+SEED001_PATHS = re.compile(r"^/(?:job|[^/]+/(?:task|job))(?:/|$)")
+"""Seed 001's paths: ``/job...``, ``/<customer>/task...``, ``/<customer>/job...``."""
+
+
 def error_response(
     status_code: int,
     message: str,
     *,
     data: Any = None,
     headers: dict[str, str] | None = None,
+    path: str = "",
 ) -> JSONResponse:
-    """An error envelope; ``err_code`` is the HTTP status (stable, clients test it)."""
+    """An error envelope; ``err_code`` is the HTTP status (stable, clients test it). Under
+    :data:`SEED001_PATHS`, TheEye's error body instead."""
+    if SEED001_PATHS.match(path):
+        return plain_error(status_code, message, headers=headers)
     body = ErrorEnvelope(err_code=status_code, err_msg=message, data=data)
     return JSONResponse(body.model_dump(mode="json"), status_code=status_code, headers=headers)
 
@@ -86,6 +112,22 @@ def describe_validation_errors(errors: Sequence[Any]) -> tuple[str, list[dict[st
     return message, details
 
 
+class PlainError(BaseModel):
+    """An error of seed 001's routes, as TheEye answers it."""
+
+    statusCode: int  # TheEye's name
+    error: str
+    message: str
+
+
+def plain_error(
+    status_code: int, message: str, *, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """``{statusCode, error, message}``: the status, its reason phrase, and what went wrong."""
+    body = PlainError(statusCode=status_code, error=HTTPStatus(status_code).phrase, message=message)
+    return JSONResponse(body.model_dump(), status_code=status_code, headers=headers)
+
+
 def status_of(exc: errors.DomainError) -> int:
     for kind in type(exc).__mro__:
         if kind in STATUS:
@@ -93,31 +135,31 @@ def status_of(exc: errors.DomainError) -> int:
     return 500
 
 
-async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+async def domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, errors.DomainError)
     headers = CHALLENGE if isinstance(exc, errors.Unauthorized) else None
-    return error_response(status_of(exc), exc.message, headers=headers)
+    return error_response(status_of(exc), exc.message, headers=headers, path=request.url.path)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     message, details = describe_validation_errors(exc.errors())
-    return error_response(400, message, data={"errors": details})
+    return error_response(400, message, data={"errors": details}, path=request.url.path)
 
 
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+async def http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     headers = dict(exc.headers) if exc.headers else None
-    return error_response(exc.status_code, str(exc.detail), headers=headers)
+    return error_response(exc.status_code, str(exc.detail), headers=headers, path=request.url.path)
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return error_response(500, "internal server error")
+    return error_response(500, "internal server error", path=request.url.path)
 
 
 def install_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(errors.DomainError, _domain_error)
+    app.add_exception_handler(errors.DomainError, domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(Exception, _unexpected_error)

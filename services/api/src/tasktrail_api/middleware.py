@@ -49,12 +49,14 @@ class LimitBody:
             await self.app(scope, receive, send)
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")
+        path = str(scope.get("path", ""))
         if declared is not None:
             if not declared.isdigit():
-                await error_response(400, "Content-Length is not a number")(scope, receive, send)
+                refused = error_response(400, "Content-Length is not a number", path=path)
+                await refused(scope, receive, send)
                 return
             if int(declared) > self.limit:
-                await error_response(413, too_large(self.limit))(scope, receive, send)
+                await error_response(413, too_large(self.limit), path=path)(scope, receive, send)
                 return
         seen = 0
 

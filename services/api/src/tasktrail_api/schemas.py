@@ -207,3 +207,62 @@ class OrgList(BaseModel):
 class Health(BaseModel):
     status: str
     checks: dict[str, bool] = Field(default_factory=dict)
+
+
+# --- seed 001: the task catalog (plain JSON, TheEye's names) -----------------------------------
+
+
+class CatalogEntry(BaseModel):
+    """A task of the catalog, as TheEye shows one."""
+
+    id: str = Field(description="24 hexadecimal digits, derived from the cluster and the name")
+    name: str
+    type: Literal["celery"]
+    customer_name: str
+    app: str | None
+    description: str | None
+    tags: list[str]
+    task_arguments: list[dict[str, Any]] | None = Field(
+        description="Ordered; null: not described (a run passes the values as given)"
+    )
+    timeout: int | None = Field(description="Seconds; null: the default, 600")
+    multitasking: bool
+    acl: list[str]
+    discovered_by: list[Literal["events", "registered"]]
+    creation_date: datetime | None
+
+
+class Job(BaseModel):
+    """A run of a catalog task, as TheEye shows a job; ``id`` is the Celery task id."""
+
+    id: str
+    task_id: str | None
+    name: str | None
+    customer_name: str
+    task_arguments_values: list[Any] | None
+    lifecycle: Literal[
+        "ready", "assigned", "started", "finished", "terminated", "canceled", "expired"
+    ]
+    state: Literal["in_progress", "success", "failure", "canceled", "timeout", "expired"]
+    status: str = Field(description="The task's Celery state")
+    user: str | None
+    origin: Literal["token", "secret", "batch"] | None
+    creation_date: datetime | None
+    last_update: datetime | None
+    worker: str | None
+    result: Any
+    exception: Any
+
+
+class Credentials(BaseModel):
+    id: str
+    name: str | None
+    secret: str = Field(description="The secret key: 64 hexadecimal characters")
+
+
+class Recipe(BaseModel):
+    task: dict[str, Any]
+
+
+class DeletedCount(BaseModel):
+    deletedCount: int  # TheEye's name

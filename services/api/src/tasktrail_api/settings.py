@@ -31,6 +31,14 @@ class Settings(CommonSettings):
     api_sync_max: int = Field(default=100_000, ge=1)
     """Most unfinished tasks one ``GET /monitor/tasks/sync`` looks up."""
 
+    ui_session_key: str | None = Field(default=None, min_length=32)
+    """``TASKTRAIL_UI_SESSION_KEY``: signs web sessions; give every API replica the same one.
+    Unset: a random key per process, so sessions end when it restarts."""
+    ui_session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    """Hours a web session lasts after login."""
+    ui_push_interval: float = Field(default=0.25, ge=0.01, le=10)
+    """Seconds between two live pushes to a browser (changes in between are coalesced)."""
+
     @model_validator(mode="after")
     def _worker_timeout_fits(self) -> "Settings":
         if self.api_worker_timeout >= self.api_command_timeout:

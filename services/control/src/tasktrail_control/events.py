@@ -9,13 +9,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from tasktrail_shared.commands import RunArgs
 from tasktrail_shared.own_events import (
     TASK_RECONCILED,
+    TASK_RECORDED,
     WORKER_INSPECTED,
     TaskReconciled,
+    TaskRecorded,
     WorkerInspected,
 )
-from tasktrail_shared.stream_message import StreamMessage, own_event
+from tasktrail_shared.states import PENDING
+from tasktrail_shared.stream_message import StreamMessage, own_event, rfc3339
 
 INSPECTIONS = ("stats", "active", "reserved", "registered", "active_queues")
 """Celery inspect commands whose answers make up a ``tasktrail.worker.inspected`` event."""
@@ -88,4 +92,25 @@ def reconciled(
         source=source,
         id=f"{command_id}:{meta['id']}",
         subject=meta["id"],
+    )
+
+
+def labelled(
+    *, app: str, source: str, command_id: str, actor: str, at: float, task_id: str, args: RunArgs
+) -> StreamMessage:
+    """The record of a task ``run`` just sent with ``labels``: its name, queue, labels and
+    the time it was sent, as PENDING until its own events say more."""
+    fields: dict[str, Any] = {"name": args.name, "state": PENDING, "sent": rfc3339(at)}
+    if args.queue is not None:
+        fields["queue"] = args.queue
+    payload = TaskRecorded(
+        at=at, actor=actor, uuid=task_id, fields={**fields, **(args.labels or {})}
+    )
+    return own_event(
+        app=app,
+        type=TASK_RECORDED,
+        payload=payload.model_dump(),
+        source=source,
+        id=f"{command_id}:{task_id}",
+        subject=task_id,
     )

@@ -30,7 +30,7 @@ from tasktrail_shared.commands import (
 from tasktrail_shared.stream_message import StreamMessage
 
 from tasktrail_control.arguments import CommandError
-from tasktrail_control.events import INSPECTIONS, inspected, reconciled
+from tasktrail_control.events import INSPECTIONS, inspected, labelled, reconciled
 from tasktrail_control.outcomes import (
     answered_data,
     for_named_workers,
@@ -66,6 +66,8 @@ class Remote(Protocol):
         queue: str | None,
         eta: datetime | None,
         countdown: float | None,
+        time_limit: float | None = None,
+        soft_time_limit: float | None = None,
     ) -> str: ...
 
 
@@ -206,9 +208,30 @@ async def purge(ctx: Context, args: PurgeArgs, request: CommandRequest) -> Done:
 
 
 async def run(ctx: Context, args: RunArgs, request: CommandRequest) -> Done:
+    """Send the task; with ``labels``, record them for the new task once it is sent (a run
+    that was not sent leaves no record behind)."""
     task_id = await ctx.remote.send(
-        args.name, args.args, args.kwargs, queue=args.queue, eta=args.eta, countdown=args.countdown
+        args.name,
+        args.args,
+        args.kwargs,
+        queue=args.queue,
+        eta=args.eta,
+        countdown=args.countdown,
+        time_limit=args.time_limit,
+        soft_time_limit=args.soft_time_limit,
     )
+    if args.labels is not None:
+        await ctx.publisher.publish(
+            labelled(
+                app=ctx.app,
+                source=ctx.source,
+                command_id=request.id,
+                actor=request.actor,
+                at=time.time(),
+                task_id=task_id,
+                args=args,
+            )
+        )
     return Done(result=task_id)
 
 

@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import TextIO
 
+from tasktrail_projector.adapters.changes import NatsChangeNotifier
 from tasktrail_projector.adapters.progress_output import progress_output
 from tasktrail_projector.adapters.store import MongoStore
 from tasktrail_projector.adapters.stream import JetStreamSource
@@ -42,7 +43,10 @@ class Projection:
             await self.store.close()
 
 
-def _projector(settings: Settings, source: JetStreamSource, store: MongoStore) -> Projector:
+def _projector(
+    settings: Settings, source: JetStreamSource, store: MongoStore, *, live: bool = True
+) -> Projector:
+    """``live``: tell readers what each batch changed (a rebuild has no readers)."""
     return Projector(
         source,
         store,
@@ -52,6 +56,7 @@ def _projector(settings: Settings, source: JetStreamSource, store: MongoStore) -
         fetch_timeout=settings.projector_fetch_timeout,
         sent_hold=settings.projector_sent_hold,
         cache_size=settings.projector_cache_size,
+        notifier=NatsChangeNotifier(source.nc) if live else None,
     )
 
 
@@ -129,7 +134,7 @@ async def bootstrap_rebuild(
         await store.close()
         raise
     settings = settings.model_copy(update={"projector_durable": durable or "rebuild"})
-    projector = _projector(settings, source, store)
+    projector = _projector(settings, source, store, live=False)
     maintenance = _maintenance(settings, store, projector)
     progress = None if output is None else progress_output(output, SYSTEM_CLOCK)
     return Rebuild(

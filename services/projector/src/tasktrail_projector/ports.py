@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from tasktrail_shared.changes import ChangeNotice
+
 from tasktrail_projector.domain.lost import Flip
 
 Doc = dict[str, Any]
@@ -67,6 +69,16 @@ class Delivery(Protocol):
 
     async def ack(self) -> None: ...
     async def nak(self, delay: float) -> None: ...
+
+
+class ChangeNotifier(Protocol):
+    """Tells live readers which documents a batch changed (``tasktrail_shared.changes``).
+
+    Best effort: a notice that cannot be sent is dropped (readers reload on their own when
+    they miss some), so this never raises.
+    """
+
+    async def notify(self, notices: Sequence[ChangeNotice]) -> None: ...
 
 
 class EventSource(Protocol):

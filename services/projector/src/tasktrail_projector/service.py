@@ -30,17 +30,27 @@ from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar
 
-from tasktrail_shared.mongo import CLUSTERS, DEAD_LETTERS, ORGS, TASK_EVENTS, TASKS, WORKERS
+from tasktrail_shared.mongo import (
+    CATALOG,
+    CLUSTERS,
+    DEAD_LETTERS,
+    ORGS,
+    TASK_EVENTS,
+    TASKS,
+    WORKERS,
+)
 from tasktrail_shared.times import is_epoch
 
 from tasktrail_projector.clock import SYSTEM_CLOCK
-from tasktrail_projector.domain import counts, orgs, tasks, workers
+from tasktrail_projector.domain import catalog, counts, orgs, tasks, workers
+from tasktrail_projector.domain.changes import change_notices
 from tasktrail_projector.domain.events import to_datetime
 from tasktrail_projector.domain.history import task_entries
 from tasktrail_projector.domain.labels import Rule
 from tasktrail_projector.domain.messages import Decoded, InvalidMessage, decode_message
 from tasktrail_projector.domain.stats import changed_slots, slot_key
 from tasktrail_projector.ports import (
+    ChangeNotifier,
     Clock,
     Delivery,
     Doc,
@@ -122,6 +132,7 @@ class Projector:
         retry_delay: float = 0.5,
         cache_size: int = 5000,
         clock: Clock = SYSTEM_CLOCK,
+        notifier: ChangeNotifier | None = None,
     ) -> None:
         self.source = source
         self.clock = clock
@@ -134,10 +145,13 @@ class Projector:
         self.max_attempts = max_attempts
         self.retry_delay = retry_delay
         self.stats = Stats()
+        self.notifier = notifier
+        """Told which documents each batch changed, after its position is saved."""
         self._merge_task: Merge[tasks.TaskChange] = partial(tasks.merge, rules=tuple(rules))
         self._caches = {
             TASKS: DocCache(cache_size),
             WORKERS: DocCache(max(cache_size, 1000)),
+            CATALOG: DocCache(max(cache_size, 1000)),
             ORGS: DocCache(ORG_CACHE),
             CLUSTERS: DocCache(ORG_CACHE),
         }
@@ -289,8 +303,11 @@ class Projector:
         try:
             async with asyncio.TaskGroup() as group:  # a failure cancels the other writes
                 task_docs = group.create_task(self._converge(TASKS, task_changes, self._merge_task))
-                group.create_task(
+                worker_docs = group.create_task(
                     self._converge(WORKERS, workers.group(observed, records), workers.merge)
+                )
+                group.create_task(
+                    self._converge(CATALOG, catalog.group(observed, records), catalog.merge)
                 )
                 if org_changes:
                     group.create_task(self._converge(ORGS, org_changes, orgs.merge_org))
@@ -307,7 +324,10 @@ class Projector:
         self.touched_workers.update(
             new["worker"] for _, new in written.values() if isinstance(new.get("worker"), str)
         )
-        await self.store.save_position(self.consumer, max(d.seq for d in deliveries), marks)
+        seq = max(d.seq for d in deliveries)
+        await self.store.save_position(self.consumer, seq, marks)
+        if self.notifier is not None:
+            await self.notifier.notify(change_notices(seq, written, worker_docs.result()))
         self.stats.batches += 1
         self.stats.messages += len(deliveries)
         self.stats.events += len(observed) + len(records)

@@ -1,6 +1,6 @@
 """Publish the API's own events (``tasktrail.task.*``, ``tasktrail.worker.*``,
-``tasktrail.token.*``, ``tasktrail.org.*``) to the JetStream stream, each as an event of the
-cluster it concerns (a hand-made task of cluster ``x`` is published on
+``tasktrail.token.*``, ``tasktrail.org.*``, ``tasktrail.catalog.*``) to the JetStream stream,
+each as an event of the cluster it concerns (a hand-made task of cluster ``x`` is published on
 ``tasktrail.events.x...``), the API's own cluster by default.
 
 The id is the content hash of the payload (which holds ``at`` and ``actor``), sent as

@@ -1,5 +1,5 @@
-"""Read access to the projector's MongoDB collections (organisations included), and the API
-tokens next to them.
+"""Read access to the projector's MongoDB collections (organisations and the task catalog
+included), and the API tokens and catalog keys next to them.
 
 Every operation is bounded by pymongo's own timeout (``pymongo.timeout``) and is never
 cancelled from outside: a cancelled operation can leave the async client's topology lock
@@ -38,6 +38,7 @@ INDEXES = (
     (mongo.TASKS, indexes.TASK_INDEXES),
     (mongo.WORKERS, indexes.WORKER_INDEXES),
     (mongo.TASK_EVENTS, indexes.EVENT_INDEXES),
+    (mongo.CATALOG, indexes.CATALOG_INDEXES),
 )
 
 
@@ -57,7 +58,7 @@ def _consume(task: asyncio.Task[Any]) -> None:
 
 
 class MongoReadModels:
-    """The ``ReadModels`` and ``TokenStore`` ports over one MongoDB database."""
+    """The ``ReadModels``, ``TokenStore`` and ``CatalogKeys`` ports over one MongoDB database."""
 
     def __init__(self, client: AsyncMongoClient[Doc], database: str, timeout: float) -> None:
         self._client = client
@@ -66,6 +67,7 @@ class MongoReadModels:
         self._pending: set[asyncio.Task[Any]] = set()
         self.tasks = MongoDocuments(self, mongo.TASKS)
         self.workers = MongoDocuments(self, mongo.WORKERS)
+        self.catalog = MongoDocuments(self, mongo.CATALOG)
         self.orgs = MongoDocuments(self, mongo.ORGS)
         self.clusters = MongoDocuments(self, mongo.CLUSTERS)
         self._events = MongoDocuments(self, mongo.TASK_EVENTS)
@@ -174,6 +176,13 @@ class MongoReadModels:
         )
         return rows, int(counted[0]["n"]) if counted else 0
 
+    async def stats(self, query: Query) -> list[Doc]:
+        async def op() -> list[Doc]:
+            cursor = self._db[mongo.STATS].find(query, {"_id": 0}).sort([("minute", 1)])
+            return await cursor.limit(100_000).to_list()
+
+        return await self.run(op)
+
     async def export_events(self, message: Query, chunk: int = 500) -> AsyncIterator[list[Doc]]:
         """Every matching history message in ``(timestamp, _id)`` order, a chunk at a time,
         each chunk one bounded read (keyset, never a long-lived server cursor)."""
@@ -220,6 +229,32 @@ class MongoReadModels:
     async def remove_token(self, name: str) -> bool:
         result = await self.run(lambda: self._db[mongo.TOKENS].delete_one({"name": name}))
         return bool(result.deleted_count)
+
+    # --- secret keys of catalog entries ---------------------------------------------------
+
+    async def get_key(self, entry: str) -> str | None:
+        doc = await self.run(lambda: self._db[mongo.CATALOG_KEYS].find_one({"_id": entry}))
+        return None if doc is None else str(doc["key"])
+
+    async def issue_key(self, entry: str, key: str, by: str, at: datetime, *, replace: bool) -> str:
+        keys = self._db[mongo.CATALOG_KEYS]
+        doc = {"_id": entry, "key": key, "issued": at, "issued_by": by}
+
+        async def op() -> str:
+            if replace:
+                await keys.replace_one({"_id": entry}, doc, upsert=True)
+                return key
+            try:
+                await keys.insert_one(doc)
+            except DuplicateKeyError:  # another request issued the first key: that one holds
+                held = await keys.find_one({"_id": entry})
+                return key if held is None else str(held["key"])
+            return key
+
+        return await self.run(op)
+
+    async def remove_key(self, entry: str) -> None:
+        await self.run(lambda: self._db[mongo.CATALOG_KEYS].delete_one({"_id": entry}))
 
 
 class MongoDocuments:

@@ -5,7 +5,8 @@ so every rule of the contract (cross-field ones included: ``run`` takes ``eta`` 
 ``countdown``, not both) refuses a bad body here with a 400, never at control with a 502,
 and a body dumps to exactly the arguments control executes. Only ``revoke`` has a body of
 its own, for the original API's field name ``ides`` and its limit of ids per request; and
-``run`` and ``purge`` add the cluster to send them to (``app``), which is no argument.
+``run`` and ``purge`` add the cluster to send them to (``app``), which is no argument (and
+``run`` keeps the catalog's labels for catalog runs).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, ValidationError
+from pydantic import BeforeValidator, Field, ValidationError, model_validator
+from tasktrail_shared.catalog import CATALOG_LABELS
 from tasktrail_shared.commands import Ids, PurgeArgs, RetryArgs, RevokeArgs, RunArgs, problems
 
 from tasktrail_api.domain.errors import Unprocessable
@@ -47,7 +49,18 @@ CLUSTER_FIELD = Field(
 
 
 class RunBody(RunArgs):
+    """``POST /monitor/tasks/run``: the contract's model and the cluster, but for the labels
+    of catalog runs, which only the catalog gives (a run's origin and starter are audit
+    facts)."""
+
     app: ClusterName | None = CLUSTER_FIELD
+
+    @model_validator(mode="after")
+    def _no_catalog_labels(self) -> RunBody:
+        taken = sorted(CATALOG_LABELS & set(self.labels or {}))
+        if taken:
+            raise ValueError(f"labels {', '.join(taken)} are given by catalog runs only")
+        return self
 
 
 class PurgeBody(PurgeArgs):

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from tasktrail_shared.catalog import CATALOG_ID_LABEL
 from tasktrail_shared.fields import SEED_LABELS, label_index
 
 from tasktrail_api.domain.shapes import PRIMARY, TIME_KEYS, WITH_STATUS
@@ -59,15 +60,19 @@ TASK_INDEXES: IndexSpecs = {
     **{f"live_app_{f}_state_ts": _live("app", f, "state", "timestamp", "_id") for f in WITH_STATUS},
     **label_indexes(SEED_LABELS),
     "live_uuid": _live("uuid"),
+    "live_catalog_runs": _live(f"labels.{CATALOG_ID_LABEL}", "state"),
 }
 """After ``deleted``: per cluster, each time alone and with status (no filter, status; any
 time sort); each filter with ``timestamp`` (and name, worker, queue with status too); one
 task by ``uuid`` (it equals ``_id``, but a query on ``_id`` plus ``deleted`` is a collection
-scan on SecantusDB, so it has an index of its own)."""
+scan on SecantusDB, so it has an index of its own); the catalog's runs of one entry, by state
+(one run at a time, clearing finished runs)."""
 WORKER_INDEXES: IndexSpecs = {
     "live_hostname": _live("hostname"),
     "live_alive_until": _live("alive_until", "_id"),
 }
+CATALOG_INDEXES: IndexSpecs = {"live_name": _live("name", "_id")}
+"""The catalog list, by name."""
 EVENT_INDEXES: IndexSpecs = {
     "audit_time": {"keys": [("timestamp", 1), ("_id", 1)]},
     "audit_type": {"keys": [("events.type", 1), ("timestamp", 1)]},

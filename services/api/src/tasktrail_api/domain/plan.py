@@ -59,6 +59,8 @@ LOWEST: dict[str, Any] = {"runtime": -math.inf, "name": ""}
 """The lowest value of the value sorts' types (a time's is ``MIN_TIME``)."""
 
 TASK_PROJECTION = dict.fromkeys(TASK_READ_FIELDS, 1)
+SET_PROJECTION = {**TASK_PROJECTION, "published": 1}
+"""A set is filtered here, on every field a filter names."""
 WORKER_PROJECTION = dict.fromkeys(WORKER_READ_FIELDS, 1)
 """Only the fields the serializers read: the projector's internal ``_*`` fields stay in MongoDB."""
 WORKER_SORT: SortSpec = [("_id", 1)]
@@ -423,6 +425,33 @@ def _meets(row: Mapping[str, Any], selection: Selection) -> bool:
     return isinstance(at, datetime) and (
         (time.after is None or at >= time.after) and (time.before is None or at < time.before)
     )
+
+
+def by_ids(ids: Sequence[str], projection: Query, sort: SortSpec, scope: Scope) -> ReadPlan:
+    """The live documents of ``ids`` in ``scope`` (the others are missing), one read."""
+    query = within({"_id": {"$in": sorted(set(ids))}, **LIVE}, scope)
+    return ReadPlan([Step((Segment(query, sort),), sort)], projection, max(len(ids), 1))
+
+
+def among(
+    rows: Iterable[Doc], filters: TaskFilters, labels: Mapping[str, str], scope: Scope
+) -> list[Doc]:
+    """Those of ``rows`` (read by id, with :data:`SET_PROJECTION`) that the list of
+    ``filters`` shows, in its order: what a live list shows of the tasks that just changed.
+    BadRequest if no list shape serves the filters, as the list itself would answer."""
+    kept = list(rows)
+    apps = sorted({a for r in kept if isinstance(a := r.get("app"), str) and scope.allows(a)})
+    selection = select(filters, labels, apps, {*SEED_LABELS, *labels})
+    key, d = selection.order.key, selection.order.direction
+    kept = [r for r in kept if _meets(r, selection) and _primary(r, selection)]
+    return sorted(kept, key=lambda row: _rank(row.get(key), row["_id"], key), reverse=d == -1)
+
+
+def _primary(row: Mapping[str, Any], selection: Selection) -> bool:
+    if selection.primary is None:
+        return True
+    name, values = selection.primary
+    return _value(row, name) in values
 
 
 # --- workers, dashboard, sync ---------------------------------------------------------------

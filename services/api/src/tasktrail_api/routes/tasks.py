@@ -104,8 +104,8 @@ add_commands(
         Command("/rate-limit", "rate_limit", RateLimitArgs),
         Command("/time-limit", "time_limit", TimeLimitArgs),
         Command("/run", "run", RunBody, response_model=Envelope[NewTask], show=_new_task,
-                doc="Send a task by name to a cluster (``app``, by default the caller's); "
-                "answers the new task's id."),
+                doc="Send a task by name to a cluster (``app``, by default the caller's), with "
+                "time limits and labels if given; answers the new task's id."),
     ],
 )  # fmt: skip
 add_writes(

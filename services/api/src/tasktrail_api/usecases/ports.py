@@ -47,6 +47,11 @@ class ReadModels(Protocol):
     def workers(self) -> Documents: ...
 
     @property
+    def catalog(self) -> Documents:
+        """The task catalog's entries (``tasktrail.catalog.*`` and discovery)."""
+        ...
+
+    @property
     def orgs(self) -> Documents:
         """Organisations by slug (``tasktrail.org.created``)."""
         ...
@@ -73,6 +78,10 @@ class ReadModels(Protocol):
         self, message: Query, entry: Query, direction: int, skip: int, limit: int
     ) -> tuple[list[Doc], int]:
         """History entries (each a message whose ``events`` is the one entry) and their count."""
+        ...
+
+    async def stats(self, query: Query) -> list[Doc]:
+        """The per-minute stats buckets matching ``query``, oldest first."""
         ...
 
     def export_events(self, message: Query) -> AsyncIterator[list[Doc]]:
@@ -107,6 +116,20 @@ class TokenStore(Protocol):
     async def remove_token(self, name: str) -> bool: ...
 
 
+class CatalogKeys(Protocol):
+    """The secret keys of catalog entries, by entry id: credentials, so never in the log."""
+
+    async def get_key(self, entry: str) -> str | None: ...
+
+    async def issue_key(self, entry: str, key: str, by: str, at: datetime, *, replace: bool) -> str:
+        """Store ``key`` for ``entry`` and return the key the entry now has: with ``replace``
+        the new one (the old one stops working at once), without it the one already there,
+        if any (two first requests agree on one key)."""
+        ...
+
+    async def remove_key(self, entry: str) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Published:
     """An event the stream has acknowledged: its id (``Nats-Msg-Id``) and sequence."""
@@ -116,8 +139,8 @@ class Published:
 
 
 class EventPublisher(Protocol):
-    """Publishes the API's own events (hand-made task and worker writes, token and
-    organisation changes)."""
+    """Publishes the API's own events (hand-made task and worker writes, token, organisation
+    and catalog changes)."""
 
     async def publish(
         self, event_type: str, payload: dict[str, Any], app: str | None = None

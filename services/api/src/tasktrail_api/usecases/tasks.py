@@ -3,7 +3,8 @@ and sending a task again (``retry``)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import builtins
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,9 +17,12 @@ from tasktrail_api.domain.errors import BadRequest, Forbidden
 from tasktrail_api.domain.filters import TaskFilters
 from tasktrail_api.domain.orgs import route
 from tasktrail_api.domain.plan import (
+    SET_PROJECTION,
     TASK_PROJECTION,
     ReadPlan,
+    among,
     by_id,
+    by_ids,
     finish_set,
     task_page,
     unfinished_tasks,
@@ -35,8 +39,6 @@ from tasktrail_api.usecases.writes import TASK, live
 
 RECONCILED_PROJECTION = {**TASK_PROJECTION, "_records": 1, "deleted": 1}
 Rows = list[dict[str, Any]]
-SET_PROJECTION = {**TASK_PROJECTION, "published": 1}
-"""A set is filtered here, on every field a filter names."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +115,21 @@ class Tasks:
             raise refused(f"more than {SET_CAP} tasks to sort; narrow the time range")
         docs, count = finish_set(rows, plan.selection, cursor, plan.limit, plan.skip)
         return docs, count, True
+
+    async def among(
+        self,
+        task_ids: Sequence[str],
+        filters: TaskFilters,
+        labels: Mapping[str, str],
+        scope: Scope,
+    ) -> builtins.list[dict[str, Any]]:
+        """Those of ``task_ids`` that match the list's filters, in its order: what a live
+        list shows of the tasks that just changed."""
+        if not task_ids:
+            return []
+        plan = by_ids(task_ids, SET_PROJECTION, [("_id", 1)], scope)
+        rows = await self._documents.read(plan.steps, plan.limit, plan.projection)
+        return [serializers.task(doc) for doc in among(rows, filters, labels, scope)]
 
     async def get(self, task_id: str, scope: Scope) -> dict[str, Any]:
         return serializers.task(await live(self._documents, TASK, task_id, TASK_PROJECTION, scope))

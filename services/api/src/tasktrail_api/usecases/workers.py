@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import builtins
+from collections.abc import Sequence
 from typing import Any
 
 from tasktrail_api.domain import serializers
 from tasktrail_api.domain.filters import WorkerFilters
-from tasktrail_api.domain.plan import WORKER_PROJECTION, online_workers, worker_page
+from tasktrail_api.domain.plan import (
+    WORKER_PROJECTION,
+    WORKER_SORT,
+    by_ids,
+    online_workers,
+    worker_page,
+)
 from tasktrail_api.domain.principals import Principal
 from tasktrail_api.domain.scope import Scope
 from tasktrail_api.usecases.commands import Commands
@@ -33,6 +41,15 @@ class Workers:
         docs = await self._documents.read(plan.steps, plan.skip + plan.limit, plan.projection)
         count = await self._documents.count(plan.count, None)
         return Page([serializers.worker(doc, now) for doc in docs[plan.skip :]], count)
+
+    async def many(self, hostnames: Sequence[str], scope: Scope) -> builtins.list[dict[str, Any]]:
+        """The live workers in ``scope`` among ``hostnames``, as shown, in hostname order."""
+        if not hostnames:
+            return []
+        now = self._clock.now()
+        plan = by_ids(hostnames, WORKER_PROJECTION, WORKER_SORT, scope)
+        docs = await self._documents.read(plan.steps, plan.limit, plan.projection)
+        return [serializers.worker(doc, now) for doc in docs]
 
     async def get(self, worker_id: str, scope: Scope) -> dict[str, Any]:
         doc = await live(self._documents, WORKER, worker_id, WORKER_PROJECTION, scope)

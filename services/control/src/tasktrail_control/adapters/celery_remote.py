@@ -90,6 +90,8 @@ class CeleryRemote:
         queue: str | None,
         eta: datetime | None,
         countdown: float | None,
+        time_limit: float | None = None,
+        soft_time_limit: float | None = None,
     ) -> str:
         result = await asyncio.to_thread(
             self.app.send_task,
@@ -99,6 +101,8 @@ class CeleryRemote:
             queue=queue,
             eta=eta,
             countdown=countdown,
+            time_limit=time_limit,
+            soft_time_limit=soft_time_limit,
         )
         return str(result.id)
 

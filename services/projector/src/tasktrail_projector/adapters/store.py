@@ -39,6 +39,7 @@ READ_MODELS = (
     mongo.COUNTS,
     mongo.TASKS,
     mongo.WORKERS,
+    mongo.CATALOG,
     mongo.TASK_EVENTS,
     mongo.DEAD_LETTERS,
     STATS,

@@ -1,6 +1,6 @@
 """Per-task history and audit trail (``task_events``): what each stream message said about
-tasks, and every command, hand-made worker record, token and organisation change, whether
-or not it names a task.
+tasks, and every command, hand-made worker record, token, organisation and catalog change
+(a refused secret key included), whether or not it names a task.
 
 One document per stream message that concerns tasks or is an audited act: ``_id`` is the
 envelope id, ``app`` the cluster it came from, ``uuids`` the tasks it concerns (none for,
@@ -13,7 +13,8 @@ insert per message instead of one per event: a ``task.multi`` of 24 events is on
 
 Token and organisation changes belong to no cluster: their document has ``app: null`` and
 the ``org`` they concern (``null`` for a root token), so that an organisation's callers see
-their own organisation's changes and no other's.
+their own organisation's changes and no other's. So does a refused catalog key (the
+organisation the caller named); other catalog changes belong to the entry's cluster.
 
 A task's history: ``find({"uuids": id}).sort("timestamp")``, keeping the entries whose
 ``uuid`` is ``id`` (index ``(uuids, timestamp)``).
@@ -34,9 +35,9 @@ CREATED = "created"
 
 AUDITED_WORKER_RECORDS = frozenset({RECORDED, AMENDED, DELETED})
 """Inspections are the control service's own observations, already audited as commands."""
-ORG_LEVEL = frozenset({"token", "org"})
-"""Records about an organisation rather than a cluster: their history document has no
-``app`` but the ``org`` they concern."""
+ORG_LEVEL = frozenset({"token", "org", "catalog.key_refused"})
+"""Records about an organisation rather than a cluster (by target, or target.kind): their
+history document has no ``app`` but the ``org`` they concern."""
 SUBJECT_NAMES = {
     ("token", CREATED): "name",
     ("token", "revoked"): "name",
@@ -72,7 +73,7 @@ def task_entries(decoded: Decoded, seq: int) -> list[dict[str, Any]]:
     if not entries:
         return []
     where: dict[str, Any] = {"app": envelope.app}
-    org_level = [r for r in decoded.records if r.target in ORG_LEVEL]
+    org_level = [r for r in decoded.records if is_org_level(r)]
     if org_level:  # one record per message: the organisation it concerns, no cluster
         where = {"app": None, "org": concerned_org(org_level[0])}
     return [
@@ -99,10 +100,17 @@ def _record_entries(decoded: Decoded) -> list[dict[str, Any]]:
             )
         elif r.target == "worker" and r.kind in AUDITED_WORKER_RECORDS:
             entries.append(_entry(None, index, envelope.type, r.moment, r.subject, payload))
+        elif r.target == "catalog":
+            payload.setdefault("id", r.subject)
+            entries.append(_entry(None, index, envelope.type, r.moment, envelope.source, payload))
         elif r.target in ORG_LEVEL:
             payload[SUBJECT_NAMES[r.target, r.kind]] = r.subject
             entries.append(_entry(None, index, envelope.type, r.moment, envelope.source, payload))
     return entries
+
+
+def is_org_level(record: Record) -> bool:
+    return record.target in ORG_LEVEL or f"{record.target}.{record.kind}" in ORG_LEVEL
 
 
 def concerned_org(record: Record) -> str | None:

@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from tasktrail_shared import own_events as contract
+from tasktrail_shared.catalog import entry_id
 from tasktrail_shared.fields import TASK_TIME_FIELDS, TASK_TIMES
 from tasktrail_shared.states import parse_state
 from tasktrail_shared.times import parse_iso
@@ -39,13 +40,13 @@ class Record:
     """One own event: what it says about one task or worker, and what orders it."""
 
     target: str
-    """``task``, ``worker``, ``token`` or ``org``."""
+    """``task``, ``worker``, ``token``, ``org`` or ``catalog``."""
     kind: str
     """``recorded``, ``amended``, ``deleted``, ``reconciled``, ``inspected``; ``created``,
-    ``revoked``, ``cluster_assigned``."""
+    ``revoked``, ``cluster_assigned``; a catalog entry's ``key_rotated``, ``key_refused``."""
     subject: str
-    """The task uuid, the worker hostname, the token's name, the organisation's slug or the
-    assigned cluster: the document it belongs to."""
+    """The task uuid, the worker hostname, the token's name, the organisation's slug, the
+    assigned cluster or the catalog entry's id: the document it belongs to."""
     at: float
     actor: str
     data: dict[str, Any]
@@ -157,6 +158,14 @@ def _subject_field(target: str, kind: str) -> str:
     return SUBJECTS.get(f"{target}.{kind}") or SUBJECTS[target]
 
 
+def _catalog_subject(data: Mapping[str, Any]) -> str:
+    """The entry a catalog record is about: derived from its cluster and task name, or, for a
+    refused key, the id the caller gave (which may name no entry)."""
+    if "entry" in data:
+        return _subject(data["entry"] or "-", "entry")
+    return entry_id(data["app"], data["name"])
+
+
 def decode_record(event_type: str, payload: Any, envelope_id: str, app: str) -> Record:
     """Validate one record's payload with the shared contract and normalise it."""
     model = contract.PAYLOADS[event_type]
@@ -169,8 +178,11 @@ def decode_record(event_type: str, payload: Any, envelope_id: str, app: str) -> 
     data = parsed.model_dump()
     at, actor = float(data.pop("at")), str(data.pop("actor"))
     target, kind = event_type.split(".")[1:3]
-    field = _subject_field(target, kind)
-    subject = _subject(data.pop(field), field)
+    if target == "catalog":
+        subject = _catalog_subject(data)
+    else:
+        field = _subject_field(target, kind)
+        subject = _subject(data.pop(field), field)
     if target == "task":
         if kind in (RECORDED, AMENDED):
             data["fields"] = _task_fields(data["fields"])
@@ -180,7 +192,8 @@ def decode_record(event_type: str, payload: Any, envelope_id: str, app: str) -> 
     elif target == "worker" and kind in (RECORDED, AMENDED):
         data["fields"] = dict(sorted(data["fields"].items()))
     # tokens are audited only (no read model of them is built from the log); organisations
-    # and cluster assignments are folded by ``domain.orgs``
+    # and cluster assignments are folded by ``domain.orgs``, catalog records by
+    # ``domain.catalog``
     return Record(target, kind, subject, at, actor, data, envelope_id, app)
 
 

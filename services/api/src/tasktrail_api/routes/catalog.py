@@ -1,0 +1,181 @@
+"""Seed 001 (TheEye's tasks API): ``/<customer>/task...``, ``/<customer>/job/<id>`` and the
+anonymous secret-key runs ``/job/secret/<key>``. Plain JSON answers, TheEye's error body
+(``routes.plain``, ``envelope.SEED001_PATHS``); ``customer`` is the organisation's slug, in
+the path or the body.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query
+from fastapi.responses import JSONResponse, Response
+from tasktrail_shared.catalog import ENTRY_ID_PATTERN, Definition
+
+from tasktrail_api.auth import Admin, Operator, Viewer
+from tasktrail_api.deps import UseCasesDep
+from tasktrail_api.domain.catalog import JobRequest, RecipeImport, one_of
+from tasktrail_api.routes.plain import (
+    ACCEPTED,
+    JOB_BODY,
+    PLAIN_ERRORS,
+    accepted,
+    answer,
+    job_request,
+)
+from tasktrail_api.schemas import CatalogEntry, Credentials, DeletedCount, Job, Recipe
+from tasktrail_api.usecases.catalog import Defined
+
+router = APIRouter(tags=["catalog (seed 001)"], responses=PLAIN_ERRORS)
+SLUG = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+Customer = Annotated[str, Path(pattern=SLUG, description="The organisation's slug")]
+EntryId = Annotated[str, Path(pattern=ENTRY_ID_PATTERN, description="The task's id")]
+JobId = Annotated[str, Path(min_length=1, max_length=255, description="The Celery task id")]
+Key = Annotated[str, Path(min_length=1, max_length=255, description="The task's secret key")]
+Body = Annotated[JobRequest, Depends(job_request)]
+
+
+def _defined(outcome: Defined, status_code: int) -> JSONResponse:
+    if outcome.accepted is not None:
+        return accepted(outcome.entry_id, outcome.accepted.id, outcome.accepted.seq)
+    return answer(outcome.shown, status_code)
+
+
+@router.get("/{customer}/task", response_model=list[CatalogEntry])
+async def list_catalog(customer: Customer, use_cases: UseCasesDep, caller: Viewer) -> JSONResponse:
+    """The organisation's tasks the caller may see (admins: all), by name."""
+    scope = await use_cases.catalog.scope(customer, caller)
+    return answer(await use_cases.catalog.entries(scope, caller))
+
+
+@router.post(
+    "/{customer}/task/import",
+    status_code=201,
+    response_model=CatalogEntry,
+    responses=ACCEPTED,
+)
+async def import_task(
+    customer: Customer, body: RecipeImport, use_cases: UseCasesDep, caller: Admin
+) -> JSONResponse:
+    """Define a task from a recipe (``GET .../recipe``): created, or restored if deleted."""
+    scope = await use_cases.catalog.scope(customer, caller)
+    return _defined(await use_cases.catalog.import_recipe(scope, caller, body), 201)
+
+
+@router.get("/{customer}/task/{entry_id}", response_model=CatalogEntry)
+async def get_catalog_task(
+    customer: Customer, entry_id: EntryId, use_cases: UseCasesDep, caller: Viewer
+) -> JSONResponse:
+    scope = await use_cases.catalog.scope(customer, caller)
+    return answer(await use_cases.catalog.get(scope, caller, entry_id))
+
+
+@router.patch("/{customer}/task/{entry_id}", response_model=CatalogEntry, responses=ACCEPTED)
+async def define_task(
+    customer: Customer, entry_id: EntryId, body: Definition, use_cases: UseCasesDep, caller: Admin
+) -> JSONResponse:
+    """Define what discovery cannot know (``tasktrail.catalog.amended``); null: the default."""
+    scope = await use_cases.catalog.scope(customer, caller)
+    fields = body.model_dump(mode="json", include=body.model_fields_set)
+    return _defined(await use_cases.catalog.amend(scope, caller, entry_id, fields), 200)
+
+
+@router.delete(
+    "/{customer}/task/{entry_id}", status_code=204, response_class=Response, responses=ACCEPTED
+)
+async def delete_catalog_task(
+    customer: Customer, entry_id: EntryId, use_cases: UseCasesDep, caller: Admin
+) -> Response:
+    """Remove the task from the catalog (its key stops working); its runs stay."""
+    scope = await use_cases.catalog.scope(customer, caller)
+    pending = await use_cases.catalog.delete(scope, caller, entry_id)
+    if pending is not None:
+        return accepted(entry_id, pending.id, pending.seq)
+    return Response(status_code=204)
+
+
+@router.get("/{customer}/task/{entry_id}/recipe", response_model=Recipe)
+async def task_recipe(
+    customer: Customer, entry_id: EntryId, use_cases: UseCasesDep, caller: Admin
+) -> JSONResponse:
+    scope = await use_cases.catalog.scope(customer, caller)
+    return answer(await use_cases.catalog.recipe(scope, caller, entry_id))
+
+
+@router.get("/{customer}/task/{entry_id}/credentials", response_model=Credentials)
+async def task_credentials(
+    customer: Customer, entry_id: EntryId, use_cases: UseCasesDep, caller: Admin
+) -> JSONResponse:
+    """The task's secret key (issued on the first request)."""
+    scope = await use_cases.catalog.scope(customer, caller)
+    return answer(await use_cases.catalog.credentials(scope, caller, entry_id))
+
+
+@router.post("/{customer}/task/{entry_id}/credentials", response_model=Credentials)
+async def rotate_task_key(
+    customer: Customer, entry_id: EntryId, use_cases: UseCasesDep, caller: Admin
+) -> JSONResponse:
+    """A new secret key: the old one stops working at once."""
+    scope = await use_cases.catalog.scope(customer, caller)
+    return answer(await use_cases.catalog.rotate_key(scope, caller, entry_id))
+
+
+@router.post("/{customer}/task/{entry_id}/job", response_model=Job, openapi_extra=JOB_BODY)
+async def run_task(
+    customer: Customer, entry_id: EntryId, body: Body, use_cases: UseCasesDep, caller: Operator
+) -> JSONResponse:
+    """Run the task with ``task_arguments``; answers the job."""
+    scope = await use_cases.catalog.scope(one_of("customer", customer, body.customer), caller)
+    task = one_of("task", entry_id, body.task)
+    return answer(await use_cases.catalog.run(scope, caller, task, body.task_arguments, "token"))
+
+
+@router.delete("/{customer}/task/{entry_id}/job", response_model=DeletedCount)
+async def clear_jobs(
+    customer: Customer, entry_id: EntryId, use_cases: UseCasesDep, caller: Admin
+) -> JSONResponse:
+    """Remove the task's finished runs from every query (their history stays)."""
+    scope = await use_cases.catalog.scope(customer, caller)
+    return answer({"deletedCount": await use_cases.catalog.clear_jobs(scope, caller, entry_id)})
+
+
+@router.post(
+    "/{customer}/task/{entry_id}/secret/{key}/job", response_model=Job, openapi_extra=JOB_BODY
+)
+async def run_task_with_key(
+    customer: Customer, entry_id: EntryId, key: Key, body: Body, use_cases: UseCasesDep
+) -> JSONResponse:
+    """Run the task anonymously with its secret key; a wrong key is a 403, and recorded."""
+    customer = one_of("customer", customer, body.customer)
+    task = one_of("task", entry_id, body.task)
+    return answer(await use_cases.catalog.run_with_key(customer, task, key, body.task_arguments))
+
+
+@router.get("/{customer}/job/{job_id}", response_model=Job)
+async def get_job(
+    customer: Customer, job_id: JobId, use_cases: UseCasesDep, caller: Viewer
+) -> JSONResponse:
+    """A run's lifecycle, as its task's events tell it."""
+    scope = await use_cases.catalog.scope(customer, caller)
+    return answer(await use_cases.catalog.job(scope, caller, job_id))
+
+
+@router.post("/job/secret/{key}", response_model=Job, openapi_extra=JOB_BODY)
+async def run_with_key(key: Key, body: Body, use_cases: UseCasesDep) -> JSONResponse:
+    """Run ``task`` of ``customer`` (both in the body) anonymously with its secret key."""
+    customer = one_of("customer", None, body.customer)
+    task = one_of("task", None, body.task)
+    return answer(await use_cases.catalog.run_with_key(customer, task, key, body.task_arguments))
+
+
+Named = Annotated[str | None, Query(max_length=255)]
+
+
+@router.post("/job", response_model=Job, openapi_extra=JOB_BODY)
+async def run_job(
+    body: Body, use_cases: UseCasesDep, caller: Operator, customer: Named = None, task: Named = None
+) -> JSONResponse:
+    """Run ``task`` of ``customer`` (in the query or the body) with a token."""
+    scope = await use_cases.catalog.scope(one_of("customer", customer, body.customer), caller)
+    ident = one_of("task", task, body.task)
+    return answer(await use_cases.catalog.run(scope, caller, ident, body.task_arguments, "token"))

@@ -1,0 +1,30 @@
+"""``/monitor/stats``: task counts per state and run times over time (the projector's
+per-minute buckets), for charts."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+
+from tasktrail_api.auth import CallerScope, Viewer
+from tasktrail_api.deps import UseCasesDep
+from tasktrail_api.domain.stats import StatsFilters
+from tasktrail_api.envelope import ok
+
+router = APIRouter(prefix="/monitor/stats", tags=["stats"])
+
+
+@router.get("")
+async def stats(
+    filters: Annotated[StatsFilters, Query()],
+    use_cases: UseCasesDep,
+    _: Viewer,
+    scope: CallerScope,
+) -> JSONResponse:
+    """``steps``: one entry per ``step`` seconds from ``after`` (default: an hour ago) to
+    ``before`` (default: now), each with ``counts`` per state and ``runtime`` (count, sum, min,
+    max, and a histogram: ``hist`` per bin, ``edges`` their upper bounds in seconds). ``name``
+    or ``worker`` narrows to one task name or one worker (a worker's steps have no run time)."""
+    return ok(await use_cases.stats.series(filters, scope))

@@ -1,0 +1,308 @@
+"""The web UI's pages (``GET /ui/...``): parse, call the same use cases as the REST routes,
+within the user's scope (their organisation's clusters), render. A request from htmx for a
+part of a page gets only that fragment."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import (
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
+from pydantic import BaseModel, ValidationError
+
+from tasktrail_api.deps import UseCasesDep
+from tasktrail_api.domain.errors import BadRequest, NotFound
+from tasktrail_api.domain.filters import EventFilters, TaskFilters, WorkerFilters, label_filters
+from tasktrail_api.domain.principals import Role
+from tasktrail_api.domain.scope import Scope
+from tasktrail_api.domain.stats import StatsFilters
+from tasktrail_api.envelope import describe_validation_errors
+from tasktrail_api.ui import interests
+from tasktrail_api.ui.live import Interest, LiveHub, stream
+from tasktrail_api.ui.present import failure_inbox, workflow
+from tasktrail_api.ui.render import fragment, page, query_string
+from tasktrail_api.ui.security import Caller, Looking
+
+router = APIRouter(include_in_schema=False)
+FOLD_OFFLINE_AFTER = timedelta(minutes=10)
+"""Offline workers silent for longer than this are folded away on the workers page."""
+TREE_LIMIT = 200
+HISTORY_LIMIT = 1000
+EXPORT_MAX = 100_000
+
+
+def hub(request: Request) -> LiveHub:
+    live: LiveHub = request.app.state.ui_hub
+    return live
+
+
+def base(request: Request, who: Caller, nav: str, live: str | None = None) -> dict[str, Any]:
+    """What every page's layout needs."""
+    return {
+        "who": who,
+        "csrf": who.csrf,
+        "nav": nav,
+        "live": live,
+        "live_since": hub(request).last_id(),
+        "can_operate": who.can(Role.operator),
+        "is_admin": who.can(Role.admin),
+        "path": request.url.path,
+    }
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parsed(model: type[M], params: Mapping[str, Any]) -> M:
+    try:
+        return model.model_validate(dict(params))
+    except ValidationError as exc:
+        raise BadRequest(describe_validation_errors(exc.errors())[0]) from exc
+
+
+def list_params(request: Request) -> dict[str, str]:
+    """The query string as single values; repeated ``status`` boxes join with commas."""
+    params = {k: v for k, v in request.query_params.items() if v != ""}
+    states = [s for s in request.query_params.getlist("status") if s]
+    if states:
+        params["status"] = ",".join(states)
+    return params
+
+
+def is_fragment(request: Request, target: str) -> bool:
+    return request.headers.get("hx-target") == target
+
+
+@router.get("/")
+async def root() -> RedirectResponse:
+    return RedirectResponse("/ui/", status_code=307)
+
+
+@router.get("/ui")
+async def overview(request: Request, who: Looking, use_cases: UseCasesDep) -> HTMLResponse:
+    context = await _overview_context(use_cases, who.scope)
+    if is_fragment(request, "overview-live"):
+        return HTMLResponse(fragment("_overview_live.html", **context))
+    return page(
+        "overview.html", **base(request, who, "overview", "/ui/live?view=overview"), **context
+    )
+
+
+async def _overview_context(use_cases: UseCasesDep, scope: Scope) -> dict[str, Any]:
+    counts = await use_cases.dashboard.get(scope)
+    failures = await use_cases.tasks.list(TaskFilters(status="FAILURE", limit=500), {}, scope)
+    return {"counts": counts, "inbox": failure_inbox(failures.items)}
+
+
+@router.get("/ui/tasks")
+async def tasks(request: Request, who: Looking, use_cases: UseCasesDep) -> HTMLResponse:
+    params = list_params(request)
+    filters = parsed(TaskFilters, params)
+    labels = label_filters(request.query_params)
+    listed = await use_cases.tasks.list(filters, labels, who.scope)
+    shown = {k: v for k, v in params.items() if k != "cursor"}
+    context = {
+        "tasks": listed.items,
+        "count": listed.count,
+        "count_is_exact": listed.count_is_exact,
+        "next_cursor": listed.next_cursor,
+        "params": shown,
+        "filters": filters,
+        "chosen_states": set((filters.status or "").split(",")) - {""},
+        "can_act": who.can(Role.operator),
+    }
+    if is_fragment(request, "task-table"):
+        return HTMLResponse(fragment("_task_table.html", **context))
+    live = f"/ui/live?{query_string(shown, view='tasks')}"
+    return page("tasks.html", **base(request, who, "tasks", live), **context)
+
+
+@router.get("/ui/tasks/export")
+async def export_tasks(request: Request, who: Looking, use_cases: UseCasesDep) -> Response:
+    """Every task the filters match, one JSON object per line, read a page at a time."""
+    params = list_params(request)
+    filters = parsed(TaskFilters, {**params, "limit": 1000, "offset": 0})
+    labels = label_filters(request.query_params)
+
+    async def lines() -> AsyncIterator[bytes]:
+        cursor, sent = None, 0
+        while sent < EXPORT_MAX:
+            listed = await use_cases.tasks.list(
+                filters.model_copy(update={"cursor": cursor}), labels, who.scope
+            )
+            yield b"".join(json.dumps(t).encode() + b"\n" for t in listed.items)
+            sent += len(listed.items)
+            cursor = listed.next_cursor
+            if cursor is None:
+                return
+
+    headers = {"Content-Disposition": 'attachment; filename="tasks.ndjson"'}
+    return StreamingResponse(lines(), media_type="application/x-ndjson", headers=headers)
+
+
+async def _workflow(
+    use_cases: UseCasesDep, task: dict[str, Any], scope: Scope
+) -> list[dict[str, Any]]:
+    root_id = task.get("root_id") or task["id"]
+    filters = TaskFilters(root_id=root_id, limit=TREE_LIMIT)
+    members = (await use_cases.tasks.list(filters, {}, scope)).items
+    by_id = {t["id"]: t for t in members}
+    by_id.setdefault(task["id"], task)
+    if root_id not in by_id:
+        with contextlib.suppress(NotFound):
+            by_id[root_id] = await use_cases.tasks.get(root_id, scope)
+    return list(by_id.values())
+
+
+@router.get("/ui/tasks/{task_id}")
+async def task_page(
+    request: Request,
+    task_id: str,
+    who: Looking,
+    use_cases: UseCasesDep,
+    part: Annotated[str | None, Query(pattern="^(summary|history|tree)$")] = None,
+) -> HTMLResponse:
+    task = await use_cases.tasks.get(task_id, who.scope)
+    history = await use_cases.audit.task_history(
+        task_id, EventFilters(limit=HISTORY_LIMIT), who.scope
+    )
+    members = await _workflow(use_cases, task, who.scope)
+    root_id = task.get("root_id") or task["id"]
+    context = {
+        "task": task,
+        "history": history.items,
+        "tree": workflow(root_id, members) or workflow(task["id"], members),
+        "can_act": who.can(Role.operator),
+    }
+    if part is not None:
+        return HTMLResponse(fragment(f"_task_{part}.html", **context))
+    watched = ",".join(sorted(t["id"] for t in members))
+    live = f"/ui/live?{query_string({'view': 'task', 'id': task_id, 'watch': watched})}"
+    return page("task.html", **base(request, who, "tasks", live), **context)
+
+
+Rows = list[dict[str, Any]]
+
+
+def _fold(workers: Rows, now: datetime) -> tuple[Rows, Rows, Rows]:
+    """Online, offline lately, and offline for longer than :data:`FOLD_OFFLINE_AFTER`."""
+    online: Rows = []
+    recent: Rows = []
+    folded: Rows = []
+    for w in workers:
+        if w["status"]:
+            online.append(w)
+            continue
+        beat = w.get("last_heartbeat")
+        at = datetime.fromisoformat(beat.replace("Z", "+00:00")) if isinstance(beat, str) else None
+        (recent if at is not None and now - at < FOLD_OFFLINE_AFTER else folded).append(w)
+    return online, recent, folded
+
+
+@router.get("/ui/workers")
+async def workers(request: Request, who: Looking, use_cases: UseCasesDep) -> HTMLResponse:
+    listed = await use_cases.workers.list(WorkerFilters(limit=1000), who.scope)
+    online, recent, folded = _fold(listed.items, datetime.now(UTC))
+    context = {"online": online, "offline": recent, "folded": folded, "count": listed.count}
+    return page("workers.html", **base(request, who, "workers", "/ui/live?view=workers"), **context)
+
+
+@router.get("/ui/workers/{worker_id}")
+async def worker_page(
+    request: Request, worker_id: str, who: Looking, use_cases: UseCasesDep
+) -> HTMLResponse:
+    worker = await use_cases.workers.get(worker_id, who.scope)
+    recent = await use_cases.tasks.list(TaskFilters(worker=worker["name"], limit=20), {}, who.scope)
+    context = {"worker": worker, "tasks": recent.items, "can_act": who.can(Role.operator)}
+    return page("worker.html", **base(request, who, "workers", "/ui/live?view=workers"), **context)
+
+
+@router.get("/ui/audit")
+async def audit(request: Request, who: Looking, use_cases: UseCasesDep) -> HTMLResponse:
+    params = list_params(request)
+    filters = parsed(EventFilters, params)
+    listed = await use_cases.audit.events(filters, who.scope)
+    context = {"events": listed.items, "count": listed.count, "params": params, "filters": filters}
+    return page("audit.html", **base(request, who, "audit"), **context)
+
+
+@router.get("/ui/tokens")
+async def tokens(request: Request, who: Looking, use_cases: UseCasesDep) -> HTMLResponse:
+    if not who.can(Role.admin):
+        raise NotFound.named("page")
+    context = {"tokens": await use_cases.tokens.list(who.principal), "secret": None}
+    return page("tokens.html", **base(request, who, "tokens"), **context)
+
+
+RANGES = {"1h": (timedelta(hours=1), 60), "1d": (timedelta(days=1), 900),
+          "7d": (timedelta(days=7), 3600)}  # fmt: skip
+"""The overview chart's ranges: span and step (seconds)."""
+
+
+@router.get("/ui/stats")
+async def chart_data(
+    who: Looking,
+    use_cases: UseCasesDep,
+    range_: Annotated[str, Query(alias="range", pattern="^(1h|1d|7d)$")] = "1h",
+) -> JSONResponse:
+    """The overview chart's series (uPlot's columns): the same use case as /monitor/stats."""
+    span, step = RANGES[range_]
+    now = datetime.now(UTC)
+    filters = StatsFilters(after=now - span, before=now, step=step)
+    steps = (await use_cases.stats.series(filters, who.scope))["steps"]
+    times = [datetime.fromisoformat(s["time"].replace("Z", "+00:00")).timestamp() for s in steps]
+    succeeded = [s["counts"].get("SUCCESS", 0) for s in steps]
+    failed = [s["counts"].get("FAILURE", 0) for s in steps]
+    label = {60: "minute", 900: "15 minutes", 3600: "hour"}[step]
+    body = {"times": times, "succeeded": succeeded, "failed": failed,
+            "total": sum(succeeded) + sum(failed), "step_label": label}  # fmt: skip
+    return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/ui/queues")
+async def queues(request: Request, who: Looking) -> HTMLResponse:
+    return page("queues.html", **base(request, who, "queues"))
+
+
+def _interest(
+    view: str, params: Mapping[str, str], request: Request, who: Caller, use_cases: UseCasesDep
+) -> Interest:
+    if view == "tasks":
+        shown = {k: v for k, v in params.items() if k not in ("view", "since")}
+        filters = parsed(TaskFilters, shown)
+        labels = label_filters(request.query_params)
+        return interests.TaskList(
+            use_cases, filters, labels, query_string(shown), who.can(Role.operator), who.scope
+        )
+    if view == "task":
+        task_id = params.get("id") or ""
+        watched = frozenset(filter(None, (params.get("watch") or "").split(","))) | {task_id}
+        return interests.OneTask(task_id, watched)
+    if view == "workers":
+        return interests.WorkerList(use_cases, who.scope)
+    if view == "overview":
+        return interests.Overview()
+    raise BadRequest.field("view", "tasks, task, workers or overview")
+
+
+@router.get("/ui/live")
+async def live(request: Request, who: Looking, use_cases: UseCasesDep) -> StreamingResponse:
+    """The page's Server-Sent Events; ``since`` (the first time) or ``Last-Event-ID`` (after
+    a reconnect) say what the page has already seen."""
+    params = list_params(request)
+    interest = _interest(params.get("view", ""), params, request, who, use_cases)
+    seen = request.headers.get("last-event-id") or params.get("since")
+    live_hub = hub(request)
+    sub = await live_hub.subscribe(interest, seen)
+    headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    return StreamingResponse(stream(live_hub, sub), media_type="text/event-stream", headers=headers)

@@ -1,0 +1,242 @@
+"""The web UI in real headless Chromium against the whole system (four service processes, a
+real Celery worker): log in, watch demo tasks arrive live, filter and deep link, follow a
+task's history, revoke as an operator and find the act in the audit log, a viewer without
+buttons whose forged request is refused, the chart, and axe-core's accessibility checks."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from axe_selenium_python import Axe
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+from tests.e2e.browser import browser_factory, new_browser  # noqa: F401
+from tests.e2e.test_pipeline import Stack, stack  # noqa: F401
+
+pytestmark = pytest.mark.e2e
+WAIT = 45
+_profiles = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def ui_tokens(stack: Stack) -> dict[str, str]:  # noqa: F811
+    """A token per role: the admin's, and an operator and a viewer made through the API."""
+    made = {"admin": stack.token}
+    for name, role in (("otto", "operator"), ("vera", "viewer")):
+        response = httpx.post(
+            f"{stack.api}/monitor/tokens",
+            json={"name": name, "role": role},
+            headers={"Authorization": f"Bearer {stack.token}"},
+            timeout=10,
+        )
+        assert response.status_code == 201, response.text
+        made[role] = response.json()["data"]["secret"]
+    return made
+
+
+def open_as(
+    opened: list[webdriver.Chrome],
+    tmp_path: Path,
+    stack: Stack,  # noqa: F811
+    token: str,
+) -> webdriver.Chrome:
+    driver = new_browser(opened, tmp_path / f"profile-{next(_profiles)}")
+    driver.get(f"{stack.api}/ui/login")
+    driver.find_element(By.NAME, "token").send_keys(token)
+    driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    WebDriverWait(driver, WAIT).until(lambda d: "/ui/login" not in d.current_url)
+    return driver
+
+
+def wait_for(driver: webdriver.Chrome, check: Callable[[webdriver.Chrome], Any]) -> Any:
+    return WebDriverWait(driver, WAIT, poll_frequency=0.2).until(check)
+
+
+def css(driver: webdriver.Chrome, selector: str) -> list[Any]:
+    return driver.find_elements(By.CSS_SELECTOR, selector)
+
+
+def serious_violations(driver: webdriver.Chrome) -> list[str]:
+    axe = Axe(driver)
+    axe.inject()
+    results = axe.run()
+    return [
+        f"{v['id']} ({v['impact']}): {[(n['target'], n.get('failureSummary')) for n in nodes]}"
+        for v in results["violations"]
+        if (nodes := v["nodes"][:3])
+        if v.get("impact") in ("serious", "critical")
+    ]
+
+
+def test_demo_tasks_appear_live_and_the_list_filters_and_deep_links(
+    stack: Stack, ui_tokens: dict[str, str], browser_factory: list[webdriver.Chrome],  # noqa: F811
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    driver = open_as(browser_factory, tmp_path, stack, ui_tokens["admin"])
+    driver.get(f"{stack.api}/ui/tasks")
+    wait_for(driver, lambda d: css(d, "#live-dot.on"))
+    driver.execute_script("window.tasktrailNoReload = true;")
+    added = stack.client.send_task("demo.add", args=[20, 22])
+    failed = stack.client.send_task("demo.fail", args=["browser"])
+    wait_for(driver, lambda d: css(d, f'tr[data-task-id="{added.id}"][data-status="SUCCESS"]'))
+    wait_for(driver, lambda d: css(d, f'tr[data-task-id="{failed.id}"][data-status="FAILURE"]'))
+    assert driver.execute_script("return window.tasktrailNoReload === true;")  # no reload
+    assert not serious_violations(driver)
+
+    deep = f"{stack.api}/ui/tasks?status=FAILURE&name=demo.fail"
+    driver.get(deep)
+    rows = css(driver, "tr[data-task-id]")
+    assert rows and {r.get_attribute("data-status") for r in rows} == {"FAILURE"}
+    assert failed.id in {r.get_attribute("data-task-id") for r in rows}
+    box = driver.find_element(By.CSS_SELECTOR, 'input[name=status][value="FAILURE"]')
+    assert box.is_selected()
+
+    driver.get(f"{stack.api}/ui/tasks")
+    search = driver.find_element(By.ID, "search")
+    search.send_keys("demo.add")
+    search.submit()
+    wait_for(driver, lambda d: "name=demo.add" in d.current_url)
+    wait_for(
+        driver,
+        lambda d: (
+            (r := css(d, "tr[data-task-id]")) and all(x.text.startswith("demo.add") for x in r)
+        ),
+    )
+    linked = driver.current_url
+    driver.get(linked)  # the filters live in the URL: the link shows the same list
+    assert driver.find_element(By.ID, "search").get_attribute("value") == "demo.add"
+    assert added.id in {r.get_attribute("data-task-id") for r in css(driver, "tr[data-task-id]")}
+
+
+def test_a_task_page_shows_its_history_and_an_operator_revokes_with_an_audit_entry(
+    stack: Stack, ui_tokens: dict[str, str], browser_factory: list[webdriver.Chrome],  # noqa: F811
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    done = stack.client.send_task("demo.add", args=[1, 1])
+    long = stack.client.send_task("demo.sleep", args=[60])
+    driver = open_as(browser_factory, tmp_path, stack, ui_tokens["operator"])
+    driver.get(f"{stack.api}/ui/tasks?name=demo.add")
+    link = wait_for(driver, lambda d: css(d, f'tr[data-task-id="{done.id}"] a'))
+    link[0].click()
+    wait_for(driver, lambda d: d.current_url.endswith(f"/ui/tasks/{done.id}"))
+    types = wait_for(
+        driver,
+        lambda d: (
+            (t := [e.get_attribute("data-event-type") for e in css(d, "[data-event-type]")])
+            and "task-succeeded" in t
+            and t
+        ),
+    )
+    assert {"task-received", "task-started", "task-succeeded"} <= set(types)
+    assert not serious_violations(driver)
+
+    driver.get(f"{stack.api}/ui/tasks/{long.id}")
+    wait_for(driver, lambda d: css(d, '#task-summary[data-status="STARTED"]'))
+    driver.find_element(By.CSS_SELECTOR, 'button[data-action="revoke"]').click()
+    wait_for(driver, lambda d: "sent" in d.find_element(By.TAG_NAME, "h1").text)
+
+    def audited(d: webdriver.Chrome) -> bool:
+        d.get(f"{stack.api}/ui/audit?type=tasktrail.command.*&actor=otto&uuid={long.id}")
+        return bool(css(d, 'tr[data-event-type^="tasktrail.command."][data-actor="otto"]'))
+
+    wait_for(driver, audited)
+    assert not serious_violations(driver)
+
+
+def test_a_viewer_sees_no_action_and_a_forged_revoke_is_refused(
+    stack: Stack, ui_tokens: dict[str, str], browser_factory: list[webdriver.Chrome],  # noqa: F811
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    task = stack.client.send_task("demo.add", args=[2, 2])
+    driver = open_as(browser_factory, tmp_path, stack, ui_tokens["viewer"])
+
+    def shown(d: webdriver.Chrome) -> bool:
+        d.get(f"{stack.api}/ui/tasks/{task.id}")  # 404 until the projector has it
+        return bool(css(d, "#task-summary"))
+
+    wait_for(driver, shown)
+    assert css(driver, "[data-action]") == []
+    driver.get(f"{stack.api}/ui/tasks")
+    assert css(driver, "[data-action]") == []
+    status = driver.execute_async_script(
+        """
+        const done = arguments[arguments.length - 1];
+        const csrf = document.querySelector("input[name=csrf]").value;
+        fetch("/ui/tasks/" + arguments[0] + "/revoke", {method: "POST",
+              headers: {"Content-Type": "application/x-www-form-urlencoded"},
+              body: "csrf=" + encodeURIComponent(csrf)}).then(r => done(r.status));
+        """,
+        task.id,
+    )
+    assert status == 403
+    driver.get(f"{stack.api}/ui/workers")
+    assert css(driver, "tr[data-worker][data-online=true]")
+    assert not serious_violations(driver)
+
+
+def test_the_overview_chart_has_data(
+    stack: Stack, ui_tokens: dict[str, str], browser_factory: list[webdriver.Chrome],  # noqa: F811
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    stack.client.send_task("demo.add", args=[3, 3])
+    driver = open_as(browser_factory, tmp_path, stack, ui_tokens["viewer"])
+
+    def charted(d: webdriver.Chrome) -> bool:
+        d.get(f"{stack.api}/ui/")
+        chart = wait_for(d, lambda x: css(x, "#chart[data-total]"))[0]
+        return int(chart.get_attribute("data-total")) > 0 and bool(css(d, "#chart canvas"))
+
+    deadline = time.monotonic() + 60
+    while not charted(driver):
+        assert time.monotonic() < deadline, "the chart never had data"
+        time.sleep(1)
+    assert int(driver.find_element(By.CSS_SELECTOR, '[data-count="task_success"] .n').text) > 0
+    assert not serious_violations(driver)
+    logs: list[dict[str, Any]] = driver.get_log("browser")  # type: ignore[no-untyped-call]
+    blocked = [entry for entry in logs if "Content Security Policy" in json.dumps(entry)]
+    assert blocked == []  # nothing the page does is refused by its own policy
+
+
+@pytest.mark.skipif(
+    not os.environ.get("TASKTRAIL_SCREENSHOTS"),
+    reason="make screenshots sets TASKTRAIL_SCREENSHOTS",
+)
+def test_readme_screenshots(
+    stack: Stack, ui_tokens: dict[str, str], browser_factory: list[webdriver.Chrome],  # noqa: F811
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    """The README's pictures of the demo stack: overview, tasks and a task's page."""
+    out = Path(os.environ["TASKTRAIL_SCREENSHOTS"])
+    out.mkdir(parents=True, exist_ok=True)
+    parent = stack.client.signature("demo.add", args=(2, 3))
+    chain = (parent | stack.client.signature("demo.mul", args=(4,))).apply_async()
+    for i in range(12):
+        stack.client.send_task("demo.add", args=[i, i])
+    stack.client.send_task("demo.fail", args=["for the inbox"])
+    driver = open_as(browser_factory, tmp_path, stack, ui_tokens["admin"])
+
+    def shown(path: str, selector: str) -> None:
+        def ready(d: webdriver.Chrome) -> bool:
+            d.get(f"{stack.api}{path}")
+            return bool(css(d, selector))
+
+        wait_for(driver, ready)
+        time.sleep(1)
+
+    shown("/ui/", "#chart canvas")
+    driver.save_screenshot(str(out / "overview.png"))
+    shown("/ui/tasks", 'tr[data-status="FAILURE"]')
+    driver.save_screenshot(str(out / "tasks.png"))
+    shown(f"/ui/tasks/{chain.parent.id}", '[data-event-type="task-succeeded"]')
+    driver.save_screenshot(str(out / "task.png"))
+    assert all((out / f"{name}.png").stat().st_size > 0 for name in ("overview", "tasks", "task"))
