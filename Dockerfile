@@ -2,14 +2,14 @@
 # The image of every tasktrail component, chosen by the build argument SERVICE. Build from the
 # repository root (the build context):
 #
-#   docker build --build-arg SERVICE=api -t tasktrail-api .          # or collector, projector, control
+#   docker build --build-arg SERVICE=api -t tasktrail-api .          # or collector, projector, control, notifier
 #   docker build --build-arg SERVICE=devstack --build-arg DIRECTORY=devstack -t tasktrail-devstack .
 #
 # Each image holds only its own distribution and tasktrail-shared, installed from uv.lock, runs
 # as uid 10001, and is configured only from the environment (TASKTRAIL_*; docs/deployment.md).
 # `make deploy-check` checks this file and the compose files against the code.
 
-# The component: api, collector, projector, control, or the development-only devstack.
+# The component: api, collector, projector, control, notifier, or the development-only devstack.
 ARG SERVICE
 
 # ---- builder: tasktrail-$SERVICE and tasktrail-shared from the workspace lock ----
@@ -95,6 +95,14 @@ EXPOSE 8003
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8003/readyz', timeout=4)"]
 CMD ["tasktrail-control"]
+
+# Evaluates alert rules over the log, opens and resolves incidents, delivers notifications.
+FROM runtime AS notifier
+ENV TASKTRAIL_NOTIFIER_HEALTH_HOST=0.0.0.0 TASKTRAIL_NOTIFIER_HEALTH_PORT=8004
+EXPOSE 8004
+HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8004/readyz', timeout=4)"]
+CMD ["tasktrail-notifier"]
 
 # Development only (the compose `demo` profile): the demo Celery app, run as a worker (this
 # command) or as the traffic generator (`python -m tasktrail_devstack.demo.traffic`). The worker

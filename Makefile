@@ -10,7 +10,7 @@ export UV_PYTHON := $(shell $(PYTHON) -c "import sys; print(sys.executable)")
 .PHONY: help env run test test-unit test-integration test-e2e lint typecheck bench deploy-check clean screenshots
 
 help:
-	@echo "make run     start NATS, MongoDB-wire, Redis, the four services, a demo worker and traffic"
+	@echo "make run     start NATS, MongoDB-wire, Redis, the five services, a demo worker and traffic"
 	@echo "make test    install from the lock file, run every test, print the coverage"
 	@echo "make lint    ruff, and the layering contracts (import-linter)"
 	@echo "make bench   run the benchmarks under bench/"
@@ -47,7 +47,7 @@ lint: env
 
 typecheck: env
 	$(UV) run --frozen --no-sync mypy shared/src services/*/src services/control/scripts \
-		devstack/src bench deploy tests
+		devstack/src clients/*/src bench deploy tests
 
 # The README's pictures of the web UI, taken by the browser the tests drive (Chromium).
 screenshots: env

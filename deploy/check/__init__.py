@@ -10,7 +10,7 @@ matching); the rules here are tasktrail's own:
 
 * each compose file is valid against the Compose Specification;
 * each tasktrail service is built from the repository's Dockerfile with the build argument
-  SERVICE naming a component, its image named after it; the four services all run, without a
+  SERVICE naming a component, its image named after it; the five services all run, without a
   profile;
 * every TASKTRAIL_* variable set in a compose file or the Dockerfile is a field of the
   Settings class of the component it is given to, and that class accepts the values;

@@ -22,7 +22,7 @@ PREFIX = "TASKTRAIL_"
 
 @dataclass(frozen=True)
 class Component:
-    """A deployable unit: one of the four services, or the development-only devstack."""
+    """A deployable unit: one of the five services, or the development-only devstack."""
 
     name: str
     directory: str
@@ -61,6 +61,7 @@ COMPONENTS: dict[str, Component] = {
         _service("collector"),
         _service("projector"),
         _service("control"),
+        _service("notifier"),
         _service("api", "api", writes_stream=False),
         Component("devstack", "devstack", "tasktrail_shared.settings:CommonSettings"),
     )

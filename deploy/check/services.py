@@ -149,7 +149,7 @@ def _check_service(
 def _check_coverage(
     services: Mapping[str, Service], running: Mapping[str, tuple[Component, Any]], report: Report
 ) -> None:
-    """Each of the four services is run, and without a profile."""
+    """Each of the five services is run, and without a profile."""
     for component in (c for c in COMPONENTS.values() if c.listens):
         names = [name for name, (runs, _) in running.items() if runs == component]
         if not names:

@@ -41,7 +41,7 @@ from tests.integration.projector.support import (
 pytestmark = pytest.mark.e2e
 
 APP = "survive"
-KILLED = ("collector-1", "projector", "control", "api", "collector-2")
+KILLED = ("collector-1", "projector", "control", "notifier", "api", "collector-2")
 TASKS_PER_SECOND = 20.0
 BACK_TIMEOUT = 45.0
 

@@ -68,6 +68,8 @@ def stack(
             "TASKTRAIL_MONGO_URL": mongo_url,
             "TASKTRAIL_MONGO_DB": f"e2e_{secrets.token_hex(4)}",
             "TASKTRAIL_APP": "e2e",
+            # its own spool: another run on the machine may be using the default one
+            "TASKTRAIL_COLLECTOR_SPOOL_DIR": str(tmp_path_factory.mktemp("e2e-spool")),
             "TASKTRAIL_ADMIN_TOKEN": token,
             "TASKTRAIL_API_HOST": "127.0.0.1",
             "TASKTRAIL_API_PORT": str(api_port),

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import nats
 import pytest
@@ -22,6 +25,7 @@ from tasktrail_shared.nats import ensure_stream
 from tasktrail_shared.settings import StreamSettings
 
 STANDARD_PORTS = {4222, 6379, 27017}
+S = TypeVar("S", bound=EmbeddedServer)
 
 
 def assert_gone(server: EmbeddedServer, pid: int) -> None:
@@ -37,6 +41,18 @@ def assert_local_free_port(server: EmbeddedServer) -> None:
     assert "127.0.0.1" in server.url
 
 
+@contextmanager
+def checked(server: S) -> Iterator[S]:
+    """Run ``server`` for the block: started on a free local port, and gone, with its whole
+    process group, once the block is left."""
+    with server:
+        pid = server.pid
+        assert pid is not None
+        assert_local_free_port(server)
+        yield server
+    assert_gone(server, pid)
+
+
 def test_free_port_is_bindable() -> None:
     port = free_port()
     with socket.socket() as sock:
@@ -44,13 +60,8 @@ def test_free_port_is_bindable() -> None:
 
 
 async def test_nats_server_has_jetstream(tmp_path: Path) -> None:
-    server = NatsServer(tmp_path / "nats")
-    url = server.start()
-    pid = server.pid
-    assert pid is not None
-    try:
-        assert_local_free_port(server)
-        nc = await nats.connect(url, max_reconnect_attempts=0)
+    with checked(NatsServer(tmp_path / "nats")) as server:
+        nc = await nats.connect(server.url, max_reconnect_attempts=0)
         try:
             js = nc.jetstream()
             info = await js.account_info()
@@ -62,16 +73,10 @@ async def test_nats_server_has_jetstream(tmp_path: Path) -> None:
             await nc.close()
         assert (tmp_path / "nats" / "jetstream").is_dir()
         assert server.log_path.is_file()
-    finally:
-        server.stop()
-    assert_gone(server, pid)
 
 
 def test_mongo_server_answers_ping_and_stores(tmp_path: Path) -> None:
-    with MongoServer(tmp_path / "mongo") as server:
-        pid = server.pid
-        assert pid is not None
-        assert_local_free_port(server)
+    with checked(MongoServer(tmp_path / "mongo")) as server:
         client: MongoClient[dict[str, object]] = MongoClient(server.url)
         try:
             assert client.admin.command("ping")["ok"] == 1
@@ -79,14 +84,10 @@ def test_mongo_server_answers_ping_and_stores(tmp_path: Path) -> None:
             assert client.t.items.find_one({"_id": "a"}) == {"_id": "a", "n": 1}
         finally:
             client.close()
-    assert_gone(server, pid)
 
 
 def test_redis_server_answers_ping(tmp_path: Path) -> None:
-    with RedisServer(tmp_path / "redis") as server:
-        pid = server.pid
-        assert pid is not None
-        assert_local_free_port(server)
+    with checked(RedisServer(tmp_path / "redis")) as server:
         assert server.url.endswith("/0")
         assert server.db_url(1).endswith("/1")
         client = redis.Redis.from_url(server.url)
@@ -96,7 +97,6 @@ def test_redis_server_answers_ping(tmp_path: Path) -> None:
             assert client.get("k") == b"v"
         finally:
             client.close()
-    assert_gone(server, pid)
 
 
 def test_a_taken_port_fails_with_the_log_tail(tmp_path: Path) -> None:

@@ -149,6 +149,24 @@ class Child:
         self._proc: subprocess.Popen[bytes] | None = None
         self._signalled = False
 
+    def start(self) -> object:
+        """Start the process (each kind of child says how)."""
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        """Start unless started already; leaving the block stops the process."""
+        if self._proc is None:
+            self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
     @property
     def pid(self) -> int | None:
         return None if self._proc is None else self._proc.pid
@@ -294,19 +312,6 @@ class ServiceProcess(Child):
                 return fh.read().decode("utf-8", "replace")
         except OSError:
             return ""
-
-    def __enter__(self) -> Self:
-        if self._proc is None:
-            self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 # --- Celery workers -----------------------------------------------------------------------

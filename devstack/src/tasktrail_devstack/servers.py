@@ -125,19 +125,6 @@ class EmbeddedServer(Child, ABC):
             time.sleep(0.02)
         return False
 
-    def __enter__(self) -> Self:
-        if self._proc is None:
-            self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
 
 def _exchange(port: int, send: bytes, expect: bytes) -> bool:
     """Connect, optionally send, and check the first bytes the server answers."""

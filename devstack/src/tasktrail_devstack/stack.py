@@ -2,7 +2,7 @@
 
 Embedded NATS, MongoDB-wire and Redis servers start unless ``TASKTRAIL_NATS_URL``,
 ``TASKTRAIL_MONGO_URL`` or ``TASKTRAIL_BROKER_URL`` point elsewhere; with the embedded broker
-come a demo Celery worker and demo traffic. Then the four services start from their console
+come a demo Celery worker and demo traffic. Then the five services start from their console
 scripts. Everything binds 127.0.0.1 on free ports (the API prefers 8000) and logs to
 ``<data dir>/logs/``. Two collectors read the broker, as in production on Redis, so that
 events published while one of them is down still reach the stream.
@@ -49,7 +49,7 @@ from tasktrail_devstack.servers import (
 )
 from tasktrail_devstack.watch import Watch
 
-SERVICES = ("collector", "projector", "control", "api")
+SERVICES = ("collector", "projector", "control", "notifier", "api")
 COLLECTORS = 2
 """Collector replicas: on Redis (pub/sub) what is published while none listens is lost."""
 DEFAULT_API_PORT = 8000

@@ -34,6 +34,12 @@ ORGS = "orgs"
 CLUSTERS = "clusters"
 """Which organisation owns each cluster that was given to one (``tasktrail.org.cluster_assigned``);
 a cluster absent here belongs to the default organisation."""
+SCHEDULERS = "schedulers"
+"""Schedulers (APScheduler, Celery beat) by organisation and alias (``tasktrail.schedule.*``)."""
+SCHEDULE_JOBS = "schedule_jobs"
+"""Their jobs: what runs when, its counts and health."""
+SCHEDULE_RUNS = "schedule_runs"
+"""One document per run event of a job (submitted, executed, error, missed, max instances)."""
 
 
 def client(url: str) -> AsyncMongoClient[dict[str, Any]]:

@@ -18,6 +18,9 @@ READY_STATES = frozenset({SUCCESS, FAILURE, REVOKED})
 UNFINISHED = tuple(state for state in ALL_STATES if state not in READY_STATES)
 """Every state but the final ones (in :data:`ALL_STATES` order): a task in one of them may
 still change, so ``sync`` looks it up in the result backend."""
+ON_WORKER = frozenset({RECEIVED, STARTED})
+"""States in which a task sits on a worker: the ones a dead worker leaves lost (the
+projector's ``lost`` flag, seed 003's Stalled)."""
 
 STATUS_ALIASES = {
     "p": PENDING,

@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -67,13 +68,35 @@ async def eventually(check: Callable[[], Awaitable[T | None]], what: str, timeou
     raise AssertionError(f"timed out waiting for {what}: last={last!r}")
 
 
+@contextlib.contextmanager
+def stuck_tasks_reported(report_to: Path, after: float = 90.0) -> Iterator[None]:
+    """If the block is still running ``after`` seconds on, print every asyncio task's stack
+    (a teardown that waits forever then says on what, instead of only timing out)."""
+    loop = asyncio.get_running_loop()
+    done = threading.Event()
+
+    def report() -> None:
+        if done.wait(after):
+            return
+        with report_to.open("w") as out:
+            print(f"still tearing down after {after:.0f} s; asyncio tasks:", file=out)
+            for task in list(asyncio.all_tasks(loop)):
+                task.print_stack(file=out)
+
+    threading.Thread(target=report, daemon=True).start()
+    try:
+        yield
+    finally:
+        done.set()
+
+
 @contextlib.asynccontextmanager
 async def running_stack(
     redis_url: str, mongo_url: str, mongo_db: str, workdir: Path
 ) -> AsyncIterator[Stack]:
     broker = urlparse(redis_url)._replace(path=f"/{BROKER_DB}").geturl()
     stop = asyncio.Event()
-    with NatsServer(workdir / "nats") as nats_server:
+    with contextlib.ExitStack() as teardown, NatsServer(workdir / "nats") as nats_server:
         common: dict[str, Any] = {"nats_url": nats_server.url, "app": APP}
         projection = await projector_bootstrap(
             ProjectorSettings(
@@ -128,7 +151,10 @@ async def running_stack(
                     await clients.enter_async_context(client_with(tokens[name]))
                     for name in ("ops", "ann", "viewer")
                 ]
-                yield Stack(api, client, tokens, admin, *users)
+                try:
+                    yield Stack(api, client, tokens, admin, *users)
+                finally:
+                    teardown.enter_context(stuck_tasks_reported(workdir / "stuck-tasks.txt"))
         finally:
             if worker is not None:
                 worker.stop(timeout=10)

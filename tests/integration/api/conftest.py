@@ -16,7 +16,6 @@ from nats.aio.msg import Msg
 from pydantic import ValidationError
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
-from tasktrail_api.adapters.readmodels import MongoReadModels
 from tasktrail_api.app import create_app
 from tasktrail_api.settings import Settings
 from tasktrail_projector.bootstrap import Projection, bootstrap
@@ -32,7 +31,8 @@ from tasktrail_shared.commands import (
     control_subject,
 )
 
-from tests.integration.api.support import ADMIN_TOKEN, Doc
+from tests.integration.api.schedules_support import projecting, serving
+from tests.integration.api.support import ADMIN_TOKEN, Doc, create_api_indexes
 
 
 @pytest.fixture
@@ -63,11 +63,6 @@ def settings(mongo_url: str, nats_url: str, db: AsyncDatabase[Doc]) -> Settings:
         api_worker_timeout=0.5,
         api_write_wait=5.0,
     )
-
-
-async def create_api_indexes(db: AsyncDatabase[Doc]) -> None:
-    """The indexes the API creates at start-up, created now rather than in the background."""
-    await MongoReadModels(db.client, db.name, timeout=60).ensure_indexes()
 
 
 LABEL_RULES = [
@@ -161,3 +156,24 @@ async def control(nats_url: str, settings: Settings) -> AsyncIterator[FakeContro
     await nc.flush()
     yield fake
     await nc.close()
+
+
+@pytest.fixture
+async def stack(
+    nats_url: str, nats_stream: str, mongo_url: str, db: AsyncDatabase[Doc], settings: Settings
+) -> AsyncIterator[str]:
+    """The projector (quick schedule sweep) and the API behind a real HTTP server, for
+    schedulers that post from threads or processes of their own; the API's base URL."""
+    async with (
+        projecting(nats_url, nats_stream, mongo_url, db, settings.app),
+        serving(settings) as base,
+    ):
+        yield base
+
+
+@pytest.fixture
+async def http(stack: str) -> AsyncIterator[httpx.AsyncClient]:
+    """An admin client of :func:`stack`'s API, over HTTP."""
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    async with httpx.AsyncClient(base_url=stack, headers=headers, timeout=10) as client:
+        yield client

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
+from tasktrail_api.adapters.readmodels import MongoReadModels
 from tasktrail_projector.adapters.store import READ_MODELS, MongoStore
 from tasktrail_projector.domain.stats import slot_key
 from tasktrail_projector.domain.tasks import slot_start
@@ -17,6 +18,11 @@ from tasktrail_shared import mongo
 
 Doc = dict[str, Any]
 ADMIN_TOKEN = "admin-secret-token"
+
+
+async def create_api_indexes(db: AsyncDatabase[Doc]) -> None:
+    """The indexes the API creates at start-up, created now rather than in the background."""
+    await MongoReadModels(db.client, db.name, timeout=60).ensure_indexes()
 
 
 async def add_token(db: AsyncDatabase[Doc], token: str, name: str, role: str) -> None:

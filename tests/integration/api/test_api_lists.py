@@ -19,8 +19,7 @@ from tasktrail_shared import mongo
 from tasktrail_shared.counts import ALL, Cell
 from tasktrail_shared.fields import SEED_LABELS
 
-from tests.integration.api.conftest import create_api_indexes
-from tests.integration.api.support import T0, Doc, count_tasks, task_doc
+from tests.integration.api.support import T0, Doc, count_tasks, create_api_indexes, task_doc
 from tests.integration.api.test_api_tasks import assert_error, assert_ok
 
 N = 60

@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -23,6 +24,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from tasktrail_api.envelope import SEED001_PATHS
 from tasktrail_api.main import main
 from tasktrail_api.settings import Settings
+from tasktrail_shared.alerts import ALERT_INCIDENTS
 from tasktrail_shared.catalog import entry_id
 from tasktrail_shared.commands import CONTROL_QUEUE_GROUP, control_subject
 
@@ -36,6 +38,8 @@ pytestmark = pytest.mark.usefixtures("projector")
 A_TASKS = ["acme-task-1", "acme-task-2"]
 B_TASK, B_WORKER, B_TOKEN = "globex-task-1", "celery@globex-w1", "globex-admin"
 A_WORKER = "celery@acme-w1"
+B_SCHEDULER, B_JOB = "b-billing", "b-charge"
+"""globex's scheduler and its job (reported by globex's token: globex's)."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,8 @@ class TwoOrgs:
     a_admin: dict[str, str]
     b_admin: dict[str, str]
     controls: dict[str, FakeControl]
+    b_alerts: dict[str, str] = field(default_factory=dict)
+    """globex's alert objects by path parameter: a channel, a rule, a silence, an incident."""
 
     def sent_to(self, app: str) -> list[str]:
         return [r.command for r in self.controls[app].requests]
@@ -140,9 +146,56 @@ async def orgs(
         ]
     )
     await publish_command(nats_url, b_app, "globex-ops", "revoke", {"ids": [B_TASK]})
+    report = {"event_code": 512, "alias": B_SCHEDULER, "job_id": B_JOB, "task": "b:charge"}
+    assert (await client.post("/event", json=report, headers=b_admin)).status_code == 200
+    await _eventually_ok(client, f"/monitor/schedulers/{B_SCHEDULER}/jobs/{B_JOB}", b_admin)
     # 2 orgs created, 2 assignments, 2 tokens, 4 tasks, 1 command: all projected
     await eventually(client, "/monitor/events", 11)
-    return TwoOrgs(settings.app, a_app, b_app, a_admin, b_admin, controls)
+    b_alerts = await globex_alerts(api_as(client, b_admin), db)
+    return TwoOrgs(settings.app, a_app, b_app, a_admin, b_admin, controls, b_alerts)
+
+
+def api_as(client: httpx.AsyncClient, headers: dict[str, str]) -> Callable[..., Any]:
+    async def call(method: str, path: str, body: Any = None) -> Any:
+        response = await client.request(method, path, json=body, headers=headers)
+        assert response.status_code in (200, 201), response.text
+        return response.json()["data"]
+
+    return call
+
+
+async def globex_alerts(call: Callable[..., Any], db: AsyncDatabase[Doc]) -> dict[str, str]:
+    """A channel, a rule, a silence and an incident of globex's."""
+    hook = {"url": "http://127.0.0.1:9/", "secret": "s"}
+    channel = (
+        await call(
+            "POST",
+            "/monitor/alerts/channels",
+            {"name": "globex-hook", "type": "webhook", "config": hook},
+        )
+    )["channel"]
+    rule = (await call("POST", "/monitor/alerts/rules",
+                       {"name": "globex-rule", "kind": "task_failed",
+                        "channels": [channel["id"]]}))["rule"]  # fmt: skip
+    silence = (
+        await call(
+            "POST",
+            "/monitor/alerts/silences",
+            {"rule": rule["id"], "until": "2999-01-01T00:00:00Z"},
+        )
+    )["silence"]
+    await db[ALERT_INCIDENTS].insert_one(
+        {"_id": "globex-incident", "org": "globex", "app": "x", "rule": {"id": rule["id"]},
+         "key": "k", "state": "firing", "started_at": datetime.now(UTC)}
+    )  # fmt: skip
+    return {"channel_id": channel["id"], "rule_id": rule["id"], "silence_id": silence["id"],
+            "incident_id": "globex-incident"}  # fmt: skip
+
+
+async def _eventually_ok(client: httpx.AsyncClient, path: str, headers: dict[str, str]) -> None:
+    async with asyncio.timeout(20):
+        while (await client.get(path, headers=headers)).status_code != 200:
+            await asyncio.sleep(0.05)
 
 
 # --- organisations, assignments, the default organisation ------------------------------------
@@ -351,9 +404,12 @@ def b_values(orgs: TwoOrgs) -> dict[str, str]:
         "slug": "globex",
         "customer": "globex",
         "name": B_TOKEN,
+        **orgs.b_alerts,
         "entry_id": entry_id(orgs.b_app, "demo.add"),
         "job_id": B_TASK,
         "key": "0" * 64,
+        "alias": B_SCHEDULER,
+        "job": B_JOB,
     }
 
 
@@ -466,6 +522,43 @@ def b_commands(orgs: TwoOrgs) -> dict[tuple[str, str], dict[str, Any] | None]:
         ("DELETE", "/monitor/tokens/{name}"): None,
         ("POST", "/monitor/orgs"): {"slug": "globex", "name": "mine now"},
         ("POST", "/monitor/orgs/{slug}/clusters"): {"app": orgs.b_app},
+        ("POST", "/ctrl_api/v1/json"): {
+            "methods": [
+                {"method": m, "params": {"project_id": orgs.b_app, **params}}
+                for m, params in (
+                    ("TaskInfo", {"task_ids": B_TASK}),
+                    ("AppTasks", {"app_ids": B_WORKER}),
+                    ("TaskEvents", {"task_id": B_TASK}),
+                    ("TaskStart", {"name": "demo.add"}),
+                    ("TaskStop", {"task_ids": B_TASK}),
+                )
+            ]
+            + [
+                {"method": "TaskInfo", "params": {"project_id": orgs.a_app, "task_ids": B_TASK}},
+                {"method": "TaskStop", "params": {"project_id": orgs.a_app, "task_ids": B_TASK}},
+            ]
+        },
+        ("POST", "/monitor/alerts/channels"): {
+            "name": "x",
+            "type": "slack",
+            "config": {"url": "http://127.0.0.1:9/"},
+        },
+        ("DELETE", "/monitor/alerts/channels/{channel_id}"): None,
+        ("POST", "/monitor/alerts/channels/{channel_id}/enable"): None,
+        ("POST", "/monitor/alerts/channels/{channel_id}/test"): None,
+        ("POST", "/monitor/alerts/rules"): {
+            "name": "x",
+            "kind": "task_failed",
+            "channels": [orgs.b_alerts["channel_id"]],
+        },
+        ("DELETE", "/monitor/alerts/rules/{rule_id}"): None,
+        ("POST", "/monitor/alerts/silences"): {
+            "rule": orgs.b_alerts["rule_id"],
+            "until": "2999-01-01T00:00:00Z",
+        },
+        ("DELETE", "/monitor/alerts/silences/{silence_id}"): None,
+        ("PATCH", "/monitor/schedulers/{alias}/jobs/{job}"): {"grace_seconds": 5},
+        ("POST", "/event"): {"event_code": 4, "alias": B_SCHEDULER},
         **catalog_commands(orgs),
     }
 
@@ -489,9 +582,15 @@ def catalog_commands(orgs: TwoOrgs) -> dict[tuple[str, str], dict[str, Any] | No
 
 
 NAMES_NO_OBJECT = {("POST", "/monitor/tasks/revoke-by-stamp")}
+REPORTS = {("POST", "/event")}
+"""A report is always the caller's own organisation's: acme's scheduler of that alias."""
 """Routes that name no task or worker: they go to the caller's clusters alone."""
+OWN_CREATES = {("POST", "/monitor/alerts/channels")}
+"""Routes that name nothing of another organisation's: they create in the caller's own."""
 ROOT_ONLY = {("POST", "/monitor/orgs"), ("POST", "/monitor/orgs/{slug}/clusters")}
 """Refused to every organisation's admin whatever the slug (so nothing leaks either)."""
+IN_ENTRIES = {("POST", "/ctrl_api/v1/json")}
+"""Seed 003's batch: 200, each method answered 404 in its own entry."""
 BY_SECRET_KEY = {
     ("POST", "/{customer}/task/{entry_id}/secret/{key}/job"),
     ("POST", "/job/secret/{key}"),
@@ -512,8 +611,18 @@ async def test_every_command_route_answers_404_for_the_other_organisation(
         response = await api.request(method, url, json=body, params=params, headers=orgs.a_admin)
         if (method, path) in NAMES_NO_OBJECT:
             assert_ok(response)
+        elif (method, path) in OWN_CREATES:
+            assert response.status_code == 201, response.text
+            assert response.json()["data"]["channel"]["org"] == "acme"
+        elif (method, path) in REPORTS:
+            assert response.json() == {"status": "success", "message": "", "data": {}}
         elif (method, path) in ROOT_ONLY:
             assert_error(response, 403, "root")
+        elif (method, path) in IN_ENTRIES:
+            assert response.status_code == 200, response.text
+            codes = [entry["error"]["code"] for entry in response.json()["reply"]]
+            assert body is not None and codes == [404] * len(body["methods"]), response.text
+            assert "globex" not in response.text.lower().replace(B_TASK, "")
         elif (method, path) in BY_SECRET_KEY:
             assert response.status_code == 403 and response.json()["statusCode"] == 403
         else:
@@ -531,6 +640,10 @@ async def test_every_command_route_answers_404_for_the_other_organisation(
     assert [t["name"] for t in tokens] == [B_TOKEN]
     clusters = assert_ok(await client.get("/monitor/orgs/globex"))["org"]["clusters"]
     assert clusters == [orgs.b_app]
+    path = f"/monitor/schedulers/{B_SCHEDULER}"
+    assert assert_ok(await api.get(path, headers=orgs.b_admin))["scheduler"]["state"] == "running"
+    job = assert_ok(await api.get(f"{path}/jobs/{B_JOB}", headers=orgs.b_admin))["job"]
+    assert job["grace_seconds"] == 60.0
 
 
 # --- where commands go -------------------------------------------------------------------------

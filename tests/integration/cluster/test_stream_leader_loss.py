@@ -22,14 +22,7 @@ from tasktrail_devstack.servers import NatsCluster
 from tasktrail_shared import mongo
 from tasktrail_shared.celery_wire import decode_redis_envelope
 
-from tests.integration.collector.support import (
-    CollectorProcess,
-    ids_of,
-    publish_steadily,
-    stream_ids,
-    unique_messages,
-    wait_subscribers,
-)
+from tests.integration.collector import support as collector_support
 from tests.integration.projector.support import (
     projector_process,
     read,
@@ -82,8 +75,8 @@ async def wait_new_leader(servers: list[str], stream: str, old: str, timeout: fl
 async def test_killing_the_stream_leader_under_load_loses_and_doubles_nothing(
     redis_url: str, mongo_url: str, mongo_db: str, tmp_path: Path
 ) -> None:
-    await wait_subscribers(redis_url, 0)
-    messages = unique_messages(MESSAGES)
+    await collector_support.wait_subscribers(redis_url, 0)
+    messages = collector_support.unique_messages(MESSAGES)
     with NatsCluster(tmp_path / "nats") as cluster:
         settings = settings_for(
             cluster.url,
@@ -96,11 +89,15 @@ async def test_killing_the_stream_leader_under_load_loses_and_doubles_nothing(
         )
         env = {"broker_url": redis_url, "nats_url": cluster.url, "app": APP}
         with (
-            CollectorProcess("collector", tmp_path, stream_replicas="3", **env) as collector,
+            collector_support.CollectorProcess(
+                "collector", tmp_path, stream_replicas="3", **env
+            ) as collector,
             projector_process(settings, tmp_path / "projector.log") as projector,
         ):
             collector.wait_ready()
-            load = asyncio.create_task(publish_steadily(redis_url, messages, PER_SECOND))
+            load = asyncio.create_task(
+                collector_support.publish_steadily(redis_url, messages, PER_SECOND)
+            )
             await asyncio.sleep(2)
             leader = await stream_leader(cluster.urls, settings.stream)
             assert leader is not None
@@ -112,7 +109,7 @@ async def test_killing_the_stream_leader_under_load_loses_and_doubles_nothing(
             failover = time.monotonic() - killed_at
             still_loading = not load.done()
             await load
-            ids = await stream_ids(survivors[0], expect=len(messages))
+            ids = await collector_support.stream_ids(survivors[0], expect=len(messages))
             await wait_drained(settings.model_copy(update={"nats_url": survivors[0]}))
             _, body = collector.health()
             collector.check_running()
@@ -123,7 +120,7 @@ async def test_killing_the_stream_leader_under_load_loses_and_doubles_nothing(
     )
 
     assert len(ids) == len(set(ids)) == len(messages)  # in the stream once each
-    assert set(ids) == ids_of(messages)
+    assert set(ids) == collector_support.ids_of(messages)
     assert body["counters"]["received"] == len(messages)
     history = await read(mongo_url, mongo_db, mongo.TASK_EVENTS)
     assert set(history) == set(ids)  # every message reached the history, under its own id

@@ -9,34 +9,27 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from tests.integration.collector.support import (
-    CollectorProcess,
-    ids_of,
-    publish_steadily,
-    stream_ids,
-    unique_messages,
-    wait_subscribers,
-)
+from tests.integration.collector import support
 
 
 async def test_killing_one_of_two_replicas_under_load_loses_nothing(
     redis_url: str, fresh_nats_url: str, tmp_path: Path
 ) -> None:
-    await wait_subscribers(redis_url, 0)
+    await support.wait_subscribers(redis_url, 0)
     env = {"broker_url": redis_url, "nats_url": fresh_nats_url, "app": "ha"}
-    messages = unique_messages(12_000)
+    messages = support.unique_messages(12_000)
     with (
-        CollectorProcess("c1", tmp_path, **env) as c1,
-        CollectorProcess("c2", tmp_path, **env) as c2,
+        support.CollectorProcess("c1", tmp_path, **env) as c1,
+        support.CollectorProcess("c2", tmp_path, **env) as c2,
     ):
         c1.wait_ready()
         c2.wait_ready()
-        load = asyncio.create_task(publish_steadily(redis_url, messages, 2_000))
+        load = asyncio.create_task(support.publish_steadily(redis_url, messages, 2_000))
         await asyncio.sleep(2.5)
         c1.kill()  # SIGKILL: no drain, no goodbye
         await load
-        ids = await stream_ids(fresh_nats_url, expect=len(messages))
+        ids = await support.stream_ids(fresh_nats_url, expect=len(messages))
         _, body = c2.health()
         assert body["counters"]["received"] == len(messages)
     assert len(ids) == len(set(ids)) == len(messages)
-    assert set(ids) == ids_of(messages)
+    assert set(ids) == support.ids_of(messages)

@@ -8,14 +8,7 @@ from pathlib import Path
 
 from tasktrail_devstack.servers import NatsServer
 
-from tests.integration.collector.support import (
-    CollectorProcess,
-    ids_of,
-    publish_steadily,
-    stream_ids,
-    unique_messages,
-    wait_subscribers,
-)
+from tests.integration.collector import support
 
 OUTAGE = 30.0
 
@@ -27,9 +20,9 @@ async def test_an_outage_of_nats_loses_and_duplicates_nothing(
     server = NatsServer(nats_dir)
     server.start()
     url, port = server.url, server.port
-    messages = unique_messages(24_000)
+    messages = support.unique_messages(24_000)
     try:
-        collector = CollectorProcess(
+        collector = support.CollectorProcess(
             "outage",
             tmp_path,
             broker_url=redis_url.rsplit("/", 1)[0] + "/7",
@@ -40,9 +33,9 @@ async def test_an_outage_of_nats_loses_and_duplicates_nothing(
         )
         with collector:
             collector.wait_ready()
-            await wait_subscribers(redis_url, 1)
+            await support.wait_subscribers(redis_url, 1)
             load = asyncio.create_task(
-                publish_steadily(
+                support.publish_steadily(
                     redis_url, [(c.replace("/0.", "/7.", 1), p) for c, p in messages], 500
                 )
             )
@@ -58,13 +51,13 @@ async def test_an_outage_of_nats_loses_and_duplicates_nothing(
             server = NatsServer(nats_dir, port=port)  # the same data and address
             server.start()
             await load
-            ids = await stream_ids(url, expect=len(messages), timeout=120)
+            ids = await support.stream_ids(url, expect=len(messages), timeout=120)
             _, body = collector.health()
             assert body["counters"]["backlog"] == 0
     finally:
         server.stop()
     assert len(ids) == len(set(ids)) == len(messages)
-    assert set(ids) == ids_of(messages)
+    assert set(ids) == support.ids_of(messages)
 
 
 async def test_sigterm_drains_and_what_cannot_be_sent_is_replayed_by_the_next_start(
@@ -73,7 +66,7 @@ async def test_sigterm_drains_and_what_cannot_be_sent_is_replayed_by_the_next_st
     server = NatsServer(tmp_path / "nats")
     server.start()
     url, port = server.url, server.port
-    messages = unique_messages(3_000)
+    messages = support.unique_messages(3_000)
     env = {
         "broker_url": redis_url.rsplit("/", 1)[0] + "/8",
         "nats_url": url,
@@ -83,13 +76,13 @@ async def test_sigterm_drains_and_what_cannot_be_sent_is_replayed_by_the_next_st
     }
     on_db8 = [(c.replace("/0.", "/8.", 1), p) for c, p in messages]
     try:
-        with CollectorProcess("first", tmp_path, **env) as first:
+        with support.CollectorProcess("first", tmp_path, **env) as first:
             first.wait_ready()
-            await wait_subscribers(redis_url, 1)
-            await publish_steadily(redis_url, on_db8[:1000], 2000)  # these are published
-            await stream_ids(url, expect=1000)
+            await support.wait_subscribers(redis_url, 1)
+            await support.publish_steadily(redis_url, on_db8[:1000], 2000)  # these are published
+            await support.stream_ids(url, expect=1000)
             server.stop()
-            await publish_steadily(redis_url, on_db8[1000:], 2000)  # these are buffered
+            await support.publish_steadily(redis_url, on_db8[1000:], 2000)  # these are buffered
             first.wait_until(
                 "holding everything", lambda: first.health()[1]["counters"]["received"] == 3000, 10
             )
@@ -97,10 +90,10 @@ async def test_sigterm_drains_and_what_cannot_be_sent_is_replayed_by_the_next_st
         assert "messages left in the spool" in first.log_since_start()
         server = NatsServer(tmp_path / "nats", port=port)
         server.start()
-        with CollectorProcess("first", tmp_path, **env) as again:  # same spool directory
+        with support.CollectorProcess("first", tmp_path, **env) as again:  # same spool directory
             again.wait_ready()
-            ids = await stream_ids(url, expect=len(messages))
+            ids = await support.stream_ids(url, expect=len(messages))
     finally:
         server.stop()
     assert len(ids) == len(set(ids)) == len(messages)
-    assert set(ids) == ids_of(messages)
+    assert set(ids) == support.ids_of(messages)

@@ -170,6 +170,29 @@ async def clean_run(settings: Settings) -> dict[str, dict[Any, Doc]]:
         await drop(clean.mongo_url, clean.mongo_db)
 
 
+def crash_settings(nats_url: str, mongo_url: str, db: str, ack_wait: float) -> Settings:
+    """Settings for a projector that will be killed: small batches, so it dies mid-stream,
+    and ``ack_wait`` seconds before what it had fetched is delivered again."""
+    return settings_for(
+        nats_url,
+        mongo_url,
+        db,
+        "TASKTRAIL",
+        projector_batch_size=40,
+        projector_ack_wait=ack_wait,
+    )
+
+
+async def settled_and_clean(
+    settings: Settings,
+) -> tuple[dict[str, dict[Any, Doc]], dict[str, dict[Any, Doc]]]:
+    """The read models of ``settings`` once settled, and those of a clean run over the same
+    stream: what a disturbed run is compared with."""
+    await settle(settings)
+    expected = await clean_run(settings)
+    return await read_models(settings.mongo_url, settings.mongo_db), expected
+
+
 def projector_process(settings: Settings, log: Path, **env: str) -> ServiceProcess:
     return ServiceProcess(
         "projector",

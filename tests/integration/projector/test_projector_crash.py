@@ -9,18 +9,8 @@ from typing import Any
 
 from tasktrail_shared import counts, mongo
 
-from tests.integration.projector.support import (
-    Doc,
-    clean_run,
-    position,
-    projector_process,
-    publish,
-    read_models,
-    settings_for,
-    settle,
-    traffic,
-    wait_drained,
-)
+from tests.integration.projector import support
+from tests.integration.projector.support import Doc
 
 Models = dict[str, dict[Any, Doc]]
 
@@ -44,30 +34,21 @@ def totals(models: Models) -> Counter[tuple[str, str]]:
 async def test_kill_9_mid_stream_then_restart_converges_to_a_clean_run(
     fresh_nats_url: str, mongo_url: str, mongo_db: str, tmp_path: Path
 ) -> None:
-    settings = settings_for(
-        fresh_nats_url,
-        mongo_url,
-        mongo_db,
-        "TASKTRAIL",
-        projector_batch_size=40,
-        projector_ack_wait=2,  # what the killed process had fetched comes back after 2 s
-    )
-    total = await publish(settings, traffic())
-    first = projector_process(settings, tmp_path / "projector.log").start()
+    # what the killed process had fetched comes back after 2 s
+    settings = support.crash_settings(fresh_nats_url, mongo_url, mongo_db, ack_wait=2)
+    total = await support.publish(settings, support.traffic())
+    first = support.projector_process(settings, tmp_path / "projector.log").start()
     try:
         async with asyncio.timeout(60):
-            while await position(mongo_url, mongo_db) < total // 3:
+            while await support.position(mongo_url, mongo_db) < total // 3:
                 first.check_running()
                 await asyncio.sleep(0.05)
     finally:
         assert first.kill() == -9  # as a crash would: no shutdown, nothing flushed
-    assert await position(mongo_url, mongo_db) < total  # it really was cut short
-    with projector_process(settings, tmp_path / "projector.log"):
-        await wait_drained(settings)
-    await settle(settings)
-
-    expected = await clean_run(settings)
+    assert await support.position(mongo_url, mongo_db) < total  # it really was cut short
+    with support.projector_process(settings, tmp_path / "projector.log"):
+        await support.wait_drained(settings)
+    actual, expected = await support.settled_and_clean(settings)
     assert len(expected[mongo.TASKS]) > 500
-    crashed = await read_models(mongo_url, mongo_db)
-    assert crashed == expected
-    assert totals(crashed) == recount(crashed)  # and the counters are exact
+    assert actual == expected
+    assert totals(actual) == recount(actual)  # and the counters are exact

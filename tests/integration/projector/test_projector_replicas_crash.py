@@ -14,17 +14,7 @@ from pathlib import Path
 import nats
 from tasktrail_shared import mongo
 
-from tests.integration.projector.support import (
-    clean_run,
-    position,
-    projector_process,
-    publish,
-    read_models,
-    settings_for,
-    settle,
-    traffic,
-    wait_drained,
-)
+from tests.integration.projector import support
 
 
 async def redeliveries(nats_url: str, stream: str, durable: str) -> int:
@@ -42,18 +32,12 @@ async def redeliveries(nats_url: str, stream: str, durable: str) -> int:
 async def test_one_of_two_replicas_killed_mid_batch_converges_to_a_clean_run(
     fresh_nats_url: str, mongo_url: str, mongo_db: str, tmp_path: Path
 ) -> None:
-    settings = settings_for(
-        fresh_nats_url,
-        mongo_url,
-        mongo_db,
-        "TASKTRAIL",
-        projector_batch_size=40,
-        projector_ack_wait=3,  # what the killed replica had fetched comes back after 3 s
-    )
-    total = await publish(settings, traffic(3000))
+    # what the killed replica had fetched comes back after 3 s
+    settings = support.crash_settings(fresh_nats_url, mongo_url, mongo_db, ack_wait=3)
+    total = await support.publish(settings, support.traffic(3000))
     debug = {"TASKTRAIL_LOG_LEVEL": "DEBUG"}  # a line per batch
-    doomed = projector_process(settings, tmp_path / "doomed.log", **debug)
-    with projector_process(settings, tmp_path / "survivor.log", **debug) as survivor:
+    doomed = support.projector_process(settings, tmp_path / "doomed.log", **debug)
+    with support.projector_process(settings, tmp_path / "survivor.log", **debug) as survivor:
         doomed.start()
         try:
             for replica in (doomed, survivor):  # both at work
@@ -63,14 +47,14 @@ async def test_one_of_two_replicas_killed_mid_batch_converges_to_a_clean_run(
                 await asyncio.sleep(0.02)
         finally:
             assert doomed.kill() == -9  # mid-batch: it fetches the next batch as it acks one
-        assert await position(mongo_url, mongo_db) < total  # cut short
-        with projector_process(settings, tmp_path / "doomed.log"):  # back, as a supervisor does
-            await wait_drained(settings)
+        assert await support.position(mongo_url, mongo_db) < total  # cut short
+        with support.projector_process(
+            settings, tmp_path / "doomed.log"
+        ):  # back, as a supervisor does
+            await support.wait_drained(settings)
         survivor.check_running()
     # The killed replica held messages it had fetched but not acknowledged: they came again.
     assert await redeliveries(fresh_nats_url, settings.stream, settings.projector_durable) > 0
-    await settle(settings)
-
-    expected = await clean_run(settings)
+    actual, expected = await support.settled_and_clean(settings)
     assert len(expected[mongo.TASKS]) > 500
-    assert await read_models(mongo_url, mongo_db) == expected
+    assert actual == expected

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
@@ -45,6 +46,25 @@ async def seed(db: AsyncDatabase[Doc], app: str) -> None:
     await db.tasks.update_many({}, {"$set": {"app": app}})
     await db.workers.update_many({}, {"$set": {"app": app}})
     await count_tasks(db)  # as the projector would: registers the cluster, counts the tasks
+
+
+SignIn = Callable[[str], Awaitable[Browser]]
+
+
+@pytest.fixture
+async def sign_in(
+    app_client: httpx.AsyncClient,
+    tokens: dict[str, str],
+    db: AsyncDatabase[Doc],
+    settings: Settings,
+) -> SignIn:
+    """With the cluster seeded (``seed``): a browser logged in with the named role's token."""
+    await seed(db, settings.app)
+
+    async def as_role(role: str) -> Browser:
+        return await logged_in(app_client, tokens[role])
+
+    return as_role
 
 
 def actions_in(html: str) -> set[str]:
@@ -138,6 +158,7 @@ async def test_every_page_renders_for_every_role(
         "/ui/workers/celery@w1": ['data-worker="celery@w1"'],
         "/ui/audit": ["Audit log"],
         "/ui/queues": ["Queues"],
+        "/ui/schedulers": ["Schedulers", "None yet"],
     }  # fmt: skip
     for path, expected in pages.items():
         response = await browser.get(path)
@@ -157,14 +178,8 @@ async def test_every_page_renders_for_every_role(
     assert ("purge" in actions_in(queues_page)) is (browser.role == "admin")
 
 
-async def test_fragments_are_the_parts_of_their_pages(
-    app_client: httpx.AsyncClient,
-    tokens: dict[str, str],
-    db: AsyncDatabase[Doc],
-    settings: Settings,
-) -> None:
-    await seed(db, settings.app)
-    browser = await logged_in(app_client, tokens["viewer"])
+async def test_fragments_are_the_parts_of_their_pages(sign_in: SignIn) -> None:
+    browser = await sign_in("viewer")
     table = await browser.get("/ui/tasks?status=FAILURE", headers={"HX-Target": "task-table"})
     assert "<html" not in table.text and f'data-task-id="{FAILED}"' in table.text
     assert f'data-task-id="{TASK}"' not in table.text
@@ -178,14 +193,8 @@ async def test_fragments_are_the_parts_of_their_pages(
         )
 
 
-async def test_filters_are_kept_in_the_url_and_bad_ones_are_explained(
-    app_client: httpx.AsyncClient,
-    tokens: dict[str, str],
-    db: AsyncDatabase[Doc],
-    settings: Settings,
-) -> None:
-    await seed(db, settings.app)
-    browser = await logged_in(app_client, tokens["viewer"])
+async def test_filters_are_kept_in_the_url_and_bad_ones_are_explained(sign_in: SignIn) -> None:
+    browser = await sign_in("viewer")
     # a sort by name is served within a time range (see docs/api.md, List shapes)
     since = "timestamp_after=2022-01-01T00:00:00Z"
     page = (await browser.get(f"/ui/tasks?status=SUCCESS&status=STARTED&sort=name&{since}")).text
@@ -207,12 +216,9 @@ async def test_filters_are_kept_in_the_url_and_bad_ones_are_explained(
 
 
 async def test_an_operator_revokes_through_control_with_their_name(
-    app_client: httpx.AsyncClient, tokens: dict[str, str], db: AsyncDatabase[Doc],
-    settings: Settings,
-    control: FakeControl,
-) -> None:  # fmt: skip
-    await seed(db, settings.app)
-    browser = await logged_in(app_client, tokens["operator"])
+    sign_in: SignIn, control: FakeControl
+) -> None:
+    browser = await sign_in("operator")
     await browser.get(f"/ui/tasks/{CHILD}")
     response = await browser.post(f"/ui/tasks/{CHILD}/terminate")
     assert response.status_code == 200, response.text
@@ -232,12 +238,9 @@ async def test_an_operator_revokes_through_control_with_their_name(
     ],
 )
 async def test_forged_requests_are_refused(
-    app_client: httpx.AsyncClient, tokens: dict[str, str], db: AsyncDatabase[Doc],
-    settings: Settings,
-    control: FakeControl, csrf: str | None, origin: str | None, why: str,
-) -> None:  # fmt: skip
-    await seed(db, settings.app)
-    browser = await logged_in(app_client, tokens["admin"])
+    sign_in: SignIn, control: FakeControl, csrf: str | None, origin: str | None, why: str
+) -> None:
+    browser = await sign_in("admin")
     await browser.get(f"/ui/tasks/{TASK}")
     data = {} if csrf is None else {"csrf": csrf}
     response = await browser.post(f"/ui/tasks/{TASK}/revoke", data, origin=origin)
@@ -246,12 +249,9 @@ async def test_forged_requests_are_refused(
 
 
 async def test_a_viewer_cannot_act_even_with_a_valid_form(
-    app_client: httpx.AsyncClient, tokens: dict[str, str], db: AsyncDatabase[Doc],
-    settings: Settings,
-    control: FakeControl,
-) -> None:  # fmt: skip
-    await seed(db, settings.app)
-    browser = await logged_in(app_client, tokens["viewer"])
+    sign_in: SignIn, control: FakeControl
+) -> None:
+    browser = await sign_in("viewer")
     await browser.get(f"/ui/tasks/{TASK}")
     assert browser.csrf
     for path, data in (
@@ -267,12 +267,9 @@ async def test_a_viewer_cannot_act_even_with_a_valid_form(
 
 
 async def test_destructive_actions_name_what_they_touch_and_want_it_typed(
-    app_client: httpx.AsyncClient, tokens: dict[str, str], db: AsyncDatabase[Doc],
-    settings: Settings,
-    control: FakeControl,
-) -> None:  # fmt: skip
-    await seed(db, settings.app)
-    browser = await logged_in(app_client, tokens["admin"])
+    sign_in: SignIn, control: FakeControl
+) -> None:
+    browser = await sign_in("admin")
     await browser.get("/ui/tasks")
     bulk = {"action": "revoke", "ids": [TASK, CHILD]}
     ask = await browser.post("/ui/tasks", bulk)
@@ -296,12 +293,9 @@ async def test_destructive_actions_name_what_they_touch_and_want_it_typed(
 
 
 async def test_worker_commands_take_their_fields_and_the_contract_checks_them(
-    app_client: httpx.AsyncClient, tokens: dict[str, str], db: AsyncDatabase[Doc],
-    settings: Settings,
-    control: FakeControl,
-) -> None:  # fmt: skip
-    await seed(db, settings.app)
-    browser = await logged_in(app_client, tokens["operator"])
+    sign_in: SignIn, control: FakeControl
+) -> None:
+    browser = await sign_in("operator")
     await browser.get("/ui/workers/celery@w1")
     ok = await browser.post("/ui/workers/celery@w1/autoscale", {"max": "8", "min": "2"})
     assert ok.status_code == 200

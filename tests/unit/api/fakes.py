@@ -172,6 +172,22 @@ class FakeDocuments:
         return self.find(query, [("_id", 1)], projection)[:limit]
 
 
+class FakeScheduleReads:
+    """The scheduled-jobs read models in memory."""
+
+    def __init__(self) -> None:
+        self.schedulers = FakeDocuments()
+        self.jobs = FakeDocuments()
+        self.runs = FakeDocuments()
+
+    async def job_counts(self, schedulers: list[str]) -> dict[str, int]:
+        counts = dict.fromkeys(schedulers, 0)
+        for job in self.jobs.docs.values():
+            if job.get("active") and job.get("scheduler") in counts:
+                counts[job["scheduler"]] += 1
+        return counts
+
+
 class FakeReadModels:
     def __init__(self) -> None:
         self.tasks = FakeDocuments()
@@ -221,6 +237,17 @@ class FakeReadModels:
     ) -> tuple[list[Doc], int]:
         rows = self._entries(message, entry, direction)
         return rows[skip : skip + limit], len(rows)
+
+    async def log_entries(
+        self, message: Query, entry: Query, direction: int, limit: int
+    ) -> list[Doc]:
+        found = [m for m in self.messages if matches(m, message)]
+        unwound = [{**m, "events": e} for m in found for e in m.get("events") or []]
+        rows = sort(
+            [row for row in unwound if matches(row, entry)],
+            [("seq", direction), ("events.index", direction)],
+        )
+        return rows[:limit]
 
     async def stats(self, query: Query) -> list[Doc]:
         return sort([b for b in self.buckets if matches(b, query)], [("minute", 1)])
@@ -432,6 +459,7 @@ class World:
 
     def __init__(self, **settings: Any) -> None:
         self.read_models = FakeReadModels()
+        self.schedule_reads = FakeScheduleReads()
         self.token_store = FakeTokenStore()
         self.catalog_keys = FakeCatalogKeys()
         self.publisher = FakePublisher(self.read_models)
@@ -442,6 +470,7 @@ class World:
         self.use_cases: UseCases = bootstrap(
             self.settings,
             read_models=self.read_models,
+            schedule_reads=self.schedule_reads,
             token_store=self.token_store,
             catalog_keys=self.catalog_keys,
             publisher=self.publisher,

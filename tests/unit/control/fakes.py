@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from datetime import datetime
+from dataclasses import asdict
 from typing import Any
 
+from tasktrail_control.handlers import Dispatch
 from tasktrail_shared.stream_message import StreamMessage
 
 INSPECT_ANSWERS: dict[str, Any] = {
@@ -63,30 +64,8 @@ class FakeRemote:
     async def purge(self, queue: str) -> int:
         return self.queues.pop(queue, 0)
 
-    async def send(
-        self,
-        name: str,
-        args: list[Any],
-        kwargs: dict[str, Any],
-        *,
-        queue: str | None,
-        eta: datetime | None,
-        countdown: float | None,
-        time_limit: float | None = None,
-        soft_time_limit: float | None = None,
-    ) -> str:
-        self.sent.append(
-            {
-                "name": name,
-                "args": args,
-                "kwargs": kwargs,
-                "queue": queue,
-                "eta": eta,
-                "countdown": countdown,
-                "time_limit": time_limit,
-                "soft_time_limit": soft_time_limit,
-            }
-        )
+    async def send(self, task: Dispatch) -> str:
+        self.sent.append(asdict(task))
         return f"task-{len(self.sent)}"
 
 

@@ -3,6 +3,7 @@ a browser that falls behind gets one reload, and a reconnect resumes from its la
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 
@@ -92,3 +93,13 @@ def test_events_with_several_lines_keep_them() -> None:
 def test_a_notice_names_at_most_its_limit() -> None:
     many = ChangeNotice.of("a", 3, {str(i) for i in range(1001)}, {"w"})
     assert many.more and many.tasks == [] and many.workers == ["w"]
+
+
+async def test_stop_ends_the_ticking_even_when_a_notice_arrives_at_the_same_moment() -> None:
+    hub = LiveHub()
+    ticking = asyncio.create_task(hub.run())
+    await asyncio.sleep(0)
+    hub.notice(notice("t1"))  # the wake-up and the stop land in the same loop iteration
+    hub.stop()
+    done, _ = await asyncio.wait({ticking}, timeout=5)
+    assert done == {ticking} and ticking.exception() is None

@@ -8,7 +8,14 @@ from typing import Any
 import pytest
 from tasktrail_api.domain.errors import BadRequest
 from tasktrail_api.ui.commands import ACTIONS, form_arguments
-from tasktrail_api.ui.present import exception_type, failure_inbox, lifecycle, readable, workflow
+from tasktrail_api.ui.present import (
+    exception_type,
+    failure_inbox,
+    lifecycle,
+    readable,
+    timeline,
+    workflow,
+)
 
 
 def test_reprs_are_pretty_printed_and_cut_ones_marked() -> None:
@@ -64,3 +71,19 @@ def test_form_fields_become_command_arguments() -> None:
         form_arguments(ACTIONS["autoscale"], {"max": "x", "min": "1"})
     with pytest.raises(BadRequest):
         form_arguments(ACTIONS["add_consumer"], {})
+
+
+def test_a_job_s_runs_on_a_strip_oldest_first_outcomes_only() -> None:
+    newest_first: list[dict[str, Any]] = [
+        {"kind": "max_instances", "time": "2030-01-01T00:00:05Z", "duration": None},
+        {"kind": "executed", "time": "2030-01-01T00:00:04Z", "duration": 0.25},
+        {"kind": "submitted", "time": "2030-01-01T00:00:03.75Z", "duration": None},
+        {"kind": "missed", "time": "2030-01-01T00:00:02Z", "duration": None},
+        {"kind": "error", "time": "2030-01-01T00:00:01Z", "duration": 1.5},
+    ]
+    strip = timeline(newest_first)
+    assert [m.outcome for m in strip.marks] == ["error", "missed", "executed", "max_instances"]
+    assert strip.marks[2].label == "executed at 2030-01-01T00:00:04Z UTC, 0.250 s"
+    assert strip.marks[3].label == "max instances at 2030-01-01T00:00:05Z UTC"
+    assert strip.summary == "4 runs, oldest first: 1 executed, 1 error, 1 missed, 1 max instances"
+    assert timeline([{"kind": "submitted", "time": None}]).marks == []

@@ -12,20 +12,26 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import TypeAdapter
 
+from tasktrail_api.adapters.alerts import MongoAlertStore, NatsChannelTester
 from tasktrail_api.adapters.changes import ChangeFeed
 from tasktrail_api.adapters.clock import SystemClock
 from tasktrail_api.adapters.commands import CommandClient, close_nats, open_nats
 from tasktrail_api.adapters.publisher import JetStreamPublisher
 from tasktrail_api.adapters.readmodels import MongoReadModels, open_read_models
+from tasktrail_api.adapters.schedules import MongoScheduleReads
 from tasktrail_api.bootstrap import bootstrap
 from tasktrail_api.envelope import ERROR_DESCRIPTIONS, Envelope, ErrorEnvelope, install_handlers
 from tasktrail_api.middleware import LimitBody, StripTrailingSlash
 from tasktrail_api.routes import (
+    alerts,
     catalog,
+    ctrl_api,
     events,
     health,
     orgs,
     queues,
+    scheduler_reports,
+    schedulers,
     stats,
     tasks,
     tokens,
@@ -84,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             use_cases = bootstrap(
                 settings,
                 read_models=read_models,
+                schedule_reads=MongoScheduleReads(read_models),
                 token_store=read_models,
                 catalog_keys=read_models,
                 publisher=JetStreamPublisher(
@@ -91,6 +98,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 ),
                 sender=CommandClient(nc, timeout=settings.api_command_timeout),
                 clock=SystemClock(),
+                alert_store=MongoAlertStore(read_models.database),
+                channel_tester=NatsChannelTester(nc, timeout=settings.api_alert_test_timeout),
             )
             app.state.use_cases = use_cases
             app.state.indexing = indexing
@@ -117,7 +126,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_handlers(app)
     app.add_middleware(StripTrailingSlash)
     app.add_middleware(LimitBody, limit=settings.api_max_body)
-    for module in (health, tasks, workers, queues, events, tokens, orgs, stats, catalog):
+    for module in (
+        health, tasks, workers, queues, events, tokens, orgs, stats, catalog, ctrl_api, alerts,
+        schedulers, scheduler_reports,
+    ):  # fmt: skip
         app.include_router(module.router)
     ui.install(app, settings)
     return app

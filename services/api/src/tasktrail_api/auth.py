@@ -3,7 +3,7 @@
 A token arrives as ``Authorization: Bearer <t>``, ``Authorization: Token <t>`` (the original
 API's DRF style) or ``?access_token=<t>`` (for browsers and scripts that cannot set headers);
 the token use case says whom it stands for, and the organisations use case what they may
-see (``CallerScope``).
+see (``CallerScope``; ``ViewerScope`` for reads, which need no more than the viewer role).
 """
 
 from __future__ import annotations
@@ -58,8 +58,11 @@ async def authenticate(
     return await use_cases.tokens.identify(token)
 
 
+Authenticated = Annotated[Principal, Depends(authenticate)]
+
+
 def require(role: Role) -> Callable[[Principal], Awaitable[Principal]]:
-    async def check(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+    async def check(principal: Authenticated) -> Principal:
         if principal.role < role:
             raise Forbidden(f"this needs the {role.name} role")
         return principal
@@ -74,11 +77,17 @@ CALLERS = {Role.viewer: Viewer, Role.operator: Operator, Role.admin: Admin}
 """The dependency that admits callers of at least each role."""
 
 
-async def scope_of(
-    use_cases: UseCasesDep, principal: Annotated[Principal, Depends(authenticate)]
-) -> Scope:
+async def scope_of(use_cases: UseCasesDep, principal: Authenticated) -> Scope:
     """What the caller may see and command (the token is read once per request)."""
     return await use_cases.orgs.scope(principal)
 
 
 CallerScope = Annotated[Scope, Depends(scope_of)]
+
+
+async def _read_scope(_: Viewer, scope: CallerScope) -> Scope:
+    return scope
+
+
+ViewerScope = Annotated[Scope, Depends(_read_scope)]
+"""What a read may see: the caller needs at least the viewer role, and sees their scope."""

@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tasktrail_api.settings import Settings
+from tasktrail_api.usecases.alerts import Alerts, AlertStore, ChannelTester
 from tasktrail_api.usecases.audit import Audit
+from tasktrail_api.usecases.batch import Batch
 from tasktrail_api.usecases.catalog import Catalog
 from tasktrail_api.usecases.commands import Commands
 from tasktrail_api.usecases.dashboard import Dashboard
@@ -23,6 +25,7 @@ from tasktrail_api.usecases.ports import (
     ReadModels,
     TokenStore,
 )
+from tasktrail_api.usecases.schedules import ScheduleReads, Schedules
 from tasktrail_api.usecases.stats import Stats
 from tasktrail_api.usecases.tasks import Tasks
 from tasktrail_api.usecases.tokens import Tokens
@@ -43,48 +46,55 @@ class UseCases:
     catalog: Catalog
     orgs: Orgs
     stats: Stats
+    batch: Batch
+    alerts: Alerts
+    schedules: Schedules
 
 
 def bootstrap(
     settings: Settings,
     *,
     read_models: ReadModels,
+    schedule_reads: ScheduleReads,
     token_store: TokenStore,
     catalog_keys: CatalogKeys,
     publisher: EventPublisher,
     sender: CommandSender,
     clock: Clock,
+    alert_store: AlertStore | None = None,
+    channel_tester: ChannelTester | None = None,
 ) -> UseCases:
     orgs = Orgs(
         read_models, publisher, clock, default_app=settings.app, wait=settings.api_write_wait
     )
     commands = Commands(sender, read_models, orgs, worker_timeout=settings.api_worker_timeout)
+    tasks = Tasks(
+        read_models,
+        commands,
+        clock,
+        wait=settings.api_write_wait,
+        sync_chunk=settings.api_sync_chunk,
+        sync_max=settings.api_sync_max,
+        count_bound=settings.api_count_bound,
+    )
+    workers = Workers(read_models, commands, orgs, clock)
+    audit = Audit(read_models)
+    catalog = Catalog(
+        read_models, catalog_keys, publisher, commands, orgs, clock, wait=settings.api_write_wait
+    )
     return UseCases(
-        tasks=Tasks(
-            read_models,
-            commands,
-            clock,
-            wait=settings.api_write_wait,
-            sync_chunk=settings.api_sync_chunk,
-            sync_max=settings.api_sync_max,
-            count_bound=settings.api_count_bound,
-        ),
-        workers=Workers(read_models, commands, orgs, clock),
+        tasks=tasks,
+        workers=workers,
         writes=Writes(read_models, publisher, clock, orgs, wait=settings.api_write_wait),
         commands=commands,
-        audit=Audit(read_models),
+        audit=audit,
         dashboard=Dashboard(read_models, clock),
         tokens=Tokens(token_store, publisher, clock, orgs, admin_token=settings.admin_token),
         health=Health(read_models, sender, timeout=settings.api_ready_timeout),
         orgs=orgs,
+        batch=Batch(tasks, workers, audit, commands, catalog),
         stats=Stats(read_models, clock),
-        catalog=Catalog(
-            read_models,
-            catalog_keys,
-            publisher,
-            commands,
-            orgs,
-            clock,
-            wait=settings.api_write_wait,
-        ),
+        catalog=catalog,
+        alerts=Alerts(alert_store, publisher, clock, channel_tester),
+        schedules=Schedules(schedule_reads, publisher, clock, wait=settings.api_write_wait),
     )

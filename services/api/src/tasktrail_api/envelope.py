@@ -7,6 +7,11 @@ place where a use case's failure (``domain.errors``) becomes an HTTP status.
 Seed 001's routes (TheEye's tasks API, :data:`SEED001_PATHS`) answer plain JSON instead, and
 every error under their paths (a bad token or body, an unknown path, a body too large) in
 TheEye's shape, ``{statusCode, error, message}`` (:func:`plain_error`), with the same statuses.
+
+Seed 003's batch API (under ``/ctrl_api/``) answers in its own shape, ``{"reply": [...]}``:
+each call's entry carries its result or an error object ``{"code", "message"}`` (``code`` is
+the status the same failure gets elsewhere), and a request that fails as a whole (bad body,
+no token) gets ``{"reply": [], "error": {...}}`` with that status.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tasktrail_api.domain import errors
+from tasktrail_api.usecases.batch import Reply
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +88,8 @@ def ok(data: Any, status_code: int = 200) -> JSONResponse:
 
 SEED001_PATHS = re.compile(r"^/(?:job|[^/]+/(?:task|job))(?:/|$)")
 """Seed 001's paths: ``/job...``, ``/<customer>/task...``, ``/<customer>/job...``."""
+BATCH_PATHS = "/ctrl_api/"
+"""Where answers take seed 003's shape instead of the envelope."""
 
 
 def error_response(
@@ -93,11 +101,30 @@ def error_response(
     path: str = "",
 ) -> JSONResponse:
     """An error envelope; ``err_code`` is the HTTP status (stable, clients test it). Under
-    :data:`SEED001_PATHS`, TheEye's error body instead."""
+    :data:`SEED001_PATHS`, TheEye's error body, and under :data:`BATCH_PATHS` seed 003's
+    failed request, instead."""
     if SEED001_PATHS.match(path):
         return plain_error(status_code, message, headers=headers)
+    if path.startswith(BATCH_PATHS):
+        failed = {"reply": [], "error": {"code": status_code, "message": message}}
+        return JSONResponse(failed, status_code=status_code, headers=headers)
     body = ErrorEnvelope(err_code=status_code, err_msg=message, data=data)
     return JSONResponse(body.model_dump(mode="json"), status_code=status_code, headers=headers)
+
+
+def batch_reply(replies: Sequence[Reply]) -> JSONResponse:
+    """Seed 003's answer: one entry per call, in order, with the call's ``id`` if it had one."""
+    entries = []
+    for reply in replies:
+        entry: dict[str, Any] = {"method": reply.call.method}
+        if reply.call.id is not None:
+            entry["id"] = reply.call.id
+        if reply.error is None:
+            entry["result"] = reply.result
+        else:
+            entry["error"] = {"code": status_of(reply.error), "message": reply.error.message}
+        entries.append(entry)
+    return JSONResponse({"reply": entries})
 
 
 def describe_validation_errors(errors: Sequence[Any]) -> tuple[str, list[dict[str, str]]]:

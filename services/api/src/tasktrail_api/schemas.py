@@ -266,3 +266,33 @@ class Recipe(BaseModel):
 
 class DeletedCount(BaseModel):
     deletedCount: int  # TheEye's name
+
+
+# --- seed 003's batch API (not in the envelope) ------------------------------------------------
+
+
+class BatchError(BaseModel):
+    code: int
+    """The HTTP status the same failure gets from the REST routes (400, 403, 404, 502...)."""
+    message: str
+
+
+class BatchEntry(BaseModel):
+    """One call's answer: ``result`` (its shape is the method's) or ``error``."""
+
+    method: str
+    id: str | int | None = None
+    """The call's ``id``, when it had one."""
+    result: Any = None
+    error: BatchError | None = None
+
+
+class BatchAnswer(BaseModel):
+    reply: list[BatchEntry]
+
+
+class BatchFailure(BaseModel):
+    """A request refused as a whole (bad body, no token): no call was run."""
+
+    reply: list[BatchEntry] = Field(max_length=0)
+    error: BatchError

@@ -12,6 +12,8 @@ class Settings(CommonSettings):
     admin_token: str | None = None
     """``TASKTRAIL_ADMIN_TOKEN``: an admin token that works from start-up."""
     api_command_timeout: float = Field(default=5.0, gt=0)
+    api_alert_test_timeout: float = Field(default=60.0, gt=0)
+    """Seconds a "send test" waits for a notifier (it retries a failing channel with backoff)."""
     """Seconds to wait for the control service to answer a command."""
     api_worker_timeout: float = Field(default=2.0, gt=0, le=60)
     """Seconds control waits for worker replies; must leave control time to answer us."""

@@ -7,6 +7,7 @@ abandoned one) publishes the same ids and JetStream's duplicate window drops the
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from tasktrail_shared.commands import RunArgs
@@ -28,89 +29,72 @@ UNKNOWN_STATE = "PENDING"
 """What a result backend says about a task id it has never seen."""
 
 
-def inspected(
-    *,
-    app: str,
-    source: str,
-    command_id: str,
-    actor: str,
-    at: float,
-    hostname: str,
-    answers: Mapping[str, Any] | None,
-) -> StreamMessage:
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where control's events come from: one command (its id and actor), at one time."""
+
+    app: str
+    source: str
+    command_id: str
+    actor: str
+    at: float
+
+    def event(self, event_type: str, payload: dict[str, Any], about: str) -> StreamMessage:
+        """An event about ``about`` (a hostname or task id), with an id that the same
+        command always gives it."""
+        return own_event(
+            app=self.app,
+            type=event_type,
+            payload=payload,
+            source=self.source,
+            id=f"{self.command_id}:{about}",
+            subject=about,
+        )
+
+
+def inspected(origin: Origin, hostname: str, answers: Mapping[str, Any] | None) -> StreamMessage:
     """``answers`` maps each of :data:`INSPECTIONS` to the worker's answer; ``None``: no answer."""
     data = answers or {}
     payload = WorkerInspected(
-        at=at,
-        actor=actor,
+        at=origin.at,
+        actor=origin.actor,
         hostname=hostname,
         reachable=answers is not None,
         **{name: data.get(name) for name in INSPECTIONS},
     )
-    return own_event(
-        app=app,
-        type=WORKER_INSPECTED,
-        payload=payload.model_dump(),
-        source=source,
-        id=f"{command_id}:{hostname}",
-        subject=hostname,
-    )
+    return origin.event(WORKER_INSPECTED, payload.model_dump(), hostname)
 
 
-def reconciled(
-    *, app: str, source: str, command_id: str, actor: str, at: float, meta: Mapping[str, Any]
-) -> StreamMessage | None:
+RECONCILED_FIELDS = (
+    "result", "traceback", "date_done", "name", "args", "kwargs", "worker", "retries",
+)  # fmt: skip
+"""What a result backend's record gives a reconciled task as it is."""
+
+
+def reconciled(origin: Origin, meta: Mapping[str, Any]) -> StreamMessage | None:
     """One task as the result backend knows it, or ``None`` if the backend does not."""
     state = meta.get("state")
     if not state or state == UNKNOWN_STATE:
         return None
     payload = TaskReconciled(
-        at=at,
-        actor=actor,
+        at=origin.at,
+        actor=origin.actor,
         uuid=meta["id"],
         state=state,
         exception=meta.get("result") if state == "FAILURE" else None,
         queue=meta.get("queue"),
-        **{
-            key: meta.get(key)
-            for key in (
-                "result",
-                "traceback",
-                "date_done",
-                "name",
-                "args",
-                "kwargs",
-                "worker",
-                "retries",
-            )
-        },
+        **{key: meta.get(key) for key in RECONCILED_FIELDS},
     )
-    return own_event(
-        app=app,
-        type=TASK_RECONCILED,
-        payload=payload.model_dump(),
-        source=source,
-        id=f"{command_id}:{meta['id']}",
-        subject=meta["id"],
-    )
+    return origin.event(TASK_RECONCILED, payload.model_dump(), meta["id"])
 
 
-def labelled(
-    *, app: str, source: str, command_id: str, actor: str, at: float, task_id: str, args: RunArgs
-) -> StreamMessage:
+def labelled(origin: Origin, task_id: str, args: RunArgs) -> StreamMessage:
     """The record of a task ``run`` just sent with ``labels``: its name, queue, labels and
     the time it was sent, as PENDING until its own events say more."""
-    fields: dict[str, Any] = {"name": args.name, "state": PENDING, "sent": rfc3339(at)}
+    fields: dict[str, Any] = {"name": args.name, "state": PENDING, "sent": rfc3339(origin.at)}
     if args.queue is not None:
         fields["queue"] = args.queue
     payload = TaskRecorded(
-        at=at, actor=actor, uuid=task_id, fields={**fields, **(args.labels or {})}
+        at=origin.at, actor=origin.actor, uuid=task_id, fields={**fields, **(args.labels or {})}
     )
-    return own_event(
-        app=app,
-        type=TASK_RECORDED,
-        payload=payload.model_dump(),
-        source=source,
-        id=f"{command_id}:{task_id}",
-        subject=task_id,
-    )
+    return origin.event(TASK_RECORDED, payload.model_dump(), task_id)

@@ -30,7 +30,7 @@ from tasktrail_shared.commands import (
 from tasktrail_shared.stream_message import StreamMessage
 
 from tasktrail_control.arguments import CommandError
-from tasktrail_control.events import INSPECTIONS, inspected, labelled, reconciled
+from tasktrail_control.events import INSPECTIONS, Origin, inspected, labelled, reconciled
 from tasktrail_control.outcomes import (
     answered_data,
     for_named_workers,
@@ -40,6 +40,20 @@ from tasktrail_control.outcomes import (
 
 PUBLISH_BATCH = 256
 """Events published concurrently: a sync of thousands of tasks must not pay one round trip each."""
+
+
+@dataclass(frozen=True, slots=True)
+class Dispatch:
+    """A task to send by name, with Celery's ``send_task`` options (``run`` and ``retry``)."""
+
+    name: str
+    args: list[Any]
+    kwargs: dict[str, Any]
+    queue: str | None = None
+    eta: datetime | None = None
+    countdown: float | None = None
+    time_limit: float | None = None
+    soft_time_limit: float | None = None
 
 
 class Remote(Protocol):
@@ -57,18 +71,9 @@ class Remote(Protocol):
     async def shutdown(self, names: list[str]) -> None: ...
     async def lookup(self, ids: list[str]) -> list[dict[str, Any]]: ...
     async def purge(self, queue: str) -> int: ...
-    async def send(
-        self,
-        name: str,
-        args: list[Any],
-        kwargs: dict[str, Any],
-        *,
-        queue: str | None,
-        eta: datetime | None,
-        countdown: float | None,
-        time_limit: float | None = None,
-        soft_time_limit: float | None = None,
-    ) -> str: ...
+    async def send(self, task: Dispatch) -> str:
+        """Send the task; its new id."""
+        ...
 
 
 class EventPublisher(Protocol):
@@ -84,6 +89,10 @@ class Context:
     source: str
     remote: Remote
     publisher: EventPublisher
+
+    def origin(self, request: CommandRequest) -> Origin:
+        """What the events ``request`` leads to say of where they come from, as of now."""
+        return Origin(self.app, self.source, request.id, request.actor, time.time())
 
     async def publish_all(self, messages: Sequence[StreamMessage]) -> None:
         for start in range(0, len(messages), PUBLISH_BATCH):
@@ -157,22 +166,11 @@ async def refresh(ctx: Context, args: RefreshArgs, request: CommandRequest) -> D
             for host, data in answered_data(from_replies(reply)).items():
                 if host in answers:
                     answers[host][name] = data
-    at = time.time()
-
-    def event(hostname: str, data: dict[str, Any] | None) -> StreamMessage:
-        return inspected(
-            app=ctx.app,
-            source=ctx.source,
-            command_id=request.id,
-            actor=request.actor,
-            at=at,
-            hostname=hostname,
-            answers=data,
-        )
-
+    origin = ctx.origin(request)
     unreachable = [name for name in args.expected if name not in answered]
     await ctx.publish_all(
-        [event(host, answers[host]) for host in alive] + [event(n, None) for n in unreachable]
+        [inspected(origin, host, answers[host]) for host in alive]
+        + [inspected(origin, name, None) for name in unreachable]
     )
     workers = {host: WorkerOutcome(status="ok", detail="inspected") for host in alive}
     return Done(with_missing(wanted, workers))
@@ -186,18 +184,8 @@ async def sync(ctx: Context, args: SyncArgs, request: CommandRequest) -> Done:
             "set TASKTRAIL_RESULT_BACKEND for the control service"
         )
     metas = await ctx.remote.lookup(args.ids)
-    at = time.time()
-    found = [
-        reconciled(
-            app=ctx.app,
-            source=ctx.source,
-            command_id=request.id,
-            actor=request.actor,
-            at=at,
-            meta=meta,
-        )
-        for meta in metas
-    ]
+    origin = ctx.origin(request)
+    found = [reconciled(origin, meta) for meta in metas]
     events = [event for event in found if event is not None]
     await ctx.publish_all(events)
     return Done(result=len(events))
@@ -211,36 +199,26 @@ async def run(ctx: Context, args: RunArgs, request: CommandRequest) -> Done:
     """Send the task; with ``labels``, record them for the new task once it is sent (a run
     that was not sent leaves no record behind)."""
     task_id = await ctx.remote.send(
-        args.name,
-        args.args,
-        args.kwargs,
-        queue=args.queue,
-        eta=args.eta,
-        countdown=args.countdown,
-        time_limit=args.time_limit,
-        soft_time_limit=args.soft_time_limit,
+        Dispatch(
+            args.name,
+            args.args,
+            args.kwargs,
+            queue=args.queue,
+            eta=args.eta,
+            countdown=args.countdown,
+            time_limit=args.time_limit,
+            soft_time_limit=args.soft_time_limit,
+        )
     )
     if args.labels is not None:
-        await ctx.publisher.publish(
-            labelled(
-                app=ctx.app,
-                source=ctx.source,
-                command_id=request.id,
-                actor=request.actor,
-                at=time.time(),
-                task_id=task_id,
-                args=args,
-            )
-        )
+        await ctx.publisher.publish(labelled(ctx.origin(request), task_id, args))
     return Done(result=task_id)
 
 
 async def retry(ctx: Context, args: RetryArgs, request: CommandRequest) -> Done:
     """A new task with the original's name and arguments (the original ``id`` is audit only)."""
     task_args, task_kwargs = args.original_arguments()
-    task_id = await ctx.remote.send(
-        args.name, task_args, task_kwargs, queue=args.queue, eta=None, countdown=None
-    )
+    task_id = await ctx.remote.send(Dispatch(args.name, task_args, task_kwargs, queue=args.queue))
     return Done(result=task_id)
 
 

@@ -8,10 +8,12 @@ from typing import TextIO
 
 from tasktrail_projector.adapters.changes import NatsChangeNotifier
 from tasktrail_projector.adapters.progress_output import progress_output
+from tasktrail_projector.adapters.publisher import JetStreamSink
 from tasktrail_projector.adapters.store import MongoStore
 from tasktrail_projector.adapters.stream import JetStreamSource
 from tasktrail_projector.clock import SYSTEM_CLOCK
 from tasktrail_projector.rebuild import Rebuild, Until
+from tasktrail_projector.schedule_sweep import ScheduleSweep
 from tasktrail_projector.service import Projector
 from tasktrail_projector.settings import Settings
 from tasktrail_projector.sweeps import Maintenance
@@ -25,12 +27,14 @@ class Projection:
     maintenance: Maintenance
     source: JetStreamSource
     store: MongoStore
+    schedules: ScheduleSweep
 
     async def run(self, stop: asyncio.Event) -> None:
         """Project and sweep until ``stop`` is set."""
         async with asyncio.TaskGroup() as group:
             group.create_task(self.projector.run(stop))
             group.create_task(self.maintenance.run(stop))
+            group.create_task(self.schedules.run(stop))
 
     async def ready(self) -> dict[str, bool]:
         """Readiness really pings: NATS connected and MongoDB answering."""
@@ -57,6 +61,7 @@ def _projector(
         sent_hold=settings.projector_sent_hold,
         cache_size=settings.projector_cache_size,
         notifier=NatsChangeNotifier(source.nc) if live else None,
+        schedule_store=store,
     )
 
 
@@ -71,15 +76,20 @@ def _maintenance(settings: Settings, store: MongoStore, projector: Projector) ->
     )
 
 
+async def _ensure_indexes(store: MongoStore, settings: Settings) -> None:
+    """The indexes and expiries the settings ask for (labels, TTLs, stats window)."""
+    await store.ensure_indexes(
+        settings.label_names(),
+        settings.projector_task_ttl_days,
+        settings.projector_event_ttl_days,
+        settings.stats_window(),
+    )
+
+
 async def _open_store(settings: Settings, database: str) -> MongoStore:
     store = MongoStore.open(settings.mongo_url, database)
     try:
-        await store.ensure_indexes(
-            settings.label_names(),
-            settings.projector_task_ttl_days,
-            settings.projector_event_ttl_days,
-            settings.stats_window(),
-        )
+        await _ensure_indexes(store, settings)
     except BaseException:
         await store.close()
         raise
@@ -100,7 +110,13 @@ async def bootstrap(settings: Settings | None = None) -> Projection:
         await store.close()
         raise
     projector = _projector(settings, source, store)
-    return Projection(projector, _maintenance(settings, store, projector), source, store)
+    sweep = ScheduleSweep(
+        store,
+        JetStreamSink(source.nc),
+        app=settings.app,
+        interval=settings.projector_schedule_interval,
+    )
+    return Projection(projector, _maintenance(settings, store, projector), source, store, sweep)
 
 
 async def bootstrap_rebuild(
@@ -123,12 +139,7 @@ async def bootstrap_rebuild(
         await store.close()
         raise
     try:
-        await store.ensure_indexes(
-            settings.label_names(),
-            settings.projector_task_ttl_days,
-            settings.projector_event_ttl_days,
-            settings.stats_window(),
-        )
+        await _ensure_indexes(store, settings)
     except BaseException:
         await source.close(discard=True)  # no half-made consumer left for a live projector
         await store.close()

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from tasktrail_shared.changes import ChangeNotice
+from tasktrail_shared.stream_message import StreamMessage
 
 from tasktrail_projector.domain.lost import Flip
 
@@ -207,3 +208,44 @@ class MaintenanceStore(Protocol):
 
 class Store(ReadModelStore, MaintenanceStore, Protocol):
     """Everything the projector needs from its database."""
+
+
+class ScheduleStore(Protocol):
+    """What the scheduled-jobs fold and its sweep read beyond plain loads and writes."""
+
+    async def job_ids(self, scheduler: str) -> list[str]:
+        """The ``_id`` of every job document of ``scheduler`` (``org/alias``)."""
+        ...
+
+    async def count_runs(self, jobs: Sequence[str]) -> list[Doc]:
+        """``{job, kind, n}``: how many runs of each kind each of ``jobs`` has."""
+        ...
+
+    async def schedulers(self) -> list[Doc]:
+        """Every scheduler document."""
+        ...
+
+    async def active_jobs(self) -> list[Doc]:
+        """Every job document that is active, without ``_latest``."""
+        ...
+
+    async def task_submissions(self, since: datetime, limit: int) -> list[Doc]:
+        """Submissions received since ``since`` that dispatched a Celery task
+        (``celery_task_id``), oldest first."""
+        ...
+
+    async def task_outcomes(self, task_ids: Sequence[str]) -> set[str]:
+        """Which of these Celery task ids already have a run that ended (any outcome)."""
+        ...
+
+    async def tasks_by_id(self, task_ids: Sequence[str], fields: Sequence[str]) -> list[Doc]:
+        """The Celery task documents of these ids, with only ``fields``."""
+        ...
+
+
+class EventSink(Protocol):
+    """Writes the projector's own conclusions (``tasktrail.schedule.*``) into the log."""
+
+    async def publish(self, message: StreamMessage) -> None:
+        """Returns once the log acknowledged it; :class:`SourceUnavailable` if it cannot."""
+        ...

@@ -35,6 +35,9 @@ from tasktrail_shared.mongo import (
     CLUSTERS,
     DEAD_LETTERS,
     ORGS,
+    SCHEDULE_JOBS,
+    SCHEDULE_RUNS,
+    SCHEDULERS,
     TASK_EVENTS,
     TASKS,
     WORKERS,
@@ -42,7 +45,7 @@ from tasktrail_shared.mongo import (
 from tasktrail_shared.times import is_epoch
 
 from tasktrail_projector.clock import SYSTEM_CLOCK
-from tasktrail_projector.domain import catalog, counts, orgs, tasks, workers
+from tasktrail_projector.domain import catalog, counts, orgs, schedules, tasks, workers
 from tasktrail_projector.domain.changes import change_notices
 from tasktrail_projector.domain.events import to_datetime
 from tasktrail_projector.domain.history import task_entries
@@ -57,6 +60,7 @@ from tasktrail_projector.ports import (
     EventSource,
     ReadModelStore,
     RejectedWrite,
+    ScheduleStore,
     SourceUnavailable,
     StoreUnavailable,
     Write,
@@ -133,6 +137,7 @@ class Projector:
         cache_size: int = 5000,
         clock: Clock = SYSTEM_CLOCK,
         notifier: ChangeNotifier | None = None,
+        schedule_store: ScheduleStore | None = None,
     ) -> None:
         self.source = source
         self.clock = clock
@@ -147,6 +152,8 @@ class Projector:
         self.stats = Stats()
         self.notifier = notifier
         """Told which documents each batch changed, after its position is saved."""
+        self.schedule_store = schedule_store
+        """Where scheduled jobs are counted; without one, schedule events are not projected."""
         self._merge_task: Merge[tasks.TaskChange] = partial(tasks.merge, rules=tuple(rules))
         self._caches = {
             TASKS: DocCache(cache_size),
@@ -154,6 +161,8 @@ class Projector:
             CATALOG: DocCache(max(cache_size, 1000)),
             ORGS: DocCache(ORG_CACHE),
             CLUSTERS: DocCache(ORG_CACHE),
+            SCHEDULERS: DocCache(ORG_CACHE),
+            SCHEDULE_JOBS: DocCache(cache_size),
         }
         self._insert_first = dict.fromkeys(self._caches, True)
         self.touched_workers: set[str] = set()
@@ -300,6 +309,7 @@ class Projector:
         task_changes = tasks.group(observed, records)
         await self._register(task_changes)
         org_changes, cluster_changes = orgs.group(records)
+        facts = [fact for _, message in decoded for fact in message.schedule]
         try:
             async with asyncio.TaskGroup() as group:  # a failure cancels the other writes
                 task_docs = group.create_task(self._converge(TASKS, task_changes, self._merge_task))
@@ -313,6 +323,8 @@ class Projector:
                     group.create_task(self._converge(ORGS, org_changes, orgs.merge_org))
                 if cluster_changes:
                     group.create_task(self._converge(CLUSTERS, cluster_changes, orgs.merge_cluster))
+                if facts and self.schedule_store is not None:
+                    group.create_task(self._schedules(self.schedule_store, facts))
                 if history:
                     group.create_task(self.store.append(TASK_EVENTS, history))
                 if dead:
@@ -330,7 +342,7 @@ class Projector:
             await self.notifier.notify(change_notices(seq, written, worker_docs.result()))
         self.stats.batches += 1
         self.stats.messages += len(deliveries)
-        self.stats.events += len(observed) + len(records)
+        self.stats.events += len(observed) + len(records) + len(facts)
         self.stats.dead_letters += len(dead)
         self.stats.history += len(history)
         log.debug(
@@ -347,6 +359,27 @@ class Projector:
         if new:
             await self.store.register_apps(new)
             self._registered.update(new)
+
+    async def _schedules(self, store: ScheduleStore, facts: Sequence[schedules.Fact]) -> None:
+        """Runs first (so that the counts count them), then schedulers and jobs."""
+        batch = schedules.group(facts)
+        for scheduler, cleared in batch.cleared.items():
+            mine = {job for job in batch.jobs if job.startswith(f"{scheduler}/")}
+            for job in sorted(mine | set(await store.job_ids(scheduler))):
+                batch.jobs[job].extend(cleared)
+        if batch.runs:
+            await self.store.append(SCHEDULE_RUNS, batch.runs)
+        counts = {}
+        if batch.counted:
+            counts = schedules.count_rows(await store.count_runs(sorted(batch.counted)))
+        jobs = {
+            job: schedules.JobChange(facts, counts.get(job) if job in batch.counted else None)
+            for job, facts in batch.jobs.items()
+        }
+        await asyncio.gather(
+            self._converge(SCHEDULERS, batch.schedulers, schedules.merge_scheduler),
+            self._converge(SCHEDULE_JOBS, jobs, schedules.merge_job),
+        )
 
     async def _converge(
         self, collection: str, changes: Mapping[str, C], merge: Merge[C]

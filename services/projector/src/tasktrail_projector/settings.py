@@ -66,6 +66,8 @@ class Settings(CommonSettings):
     projector_stats_interval: float = Field(default=2.0, gt=0)
     """Seconds between recomputations of the stats and counters of the slots marked since."""
     projector_lost_interval: float = Field(default=2.0, gt=0)
+    projector_schedule_interval: float = Field(default=1.0, gt=0)
+    """Seconds between judgements of scheduled jobs' health (late, missed, unresponsive)."""
 
     def stats_window(self) -> float:
         """The stats window in days, capped by the task TTL (0: unbounded)."""

@@ -31,10 +31,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from tasktrail_shared.counts import TOTAL
+from tasktrail_shared.states import ON_WORKER
 
 from tasktrail_projector.clock import SYSTEM_CLOCK
 from tasktrail_projector.domain import counts, lost, stats
-from tasktrail_projector.domain.tasks import ON_WORKER, SLOT_SECONDS
+from tasktrail_projector.domain.tasks import SLOT_SECONDS
 from tasktrail_projector.ports import Clock, MaintenanceStore, SourceUnavailable, StoreUnavailable
 
 log = logging.getLogger("tasktrail.projector")

@@ -82,6 +82,11 @@ class MongoReadModels:
     def collection(self, name: str) -> AsyncCollection[Doc]:
         return self._db[name]
 
+    @property
+    def database(self) -> AsyncDatabase[Doc]:
+        """The database, for adapters of collections that are not read models (alerts)."""
+        return self._db
+
     async def run(self, op: Callable[[], Awaitable[T]], timeout: float | None = None) -> T:
         """``op`` bounded by pymongo's timeout, detached from the caller's cancellation."""
         limit = self._timeout if timeout is None else timeout
@@ -175,6 +180,13 @@ class MongoReadModels:
             self.aggregate(mongo.TASK_EVENTS, history.history_count(message, entry)),
         )
         return rows, int(counted[0]["n"]) if counted else 0
+
+    async def log_entries(
+        self, message: Query, entry: Query, direction: int, limit: int
+    ) -> list[Doc]:
+        return await self.aggregate(
+            mongo.TASK_EVENTS, history.log_pipeline(message, entry, direction, limit)
+        )
 
     async def stats(self, query: Query) -> list[Doc]:
         async def op() -> list[Doc]:

@@ -3,7 +3,9 @@ its ``events`` entries unwound and filtered by type, actor, task and time."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from tasktrail_api.domain.filters import EventFilters
@@ -83,3 +85,64 @@ def events_after(base: Query, last: Mapping[str, Any]) -> list[Segment]:
     at = last.get("timestamp")
     ties = Segment(and_query(base, {"timestamp": at, "_id": {"$gt": last["_id"]}}), [("_id", 1)])
     return [ties, Segment(and_query(base, {"timestamp": {"$gt": at}}), EVENT_SORT)]
+
+
+# --- one task's history in log order (seed 003's TaskEvents) ---------------------------------
+
+LOG_TOKEN = re.compile(r"^(\d{1,19})\.(\d{1,9})$")
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class LogPosition:
+    """Where an entry is in the log: its message's stream sequence, then its index in the
+    message. Entries are written in this order, so whatever is recorded after an entry has a
+    higher position: an update token is the position of the last entry a caller has seen."""
+
+    seq: int
+    index: int
+
+    @property
+    def token(self) -> str:
+        return f"{self.seq}.{self.index}"
+
+    @classmethod
+    def parse(cls, token: str) -> LogPosition:
+        """ValueError unless ``token`` is one :attr:`token` made."""
+        found = LOG_TOKEN.fullmatch(token)
+        if found is None:
+            raise ValueError("not an update token this API gave")
+        return cls(int(found[1]), int(found[2]))
+
+    @classmethod
+    def of(cls, row: Mapping[str, Any]) -> LogPosition:
+        """The position of an unwound history row (``events`` is the entry)."""
+        entry = row.get("events")
+        index = entry.get("index", 0) if isinstance(entry, Mapping) else 0
+        return cls(int(row.get("seq") or 0), int(index or 0))
+
+
+START = LogPosition(0, 0)
+"""Before every entry (stream sequences start at 1)."""
+
+
+def log_queries(uuid: str, after: LogPosition | None) -> tuple[Query, Query]:
+    """The ``task_events`` query and the entry condition of one task's entries after
+    ``after`` (all of them for ``None``)."""
+    message: Query = {"uuids": uuid}
+    entry: Query = {"events.uuid": uuid}
+    if after is not None:
+        message["seq"] = {"$gte": after.seq}
+        entry["$or"] = [{"seq": {"$gt": after.seq}}, {"events.index": {"$gt": after.index}}]
+    return message, entry
+
+
+def log_pipeline(message: Query, entry: Query, direction: int, limit: int) -> list[Query]:
+    """Entries in log order (``seq``, then the index in the message), ``direction`` 1 from
+    the oldest, -1 from the newest; ``limit`` of them."""
+    return [
+        {"$match": message},
+        {"$unwind": "$events"},
+        {"$match": entry},
+        {"$sort": {"seq": direction, "events.index": direction}},
+        {"$limit": limit},
+    ]

@@ -38,7 +38,7 @@ from itertools import product
 from typing import Any
 
 from tasktrail_shared.fields import SEED_LABELS
-from tasktrail_shared.states import UNFINISHED
+from tasktrail_shared.states import ON_WORKER, UNFINISHED
 
 from tasktrail_api.domain.cursor import Cursor
 from tasktrail_api.domain.filters import TaskFilters, WorkerFilters
@@ -509,3 +509,22 @@ def worker_totals(now: datetime, scope: Scope) -> list[Query]:
 def unfinished_tasks(scope: Scope) -> Query:
     """Tasks ``sync`` should look up: not SUCCESS, FAILURE or REVOKED."""
     return {"state": {"$in": list(UNFINISHED)}, **LIVE, **scope.condition()}
+
+
+# --- selections by id (seed 003's batch methods) ----------------------------------------------
+
+
+def tasks_on_workers(hosts: Iterable[str], scope: Scope, *, active_only: bool) -> Query:
+    """Live tasks sitting on these workers (RECEIVED or STARTED there); ``active_only``:
+    not the lost ones (their worker process is gone)."""
+    query: Query = {"state": {"$in": sorted(ON_WORKER)}, "worker": {"$in": sorted(set(hosts))}}
+    if active_only:
+        query["lost"] = {"$in": [False, None]}  # a document from before the flag: not lost
+    return within({**query, **LIVE}, scope)
+
+
+def workers_by_ids(ids: Iterable[str], scope: Scope) -> Query:
+    """Live workers by uuid or hostname (as :func:`worker_by_id`)."""
+    wanted = sorted(set(ids))
+    either = {"$or": [{"id": {"$in": wanted}}, {"_id": {"$in": wanted}}]}
+    return within({**either, **LIVE}, scope)

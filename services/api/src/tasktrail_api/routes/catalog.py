@@ -6,15 +6,18 @@ the path or the body.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse, Response
 from tasktrail_shared.catalog import ENTRY_ID_PATTERN, Definition
 
-from tasktrail_api.auth import Admin, Operator, Viewer
+from tasktrail_api.auth import Authenticated, Operator, require
 from tasktrail_api.deps import UseCasesDep
 from tasktrail_api.domain.catalog import JobRequest, RecipeImport, one_of
+from tasktrail_api.domain.principals import Principal, Role
+from tasktrail_api.domain.scope import Scope
 from tasktrail_api.routes.plain import (
     ACCEPTED,
     JOB_BODY,
@@ -35,6 +38,33 @@ Key = Annotated[str, Path(min_length=1, max_length=255, description="The task's 
 Body = Annotated[JobRequest, Depends(job_request)]
 
 
+@dataclass(frozen=True)
+class Member:
+    """The caller inside the organisation the path names: what they may reach there, and who
+    they are (the catalog use cases check both)."""
+
+    scope: Scope
+    caller: Principal
+
+
+@dataclass(frozen=True)
+class _MemberAtLeast:
+    """The dependency that admits callers of at least ``role`` who belong to ``customer``
+    (NotFound otherwise, as for any object of another organisation)."""
+
+    role: Role
+
+    async def __call__(
+        self, customer: Customer, use_cases: UseCasesDep, principal: Authenticated
+    ) -> Member:
+        caller = await require(self.role)(principal)
+        return Member(await use_cases.catalog.scope(customer, caller), caller)
+
+
+ViewerIn = Annotated[Member, Depends(_MemberAtLeast(Role.viewer))]
+AdminIn = Annotated[Member, Depends(_MemberAtLeast(Role.admin))]
+
+
 def _defined(outcome: Defined, status_code: int) -> JSONResponse:
     if outcome.accepted is not None:
         return accepted(outcome.entry_id, outcome.accepted.id, outcome.accepted.seq)
@@ -42,10 +72,9 @@ def _defined(outcome: Defined, status_code: int) -> JSONResponse:
 
 
 @router.get("/{customer}/task", response_model=list[CatalogEntry])
-async def list_catalog(customer: Customer, use_cases: UseCasesDep, caller: Viewer) -> JSONResponse:
+async def list_catalog(use_cases: UseCasesDep, member: ViewerIn) -> JSONResponse:
     """The organisation's tasks the caller may see (admins: all), by name."""
-    scope = await use_cases.catalog.scope(customer, caller)
-    return answer(await use_cases.catalog.entries(scope, caller))
+    return answer(await use_cases.catalog.entries(member.scope, member.caller))
 
 
 @router.post(
@@ -54,70 +83,63 @@ async def list_catalog(customer: Customer, use_cases: UseCasesDep, caller: Viewe
     response_model=CatalogEntry,
     responses=ACCEPTED,
 )
-async def import_task(
-    customer: Customer, body: RecipeImport, use_cases: UseCasesDep, caller: Admin
-) -> JSONResponse:
+async def import_task(body: RecipeImport, use_cases: UseCasesDep, member: AdminIn) -> JSONResponse:
     """Define a task from a recipe (``GET .../recipe``): created, or restored if deleted."""
-    scope = await use_cases.catalog.scope(customer, caller)
-    return _defined(await use_cases.catalog.import_recipe(scope, caller, body), 201)
+    return _defined(await use_cases.catalog.import_recipe(member.scope, member.caller, body), 201)
 
 
 @router.get("/{customer}/task/{entry_id}", response_model=CatalogEntry)
 async def get_catalog_task(
-    customer: Customer, entry_id: EntryId, use_cases: UseCasesDep, caller: Viewer
+    entry_id: EntryId, use_cases: UseCasesDep, member: ViewerIn
 ) -> JSONResponse:
-    scope = await use_cases.catalog.scope(customer, caller)
-    return answer(await use_cases.catalog.get(scope, caller, entry_id))
+    """One task of the catalog, if the caller may use it (NotFound otherwise)."""
+    return answer(await use_cases.catalog.get(member.scope, member.caller, entry_id))
 
 
 @router.patch("/{customer}/task/{entry_id}", response_model=CatalogEntry, responses=ACCEPTED)
 async def define_task(
-    customer: Customer, entry_id: EntryId, body: Definition, use_cases: UseCasesDep, caller: Admin
+    entry_id: EntryId, body: Definition, use_cases: UseCasesDep, member: AdminIn
 ) -> JSONResponse:
     """Define what discovery cannot know (``tasktrail.catalog.amended``); null: the default."""
-    scope = await use_cases.catalog.scope(customer, caller)
     fields = body.model_dump(mode="json", include=body.model_fields_set)
-    return _defined(await use_cases.catalog.amend(scope, caller, entry_id, fields), 200)
+    return _defined(
+        await use_cases.catalog.amend(member.scope, member.caller, entry_id, fields), 200
+    )
 
 
 @router.delete(
     "/{customer}/task/{entry_id}", status_code=204, response_class=Response, responses=ACCEPTED
 )
 async def delete_catalog_task(
-    customer: Customer, entry_id: EntryId, use_cases: UseCasesDep, caller: Admin
+    entry_id: EntryId, use_cases: UseCasesDep, member: AdminIn
 ) -> Response:
     """Remove the task from the catalog (its key stops working); its runs stay."""
-    scope = await use_cases.catalog.scope(customer, caller)
-    pending = await use_cases.catalog.delete(scope, caller, entry_id)
+    pending = await use_cases.catalog.delete(member.scope, member.caller, entry_id)
     if pending is not None:
         return accepted(entry_id, pending.id, pending.seq)
     return Response(status_code=204)
 
 
 @router.get("/{customer}/task/{entry_id}/recipe", response_model=Recipe)
-async def task_recipe(
-    customer: Customer, entry_id: EntryId, use_cases: UseCasesDep, caller: Admin
-) -> JSONResponse:
-    scope = await use_cases.catalog.scope(customer, caller)
-    return answer(await use_cases.catalog.recipe(scope, caller, entry_id))
+async def task_recipe(entry_id: EntryId, use_cases: UseCasesDep, member: AdminIn) -> JSONResponse:
+    """The task's definition as a recipe, for ``POST .../task/import`` elsewhere."""
+    return answer(await use_cases.catalog.recipe(member.scope, member.caller, entry_id))
 
 
 @router.get("/{customer}/task/{entry_id}/credentials", response_model=Credentials)
 async def task_credentials(
-    customer: Customer, entry_id: EntryId, use_cases: UseCasesDep, caller: Admin
+    entry_id: EntryId, use_cases: UseCasesDep, member: AdminIn
 ) -> JSONResponse:
     """The task's secret key (issued on the first request)."""
-    scope = await use_cases.catalog.scope(customer, caller)
-    return answer(await use_cases.catalog.credentials(scope, caller, entry_id))
+    return answer(await use_cases.catalog.credentials(member.scope, member.caller, entry_id))
 
 
 @router.post("/{customer}/task/{entry_id}/credentials", response_model=Credentials)
 async def rotate_task_key(
-    customer: Customer, entry_id: EntryId, use_cases: UseCasesDep, caller: Admin
+    entry_id: EntryId, use_cases: UseCasesDep, member: AdminIn
 ) -> JSONResponse:
     """A new secret key: the old one stops working at once."""
-    scope = await use_cases.catalog.scope(customer, caller)
-    return answer(await use_cases.catalog.rotate_key(scope, caller, entry_id))
+    return answer(await use_cases.catalog.rotate_key(member.scope, member.caller, entry_id))
 
 
 @router.post("/{customer}/task/{entry_id}/job", response_model=Job, openapi_extra=JOB_BODY)
@@ -131,12 +153,11 @@ async def run_task(
 
 
 @router.delete("/{customer}/task/{entry_id}/job", response_model=DeletedCount)
-async def clear_jobs(
-    customer: Customer, entry_id: EntryId, use_cases: UseCasesDep, caller: Admin
-) -> JSONResponse:
+async def clear_jobs(entry_id: EntryId, use_cases: UseCasesDep, member: AdminIn) -> JSONResponse:
     """Remove the task's finished runs from every query (their history stays)."""
-    scope = await use_cases.catalog.scope(customer, caller)
-    return answer({"deletedCount": await use_cases.catalog.clear_jobs(scope, caller, entry_id)})
+    return answer(
+        {"deletedCount": await use_cases.catalog.clear_jobs(member.scope, member.caller, entry_id)}
+    )
 
 
 @router.post(
@@ -152,12 +173,9 @@ async def run_task_with_key(
 
 
 @router.get("/{customer}/job/{job_id}", response_model=Job)
-async def get_job(
-    customer: Customer, job_id: JobId, use_cases: UseCasesDep, caller: Viewer
-) -> JSONResponse:
+async def get_job(job_id: JobId, use_cases: UseCasesDep, member: ViewerIn) -> JSONResponse:
     """A run's lifecycle, as its task's events tell it."""
-    scope = await use_cases.catalog.scope(customer, caller)
-    return answer(await use_cases.catalog.job(scope, caller, job_id))
+    return answer(await use_cases.catalog.job(member.scope, member.caller, job_id))
 
 
 @router.post("/job/secret/{key}", response_model=Job, openapi_extra=JOB_BODY)

@@ -15,7 +15,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from tasktrail_api.auth import CallerScope, Viewer
+from tasktrail_api.auth import ViewerScope
 from tasktrail_api.deps import UseCasesDep
 from tasktrail_api.domain.filters import EventFilters
 from tasktrail_api.envelope import Envelope, ok
@@ -29,8 +29,7 @@ NDJSON = "application/x-ndjson"
 async def list_events(
     filters: Annotated[EventFilters, Query()],
     use_cases: UseCasesDep,
-    _: Viewer,
-    scope: CallerScope,
+    scope: ViewerScope,
 ) -> JSONResponse:
     """History entries, newest first. ``type`` is an entry type (``task-failed``,
     ``tasktrail.task.amended``, ``tasktrail.command.completed``) or a prefix ending in ``*``;
@@ -47,8 +46,7 @@ async def list_events(
 async def export_events(
     filters: Annotated[EventFilters, Query()],
     use_cases: UseCasesDep,
-    _: Viewer,
-    scope: CallerScope,
+    scope: ViewerScope,
 ) -> StreamingResponse:
     """Every matching entry, oldest first, one JSON object per line (``limit`` and ``offset``
     are ignored). Streamed in chunks, so any history size exports in constant memory."""

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
-from tasktrail_api.auth import CallerScope, Viewer
+from tasktrail_api.auth import ViewerScope
 from tasktrail_api.deps import UseCasesDep
 from tasktrail_api.domain.stats import StatsFilters
 from tasktrail_api.envelope import ok
@@ -20,8 +20,7 @@ router = APIRouter(prefix="/monitor/stats", tags=["stats"])
 async def stats(
     filters: Annotated[StatsFilters, Query()],
     use_cases: UseCasesDep,
-    _: Viewer,
-    scope: CallerScope,
+    scope: ViewerScope,
 ) -> JSONResponse:
     """``steps``: one entry per ``step`` seconds from ``after`` (default: an hour ago) to
     ``before`` (default: now), each with ``counts`` per state and ``runtime`` (count, sum, min,

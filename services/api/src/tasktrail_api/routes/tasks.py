@@ -17,7 +17,7 @@ from tasktrail_shared.commands import (
     TimeLimitArgs,
 )
 
-from tasktrail_api.auth import CallerScope, Operator, Viewer
+from tasktrail_api.auth import CallerScope, Operator, Viewer, ViewerScope
 from tasktrail_api.deps import IdempotencyKey, UseCasesDep
 from tasktrail_api.domain import serializers
 from tasktrail_api.domain.commands import RevokeBody, RunBody
@@ -59,8 +59,7 @@ async def list_tasks(
     request: Request,
     filters: Annotated[TaskFilters, Query()],
     use_cases: UseCasesDep,
-    _: Viewer,
-    scope: CallerScope,
+    scope: ViewerScope,
 ) -> JSONResponse:
     """Tasks matching every filter; any label as ``label.<name>=value``; ``count`` is the total.
 
@@ -78,7 +77,7 @@ async def list_tasks(
 
 
 @router.get("/dashboard", response_model=Envelope[Dashboard])
-async def dashboard(use_cases: UseCasesDep, _: Viewer, scope: CallerScope) -> JSONResponse:
+async def dashboard(use_cases: UseCasesDep, scope: ViewerScope) -> JSONResponse:
     """Workers online/offline and tasks per state (a snapshot at most a second or so old)."""
     return ok(await use_cases.dashboard.get(scope))
 
@@ -144,8 +143,7 @@ async def task_history(
     task_id: Id,
     filters: Annotated[EventFilters, Query()],
     use_cases: UseCasesDep,
-    _: Viewer,
-    scope: CallerScope,
+    scope: ViewerScope,
 ) -> JSONResponse:
     """Everything recorded about the task, oldest first: Celery events, hand-made writes
     (with their actor) and the commands that named it. Kept after a delete, for audit."""

@@ -18,7 +18,7 @@ from tasktrail_shared.commands import (
     ShutdownArgs,
 )
 
-from tasktrail_api.auth import CallerScope, Operator, Viewer
+from tasktrail_api.auth import CallerScope, Operator, ViewerScope
 from tasktrail_api.deps import IdempotencyKey, UseCasesDep
 from tasktrail_api.domain import serializers
 from tasktrail_api.domain.filters import WorkerFilters
@@ -40,8 +40,7 @@ def _shut_down(body: ShutdownArgs, reply: CommandReply) -> Any:
 async def list_workers(
     filters: Annotated[WorkerFilters, Query()],
     use_cases: UseCasesDep,
-    _: Viewer,
-    scope: CallerScope,
+    scope: ViewerScope,
 ) -> JSONResponse:
     page = await use_cases.workers.list(filters, scope)
     return ok({"celery_workers": page.items, "count": page.count})
@@ -83,7 +82,5 @@ add_writes(
 
 
 @router.get("/{worker_id}", response_model=Envelope[WorkerDetail])
-async def get_worker(
-    worker_id: Id, use_cases: UseCasesDep, _: Viewer, scope: CallerScope
-) -> JSONResponse:
+async def get_worker(worker_id: Id, use_cases: UseCasesDep, scope: ViewerScope) -> JSONResponse:
     return ok({"celeryworker": await use_cases.workers.get(worker_id, scope)})

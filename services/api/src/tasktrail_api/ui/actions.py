@@ -87,14 +87,21 @@ async def _form(request: Request) -> dict[str, str]:
     return {k: v for k, v in form.items() if isinstance(v, str)}
 
 
+def _permitted(who: Caller, name: str, target: str) -> Action:
+    """The action ``name`` on a ``target`` (BadRequest if there is none), if the caller's role
+    allows it (Forbidden otherwise)."""
+    action = ACTIONS.get(name)
+    if action is None or action.target != target:
+        raise BadRequest.field("action", f"unknown {target} action")
+    allowed(who, action.role)
+    return action
+
+
 @router.post("/ui/tasks/{task_id}/{name}")
 async def task_action(
     request: Request, task_id: str, name: str, who: Acting, use_cases: UseCasesDep
 ) -> HTMLResponse:
-    action = ACTIONS.get(name)
-    if action is None or action.target != "task":
-        raise BadRequest.field("action", "unknown task action")
-    allowed(who, action.role)
+    action = _permitted(who, name, "task")
     back = f"/ui/tasks/{task_id}"
     if action.command == "retry":
         new_id = await use_cases.tasks.retry(task_id, who.principal, None, who.scope)
@@ -135,10 +142,7 @@ async def bulk_action(request: Request, who: Acting, use_cases: UseCasesDep) -> 
 async def worker_action(
     request: Request, worker_id: str, name: str, who: Acting, use_cases: UseCasesDep
 ) -> HTMLResponse:
-    action = ACTIONS.get(name)
-    if action is None or action.target != "worker":
-        raise BadRequest.field("action", "unknown worker action")
-    allowed(who, action.role)
+    action = _permitted(who, name, "worker")
     worker = await use_cases.workers.get(worker_id, who.scope)
     fields = await _form(request)
     host = worker["name"]

@@ -126,6 +126,7 @@ class LiveHub:
         self._recent: deque[tuple[int, Changed]] = deque(maxlen=history)
         self._subscribers: set[Subscriber] = set()
         self._wake = asyncio.Event()
+        self._stopping = False
         self.notices = 0
 
     @property
@@ -145,10 +146,17 @@ class LiveHub:
         self._wake.set()
 
     async def run(self) -> None:
-        """Tick until cancelled: at most one delivery per ``interval``."""
-        while True:
+        """Tick until :meth:`stop`: at most one delivery per ``interval``.
+
+        Stopped by a flag, not by cancellation: a delivery reads MongoDB, and a pymongo call
+        must not be cancelled; and on Python 3.11 ``wait_for`` can swallow a cancellation that
+        arrives as the event is set, which left this loop running after shutdown."""
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.clock_every)
+                async with asyncio.timeout(self.clock_every):
+                    await self._wake.wait()
+            if self._stopping:
+                return
             self._wake.clear()
             changed, self._pending = self._pending, Changed()
             if changed.empty:
@@ -157,6 +165,11 @@ class LiveHub:
                 continue
             await self.deliver(changed)
             await asyncio.sleep(self.interval)
+
+    def stop(self) -> None:
+        """Make :meth:`run` return at its next step."""
+        self._stopping = True
+        self._wake.set()
 
     async def deliver(self, changed: Changed) -> None:
         self.tick += 1

@@ -4,6 +4,7 @@ part of a page gets only that fragment."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator, Mapping
@@ -39,6 +40,12 @@ FOLD_OFFLINE_AFTER = timedelta(minutes=10)
 TREE_LIMIT = 200
 HISTORY_LIMIT = 1000
 EXPORT_MAX = 100_000
+TIMELINE_JOBS = 50
+"""Jobs of a scheduler whose runs its page draws (each costs a query of its runs)."""
+ROW_RUNS = 30
+"""Runs on each job's strip on the scheduler's page."""
+PAGE_RUNS = 100
+"""Runs on a job's page, per page."""
 
 
 def hub(request: Request) -> LiveHub:
@@ -225,6 +232,54 @@ async def worker_page(
     recent = await use_cases.tasks.list(TaskFilters(worker=worker["name"], limit=20), {}, who.scope)
     context = {"worker": worker, "tasks": recent.items, "can_act": who.can(Role.operator)}
     return page("worker.html", **base(request, who, "workers", "/ui/live?view=workers"), **context)
+
+
+@router.get("/ui/schedulers")
+async def schedulers(request: Request, who: Looking, use_cases: UseCasesDep) -> HTMLResponse:
+    listed = await use_cases.schedules.schedulers(who.scope)
+    context = {"schedulers": listed, "show_org": who.scope.org is None}
+    return page("schedulers.html", **base(request, who, "schedulers"), **context)
+
+
+async def _recent_runs(
+    use_cases: UseCasesDep, alias: str, job_id: str, scope: Scope
+) -> list[dict[str, Any]]:
+    runs, _ = await use_cases.schedules.runs(alias, job_id, scope, None, ROW_RUNS)
+    return runs
+
+
+@router.get("/ui/schedulers/{alias}")
+async def scheduler_page(
+    request: Request, alias: str, who: Looking, use_cases: UseCasesDep
+) -> HTMLResponse:
+    """The scheduler and its jobs, each with its latest runs as a strip (the first
+    :data:`TIMELINE_JOBS` jobs; the others on their own page)."""
+    scheduler = await use_cases.schedules.scheduler(alias, who.scope)
+    jobs = sorted(
+        await use_cases.schedules.jobs(alias, who.scope, None),
+        key=lambda j: (not j["active"], str(j["job_id"])),
+    )
+    recent = await asyncio.gather(
+        *(_recent_runs(use_cases, alias, j["job_id"], who.scope) for j in jobs[:TIMELINE_JOBS])
+    )
+    context = {"scheduler": scheduler, "jobs": jobs, "recent": recent}
+    return page("scheduler.html", **base(request, who, "schedulers"), **context)
+
+
+@router.get("/ui/schedulers/{alias}/jobs/{job_id}")
+async def job_page(
+    request: Request,
+    alias: str,
+    job_id: str,
+    who: Looking,
+    use_cases: UseCasesDep,
+    cursor: Annotated[str | None, Query(max_length=2000)] = None,
+) -> HTMLResponse:
+    """The job, its runs on a strip and in a table, :data:`PAGE_RUNS` at a time."""
+    job = await use_cases.schedules.job(alias, job_id, who.scope)
+    runs, older = await use_cases.schedules.runs(alias, job_id, who.scope, cursor, PAGE_RUNS)
+    context = {"alias": alias, "job": job, "runs": runs, "older": older, "cursor": cursor}
+    return page("job.html", **base(request, who, "schedulers"), **context)
 
 
 @router.get("/ui/audit")

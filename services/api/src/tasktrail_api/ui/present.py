@@ -136,3 +136,45 @@ def failure_inbox(failures: Iterable[Mapping[str, Any]], top: int = 10) -> list[
 
 def is_ready(task: Mapping[str, Any]) -> bool:
     return task.get("status") in READY_STATES
+
+
+RUN_OUTCOMES = ("executed", "error", "missed", "max_instances")
+"""The kinds of run that are an outcome (a submission is not: its outcome is a later run)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunMark:
+    outcome: str
+    time: str | None
+    duration: float | None
+
+    @property
+    def label(self) -> str:
+        """What hovering the mark says: the outcome, its time (UTC), its duration."""
+        text = f"{self.outcome.replace('_', ' ')} at {self.time or 'an unknown time'} UTC"
+        return text if self.duration is None else f"{text}, {self.duration:.3f} s"
+
+
+@dataclass(frozen=True, slots=True)
+class Timeline:
+    marks: list[RunMark]
+    """Oldest first, left to right."""
+
+    @property
+    def summary(self) -> str:
+        """The strip in words, for those who do not see its colours."""
+        counts = Counter(m.outcome for m in self.marks)
+        parts = [f"{counts[o]} {o.replace('_', ' ')}" for o in RUN_OUTCOMES if counts[o]]
+        return f"{len(self.marks)} runs, oldest first: {', '.join(parts)}"
+
+
+def timeline(runs: Iterable[Mapping[str, Any]]) -> Timeline:
+    """A job's runs as the use case lists them (newest first) as a strip in time order, one
+    mark per outcome; submissions are left out (their run is the outcome that follows)."""
+    marks = [
+        RunMark(str(run["kind"]), run.get("time"), run.get("duration"))
+        for run in runs
+        if run.get("kind") in RUN_OUTCOMES
+    ]
+    marks.reverse()
+    return Timeline(marks)

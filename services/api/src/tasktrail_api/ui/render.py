@@ -13,7 +13,7 @@ from tasktrail_shared.states import ALL_STATES
 
 from tasktrail_api.domain.principals import Role
 from tasktrail_api.ui.commands import ACTIONS, TASK_ACTIONS, WORKER_ACTIONS
-from tasktrail_api.ui.present import lifecycle, readable
+from tasktrail_api.ui.present import lifecycle, readable, timeline
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
@@ -41,7 +41,9 @@ def _environment() -> Environment:
         WORKER_ACTIONS=WORKER_ACTIONS,
         query_string=query_string,
     )
-    env.filters.update(readable=readable, lifecycle=lifecycle, tojson_attr=json.dumps)
+    env.filters.update(
+        readable=readable, lifecycle=lifecycle, timeline=timeline, tojson_attr=json.dumps
+    )
     return env
 
 

@@ -75,7 +75,6 @@ async def running(app: FastAPI, feed: Feed) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        ticking.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await ticking
+        hub.stop()
+        await ticking
         await feed.stop()

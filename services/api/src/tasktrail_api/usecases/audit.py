@@ -8,9 +8,9 @@ from typing import Any
 from tasktrail_api.domain import serializers
 from tasktrail_api.domain.errors import NotFound
 from tasktrail_api.domain.filters import EventFilters
-from tasktrail_api.domain.history import event_queries
+from tasktrail_api.domain.history import START, LogPosition, event_queries, log_queries
 from tasktrail_api.domain.matcher import entry_matches
-from tasktrail_api.domain.plan import by_id
+from tasktrail_api.domain.plan import by_id, within
 from tasktrail_api.domain.scope import Scope
 from tasktrail_api.usecases.ports import ReadModels
 from tasktrail_api.usecases.tasks import Page
@@ -42,6 +42,24 @@ class Audit:
         if page.count == 0 and known is None and not await self._exists(task_id, scope):
             raise NotFound.named("task")
         return page
+
+    async def task_log(
+        self, task_id: str, scope: Scope, after: LogPosition | None, limit: int
+    ) -> tuple[list[dict[str, Any]], LogPosition]:
+        """One task's entries in log order: the newest ``limit`` without ``after``, else the
+        first ``limit`` recorded after it; and the position of the last one returned (of
+        ``after`` when there is nothing new), from which the next call continues."""
+        message, entry = log_queries(task_id, after)
+        direction = NEWEST_FIRST if after is None else OLDEST_FIRST
+        rows = await self._read_models.log_entries(within(message, scope), entry, direction, limit)
+        if direction == NEWEST_FIRST:
+            rows.reverse()
+        if not rows and after is None:
+            known = await self._read_models.tasks.one(within(by_id(task_id), scope), ONLY_APP)
+            if known is None:
+                raise NotFound.named("task")
+        last = LogPosition.of(rows[-1]) if rows else (after or START)
+        return [serializers.task_event(row, row["events"]) for row in rows], last
 
     async def _exists(self, task_id: str, scope: Scope) -> bool:
         """Whether a task of no recorded history exists (in a scope of everything: a narrower

@@ -42,6 +42,10 @@ def _holds(doc: dict[str, Any] | None, kind: str, published: Published) -> bool:
     return isinstance(held, dict) and held.get("id") == published.id
 
 
+_KINDS = {own_events.ORG_CREATED: "created", own_events.ORG_CLUSTER_ASSIGNED: "cluster_assigned"}
+"""Under which kind the projected document keeps each event (``_records.<kind>``)."""
+
+
 class Orgs:
     def __init__(
         self,
@@ -142,12 +146,8 @@ class Orgs:
         self.invalidate()
         if slug in (await self.directory()).orgs:
             raise Conflict(f"organisation {slug!r} exists")
-        event_type = own_events.ORG_CREATED
-        at = self._clock.now().timestamp()
-        event = payload(event_type, at=at, actor=caller.name, slug=slug, name=name)
-        published = await publisher.publish(event_type, event)
-        done = await self._projected(self._read_models.orgs, slug, "created", published)
-        return await self._shown(slug, published, done)
+        event = own_events.ORG_CREATED, {"slug": slug, "name": name}
+        return await self._recorded(publisher, caller, event, (self._read_models.orgs, slug), slug)
 
     async def assign(self, slug: str, app: str, caller: Principal) -> Written:
         """Give cluster ``app`` to organisation ``slug`` (taking it from any other)."""
@@ -155,11 +155,29 @@ class Orgs:
         self.invalidate()
         if slug not in (await self.directory()).orgs:
             raise NotFound.named("organisation")
-        event_type = own_events.ORG_CLUSTER_ASSIGNED
+        event = own_events.ORG_CLUSTER_ASSIGNED, {"app": app, "org": slug}
+        return await self._recorded(
+            publisher, caller, event, (self._read_models.clusters, app), slug
+        )
+
+    async def _recorded(
+        self,
+        publisher: EventPublisher,
+        caller: Principal,
+        event: tuple[str, dict[str, Any]],
+        lands_in: tuple[Documents, str],
+        slug: str,
+    ) -> Written:
+        """Publish ``event`` (its type and values) by ``caller``; wait until the document
+        ``lands_in`` names keeps it as its latest of that kind; show organisation ``slug`` (only
+        the accepted event if projection lags)."""
+        event_type, values = event
         at = self._clock.now().timestamp()
-        event = payload(event_type, at=at, actor=caller.name, app=app, org=slug)
-        published = await publisher.publish(event_type, event)
-        done = await self._projected(self._read_models.clusters, app, "cluster_assigned", published)
+        published = await publisher.publish(
+            event_type, payload(event_type, at=at, actor=caller.name, **values)
+        )
+        documents, key = lands_in
+        done = await self._projected(documents, key, _KINDS[event_type], published)
         return await self._shown(slug, published, done)
 
     async def _projected(

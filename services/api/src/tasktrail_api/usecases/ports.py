@@ -80,6 +80,13 @@ class ReadModels(Protocol):
         """History entries (each a message whose ``events`` is the one entry) and their count."""
         ...
 
+    async def log_entries(
+        self, message: Query, entry: Query, direction: int, limit: int
+    ) -> list[Doc]:
+        """History entries in log order (``domain.history.log_pipeline``), each a message
+        whose ``events`` is the one entry."""
+        ...
+
     async def stats(self, query: Query) -> list[Doc]:
         """The per-minute stats buckets matching ``query``, oldest first."""
         ...

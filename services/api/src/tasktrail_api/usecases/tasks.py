@@ -4,8 +4,9 @@ and sending a task again (``retry``)."""
 from __future__ import annotations
 
 import builtins
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from tasktrail_shared.fields import SEED_LABELS
@@ -13,18 +14,21 @@ from tasktrail_shared.fields import SEED_LABELS
 from tasktrail_api.domain import serializers
 from tasktrail_api.domain.commands import retry_arguments
 from tasktrail_api.domain.cursor import BadCursor, Cursor, cursor_after, decode_cursor
-from tasktrail_api.domain.errors import BadRequest, Forbidden
+from tasktrail_api.domain.errors import BadRequest, Forbidden, NotFound
 from tasktrail_api.domain.filters import TaskFilters
 from tasktrail_api.domain.orgs import route
 from tasktrail_api.domain.plan import (
+    MIN_TIME,
     SET_PROJECTION,
     TASK_PROJECTION,
+    Doc,
     ReadPlan,
     among,
     by_id,
     by_ids,
     finish_set,
     task_page,
+    tasks_on_workers,
     unfinished_tasks,
 )
 from tasktrail_api.domain.principals import Principal, Role
@@ -39,6 +43,9 @@ from tasktrail_api.usecases.writes import TASK, live
 
 RECONCILED_PROJECTION = {**TASK_PROJECTION, "_records": 1, "deleted": 1}
 Rows = list[dict[str, Any]]
+MAX_ON_WORKERS = 10_000
+"""Tasks one read of the tasks on some workers returns at most."""
+BY_ID = [("_id", 1)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +141,29 @@ class Tasks:
     async def get(self, task_id: str, scope: Scope) -> dict[str, Any]:
         return serializers.task(await live(self._documents, TASK, task_id, TASK_PROJECTION, scope))
 
+    async def selected(self, ids: Sequence[str], scope: Scope) -> builtins.list[dict[str, Any]]:
+        """The tasks ``ids`` name, in that order; NotFound naming those that do not exist or
+        are outside ``scope`` (the same thing, to the caller)."""
+        plan = by_ids(ids, TASK_PROJECTION, BY_ID, scope)
+        docs = await self._documents.read(plan.steps, plan.limit, plan.projection)
+        found = {str(doc["_id"]): doc for doc in docs}
+        missing = [task_id for task_id in ids if task_id not in found]
+        if missing:
+            raise NotFound(f"task not found: {', '.join(missing[:10])}")
+        return [serializers.task(found[task_id]) for task_id in ids]
+
+    async def on_workers(
+        self, hosts: Iterable[str], scope: Scope, *, active_only: bool
+    ) -> builtins.list[dict[str, Any]]:
+        """The tasks sitting on these workers, oldest first; ``active_only``: not the lost."""
+        hosts = list(hosts)
+        if not hosts:
+            return []
+        query = tasks_on_workers(hosts, scope, active_only=active_only)
+        docs = await self._documents.rows(query, TASK_PROJECTION, MAX_ON_WORKERS)
+        docs.sort(key=_age)
+        return [serializers.task(doc) for doc in docs]
+
     async def get_synced(
         self, task_id: str, caller: Principal, key: str | None, scope: Scope
     ) -> dict[str, Any]:
@@ -182,3 +212,9 @@ class Tasks:
         app = doc.get("app") or self._commands.default_app
         reply = await self._commands.send("retry", args, caller, key, app)
         return str(reply.result)
+
+
+def _age(doc: Doc) -> tuple[datetime, str]:
+    """Oldest first (by when the task last changed), then by id."""
+    at = doc.get("timestamp")
+    return (at if isinstance(at, datetime) else MIN_TIME, str(doc["_id"]))

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from tasktrail_api.domain import serializers
+from tasktrail_api.domain.errors import NotFound
 from tasktrail_api.domain.filters import WorkerFilters
 from tasktrail_api.domain.plan import (
     WORKER_PROJECTION,
@@ -14,6 +15,7 @@ from tasktrail_api.domain.plan import (
     by_ids,
     online_workers,
     worker_page,
+    workers_by_ids,
 )
 from tasktrail_api.domain.principals import Principal
 from tasktrail_api.domain.scope import Scope
@@ -54,6 +56,27 @@ class Workers:
     async def get(self, worker_id: str, scope: Scope) -> dict[str, Any]:
         doc = await live(self._documents, WORKER, worker_id, WORKER_PROJECTION, scope)
         return serializers.worker(doc, self._clock.now())
+
+    async def selected(self, ids: Sequence[str], scope: Scope) -> builtins.list[dict[str, Any]]:
+        """The workers ``ids`` name (uuid or hostname), in that order; NotFound naming those
+        that do not exist or are outside ``scope``."""
+        now = self._clock.now()
+        docs = await self._documents.rows(
+            workers_by_ids(ids, scope), WORKER_PROJECTION, 2 * len(ids)
+        )
+        found = {str(key): doc for doc in docs for key in (doc.get("id"), doc["_id"]) if key}
+        missing = [ident for ident in ids if ident not in found]
+        if missing:
+            raise NotFound(f"worker not found: {', '.join(missing[:10])}")
+        return [serializers.worker(found[ident], now) for ident in ids]
+
+    async def online(self, scope: Scope) -> builtins.list[dict[str, Any]]:
+        """The workers online now (heartbeats within Celery's expiry), by hostname."""
+        now = self._clock.now()
+        docs = await self._documents.rows(
+            online_workers(now, scope), WORKER_PROJECTION, MAX_EXPECTED
+        )
+        return [serializers.worker(doc, now) for doc in docs]
 
     async def refresh(self, caller: Principal, key: str | None, scope: Scope) -> dict[str, Any]:
         """Ping and inspect every worker of each cluster in ``scope``; those the read model

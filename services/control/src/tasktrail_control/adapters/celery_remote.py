@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Mapping
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
 from celery import Celery
+
+from tasktrail_control.handlers import Dispatch
 
 EXTENDED = ("name", "args", "kwargs", "worker", "retries")
 """What a backend with ``result_extended`` keeps besides the state and result."""
@@ -81,29 +84,9 @@ class CeleryRemote:
 
         return await asyncio.to_thread(purge_queue)
 
-    async def send(
-        self,
-        name: str,
-        args: list[Any],
-        kwargs: dict[str, Any],
-        *,
-        queue: str | None,
-        eta: datetime | None,
-        countdown: float | None,
-        time_limit: float | None = None,
-        soft_time_limit: float | None = None,
-    ) -> str:
-        result = await asyncio.to_thread(
-            self.app.send_task,
-            name,
-            args=args,
-            kwargs=kwargs,
-            queue=queue,
-            eta=eta,
-            countdown=countdown,
-            time_limit=time_limit,
-            soft_time_limit=soft_time_limit,
-        )
+    async def send(self, task: Dispatch) -> str:
+        options = asdict(task)
+        result = await asyncio.to_thread(self.app.send_task, options.pop("name"), **options)
         return str(result.id)
 
     async def ready(self) -> bool:

@@ -17,6 +17,7 @@ from typing import Any
 from bson.errors import InvalidDocument
 from pymongo import (
     ASCENDING,
+    DESCENDING,
     AsyncMongoClient,
     DeleteMany,
     IndexModel,
@@ -46,6 +47,9 @@ READ_MODELS = (
     STATS_SLOTS,
     mongo.ORGS,
     mongo.CLUSTERS,
+    mongo.SCHEDULERS,
+    mongo.SCHEDULE_JOBS,
+    mongo.SCHEDULE_RUNS,
 )
 DUPLICATE_KEY = 11000
 DATA_ERRORS = frozenset({2, 9, 10334, 14, 17280, 17419, 52, 55, 56, 57})
@@ -77,6 +81,13 @@ def indexes(labels: Sequence[str] = ()) -> dict[str, list[IndexModel]]:
         ],
         STATS_SLOTS: [IndexModel([("slot", ASCENDING)])],  # its TTL twin: see ensure_indexes
         mongo.COUNTS: [IndexModel([("level", ASCENDING), ("at", ASCENDING)])],
+        mongo.SCHEDULERS: [IndexModel([("org", ASCENDING), ("alias", ASCENDING)])],
+        mongo.SCHEDULE_JOBS: [IndexModel([("scheduler", ASCENDING), ("job_id", ASCENDING)])],
+        mongo.SCHEDULE_RUNS: [
+            IndexModel([("job", ASCENDING), ("kind", ASCENDING)]),  # counts
+            IndexModel([("job", ASCENDING), ("time", DESCENDING), ("_id", DESCENDING)]),  # pages
+            IndexModel([("celery_task_id", ASCENDING)], sparse=True),  # beat's outcomes
+        ],
     }
 
 
@@ -329,3 +340,50 @@ class MongoStore:
         with _translated("flag lost tasks"):
             result = await self.db[mongo.TASKS].bulk_write(ops, ordered=False)
         return int(result.modified_count)
+
+    # --- scheduled jobs ---------------------------------------------------------------------
+
+    async def job_ids(self, scheduler: str) -> list[str]:
+        with _translated("read jobs of a scheduler"):
+            cursor = self.db[mongo.SCHEDULE_JOBS].find({"scheduler": scheduler}, {"_id": 1})
+            return [str(doc["_id"]) async for doc in cursor]
+
+    async def count_runs(self, jobs: Sequence[str]) -> list[Doc]:
+        pipeline: list[Doc] = [
+            {"$match": {"job": {"$in": list(jobs)}}},
+            {"$group": {"_id": {"job": "$job", "kind": "$kind"}, "n": {"$sum": 1}}},
+        ]
+        with _translated("count runs"):
+            cursor = await self.db[mongo.SCHEDULE_RUNS].aggregate(pipeline)
+            rows = await cursor.to_list()
+        return [{"job": r["_id"]["job"], "kind": r["_id"]["kind"], "n": r["n"]} for r in rows]
+
+    async def schedulers(self) -> list[Doc]:
+        with _translated("read schedulers"):
+            return [doc async for doc in self.db[mongo.SCHEDULERS].find({}, {"_latest": 0})]
+
+    async def active_jobs(self) -> list[Doc]:
+        with _translated("read jobs"):
+            cursor = self.db[mongo.SCHEDULE_JOBS].find({"active": True}, {"_latest": 0})
+            return [doc async for doc in cursor]
+
+    async def task_submissions(self, since: datetime, limit: int) -> list[Doc]:
+        query = {
+            "kind": "submitted",
+            "celery_task_id": {"$exists": True},
+            "received": {"$gte": since},
+        }
+        with _translated("read task submissions"):
+            cursor = self.db[mongo.SCHEDULE_RUNS].find(query).sort([("received", ASCENDING)])
+            return [doc async for doc in cursor.limit(limit)]
+
+    async def task_outcomes(self, task_ids: Sequence[str]) -> set[str]:
+        query = {"celery_task_id": {"$in": list(task_ids)}, "kind": {"$ne": "submitted"}}
+        with _translated("read task outcomes"):
+            cursor = self.db[mongo.SCHEDULE_RUNS].find(query, {"celery_task_id": 1})
+            return {str(doc["celery_task_id"]) async for doc in cursor}
+
+    async def tasks_by_id(self, task_ids: Sequence[str], fields: Sequence[str]) -> list[Doc]:
+        with _translated("read tasks"):
+            cursor = self.db[mongo.TASKS].find({"_id": {"$in": list(task_ids)}}, _fields(fields))
+            return [doc async for doc in cursor]

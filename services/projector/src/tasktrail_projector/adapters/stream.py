@@ -88,22 +88,15 @@ def consumer_config(durable: str | None, ack_wait: float = ACK_WAIT) -> Consumer
     )
 
 
+@dataclass(eq=False)
 class JetStreamSource:
     """Implements :class:`tasktrail_projector.ports.EventSource`."""
 
-    def __init__(
-        self,
-        nc: Client,
-        subscription: JetStreamContext.PullSubscription,
-        stream: str = "",
-        consumer: str | None = None,
-        ephemeral: bool = False,
-    ) -> None:
-        self.nc = nc
-        self.subscription = subscription
-        self.stream = stream
-        self.consumer = consumer
-        self.ephemeral = ephemeral
+    nc: Client
+    subscription: JetStreamContext.PullSubscription
+    stream: str = ""
+    consumer: str | None = None
+    ephemeral: bool = False
 
     @classmethod
     async def open(

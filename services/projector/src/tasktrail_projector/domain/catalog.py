@@ -30,13 +30,8 @@ from tasktrail_projector.domain.own_events import (
     DELETED,
     INSPECTED,
     Amendment,
+    OwnFacts,
     Record,
-    dump_amendments,
-    dump_records,
-    fold_amendments,
-    fold_records,
-    load_amendments,
-    load_records,
 )
 
 EVENTS, REGISTERED, DEFINED = "events", "registered", "defined"
@@ -97,14 +92,12 @@ def merge(
     """The new document of ``entry``, or ``None`` if ``change`` adds nothing to ``doc``."""
     held = doc or {}
     seen = {str(k): float(v) for k, v in (held.get("_seen") or {}).items()}
-    records = load_records(doc, TARGET)
-    amendments = load_amendments(doc)
+    own = OwnFacts.load(doc, TARGET)
     changed = _fold_seen(seen, change.seen)
-    changed |= fold_records(records, change.records)
-    changed |= fold_amendments(amendments, change.records)
+    changed |= own.fold(change.records)
     if not changed and doc is not None:
         return None
-    return render(entry, change.app, change.name, seen, records, amendments)
+    return render(entry, change.app, change.name, seen, own)
 
 
 def _fold_seen(current: dict[str, float], incoming: Mapping[str, float]) -> bool:
@@ -121,10 +114,10 @@ def render(
     app: str,
     name: str,
     seen: Mapping[str, float],
-    records: Mapping[str, Record],
-    amendments: Mapping[str, Amendment],
+    own: OwnFacts,
 ) -> dict[str, Any]:
     """Derive the whole entry from what it keeps."""
+    amendments = own.amendments
     return {
         "_id": entry,
         "id": entry,
@@ -133,10 +126,9 @@ def render(
         **{key: (amendments[key]["value"] if key in amendments else None) for key in DEFINABLE},
         "discovered_by": sorted(how for how in seen if how != DEFINED),
         "first_seen": to_datetime(min(seen.values())) if seen else None,
-        "deleted": _deleted(records, amendments),
+        "deleted": _deleted(own.records, amendments),
         "_seen": dict(sorted(seen.items())),
-        "_records": dump_records(records),
-        "_amend": dump_amendments(amendments),
+        **own.stored(),
     }
 
 

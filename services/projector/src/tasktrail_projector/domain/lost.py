@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from tasktrail_projector.domain.tasks import ON_WORKER
+from tasktrail_shared.states import ON_WORKER
 
 JUDGED_FIELDS = ("state", "worker", "worker_pid", "timestamp", "rejected", "lost")
 """What the decision needs from each task document (and what a flip is conditional on)."""

@@ -13,11 +13,13 @@ from typing import Any
 
 from tasktrail_shared.celery_wire import InvalidEvent, decode_celery_events
 from tasktrail_shared.own_events import RECORD_TYPES
+from tasktrail_shared.schedules import SCHEDULE_TYPES
 from tasktrail_shared.stream_message import StreamMessage
 from tasktrail_shared.times import is_epoch
 
 from tasktrail_projector.domain.events import Observed
 from tasktrail_projector.domain.own_events import InvalidRecord, Record, decode_record
+from tasktrail_projector.domain.schedules import Fact, InvalidFact, decode_fact
 
 CELERY_PREFIX = "celery."
 COMMAND_PREFIX = "tasktrail.command."
@@ -37,6 +39,7 @@ class Decoded:
     records: list[Record] = field(default_factory=list)
     command: dict[str, Any] | None = None
     task_ids: list[str] = field(default_factory=list)
+    schedule: list[Fact] = field(default_factory=list)
 
 
 def decode_message(headers: Mapping[str, str] | None, data: bytes) -> Decoded:
@@ -52,6 +55,8 @@ def decode_message(headers: Mapping[str, str] | None, data: bytes) -> Decoded:
         return _command(envelope)
     if envelope.type in RECORD_TYPES:
         return _record(envelope)
+    if envelope.type in SCHEDULE_TYPES:
+        return _schedule(envelope)
     return Decoded(envelope)
 
 
@@ -93,6 +98,15 @@ def _record(envelope: StreamMessage) -> Decoded:
     except InvalidRecord as exc:
         raise InvalidMessage(str(exc)) from exc
     return Decoded(envelope, records=[record])
+
+
+def _schedule(envelope: StreamMessage) -> Decoded:
+    payload = _json_object(envelope, envelope.type)
+    try:
+        fact = decode_fact(envelope.type, payload, envelope.id, envelope.received)
+    except InvalidFact as exc:
+        raise InvalidMessage(str(exc)) from exc
+    return Decoded(envelope, schedule=[fact])
 
 
 def command_task_ids(payload: Mapping[str, Any]) -> list[str]:

@@ -37,41 +37,42 @@ def group(records: Iterable[Record]) -> tuple[Changes, Changes]:
     return dict(orgs), dict(clusters)
 
 
-def _latest(doc: Mapping[str, Any] | None, records: list[Record], kind: str) -> Record | None:
-    """The latest record of ``kind`` now, or ``None`` if ``records`` change nothing."""
+def _merge(
+    doc: Mapping[str, Any] | None,
+    subject: str,
+    records: list[Record],
+    kind: str,
+    shown: tuple[str, str, str],
+) -> dict[str, Any] | None:
+    """The document of ``subject`` showing its latest record of ``kind``, or ``None`` if
+    ``records`` change nothing.
+
+    Both documents have the same form; ``shown`` names its fields: the subject's own field,
+    the one data field the record gives, and the verb whose ``<verb>``/``<verb>_by`` fields
+    say when and by whom.
+    """
     held = load_records(doc, TARGET)
     if not fold_records(held, records) and doc is not None:
         return None
-    return held[kind]
+    latest = held[kind]
+    subject_field, data_field, verb = shown
+    return {
+        "_id": subject,
+        subject_field: subject,
+        data_field: latest.data[data_field],
+        verb: latest.moment,
+        f"{verb}_by": latest.actor,
+        "_records": dump_records({kind: latest}),
+    }
 
 
 def merge_org(
     doc: Mapping[str, Any] | None, slug: str, records: list[Record]
 ) -> dict[str, Any] | None:
-    latest = _latest(doc, records, CREATED)
-    if latest is None:
-        return None
-    return {
-        "_id": slug,
-        "slug": slug,
-        "name": latest.data["name"],
-        "created": latest.moment,
-        "created_by": latest.actor,
-        "_records": dump_records({CREATED: latest}),
-    }
+    return _merge(doc, slug, records, CREATED, ("slug", "name", "created"))
 
 
 def merge_cluster(
     doc: Mapping[str, Any] | None, app: str, records: list[Record]
 ) -> dict[str, Any] | None:
-    latest = _latest(doc, records, ASSIGNED)
-    if latest is None:
-        return None
-    return {
-        "_id": app,
-        "app": app,
-        "org": latest.data["org"],
-        "assigned": latest.moment,
-        "assigned_by": latest.actor,
-        "_records": dump_records({ASSIGNED: latest}),
-    }
+    return _merge(doc, app, records, ASSIGNED, ("app", "org", "assigned"))

@@ -12,7 +12,7 @@ by ``(at, envelope id)``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -257,6 +257,32 @@ def fold_amendments(current: dict[str, Amendment], incoming: Iterable[Record]) -
 
 def dump_amendments(current: Mapping[str, Amendment]) -> dict[str, Amendment]:
     return {name: current[name] for name in sorted(current)}
+
+
+@dataclass(slots=True)
+class OwnFacts:
+    """What a document keeps of own events: the latest record per name (``_records``) and
+    the latest amendment per field (``_amend``).
+
+    Every read model that folds records and amendments loads, folds and stores the two the
+    same way; this is that one way.
+    """
+
+    records: dict[str, Record]
+    amendments: dict[str, Amendment]
+
+    @classmethod
+    def load(cls, doc: Mapping[str, Any] | None, target: str) -> OwnFacts:
+        return cls(load_records(doc, target), load_amendments(doc))
+
+    def fold(self, incoming: Sequence[Record]) -> bool:
+        """Fold records and amendments alike; True if anything changed."""
+        changed = fold_records(self.records, incoming)
+        return fold_amendments(self.amendments, incoming) or changed
+
+    def stored(self) -> dict[str, Any]:
+        """The document's ``_records`` and ``_amend``."""
+        return {"_records": dump_records(self.records), "_amend": dump_amendments(self.amendments)}
 
 
 def record_times(record: Record) -> list[datetime]:

@@ -25,6 +25,7 @@ from typing import Any
 from tasktrail_shared.fields import SEED_LABELS, TASK_SETTABLE
 from tasktrail_shared.states import (
     FAILURE,
+    ON_WORKER,
     PENDING,
     RANK,
     READY_STATES,
@@ -52,13 +53,8 @@ from tasktrail_projector.domain.own_events import (
     RECONCILED,
     RECORDED,
     Amendment,
+    OwnFacts,
     Record,
-    dump_amendments,
-    dump_records,
-    fold_amendments,
-    fold_records,
-    load_amendments,
-    load_records,
     record_times,
 )
 
@@ -95,8 +91,6 @@ RESOLVED = (*CALL_FIELDS, *ROUTING_FIELDS, *OUTCOME_FIELDS, *LIFECYCLE.values())
 WORKER_SIDE = (RECEIVED_, STARTED_, SUCCEEDED, FAILED, RETRIED, REJECTED_, REVOKED_)
 """Events a worker emits, most telling first; task-sent's hostname is the client."""
 AFTER_RETRY = (RECEIVED_, STARTED_, REJECTED_, SENT)
-ON_WORKER = frozenset({RECEIVED, STARTED})
-"""States in which a task sits on a worker: the ones a dead worker leaves lost."""
 RECONCILE_FILLS = ("name", "args", "kwargs", "worker", "retries")
 SLOT_SECONDS = 2
 """Stats are recomputed per 2-second slot (see ``stats``)."""
@@ -120,8 +114,7 @@ class TaskFacts:
     """The sets a task document is derived from."""
 
     events: dict[str, Observed]
-    records: dict[str, Record]
-    amendments: dict[str, Amendment]
+    own: OwnFacts
     children: set[str]
     child_app: str | None
     slots: set[datetime]
@@ -181,15 +174,13 @@ def merge(
     held = doc or {}
     facts = TaskFacts(
         events=load_latest(doc),
-        records=load_records(doc, "task"),
-        amendments=load_amendments(doc),
+        own=OwnFacts.load(doc, "task"),
         children=set(held.get("children") or []),
         child_app=held.get("_child_app"),
         slots=set(held.get("_slots") or []),
     )
     changed = fold_latest(facts.events, change.events)
-    changed |= fold_records(facts.records, change.records)
-    changed |= fold_amendments(facts.amendments, change.records)
+    changed |= facts.own.fold(change.records)
     if not facts.children.issuperset(change.children):
         facts.children.update(change.children)
         changed = True
@@ -220,7 +211,7 @@ def render(
     """Derive the whole document from its facts (``previous`` only lends ``lost``)."""
     fields, state, when, pid = _from_events(facts.events)
     reported = state
-    recorded = facts.records.get(RECORDED)
+    recorded = facts.own.records.get(RECORDED)
     given: Mapping[str, Any] = recorded.data["fields"] if recorded else {}
     for name in RESOLVED:
         if fields[name] is None and given.get(name) is not None:
@@ -230,21 +221,21 @@ def render(
             state = given["state"]
             when = fields[STATE_TIME[given["state"]]] or recorded.moment
         when = given.get("timestamp") or when
-    reconciled = facts.records.get(RECONCILED)
+    reconciled = facts.own.records.get(RECONCILED)
     if reconciled is not None and _reconcile(fields, reconciled, reported):
         state = reconciled.data["state"]
         when = fields[STATE_TIME[state]]
-    for name, amendment in facts.amendments.items():
+    for name, amendment in facts.own.amendments.items():
         if name in RESOLVED:
             fields[name] = amendment["value"]
-    amended_state = facts.amendments.get("state")
+    amended_state = facts.own.amendments.get("state")
     if amended_state is not None and amended_state["value"]:
         state = amended_state["value"]
         when = fields[STATE_TIME[state]] or to_datetime(amended_state["at"])
-    if "timestamp" in facts.amendments:
-        when = facts.amendments["timestamp"]["value"]
+    if "timestamp" in facts.own.amendments:
+        when = facts.own.amendments["timestamp"]["value"]
     state = state or PENDING
-    labels = _labels(rules, fields, given, facts.amendments)
+    labels = _labels(rules, fields, given, facts.own.amendments)
     worker, kids = fields["worker"], sorted(facts.children)
     lost = bool(
         previous
@@ -272,12 +263,11 @@ def render(
         "labels": labels,
         **{name: labels.get(name) for name in SEED_LABELS},
         "published": isinstance(fields["sent"], datetime),
-        "deleted": _deleted(facts.records),
+        "deleted": _deleted(facts.own.records),
         "lost": lost,
         "_slots": sorted(facts.slots),
         **dump_latest(facts.events),
-        "_records": dump_records(facts.records),
-        "_amend": dump_amendments(facts.amendments),
+        **facts.own.stored(),
         "_child_app": facts.child_app,
     }
     return doc
@@ -354,9 +344,9 @@ def _app(facts: TaskFacts) -> str | None:
     newest = latest(facts.events.values())
     if newest is not None:
         return newest.app
-    if facts.records:
-        return max(facts.records.values(), key=Record.key).app
-    apps = [a["app"] for a in facts.amendments.values() if a.get("app")]
+    if facts.own.records:
+        return max(facts.own.records.values(), key=Record.key).app
+    apps = [a["app"] for a in facts.own.amendments.values() if a.get("app")]
     return min(apps) if apps else facts.child_app
 
 

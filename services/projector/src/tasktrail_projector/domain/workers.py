@@ -43,13 +43,8 @@ from tasktrail_projector.domain.own_events import (
     RECORDED,
     UNREACHABLE,
     Amendment,
+    OwnFacts,
     Record,
-    dump_amendments,
-    dump_records,
-    fold_amendments,
-    fold_records,
-    load_amendments,
-    load_records,
 )
 
 ONLINE, HEARTBEAT, OFFLINE = "worker-online", "worker-heartbeat", "worker-offline"
@@ -92,14 +87,12 @@ def merge(
 ) -> dict[str, Any] | None:
     """The new document for ``hostname``, or ``None`` if ``change`` adds nothing to ``doc``."""
     events = load_latest(doc)
-    records = load_records(doc, "worker")
-    amendments = load_amendments(doc)
+    own = OwnFacts.load(doc, "worker")
     changed = fold_latest(events, change.events)
-    changed |= fold_records(records, change.records)
-    changed |= fold_amendments(amendments, change.records)
+    changed |= own.fold(change.records)
     if not changed and doc is not None:
         return None
-    return render(hostname, events, records, amendments)
+    return render(hostname, events, own)
 
 
 def heartbeat_interval(value: object) -> float:
@@ -112,11 +105,10 @@ def heartbeat_interval(value: object) -> float:
 def render(
     hostname: str,
     events: Mapping[str, Observed],
-    records: Mapping[str, Record],
-    amendments: Mapping[str, Amendment] | None = None,
+    own: OwnFacts,
 ) -> dict[str, Any]:
     """Derive the whole worker document from its latest event per type and its records."""
-    amendments = amendments or {}
+    records, amendments = own.records, own.amendments
     newest = latest(events.values())
     beat = latest([events.get(ONLINE), events.get(HEARTBEAT)])
     last_heartbeat = to_datetime(beat.received) if beat else None
@@ -160,8 +152,7 @@ def render(
     doc["declared"] = declaration
     doc["deleted"] = _deleted(records, events.get(ONLINE))
     doc.update(dump_latest(events))
-    doc["_records"] = dump_records(records)
-    doc["_amend"] = dump_amendments(amendments)
+    doc.update(own.stored())
     return doc
 
 

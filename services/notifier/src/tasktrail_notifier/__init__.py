@@ -1,0 +1,1 @@
+"""tasktrail-notifier: alert rules, incidents and notifications."""

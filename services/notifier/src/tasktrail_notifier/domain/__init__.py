@@ -1,0 +1,1 @@
+"""Pure rules of alerting: observations, conditions, incidents, message formats, retries."""

@@ -1,0 +1,37 @@
+"""Entry point: ``tasktrail-notifier``."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tasktrail_shared import logs
+from tasktrail_shared.health import serve_health
+from tasktrail_shared.runner import run_until_signalled
+
+from tasktrail_notifier.bootstrap import bootstrap
+from tasktrail_notifier.settings import Settings
+
+
+async def _main(stop: asyncio.Event) -> None:
+    settings = Settings()
+    logs.setup("notifier", settings.log_level)
+    wired = await bootstrap(settings)
+    await wired.notifier.start()
+    server = None
+    if settings.notifier_health_port:
+        server = await serve_health(
+            settings.notifier_health_host,
+            settings.notifier_health_port,
+            wired.readiness,
+            wired.counters,
+        )
+    try:
+        await wired.notifier.run(stop)
+    finally:
+        if server is not None:
+            server.close()
+        await wired.close()
+
+
+def main() -> None:
+    run_until_signalled(_main)
