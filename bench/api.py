@@ -1,20 +1,32 @@
-"""API benchmark: tasktrail's read endpoints next to Flower's over the same tasks.
+"""API scale benchmark: the read endpoints as history grows, next to Flower's at 100k.
 
-The same N task lifecycles are given to both: to tasktrail as read-model documents
-bulk-inserted into a MongoDB-wire server (then the API's indexes are built, which is far
-faster on SecantusDB than inserting into indexed collections), to Flower as the Celery
-events that produce them, published on the Redis event channel until Flower's
-``flower_events_total`` counts them all. Then each endpoint is called sequentially over
-keep-alive HTTP and its latency percentiles are printed side by side.
+Realistic task lifecycles (sent, received, started, then succeeded, failed or revoked, or
+left pending; ten task names, eight workers, a hundred ``cidr_id`` labels) go through the
+real pipeline: published on a Redis broker's event channel as Celery workers publish them,
+taken in by the collector, stored in JetStream, projected by the projector into the
+embedded MongoDB-wire server (SecantusDB), read by the API; every service is its own
+process. Loading stops at each size (25k, 50k, 100k, 200k tasks by default) once the
+projector has applied everything and counted it; then each query is timed sequentially over
+keep-alive HTTP (p50 and p99) and each service's RSS is read.
 
-    python -m bench.api                   # N = 20,000 (printed)
-    python -m bench.api --tasks 100000    # the figure the quality bar names
+Flower, started at the beginning with ``--max_tasks`` above the Flower size, takes in the
+same events from the same channel until that size; there its closest queries are timed in
+the same way, and it is stopped.
+
+The table shows each query's p50/p99 per size, its growth (p99 at the largest size over p99
+at the smallest; goal <= 1.5) and its p99 at the Flower size over Flower's (goal <= 1).
+Timings depend on the machine's load (printed); they are a measurement, not a test.
+
+    python -m bench.api                              # 25k, 50k, 100k, 200k; Flower at 100k
+    python -m bench.api --sizes 2000,4000 --flower-at 2000   # a quick run
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import random
 import secrets
 import statistics
@@ -22,28 +34,36 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import redis
-from pymongo import IndexModel, MongoClient
-from tasktrail_api.domain import indexes as api_indexes
+from pymongo import MongoClient
+from tasktrail_api.domain.cursor import Cursor, encode_cursor
 from tasktrail_devstack.processes import ServiceProcess, find_binary
 from tasktrail_devstack.servers import MongoServer, NatsServer, RedisServer, free_port
-from tasktrail_projector.adapters.store import indexes as projector_indexes
+from tasktrail_shared import counts, mongo
 
 from bench.firehose import envelope
-from bench.ingest import flower_events
+from bench.ingest import flower_events, rss_mb
 
 STATES = ["SUCCESS"] * 40 + ["FAILURE"] * 4 + ["STARTED"] * 2 + ["PENDING"] * 2 + ["REVOKED"]
 NAMES = [f"scan.tasks.step{i}" for i in range(10)]
 WORKERS = [f"celery@bench{i}" for i in range(8)]
 CLIENT = "client@bench"
-LIST_QUERY: dict[str, str | int] = {"status": "FAILURE", "sort": "-received", "limit": 100}
-FLOWER_LIST: dict[str, str | int] = {"state": "FAILURE", "sort_by": "-received", "limit": 100}
+APP = "bench"
+LABELS = [{"label": "cidr_id", "task": "scan.tasks.*", "arg": 0}]
+SERVICES = ("collector", "projector", "api")
+RUNTIME_WINDOW = 10.0
+"""Seconds of history the runtime-sorted list covers (a time window: see docs/api.md): the
+last ten seconds of what was loaded."""
+DEEP = 10_000
+"""The deep page starts after the task published this many tasks into the history."""
+Query = Callable[[httpx.Client], httpx.Response]
 
 
 @dataclass
@@ -57,58 +77,16 @@ class Task:
     cidr: str
 
 
-def make_tasks(n: int, seed: int = 1) -> list[Task]:
-    rng = random.Random(seed)
-    start = time.time() - n * 0.01
-    return [
-        Task(
-            str(uuid.UUID(int=rng.getrandbits(128))),
-            rng.choice(NAMES),
-            rng.choice(STATES),
-            rng.choice(WORKERS),
-            start + i * 0.01,
-            round(rng.uniform(0.001, 2.0), 6),
-            f"cidr-{rng.randrange(100)}",
-        )
-        for i in range(n)
-    ]
-
-
-def _dt(epoch: float) -> datetime:
-    moment = datetime.fromtimestamp(epoch, UTC)
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
-
-
-def document(t: Task) -> dict[str, Any]:
-    """A ``tasks`` document as the projector derives it from the events below."""
-    received, started = t.sent + 0.002, t.sent + 0.003
-    done = started + t.runtime
-    ran = t.state in ("SUCCESS", "FAILURE", "STARTED")
-    times = {
-        "sent": _dt(t.sent),
-        "received": _dt(received) if t.state != "PENDING" else None,
-        "started": _dt(started) if ran else None,
-        "succeeded": _dt(done) if t.state == "SUCCESS" else None,
-        "failed": _dt(done) if t.state == "FAILURE" else None,
-        "revoked": _dt(received) if t.state == "REVOKED" else None,
-    }
-    stamp = max(v for v in times.values() if v is not None)
-    return {
-        "_id": t.uuid, "uuid": t.uuid, "app": "bench", "name": t.name,
-        "args": f"('{t.cidr}', 8080, 'http')", "kwargs": "{}", "retries": 0, "eta": None,
-        "expires": None, "root_id": t.uuid, "parent_id": None, "queue": "celery",
-        "exchange": "", "routing_key": "celery",
-        "worker": t.worker if t.state != "PENDING" else None,
-        "result": "'ok'" if t.state == "SUCCESS" else None,
-        "runtime": t.runtime if t.state == "SUCCESS" else None,
-        "exception": "ValueError('x')" if t.state == "FAILURE" else None,
-        "traceback": "Traceback ..." if t.state == "FAILURE" else None,
-        **times, "retried": None, "rejected": None, "state": t.state, "timestamp": stamp,
-        "finished": stamp if t.state in ("SUCCESS", "FAILURE", "REVOKED") else None,
-        "revoke": None, "children": [], "labels": {"cidr_id": t.cidr}, "cidr_id": t.cidr,
-        "cidr_ip_network": None, "asn_id": None, "asn_number": None, "deleted": False,
-        "lost": False, "_events": {}, "_records": {}, "_amend": {}, "_v": 1,
-    }  # fmt: skip
+def make_task(rng: random.Random) -> Task:
+    return Task(
+        str(uuid.UUID(int=rng.getrandbits(128))),
+        rng.choice(NAMES),
+        rng.choice(STATES),
+        rng.choice(WORKERS),
+        time.time(),
+        round(rng.uniform(0.001, 2.0), 6),
+        f"cidr-{rng.randrange(100)}",
+    )
 
 
 def events(t: Task, clock: int) -> list[tuple[str, dict[str, Any]]]:
@@ -120,11 +98,12 @@ def events(t: Task, clock: int) -> list[tuple[str, dict[str, Any]]]:
         return kind.replace("-", "."), body
 
     received, started = t.sent + 0.002, t.sent + 0.003
-    out = [ev("task-sent", CLIENT, t.sent, name=t.name, args=f"('{t.cidr}', 8080, 'http')",
-              kwargs="{}", retries=0, eta=None, expires=None, queue="celery")]  # fmt: skip
+    args = f"('{t.cidr}', 8080, 'http')"
+    out = [ev("task-sent", CLIENT, t.sent, name=t.name, args=args, kwargs="{}", retries=0,
+              eta=None, expires=None, queue="celery")]  # fmt: skip
     if t.state == "PENDING":
         return out
-    out.append(ev("task-received", t.worker, received, name=t.name, args="()", kwargs="{}"))
+    out.append(ev("task-received", t.worker, received, name=t.name, args=args, kwargs="{}"))
     if t.state == "REVOKED":
         return [*out, ev("task-revoked", t.worker, received, terminated=False, expired=False)]
     out.append(ev("task-started", t.worker, started))
@@ -137,157 +116,350 @@ def events(t: Task, clock: int) -> list[tuple[str, dict[str, Any]]]:
     return out
 
 
-def load_mongo(url: str, db: str, tasks: list[Task]) -> float:
-    started = time.perf_counter()
-    client: MongoClient[dict[str, Any]] = MongoClient(url, tz_aware=True)
-    try:
-        coll = client[db].tasks
-        for i in range(0, len(tasks), 5000):
-            coll.insert_many([document(t) for t in tasks[i : i + 5000]], ordered=False)
-        for collection, models in projector_indexes().items():  # what production has
-            client[db][collection].create_indexes(models)
-        indexes = {"tasks": api_indexes.TASK_INDEXES, "workers": api_indexes.WORKER_INDEXES}
-        for collection, specs in indexes.items():
-            client[db][collection].create_indexes(
-                [IndexModel(s["keys"], name=n) for n, s in specs.items()]
-            )
-    finally:
-        client.close()
-    return time.perf_counter() - started
+Timing = tuple[float, float, int]
+"""p50 and p99 in milliseconds, and the rows the last answer held."""
 
 
-def feed_flower(redis_url: str, flower_port: int, tasks: list[Task], backlog: int = 20_000) -> int:
-    """Publish every event; never more than ``backlog`` ahead of what Flower has counted
-    (Redis drops pub/sub messages for a subscriber whose buffer overflows)."""
-    r = redis.Redis.from_url(redis_url)
-    prefix = "/0.celeryev/"
-    sent = 0
-    pipe = r.pipeline(transaction=False)
-    for clock, task in enumerate(tasks):
-        for key, event in events(task, clock):
-            host = event["hostname"]
-            pipe.publish(prefix + key, envelope(key, event, host))
-            sent += 1
-        if len(pipe) >= 1000:
-            pipe.execute()
-            while sent - max(flower_events(flower_port), 0) > backlog:
-                time.sleep(0.05)
-    pipe.execute()
-    deadline = time.monotonic() + 600
-    while flower_events(flower_port) < sent and time.monotonic() < deadline:
-        time.sleep(0.2)
-    return sent
-
-
-def timings(call: Callable[[], httpx.Response], runs: int) -> tuple[float, float]:
+def timings(client: httpx.Client, query: Query, runs: int) -> Timing:
+    """``runs`` timed calls after one untimed (the first after a load warms the caches);
+    p99 by nearest rank (of 100 samples, the second slowest)."""
+    query(client).raise_for_status()
     samples = []
+    response = None
     for _ in range(runs):
         start = time.perf_counter()
-        response = call()
+        response = query(client)
         samples.append((time.perf_counter() - start) * 1000)
         response.raise_for_status()
     samples.sort()
-    return statistics.median(samples), samples[min(len(samples) - 1, int(len(samples) * 0.99))]
+    p99 = samples[max(math.ceil(len(samples) * 0.99) - 1, 0)]
+    return statistics.median(samples), p99, rows(response.json() if response else None)
 
 
-def main(argv: list[str] | None = None) -> None:
-    cli = argparse.ArgumentParser(prog="python -m bench.api", description=__doc__)
-    cli.add_argument("--tasks", type=int, default=20_000, help="tasks in both (default 20,000)")
-    cli.add_argument("--runs", type=int, default=500, help="requests per point endpoint")
-    cli.add_argument("--list-runs", type=int, default=20, help="requests per list endpoint")
-    cli.add_argument("--no-flower", action="store_true")
-    args = cli.parse_args(argv)
-    tasks = make_tasks(args.tasks)
-    rng = random.Random(2)
-    token = secrets.token_urlsafe(16)
-    workdir = Path(tempfile.mkdtemp(prefix="bench-api-"))
-    print(f"N = {args.tasks:,} tasks; {args.runs} requests per point endpoint, "
-          f"{args.list_runs} per list", flush=True)  # fmt: skip
-    rows: dict[str, list[str]] = {}
-    with (
-        MongoServer(workdir / "mongo") as mongo_server,
-        NatsServer(workdir / "nats") as nats_server,
-        RedisServer(workdir / "redis") as redis_server,
-    ):
-        seconds = load_mongo(mongo_server.url, "bench", tasks)
-        print(f"loaded MongoDB (bulk insert, then indexes) in {seconds:.1f} s", flush=True)
-        port = free_port()
-        env = {
-            "TASKTRAIL_MONGO_URL": mongo_server.url, "TASKTRAIL_MONGO_DB": "bench",
-            "TASKTRAIL_NATS_URL": nats_server.url, "TASKTRAIL_APP": "bench",
-            "TASKTRAIL_ADMIN_TOKEN": token, "TASKTRAIL_API_PORT": str(port),
-            "TASKTRAIL_LOG_LEVEL": "WARNING", "TASKTRAIL_API_READ_TIMEOUT": "120",
-        }  # fmt: skip
-        api = ServiceProcess(
-            "api", [find_binary("tasktrail-api")], log_path=workdir / "api.log", env=env
-        )
-        with (
-            api,
-            httpx.Client(
-                base_url=f"http://127.0.0.1:{port}",
-                headers={"Authorization": f"Bearer {token}"},
-                timeout=300,
-            ) as client,
-        ):
-            api.wait_http_ok(f"http://127.0.0.1:{port}/readyz", 30)
-            client.get("/monitor/tasks/dashboard")  # the first snapshot
-            ours = {
-                "GET task by id": timings(
-                    lambda: client.get(f"/monitor/tasks/{rng.choice(tasks).uuid}"), args.runs
-                ),
-                "dashboard": timings(lambda: client.get("/monitor/tasks/dashboard"), args.runs),
-                "list FAILURE by -received, 100": timings(
-                    lambda: client.get("/monitor/tasks", params=LIST_QUERY), args.list_runs
-                ),
-                "list newest 100": timings(
-                    lambda: client.get("/monitor/tasks", params={"limit": 100}), args.list_runs
-                ),
-            }
-        theirs: dict[str, tuple[float, float]] = {}
-        if not args.no_flower:
-            theirs = run_flower(redis_server.url, workdir, tasks, rng, args)
-    print()
-    print(f"{'endpoint':<34} {'tasktrail p50':>13} {'p99':>9} {'Flower p50':>11} {'p99':>9} "
-          f"{'p50 ratio':>9}")  # fmt: skip
-    for name, (p50, p99) in ours.items():
-        f50, f99 = theirs.get(name, (float("nan"), float("nan")))
-        ratio = f"{f50 / p50:.1f}x" if theirs.get(name) else "-"
-        rows[name] = [f"{p50:.1f}", f"{p99:.1f}", f"{f50:.1f}", f"{f99:.1f}", ratio]
-        print(f"{name:<34} {p50:>10.1f} ms {p99:>6.1f} ms {f50:>8.1f} ms {f99:>6.1f} ms "
-              f"{ratio:>9}")  # fmt: skip
-    print("(ratio > 1: tasktrail is faster; Flower has no dashboard endpoint to compare)")
-    print(json.dumps({"tasks": args.tasks, "rows": rows}))
+def rows(body: Any) -> int:
+    """How many tasks an answer holds (ours: the envelope's list; Flower's: a dict by id)."""
+    data = body.get("data", body) if isinstance(body, dict) else body
+    if isinstance(data, dict) and isinstance(data.get("celery_tasks"), list):
+        return len(data["celery_tasks"])
+    if isinstance(data, dict) and ("celerytask" in data or "uuid" in data or "task" in data):
+        return 1
+    return len(data) if isinstance(data, dict | list) else 0
 
 
-def run_flower(
-    redis_url: str, workdir: Path, tasks: list[Task], rng: random.Random, args: argparse.Namespace
-) -> dict[str, tuple[float, float]]:
+@dataclass
+class Loader:
+    """Publishes lifecycles on the broker, never far ahead of the consumers' intake (Redis
+    drops pub/sub messages for a subscriber whose buffer overflows)."""
+
+    redis_url: str
+    mongo_url: str
+    stream_count: Callable[[], int]
+    flower_port: int | None = None
+    rate: float = 250.0
+    """Tasks a second: the history's density, whatever the pipeline's speed."""
+    rng: random.Random = field(default_factory=lambda: random.Random(1))
+    tasks: list[Task] = field(default_factory=list)
+    published: int = 0
+    backlog: int = 20_000
+
+    def load(self, until: int) -> None:
+        broker = redis.Redis.from_url(self.redis_url)
+        pipe = broker.pipeline(transaction=False)
+        started, base = time.monotonic(), len(self.tasks)
+        while len(self.tasks) < until:
+            ahead = (len(self.tasks) - base) / self.rate - (time.monotonic() - started)
+            if ahead > 0:
+                time.sleep(ahead)
+            task = make_task(self.rng)
+            self.tasks.append(task)
+            for key, event in events(task, len(self.tasks)):
+                pipe.publish(f"/0.celeryev/{key}", envelope(key, event, event["hostname"]))
+                self.published += 1
+            if len(pipe) >= 250:
+                pipe.execute()
+                self._throttle()
+        pipe.execute()
+        broker.close()
+
+    def _throttle(self) -> None:
+        while self.published - self._intake() > self.backlog:
+            time.sleep(0.05)
+
+    def _intake(self) -> int:
+        taken = self.stream_count()
+        if self.flower_port is not None:
+            taken = min(taken, max(flower_events(self.flower_port), 0))
+        return taken
+
+    def settled(self, db: Any) -> bool:
+        """Everything published is in the stream, projected and counted."""
+        if self.stream_count() < self.published:
+            return False
+        checkpoint = db[mongo.CHECKPOINTS].find_one({"_id": "projector"}) or {}
+        if int(checkpoint.get("seq", 0)) < self.published or checkpoint.get("dirty"):
+            return False
+        totals = db[mongo.COUNTS].find({"level": counts.TOTAL})
+        return sum(int(d["n"]) for d in totals) == len(self.tasks)
+
+
+def wait(what: str, predicate: Callable[[], bool], timeout: float = 3600) -> float:
+    started = time.monotonic()
+    while not predicate():
+        if time.monotonic() - started > timeout:
+            raise TimeoutError(f"{what}: not after {timeout:.0f} s")
+        time.sleep(0.5)
+    return time.monotonic() - started
+
+
+def ours(tasks: list[Task], rng: random.Random, deep_cursor: str) -> dict[str, tuple[Query, bool]]:
+    """Each measured query of tasktrail, and whether it reads one document (run more)."""
+    name = NAMES[3]
+    since = datetime.fromtimestamp(tasks[-1].sent - RUNTIME_WINDOW, UTC).isoformat()
+
+    return {
+        "default list (newest 100)": (
+            lambda c: c.get("/monitor/tasks", params={"limit": 100}),
+            False,
+        ),
+        "FAILURE newest 100 (by received)": (
+            lambda c: c.get("/monitor/tasks", params={"status": "FAILURE", "sort": "-received"}),
+            False,
+        ),
+        "label filter (cidr_id)": (
+            lambda c: c.get("/monitor/tasks", params={"cidr_id": "cidr-7"}),
+            False,
+        ),
+        f"name by -runtime (last {RUNTIME_WINDOW:.0f} s)": (
+            lambda c: c.get(
+                "/monitor/tasks",
+                params={"name": name, "sort": "-runtime", "timestamp_after": since},
+            ),
+            False,
+        ),
+        "deep page by cursor": (
+            lambda c: c.get("/monitor/tasks", params={"limit": 100, "cursor": deep_cursor}),
+            False,
+        ),
+        "GET by id": (lambda c: c.get(f"/monitor/tasks/{rng.choice(tasks).uuid}"), True),
+        "dashboard": (lambda c: c.get("/monitor/tasks/dashboard"), True),
+    }
+
+
+def flowers(tasks: list[Task], rng: random.Random) -> dict[str, Query]:
+    """Flower's closest query to each of ours (it has no labels, runtime sort or dashboard
+    JSON; its deep page is an offset)."""
+    deep = len(tasks) - DEEP
+    newest = {"limit": 100, "sort_by": "-received"}
+    return {
+        "default list (newest 100)": lambda c: c.get("/api/tasks", params=newest),
+        "FAILURE newest 100 (by received)": lambda c: c.get(
+            "/api/tasks", params={**newest, "state": "FAILURE"}
+        ),
+        "label filter (cidr_id)": lambda c: c.get(
+            "/api/tasks", params={**newest, "search": "args:cidr-7"}
+        ),
+        f"name by -runtime (last {RUNTIME_WINDOW:.0f} s)": lambda c: c.get(
+            "/api/tasks", params={"limit": 100, "taskname": NAMES[3], "sort_by": "-started"}
+        ),
+        "deep page by cursor": lambda c: c.get("/api/tasks", params={**newest, "offset": deep}),
+        "GET by id": lambda c: c.get(f"/api/task/info/{rng.choice(tasks).uuid}"),
+    }
+
+
+def deep_cursor(api: httpx.Client, task: Task) -> str:
+    """The cursor of the page after ``task`` in the default order (newest first)."""
+    shown = api.get(f"/monitor/tasks/{task.uuid}").json()["data"]["celerytask"]
+    at = datetime.fromisoformat(shown["timestamp"].replace("Z", "+00:00"))
+    return encode_cursor(Cursor("-timestamp", at, task.uuid))
+
+
+@dataclass
+class Run:
+    sizes: list[int]
+    list_runs: int
+    point_runs: int
+    rate: float
+    results: dict[int, dict[str, Timing]] = field(default_factory=dict)
+    rss: dict[int, dict[str, float]] = field(default_factory=dict)
+    flower: dict[str, Timing] = field(default_factory=dict)
+    flower_rss: float = 0.0
+    loaded: dict[int, float] = field(default_factory=dict)
+
+
+def environment(servers: dict[str, str], token: str, port: int, work: Path) -> dict[str, str]:
+    return {
+        "TASKTRAIL_BROKER_URL": servers["redis"],
+        "TASKTRAIL_NATS_URL": servers["nats"],
+        "TASKTRAIL_MONGO_URL": servers["mongo"],
+        "TASKTRAIL_MONGO_DB": "bench",
+        "TASKTRAIL_APP": APP,
+        "TASKTRAIL_ADMIN_TOKEN": token,
+        "TASKTRAIL_API_PORT": str(port),
+        "TASKTRAIL_API_READ_TIMEOUT": "120",
+        "TASKTRAIL_PROJECTOR_LABELS": json.dumps(LABELS),
+        "TASKTRAIL_COLLECTOR_SPOOL_DIR": str(work / "spool"),
+        "TASKTRAIL_COLLECTOR_HEALTH_PORT": str(free_port()),
+        "TASKTRAIL_PROJECTOR_HEALTH_PORT": str(free_port()),
+        "TASKTRAIL_LOG_LEVEL": "WARNING",
+    }
+
+
+def start_flower(redis_url: str, work: Path, max_tasks: int) -> tuple[ServiceProcess, int]:
     port = free_port()
     flower = ServiceProcess(
         "flower",
         [find_binary("celery"), f"--broker={redis_url}", "flower", f"--port={port}",
-         "--address=127.0.0.1", "--logging=warning", f"--max_tasks={len(tasks) + 1000}"],
-        log_path=workdir / "flower.log",
+         "--address=127.0.0.1", "--logging=warning", f"--max_tasks={max_tasks + 1000}"],
+        log_path=work / "flower.log",
         env={"FLOWER_UNAUTHENTICATED_API": "true"},  # its /api needs this since 2.0
-    )  # fmt: skip
-    with flower, httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=300) as client:
-        flower.wait_until("flower metrics", lambda: flower_events(port) >= 0, 30)
-        time.sleep(2)  # Flower subscribes to the event channel after start-up
-        started = time.perf_counter()
-        sent = feed_flower(redis_url, port, tasks)
-        print(f"fed Flower {sent:,} events in {time.perf_counter() - started:.1f} s "
-              f"(it counted {flower_events(port):,})", flush=True)  # fmt: skip
-        return {
-            "GET task by id": timings(
-                lambda: client.get(f"/api/task/info/{rng.choice(tasks).uuid}"), args.runs
-            ),
-            "list FAILURE by -received, 100": timings(
-                lambda: client.get("/api/tasks", params=FLOWER_LIST), args.list_runs
-            ),
-            "list newest 100": timings(
-                lambda: client.get("/api/tasks", params={"limit": 100}), args.list_runs
-            ),
+    ).start()  # fmt: skip
+    flower.wait_until("serving metrics", lambda: flower_events(port) >= 0, 60)
+    time.sleep(2)  # Flower subscribes to the event channel after start-up
+    return flower, port
+
+
+def stream_counter(nats_url: str) -> Callable[[], int]:
+    import asyncio
+
+    import nats
+
+    async def count() -> int:
+        nc = await nats.connect(nats_url)
+        try:
+            info = await nc.jetstream().stream_info("TASKTRAIL")
+        except Exception:
+            return 0
+        finally:
+            await nc.close()
+        return int(info.state.messages)
+
+    return lambda: asyncio.run(count())
+
+
+def measure(run: Run, size: int, api: httpx.Client, loader: Loader, cursor: str) -> None:
+    rng = random.Random(size)
+    run.results[size] = {
+        name: timings(api, query, run.point_runs if point else run.list_runs)
+        for name, (query, point) in ours(loader.tasks, rng, cursor).items()
+    }
+
+
+def measure_flower(run: Run, port: int, loader: Loader) -> None:
+    rng = random.Random(7)
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=300) as client:
+        for name, query in flowers(loader.tasks, rng).items():
+            runs = run.point_runs if name == "GET by id" else run.list_runs
+            run.flower[name] = timings(client, query, runs)
+
+
+def flower_round(run: Run, flower: ServiceProcess, loader: Loader) -> float:
+    """Once Flower has every event: time its queries, read its RSS, stop it."""
+    port = loader.flower_port or 0
+    wait("Flower has every event", lambda: flower_events(port) >= loader.published, 600)
+    measure_flower(run, port, loader)
+    rss = rss_mb(flower.pid)
+    flower.stop()
+    return rss
+
+
+def execute(run: Run, flower_at: int | None, work: Path) -> None:
+    token = secrets.token_urlsafe(16)
+    port = free_port()
+    with ExitStack() as stack:
+        servers = {
+            "mongo": stack.enter_context(MongoServer(work / "mongo")).url,
+            "nats": stack.enter_context(NatsServer(work / "nats")).url,
+            "redis": stack.enter_context(RedisServer(work / "redis")).url,
         }
+        env = environment(servers, token, port, work)
+        procs = {
+            name: stack.enter_context(
+                ServiceProcess(
+                    name, [find_binary(f"tasktrail-{name}")], log_path=work / f"{name}.log", env=env
+                )
+            )
+            for name in SERVICES
+        }
+        procs["api"].wait_http_ok(f"http://127.0.0.1:{port}/readyz", 60)
+        time.sleep(2)  # the collector subscribes to the event channel once ready
+        flower: ServiceProcess | None = None
+        loader = Loader(
+            servers["redis"], servers["mongo"], stream_counter(servers["nats"]), rate=run.rate
+        )
+        if flower_at is not None:
+            flower, loader.flower_port = start_flower(servers["redis"], work, flower_at)
+        client: MongoClient[dict[str, Any]] = MongoClient(servers["mongo"], tz_aware=True)
+        db = stack.enter_context(client)["bench"]
+        api = stack.enter_context(
+            httpx.Client(
+                base_url=f"http://127.0.0.1:{port}",
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=300,
+            )
+        )
+        cursor = ""
+        for size in run.sizes:
+            started = time.monotonic()
+            loader.load(size)
+            wait(f"{size:,} tasks projected and counted", lambda: loader.settled(db))
+            run.loaded[size] = time.monotonic() - started
+            cursor = cursor or deep_cursor(api, loader.tasks[min(DEEP, size) - 1])
+            print(f"{size:,} tasks loaded and counted ({run.loaded[size]:.0f} s); measuring",
+                  flush=True)  # fmt: skip
+            measure(run, size, api, loader, cursor)
+            run.rss[size] = {name: rss_mb(p.pid) for name, p in procs.items()}
+            if flower is not None and size == flower_at:
+                run.flower_rss = flower_round(run, flower, loader)
+                flower, loader.flower_port = None, None
+
+
+def report(run: Run, flower_at: int | None) -> None:
+    first, last = run.sizes[0], run.sizes[-1]
+    sizes = "".join(f"{f'{s // 1000}k p50/p99':>18}" for s in run.sizes)
+    print(f"\n{'query (ms)':<34}{sizes}  {'growth':>7}  {'Flower p50/p99':>15}  {'vs Flower':>9}"
+          "  rows (ours/Flower's)")  # fmt: skip
+    for name in run.results[first]:
+        cells = "".join(
+            f"{run.results[s][name][0]:>9.1f}/{run.results[s][name][1]:<8.1f}" for s in run.sizes
+        )
+        growth = run.results[last][name][1] / max(run.results[first][name][1], 1e-9)
+        theirs = run.flower.get(name)
+        mine = run.results.get(flower_at or -1, {}).get(name)
+        flower_cell = f"{theirs[0]:>7.1f}/{theirs[1]:<7.1f}" if theirs else f"{'-':>15}"
+        versus = f"{mine[1] / theirs[1]:>8.2f}x" if theirs and mine else f"{'-':>9}"
+        counted = f"{mine[2] if mine else '-'}/{theirs[2] if theirs else '-'}"
+        print(f"{name:<34}{cells}  {growth:>6.2f}x  {flower_cell}  {versus}  {counted}")
+    print("growth: p99 at the largest size over p99 at the smallest (goal <= 1.5); vs Flower: "
+          f"our p99 over Flower's at {flower_at or 0:,} (goal <= 1)")  # fmt: skip
+    print(f"\n{'RSS (MB)':<34}" + "".join(f"{f'{s // 1000}k':>10}" for s in run.sizes))
+    for service in SERVICES:
+        cells = "".join(f"{run.rss[s][service]:>10.0f}" for s in run.sizes)
+        growth = run.rss[last][service] / max(run.rss[first][service], 1e-9) - 1
+        print(f"{service:<34}{cells}   {growth:+.0%} (goal: <= 200 MB, growing < 10 %)")
+    if run.flower_rss:
+        print(f"{'flower (at its size)':<34}{run.flower_rss:>10.0f}")
+    summary = {"sizes": run.sizes, "results": run.results, "flower": run.flower, "rss": run.rss,
+               "flower_rss": run.flower_rss, "load_seconds": run.loaded}  # fmt: skip
+    print(json.dumps(summary))
+
+
+def main(argv: list[str] | None = None) -> None:
+    cli = argparse.ArgumentParser(prog="python -m bench.api", description=__doc__)
+    cli.add_argument("--sizes", default="25000,50000,100000,200000", help="tasks at each stop")
+    cli.add_argument("--flower-at", type=int, default=100_000, help="0: no Flower")
+    cli.add_argument("--list-runs", type=int, default=100, help="requests per list query")
+    cli.add_argument("--point-runs", type=int, default=300, help="requests per point query")
+    cli.add_argument("--rate", type=float, default=250.0, help="tasks published a second")
+    args = cli.parse_args(argv)
+    sizes = sorted(int(s) for s in args.sizes.split(","))
+    flower_at = args.flower_at if args.flower_at in sizes else None
+    shown = ", ".join(f"{s:,}" for s in sizes)
+    print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start; sizes "
+          f"{shown}; Flower at {flower_at or 'none'}", flush=True)  # fmt: skip
+    run = Run(sizes, args.list_runs, args.point_runs, args.rate)
+    execute(run, flower_at, Path(tempfile.mkdtemp(prefix="bench-api-")))
+    print(f"load average {os.getloadavg()[0]:.2f} at the end")
+    report(run, flower_at)
 
 
 if __name__ == "__main__":

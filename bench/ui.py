@@ -1,7 +1,7 @@
 """Web UI benchmark: the tasks page's time to first byte next to Flower's tasks page over the
 same tasks, and the live stream fanned out to many browsers with the API's CPU and memory.
 
-The tasks are loaded as in ``bench.api``. The fan-out part opens ``--clients`` event streams
+The tasks are loaded as in ``bench.seeded``. The fan-out part opens ``--clients`` event streams
 on the tasks page, then publishes change notices naming ``--rate`` task changes per second
 (as a projector would after each batch) for ``--seconds``, and reports the pushes each
 browser got and the API process's CPU and peak RSS over that time.
@@ -28,8 +28,9 @@ from tasktrail_devstack.processes import ServiceProcess, find_binary
 from tasktrail_devstack.servers import MongoServer, NatsServer, RedisServer, free_port
 from tasktrail_shared.changes import ChangeNotice, change_subject
 
-from bench.api import Task, feed_flower, load_mongo, make_tasks, timings
+from bench.api import Task
 from bench.ingest import flower_events
+from bench.seeded import feed_flower, load_mongo, make_tasks, timings
 
 TICKS = os.sysconf("SC_CLK_TCK")
 

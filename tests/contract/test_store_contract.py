@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from tasktrail_projector.domain.lost import Flip
 from tasktrail_projector.ports import Doc, RejectedWrite, Write
+from tasktrail_shared import counts
 from tasktrail_shared.mongo import CHECKPOINTS, DEAD_LETTERS, STATS, STATS_SLOTS, TASKS, WORKERS
 
 from tests.contract.conftest import StoreUnderTest
@@ -209,6 +210,32 @@ async def test_buckets_are_replaced_per_minute(subject: StoreUnderTest) -> None:
     await subject.store.put_buckets(MINUTE, [bucket("a", MINUTE, 3)])
     held = await subject.peek(STATS)
     assert {k: d["counts"]["S"] for k, d in held.items()} == {"a/08:00": 3, "a/08:01": 4}
+
+
+async def test_counters_are_replaced_per_level_and_period_and_totals_keep_registrations(
+    subject: StoreUnderTest,
+) -> None:
+    def tally(level: str, app: str, at: datetime | None, n: int) -> Doc:
+        return counts.document(level, app, at, {(counts.ALL, counts.ALL, "S"): counts.Cell(n)})
+
+    await subject.store.register_apps(["a", "b"])
+    await subject.store.register_apps(["a"])
+    await subject.store.put_counts(
+        "slot", SLOT, [tally("slot", "a", SLOT, 1), tally("slot", "b", SLOT, 1)]
+    )
+    await subject.store.put_counts("minute", SLOT, [tally("minute", "a", SLOT, 7)])
+    await subject.store.put_counts("slot", SLOT, [tally("slot", "a", SLOT, 2)])  # b: none left
+    later = SLOT + timedelta(seconds=2)
+    await subject.store.put_counts("slot", later, [tally("slot", "a", later, 5)])
+    got = await subject.store.count_tallies("slot", MINUTE, MINUTE + timedelta(minutes=1))
+    assert sorted((t["app"], t["at"], t["n"]) for t in got) == [("a", SLOT, 2), ("a", later, 5)]
+    assert [t["n"] for t in await subject.store.count_tallies("minute", None, None)] == [7]
+    totals = await subject.store.count_tallies(counts.TOTAL, None, None)
+    assert sorted((t["app"], t["n"], t["rows"]) for t in totals) == [("a", 0, []), ("b", 0, [])]
+    await subject.store.put_counts(counts.TOTAL, None, [tally(counts.TOTAL, "a", None, 3)])
+    await subject.store.register_apps(["a"])  # a registration never resets a count
+    totals = await subject.store.count_tallies(counts.TOTAL, None, None)
+    assert sorted((t["app"], t["n"]) for t in totals) == [("a", 3), ("b", 0)]
 
 
 # --- workers and lost tasks ------------------------------------------------------------------

@@ -49,6 +49,16 @@ WORKER_SETTABLE = frozenset({*WORKER_REPORTED, "status"})
 SEED_LABELS = ("cidr_id", "cidr_ip_network", "asn_id", "asn_number")
 """Labels seed 000 filters on and shows as top-level task fields."""
 
+
+def label_index(name: str) -> tuple[str, list[tuple[str, int]]]:
+    """The index a list filtered by label ``name`` walks (newest first, per cluster): the API
+    creates it for the seed's labels, the projector for the ones it is configured with, and
+    the API refuses a label filter that has none."""
+    return f"live_label_{name}", [
+        ("deleted", 1), ("app", 1), (f"labels.{name}", 1), ("timestamp", 1), ("_id", 1)
+    ]  # fmt: skip
+
+
 LABEL_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"
 """A label name: a letter, then up to 63 letters, digits or ``_`` (a MongoDB path step)."""
 LABEL_NAME = re.compile(LABEL_NAME_PATTERN)

@@ -44,7 +44,7 @@ async def db(mongo_url: str, mongo_db: str) -> AsyncIterator[AsyncDatabase[Doc]]
     """
     client: AsyncMongoClient[Doc] = AsyncMongoClient(mongo_url, tz_aware=True)
     await mongo.create_collections(
-        client[mongo_db], (mongo.TASKS, mongo.WORKERS, mongo.TASK_EVENTS)
+        client[mongo_db], (mongo.TASKS, mongo.WORKERS, mongo.TASK_EVENTS, mongo.COUNTS)
     )
     yield client[mongo_db]
     await client.close()
@@ -62,13 +62,13 @@ def settings(mongo_url: str, nats_url: str, db: AsyncDatabase[Doc]) -> Settings:
         api_command_timeout=2.0,
         api_worker_timeout=0.5,
         api_write_wait=5.0,
-        api_dashboard_max_age=0,
     )
 
 
 LABEL_RULES = [
     LabelRule(label="cidr_id", task="scan.*", arg=0),
     LabelRule(label="asn_number", task="scan.*", kwarg="asn"),
+    LabelRule(label="zone", task="geo.*", kwarg="zone"),  # indexed, so lists may filter on it
 ]
 
 
@@ -87,6 +87,7 @@ async def projector(
             projector_health_port=0,
             projector_fetch_timeout=0.05,
             projector_labels=LABEL_RULES,
+            projector_stats_interval=0.1,  # counters follow within a tenth of a second
         )
     )
     await create_api_indexes(db)

@@ -10,6 +10,11 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 from tasktrail_api.adapters.readmodels import MongoReadModels
+from tasktrail_projector.adapters.store import READ_MODELS, MongoStore
+from tasktrail_projector.domain.stats import slot_key
+from tasktrail_projector.domain.tasks import slot_start
+from tasktrail_projector.sweeps import Maintenance
+from tasktrail_shared import mongo
 
 Doc = dict[str, Any]
 ADMIN_TOKEN = "admin-secret-token"
@@ -76,7 +81,25 @@ def task_doc(uuid_: str, state: str = "SUCCESS", *, age: float = 0, **fields: An
         "_v": 3,
     }
     doc.update(fields)
+    times = [doc[f] for f in ("sent", "received", "timestamp") if isinstance(doc.get(f), datetime)]
+    doc.setdefault("_slots", sorted({slot_start(t) for t in times}))
+    doc.setdefault("published", isinstance(doc.get("sent"), datetime))
     return doc
+
+
+async def count_tasks(db: AsyncDatabase[Doc]) -> None:
+    """Let the projector's counters count the task documents seeded straight into ``db``:
+    mark every slot they name and run its sweep (as a rebuild does)."""
+    store = MongoStore(db.client, db.name)
+    await mongo.create_collections(db, (*READ_MODELS, mongo.CHECKPOINTS))
+    slots: set[str] = set()
+    apps: set[str] = set()
+    async for doc in db.tasks.find({}, {"_slots": 1, "app": 1}):
+        slots.update(slot_key(s) for s in doc.get("_slots") or [])
+        apps.add(doc["app"])
+    await store.register_apps(sorted(apps))
+    await store.save_position("seeded", 0, sorted(slots))
+    await Maintenance(store, consumer="seeded").sweep_stats(everything=True)
 
 
 def worker_doc(

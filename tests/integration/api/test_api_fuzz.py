@@ -99,7 +99,7 @@ def fuzzed_app(mongo_url: str, nats_url: str, mongo_db: str, nats_stream: str) -
         Settings(
             app=app_name, mongo_url=mongo_url, nats_url=nats_url, mongo_db=mongo_db,
             admin_token=ADMIN_TOKEN, api_command_timeout=2.0, api_worker_timeout=0.5,
-            api_write_wait=2.0, api_dashboard_max_age=0,
+            api_write_wait=2.0,
         )
     )  # fmt: skip
     try:

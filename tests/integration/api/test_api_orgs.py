@@ -29,7 +29,7 @@ from tasktrail_shared.catalog import entry_id
 from tasktrail_shared.commands import CONTROL_QUEUE_GROUP, control_subject
 
 from tests.integration.api.conftest import FakeControl
-from tests.integration.api.support import Doc, task_doc, worker_doc
+from tests.integration.api.support import Doc, count_tasks, task_doc, worker_doc
 from tests.integration.api.test_api_audit import eventually, publish_command
 from tests.integration.api.test_api_tasks import assert_error, assert_ok
 
@@ -258,6 +258,7 @@ async def test_the_default_organisation_owns_every_cluster_no_other_was_given(
     client: httpx.AsyncClient, api: httpx.AsyncClient, db: AsyncDatabase[Doc], orgs: TwoOrgs
 ) -> None:
     await db.tasks.insert_one(task_doc("elsewhere-1", "SUCCESS", app="unassigned-cluster"))
+    await count_tasks(db)  # as the projector would: registers the cluster, counts the task
     home = bearer(await new_token(client, "home-viewer", "viewer", "default"))
     listed = assert_ok(await api.get("/monitor/tasks", headers=home))
     assert sorted(t["id"] for t in listed["celery_tasks"]) == ["elsewhere-1", "home-task-1"]

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
-from tests.integration.api.support import Doc, task_doc, worker_doc
+from tests.integration.api.support import Doc, count_tasks, task_doc, worker_doc
 
 SEED_TASK_KEYS = {
     "id", "name", "uuid", "status", "args", "kwargs", "result", "received", "started",
@@ -47,6 +47,7 @@ async def tasks(db: AsyncDatabase[Doc]) -> list[Doc]:
         task_doc("t-7", "RECEIVED", age=6),
     ]  # fmt: skip
     await db.tasks.insert_many(docs)
+    await count_tasks(db)
     return docs
 
 
@@ -99,7 +100,7 @@ async def test_pagination(client: httpx.AsyncClient, tasks: list[Doc]) -> None:
     assert [t["id"] for t in data["celery_tasks"]] == ["t-5", "t-4"]
     assert data["count"] == 7
     data = assert_ok(await client.get("/monitor/tasks", params={"offset": 50}))
-    assert data == {"celery_tasks": [], "count": 7, "next_cursor": None}
+    assert data == {"celery_tasks": [], "count": 7, "count_is_exact": True, "next_cursor": None}
 
 
 @pytest.mark.parametrize(
@@ -109,6 +110,7 @@ async def test_pagination(client: httpx.AsyncClient, tasks: list[Doc]) -> None:
         ({"limit": 1001}, "limit"),
         ({"limit": "many"}, "limit"),
         ({"offset": -1}, "offset"),
+        ({"offset": 10_001}, "offset"),
         ({"status": "DONE"}, "status"),
     ],
 )
@@ -149,6 +151,7 @@ async def test_dashboard_counts(
     client: httpx.AsyncClient, db: AsyncDatabase[Doc], tasks: list[Doc]
 ) -> None:
     await db.tasks.insert_many([task_doc(f"s-{i}", "SUCCESS") for i in range(3)])
+    await count_tasks(db)
     await db.workers.insert_many(
         [
             worker_doc("celery@w1", online=True, active=3, processed=10),

@@ -3,11 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
-from tasktrail_shared import mongo
+from tasktrail_shared import counts, mongo
 
 from tests.integration.projector import support
+from tests.integration.projector.support import Doc
+
+Models = dict[str, dict[Any, Doc]]
+
+
+def recount(models: Models) -> Counter[tuple[str, str]]:
+    """Live tasks per cluster and state, straight from the task documents."""
+    tasks = models[mongo.TASKS].values()
+    return Counter((d["app"], d["state"]) for d in tasks if not d["deleted"])
+
+
+def totals(models: Models) -> Counter[tuple[str, str]]:
+    """The same, as the counters have it."""
+    found: Counter[tuple[str, str]] = Counter()
+    for doc in models[mongo.COUNTS].values():
+        if doc["level"] == counts.TOTAL:
+            for (d, _, state), cell in counts.from_rows(doc["rows"]).items():
+                found[(doc["app"], state)] += cell.n if d == counts.ALL else 0
+    return +found
 
 
 async def test_kill_9_mid_stream_then_restart_converges_to_a_clean_run(
@@ -30,3 +51,4 @@ async def test_kill_9_mid_stream_then_restart_converges_to_a_clean_run(
     actual, expected = await support.settled_and_clean(settings)
     assert len(expected[mongo.TASKS]) > 500
     assert actual == expected
+    assert totals(actual) == recount(actual)  # and the counters are exact

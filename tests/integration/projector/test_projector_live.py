@@ -20,6 +20,7 @@ from tasktrail_projector.adapters.store import STATS, STATS_SLOTS
 from tasktrail_projector.main import serve
 from tasktrail_projector.settings import LabelRule, Settings
 from tasktrail_shared import mongo
+from tasktrail_shared.fields import label_index
 from tasktrail_shared.stream_message import MSG_ID_HEADER, StreamMessage, celery_stream_message
 
 from tests.integration.projector.support import (
@@ -173,8 +174,11 @@ async def test_indexes_and_readiness(fresh_nats_url: str, mongo_url: str, mongo_
     keys = [list(spec["key"]) for spec in tasks.values()]
     assert [("worker", 1), ("state", 1)] in keys and [("_slots", 1)] in keys
     assert [("state", 1), ("timestamp", -1)] not in keys  # query indexes are the API's
-    labels = {spec["key"][0][0] for spec in tasks.values() if spec["key"][0][0].startswith("lab")}
-    assert labels == {"labels.port"}  # the seed's four labels are the API's filters: its indexes
+    labels = {name for name in tasks if name.startswith("live_label_")}
+    assert labels == {
+        "live_label_port"
+    }  # the seed's four labels are the API's filters: its indexes
+    assert list(tasks["live_label_port"]["key"]) == label_index("port")[1]  # the walk the API reads
     assert tasks["finished_ttl"]["expireAfterSeconds"] == 7 * 86400
     slots = await index_info(mongo_url, mongo_db, STATS_SLOTS)
     assert slots["slot_ttl"]["expireAfterSeconds"] == 7 * 86400  # the stats window: the task TTL

@@ -14,7 +14,7 @@ from tasktrail_api.settings import Settings
 from tasktrail_api.ui.security import CSP
 
 from tests.integration.api.conftest import FakeControl
-from tests.integration.api.support import Doc, task_doc, worker_doc
+from tests.integration.api.support import Doc, count_tasks, task_doc, worker_doc
 from tests.integration.ui.conftest import ORIGIN, TOKENS, Browser, log_in, logged_in
 
 TASK = "6f1c7b1e-0000-4000-8000-000000000001"
@@ -45,6 +45,7 @@ async def seed(db: AsyncDatabase[Doc], app: str) -> None:
     )
     await db.tasks.update_many({}, {"$set": {"app": app}})
     await db.workers.update_many({}, {"$set": {"app": app}})
+    await count_tasks(db)  # as the projector would: registers the cluster, counts the tasks
 
 
 SignIn = Callable[[str], Awaitable[Browser]]
@@ -194,9 +195,13 @@ async def test_fragments_are_the_parts_of_their_pages(sign_in: SignIn) -> None:
 
 async def test_filters_are_kept_in_the_url_and_bad_ones_are_explained(sign_in: SignIn) -> None:
     browser = await sign_in("viewer")
-    page = (await browser.get("/ui/tasks?status=SUCCESS&status=STARTED&sort=name")).text
+    # a sort by name is served within a time range (see docs/api.md, List shapes)
+    since = "timestamp_after=2022-01-01T00:00:00Z"
+    page = (await browser.get(f"/ui/tasks?status=SUCCESS&status=STARTED&sort=name&{since}")).text
     rows = re.findall(r'<tr id="task-[^"]+" data-task-id="([^"]+)"', page)
     assert rows == [TASK, CHILD]  # demo.add, demo.mul
+    unserved = await browser.get("/ui/tasks?sort=name")
+    assert unserved.status_code == 400 and "needs a time range" in unserved.text
     assert 'value="SUCCESS" checked' in page and 'value="STARTED" checked' in page
     assert "status=SUCCESS%2CSTARTED" in page  # the live stream and export follow the filters
     bad = await browser.get("/ui/tasks?status=nope")

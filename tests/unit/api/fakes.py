@@ -10,22 +10,22 @@ told not to; ``FakeSender`` executes each command id once, as control's ledger d
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tasktrail_api.bootstrap import UseCases, bootstrap
 from tasktrail_api.domain.errors import Conflict, Unavailable
-from tasktrail_api.domain.plan import Doc, Query, ReadPlan, SortSpec
+from tasktrail_api.domain.plan import Doc, Query, SortSpec, Step, merged
 from tasktrail_api.domain.principals import Principal, Role
 from tasktrail_api.domain.scope import Scope
 from tasktrail_api.settings import Settings
 from tasktrail_api.usecases.ports import Published
 from tasktrail_projector.domain import catalog as catalog_fold
 from tasktrail_projector.domain.own_events import decode_record
-from tasktrail_shared import own_events
+from tasktrail_shared import counts, own_events
 from tasktrail_shared.commands import CommandReply, CommandRequest, WorkerOutcome
-from tasktrail_shared.fields import TASK_SETTABLE, WORKER_SETTABLE
+from tasktrail_shared.fields import SEED_LABELS, TASK_SETTABLE, WORKER_SETTABLE
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 ADMIN = Principal("root", Role.admin, org=None)
@@ -143,17 +143,21 @@ class FakeDocuments:
         found = [d for d in self.docs.values() if matches(d, query)]
         return [project(d, projection) for d in sort(found, spec)]
 
-    async def page(self, plan: ReadPlan) -> tuple[list[Doc], int]:
+    async def read(self, steps: Sequence[Step], limit: int, projection: Query | None) -> list[Doc]:
         rows: list[Doc] = []
-        skip = plan.skip
-        for segment in plan.segments:
-            if len(rows) >= plan.limit:
+        for step in steps:
+            need = limit - len(rows)
+            if need <= 0:
                 break
-            found = self.find(segment.query, segment.sort, plan.projection)[skip:]
-            rows += found[: plan.limit - len(rows)]
-            skip = 0
-        count = sum(1 for d in self.docs.values() if matches(d, plan.count))
-        return rows, count
+            parts = [self.find(s.query, s.sort, projection)[:need] for s in step.segments]
+            rows += merged(parts, step.sort)[:need]
+        return rows
+
+    async def count(self, steps: Sequence[Step], bound: int | None) -> int:
+        found = 0
+        for segment in (s for step in steps for s in step.segments):
+            found += sum(1 for d in self.docs.values() if matches(d, segment.query))
+        return found if bound is None else min(found, bound + 1)
 
     async def one(self, query: Query, projection: Query | None = None) -> Doc | None:
         self.reads += 1
@@ -196,12 +200,21 @@ class FakeReadModels:
         self.buckets: list[Doc] = []
         """``stats``: one bucket per minute and cluster."""
         self.reachable = True
+        self.label_indexes: set[str] = set()
 
-    async def dashboard_rows(self, now: datetime, scope: Scope) -> tuple[list[Doc], list[Doc]]:
-        states: dict[Any, int] = {}
+    async def totals(self) -> list[Doc]:
+        """The counters as the projector would keep them for the tasks held now."""
+        tallies: dict[str, counts.Tally] = {}
         for doc in self.tasks.docs.values():
-            if doc.get("deleted") is not True and matches(doc, scope.condition()):
-                states[doc.get("state")] = states.get(doc.get("state"), 0) + 1
+            tally = tallies.setdefault(str(doc.get("app")), {})
+            for key in counts.task_keys(doc):
+                counts.add(tally, key, counts.Cell.of(doc))
+        return [counts.document(counts.TOTAL, app, None, t) for app, t in tallies.items()]
+
+    async def indexed_labels(self) -> frozenset[str]:
+        return frozenset({*SEED_LABELS, *self.label_indexes})
+
+    async def worker_groups(self, now: datetime, scope: Scope) -> list[Doc]:
         groups: dict[bool, Doc] = {}
         for doc in self.workers.docs.values():
             if doc.get("deleted") is True or not matches(doc, scope.condition()):
@@ -211,7 +224,7 @@ class FakeReadModels:
             row["n"] += 1
             row["active"] += doc.get("active") or 0
             row["processed"] += doc.get("processed") or 0
-        return [{"_id": s, "n": n} for s, n in states.items()], list(groups.values())
+        return list(groups.values())
 
     def _entries(self, message: Query, entry: Query, direction: int) -> list[Doc]:
         found = [m for m in self.messages if matches(m, message)]
@@ -452,7 +465,7 @@ class World:
         self.publisher = FakePublisher(self.read_models)
         self.sender = FakeSender()
         self.clock = FixedClock()
-        values = {"api_write_wait": 5.0, "api_dashboard_max_age": 0, "admin_token": "adm1n"}
+        values = {"api_write_wait": 5.0, "admin_token": "adm1n"}
         self.settings = Settings(**{**values, **settings})
         self.use_cases: UseCases = bootstrap(
             self.settings,
@@ -469,9 +482,11 @@ class World:
 def task(task_id: str, state: str = "SUCCESS", *, age: float = 0, **fields: Any) -> Doc:
     """A ``tasks`` document as the projector writes it (the fields the API reads)."""
     at = NOW - timedelta(seconds=age)
-    doc: Doc = {"_id": task_id, "uuid": task_id, "state": state, "name": "demo.add",
-                "args": "(1, 2)", "kwargs": "{}", "queue": "celery", "timestamp": at,
-                "labels": {}, "deleted": False, "children": []}  # fmt: skip
+    home = at.replace(second=at.second // 2 * 2, microsecond=0)
+    doc: Doc = {"_id": task_id, "uuid": task_id, "app": "default", "state": state,
+                "name": "demo.add", "args": "(1, 2)", "kwargs": "{}", "queue": "celery",
+                "timestamp": at, "labels": {}, "deleted": False, "children": [],
+                "_slots": [home]}  # fmt: skip
     return {**doc, **fields}
 
 

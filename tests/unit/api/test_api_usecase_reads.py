@@ -61,10 +61,14 @@ async def test_a_cursor_and_an_offset_together_are_refused(world: World) -> None
         await world.use_cases.tasks.list(filters(cursor="nope"), {}, EVERYTHING)
 
 
-async def test_labels_filter_the_list(world: World) -> None:
+async def test_labels_filter_the_list_when_indexed(world: World) -> None:
     world.read_models.tasks.add(task("t-eu", labels={"zone": "eu"}))
+    with pytest.raises(BadRequest, match=r"label.zone has no index"):
+        await world.use_cases.tasks.list(filters(), {"zone": "eu"}, EVERYTHING)
+    world.read_models.label_indexes.add("zone")
     page = await world.use_cases.tasks.list(filters(), {"zone": "eu"}, EVERYTHING)
     assert [t["id"] for t in page.items] == ["t-eu"]
+    assert (page.count, page.count_is_exact) == (1, True)  # counted by reads, under the bound
 
 
 async def test_one_task_unless_deleted(world: World) -> None:

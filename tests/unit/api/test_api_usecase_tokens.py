@@ -1,14 +1,10 @@
-"""Tokens, readiness and the dashboard snapshot through the service layer."""
+"""Tokens and readiness through the service layer."""
 
 from __future__ import annotations
-
-import asyncio
-from typing import Any
 
 import pytest
 from tasktrail_api.domain.errors import Conflict, NotFound, Unauthorized, Unavailable
 from tasktrail_api.domain.principals import DEFAULT_ORG, Principal, Role
-from tasktrail_api.usecases.dashboard import DashboardCache
 from tasktrail_api.usecases.tokens import Tokens
 from tasktrail_shared import own_events
 
@@ -84,41 +80,3 @@ async def test_readiness_asks_each_dependency(world: World) -> None:
     world.read_models.reachable = False
     world.sender.connected = False
     assert await world.use_cases.health.readiness() == {"mongo": False, "nats": False}
-
-
-async def test_the_dashboard_is_served_from_a_snapshot_refreshed_in_the_background() -> None:
-    now = [0.0]
-    calls: list[int] = []
-    gate = asyncio.Event()
-
-    async def compute() -> dict[str, Any]:
-        calls.append(1)
-        if len(calls) > 1:
-            await gate.wait()
-        return {"n": len(calls)}
-
-    cache = DashboardCache(compute, max_age=1.0, max_stale=10.0, clock=lambda: now[0])
-    assert await cache.get() == {"n": 1}
-    now[0] = 0.5
-    assert await cache.get() == {"n": 1} and len(calls) == 1
-    now[0] = 2.0
-    assert await cache.get() == {"n": 1}  # stale: served, one refresh started
-    assert await cache.get() == {"n": 1}
-    await asyncio.sleep(0)
-    assert len(calls) == 2
-    gate.set()
-    await cache.close()
-    assert await cache.get() == {"n": 2}
-
-
-async def test_a_dashboard_without_cache_counts_every_time() -> None:
-    calls: list[int] = []
-
-    async def compute() -> dict[str, Any]:
-        calls.append(1)
-        return {}
-
-    cache = DashboardCache(compute, max_age=0)
-    await cache.get()
-    await cache.get()
-    assert len(calls) == 2

@@ -16,7 +16,9 @@ from bson.errors import InvalidDocument
 from tasktrail_projector.adapters.store import STATS, STATS_SLOTS
 from tasktrail_projector.domain.lost import Flip
 from tasktrail_projector.ports import Doc, RejectedWrite, StoreUnavailable, Write
-from tasktrail_shared.mongo import CHECKPOINTS, TASKS, WORKERS
+from tasktrail_shared import counts
+from tasktrail_shared.counts import TOTAL
+from tasktrail_shared.mongo import CHECKPOINTS, COUNTS, TASKS, WORKERS
 
 START = datetime.fromtimestamp(1_800_000_000, UTC)
 
@@ -199,6 +201,14 @@ class FakeStore:
         for doc in stored:
             held.setdefault(doc["_id"], doc)
 
+    async def register_apps(self, apps: Sequence[str]) -> None:
+        await self._turn()
+        self._check()
+        held = self.docs(COUNTS)
+        for app in apps:
+            doc = counts.document(TOTAL, app, None, {})
+            held.setdefault(doc["_id"], _as_stored(doc))
+
     async def save_position(self, consumer: str, seq: int, marks: Sequence[str]) -> None:
         await self._turn()
         self._check()
@@ -242,16 +252,42 @@ class FakeStore:
         await self._replace(STATS, "minute", minute, docs)
 
     async def _replace(
-        self, collection: str, field: str, moment: datetime, docs: Sequence[Doc]
+        self,
+        collection: str,
+        field: str,
+        moment: datetime,
+        docs: Sequence[Doc],
+        level: str | None = None,
     ) -> None:
         await self._turn()
         self._check()
         stored = [_as_stored(d) for d in docs]
         held = self.docs(collection)
-        for key in [k for k, d in held.items() if d.get(field) == moment]:
+        mine = [k for k, d in held.items() if level is None or d.get("level") == level]
+        for key in [k for k in mine if held[k].get(field) == moment]:
             del held[key]
         for doc in stored:
             held[doc["_id"]] = doc
+
+    async def count_tallies(
+        self, level: str, start: datetime | None, end: datetime | None
+    ) -> list[Doc]:
+        await self._turn()
+        self._check()
+        return [
+            copy.deepcopy(d)
+            for d in self.docs(COUNTS).values()
+            if d["level"] == level and (start is None or end is None or start <= d["at"] < end)
+        ]
+
+    async def put_counts(self, level: str, at: datetime | None, docs: Sequence[Doc]) -> None:
+        if at is not None:
+            await self._replace(COUNTS, "at", at, docs, level)
+            return
+        await self._turn()
+        self._check()
+        for doc in docs:
+            self.docs(COUNTS)[doc["_id"]] = _as_stored(doc)
 
     async def workers(self, fields: Sequence[str]) -> list[Doc]:
         await self._turn()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from hypothesis import HealthCheck, given, settings
@@ -154,7 +155,8 @@ def test_parent_known_only_from_a_child_claims_nothing_else() -> None:
     )
     assert mom_only["_events"] == {} and mom_only["_child_app"] == "default"
     assert all(mom_only[f] is None for f in (*tasks.RESOLVED, "timestamp", "worker_pid", "revoke"))
-    assert mom_only["_slots"] == []
+    # the child's slot: what the parent is counted in until its own events come
+    assert mom_only["_slots"] == [datetime(1970, 1, 1, tzinfo=UTC)]
     assert fold([[child], [mom]]) == fold([[mom], [child]]) == fold([[mom, child]])
     full = fold([[mom, child]])[0]["mom"]
     assert (full["state"], full["name"], full["children"]) == ("RECEIVED", "tasks.mom", ["kid"])

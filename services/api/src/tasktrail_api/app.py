@@ -101,7 +101,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 alert_store=MongoAlertStore(read_models.database),
                 channel_tester=NatsChannelTester(nc, timeout=settings.api_alert_test_timeout),
             )
-            stack.push_async_callback(use_cases.dashboard.close)
             app.state.use_cases = use_cases
             app.state.indexing = indexing
             await stack.enter_async_context(ui.running(app, ChangeFeed(nc)))

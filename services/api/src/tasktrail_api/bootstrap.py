@@ -14,7 +14,7 @@ from tasktrail_api.usecases.audit import Audit
 from tasktrail_api.usecases.batch import Batch
 from tasktrail_api.usecases.catalog import Catalog
 from tasktrail_api.usecases.commands import Commands
-from tasktrail_api.usecases.dashboard import Dashboards
+from tasktrail_api.usecases.dashboard import Dashboard
 from tasktrail_api.usecases.health import Health
 from tasktrail_api.usecases.orgs import Orgs
 from tasktrail_api.usecases.ports import (
@@ -40,7 +40,7 @@ class UseCases:
     writes: Writes
     commands: Commands
     audit: Audit
-    dashboard: Dashboards
+    dashboard: Dashboard
     tokens: Tokens
     health: Health
     catalog: Catalog
@@ -75,6 +75,7 @@ def bootstrap(
         wait=settings.api_write_wait,
         sync_chunk=settings.api_sync_chunk,
         sync_max=settings.api_sync_max,
+        count_bound=settings.api_count_bound,
     )
     workers = Workers(read_models, commands, orgs, clock)
     audit = Audit(read_models)
@@ -87,7 +88,7 @@ def bootstrap(
         writes=Writes(read_models, publisher, clock, orgs, wait=settings.api_write_wait),
         commands=commands,
         audit=audit,
-        dashboard=Dashboards(read_models, clock, max_age=settings.api_dashboard_max_age),
+        dashboard=Dashboard(read_models, clock),
         tokens=Tokens(token_store, publisher, clock, orgs, admin_token=settings.admin_token),
         health=Health(read_models, sender, timeout=settings.api_ready_timeout),
         orgs=orgs,

@@ -67,7 +67,11 @@ class CeleryWorker(BaseModel):
 
 class TaskList(BaseModel):
     celery_tasks: list[CeleryTask]
-    count: int
+    count: int = Field(description="Matching tasks; at least this many if not count_is_exact")
+    count_is_exact: bool = Field(
+        description="False when count is the bound (TASKTRAIL_API_COUNT_BOUND) of a list "
+        "the counters cannot total"
+    )
     next_cursor: str | None = Field(description="Pass as ?cursor= for the next page")
 
 

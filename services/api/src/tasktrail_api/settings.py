@@ -3,6 +3,8 @@
 from pydantic import Field, model_validator
 from tasktrail_shared.settings import CommonSettings
 
+from tasktrail_api.domain.shapes import COUNT_BOUND
+
 
 class Settings(CommonSettings):
     api_host: str = "127.0.0.1"
@@ -21,8 +23,9 @@ class Settings(CommonSettings):
     """Seconds ``/readyz`` waits for MongoDB before calling the API not ready."""
     api_write_wait: float = Field(default=5.0, ge=0, le=60)
     """Seconds a write waits for the projector to apply it before answering 202."""
-    api_dashboard_max_age: float = Field(default=1.0, ge=0)
-    """Seconds a dashboard snapshot is served before a refresh starts; 0 counts every time."""
+    api_count_bound: int = Field(default=COUNT_BOUND, ge=1, le=1_000_000)
+    """A list the counters cannot total is counted this far; past it ``count`` is this
+    bound and ``count_is_exact`` false."""
     api_max_body: int = Field(default=1024 * 1024, ge=1024)
     """Largest request body in bytes (413 beyond)."""
     api_sync_chunk: int = Field(default=1000, ge=1, le=10_000)

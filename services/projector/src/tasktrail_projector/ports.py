@@ -141,6 +141,12 @@ class ReadModelStore(Protocol):
         """Insert documents keyed by content; ones already there are left as they are."""
         ...
 
+    async def register_apps(self, apps: Sequence[str]) -> None:
+        """Make sure each cluster has its totals document (counting zero until the sweep
+        counts it): readers list a cluster's tasks only once it is registered, so this
+        comes before the cluster's first task document is written."""
+        ...
+
     async def save_position(self, consumer: str, seq: int, marks: Sequence[str]) -> None:
         """Record how far ``consumer`` got (the highest stream sequence stored; it never goes
         back) and, in the same write, mark the stats slots ``marks`` (slot keys) for
@@ -173,6 +179,18 @@ class MaintenanceStore(Protocol):
 
     async def put_buckets(self, minute: datetime, docs: Sequence[Doc]) -> None:
         """Make ``docs`` the public stats buckets of ``minute`` (others of that minute go)."""
+        ...
+
+    async def count_tallies(
+        self, level: str, start: datetime | None, end: datetime | None
+    ) -> list[Doc]:
+        """The counter tallies of ``level`` whose period starts in ``[start, end)`` (every
+        one of the level when both are ``None``)."""
+        ...
+
+    async def put_counts(self, level: str, at: datetime | None, docs: Sequence[Doc]) -> None:
+        """Make ``docs`` the counter tallies of ``level`` at ``at`` (others of that period
+        go); for the totals (``at`` None), replace those given and keep the others."""
         ...
 
     async def workers(self, fields: Sequence[str]) -> list[Doc]: ...

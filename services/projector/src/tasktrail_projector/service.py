@@ -9,11 +9,12 @@ check settles races between replicas sharing the durable consumer. Because folds
 idempotent and order-insensitive, re-folding is always safe, and a document that already
 holds the batch's events produces no write at all.
 
-After the writes, one write saves the position (the highest sequence stored) and marks the
-stats slots the batch changed (for a document the batch found already up to date, every
-slot it may count in: its previous write may have landed without its marks); only then
-are the messages acknowledged, so a crash at any point re-delivers rather than loses, and
-a re-delivered batch marks again.
+Before the writes, the clusters of the batch are registered (a reader lists a cluster's tasks
+only once it knows the cluster). After the writes, one write saves the position (the highest
+sequence stored) and marks the stats and counter slots the batch changed (for a document
+the batch found already up to date, every slot it may count in: its previous write may have
+landed without its marks); only then are the messages acknowledged, so a crash at any point
+re-delivers rather than loses, and a re-delivered batch marks again.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from tasktrail_shared.mongo import (
 from tasktrail_shared.times import is_epoch
 
 from tasktrail_projector.clock import SYSTEM_CLOCK
-from tasktrail_projector.domain import catalog, orgs, schedules, tasks, workers
+from tasktrail_projector.domain import catalog, counts, orgs, schedules, tasks, workers
 from tasktrail_projector.domain.changes import change_notices
 from tasktrail_projector.domain.events import to_datetime
 from tasktrail_projector.domain.history import task_entries
@@ -166,6 +167,8 @@ class Projector:
         self._insert_first = dict.fromkeys(self._caches, True)
         self.touched_workers: set[str] = set()
         """Workers of the tasks written since the liveness sweep last looked."""
+        self._registered: set[str] = set()
+        """Clusters whose totals document this process has made sure of."""
         self._held: list[Entry] = []
         """Client task-sent messages held back briefly (see :meth:`_hold_back`)."""
 
@@ -303,13 +306,13 @@ class Projector:
         observed = [item for _, message in decoded for item in message.events]
         records = [item for _, message in decoded for item in message.records]
         history = [e for d, message in decoded for e in task_entries(message, d.seq)]
+        task_changes = tasks.group(observed, records)
+        await self._register(task_changes)
         org_changes, cluster_changes = orgs.group(records)
         facts = [fact for _, message in decoded for fact in message.schedule]
         try:
             async with asyncio.TaskGroup() as group:  # a failure cancels the other writes
-                task_docs = group.create_task(
-                    self._converge(TASKS, tasks.group(observed, records), self._merge_task)
-                )
+                task_docs = group.create_task(self._converge(TASKS, task_changes, self._merge_task))
                 worker_docs = group.create_task(
                     self._converge(WORKERS, workers.group(observed, records), workers.merge)
                 )
@@ -345,6 +348,17 @@ class Projector:
         log.debug(
             "batch of %d messages, %d events, %d marks", len(deliveries), len(observed), len(marks)
         )
+
+    async def _register(self, changes: Mapping[str, tasks.TaskChange]) -> None:
+        """Register the clusters these changes may put a task document in, before it is
+        written (see ``ReadModelStore.register_apps``); each once per process."""
+        apps = {item.app for change in changes.values() for item in change.events}
+        apps.update(record.app for change in changes.values() for record in change.records)
+        apps.update(app for change in changes.values() for app in change.children.values())
+        new = sorted(apps - self._registered)
+        if new:
+            await self.store.register_apps(new)
+            self._registered.update(new)
 
     async def _schedules(self, store: ScheduleStore, facts: Sequence[schedules.Fact]) -> None:
         """Runs first (so that the counts count them), then schedulers and jobs."""
@@ -514,10 +528,11 @@ def _fold(
 
 
 def _marks(old: Doc | None, new: Doc) -> set[datetime]:
-    """Stats slots to recompute after ``old`` became ``new`` (see the module docstring)."""
+    """Slots whose stats or counts to recompute after ``old`` became ``new`` (see the module
+    docstring)."""
     if old is new:
         return {m for m in new.get("_slots") or [] if isinstance(m, datetime)}
-    return changed_slots(old, new)
+    return changed_slots(old, new) | counts.recount(old, new)
 
 
 def dead_letter(delivery: Delivery, reason: str) -> Doc:

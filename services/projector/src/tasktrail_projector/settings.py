@@ -64,7 +64,7 @@ class Settings(CommonSettings):
     summed from expire. Capped by the task TTL, since older tasks may be gone; 0 keeps
     every tally and recomputes any minute."""
     projector_stats_interval: float = Field(default=2.0, gt=0)
-    """Seconds between recomputations of the stats slots marked since."""
+    """Seconds between recomputations of the stats and counters of the slots marked since."""
     projector_lost_interval: float = Field(default=2.0, gt=0)
     projector_schedule_interval: float = Field(default=1.0, gt=0)
     """Seconds between judgements of scheduled jobs' health (late, missed, unresponsive)."""

@@ -1,6 +1,6 @@
-"""Periodic work beside the projection loop: stats buckets and lost tasks.
+"""Periodic work beside the projection loop: stats buckets, task counters and lost tasks.
 
-Both are recomputations from the read models, never increments, so they are exact however
+All are recomputations from the read models, never increments, so they are exact however
 often they run, however many replicas run them, and wherever a crash interrupts them.
 
 * Stats: every batch marks the 2-second slots it changed (after its writes landed). The
@@ -11,6 +11,11 @@ often they run, however many replicas run them, and wherever a crash interrupts 
   Slot tallies are kept for ``window_days`` after they were written (``at``, a TTL index);
   a minute older than that is final: late marks for it are dropped (a rebuild, which
   recomputes everything it replays, does not drop them).
+* Counters: the same marks name the slots whose task counts may have changed (see
+  ``domain.counts``). Every sweep recounts each marked slot at once, from the same read as
+  its stats (a slot not yet over is recounted again at the next sweep), then re-sums the
+  minute, hour, day and month above it and the totals. Counts never expire: a mark older
+  than the stats window is still recounted before it is dropped.
 * Lost tasks: the sweep reads every worker's liveness and re-decides ``lost`` for the
   unfinished tasks of workers whose liveness or pid changed, or that the projector wrote
   tasks for, since it last looked; every ``full_every`` sweeps (and the first) it looks at
@@ -21,15 +26,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from tasktrail_shared.counts import TOTAL
 from tasktrail_shared.states import ON_WORKER
 
 from tasktrail_projector.clock import SYSTEM_CLOCK
-from tasktrail_projector.domain import lost, stats
+from tasktrail_projector.domain import counts, lost, stats
 from tasktrail_projector.domain.tasks import SLOT_SECONDS
 from tasktrail_projector.ports import Clock, MaintenanceStore, SourceUnavailable, StoreUnavailable
 
@@ -41,6 +46,14 @@ GRACE = timedelta(seconds=1)
 """Events of a slot still in flight when it ends: recompute it only a little later."""
 SKEW = timedelta(minutes=1)
 """Slots this far ahead of our clock come from a skewed worker clock: do not wait for them."""
+
+
+SWEPT_FIELDS = tuple(sorted({*stats.TALLIED_FIELDS, *counts.COUNTED_FIELDS}))
+"""What the stats and the counters of a slot need from its tasks: both come from one read."""
+
+
+def _minute(key: str) -> datetime:
+    return stats.minute_of(stats.slot_from_key(key))
 
 
 def _due(start: datetime, now: datetime) -> bool:
@@ -106,34 +119,62 @@ class Maintenance:
             )
 
     async def sweep_stats(self, everything: bool = False) -> int:
-        """Recompute the marked slots that are over (``everything``: all of them) and their
-        minutes; returns how many slots were redone."""
+        """Recount every marked slot and roll the counters up; recompute the stats of the
+        marked slots that are over (``everything``: all of them) and their minutes, and drop
+        those marks. Returns how many slots had their stats redone."""
         marks = await self.store.marks(self.consumer)
         now = self.clock.now()
         self.stats.stats_sweeps += 1
         window = self.window_days > 0 and not everything
         horizon = now - timedelta(days=self.window_days) if window else None
-        by_minute: dict[datetime, list[tuple[str, int]]] = defaultdict(list)
-        for key, generation in marks.items():
-            start = stats.slot_from_key(key)
-            if everything or _due(start, now):
-                by_minute[stats.minute_of(start)].append((key, generation))
-        done = 0
-        for minute in sorted(by_minute):
-            keys = sorted(by_minute[minute])
-            if horizon is None or minute >= horizon:
-                for key, _ in keys:
-                    slot = stats.slot_from_key(key)
-                    rows = await self.store.slot_tasks(slot, stats.TALLIED_FIELDS)
-                    tallies = [{**d, "at": now} for d in stats.slot_tallies(slot, rows)]
-                    await self.store.put_tallies(slot, tallies)
-                tallies = await self.store.minute_tallies(minute)
-                await self.store.put_buckets(minute, stats.minute_buckets(minute, tallies))
-                done += len(keys)
-            for key, generation in keys:
-                await self.store.clear_mark(self.consumer, key, generation)
+        due = {k: g for k, g in marks.items() if everything or _due(stats.slot_from_key(k), now)}
+        minutes: set[datetime] = set()
+        for key in sorted(marks):
+            slot = stats.slot_from_key(key)
+            rows = await self.store.slot_tasks(slot, SWEPT_FIELDS)
+            await self.store.put_counts("slot", slot, counts.slot_tallies(slot, rows))
+            if key in due and (horizon is None or stats.minute_of(slot) >= horizon):
+                tallies = [{**d, "at": now} for d in stats.slot_tallies(slot, rows)]
+                await self.store.put_tallies(slot, tallies)
+                minutes.add(stats.minute_of(slot))
+        await self.roll_up({stats.slot_from_key(k) for k in marks})
+        for minute in sorted(minutes):
+            tallies = await self.store.minute_tallies(minute)
+            await self.store.put_buckets(minute, stats.minute_buckets(minute, tallies))
+        for key, generation in sorted(due.items()):
+            await self.store.clear_mark(self.consumer, key, generation)
+        done = sum(1 for k in due if horizon is None or _minute(k) >= horizon)
         self.stats.slots += done
         return done
+
+    async def roll_up(self, slots: set[datetime]) -> None:
+        """Re-sum the counters of every period above ``slots``, level by level, up to the
+        totals (see ``domain.counts``)."""
+        if not slots:
+            return
+        level, periods = "slot", slots
+        while level != TOTAL:
+            parent = counts.PARENT[level]
+            starts = {counts.period(parent, at) for at in periods}
+            for start in sorted(s for s in starts if s is not None):
+                children = await self.store.count_tallies(
+                    level, start, counts.period_end(parent, start)
+                )
+                await self.store.put_counts(
+                    parent, start, counts.level_tallies(parent, start, children)
+                )
+            if parent == TOTAL:
+                await self._total(level)
+            level, periods = parent, {s for s in starts if s is not None}
+
+    async def _total(self, below: str) -> None:
+        """The totals: the sum of every period of the level ``below``, for every cluster
+        registered (one with nothing left counts zero)."""
+        children = await self.store.count_tallies(below, None, None)
+        registered = [str(d["app"]) for d in await self.store.count_tallies(TOTAL, None, None)]
+        await self.store.put_counts(
+            TOTAL, None, counts.level_tallies(TOTAL, None, children, registered)
+        )
 
     async def sweep_lost(self, now: datetime | None = None, full: bool = False) -> int:
         """Re-decide ``lost`` where it may have changed; returns how many tasks flipped."""

@@ -13,6 +13,8 @@ is a bug and stays one.
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
@@ -22,28 +24,28 @@ from pymongo import AsyncMongoClient, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
-from tasktrail_shared import mongo
+from tasktrail_shared import counts, mongo
+from tasktrail_shared.fields import SEED_LABELS
 
 from tasktrail_api.domain import history, indexes
 from tasktrail_api.domain.errors import Conflict, Unavailable
-from tasktrail_api.domain.plan import (
-    Doc,
-    Query,
-    ReadPlan,
-    Segment,
-    SortSpec,
-    task_state_counts,
-    worker_totals,
-)
+from tasktrail_api.domain.plan import Doc, Query, Segment, SortSpec, Step, merged, worker_totals
 from tasktrail_api.domain.scope import Scope
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 INDEXES = (
     (mongo.TASKS, indexes.TASK_INDEXES),
     (mongo.WORKERS, indexes.WORKER_INDEXES),
     (mongo.TASK_EVENTS, indexes.EVENT_INDEXES),
     (mongo.CATALOG, indexes.CATALOG_INDEXES),
 )
+
+
+TOTALS_PROJECTION = {"app": 1, "rows": 1}
+LABELS_TTL = 2.0
+"""Seconds the set of indexed labels is trusted (the projector indexes configured labels);
+it is looked up only for a list filtered by a label the seed does not define."""
 
 
 def _unavailable(exc: PyMongoError) -> bool:
@@ -69,6 +71,7 @@ class MongoReadModels:
         self.orgs = MongoDocuments(self, mongo.ORGS)
         self.clusters = MongoDocuments(self, mongo.CLUSTERS)
         self._events = MongoDocuments(self, mongo.TASK_EVENTS)
+        self._labels: tuple[float, frozenset[str] | None] = (0.0, None)
 
     async def close(self) -> None:
         """Let detached operations finish (never cancel them), then close the client."""
@@ -111,13 +114,22 @@ class MongoReadModels:
         """
         await self.ping(self._timeout)
         for collection, specs in INDEXES:
+            target = self._db[collection]
+            held = await self.run(target.index_information, timeout)
+            for name in indexes.obsolete({n: i["key"] for n, i in held.items()}, specs):
+                log.info("dropping index %s.%s: no list shape reads it as it is", collection, name)
+                await self.run(self._drop_op(target, name), timeout)
             models = [
                 IndexModel(
                     spec["keys"], name=name, **{k: v for k, v in spec.items() if k != "keys"}
                 )
                 for name, spec in specs.items()
             ]
-            await self.run(self._index_op(self._db[collection], models), timeout)
+            await self.run(self._index_op(target, models), timeout)
+
+    @staticmethod
+    def _drop_op(target: AsyncCollection[Doc], name: str) -> Callable[[], Awaitable[None]]:
+        return lambda: target.drop_index(name)
 
     @staticmethod
     def _index_op(
@@ -136,12 +148,26 @@ class MongoReadModels:
 
         return await self.run(op)
 
-    async def dashboard_rows(self, now: datetime, scope: Scope) -> tuple[list[Doc], list[Doc]]:
-        tasks, workers = await asyncio.gather(
-            self.aggregate(mongo.TASKS, task_state_counts(scope)),
-            self.aggregate(mongo.WORKERS, worker_totals(now, scope)),
-        )
-        return tasks, workers
+    async def worker_groups(self, now: datetime, scope: Scope) -> list[Doc]:
+        return await self.aggregate(mongo.WORKERS, worker_totals(now, scope))
+
+    async def totals(self) -> list[Doc]:
+        """The projector's ``total`` counters, one document per cluster."""
+
+        async def op() -> list[Doc]:
+            cursor = self._db[mongo.COUNTS].find({"level": counts.TOTAL}, TOTALS_PROJECTION)
+            return await cursor.to_list()
+
+        return await self.run(op)
+
+    async def indexed_labels(self) -> frozenset[str]:
+        """The labels with an index on ``tasks`` (looked up again after ``LABELS_TTL`` s)."""
+        at, known = self._labels
+        if known is None or time.monotonic() - at > LABELS_TTL:
+            names = await self.run(lambda: self._db[mongo.TASKS].index_information())
+            known = indexes.indexed_labels(names) | frozenset(SEED_LABELS)
+            self._labels = (time.monotonic(), known)
+        return known
 
     async def history(
         self, message: Query, entry: Query, direction: int, skip: int, limit: int
@@ -274,16 +300,35 @@ class MongoDocuments:
             skip = 0
         return rows
 
-    async def count(self, query: Query) -> int:
-        return await self._store.run(lambda: self._collection.count_documents(query))
+    async def read(self, steps: Sequence[Step], limit: int, projection: Query | None) -> list[Doc]:
+        """Read ``steps`` in order until ``limit`` rows are found; the segments of one step
+        are read together and merged in its order (see ``domain.plan``)."""
+        rows: list[Doc] = []
+        for step in steps:
+            need = limit - len(rows)
+            if need <= 0:
+                break
+            parts = await asyncio.gather(
+                *(self.find(s.query, projection, s.sort, limit=need) for s in step.segments)
+            )
+            rows += merged(parts, step.sort)[:need]
+        return rows
 
-    async def page(self, plan: ReadPlan) -> tuple[list[Doc], int]:
-        """A page and the total count, read at the same time."""
-        rows, total = await asyncio.gather(
-            self.find_segments(plan.segments, plan.projection, plan.limit, plan.skip),
-            self.count(plan.count),
-        )
-        return rows, total
+    async def count(self, steps: Sequence[Step], bound: int | None) -> int:
+        """How many documents the steps' segments match, counting no further than past
+        ``bound`` (``None``: all of them)."""
+        found = 0
+        for segment in (s for step in steps for s in step.segments):
+            if bound is not None and found > bound:
+                break
+            limit = 0 if bound is None else bound + 1 - found  # 0: no limit
+            found += await self._store.run(self._count_op(segment.query, limit))
+        return found
+
+    def _count_op(self, query: Query, limit: int) -> Callable[[], Awaitable[int]]:
+        if limit:
+            return lambda: self._collection.count_documents(query, limit=limit)
+        return lambda: self._collection.count_documents(query)
 
     async def one(self, query: Query, projection: Query | None = None) -> Doc | None:
         return await self._store.run(lambda: self._collection.find_one(query, projection))

@@ -15,6 +15,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+VALUE_KINDS: dict[str, type | tuple[type, ...]] = {"runtime": (int, float), "name": str}
+"""What a sort key's values are (a time's: a datetime): a cursor holding anything else was
+not made by this API."""
+
 
 @dataclass(frozen=True, slots=True)
 class Cursor:
@@ -78,6 +82,9 @@ def decode_cursor(token: str, sort: str) -> Cursor:
         raise BadCursor("not a cursor from this API") from exc
     if raw.get("s") != sort:
         raise BadCursor(f"this cursor belongs to sort={raw.get('s')!r}, not sort={sort!r}")
+    kind = VALUE_KINDS.get(sort.removeprefix("-"), datetime)
+    if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+        raise BadCursor("not a cursor from this API")
     return Cursor(sort, value, raw["i"])
 
 

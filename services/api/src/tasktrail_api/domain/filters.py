@@ -31,6 +31,7 @@ Moment = Annotated[AwareDatetime | None, AfterValidator(bounded)]
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
+MAX_TASK_OFFSET = 10_000
 TIME_FILTERS = ("received", "started", "succeeded", "timestamp")
 EQUAL_FILTERS = ("uuid", "name", "worker", "parent_id", "root_id", "queue", "app")
 LABEL_PREFIX = "label."
@@ -67,6 +68,8 @@ class Page(BaseModel):
 
 
 class TaskFilters(Page):
+    offset: int = Field(default=0, ge=0, le=MAX_TASK_OFFSET)
+    """An offset reads every row it skips: past this, page with ``cursor``."""
     uuid: Text | None = None
     status: Text | None = None
     """A state name (any case) or letter; several may be given comma-separated."""

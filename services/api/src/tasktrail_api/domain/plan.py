@@ -6,31 +6,46 @@ smuggle in an operator. Every query hides deleted documents with ``deleted: fals
 projector writes the flag on every document), as a bare equality that leads every index
 (see :mod:`tasktrail_api.domain.indexes`).
 
-Lists page two ways: ``offset`` (one read with ``skip``) or an opaque ``cursor`` (the sort
-value and ``_id`` of the last row). A cursor page is read as a few *segments*, each a plain
-range or equality on the sort key that one index serves: the rows tied with the cursor
-(``key == v, _id beyond``), the rows past it (``key < v`` or ``> v``), and the rows without
-a value (``key == null``), which sort after every value descending and before ascending.
-The first page is the same segments without the tie, so page one and page two are read the
-same way and a row can be neither skipped nor repeated.
+A task list (classified by :mod:`tasktrail_api.domain.shapes`) is read as *steps*, in order,
+until the page is full. A step is a few *segments* whose rows are merged in the sort's order:
+one per *branch* (each cluster, each status, each value of the filter: all equalities, so that
+one index serves each), all with the same condition on the sort's time. Every segment is
+thus "equalities, then one range", the shape both MongoDB and SecantusDB serve from an
+index without reading past it. The conditions on the time, step by step:
+
+* the rows tied with the cursor (``key == v, _id beyond``), when there is a cursor;
+* *windows*, newest first: from the newest matching value the counters know (or the
+  cursor, or ``<key>_before``), the second before (and everything newer: the counters follow
+  the projection a moment late), the 2 s before, 4 s... about 4 years, then the rest;
+  oldest first, the same going forward from the oldest matching value the counters know,
+  after a probe of anything older. The reader stops once the page is full, so a page of
+  recent tasks reads only recent index entries whatever the history holds, and a quiet
+  spell before now costs nothing;
+* the rows without a value (``key == null``), which sort after every value descending and
+  before ascending (absent under a time range, which they cannot meet).
+
+The first page is the same steps without the tie, so page one and page two are read the same
+way and a row can be neither skipped nor repeated.
 """
 
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from itertools import product
 from typing import Any
 
 from tasktrail_shared.fields import SEED_LABELS
 from tasktrail_shared.states import ON_WORKER, UNFINISHED
 
 from tasktrail_api.domain.cursor import Cursor
-from tasktrail_api.domain.filters import EQUAL_FILTERS, TIME_FILTERS, TaskFilters, WorkerFilters
+from tasktrail_api.domain.filters import TaskFilters, WorkerFilters
 from tasktrail_api.domain.scope import Scope
 from tasktrail_api.domain.serializers import TASK_READ_FIELDS, WORKER_READ_FIELDS
+from tasktrail_api.domain.shapes import COUNT_BOUND, SET_CAP, Order, Selection, select
+from tasktrail_api.domain.totals import Reach, Totals, counted, reach
 
 Query = dict[str, Any]
 SortSpec = list[tuple[str, int]]
@@ -39,61 +54,67 @@ Doc = dict[str, Any]
 LIVE: Query = {"deleted": False}
 """Every read-model query carries this: deleted tasks and workers stay in the history only."""
 MIN_TIME = datetime(1, 1, 1, tzinfo=UTC)
-SORT_KEYS: dict[str, Any] = {
-    "timestamp": MIN_TIME,
-    "received": MIN_TIME,
-    "started": MIN_TIME,
-    "succeeded": MIN_TIME,
-    "runtime": -math.inf,
-    "name": "",
-}
-"""Sortable fields and the lowest value of their type: ``{key: {$gte: lowest}}`` is "has a
-value" as a range an index serves (MongoDB compares within one type)."""
+SECOND = timedelta(seconds=1)
+LOWEST: dict[str, Any] = {"runtime": -math.inf, "name": ""}
+"""The lowest value of the value sorts' types (a time's is ``MIN_TIME``)."""
 
 TASK_PROJECTION = dict.fromkeys(TASK_READ_FIELDS, 1)
+SET_PROJECTION = {**TASK_PROJECTION, "published": 1}
+"""A set is filtered here, on every field a filter names."""
 WORKER_PROJECTION = dict.fromkeys(WORKER_READ_FIELDS, 1)
 """Only the fields the serializers read: the projector's internal ``_*`` fields stay in MongoDB."""
 WORKER_SORT: SortSpec = [("_id", 1)]
 DELETED_FLAG = {"deleted": 1}
+REACH = timedelta(seconds=2**27)
+"""How far from its anchor the last window reaches (~4 years); the rest is one read."""
+
+
+def spans(first: timedelta) -> list[timedelta]:
+    """How far from its anchor each window reaches: ``first``, twice that... up to
+    :data:`REACH`. Doubling keeps the window that fills a page at most about twice what the
+    page needs past the first empty ones, which cost an index probe each."""
+    out = []
+    span = first
+    while span <= REACH:
+        out.append(span)
+        span *= 2
+    return out
 
 
 @dataclass(frozen=True, slots=True)
 class Segment:
-    """One indexed read of a page: ``find(query).sort(sort)``."""
+    """One indexed read: ``find(query).sort(sort)``."""
 
     query: Query
     sort: SortSpec
 
 
 @dataclass(frozen=True, slots=True)
-class ReadPlan:
-    """A page and its total: ``segments`` read in order until ``limit`` rows are found (the
-    first one after skipping ``skip`` rows), each row loaded with ``projection``; ``count``
-    is the query of the filters alone."""
+class Step:
+    """Reads whose rows are merged in ``sort`` order (see the module docstring)."""
 
-    count: Query
-    segments: list[Segment]
-    projection: Query
-    limit: int
-    skip: int = 0
+    segments: tuple[Segment, ...]
+    sort: SortSpec
 
 
 @dataclass(frozen=True, slots=True)
-class Sort:
-    key: str
-    direction: int
-    """1 ascending, -1 descending; ``_id`` breaks ties in the same direction."""
+class ReadPlan:
+    """The reads of one page: ``steps`` in order until ``skip + limit`` rows are found, each
+    row loaded with ``projection``; the first ``skip`` are dropped.
 
-    @classmethod
-    def parse(cls, param: str) -> Sort:
-        key = param.removeprefix("-")
-        if key not in SORT_KEYS:
-            raise ValueError(f"cannot sort by {param!r}")
-        return cls(key, -1 if param.startswith("-") else 1)
+    ``cap``: the page is a set, every row of the steps (up to ``cap + 1``) to be filtered and
+    ordered by :func:`finish_set`. ``count``: the steps to count the list with, up to a bound,
+    when no counter gives the total (``total``).
+    """
 
-    @property
-    def spec(self) -> SortSpec:
-        return [(self.key, self.direction), ("_id", self.direction)]
+    steps: list[Step]
+    projection: Query
+    limit: int
+    skip: int = 0
+    cap: int | None = None
+    total: int | None = None
+    count: list[Step] = field(default_factory=list)
+    selection: Selection | None = None
 
 
 def by_id(doc_id: str) -> Query:
@@ -113,14 +134,6 @@ def within(query: Query, scope: Scope) -> Query:
     return {**query, **scope.condition()}
 
 
-def label_value(raw: str) -> Any:
-    """Labels keep their type (``asn_number`` is a number); a query string has none, so a
-    numeric text matches the number and the text."""
-    if re.fullmatch(r"-?\d{1,18}", raw):
-        return {"$in": [int(raw), raw]}
-    return raw
-
-
 def time_range(after: datetime | None, before: datetime | None) -> Query | None:
     """``after`` inclusive, ``before`` exclusive; ``None`` when neither bound is given."""
     cond: Query = {}
@@ -131,44 +144,18 @@ def time_range(after: datetime | None, before: datetime | None) -> Query | None:
     return cond or None
 
 
-def _labels(filters: TaskFilters, labels: Mapping[str, str]) -> Query:
-    wanted = {n: getattr(filters, n) for n in SEED_LABELS if getattr(filters, n)}
-    wanted.update(labels)
-    return {f"labels.{name}": label_value(value) for name, value in wanted.items()}
-
-
-def _times(filters: TaskFilters) -> Query:
-    ranges = {field: time_range(*filters.time_range(field)) for field in TIME_FILTERS}
-    return {field: cond for field, cond in ranges.items() if cond is not None}
-
-
-def task_query(filters: TaskFilters, labels: Mapping[str, str] | None = None) -> Query:
-    """The query for the filters alone (what ``count`` counts), ``deleted: false`` included."""
-    query: Query = {
-        field: value for field in EQUAL_FILTERS if (value := getattr(filters, field)) is not None
-    }
-    if filters.status is not None:
-        wanted = filters.status.split(",")
-        query["state"] = wanted[0] if len(wanted) == 1 else {"$in": wanted}
-    query.update(_labels(filters, labels or {}))
-    if filters.published is not None:
-        query["sent"] = {"$gte": MIN_TIME} if filters.published else None
-    query.update(_times(filters))
-    return {**query, **LIVE}
-
-
 def and_query(base: Query, extra: Query) -> Query:
     """``base`` and ``extra``; a field both constrain keeps both ranges in one condition
     when they are ranges (so one index still serves it), else the two go under ``$and``."""
     merged = dict(base)
-    for field, cond in extra.items():
-        if field not in merged:
-            merged[field] = cond
+    for name, cond in extra.items():
+        if name not in merged:
+            merged[name] = cond
             continue
-        combined = _both_ranges(merged[field], cond)
+        combined = _both_ranges(merged[name], cond)
         if combined is None:
             return {"$and": [base, extra]}
-        merged[field] = combined
+        merged[name] = combined
     return merged
 
 
@@ -187,79 +174,143 @@ def _both_ranges(held: Any, cond: Any) -> Query | None:
     return combined
 
 
-def segments(
-    base: Query, sort: Sort, cursor: Cursor | None, now: datetime | None = None
-) -> list[Segment]:
-    """The reads that make the page after ``cursor`` (the first page if ``None``), in order.
-
-    With ``now``, a newest-first read on a time key goes back in windows (see ``_windows``).
-    """
-    key, d = sort.key, sort.direction
-    valued = Segment(and_query(base, {key: {"$gte": SORT_KEYS[key]}}), sort.spec)
-    unvalued = Segment(and_query(base, {key: None}), [("_id", d)])
-    windowed = now is not None and d == -1 and isinstance(SORT_KEYS[key], datetime)
-    windowed = windowed and _walks(base, key)
-    if cursor is None:
-        if d == 1:
-            return [unvalued, valued]
-        first = _windows(valued, key, now) if windowed and now is not None else [valued]
-        return [*first, unvalued]
-    return _after(base, sort, cursor, valued, unvalued, windowed)
+# --- task lists ---------------------------------------------------------------------------
 
 
-def _after(
-    base: Query, sort: Sort, cursor: Cursor, valued: Segment, unvalued: Segment, windowed: bool
-) -> list[Segment]:
-    key, d = sort.key, sort.direction
-    past = "$gt" if d == 1 else "$lt"
-    ties = Segment(and_query(base, {key: cursor.value, "_id": {past: cursor.id}}), [("_id", d)])
-    if cursor.value is None:
-        return [ties, valued] if d == 1 else [ties]
-    beyond = Segment(and_query(base, {key: {past: cursor.value}}), sort.spec)
-    if d == 1:
-        return [ties, beyond]
-    if windowed and isinstance(cursor.value, datetime):
-        return [ties, *_windows(beyond, key, cursor.value), unvalued]
-    return [ties, beyond, unvalued]
+def branches(selection: Selection) -> list[Query]:
+    """One equality query per cluster, status and filter value (see the module docstring)."""
+    apps = [{"app": a} for a in selection.apps]
+    values: list[Query] = [{}]
+    if selection.narrow is not None:
+        if selection.narrow[0] == "uuid":  # its own index: at most one task, any cluster
+            return [{**LIVE, "uuid": selection.narrow[1]}]
+        values = [{selection.narrow[0]: selection.narrow[1]}]
+    elif selection.primary is not None:
+        name, accepted = selection.primary
+        values = [{name: v} for v in accepted]
+    states: list[Query] = [{}]
+    if selection.states is not None and selection.narrow is None:
+        states = [{"state": s} for s in selection.states]
+    return [{**LIVE, **a, **v, **s} for a, v, s in product(apps, values, states)]
 
 
-WINDOWS = tuple(timedelta(seconds=2**i) for i in range(28))
-"""How far back each window of a newest-first time read reaches: 1 s, 2 s, 4 s... ~4 years.
-Doubling keeps the window that fills a page at most about twice what the page needs past the
-first empty ones, which cost an index probe each."""
+def _step(parts: Iterable[Query], cond: Query, sort: SortSpec) -> Step:
+    return Step(tuple(Segment({**q, **cond}, sort) for q in parts), sort)
 
 
-def _walks(base: Query, key: str) -> bool:
-    """Whether one index serves both the filters and a range on ``key``: no filter but
-    ``deleted`` (and a range on ``key``), or, for ``timestamp``, one equality filter (its
-    index ends with the default sort). Otherwise the server would filter each window on
-    another index, which costs more than one read."""
-    others = [field for field in base if field not in ("deleted", key)]
-    if not others:
-        return True
-    return key == "timestamp" and len(others) == 1 and not isinstance(base[others[0]], dict)
+def _bounds(cond: Query) -> Query:
+    return {k: v for k, v in cond.items() if v is not None}
 
 
-def _windows(segment: Segment, key: str, start: datetime) -> list[Segment]:
-    """``segment`` (newest first on the time ``key``) as consecutive windows going back from
-    ``start``: ``[start - 1 s, ...)``, ``[start - 2 s, start - 1 s)``... then the rest.
-
-    The reader stops once the page is full, so a page of recent tasks reads only recent
-    index entries. MongoDB would walk the index and stop by itself; SecantusDB sorts every
-    document a query matches, so without windows the newest 100 of 100k tasks read them all.
-    """
-    parts: list[Segment] = []
-    upper: datetime | None = None  # the first window keeps the segment's own upper bound
-    for span in WINDOWS:
-        if start - MIN_TIME <= span:
+def windows_back(
+    anchor: datetime, upper: datetime | None, lower: datetime | None, first: timedelta = SECOND
+) -> list[Query]:
+    """Range conditions going back from ``anchor``: the first ``first`` deep and below
+    ``upper`` (exclusive, ``None``: open), each twice as deep, the last down to ``lower``
+    (inclusive) or to the lowest time."""
+    conds: list[Query] = []
+    top = upper
+    for span in spans(first):
+        if anchor - MIN_TIME <= span:
             break
-        lower = start - span
-        window = {"$gte": lower} if upper is None else {"$gte": lower, "$lt": upper}
-        parts.append(Segment(and_query(segment.query, {key: window}), segment.sort))
-        upper = lower
-    if upper is None:
-        return [*parts, segment]
-    return [*parts, Segment(and_query(segment.query, {key: {"$lt": upper}}), segment.sort)]
+        bottom = anchor - span
+        if lower is not None and bottom <= lower:
+            return [*conds, _bounds({"$gte": lower, "$lt": top})]
+        conds.append(_bounds({"$gte": bottom, "$lt": top}))
+        top = bottom
+    return [*conds, _bounds({"$gte": lower or MIN_TIME, "$lt": top})]
+
+
+def windows_forward(
+    start: datetime, inclusive: bool, upper: datetime | None, first: timedelta = SECOND
+) -> list[Query]:
+    """Range conditions going forward from ``start``, the first ``first`` long, each twice
+    as long, the last up to ``upper`` (exclusive) or open."""
+    conds: list[Query] = []
+    op, bottom = ("$gte" if inclusive else "$gt"), start
+    for span in spans(first):
+        try:
+            top = start + span
+        except OverflowError:
+            break
+        if upper is not None and top >= upper:
+            return [*conds, {op: bottom, "$lt": upper}]
+        conds.append({op: bottom, "$lt": top})
+        op, bottom = "$gte", top
+    return [*conds, _bounds({op: bottom, "$lt": upper})]
+
+
+def walk(
+    parts: Sequence[Query],
+    order: Order,
+    key: str,
+    cursor: Cursor | None,
+    now: datetime,
+    limits: tuple[datetime | None, datetime | None] | None,
+    start: Reach | None = None,
+) -> list[Step]:
+    """The steps of a list sorted on the time ``key`` (see the module docstring).
+
+    ``limits``: the list's time range on ``key`` (after, before), ``None`` for none;
+    ``start``: where the counters say the matching tasks start, and the first window's
+    length (see ``totals.reach``).
+    """
+    start = start or Reach()
+    if not parts:
+        return []
+    d = order.direction
+    spec = [(key, d), ("_id", d)]
+    by_id = [("_id", d)]
+    past = "$gt" if d == 1 else "$lt"
+    steps: list[Step] = []
+    if cursor is not None:
+        steps.append(_step(parts, {key: cursor.value, "_id": {past: cursor.id}}, by_id))
+    unvalued = [] if limits is not None else [_step(parts, {key: None}, by_id)]
+    if d == -1:
+        if cursor is not None and cursor.value is None:
+            return steps
+        conds = _back(cursor, now, limits or (None, None), start)
+        return [*steps, *(_step(parts, {key: c}, spec) for c in conds), *unvalued]
+    if cursor is None:
+        steps += unvalued
+    conds = _forward(cursor, limits or (None, None), start)
+    return [*steps, *(_step(parts, {key: c}, spec) for c in conds)]
+
+
+def _back(
+    cursor: Cursor | None,
+    now: datetime,
+    limits: tuple[datetime | None, datetime | None],
+    start: Reach,
+) -> list[Query]:
+    """The windows of a newest-first read: from the cursor, else from the newest value the
+    counters know (the first window staying open above it), else from now."""
+    lower, upper = limits
+    top = cursor.value if cursor is not None else upper
+    anchor = top or now
+    if cursor is None and start.edge is not None:
+        anchor = min(anchor, start.edge)
+    return windows_back(anchor, top, lower, start.first)
+
+
+def _forward(
+    cursor: Cursor | None,
+    limits: tuple[datetime | None, datetime | None],
+    start: Reach,
+) -> list[Query]:
+    """The windows of an oldest-first read: past the cursor, else from the oldest value the
+    counters know (after a look at anything older: counted since), else from the lower
+    bound, else all at once."""
+    lower, upper = limits
+    edge, first = start.edge, start.first
+    if cursor is not None and cursor.value is not None:
+        return windows_forward(cursor.value, False, upper, first)
+    if edge is not None and (lower is None or edge > lower):
+        early = _bounds({"$gte": lower or MIN_TIME, "$lt": min(edge, upper) if upper else edge})
+        return [early, *windows_forward(edge, True, upper, first)]
+    if lower is not None:
+        return windows_forward(lower, True, upper, first)
+    return [_bounds({"$gte": MIN_TIME, "$lt": upper})]
 
 
 def task_page(
@@ -267,31 +318,140 @@ def task_page(
     labels: Mapping[str, str],
     cursor: Cursor | None,
     now: datetime,
-    scope: Scope,
+    apps: Sequence[str],
+    totals: Totals | None = None,
+    indexed: Collection[str] = SEED_LABELS,
+    count_bound: int = COUNT_BOUND,
 ) -> ReadPlan:
-    """The reads of one page of tasks: ``skip`` with ``offset``, else segments after ``cursor``."""
-    base = within(task_query(filters, labels), scope)
-    sort = Sort.parse(filters.sort)
-    parts = [Segment(base, sort.spec)] if filters.offset else segments(base, sort, cursor, now)
-    return ReadPlan(base, parts, TASK_PROJECTION, filters.limit, filters.offset)
+    """The reads of one page of tasks, and how to count the list (see the module docstring).
+
+    ``apps``: the clusters the caller may read; ``totals``: the counters per cluster;
+    ``indexed``: the labels with an index; ``count_bound``: how far a list the counters
+    cannot total is counted.
+    """
+    selection = select(filters, labels, apps, indexed)
+    totals = totals or {}
+    parts = branches(selection)
+    limits = (selection.time.after, selection.time.before) if selection.time else None
+    key = selection.walk_key
+    newest = Order(key, -1)
+    if selection.narrow is not None or selection.is_window_set:
+        steps = [Step(tuple(Segment(q, [("_id", 1)]) for q in parts), [("_id", 1)])]
+        if selection.narrow is None:
+            start = reach(selection, totals, key, -1, SET_CAP)
+            steps = walk(parts, newest, key, None, now, limits, start)
+        return ReadPlan(
+            steps, TASK_PROJECTION, filters.limit, filters.offset, SET_CAP, None, [], selection
+        )
+    need = filters.offset + filters.limit
+    start = reach(selection, totals, key, selection.order.direction, need)
+    steps = walk(parts, selection.order, key, cursor, now, limits, start)
+    total = counted(selection, totals)
+    count: list[Step] = []
+    if total is None:
+        start = reach(selection, totals, key, -1, count_bound)
+        count = walk(parts, newest, key, None, now, limits, start)
+    return ReadPlan(
+        steps, TASK_PROJECTION, filters.limit, filters.offset, None, total, count, selection
+    )
+
+
+def merged(parts: Iterable[list[Doc]], sort: SortSpec) -> list[Doc]:
+    """The rows of a step's segments, each already in ``sort`` order, in that order."""
+    rows = [row for part in parts for row in part]
+    if len(sort) == 1 or len({d for _, d in sort}) == 1:
+        return sorted(
+            rows, key=lambda r: tuple(r.get(k) for k, _ in sort), reverse=sort[0][1] == -1
+        )
+    raise ValueError(f"mixed directions in {sort}")
+
+
+def finish_set(
+    rows: Iterable[Doc], selection: Selection, cursor: Cursor | None, limit: int, skip: int
+) -> tuple[list[Doc], int]:
+    """A set-served page: the rows that meet every filter, in the sort's order (values
+    first descending, last ascending), after ``cursor``; and how many met the filters."""
+    kept = [row for row in rows if _meets(row, selection)]
+    key, d = selection.order.key, selection.order.direction
+    ordered = sorted(kept, key=lambda row: _rank(row.get(key), row["_id"], key), reverse=d == -1)
+    if cursor is not None:
+        mark = _rank(cursor.value, cursor.id, key)
+        ordered = [r for r in ordered if _beyond(_rank(r.get(key), r["_id"], key), mark, d)]
+    return ordered[skip : skip + limit], len(kept)
+
+
+def _beyond(rank: tuple[Any, ...], mark: tuple[Any, ...], direction: int) -> bool:
+    return rank > mark if direction == 1 else rank < mark
+
+
+def _valued(value: Any, key: str) -> bool:
+    if key in LOWEST:
+        kind: Any = (int, float) if key == "runtime" else str
+        return isinstance(value, kind) and not isinstance(value, bool)
+    return isinstance(value, datetime)
+
+
+def _rank(value: Any, doc_id: Any, key: str) -> tuple[Any, ...]:
+    """A row's place in ascending order: rows without a value first, by ``_id``."""
+    if _valued(value, key):
+        return (1, value, str(doc_id))
+    return (0, 0, str(doc_id))
+
+
+def _value(row: Mapping[str, Any], path: str) -> Any:
+    if path == "published":
+        return row.get("sent") is not None
+    value: Any = row
+    for step in path.split("."):
+        value = value.get(step) if isinstance(value, Mapping) else None
+    return value
+
+
+def _meets(row: Mapping[str, Any], selection: Selection) -> bool:
+    """Whether a row read for a set meets the selection (its reads covered only part)."""
+    if row.get("app") not in selection.apps:
+        return False
+    if selection.states is not None and row.get("state") not in selection.states:
+        return False
+    wanted = [*selection.others]
+    if selection.narrow is not None:
+        wanted.append((selection.narrow[0], (selection.narrow[1],)))
+    if any(_value(row, name) not in values for name, values in wanted):
+        return False
+    time = selection.time
+    if time is None:
+        return True
+    at = row.get(time.field)
+    return isinstance(at, datetime) and (
+        (time.after is None or at >= time.after) and (time.before is None or at < time.before)
+    )
 
 
 def by_ids(ids: Sequence[str], projection: Query, sort: SortSpec, scope: Scope) -> ReadPlan:
     """The live documents of ``ids`` in ``scope`` (the others are missing), one read."""
     query = within({"_id": {"$in": sorted(set(ids))}, **LIVE}, scope)
-    return ReadPlan(query, [Segment(query, sort)], projection, max(len(ids), 1))
+    return ReadPlan([Step((Segment(query, sort),), sort)], projection, max(len(ids), 1))
 
 
-def tasks_among(
-    ids: Sequence[str], filters: TaskFilters, labels: Mapping[str, str], scope: Scope
-) -> ReadPlan:
-    """Those of ``ids`` that match the filters, in the filters' order: what a live list
-    shows of the tasks that just changed (the same query as the list's, on fewer ids)."""
-    query = and_query(
-        within(task_query(filters, labels), scope), {"_id": {"$in": sorted(set(ids))}}
-    )
-    spec = Sort.parse(filters.sort).spec
-    return ReadPlan(query, [Segment(query, spec)], TASK_PROJECTION, max(len(ids), 1))
+def among(
+    rows: Iterable[Doc], filters: TaskFilters, labels: Mapping[str, str], scope: Scope
+) -> list[Doc]:
+    """Those of ``rows`` (read by id, with :data:`SET_PROJECTION`) that the list of
+    ``filters`` shows, in its order: what a live list shows of the tasks that just changed.
+    BadRequest if no list shape serves the filters, as the list itself would answer."""
+    kept = list(rows)
+    apps = sorted({a for r in kept if isinstance(a := r.get("app"), str) and scope.allows(a)})
+    selection = select(filters, labels, apps, {*SEED_LABELS, *labels})
+    key, d = selection.order.key, selection.order.direction
+    kept = [r for r in kept if _meets(r, selection) and _primary(r, selection)]
+    return sorted(kept, key=lambda row: _rank(row.get(key), row["_id"], key), reverse=d == -1)
+
+
+def _primary(row: Mapping[str, Any], selection: Selection) -> bool:
+    if selection.primary is None:
+        return True
+    name, values = selection.primary
+    return _value(row, name) in values
 
 
 # --- workers, dashboard, sync ---------------------------------------------------------------
@@ -316,10 +476,10 @@ def worker_query(filters: WorkerFilters, now: datetime) -> Query:
 
 
 def worker_page(filters: WorkerFilters, now: datetime, scope: Scope) -> ReadPlan:
+    """Workers are few (one document per worker process): one read, and a count of it."""
     query = within(worker_query(filters, now), scope)
-    return ReadPlan(
-        query, [Segment(query, WORKER_SORT)], WORKER_PROJECTION, filters.limit, filters.offset
-    )
+    steps = [Step((Segment(query, WORKER_SORT),), WORKER_SORT)]
+    return ReadPlan(steps, WORKER_PROJECTION, filters.limit, filters.offset, count=steps)
 
 
 def worker_by_id(worker_id: str) -> Query:
@@ -329,11 +489,6 @@ def worker_by_id(worker_id: str) -> Query:
 
 def online_workers(now: datetime, scope: Scope) -> Query:
     return {**online_condition(True, now), **LIVE, **scope.condition()}
-
-
-def task_state_counts(scope: Scope) -> list[Query]:
-    match = {**LIVE, **scope.condition()}
-    return [{"$match": match}, {"$group": {"_id": "$state", "n": {"$sum": 1}}}]
 
 
 def worker_totals(now: datetime, scope: Scope) -> list[Query]:

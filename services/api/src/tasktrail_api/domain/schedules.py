@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tasktrail_shared.schedules import DEFAULT_GRACE_SECONDS
 
 from tasktrail_api.domain.cursor import Cursor, decode_cursor, encode_cursor
-from tasktrail_api.domain.plan import Doc, Query, ReadPlan, Segment
+from tasktrail_api.domain.plan import Doc, Query, ReadPlan, Segment, Step
 from tasktrail_api.domain.scope import Scope
 from tasktrail_api.domain.serializers import plain
 
@@ -75,11 +75,12 @@ def runs_plan(job: str, cursor: str | None, limit: int) -> ReadPlan:
     base: Query = {"job": job}
     sort = [("time", -1), ("_id", -1)]
     if cursor is None:
-        return ReadPlan(base, [Segment(base, sort)], {}, limit)
+        return ReadPlan([Step((Segment(base, sort),), sort)], {}, limit)
     after = decode_cursor(cursor, RUNS_SORT)
     tied = {**base, "time": after.value, "_id": {"$lt": after.id}}
     older = {**base, "time": {"$lt": after.value}}
-    return ReadPlan(base, [Segment(tied, sort), Segment(older, sort)], {}, limit)
+    steps = [Step((Segment(tied, sort),), sort), Step((Segment(older, sort),), sort)]
+    return ReadPlan(steps, {}, limit)
 
 
 def next_cursor(rows: Sequence[Doc], limit: int) -> str | None:

@@ -66,7 +66,14 @@ async def list_tasks(
     Page with ``limit`` + ``offset``, or follow ``next_cursor`` (stable while tasks change).
     """
     page = await use_cases.tasks.list(filters, label_filters(request.query_params), scope)
-    return ok({"celery_tasks": page.items, "count": page.count, "next_cursor": page.next_cursor})
+    return ok(
+        {
+            "celery_tasks": page.items,
+            "count": page.count,
+            "count_is_exact": page.count_is_exact,
+            "next_cursor": page.next_cursor,
+        }
+    )
 
 
 @router.get("/dashboard", response_model=Envelope[Dashboard])

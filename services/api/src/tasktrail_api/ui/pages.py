@@ -121,6 +121,7 @@ async def tasks(request: Request, who: Looking, use_cases: UseCasesDep) -> HTMLR
     context = {
         "tasks": listed.items,
         "count": listed.count,
+        "count_is_exact": listed.count_is_exact,
         "next_cursor": listed.next_cursor,
         "params": shown,
         "filters": filters,

@@ -3,14 +3,14 @@ MongoDB, JetStream, NATS request/reply and the system clock; unit tests over mem
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
 from tasktrail_shared.commands import CommandReply, CommandRequest
 
-from tasktrail_api.domain.plan import Doc, Query, ReadPlan
+from tasktrail_api.domain.plan import Doc, Query, Step
 from tasktrail_api.domain.scope import Scope
 
 
@@ -18,8 +18,12 @@ class Documents(Protocol):
     """One read model (``tasks``, ``workers``, ``orgs``, ``clusters``), deleted documents
     included: callers decide what ``deleted`` means."""
 
-    async def page(self, plan: ReadPlan) -> tuple[list[Doc], int]:
-        """The rows of ``plan`` and the count of its ``count`` query, read together."""
+    async def read(self, steps: Sequence[Step], limit: int, projection: Query | None) -> list[Doc]:
+        """Up to ``limit`` rows of ``steps``, read in order (``domain.plan``)."""
+        ...
+
+    async def count(self, steps: Sequence[Step], bound: int | None) -> int:
+        """The documents the steps match, counted no further than past ``bound``."""
         ...
 
     async def one(self, query: Query, projection: Query | None = None) -> Doc | None: ...
@@ -57,9 +61,17 @@ class ReadModels(Protocol):
         """The owner of each cluster given to an organisation (``.cluster_assigned``)."""
         ...
 
-    async def dashboard_rows(self, now: datetime, scope: Scope) -> tuple[list[Doc], list[Doc]]:
-        """Non-deleted tasks in ``scope`` per state (``{_id: state, n}``) and its workers per
-        online group (``{_id: online?, n, active, processed}``)."""
+    async def worker_groups(self, now: datetime, scope: Scope) -> list[Doc]:
+        """Live workers in ``scope`` per online group (``{_id: online?, n, active, processed}``)."""
+        ...
+
+    async def totals(self) -> list[Doc]:
+        """The projector's task counters, one ``total`` document per cluster
+        (``tasktrail_shared.counts``)."""
+        ...
+
+    async def indexed_labels(self) -> frozenset[str]:
+        """The labels a list may filter on: those with an index."""
         ...
 
     async def history(

@@ -115,7 +115,7 @@ class Schedules:
             plan = shown.runs_plan(str(job["_id"]), cursor, limit)
         except ValueError as exc:
             raise BadRequest.field("cursor", str(exc)) from exc
-        rows, _ = await self._reads.runs.page(plan)
+        rows = await self._reads.runs.read(plan.steps, plan.limit, plan.projection or None)
         ended = [r["time"] for r in rows if r.get("kind") in ("executed", "error")]
         submissions: list[Doc] = []
         if ended:

@@ -9,26 +9,32 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from tasktrail_shared.fields import SEED_LABELS
+
 from tasktrail_api.domain import serializers
 from tasktrail_api.domain.commands import retry_arguments
-from tasktrail_api.domain.cursor import BadCursor, cursor_after, decode_cursor
+from tasktrail_api.domain.cursor import BadCursor, Cursor, cursor_after, decode_cursor
 from tasktrail_api.domain.errors import BadRequest, Forbidden, NotFound
 from tasktrail_api.domain.filters import TaskFilters
 from tasktrail_api.domain.orgs import route
 from tasktrail_api.domain.plan import (
     MIN_TIME,
+    SET_PROJECTION,
     TASK_PROJECTION,
     Doc,
-    Sort,
+    ReadPlan,
+    among,
     by_id,
     by_ids,
+    finish_set,
     task_page,
-    tasks_among,
     tasks_on_workers,
     unfinished_tasks,
 )
 from tasktrail_api.domain.principals import Principal, Role
 from tasktrail_api.domain.scope import Scope
+from tasktrail_api.domain.shapes import SET_CAP, refused
+from tasktrail_api.domain.totals import parse_totals
 from tasktrail_api.domain.writes import reconciled_since
 from tasktrail_api.usecases.commands import Commands, sub_key
 from tasktrail_api.usecases.polling import wait_for
@@ -36,18 +42,21 @@ from tasktrail_api.usecases.ports import Clock, ReadModels
 from tasktrail_api.usecases.writes import TASK, live
 
 RECONCILED_PROJECTION = {**TASK_PROJECTION, "_records": 1, "deleted": 1}
+Rows = list[dict[str, Any]]
 MAX_ON_WORKERS = 10_000
-BY_ID = [("_id", 1)]
 """Tasks one read of the tasks on some workers returns at most."""
+BY_ID = [("_id", 1)]
 
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    """One page of a list, as shown, with the total of the list."""
+    """One page of a list, as shown, with the total of the list (a lower bound when not
+    ``count_is_exact``)."""
 
     items: list[dict[str, Any]]
     count: int
     next_cursor: str | None = None
+    count_is_exact: bool = True
 
 
 class Tasks:
@@ -60,28 +69,59 @@ class Tasks:
         wait: float,
         sync_chunk: int,
         sync_max: int,
+        count_bound: int,
     ) -> None:
+        self._read_models = read_models
         self._documents = read_models.tasks
         self._commands = commands
         self._clock = clock
         self._wait = wait
         self._sync_chunk = sync_chunk
         self._sync_max = sync_max
+        self._count_bound = count_bound
 
     async def list(self, filters: TaskFilters, labels: Mapping[str, str], scope: Scope) -> Page:
-        """Tasks in ``scope`` matching every filter, a page by ``offset`` or after ``cursor``."""
+        """Tasks in ``scope`` matching every filter, a page by ``offset`` or after ``cursor``
+        (see ``domain.plan``); the total from the counters when they cover the filters, else
+        counted up to the bound."""
         if filters.cursor is not None and filters.offset:
             raise BadRequest.field("cursor", "give either cursor or offset, not both")
         try:
             cursor = decode_cursor(filters.cursor, filters.sort) if filters.cursor else None
         except BadCursor as exc:
             raise BadRequest.field("cursor", str(exc)) from exc
-        plan = task_page(filters, labels, cursor, self._clock.now(), scope)
-        docs, count = await self._documents.page(plan)
+        totals = parse_totals(await self._read_models.totals())
+        apps = sorted(app for app in totals if scope.allows(app))
+        indexed: tuple[str, ...] = SEED_LABELS
+        if set(labels) - set(SEED_LABELS):  # the seed's are always indexed
+            indexed = (*SEED_LABELS, *await self._read_models.indexed_labels())
+        now = self._clock.now()
+        plan = task_page(filters, labels, cursor, now, apps, totals, indexed, self._count_bound)
+        if plan.cap is not None:
+            docs, count, exact = await self._set_page(plan, cursor)
+        else:
+            docs, count, exact = await self._walk_page(plan, cursor is None)
         next_cursor = None
         if len(docs) == filters.limit:
-            next_cursor = cursor_after(docs[-1], Sort.parse(filters.sort).key, filters.sort)
-        return Page([serializers.task(doc) for doc in docs], count, next_cursor)
+            next_cursor = cursor_after(docs[-1], filters.sort.removeprefix("-"), filters.sort)
+        return Page([serializers.task(doc) for doc in docs], count, next_cursor, exact)
+
+    async def _walk_page(self, plan: ReadPlan, first: bool) -> tuple[Rows, int, bool]:
+        rows = await self._documents.read(plan.steps, plan.skip + plan.limit, plan.projection)
+        if plan.total is not None:
+            return rows[plan.skip :], plan.total, True
+        if first and len(rows) < plan.skip + plan.limit:  # the whole list is on this page
+            return rows[plan.skip :], len(rows), True
+        found = await self._documents.count(plan.count, self._count_bound)
+        return rows[plan.skip :], min(found, self._count_bound), found <= self._count_bound
+
+    async def _set_page(self, plan: ReadPlan, cursor: Cursor | None) -> tuple[Rows, int, bool]:
+        assert plan.cap is not None and plan.selection is not None
+        rows = await self._documents.read(plan.steps, plan.cap + 1, SET_PROJECTION)
+        if len(rows) > plan.cap:
+            raise refused(f"more than {SET_CAP} tasks to sort; narrow the time range")
+        docs, count = finish_set(rows, plan.selection, cursor, plan.limit, plan.skip)
+        return docs, count, True
 
     async def among(
         self,
@@ -94,8 +134,9 @@ class Tasks:
         list shows of the tasks that just changed."""
         if not task_ids:
             return []
-        docs, _ = await self._documents.page(tasks_among(task_ids, filters, labels, scope))
-        return [serializers.task(doc) for doc in docs]
+        plan = by_ids(task_ids, SET_PROJECTION, [("_id", 1)], scope)
+        rows = await self._documents.read(plan.steps, plan.limit, plan.projection)
+        return [serializers.task(doc) for doc in among(rows, filters, labels, scope)]
 
     async def get(self, task_id: str, scope: Scope) -> dict[str, Any]:
         return serializers.task(await live(self._documents, TASK, task_id, TASK_PROJECTION, scope))
@@ -103,7 +144,8 @@ class Tasks:
     async def selected(self, ids: Sequence[str], scope: Scope) -> builtins.list[dict[str, Any]]:
         """The tasks ``ids`` name, in that order; NotFound naming those that do not exist or
         are outside ``scope`` (the same thing, to the caller)."""
-        docs, _ = await self._documents.page(by_ids(ids, TASK_PROJECTION, BY_ID, scope))
+        plan = by_ids(ids, TASK_PROJECTION, BY_ID, scope)
+        docs = await self._documents.read(plan.steps, plan.limit, plan.projection)
         found = {str(doc["_id"]): doc for doc in docs}
         missing = [task_id for task_id in ids if task_id not in found]
         if missing:

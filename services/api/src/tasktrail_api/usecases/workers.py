@@ -39,17 +39,18 @@ class Workers:
 
     async def list(self, filters: WorkerFilters, scope: Scope) -> Page:
         now = self._clock.now()
-        docs, count = await self._documents.page(worker_page(filters, now, scope))
-        return Page([serializers.worker(doc, now) for doc in docs], count)
+        plan = worker_page(filters, now, scope)
+        docs = await self._documents.read(plan.steps, plan.skip + plan.limit, plan.projection)
+        count = await self._documents.count(plan.count, None)
+        return Page([serializers.worker(doc, now) for doc in docs[plan.skip :]], count)
 
     async def many(self, hostnames: Sequence[str], scope: Scope) -> builtins.list[dict[str, Any]]:
         """The live workers in ``scope`` among ``hostnames``, as shown, in hostname order."""
         if not hostnames:
             return []
         now = self._clock.now()
-        docs, _ = await self._documents.page(
-            by_ids(hostnames, WORKER_PROJECTION, WORKER_SORT, scope)
-        )
+        plan = by_ids(hostnames, WORKER_PROJECTION, WORKER_SORT, scope)
+        docs = await self._documents.read(plan.steps, plan.limit, plan.projection)
         return [serializers.worker(doc, now) for doc in docs]
 
     async def get(self, worker_id: str, scope: Scope) -> dict[str, Any]:

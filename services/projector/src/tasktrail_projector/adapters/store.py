@@ -27,8 +27,9 @@ from pymongo import (
 )
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DocumentTooLarge, OperationFailure, PyMongoError
-from tasktrail_shared import mongo
-from tasktrail_shared.fields import SEED_LABELS
+from tasktrail_shared import counts, mongo
+from tasktrail_shared.counts import TOTAL
+from tasktrail_shared.fields import SEED_LABELS, label_index
 
 from tasktrail_projector.domain.lost import Flip
 from tasktrail_projector.ports import Doc, RejectedWrite, StoreUnavailable, Write
@@ -36,6 +37,7 @@ from tasktrail_projector.ports import Doc, RejectedWrite, StoreUnavailable, Writ
 STATS = mongo.STATS
 STATS_SLOTS = mongo.STATS_SLOTS
 READ_MODELS = (
+    mongo.COUNTS,
     mongo.TASKS,
     mongo.WORKERS,
     mongo.CATALOG,
@@ -70,7 +72,7 @@ def indexes(labels: Sequence[str] = ()) -> dict[str, list[IndexModel]]:
         mongo.TASKS: [
             IndexModel([("worker", ASCENDING), ("state", ASCENDING)]),  # lost-task sweep
             IndexModel([("_slots", ASCENDING)]),  # stats recomputation
-            *(IndexModel([(f"labels.{n}", ASCENDING)], sparse=True) for n in label_names),
+            *(IndexModel(label_index(n)[1], name=label_index(n)[0]) for n in label_names),
         ],
         mongo.TASK_EVENTS: [IndexModel([("uuids", ASCENDING), ("timestamp", ASCENDING)])],
         STATS: [
@@ -78,6 +80,7 @@ def indexes(labels: Sequence[str] = ()) -> dict[str, list[IndexModel]]:
             IndexModel([("app", ASCENDING), ("minute", ASCENDING)]),
         ],
         STATS_SLOTS: [IndexModel([("slot", ASCENDING)])],  # its TTL twin: see ensure_indexes
+        mongo.COUNTS: [IndexModel([("level", ASCENDING), ("at", ASCENDING)])],
         mongo.SCHEDULERS: [IndexModel([("org", ASCENDING), ("alias", ASCENDING)])],
         mongo.SCHEDULE_JOBS: [IndexModel([("scheduler", ASCENDING), ("job_id", ASCENDING)])],
         mongo.SCHEDULE_RUNS: [
@@ -225,6 +228,20 @@ class MongoStore:
             except BulkWriteError as exc:
                 _write_errors(exc)
 
+    async def register_apps(self, apps: Sequence[str]) -> None:
+        if not apps:
+            return
+        ops = [
+            UpdateOne(
+                {"_id": counts.document_id(TOTAL, app, None)},
+                {"$setOnInsert": counts.document(TOTAL, app, None, {})},
+                upsert=True,
+            )
+            for app in apps
+        ]
+        with _translated("register clusters"):
+            await self.db[mongo.COUNTS].bulk_write(ops, ordered=False)
+
     async def save_position(self, consumer: str, seq: int, marks: Sequence[str]) -> None:
         """One upsert of the consumer's document in ``checkpoints``: ``seq`` and the marks."""
         update: dict[str, Any] = {
@@ -265,15 +282,40 @@ class MongoStore:
         await self._replace(STATS, "minute", minute, docs)
 
     async def _replace(
-        self, collection: str, field: str, moment: datetime, docs: Sequence[Doc]
+        self,
+        collection: str,
+        field: str,
+        moment: datetime,
+        docs: Sequence[Doc],
+        where: dict[str, Any] | None = None,
     ) -> None:
-        """Make ``docs`` the documents of ``collection`` whose ``field`` is ``moment``."""
+        """Make ``docs`` the documents of ``collection`` whose ``field`` is ``moment`` (and
+        that match ``where``)."""
         ops: list[ReplaceOne[Doc] | DeleteMany] = [
             ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in docs
         ]
-        ops.append(DeleteMany({field: moment, "_id": {"$nin": [d["_id"] for d in docs]}}))
+        gone = {**(where or {}), field: moment, "_id": {"$nin": [d["_id"] for d in docs]}}
+        ops.append(DeleteMany(gone))
         with _translated(f"write {collection}"):
             await self.db[collection].bulk_write(ops, ordered=False)
+
+    async def count_tallies(
+        self, level: str, start: datetime | None, end: datetime | None
+    ) -> list[Doc]:
+        query: dict[str, Any] = {"level": level}
+        if start is not None and end is not None:
+            query["at"] = {"$gte": start, "$lt": end}
+        with _translated("read counters"):
+            return [doc async for doc in self.db[mongo.COUNTS].find(query)]
+
+    async def put_counts(self, level: str, at: datetime | None, docs: Sequence[Doc]) -> None:
+        if at is not None:
+            await self._replace(mongo.COUNTS, "at", at, docs, {"level": level})
+            return
+        if docs:
+            ops = [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in docs]
+            with _translated("write counters"):
+                await self.db[mongo.COUNTS].bulk_write(ops, ordered=False)
 
     async def workers(self, fields: Sequence[str]) -> list[Doc]:
         with _translated("read workers"):

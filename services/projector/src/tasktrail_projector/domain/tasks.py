@@ -104,6 +104,9 @@ class TaskChange:
     records: list[Record] = field(default_factory=list)
     children: dict[str, str] = field(default_factory=dict)
     """child uuid -> app of the event that named this task as parent."""
+    linked: set[datetime] = field(default_factory=set)
+    """The slots of the events that named this task as parent: a task known only as a parent
+    has these as its slots, so that it has a home to be counted in (see ``counts``)."""
 
 
 @dataclass(slots=True)
@@ -126,19 +129,24 @@ def group(observed: Iterable[Observed], records: Iterable[Record] = ()) -> dict[
             continue
         uuid = str(item.event["uuid"])
         changes[uuid].events.append(item)
-        _link(changes, uuid, item.event.get("parent_id"), item.app)
+        moment = to_datetime(item.timestamp)
+        _link(changes, uuid, item.event.get("parent_id"), item.app, moment)
     for record in records:
         if record.target != "task":
             continue
         changes[record.subject].records.append(record)
         if record.kind == RECORDED:
-            _link(changes, record.subject, record.data["fields"].get("parent_id"), record.app)
+            parent = record.data["fields"].get("parent_id")
+            _link(changes, record.subject, parent, record.app, record.moment)
     return dict(changes)
 
 
-def _link(changes: dict[str, TaskChange], uuid: str, parent: object, app: str) -> None:
+def _link(
+    changes: dict[str, TaskChange], uuid: str, parent: object, app: str, moment: datetime
+) -> None:
     if isinstance(parent, str) and parent and parent != uuid:  # a retry names itself
         changes[parent].children[uuid] = app
+        changes[parent].linked.add(slot_start(moment))
 
 
 def slot_start(moment: datetime) -> datetime:
@@ -147,10 +155,13 @@ def slot_start(moment: datetime) -> datetime:
 
 
 def slots_of(change: TaskChange) -> set[datetime]:
-    """Every slot this change has a lifecycle time in: where the task may count in stats."""
+    """Every slot this change has a lifecycle time in (where the task may count in stats),
+    plus the slots of its records and of the events that name it as parent: so every task
+    document has at least one slot, the least of which is its home (see ``counts``)."""
     found = {slot_start(to_datetime(o.timestamp)) for o in change.events if o.type in LIFECYCLE}
     found.update(slot_start(t) for r in change.records for t in record_times(r))
-    return found
+    found.update(slot_start(r.moment) for r in change.records)
+    return found | change.linked
 
 
 def merge(
@@ -251,6 +262,7 @@ def render(
         "children": kids,
         "labels": labels,
         **{name: labels.get(name) for name in SEED_LABELS},
+        "published": isinstance(fields["sent"], datetime),
         "deleted": _deleted(facts.own.records),
         "lost": lost,
         "_slots": sorted(facts.slots),

@@ -1,0 +1,156 @@
+"""The task counters: how many live tasks each cluster has per state, and per state and task
+name, worker or queue. The projector writes them (``counts`` collection), the API reads them
+for list totals and the dashboard; this module is the document shape both agree on.
+
+A *tally* maps a key ``(dimension, value, state)`` to a :class:`Cell`: how many tasks count
+under it, and the lowest and highest value of each of their :data:`TIMES`.
+``("", "", state)`` counts every task in the state; ``("name", "scan.run", state)`` the ones
+of that name. The extremes tell a reader where the newest (or oldest) matching task is, so
+that a newest-first list starts reading there rather than at the current time.
+
+The projector keeps one tally document per cluster (``app``) and per level: each 2-second
+slot (the tasks whose *home* it is: a task's earliest slot, the least of its ``_slots``),
+each minute, hour, day and month (the sum of the level below), and the ``total`` (the sum
+of the months). Counts add and extremes take the least and the greatest, exactly whatever
+the order, so every level is a pure function of the task documents. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+DIMENSIONS = ("name", "worker", "queue")
+"""Task fields counted per value, with the state."""
+ALL = ""
+"""The dimension (and value) of the keys that count every task of a state."""
+LEVELS = ("slot", "minute", "hour", "day", "month", "total")
+"""From finest to coarsest; each level sums the one before it."""
+TOTAL = "total"
+TIMES = ("timestamp", "received", "started", "succeeded")
+"""The task times whose extremes each cell keeps (the times a list is sorted by)."""
+Moments = tuple[datetime | None, ...]
+"""One value (or none) per :data:`TIMES`."""
+NONE: Moments = (None,) * len(TIMES)
+
+Key = tuple[str, str, str]
+"""``(dimension, value, state)``; ``(ALL, ALL, state)`` for every task of the state."""
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    n: int
+    low: Moments = NONE
+    """The lowest of each of :data:`TIMES` among the counted tasks."""
+    high: Moments = NONE
+    """The highest of each."""
+
+    @classmethod
+    def of(cls, doc: Mapping[str, Any]) -> Cell:
+        """One task document's cell."""
+        times = tuple(t if isinstance(t := doc.get(name), datetime) else None for name in TIMES)
+        return cls(1, times, times)
+
+    def plus(self, other: Cell) -> Cell:
+        return Cell(
+            self.n + other.n, _pick(min, self.low, other.low), _pick(max, self.high, other.high)
+        )
+
+    def lowest(self, time: str) -> datetime | None:
+        return self.low[TIMES.index(time)]
+
+    def highest(self, time: str) -> datetime | None:
+        return self.high[TIMES.index(time)]
+
+
+def _pick(choose: Any, a: Moments, b: Moments) -> Moments:
+    return tuple(
+        x if y is None else y if x is None else choose(x, y) for x, y in zip(a, b, strict=True)
+    )
+
+
+Tally = dict[Key, Cell]
+
+
+def task_keys(doc: Mapping[str, Any]) -> list[Key]:
+    """The keys a live task document counts under (deleted ones count under none)."""
+    state = doc.get("state")
+    if doc.get("deleted") or not isinstance(state, str):
+        return []
+    keys: list[Key] = [(ALL, ALL, state)]
+    for dimension in DIMENSIONS:
+        value = doc.get(dimension)
+        if isinstance(value, str) and value:
+            keys.append((dimension, value, state))
+    return keys
+
+
+def add(tally: Tally, key: Key, cell: Cell) -> None:
+    held = tally.get(key)
+    tally[key] = cell if held is None else held.plus(cell)
+
+
+def summed(tallies: Iterable[Tally]) -> Tally:
+    out: Tally = {}
+    for tally in tallies:
+        for key, cell in tally.items():
+            add(out, key, cell)
+    return out
+
+
+def to_rows(tally: Mapping[Key, Cell]) -> list[dict[str, Any]]:
+    """A tally as stored: one row per key, in key order (so equal tallies store equally)."""
+    return [
+        {"d": d, "v": v, "s": s, "n": cell.n, "lo": list(cell.low), "hi": list(cell.high)}
+        for (d, v, s), cell in sorted(tally.items())
+        if cell.n
+    ]
+
+
+def from_rows(rows: Iterable[Mapping[str, Any]]) -> Tally:
+    tally: Tally = {}
+    for row in rows:
+        cell = Cell(int(row["n"]), _moments(row.get("lo")), _moments(row.get("hi")))
+        add(tally, (str(row["d"]), str(row["v"]), str(row["s"])), cell)
+    return tally
+
+
+def _moments(raw: Any) -> Moments:
+    values = list(raw) if isinstance(raw, list) else []
+    values += [None] * (len(TIMES) - len(values))
+    return tuple(v if isinstance(v, datetime) else None for v in values[: len(TIMES)])
+
+
+def document(
+    level: str, app: str, at: datetime | None, tally: Mapping[Key, Cell]
+) -> dict[str, Any]:
+    """The stored tally of ``app`` at ``level``, for the period starting ``at``."""
+    everything = [cell for (d, _, _), cell in tally.items() if d == ALL and cell.n]
+    return {
+        "_id": document_id(level, app, at),
+        "level": level,
+        "app": app,
+        "at": at,
+        "n": sum(c.n for c in everything),
+        "rows": to_rows(tally),
+    }
+
+
+def document_id(level: str, app: str, at: datetime | None) -> str:
+    if at is None:
+        return f"{level}/{app}"
+    return f"{level}/{app}/{at:%Y-%m-%dT%H:%M:%SZ}"
+
+
+def count(
+    tally: Mapping[Key, Cell], states: Iterable[str] | None, dimension: str = ALL, value: str = ALL
+) -> Cell:
+    """The tasks of ``states`` (every state if ``None``) under ``dimension`` = ``value``."""
+    wanted = None if states is None else set(states)
+    found = Cell(0)
+    for (d, v, s), cell in tally.items():
+        if d == dimension and v == value and (wanted is None or s in wanted):
+            found = found.plus(cell)
+    return found

@@ -1,0 +1,339 @@
+"""List shapes: which requests are served and how, the reads each makes, and the index each
+read walks (pure). The same shapes against a real server: test_api_lists."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from tasktrail_api.domain import cursor, indexes, plan, shapes, totals
+from tasktrail_api.domain.errors import BadRequest
+from tasktrail_api.domain.filters import TaskFilters
+from tasktrail_shared import counts
+from tasktrail_shared.fields import SEED_LABELS, label_index
+
+NOW = datetime(2024, 1, 1, tzinfo=UTC)
+APPS = ("a", "b")
+SECOND = timedelta(seconds=1)
+
+
+def select(params: dict[str, Any], labels: dict[str, str] | None = None) -> shapes.Selection:
+    return shapes.select(TaskFilters.model_validate(params), labels or {}, APPS, {*SEED_LABELS})
+
+
+def page(params: dict[str, Any], **kw: Any) -> plan.ReadPlan:
+    given = TaskFilters.model_validate(params)
+    return plan.task_page(given, {}, kw.pop("after", None), NOW, APPS, **kw)
+
+
+# --- which shapes, read how ---------------------------------------------------------------
+
+
+def test_no_filter_reads_every_cluster() -> None:
+    chosen = select({})
+    assert (chosen.apps, chosen.states, chosen.primary, chosen.narrow) == (APPS, None, None, None)
+    assert plan.branches(chosen) == [{"deleted": False, "app": "a"}, {"deleted": False, "app": "b"}]
+    assert select({"app": "b"}).apps == ("b",) and select({"app": "z"}).apps == ()
+
+
+def test_each_equality_filter_is_the_walks_one_filter() -> None:
+    for name in ("name", "worker", "queue", "parent_id", "root_id"):
+        assert select({name: "v"}).primary == (name, ("v",))
+    assert select({"published": "true"}).primary == ("published", (True,))
+    assert select({"cidr_id": "c1"}).primary == ("labels.cidr_id", ("c1",))
+    assert select({"asn_number": "64500"}).primary == ("labels.asn_number", (64500, "64500"))
+
+
+def test_statuses_and_values_become_branches() -> None:
+    chosen = select({"status": "f,s", "name": "x", "app": "a"})
+    assert plan.branches(chosen) == [
+        {"deleted": False, "app": "a", "name": "x", "state": "FAILURE"},
+        {"deleted": False, "app": "a", "name": "x", "state": "SUCCESS"},
+    ]
+    numbers = plan.branches(select({"asn_number": "7", "app": "a"}))
+    assert [q["labels.asn_number"] for q in numbers] == [7, "7"]
+
+
+def test_operators_cannot_be_smuggled_in() -> None:
+    chosen = select({"name": '{"$ne": null}'})
+    assert plan.branches(chosen)[0]["name"] == '{"$ne": null}'
+
+
+@pytest.mark.parametrize(
+    ("params", "words"),
+    [
+        ({"name": "x", "worker": "w"}, "one filter besides status at most (name, worker given)"),
+        ({"cidr_id": "c", "status": "f"}, "labels.cidr_id with status"),
+        ({"published": "1", "status": "f"}, "published with status"),
+        ({"worker": "w", "sort": "-received"}, "worker is read by timestamp"),
+        (
+            {"received_after": "2024-01-01T00:00:00Z"},
+            "a time range on received with sort=timestamp",
+        ),
+        ({"sort": "-runtime"}, "sort=runtime needs a time range"),
+        (
+            {"sort": "name", "name": "x", "received_after": "2024-01-01T00:00:00Z"},
+            "name is read by",
+        ),
+        (
+            {"received_after": "2024-01-01T00:00:00Z", "started_before": "2024-01-01T00:00:00Z"},
+            "one time range at most (received, started given)",
+        ),
+    ],
+)
+def test_shapes_no_index_serves_are_refused_saying_what_is(
+    params: dict[str, Any], words: str
+) -> None:
+    with pytest.raises(BadRequest) as info:
+        select(params)
+    assert words in str(info.value)
+    assert str(info.value).startswith("unsupported list shape: ")
+    assert shapes.SERVED in str(info.value)
+
+
+def test_a_label_without_an_index_is_refused() -> None:
+    with pytest.raises(BadRequest, match=r"label\.zone has no index"):
+        select({}, {"zone": "eu"})
+    indexed = shapes.select(TaskFilters(), {"zone": "eu"}, APPS, {"zone"})
+    assert indexed.primary == ("labels.zone", ("eu",))
+
+
+def test_uuid_and_workflows_fall_back_to_narrow_sets() -> None:
+    one = select({"uuid": "u1", "status": "f", "sort": "-runtime", "name": "x"})
+    assert (one.narrow, one.others) == (("uuid", "u1"), (("name", ("x",)),))
+    assert plan.branches(one) == [{"deleted": False, "uuid": "u1"}]
+    flow = select({"root_id": "r", "status": "f", "sort": "-received", "worker": "w"})
+    assert flow.narrow == ("root_id", "r") and flow.others == (("worker", ("w",)),)
+    assert plan.branches(flow)[0] == {"deleted": False, "app": "a", "root_id": "r"}
+    assert select({"root_id": "r"}).narrow is None  # a walk serves it
+
+
+def test_value_sorts_are_window_sets_over_their_time_range() -> None:
+    chosen = select({"sort": "-runtime", "name": "x", "timestamp_after": "2024-01-01T00:00:00Z"})
+    assert chosen.is_window_set and chosen.walk_key == "timestamp"
+    status = select({"sort": "name", "status": "f", "started_after": "2024-01-01T00:00:00Z"})
+    assert status.walk_key == "started"
+
+
+# --- the reads: windows, ties, missing values ---------------------------------------------
+
+
+def test_newest_first_goes_back_in_windows_then_the_missing() -> None:
+    steps = page({"app": "a"}).steps
+    *windows, rest, missing = steps
+    assert len(windows) == len(plan.spans(SECOND)) == 28
+    assert windows[0].segments[0].query == {
+        "deleted": False,
+        "app": "a",
+        "timestamp": {"$gte": NOW - SECOND},
+    }
+    assert windows[1].segments[0].query["timestamp"] == {
+        "$gte": NOW - 2 * SECOND,
+        "$lt": NOW - SECOND,
+    }
+    assert rest.segments[0].query["timestamp"] == {
+        "$gte": plan.MIN_TIME,
+        "$lt": NOW - 2**27 * SECOND,
+    }
+    assert all(w.sort == [("timestamp", -1), ("_id", -1)] for w in [*windows, rest])
+    assert missing.segments[0].query["timestamp"] is None and missing.sort == [("_id", -1)]
+    assert len(page({}).steps[0].segments) == 2  # one per cluster, merged
+
+
+def test_newest_first_starts_at_the_newest_counted_value_and_stays_open_above() -> None:
+    """A quiet spell before now costs nothing; tasks newer than the counters know are read
+    with the first window."""
+    newest = NOW - timedelta(days=2)
+    cell = counts.Cell(5, (None,) * 4, (newest, None, None, None))
+    steps = page({"app": "a"}, totals={"a": {(counts.ALL, counts.ALL, "SUCCESS"): cell}}).steps
+    assert steps[0].segments[0].query["timestamp"] == {"$gte": newest - SECOND}
+    assert steps[1].segments[0].query["timestamp"] == {
+        "$gte": newest - 2 * SECOND,
+        "$lt": newest - SECOND,
+    }
+    unknown = page(
+        {"app": "a", "sort": "-received"}, totals={"a": {(counts.ALL, counts.ALL, "SUCCESS"): cell}}
+    )
+    assert unknown.steps[0].segments[0].query["received"] == {"$gte": NOW - SECOND}
+
+
+def test_the_first_window_holds_about_a_page_at_the_counted_rate() -> None:
+    newest, oldest = NOW, NOW - timedelta(seconds=100)
+    busy = counts.Cell(100_000, (oldest,) * 4, (newest,) * 4)  # 1000 a second
+    steps = page({"app": "a"}, totals={"a": {(counts.ALL, counts.ALL, "SUCCESS"): busy}}).steps
+    assert steps[0].segments[0].query["timestamp"] == {"$gte": newest - SECOND / 10}
+    assert steps[1].segments[0].query["timestamp"] == {
+        "$gte": newest - SECOND / 5,
+        "$lt": newest - SECOND / 10,
+    }
+    chosen = select({"app": "a"})
+    quiet = {
+        "a": {(counts.ALL, counts.ALL, "SUCCESS"): counts.Cell(50, (oldest,) * 4, (newest,) * 4)}
+    }
+    assert totals.reach(chosen, quiet, "timestamp", -1, 100) == totals.Reach(newest, SECOND)
+    assert totals.reach(chosen, {}, "timestamp", -1, 100) == totals.Reach()
+
+
+def test_after_a_cursor_the_ties_come_first() -> None:
+    at = NOW - 5 * SECOND
+    steps = page({"status": "s", "app": "a"}, after=cursor.Cursor("-timestamp", at, "b")).steps
+    ties, first, *_ = steps
+    assert ties.segments[0].query == {
+        "deleted": False, "app": "a", "state": "SUCCESS", "timestamp": at, "_id": {"$lt": "b"}
+    }  # fmt: skip
+    assert first.segments[0].query["timestamp"] == {"$gte": at - SECOND, "$lt": at}
+    tail = page({"app": "a"}, after=cursor.Cursor("-timestamp", None, "b")).steps
+    assert len(tail) == 1 and tail[0].segments[0].query["timestamp"] is None
+
+
+def test_a_time_range_bounds_the_windows_and_drops_the_missing() -> None:
+    after, before = NOW - 3 * SECOND, NOW - SECOND
+    params = {
+        "app": "a",
+        "timestamp_after": after.isoformat(),
+        "timestamp_before": before.isoformat(),
+    }
+    conds = [s.segments[0].query["timestamp"] for s in page(params).steps]
+    assert conds == [
+        {"$gte": before - SECOND, "$lt": before},
+        {"$gte": after, "$lt": before - SECOND},
+    ]
+
+
+def test_oldest_first_starts_with_the_missing_then_goes_forward_from_the_oldest() -> None:
+    home = NOW - timedelta(days=3)
+    oldest = (home,) * len(counts.TIMES)
+    tally = {(counts.ALL, counts.ALL, "SUCCESS"): counts.Cell(2, oldest, oldest)}
+    missing, early, first, second, *_ = page(
+        {"sort": "received", "app": "a"}, totals={"a": tally}
+    ).steps
+    assert missing.segments[0].query["received"] is None and missing.sort == [("_id", 1)]
+    assert early.segments[0].query["received"] == {"$gte": plan.MIN_TIME, "$lt": home}
+    assert first.segments[0].query["received"] == {"$gte": home, "$lt": home + SECOND}
+    assert second.segments[0].query["received"] == {"$gte": home + SECOND, "$lt": home + 2 * SECOND}
+    mark = cursor.Cursor("received", home, "x")
+    ties, beyond, *_ = page({"sort": "received", "app": "a"}, after=mark).steps
+    assert ties.segments[0].query["_id"] == {"$gt": "x"}
+    assert beyond.segments[0].query["received"] == {"$gt": home, "$lt": home + SECOND}
+
+
+def test_windows_stop_at_the_edges_of_time() -> None:
+    assert plan.windows_back(plan.MIN_TIME + SECOND / 2, None, None) == [{"$gte": plan.MIN_TIME}]
+    last = datetime.max.replace(tzinfo=UTC) - SECOND
+    assert plan.windows_forward(last, True, None) == [
+        {"$gte": last, "$lt": last + SECOND},
+        {"$gte": last + SECOND},
+    ]
+
+
+def test_lists_the_counters_cover_are_totalled_without_a_read() -> None:
+    tally = {
+        (counts.ALL, counts.ALL, "FAILURE"): counts.Cell(4),
+        (counts.ALL, counts.ALL, "SUCCESS"): counts.Cell(6),
+        ("worker", "w", "FAILURE"): counts.Cell(3),
+    }
+    everything = {"a": tally, "b": tally}
+    assert page({}, totals=everything).total == 20
+    assert page({"status": "f", "app": "b"}, totals=everything).total == 4
+    assert page({"status": "f", "worker": "w"}, totals=everything).total == 6
+    counted = page({"cidr_id": "c"}, totals=everything)
+    assert counted.total is None and counted.count == plan.walk(
+        plan.branches(select({"cidr_id": "c"})), shapes.Order("timestamp", -1), "timestamp",
+        None, NOW, None,
+    )  # fmt: skip
+    assert page({"timestamp_after": NOW.isoformat()}, totals=everything).total is None
+    assert totals.state_counts(everything, ["a"]) == {"FAILURE": 4, "SUCCESS": 6}
+
+
+def test_sets_are_read_whole_and_finished_here() -> None:
+    window = page({"sort": "-runtime", "timestamp_after": (NOW - SECOND).isoformat()})
+    assert window.cap == shapes.SET_CAP and window.selection is not None
+    assert all(len(s.segments) == 2 for s in window.steps)
+    rows: list[dict[str, Any]] = [
+        {"_id": "a", "app": "a", "state": "SUCCESS", "runtime": 2.0, "timestamp": NOW},
+        {"_id": "b", "app": "a", "state": "SUCCESS", "runtime": None, "timestamp": NOW},
+        {"_id": "c", "app": "b", "state": "FAILURE", "runtime": 5, "timestamp": NOW},
+        {"_id": "d", "app": "b", "state": "SUCCESS", "runtime": 2.0, "timestamp": NOW},
+    ]
+    shown, count = plan.finish_set(rows, window.selection, None, 2, 0)
+    assert ([r["_id"] for r in shown], count) == (["c", "d"], 4)
+    after = cursor.Cursor("-runtime", 2.0, "d")
+    shown, _ = plan.finish_set(rows, window.selection, after, 5, 0)
+    assert [r["_id"] for r in shown] == ["a", "b"]
+    flow = select({"root_id": "r", "status": "s", "sort": "runtime", "app": "a"})
+    shown, count = plan.finish_set([{**r, "root_id": "r"} for r in rows], flow, None, 9, 0)
+    assert ([r["_id"] for r in shown], count) == (["b", "a"], 2)
+
+
+# --- every read walks an index ------------------------------------------------------------
+
+
+def served() -> list[dict[str, Any]]:
+    """A request of every shape a walk serves."""
+    out: list[dict[str, Any]] = []
+    for key in shapes.TIME_KEYS:
+        for sort in (key, f"-{key}"):
+            out += [{"sort": sort}, {"sort": sort, "status": "f"}, {"sort": sort, "status": "f,s"}]
+            out.append({"sort": "-runtime", f"{key}_after": NOW.isoformat(), "status": "f"})
+    for name in ("name", "worker", "queue", "parent_id", "root_id"):
+        out += [{name: "v"}, {name: "v", "sort": "timestamp"}]
+    out += [{n: "v", "status": "f"} for n in shapes.WITH_STATUS]
+    out += [{"published": "1"}, {"cidr_id": "c"}, {"asn_number": "5"}, {"uuid": "u"}]
+    out += [{"name": "v", "sort": "name", "timestamp_after": NOW.isoformat()}]
+    return out
+
+
+def index_for(query: dict[str, Any]) -> str | None:
+    """The index that serves ``query`` as equalities then one range: its leading fields are
+    the equalities (in any order), the next the range's field (SecantusDB's rule)."""
+    equal = {k for k, v in query.items() if not isinstance(v, dict)}
+    ranged = [k for k, v in query.items() if isinstance(v, dict)]
+    specs = {**indexes.TASK_INDEXES, **indexes.label_indexes(SEED_LABELS)}
+    for name, spec in specs.items():
+        keys = [k for k, _ in spec["keys"]]
+        if set(keys[: len(equal)]) != equal:
+            continue
+        if not ranged or (len(ranged) == 1 and keys[len(equal) : len(equal) + 1] == ranged):
+            return name
+    return None
+
+
+@pytest.mark.parametrize(
+    "params", served(), ids=lambda p: "&".join(f"{k}={v}" for k, v in p.items())
+)
+def test_every_read_of_every_served_shape_walks_an_index(params: dict[str, Any]) -> None:
+    day = (NOW - timedelta(days=1),) * len(counts.TIMES)
+    tally = {(counts.ALL, counts.ALL, "FAILURE"): counts.Cell(1, day, day)}
+    plans = [page(params, totals={"a": tally})]
+    key = shapes.Order.parse(params.get("sort", "-timestamp")).key
+    plans.append(page(params, after=cursor.Cursor(params.get("sort", "-timestamp"), NOW, "x")))
+    if key == "runtime":
+        plans[1] = plans[0]
+    for each in plans:
+        for step in [*each.steps, *each.count]:
+            for segment in step.segments:
+                assert index_for(segment.query), segment.query
+
+
+def test_label_indexes_are_the_shared_shape() -> None:
+    assert indexes.label_indexes(["zone"]) == {"live_label_zone": {"keys": label_index("zone")[1]}}
+    assert indexes.indexed_labels(["live_label_zone", "_id_", "live_app_timestamp"]) == {"zone"}
+    assert all(spec["keys"][0] == ("deleted", 1) for spec in indexes.TASK_INDEXES.values())
+
+
+def test_indexes_of_an_earlier_release_are_dropped_and_the_projectors_kept() -> None:
+    specs = indexes.TASK_INDEXES
+    held = {
+        "_id_": [("_id", 1)],
+        "live_uuid": specs["live_uuid"]["keys"],  # as it should be
+        "live_state_ts": [("deleted", 1), ("state", 1), ("timestamp", 1), ("_id", 1)],  # gone
+        "live_label_cidr_id": [
+            ("deleted", 1),
+            ("labels.cidr_id", 1),
+            ("timestamp", 1),
+        ],  # other keys
+        "live_label_port": label_index("port")[1],  # the projector's, for a configured label
+        "worker_1_state_1": [("worker", 1), ("state", 1)],  # the projector's own
+    }
+    assert indexes.obsolete(held, specs) == ["live_label_cidr_id", "live_state_ts"]
