@@ -152,9 +152,10 @@ EVALUATED_KINDS: tuple[str, ...] = (
     "runtime",
     "stalled",
     "worker_offline",
+    "schedule_missed",
     "cluster_silent",
 )
-"""The kinds the notifier evaluates; the others (queue length, schedules) are refused until
+"""The kinds the notifier evaluates; the others (queue length) are refused until
 it does, rather than accepted and never fired."""
 Pattern = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Seconds = Annotated[float, Field(gt=0, le=30 * 24 * 3600)]
@@ -214,12 +215,23 @@ class ClusterSilentParams(_Config):
     seconds: Seconds
 
 
+class ScheduleMissedParams(_Config):
+    """A scheduled job (seed 002) whose run is missed, as the projector's schedule sweep
+    judges it; the rule's ``filter.name`` and ``exclude`` match the job's task name (its
+    ``job_id`` when no report named the task)."""
+
+    late: bool = Field(default=False, description="also while late, before it is missed")
+    scheduler: Pattern | None = Field(default=None, description="scheduler alias pattern")
+    job: Pattern | None = Field(default=None, description="job id pattern")
+
+
 RULE_PARAMS: dict[str, type[_Config]] = {
     "task_failed": TaskFailedParams,
     "failure_rate": FailureRateParams,
     "runtime": RuntimeParams,
     "stalled": StalledParams,
     "worker_offline": WorkerOfflineParams,
+    "schedule_missed": ScheduleMissedParams,
     "cluster_silent": ClusterSilentParams,
 }
 

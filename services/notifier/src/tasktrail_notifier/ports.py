@@ -49,8 +49,8 @@ class Smtp(Protocol):
 
 class Log(Protocol):
     async def follow(self, since: float, on_message: OnMessage) -> int:
-        """Deliver every Celery event received from ``since`` on, then each new one; returns
-        how many there were to read when it started."""
+        """Deliver every Celery and schedule event received from ``since`` on, then each new
+        one; returns how many there were to read when it started."""
         ...
 
     async def serve_tests(self, handler: Handler) -> None: ...
