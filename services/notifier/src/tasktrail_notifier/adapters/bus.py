@@ -1,5 +1,5 @@
-"""NATS side of the notifier: read the Celery and schedule events of the log from a point in time, publish
-the notifier's own events, and answer "send test" requests.
+"""NATS side of the notifier: read the Celery and schedule events of the log from a point in
+time, publish the notifier's own events, and answer "send test" requests.
 
 Each replica reads the whole log with an ordered consumer of its own (no durable state in
 JetStream): replicas must all see every event to compute the same incidents, and a restarted
