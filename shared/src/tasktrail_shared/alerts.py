@@ -70,12 +70,21 @@ class EmailConfig(_Config):
     host: Text
     port: int = Field(default=587, ge=1, le=65535)
     starttls: bool = True
+    tls_ca: Annotated[str, StringConstraints(min_length=1, max_length=50_000)] | None = Field(
+        default=None, description="PEM certificates to trust besides the system's (STARTTLS)"
+    )
+    tls_verify: bool = Field(
+        default=True, description="false: accept any certificate (say so explicitly)"
+    )
     username: Text | None = None
     password: Text | None = None
     sender: Text
     to: list[Text] = Field(min_length=1, max_length=100)
     group_window: float = Field(
-        default=0, ge=0, le=3600, description="Seconds to gather notifications into one mail"
+        default=0,
+        ge=0,
+        le=3600,
+        description="Seconds after a mail during which notifications wait to go in one mail",
     )
 
 
