@@ -18,7 +18,7 @@ import pytest
 import trustme
 from tasktrail_devstack.servers import HOST
 from tasktrail_notifier.adapters.store import MongoStore
-from tasktrail_notifier.delivery import Channels, Deliverer
+from tasktrail_notifier.delivery import Channels, Deliverer, Sent
 from tasktrail_shared.alerts import ALERT_CHANNELS, ALERT_DELIVERIES
 
 from tests.integration.notifier.conftest import Inbox, smtp_server
@@ -52,20 +52,21 @@ async def test_starttls_with_the_channels_own_authority(
     channels: Channels, tls_inbox: tuple[Inbox, int], authority: trustme.CA
 ) -> None:
     handler, port = tls_inbox
-    config = mail_config(port, tls_ca=authority.cert_pem.bytes().decode())
-    sent = await channels.send({"type": "email", "config": config}, FIRING)
+    sent = await send_mail(channels, port, tls_ca=authority.cert_pem.bytes().decode())
     assert sent.outcome == "delivered", sent
     assert handler.tls in (["TLSv1.3"], ["TLSv1.2"])
     assert content(handler.mails[0])["Subject"] == FIRING.summary()
+
+
+async def send_mail(channels: Channels, port: int, **config: Any) -> Sent:
+    return await channels.send({"type": "email", "config": mail_config(port, **config)}, FIRING)
 
 
 async def test_starttls_without_checking_when_the_channel_says_so(
     channels: Channels, tls_inbox: tuple[Inbox, int]
 ) -> None:
     handler, port = tls_inbox
-    sent = await channels.send(
-        {"type": "email", "config": mail_config(port, tls_verify=False)}, FIRING
-    )
+    sent = await send_mail(channels, port, tls_verify=False)
     assert sent.outcome == "delivered", sent
     assert len(handler.tls) == 1 and handler.tls[0] is not None
 
@@ -74,7 +75,7 @@ async def test_an_untrusted_certificate_is_a_permanent_refusal(
     channels: Channels, tls_inbox: tuple[Inbox, int]
 ) -> None:
     handler, port = tls_inbox
-    sent = await channels.send({"type": "email", "config": mail_config(port)}, FIRING)
+    sent = await send_mail(channels, port)
     assert sent.outcome == "permanent" and len(sent.answers) == 1  # not retried
     assert sent.last.error is not None and "certificate not trusted" in sent.last.error
     assert handler.mails == []
@@ -84,9 +85,7 @@ async def test_a_server_requiring_starttls_refuses_mail_in_clear(
     channels: Channels, tls_inbox: tuple[Inbox, int]
 ) -> None:
     handler, port = tls_inbox
-    sent = await channels.send(
-        {"type": "email", "config": mail_config(port, starttls=False)}, FIRING
-    )
+    sent = await send_mail(channels, port, starttls=False)
     assert sent.outcome == "permanent" and sent.last.code == 530
     assert handler.mails == []
 

@@ -86,7 +86,9 @@ def test_a_task_in_the_seed_s_keys() -> None:
 
 
 def test_a_task_shows_the_profiles_of_its_cluster_and_name() -> None:
-    profiles = {("c1", "demo.sleep"): {"alarm": [79], "webhook": [265, "ops"]}}
+    profiles: dict[tuple[str, str], dict[str, list[Any]]] = {
+        ("c1", "demo.sleep"): {"alarm": [79], "webhook": [265, "ops"]}
+    }
     assert task_info.item(doc(app="c1"), True, profiles)["profiles"] == {
         "alarm": [79], "webhook": [265, "ops"],
     }  # fmt: skip

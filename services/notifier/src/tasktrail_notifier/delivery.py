@@ -103,12 +103,12 @@ class Channels:
 
 @dataclass(frozen=True, slots=True)
 class Claimed:
-    """A delivery this replica holds the lease of, and what it says."""
+    """A delivery this replica holds the lease of, what it says, and the lease's end as
+    claimed (``lease_mark``: the attempts of one claim get ids of their own)."""
 
     doc: Doc
     notice: Notice
     lease_mark: Any
-    """The lease's end as claimed: attempts of one claim get ids of their own."""
 
 
 def group_window(channel: Doc) -> float:
