@@ -297,6 +297,15 @@ class Run:
     rebuild over the same log, each into an empty database."""
 
 
+def embedded_servers(stack: ExitStack, work: Path) -> dict[str, str]:
+    """MongoDB-wire, NATS and Redis servers in ``work``, stopped with ``stack``: their URLs."""
+    return {
+        "mongo": stack.enter_context(MongoServer(work / "mongo")).url,
+        "nats": stack.enter_context(NatsServer(work / "nats")).url,
+        "redis": stack.enter_context(RedisServer(work / "redis")).url,
+    }
+
+
 def environment(servers: dict[str, str], token: str, port: int, work: Path) -> dict[str, str]:
     return {
         "TASKTRAIL_BROKER_URL": servers["redis"],
@@ -375,11 +384,7 @@ def execute(run: Run, flower_at: int | None, work: Path) -> None:
     token = secrets.token_urlsafe(16)
     port = free_port()
     with ExitStack() as stack:
-        servers = {
-            "mongo": stack.enter_context(MongoServer(work / "mongo")).url,
-            "nats": stack.enter_context(NatsServer(work / "nats")).url,
-            "redis": stack.enter_context(RedisServer(work / "redis")).url,
-        }
+        servers = embedded_servers(stack, work)
         env = environment(servers, token, port, work)
         procs = {
             name: stack.enter_context(

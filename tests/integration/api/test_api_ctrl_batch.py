@@ -366,6 +366,48 @@ async def test_task_start_runs_a_catalog_task_and_the_log_shows_who_from_where(
     assert run["event"]["args"]["labels"]["origin"] == "batch"
 
 
+async def test_profiles_set_on_a_catalog_task_show_in_task_info(
+    stack: Stack, api: httpx.AsyncClient
+) -> None:
+    refreshed = await api.get("/monitor/workers/refresh")  # registered tasks become entries
+    assert refreshed.status_code == 205, refreshed.text
+
+    async def entry() -> str | None:
+        listed = (await api.get("/default/task")).json()
+        return next((e["id"] for e in listed if e["name"] == "demo.add"), None)
+
+    path = f"/default/task/{await eventually(entry, 'demo.add in the catalog')}"
+    profiles = {"alarm": [79], "threshold": [96], "webhook": [265, "ops-hook"], "kpi": []}
+    defined = await api.patch(path, json={"profiles": profiles})
+    assert defined.status_code == 200, defined.text
+    shown = {"alarm": [79], "threshold": [96], "webhook": [265, "ops-hook"]}
+    assert defined.json()["profiles"] == shown
+    for refused in ({"alarm": [79, 80]}, {"snmp": [263]}, {"email": [1.5]}):
+        answer = await api.patch(path, json={"profiles": refused})
+        assert answer.status_code == 400, (refused, answer.text)
+
+    # Another organisation's admin cannot set them (nor see that the task exists).
+    assert (await api.post("/monitor/orgs", json={"slug": "borocorp", "name": "B"})).is_success
+    body = {"name": "borocorp-admin", "role": "admin", "org": "borocorp"}
+    secret = (await api.post("/monitor/tokens", json=body)).json()["data"]["secret"]
+    other = {"Authorization": f"Bearer {secret}"}
+    for where in (path, path.replace("/default/", "/borocorp/")):
+        outsider = await api.patch(where, json={"profiles": {"alarm": [1]}}, headers=other)
+        assert outsider.status_code == 404, outsider.text
+
+    task_id = stack.client.send_task("demo.add", args=[1, 2]).id
+    await until_statuses(api, {task_id: "Stopped"})
+    [info] = await batch(api, method("TaskInfo", task_ids=task_id))
+    assert info["result"][0]["profiles"] == shown
+    [other_task] = await batch(api, method("TaskInfo", task_ids="*"))
+    assert all(t["profiles"] == {} for t in other_task["result"] if t["name"] != "demo.add")
+
+    params = {"type": "tasktrail.catalog.amended", "actor": "admin"}
+    events = (await api.get("/monitor/events", params=params)).json()["data"]["events"]
+    amended = [e["event"] for e in events if "profiles" in e["event"].get("fields", {})]
+    assert [e["fields"]["profiles"] for e in amended] == [shown]  # through the log, once
+
+
 async def test_commands_need_the_operator_role(api: httpx.AsyncClient) -> None:
     replies = await batch(
         api,

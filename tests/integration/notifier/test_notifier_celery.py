@@ -15,51 +15,20 @@ import contextlib
 import hashlib
 import hmac
 import time
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import httpx
-import pytest
 from celery import Celery
-from tasktrail_api.app import create_app
-from tasktrail_api.settings import Settings as ApiSettings
-from tasktrail_collector.bootstrap import bootstrap as collector_bootstrap
-from tasktrail_collector.settings import Settings as CollectorSettings
-from tasktrail_devstack.processes import ServiceProcess, start_celery_worker
+from tasktrail_devstack.processes import ServiceProcess
 from tasktrail_notifier.bootstrap import Wired, bootstrap
 from tasktrail_notifier.settings import Settings
 
+from tests.integration.notifier.conftest import ADMIN, APP, AUTH, SECRET
 from tests.integration.notifier.receivers import Receiver, receiving
 
-APP = "alerts"
-DEMO = "tasktrail_devstack.demo.app"
-ADMIN = "alerts-admin-token"
-AUTH = {"Authorization": f"Bearer {ADMIN}"}
-SECRET = "s3cret"
-
-
-@pytest.fixture
-def broker(redis_url: str) -> str:
-    return urlparse(redis_url)._replace(path="/7").geturl()
-
-
-@pytest.fixture
-async def collector(broker: str, fresh_nats_url: str, tmp_path: Path) -> AsyncIterator[None]:
-    settings = CollectorSettings(
-        broker_url=broker, nats_url=fresh_nats_url, app=APP, collector_health_port=0,
-        collector_spool_dir=str(tmp_path / "spool"),
-    )  # fmt: skip
-    running = await collector_bootstrap(settings)
-    stop = asyncio.Event()
-    task = asyncio.create_task(running.run(stop))
-    await asyncio.sleep(0.5)  # subscribed before the worker starts sending
-    yield
-    stop.set()
-    await asyncio.wait_for(task, 30)
+__all__ = ["ADMIN", "APP", "AUTH", "notifier", "verify", "webhook_rule"]
 
 
 @contextlib.asynccontextmanager
@@ -79,41 +48,6 @@ async def notifier(fresh_nats_url: str, mongo_url: str, mongo_db: str) -> AsyncI
         stop.set()
         await asyncio.wait_for(task, 30)
         await wired.close()
-
-
-@pytest.fixture
-async def api(
-    fresh_nats_url: str, mongo_url: str, mongo_db: str
-) -> AsyncIterator[httpx.AsyncClient]:
-    settings = ApiSettings(
-        app=APP, mongo_url=mongo_url, nats_url=fresh_nats_url, mongo_db=mongo_db,
-        admin_token=ADMIN, api_alert_test_timeout=20,
-    )  # fmt: skip
-    app = create_app(settings)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://api", headers=AUTH
-        ) as client,
-    ):
-        yield client
-
-
-@pytest.fixture
-def worker(broker: str, tmp_path: Path, collector: None) -> Iterator[ServiceProcess]:
-    env = {"TASKTRAIL_BROKER_URL": broker}
-    proc = start_celery_worker(
-        DEMO, env=env, name=f"alerts-{uuid.uuid4().hex[:6]}@test", log_path=tmp_path / "w.log"
-    )
-    yield proc
-    proc.stop()
-
-
-@pytest.fixture
-def celery_client(broker: str) -> Iterator[Celery]:
-    client = Celery("alerts-test", broker=broker)
-    yield client
-    client.close()
 
 
 async def created(api: httpx.AsyncClient, path: str, body: dict[str, Any], key: str) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 from tasktrail_shared.alerts import DELIVERY_ATTEMPTED, INCIDENT_OPENED, INCIDENT_RESOLVED
 from tasktrail_shared.celery_wire import InvalidEvent, decode_celery_events
 from tasktrail_shared.own_events import DEFAULT_ORG
+from tasktrail_shared.schedules import JOB_HEALTH, REPORTED
 from tasktrail_shared.stream_message import StreamMessage, own_event
 
 from tasktrail_notifier.domain.conditions import holding
@@ -78,7 +79,17 @@ class Evaluator:
                 events = []
             for event in events:
                 self.observations.fold(message.app, message.received, event)
+        elif message.type in (JOB_HEALTH, REPORTED):
+            self._fold_schedule(message)
         self.caught_up = pending == 0
+
+    def _fold_schedule(self, message: StreamMessage) -> None:
+        try:
+            payload = message.json()
+        except ValueError:
+            payload = None
+        if isinstance(payload, dict):
+            self.observations.fold_schedule(message.app, message.type == JOB_HEALTH, payload)
 
     async def refresh(self, force: bool = False) -> None:
         now = self._clock()

@@ -124,7 +124,8 @@ class Batch:
             return await self._items(await self._tasks.selected(ids, scope), scope)
         live = [worker["name"] for worker in await self._workers.online(scope)]
         tasks = await self._tasks.on_workers(live, scope, active_only=True)
-        return [task_info.item(task, True) for task in tasks]
+        profiles = await self._catalog.profiles(tasks)
+        return [task_info.item(task, True, profiles) for task in tasks]
 
     async def app_tasks(self, raw: dict[str, Any], caller: Caller) -> Items:
         """Per worker named (``"*"``: every live one), the tasks on it, children grouped
@@ -139,10 +140,13 @@ class Batch:
         )
         names = [worker["name"] for worker in workers]
         tasks = await self._tasks.on_workers(names, scope, active_only=False)
+        profiles = await self._catalog.profiles(tasks)
         answer = []
         for worker in workers:
             name, online = worker["name"], worker["status"]
-            on_it = [task_info.item(task, online) for task in tasks if task["worker"] == name]
+            on_it = [
+                task_info.item(task, online, profiles) for task in tasks if task["worker"] == name
+            ]
             answer.append(task_info.worker_tasks(name, online, on_it))
         return answer
 
@@ -185,7 +189,8 @@ class Batch:
         """``tasks`` in the seed's shape, each judged by its worker's liveness read now."""
         workers = await self._workers.many(sorted(_workers_of(tasks)), scope)
         alive = {worker["name"]: worker["status"] for worker in workers}
-        return [task_info.item(task, alive.get(task["worker"])) for task in tasks]
+        profiles = await self._catalog.profiles(tasks)
+        return [task_info.item(task, alive.get(task["worker"]), profiles) for task in tasks]
 
     @staticmethod
     def _may_command(caller: Caller, method: str) -> None:

@@ -17,12 +17,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from tasktrail_shared import own_events
-from tasktrail_shared.catalog import DEFINABLE, Origin, definition_fields, entry_id
+from tasktrail_shared.catalog import (
+    DEFINABLE,
+    Origin,
+    definition_fields,
+    entry_id,
+    profiles_shown,
+)
 
 from tasktrail_api.domain import catalog
 from tasktrail_api.domain.errors import BadRequest, Conflict, Forbidden, NotFound
@@ -41,6 +47,8 @@ ANONYMOUS = "anonymous"
 """The actor of a run started with a secret key, and of a refused key."""
 ENTRY_APPLIED = {**catalog.ENTRY_PROJECTION, "_records": 1, "_amend": 1}
 PUBLISH_BATCH = 256
+Profiled = dict[tuple[str, str], dict[str, list[Any]]]
+"""Alert profiles by type, of each (cluster, task name) that has any."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +100,21 @@ class Catalog:
         docs = await self._entries.rows(query, catalog.ENTRY_PROJECTION, catalog.MAX_ENTRIES)
         usable = [doc for doc in docs if catalog.may_use(doc, caller)]
         return [catalog.entry(doc, _org(scope)) for doc in sorted(usable, key=catalog.by_name)]
+
+    async def profiles(self, tasks: Iterable[Mapping[str, Any]]) -> Profiled:
+        """The alert profiles of the tasks' catalog entries, by ``(cluster, task name)``
+        (entries without any left out). ``tasks`` are already within the caller's scope,
+        and an entry belongs to its task's cluster."""
+        wanted = {
+            entry_id(str(t["app"]), str(t["name"])) for t in tasks if t.get("app") and t.get("name")
+        }
+        if not wanted:
+            return {}
+        query = {"_id": {"$in": sorted(wanted)}, **catalog.live_entries()}
+        fields = {"app": 1, "name": 1, "profiles": 1}
+        docs = await self._entries.rows(query, fields, len(wanted))
+        shown = {(str(d["app"]), str(d["name"])): profiles_shown(d.get("profiles")) for d in docs}
+        return {key: value for key, value in shown.items() if value}
 
     async def get(self, scope: Scope, caller: Principal, ident: str) -> Doc:
         return catalog.entry(await self._usable(scope, caller, ident), _org(scope))

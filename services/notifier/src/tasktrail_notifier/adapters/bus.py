@@ -1,5 +1,5 @@
-"""NATS side of the notifier: read the Celery events of the log from a point in time, publish
-the notifier's own events, and answer "send test" requests.
+"""NATS side of the notifier: read the Celery and schedule events of the log from a point in
+time, publish the notifier's own events, and answer "send test" requests.
 
 Each replica reads the whole log with an ordered consumer of its own (no durable state in
 JetStream): replicas must all see every event to compute the same incidents, and a restarted
@@ -26,6 +26,8 @@ from tasktrail_notifier.ports import Handler, OnMessage
 log = logging.getLogger(__name__)
 
 CELERY_SUBJECTS = f"{SUBJECT_ROOT}.*.celery.>"
+SCHEDULE_SUBJECTS = f"{SUBJECT_ROOT}.*.tasktrail.schedule.>"
+"""Scheduled jobs' reports and the sweep's health verdicts (``schedule_missed``)."""
 
 
 class NatsBus:
@@ -37,8 +39,8 @@ class NatsBus:
         self._inflight: set[asyncio.Task[None]] = set()
 
     async def follow(self, since: float, on_message: OnMessage) -> int:
-        """Deliver every Celery event received from ``since`` on, then each new one; returns
-        how many there were to read when it started."""
+        """Deliver every Celery and schedule event received from ``since`` on, then each new
+        one; returns how many there were to read when it started."""
         await ensure_stream(self._js, self._stream)
 
         async def received(msg: Msg) -> None:
@@ -52,6 +54,7 @@ class NatsBus:
         config = ConsumerConfig(
             deliver_policy=DeliverPolicy.BY_START_TIME,
             opt_start_time=datetime.fromtimestamp(since, UTC),
+            filter_subjects=[CELERY_SUBJECTS, SCHEDULE_SUBJECTS],
         )
         sub = await self._js.subscribe(
             CELERY_SUBJECTS, cb=received, ordered_consumer=True, config=config

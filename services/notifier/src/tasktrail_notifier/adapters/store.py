@@ -134,6 +134,16 @@ class MongoStore:
             {"_id": delivery_id, "owner": owner}, {"$set": {"state": PENDING}}
         )
 
+    async def take_mail_slot(self, channel_id: str, now: float, window: float) -> bool:
+        """Whether this replica sends the channel's next mail: true for the one whose update
+        finds the last mail (``mailed_at``) at least ``window`` seconds old, or none."""
+        query = {
+            "_id": channel_id,
+            "$or": [{"mailed_at": None}, {"mailed_at": {"$lte": _at(now - window)}}],
+        }
+        update = {"$set": {"mailed_at": _at(now)}}
+        return await self._db[ALERT_CHANNELS].find_one_and_update(query, update) is not None
+
     async def disable_channel(self, channel_id: str, reason: str, at: float) -> None:
         await self._db[ALERT_CHANNELS].update_one(
             {"_id": channel_id, "disabled": None},
