@@ -152,10 +152,11 @@ EVALUATED_KINDS: tuple[str, ...] = (
     "runtime",
     "stalled",
     "worker_offline",
+    "queue_length",
     "cluster_silent",
 )
-"""The kinds the notifier evaluates; the others (queue length, schedules) are refused until
-it does, rather than accepted and never fired."""
+"""The kinds the notifier evaluates; the others (schedules) are refused until it does,
+rather than accepted and never fired."""
 Pattern = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Seconds = Annotated[float, Field(gt=0, le=30 * 24 * 3600)]
 
@@ -214,12 +215,20 @@ class ClusterSilentParams(_Config):
     seconds: Seconds
 
 
+class QueueLengthParams(_Config):
+    """Holds while a queue's measured depth is above ``threshold``; the rule's ``for`` says
+    for how long before an incident opens (``filter.queue`` picks the queues)."""
+
+    threshold: int = Field(ge=0, description="messages waiting, above which it holds")
+
+
 RULE_PARAMS: dict[str, type[_Config]] = {
     "task_failed": TaskFailedParams,
     "failure_rate": FailureRateParams,
     "runtime": RuntimeParams,
     "stalled": StalledParams,
     "worker_offline": WorkerOfflineParams,
+    "queue_length": QueueLengthParams,
     "cluster_silent": ClusterSilentParams,
 }
 

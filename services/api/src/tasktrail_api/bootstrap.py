@@ -25,6 +25,7 @@ from tasktrail_api.usecases.ports import (
     ReadModels,
     TokenStore,
 )
+from tasktrail_api.usecases.queues import Queues
 from tasktrail_api.usecases.schedules import ScheduleReads, Schedules
 from tasktrail_api.usecases.stats import Stats
 from tasktrail_api.usecases.tasks import Tasks
@@ -49,6 +50,7 @@ class UseCases:
     batch: Batch
     alerts: Alerts
     schedules: Schedules
+    queues: Queues
 
 
 def bootstrap(
@@ -97,4 +99,5 @@ def bootstrap(
         catalog=catalog,
         alerts=Alerts(alert_store, publisher, clock, channel_tester),
         schedules=Schedules(schedule_reads, publisher, clock, wait=settings.api_write_wait),
+        queues=Queues(read_models, clock),
     )

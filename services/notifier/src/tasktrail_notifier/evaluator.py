@@ -17,6 +17,7 @@ from typing import Any
 from tasktrail_shared.alerts import DELIVERY_ATTEMPTED, INCIDENT_OPENED, INCIDENT_RESOLVED
 from tasktrail_shared.celery_wire import InvalidEvent, decode_celery_events
 from tasktrail_shared.own_events import DEFAULT_ORG
+from tasktrail_shared.queues import QUEUE_MEASURED, QueueMeasured
 from tasktrail_shared.stream_message import StreamMessage, own_event
 
 from tasktrail_notifier.domain.conditions import holding
@@ -78,7 +79,17 @@ class Evaluator:
                 events = []
             for event in events:
                 self.observations.fold(message.app, message.received, event)
+        elif message.type == QUEUE_MEASURED:
+            self._measured(message)
         self.caught_up = pending == 0
+
+    def _measured(self, message: StreamMessage) -> None:
+        try:
+            measured = QueueMeasured.model_validate_json(message.data)
+        except ValueError as exc:
+            log.debug("unreadable queue measurement %s: %s", message.id, exc)
+            return
+        self.observations.measured(message.app, measured.at, measured.depths)
 
     async def refresh(self, force: bool = False) -> None:
         now = self._clock()
