@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
-from tasktrail_shared.queues import TREND_SAMPLES, TREND_STEP, QueueMeasured
+from tasktrail_shared.queues import QUEUE_MEASURED, TREND_SAMPLES, TREND_STEP, QueueMeasured
 
 from tasktrail_projector.domain.events import to_datetime
 
@@ -42,10 +42,13 @@ def decode_measurement(payload: Any, app: str) -> list[Depth]:
     try:
         parsed = QueueMeasured.model_validate(payload)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "payload"
-        raise InvalidMeasurement(f"tasktrail.queue.measured: {where}: {first['msg']}") from exc
+        raise InvalidMeasurement(f"{QUEUE_MEASURED}: {_first_error(exc)}") from exc
     return [Depth(app, queue, parsed.at, depth) for queue, depth in parsed.depths.items()]
+
+
+def _first_error(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    return f"{'.'.join(str(part) for part in error['loc']) or 'payload'}: {error['msg']}"
 
 
 def doc_id(app: str, queue: str) -> str:
