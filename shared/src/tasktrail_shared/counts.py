@@ -101,6 +101,11 @@ Flower use them); ``le:<bound>`` states count the successful runs at or under ea
 RUNTIME_COUNT = "runtime:count"
 RUNTIME_MS = "runtime:ms"
 """A state whose ``n`` is the sum of run times in whole milliseconds: integers add exactly."""
+NOW = "now:"
+"""``now:<STATE>``: the tasks in that state now (Flower's prefetched tasks are ``RECEIVED``)."""
+PREFETCH_COUNT = "prefetch:count"
+PREFETCH_MS = "prefetch:ms"
+"""Tasks that were received and started, and the sum of their waits at the worker (ms)."""
 
 
 def exception_type(text: Any) -> str:
@@ -117,10 +122,11 @@ def labels_of(value: str) -> list[str]:
 
 def lifecycle_cells(doc: Mapping[str, Any]) -> list[tuple[Key, Cell]]:
     """The lifecycle counters a live task document adds to: one per lifecycle time it has,
-    and its run time's histogram."""
+    its state now, its wait at the worker (received to started) and its run time's
+    histogram."""
     if doc.get("deleted") or not isinstance(doc.get("state"), str):
         return []
-    parts = [doc.get(f) if isinstance(doc.get(f), str) else "" for f in DIMENSIONS]
+    parts = [str(doc[f]) if isinstance(doc.get(f), str) else "" for f in DIMENSIONS]
     joint = SEP.join(parts)
     one = Cell(1)
     out: list[tuple[Key, Cell]] = []
@@ -132,6 +138,12 @@ def lifecycle_cells(doc: Mapping[str, Any]) -> list[tuple[Key, Cell]]:
                 else joint
             )
             out.append(((EVENTS, value, field), one))
+    out.append(((EVENTS, joint, f"{NOW}{doc['state']}"), one))
+    received, started = doc.get("received"), doc.get("started")
+    if isinstance(received, datetime) and isinstance(started, datetime) and started >= received:
+        out.append(((EVENTS, joint, PREFETCH_COUNT), one))
+        wait = round((started - received).total_seconds() * 1000)
+        out.append(((EVENTS, joint, PREFETCH_MS), Cell(wait)))
     runtime = doc.get("runtime")
     if (
         isinstance(doc.get("succeeded"), datetime)

@@ -16,7 +16,8 @@ def test_one_per_lifecycle_time_and_the_run_time_histogram() -> None:
     cells = {key: cell.n for key, cell in counts.lifecycle_cells(doc)}
     joint = SEP.join(["demo.add", "w1", "celery"])
     assert {s: n for (d, v, s), n in cells.items() if not s.startswith(("le:", "runtime"))} == {
-        "sent": 1, "received": 1, "started": 1, "succeeded": 1,
+        "sent": 1, "received": 1, "started": 1, "succeeded": 1, "now:SUCCESS": 1,
+        "prefetch:count": 1, "prefetch:ms": 0,
     }  # fmt: skip
     assert all(d == EVENTS and v == joint for d, v, _ in cells)
     assert cells[(EVENTS, joint, counts.RUNTIME_MS)] == 300
@@ -29,6 +30,9 @@ def test_one_per_lifecycle_time_and_the_run_time_histogram() -> None:
 def test_a_failure_carries_its_exception_type_and_deleted_tasks_count_nothing() -> None:
     doc = {"state": "FAILURE", "name": "n", "worker": "w", "failed": AT,
            "exception": "ValueError('boom')"}  # fmt: skip
-    ((key, cell),) = counts.lifecycle_cells(doc)
-    assert key == (EVENTS, SEP.join(["n", "w", "", "ValueError"]), "failed") and cell.n == 1
+    cells = {key: cell.n for key, cell in counts.lifecycle_cells(doc)}
+    assert cells == {
+        (EVENTS, SEP.join(["n", "w", "", "ValueError"]), "failed"): 1,
+        (EVENTS, SEP.join(["n", "w", ""]), "now:FAILURE"): 1,
+    }
     assert counts.lifecycle_cells({**doc, "deleted": True}) == []

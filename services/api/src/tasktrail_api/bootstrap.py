@@ -16,6 +16,7 @@ from tasktrail_api.usecases.catalog import Catalog
 from tasktrail_api.usecases.commands import Commands
 from tasktrail_api.usecases.dashboard import Dashboard
 from tasktrail_api.usecases.health import Health
+from tasktrail_api.usecases.metrics import Metrics
 from tasktrail_api.usecases.orgs import Orgs
 from tasktrail_api.usecases.ports import (
     CatalogKeys,
@@ -51,6 +52,7 @@ class UseCases:
     alerts: Alerts
     schedules: Schedules
     queues: Queues
+    metrics: Metrics
 
 
 def bootstrap(
@@ -100,4 +102,10 @@ def bootstrap(
         alerts=Alerts(alert_store, publisher, clock, channel_tester),
         schedules=Schedules(schedule_reads, publisher, clock, wait=settings.api_write_wait),
         queues=Queues(read_models, clock),
+        metrics=Metrics(
+            read_models,
+            clock,
+            needs_token=settings.api_metrics_token,
+            label_limit=settings.api_metrics_label_limit,
+        ),
     )
