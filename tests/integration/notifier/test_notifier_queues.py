@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 from celery import Celery
+from prometheus_client.parser import text_string_to_metric_families
 from pymongo import AsyncMongoClient
 from tasktrail_control.bootstrap import Wired, bootstrap
 from tasktrail_control.settings import Settings
@@ -77,6 +78,24 @@ async def queues_until(
             await asyncio.sleep(0.2)
 
 
+async def metrics_until(
+    client: httpx.AsyncClient, holds: Any, timeout: float = 60
+) -> dict[tuple[str, str], float]:
+    """``/metrics`` samples summed by (name, queue_name), once ``holds`` says so."""
+    async with asyncio.timeout(timeout):
+        while True:
+            answer = await client.get("/metrics")
+            assert answer.status_code == 200, answer.text
+            found: dict[tuple[str, str], float] = {}
+            for family in text_string_to_metric_families(answer.text):
+                for sample in family.samples:
+                    key = (sample.name, sample.labels.get("queue_name", ""))
+                    found[key] = found.get(key, 0) + sample.value
+            if holds(found):
+                return found
+            await asyncio.sleep(0.3)
+
+
 async def test_a_growing_queue_fires_queue_length_and_resolves_once_purged(
     broker: str,  # noqa: F811
     fresh_nats_url: str,
@@ -107,6 +126,14 @@ async def test_a_growing_queue_fires_queue_length_and_resolves_once_purged(
         assert orphan["app"] == APP and orphan["trend"][-1]["depth"] == SENT
         assert orphan["age"] is not None and orphan["measured_at"].endswith("Z")
         assert shown["celery"]["depth"] == 0
+
+        # /metrics says what the read models say: the queue's depth, and its tasks sent.
+        listed = await api.get("/monitor/tasks", params={"queue": ORPHAN})
+        assert listed.json()["data"]["count"] == SENT
+        metrics = await metrics_until(
+            api, lambda m: m.get(("celery_task_sent_total", ORPHAN)) == SENT
+        )
+        assert metrics[("celery_queue_length", ORPHAN)] == SENT
 
         (firing,) = await receiver.wait_for(1)
         body = verify(firing)
