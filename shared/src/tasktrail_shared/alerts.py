@@ -162,10 +162,10 @@ EVALUATED_KINDS: tuple[str, ...] = (
     "stalled",
     "worker_offline",
     "schedule_missed",
+    "queue_length",
     "cluster_silent",
 )
-"""The kinds the notifier evaluates; the others (queue length) are refused until
-it does, rather than accepted and never fired."""
+"""The kinds the notifier evaluates (every kind a rule may name)."""
 Pattern = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Seconds = Annotated[float, Field(gt=0, le=30 * 24 * 3600)]
 
@@ -234,6 +234,13 @@ class ScheduleMissedParams(_Config):
     job: Pattern | None = Field(default=None, description="job id pattern")
 
 
+class QueueLengthParams(_Config):
+    """Holds while a queue's measured depth is above ``threshold``; the rule's ``for`` says
+    for how long before an incident opens (``filter.queue`` picks the queues)."""
+
+    threshold: int = Field(ge=0, description="messages waiting, above which it holds")
+
+
 RULE_PARAMS: dict[str, type[_Config]] = {
     "task_failed": TaskFailedParams,
     "failure_rate": FailureRateParams,
@@ -241,6 +248,7 @@ RULE_PARAMS: dict[str, type[_Config]] = {
     "stalled": StalledParams,
     "worker_offline": WorkerOfflineParams,
     "schedule_missed": ScheduleMissedParams,
+    "queue_length": QueueLengthParams,
     "cluster_silent": ClusterSilentParams,
 }
 

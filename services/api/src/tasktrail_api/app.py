@@ -28,6 +28,7 @@ from tasktrail_api.routes import (
     ctrl_api,
     events,
     health,
+    metrics,
     orgs,
     queues,
     scheduler_reports,
@@ -128,7 +129,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(LimitBody, limit=settings.api_max_body)
     for module in (
         health, tasks, workers, queues, events, tokens, orgs, stats, catalog, ctrl_api, alerts,
-        schedulers, scheduler_reports,
+        schedulers, scheduler_reports, metrics,
     ):  # fmt: skip
         app.include_router(module.router)
     ui.install(app, settings)

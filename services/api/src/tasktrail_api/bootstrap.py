@@ -16,6 +16,7 @@ from tasktrail_api.usecases.catalog import Catalog
 from tasktrail_api.usecases.commands import Commands
 from tasktrail_api.usecases.dashboard import Dashboard
 from tasktrail_api.usecases.health import Health
+from tasktrail_api.usecases.metrics import Metrics
 from tasktrail_api.usecases.orgs import Orgs
 from tasktrail_api.usecases.ports import (
     CatalogKeys,
@@ -25,6 +26,7 @@ from tasktrail_api.usecases.ports import (
     ReadModels,
     TokenStore,
 )
+from tasktrail_api.usecases.queues import Queues
 from tasktrail_api.usecases.schedules import ScheduleReads, Schedules
 from tasktrail_api.usecases.stats import Stats
 from tasktrail_api.usecases.tasks import Tasks
@@ -49,6 +51,8 @@ class UseCases:
     batch: Batch
     alerts: Alerts
     schedules: Schedules
+    queues: Queues
+    metrics: Metrics
 
 
 def bootstrap(
@@ -97,4 +101,11 @@ def bootstrap(
         catalog=catalog,
         alerts=Alerts(alert_store, publisher, clock, channel_tester),
         schedules=Schedules(schedule_reads, publisher, clock, wait=settings.api_write_wait),
+        queues=Queues(read_models, clock),
+        metrics=Metrics(
+            read_models,
+            clock,
+            needs_token=settings.api_metrics_token,
+            label_limit=settings.api_metrics_label_limit,
+        ),
     )

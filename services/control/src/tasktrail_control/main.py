@@ -17,6 +17,10 @@ async def _main(stop: asyncio.Event) -> None:
     logs.setup("control", settings.log_level)
     wired = await bootstrap(settings)
     await wired.bus.serve(settings.app, wired.control.handle)
+    stop_sampling = asyncio.Event()
+    sampling = None
+    if settings.control_queue_interval > 0:
+        sampling = asyncio.create_task(wired.sampler.run(stop_sampling))
     server = None
     if settings.control_health_port:
         server = await serve_health(
@@ -27,6 +31,10 @@ async def _main(stop: asyncio.Event) -> None:
     finally:
         if server is not None:
             server.close()
+        stop_sampling.set()
+        if sampling is not None:
+            await sampling
+        await wired.counted.close()
         await wired.bus.close()
         wired.remote.close()
 

@@ -17,6 +17,7 @@ from typing import Any
 from tasktrail_shared.alerts import DELIVERY_ATTEMPTED, INCIDENT_OPENED, INCIDENT_RESOLVED
 from tasktrail_shared.celery_wire import InvalidEvent, decode_celery_events
 from tasktrail_shared.own_events import DEFAULT_ORG
+from tasktrail_shared.queues import QUEUE_MEASURED, QueueMeasured
 from tasktrail_shared.schedules import JOB_HEALTH, REPORTED
 from tasktrail_shared.stream_message import StreamMessage, own_event
 
@@ -81,6 +82,8 @@ class Evaluator:
                 self.observations.fold(message.app, message.received, event)
         elif message.type in (JOB_HEALTH, REPORTED):
             self._fold_schedule(message)
+        elif message.type == QUEUE_MEASURED:
+            self._measured(message)
         self.caught_up = pending == 0
 
     def _fold_schedule(self, message: StreamMessage) -> None:
@@ -90,6 +93,14 @@ class Evaluator:
             payload = None
         if isinstance(payload, dict):
             self.observations.fold_schedule(message.app, message.type == JOB_HEALTH, payload)
+
+    def _measured(self, message: StreamMessage) -> None:
+        try:
+            measured = QueueMeasured.model_validate_json(message.data)
+        except ValueError as exc:
+            log.debug("unreadable queue measurement %s: %s", message.id, exc)
+            return
+        self.observations.measured(message.app, measured.at, measured.depths)
 
     async def refresh(self, force: bool = False) -> None:
         now = self._clock()

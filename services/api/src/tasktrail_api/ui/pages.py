@@ -325,8 +325,17 @@ async def chart_data(
 
 
 @router.get("/ui/queues")
-async def queues(request: Request, who: Looking) -> HTMLResponse:
-    return page("queues.html", **base(request, who, "queues"))
+async def queues(request: Request, who: Looking, use_cases: UseCasesDep) -> HTMLResponse:
+    """Each queue's depth, how old the measurement is, and its trend as a small chart (the
+    points ride in ``data-trend``: the page runs no inline script)."""
+    shown = await use_cases.queues.depths(who.scope)
+    for queue in shown:
+        points = [
+            (datetime.fromisoformat(s["at"].replace("Z", "+00:00")).timestamp(), s["depth"])
+            for s in queue["trend"]
+        ]
+        queue["spark"] = json.dumps({"t": [t for t, _ in points], "d": [d for _, d in points]})
+    return page("queues.html", queues=shown, **base(request, who, "queues"))
 
 
 def _interest(

@@ -61,6 +61,11 @@ class ReadModels(Protocol):
         """The owner of each cluster given to an organisation (``.cluster_assigned``)."""
         ...
 
+    @property
+    def queues(self) -> Documents:
+        """Each broker queue's latest depth and trend (``queue_depths``)."""
+        ...
+
     async def worker_groups(self, now: datetime, scope: Scope) -> list[Doc]:
         """Live workers in ``scope`` per online group (``{_id: online?, n, active, processed}``)."""
         ...

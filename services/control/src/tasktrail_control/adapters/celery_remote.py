@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from celery import Celery
+from kombu.exceptions import ChannelError
 
 from tasktrail_control.handlers import Dispatch
 
@@ -84,6 +85,21 @@ class CeleryRemote:
 
         return await asyncio.to_thread(purge_queue)
 
+    async def queue_lengths(self, queues: list[str]) -> dict[str, int]:
+        """Messages waiting in each queue, as celery-exporter measures them: ``LLEN`` on Redis
+        (where a queue is a list, absent when empty), a passive ``queue_declare`` elsewhere
+        (AMQP answers the message count; a queue the broker does not have counts 0)."""
+
+        def measure() -> dict[str, int]:
+            with self.app.connection_for_write() as conn:
+                transport = conn.transport_cls
+                if transport in REDIS_TRANSPORTS:
+                    client = conn.default_channel.client
+                    return {queue: int(client.llen(queue)) for queue in queues}
+                return {queue: _declared_length(conn, queue) for queue in queues}
+
+        return await asyncio.to_thread(measure)
+
     async def send(self, task: Dispatch) -> str:
         options = asdict(task)
         result = await asyncio.to_thread(self.app.send_task, options.pop("name"), **options)
@@ -102,6 +118,20 @@ class CeleryRemote:
 
     def close(self) -> None:
         self.app.close()
+
+
+REDIS_TRANSPORTS = frozenset({"redis", "rediss", "sentinel"})
+
+
+def _declared_length(conn: Any, queue: str) -> int:
+    """On a channel of its own: AMQP closes the channel of a declare that names no queue."""
+    try:
+        with conn.channel() as channel:
+            return int(channel.queue_declare(queue=queue, passive=True).message_count)
+    except ChannelError as exc:
+        if "NOT_FOUND" not in str(exc) and "404" not in str(exc):
+            raise
+        return 0  # the broker has no such queue: nothing waits in it
 
 
 def _plain(value: Any) -> Any:

@@ -4,7 +4,7 @@ A condition answers ``{key: since}`` for the keys it holds for in one cluster: `
 the moment, taken from the events (receive times) and the rule's parameters, when it began
 to hold; an incident opens once it has held for the rule's ``for``. Keys: the task name for
 task rules, the worker's hostname for ``worker_offline``, ``<alias>/<job_id>`` for
-``schedule_missed``, the cluster for ``cluster_silent``.
+``schedule_missed``, the queue for ``queue_length``, the cluster for ``cluster_silent``.
 Pure: ``now`` is given.
 """
 
@@ -112,6 +112,20 @@ def schedule_missed(rule: Rule, cluster: Cluster, app: str, now: float) -> Holdi
     return held
 
 
+def queue_length(rule: Rule, cluster: Cluster, app: str, now: float) -> Holding:
+    """Holds for a queue whose measured depth is above ``threshold``: since the first of the
+    latest measurements above it (a queue matches ``filter.queue``)."""
+    threshold = int(rule.params["threshold"])
+    held: Holding = {}
+    for queue, seen in cluster.queues.items():
+        if rule.filter.queue is not None and not fnmatch.fnmatchcase(queue, rule.filter.queue):
+            continue
+        since = seen.above_since(threshold)
+        if since is not None and since <= now:
+            held[queue] = since
+    return held
+
+
 def cluster_silent(rule: Rule, cluster: Cluster, app: str, now: float) -> Holding:
     """Holds when no Celery event came from the cluster for ``seconds``."""
     since = cluster.last_event + float(rule.params["seconds"])
@@ -125,6 +139,7 @@ CONDITIONS: dict[str, Callable[[Rule, Cluster, str, float], Holding]] = {
     "stalled": stalled,
     "worker_offline": worker_offline,
     "schedule_missed": schedule_missed,
+    "queue_length": queue_length,
     "cluster_silent": cluster_silent,
 }
 

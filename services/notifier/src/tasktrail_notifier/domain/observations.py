@@ -21,6 +21,8 @@ MAX_OUTCOMES = 10_000
 """Outcomes kept per task name for failure rates (oldest dropped first)."""
 OUTCOME_HORIZON = 24 * 3600.0
 """Seconds of outcomes kept for failure rates (the longest window a rule may use)."""
+MAX_DEPTHS = 10_000
+"""Measurements kept per queue (oldest dropped first; at one every 10 s, about a day)."""
 
 
 @dataclass(slots=True)
@@ -81,6 +83,28 @@ OVERDUE = ("late", "missed")
 
 
 @dataclass(slots=True)
+class QueueSeen:
+    """A queue's measured depths, oldest first: ``(measured at, depth)``."""
+
+    depths: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=MAX_DEPTHS))
+
+    def add(self, at: float, depth: int) -> None:
+        """In time order; a late measurement (an older one read after a newer) is dropped."""
+        if not self.depths or at > self.depths[-1][0]:
+            self.depths.append((at, depth))
+
+    def above_since(self, threshold: int) -> float | None:
+        """When the depth last rose above ``threshold`` and stayed there (``None``: it is not
+        above now): the first of the latest run of measurements above it."""
+        since = None
+        for at, depth in reversed(self.depths):
+            if depth <= threshold:
+                break
+            since = at
+        return since
+
+
+@dataclass(slots=True)
 class Cluster:
     last_event: float = 0.0
     tasks: OrderedDict[str, TaskSeen] = field(default_factory=OrderedDict)
@@ -90,6 +114,9 @@ class Cluster:
     """Tasks started and not finished: uuid -> receive time of task-started."""
     jobs: dict[JobKey, JobSeen] = field(default_factory=dict)
     """Scheduled jobs whose health or task the log told, by organisation, alias, job id."""
+    queues: dict[str, QueueSeen] = field(default_factory=dict)
+    """Broker queues by name, from ``tasktrail.queue.measured`` (not Celery events: they do
+    not count as a sign of life for ``cluster_silent``)."""
 
 
 class Observations:
@@ -134,6 +161,12 @@ class Observations:
             seen.late_since = seen.at
         if seen.health == "missed" and seen.missed_since is None:
             seen.missed_since = seen.at
+
+    def measured(self, app: str, at: float, depths: dict[str, int]) -> None:
+        """One measuring round of cluster ``app``'s queues, taken at ``at``."""
+        queues = self.cluster(app).queues
+        for queue, depth in depths.items():
+            queues.setdefault(queue, QueueSeen()).add(at, depth)
 
     def _worker(self, cluster: Cluster, kind: str, received: float, event: dict[str, Any]) -> None:
         hostname = str(event.get("hostname"))

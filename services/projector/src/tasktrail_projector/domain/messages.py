@@ -13,12 +13,14 @@ from typing import Any
 
 from tasktrail_shared.celery_wire import InvalidEvent, decode_celery_events
 from tasktrail_shared.own_events import RECORD_TYPES
+from tasktrail_shared.queues import QUEUE_MEASURED
 from tasktrail_shared.schedules import SCHEDULE_TYPES
 from tasktrail_shared.stream_message import StreamMessage
 from tasktrail_shared.times import is_epoch
 
 from tasktrail_projector.domain.events import Observed
 from tasktrail_projector.domain.own_events import InvalidRecord, Record, decode_record
+from tasktrail_projector.domain.queue_depths import Depth, InvalidMeasurement, decode_measurement
 from tasktrail_projector.domain.schedules import Fact, InvalidFact, decode_fact
 
 CELERY_PREFIX = "celery."
@@ -40,6 +42,7 @@ class Decoded:
     command: dict[str, Any] | None = None
     task_ids: list[str] = field(default_factory=list)
     schedule: list[Fact] = field(default_factory=list)
+    queues: list[Depth] = field(default_factory=list)
 
 
 def decode_message(headers: Mapping[str, str] | None, data: bytes) -> Decoded:
@@ -57,6 +60,8 @@ def decode_message(headers: Mapping[str, str] | None, data: bytes) -> Decoded:
         return _record(envelope)
     if envelope.type in SCHEDULE_TYPES:
         return _schedule(envelope)
+    if envelope.type == QUEUE_MEASURED:
+        return _queues(envelope)
     return Decoded(envelope)
 
 
@@ -107,6 +112,14 @@ def _schedule(envelope: StreamMessage) -> Decoded:
     except InvalidFact as exc:
         raise InvalidMessage(str(exc)) from exc
     return Decoded(envelope, schedule=[fact])
+
+
+def _queues(envelope: StreamMessage) -> Decoded:
+    payload = _json_object(envelope, envelope.type)
+    try:
+        return Decoded(envelope, queues=decode_measurement(payload, envelope.app))
+    except InvalidMeasurement as exc:
+        raise InvalidMessage(str(exc)) from exc
 
 
 def command_task_ids(payload: Mapping[str, Any]) -> list[str]:
