@@ -301,14 +301,15 @@ async def tokens(request: Request, who: Looking, use_cases: UseCasesDep) -> HTML
 
 RANGES = {"1h": (timedelta(hours=1), 60), "1d": (timedelta(days=1), 900),
           "7d": (timedelta(days=7), 3600)}  # fmt: skip
-"""The overview chart's ranges: span and step (seconds)."""
+"""The ranges of the overview chart and the metrics page: span and step (seconds)."""
+RangeParam = Annotated[str, Query(alias="range", pattern="^(1h|1d|7d)$")]
 
 
 @router.get("/ui/stats")
 async def chart_data(
     who: Looking,
     use_cases: UseCasesDep,
-    range_: Annotated[str, Query(alias="range", pattern="^(1h|1d|7d)$")] = "1h",
+    range_: RangeParam = "1h",
 ) -> JSONResponse:
     """The overview chart's series (uPlot's columns): the same use case as /monitor/stats."""
     span, step = RANGES[range_]
@@ -322,6 +323,35 @@ async def chart_data(
     body = {"times": times, "succeeded": succeeded, "failed": failed,
             "total": sum(succeeded) + sum(failed), "step_label": label}  # fmt: skip
     return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+
+SLOWEST = 20
+"""Tasks the metrics page lists as the slowest of its range."""
+
+
+@router.get("/ui/metrics")
+async def metrics(
+    request: Request, who: Looking, use_cases: UseCasesDep, range_: RangeParam = "1h"
+) -> HTMLResponse:
+    """Per task name over the range: counts, success rate and run-time percentiles from the
+    projector's per-minute histograms; and the slowest tasks (the list sorted by run time
+    within the range, a shape served up to 10,000 tasks: past that, the page says so)."""
+    span, step = RANGES[range_]
+    now = datetime.now(UTC)
+    rows = await use_cases.stats.by_name(
+        StatsFilters(after=now - span, before=now, step=step), who.scope
+    )
+    since = (now - span).isoformat().replace("+00:00", "Z")
+    slowest: list[dict[str, Any]] = []
+    limited = None
+    try:
+        filters = TaskFilters(sort="-runtime", timestamp_after=now - span, limit=SLOWEST)
+        slowest = (await use_cases.tasks.list(filters, {}, who.scope)).items
+    except BadRequest as exc:
+        limited = exc.message
+    context = {"rows": rows, "range": range_, "since": since, "slowest": slowest,
+               "limited": limited}  # fmt: skip
+    return page("metrics.html", **base(request, who, "metrics"), **context)
 
 
 @router.get("/ui/queues")
