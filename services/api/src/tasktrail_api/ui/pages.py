@@ -26,6 +26,7 @@ from tasktrail_api.domain.errors import BadRequest, NotFound
 from tasktrail_api.domain.filters import EventFilters, TaskFilters, WorkerFilters, label_filters
 from tasktrail_api.domain.principals import Role
 from tasktrail_api.domain.scope import Scope
+from tasktrail_api.domain.shapes import TIME_KEYS
 from tasktrail_api.domain.stats import StatsFilters
 from tasktrail_api.envelope import describe_validation_errors
 from tasktrail_api.ui import interests
@@ -111,33 +112,58 @@ async def _overview_context(use_cases: UseCasesDep, scope: Scope) -> dict[str, A
     return {"counts": counts, "inbox": failure_inbox(failures.items)}
 
 
+SEARCH_SPAN = timedelta(hours=1)
+"""The time range free text is searched in when the page gives none (no index holds text:
+it is matched among the tasks of one time range, at most ``SET_CAP``)."""
+
+
+def searched(params: dict[str, str], now: datetime) -> tuple[dict[str, str], str | None]:
+    """``params`` with the time range a free-text search needs, when it names none: the last
+    :data:`SEARCH_SPAN` on the sort's time; and which field that range went on."""
+    if not params.get("q") or any(k.endswith(("_after", "_before")) for k in params):
+        return params, None
+    key = params.get("sort", "-timestamp").removeprefix("-")
+    key = key if key in TIME_KEYS else "timestamp"
+    since = (now - SEARCH_SPAN).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return {**params, f"{key}_after": since}, key
+
+
 @router.get("/ui/tasks")
 async def tasks(request: Request, who: Looking, use_cases: UseCasesDep) -> HTMLResponse:
-    params = list_params(request)
-    filters = parsed(TaskFilters, params)
-    labels = label_filters(request.query_params)
-    listed = await use_cases.tasks.list(filters, labels, who.scope)
+    params, search_range = searched(list_params(request), datetime.now(UTC))
     shown = {k: v for k, v in params.items() if k != "cursor"}
-    context = {
-        "tasks": listed.items,
-        "count": listed.count,
-        "count_is_exact": listed.count_is_exact,
-        "next_cursor": listed.next_cursor,
+    context: dict[str, Any] = {
         "params": shown,
-        "filters": filters,
-        "chosen_states": set((filters.status or "").split(",")) - {""},
+        "search_range": search_range,
+        "labels": await use_cases.tasks.filterable_labels(),
+        "labels_open": any(k.startswith("label.") for k in params),
+        "chosen_states": set(params.get("status", "").split(",")) - {""},
         "can_act": who.can(Role.operator),
     }
+    status = 200
+    try:
+        filters = parsed(TaskFilters, params)
+        listed = await use_cases.tasks.list(filters, label_filters(request.query_params), who.scope)
+    except BadRequest as exc:  # the form stays, with what was wrong
+        filters, status = TaskFilters(), 400
+        context |= {"problem": exc.message, "tasks": [], "count": 0, "count_is_exact": True,
+                    "next_cursor": None, "filters": filters}  # fmt: skip
+    else:
+        context |= {"tasks": listed.items, "count": listed.count,
+                    "count_is_exact": listed.count_is_exact, "next_cursor": listed.next_cursor,
+                    "filters": filters}  # fmt: skip
     if is_fragment(request, "task-table"):
-        return HTMLResponse(fragment("_task_table.html", **context))
+        return HTMLResponse(fragment("_task_table.html", **context), status_code=status)
     live = f"/ui/live?{query_string(shown, view='tasks')}"
-    return page("tasks.html", **base(request, who, "tasks", live), **context)
+    response = page("tasks.html", **base(request, who, "tasks", live), **context)
+    response.status_code = status
+    return response
 
 
 @router.get("/ui/tasks/export")
 async def export_tasks(request: Request, who: Looking, use_cases: UseCasesDep) -> Response:
     """Every task the filters match, one JSON object per line, read a page at a time."""
-    params = list_params(request)
+    params, _ = searched(list_params(request), datetime.now(UTC))
     filters = parsed(TaskFilters, {**params, "limit": 1000, "offset": 0})
     labels = label_filters(request.query_params)
 
