@@ -14,8 +14,7 @@ from tests.integration.api.support import T0, Doc, count_tasks, now, task_doc
 from tests.integration.ui.conftest import Browser
 from tests.integration.ui.test_ui_pages import assert_no_inline_code
 
-RUNTIMES = {"6f1c7b1e-0000-4000-8000-00000000aa01": 0.2, "6f1c7b1e-0000-4000-8000-00000000aa02": 0.3,
-            "6f1c7b1e-0000-4000-8000-00000000aa03": 0.4}  # fmt: skip
+RUNTIMES = {f"6f1c7b1e-0000-4000-8000-00000000aa0{i}": r for i, r in ((1, 0.2), (2, 0.3), (3, 0.4))}
 FAILED = "6f1c7b1e-0000-4000-8000-00000000aa04"
 OLD = "6f1c7b1e-0000-4000-8000-00000000aa05"
 

@@ -27,7 +27,7 @@ def listed(html: str) -> list[str]:
     return re.findall(r'<tr id="task-[^"]+" data-task-id="([^"]+)"', html)
 
 
-async def test_free_text_is_found_in_name_args_kwargs_and_result(sign_in: SignIn) -> None:
+async def test_free_text_is_found_in_name_args_kwargs_and_result(sign_in: SignIn) -> None:  # noqa: F811
     browser = await sign_in("viewer")
     by_args = await browser.get("/ui/tasks", params={"q": "XXXX", "timestamp_after": SINCE})
     assert by_args.status_code == 200 and listed(by_args.text) == [FAILED]  # in its args
@@ -47,7 +47,9 @@ async def test_free_text_is_found_in_name_args_kwargs_and_result(sign_in: SignIn
 
 
 async def test_without_a_range_the_last_hour_is_searched_and_the_page_says_so(
-    sign_in: SignIn, db: AsyncDatabase[Doc], settings: Settings
+    sign_in: SignIn,  # noqa: F811
+    db: AsyncDatabase[Doc],
+    settings: Settings,
 ) -> None:
     ago = (T0 - now()).total_seconds() + 60
     await db.tasks.insert_one(task_doc(RECENT, age=ago, name="demo.recent", app=settings.app))
@@ -62,7 +64,7 @@ async def test_without_a_range_the_last_hour_is_searched_and_the_page_says_so(
     assert export.status_code == 200 and RECENT in export.text and TASK not in export.text
 
 
-async def test_a_list_no_shape_serves_keeps_the_form_and_says_why(sign_in: SignIn) -> None:
+async def test_a_list_no_shape_serves_keeps_the_form_and_says_why(sign_in: SignIn) -> None:  # noqa: F811
     browser = await sign_in("viewer")
     refused = await browser.get("/ui/tasks", params={"q": "x", "name": "a", "worker": "b"})
     assert refused.status_code == 400
@@ -71,7 +73,9 @@ async def test_a_list_no_shape_serves_keeps_the_form_and_says_why(sign_in: SignI
 
 
 async def test_label_filters_are_in_the_form_and_the_url(
-    sign_in: SignIn, db: AsyncDatabase[Doc], settings: Settings
+    sign_in: SignIn,  # noqa: F811
+    db: AsyncDatabase[Doc],
+    settings: Settings,
 ) -> None:
     await db.tasks.insert_one(
         task_doc(LABELLED, age=3, name="scan.one", labels={"cidr_id": "c-7"}, app=settings.app)
