@@ -254,9 +254,10 @@ async def workers(request: Request, who: Looking, use_cases: UseCasesDep) -> HTM
 async def worker_page(
     request: Request, worker_id: str, who: Looking, use_cases: UseCasesDep
 ) -> HTMLResponse:
-    worker = await use_cases.workers.get(worker_id, who.scope)
+    worker, profile = await use_cases.workers.profiled(worker_id, who.scope)
     recent = await use_cases.tasks.list(TaskFilters(worker=worker["name"], limit=20), {}, who.scope)
-    context = {"worker": worker, "tasks": recent.items, "can_act": who.can(Role.operator)}
+    context = {"worker": worker, "profile": profile, "tasks": recent.items,
+               "can_act": who.can(Role.operator)}  # fmt: skip
     return page("worker.html", **base(request, who, "workers", "/ui/live?view=workers"), **context)
 
 
