@@ -230,6 +230,15 @@ def test_the_overview_chart_has_data(
     not os.environ.get("TASKTRAIL_SCREENSHOTS"),
     reason="make screenshots sets TASKTRAIL_SCREENSHOTS",
 )
+def reloading(driver: webdriver.Chrome, selector: str) -> list[Any]:
+    """The elements ``selector`` finds, reloading the page when there are none yet (what the
+    page shows is read when it is loaded)."""
+    found = css(driver, selector)
+    if not found:
+        driver.refresh()
+    return found
+
+
 def press(driver: webdriver.Chrome, key: str) -> None:
     """A key pressed with nothing focused but the page (as a reader does after a click)."""
     driver.execute_script("if (document.activeElement) document.activeElement.blur();")
@@ -243,7 +252,7 @@ def test_keys_search_move_through_rows_and_open_a_task(
     sent = [stack.client.send_task("demo.add", args=[i, 100]) for i in range(3)]
     driver = open_as(browser_factory, tmp_path, stack, ui_tokens["viewer"])
     driver.get(f"{stack.api}/ui/tasks?name=demo.add")
-    wait_for(driver, lambda d: css(d, f'tr[data-task-id="{sent[-1].id}"]') or d.refresh())
+    wait_for(driver, lambda d: reloading(d, f'tr[data-task-id="{sent[-1].id}"]'))
     driver.find_element(By.ID, "pause").click()  # rows stay where they are while keys move
     press(driver, "/")
     assert driver.execute_script("return document.activeElement.id;") == "search"
@@ -275,7 +284,7 @@ def test_the_metrics_and_worker_pages_in_the_browser(
     driver = open_as(browser_factory, tmp_path, stack, ui_tokens["operator"])
     driver.get(f"{stack.api}/ui/metrics")
     done = 'tr[data-metrics-name="demo.add"] td[data-success-rate="1.0000"]'  # demo.add succeeds
-    wait_for(driver, lambda d: css(d, done) or d.refresh())
+    wait_for(driver, lambda d: reloading(d, done))
     assert css(driver, 'tr[data-metrics-name="demo.add"] td[data-percentile]')
     assert not serious_violations(driver)
     driver.get(f"{stack.api}/ui/workers")
@@ -285,7 +294,7 @@ def test_the_metrics_and_worker_pages_in_the_browser(
     driver.find_element(By.CSS_SELECTOR, 'button[data-action="refresh"]').click()
     wait_for(driver, lambda d: "sent" in d.find_element(By.TAG_NAME, "h1").text)
     driver.get(page)  # the inspection travels through the log and the projector
-    pool = wait_for(driver, lambda d: css(d, "dd[data-pool]") or d.refresh())
+    pool = wait_for(driver, lambda d: reloading(d, "dd[data-pool]"))
     assert pool[0].get_attribute("data-pool")  # prefork, solo, threads...
     assert css(driver, 'li[data-registered^="demo.add"]') and css(driver, "li[data-queue]")
     assert not serious_violations(driver)

@@ -51,7 +51,8 @@ def profile(inspected: Mapping[str, Any] | None) -> Profile | None:
     if not isinstance(inspected, Mapping) or not isinstance(inspected.get("stats"), Mapping):
         return None
     stats: Mapping[str, Any] = inspected["stats"]
-    pool = stats.get("pool") if isinstance(stats.get("pool"), Mapping) else {}
+    found = stats.get("pool")
+    pool: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
     queues = [
         str(q["name"])
         for q in _listed(inspected.get("active_queues"))
