@@ -132,6 +132,7 @@ def main(argv: list[str] | None = None) -> None:
             "TASKTRAIL_ADMIN_TOKEN": token, "TASKTRAIL_API_PORT": str(port),
             "TASKTRAIL_LOG_LEVEL": "WARNING", "TASKTRAIL_API_READ_TIMEOUT": "120",
             "TASKTRAIL_BROKER_URL": redis_server.url,
+            "TASKTRAIL_COLLECTOR_SPOOL_DIR": str(workdir / "spool"),
             "TASKTRAIL_COLLECTOR_HEALTH_PORT": str(free_port()),
             "TASKTRAIL_PROJECTOR_HEALTH_PORT": str(free_port()),
         }  # fmt: skip

@@ -280,8 +280,8 @@ def test_the_metrics_and_worker_pages_in_the_browser(
     stack: Stack, ui_tokens: dict[str, str], browser_factory: list[webdriver.Chrome],  # noqa: F811
     tmp_path: Path,
 ) -> None:  # fmt: skip
-    stack.client.send_task("demo.add", args=[5, 5])
     driver = open_as(browser_factory, tmp_path, stack, ui_tokens["operator"])
+    stack.client.send_task("demo.add", args=[5, 5])
     driver.get(f"{stack.api}/ui/metrics")
     done = 'tr[data-metrics-name="demo.add"] td[data-success-rate="1.0000"]'  # demo.add succeeds
     wait_for(driver, lambda d: reloading(d, done))
