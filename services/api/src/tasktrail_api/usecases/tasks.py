@@ -106,6 +106,10 @@ class Tasks:
             next_cursor = cursor_after(docs[-1], filters.sort.removeprefix("-"), filters.sort)
         return Page([serializers.task(doc) for doc in docs], count, next_cursor, exact)
 
+    async def filterable_labels(self) -> builtins.list[str]:
+        """The labels a list can filter on: those with an index (the seed's always)."""
+        return sorted({*SEED_LABELS, *await self._read_models.indexed_labels()})
+
     async def _walk_page(self, plan: ReadPlan, first: bool) -> tuple[Rows, int, bool]:
         rows = await self._documents.read(plan.steps, plan.skip + plan.limit, plan.projection)
         if plan.total is not None:

@@ -237,6 +237,12 @@
     document.addEventListener("keydown", onKey);
     document.addEventListener("click", onClick);
     document.body.addEventListener("htmx:afterSwap", function (e) { localize(e.target); fresh = 0; });
+    // A list the server cannot serve (400) still replaces the table: it says what is wrong.
+    document.body.addEventListener("htmx:beforeSwap", function (e) {
+      if (e.detail.xhr.status === 400 && e.detail.target && e.detail.target.id === "task-table") {
+        e.detail.shouldSwap = true; e.detail.isError = false;
+      }
+    });
     document.addEventListener("pointerover", function (e) { pointerOnTable = !!(e.target.closest && e.target.closest("table.tasks")); });
     connect();
     setupChart();
