@@ -177,7 +177,8 @@ def percentile(
             floor = min(max(floor, low), ceiling)
         if high is not None:
             ceiling = max(min(ceiling, high), floor)
-        return floor + (ceiling - floor) * max(rank - seen, 0.0) / n
+        share = max(rank - seen, 0.0) / n
+        return min(floor + (ceiling - floor) * share, ceiling)  # rounding stays in the bin
     return high
 
 
