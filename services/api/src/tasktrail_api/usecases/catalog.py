@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 from tasktrail_shared import own_events
@@ -33,7 +33,14 @@ from tasktrail_api.domain.writes import Change, applied, payload
 from tasktrail_api.usecases.commands import Commands
 from tasktrail_api.usecases.orgs import Orgs
 from tasktrail_api.usecases.polling import wait_for
-from tasktrail_api.usecases.ports import CatalogKeys, Clock, EventPublisher, Published, ReadModels
+from tasktrail_api.usecases.ports import (
+    CatalogKeys,
+    Clock,
+    Documents,
+    EventPublisher,
+    Published,
+    ReadModels,
+)
 
 log = logging.getLogger(__name__)
 
@@ -52,32 +59,28 @@ class Defined:
     accepted: Published | None = None
 
 
+@dataclass(eq=False, slots=True)
 class Catalog:
-    def __init__(
-        self,
-        read_models: ReadModels,
-        keys: CatalogKeys,
-        publisher: EventPublisher,
-        commands: Commands,
-        orgs: Orgs,
-        clock: Clock,
-        *,
-        wait: float,
-    ) -> None:
-        self._entries = read_models.catalog
-        self._tasks = read_models.tasks
-        self._keys = keys
-        self._publisher = publisher
-        self._commands = commands
-        self._orgs = orgs
-        self._clock = clock
-        self._wait = wait
+    read_models: ReadModels
+    keys: CatalogKeys
+    publisher: EventPublisher
+    commands: Commands
+    orgs: Orgs
+    clock: Clock
+    _: KW_ONLY
+    wait: float
+    _entries: Documents = field(init=False, repr=False)
+    _tasks: Documents = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._entries = self.read_models.catalog
+        self._tasks = self.read_models.tasks
 
     async def scope(self, customer: str, caller: Principal | None) -> Scope:
         """The clusters of organisation ``customer``, which ``caller`` (``None``: anonymous)
         must belong to unless root; NotFound otherwise, as for any object of another
         organisation."""
-        directory = await self._orgs.directory()
+        directory = await self.orgs.directory()
         if customer not in directory.orgs:
             raise NotFound.named("organisation")
         if caller is not None and not caller.is_root and caller.org != customer:
@@ -130,7 +133,7 @@ class Catalog:
         """Define an entry from a recipe, creating it, or restoring it if it was deleted: in
         cluster ``recipe.app``, else the organisation's only cluster, else the API's own."""
         _require_admin(caller)
-        app = await self._orgs.cluster_for(scope, recipe.app)
+        app = await self.orgs.cluster_for(scope, recipe.app)
         fields = catalog.imported_fields(recipe.task)
         return await self._define(scope, app, recipe.task.name, fields, caller)
 
@@ -141,18 +144,18 @@ class Catalog:
         checked = _checked(fields)
         event = payload(
             own_events.CATALOG_AMENDED,
-            at=self._clock.now().timestamp(),
+            at=self.clock.now().timestamp(),
             actor=caller.name,
             app=app,
             name=name,
             fields=checked,
         )
-        published = await self._publisher.publish(own_events.CATALOG_AMENDED, event, app=app)
+        published = await self.publisher.publish(own_events.CATALOG_AMENDED, event, app=app)
         doc, done = await wait_for(
             lambda: self._entries.one(by_id(ident), ENTRY_APPLIED),
             lambda d: applied(d, Change.AMENDED, published.id, checked, frozenset(DEFINABLE)),
-            self._clock,
-            self._wait,
+            self.clock,
+            self.wait,
         )
         if not done or doc is None:
             return Defined(ident, None, published)
@@ -164,18 +167,18 @@ class Catalog:
         app = str(doc["app"])
         event = payload(
             own_events.CATALOG_DELETED,
-            at=self._clock.now().timestamp(),
+            at=self.clock.now().timestamp(),
             actor=caller.name,
             app=app,
             name=str(doc["name"]),
         )
-        published = await self._publisher.publish(own_events.CATALOG_DELETED, event, app=app)
-        await self._keys.remove_key(ident)
+        published = await self.publisher.publish(own_events.CATALOG_DELETED, event, app=app)
+        await self.keys.remove_key(ident)
         _, done = await wait_for(
             lambda: self._entries.one(by_id(ident), {"deleted": 1}),
             lambda d: applied(d, Change.DELETED, published.id, {}, frozenset()),
-            self._clock,
-            self._wait,
+            self.clock,
+            self.wait,
         )
         return None if done else published
 
@@ -184,7 +187,7 @@ class Catalog:
     async def credentials(self, scope: Scope, caller: Principal, ident: str) -> dict[str, Any]:
         """The entry's secret key, issued on first request."""
         doc = await self._administered(scope, caller, ident)
-        key = await self._keys.get_key(ident)
+        key = await self.keys.get_key(ident)
         if key is None:
             key = await self._issue(doc, caller, replace=False)
         return {"id": ident, "name": doc.get("name"), "secret": key}
@@ -198,9 +201,9 @@ class Catalog:
         """Issue a key and say so in the log; a key whose audit event cannot be written still
         stands (a rotation must not leave the old key working)."""
         ident, app = str(doc["_id"]), str(doc["app"])
-        now = self._clock.now()
+        now = self.clock.now()
         new = catalog.new_key()
-        key = await self._keys.issue_key(ident, new, caller.name, now, replace=replace)
+        key = await self.keys.issue_key(ident, new, caller.name, now, replace=replace)
         if key == new:
             event = payload(
                 own_events.CATALOG_KEY_ROTATED,
@@ -210,7 +213,7 @@ class Catalog:
                 name=str(doc["name"]),
             )
             try:
-                await self._publisher.publish(own_events.CATALOG_KEY_ROTATED, event, app=app)
+                await self.publisher.publish(own_events.CATALOG_KEY_ROTATED, event, app=app)
             except Exception as exc:
                 log.warning("key of %s issued, but its audit event was not written: %s", ident, exc)
         return key
@@ -243,7 +246,7 @@ class Catalog:
     async def _opened(self, customer: str, ident: str, key: str) -> tuple[Doc, Scope]:
         """The entry ``key`` opens in organisation ``customer``, and its scope. A wrong key,
         or an entry that is not the organisation's, is Forbidden and recorded in the log."""
-        problem = catalog.key_problem(await self._keys.get_key(ident), key)
+        problem = catalog.key_problem(await self.keys.get_key(ident), key)
         if problem is None:
             try:
                 scope = await self.scope(customer, None)
@@ -256,13 +259,13 @@ class Catalog:
     async def _refused(self, customer: str, ident: str, reason: str) -> None:
         event = payload(
             own_events.CATALOG_KEY_REFUSED,
-            at=self._clock.now().timestamp(),
+            at=self.clock.now().timestamp(),
             actor=ANONYMOUS,
             org=customer[:255],
             entry=ident[:255],
             reason=reason,
         )
-        await self._publisher.publish(own_events.CATALOG_KEY_REFUSED, event)
+        await self.publisher.publish(own_events.CATALOG_KEY_REFUSED, event)
 
     async def _start(
         self, scope: Scope, doc: Doc, arguments: list[Any], origin: Origin, caller: Principal
@@ -279,13 +282,13 @@ class Catalog:
         labels = catalog.run_labels(doc, origin, caller.name)
         args = {"name": doc["name"], "args": values, "time_limit": catalog.time_limit(doc),
                 "labels": labels}  # fmt: skip
-        reply = await self._commands.send("run", args, caller, app=str(doc["app"]))
+        reply = await self.commands.send("run", args, caller, app=str(doc["app"]))
         task_id = str(reply.result)
         job, done = await wait_for(
             lambda: self._tasks.one(by_id(task_id), catalog.JOB_PROJECTION),
             lambda d: catalog.is_run_of(d, ident),
-            self._clock,
-            self._wait,
+            self.clock,
+            self.wait,
         )
         sent = catalog.sent_job(task_id, doc, values, labels)
         return catalog.job(catalog.as_known(job, sent) if done and job else sent, _org(scope))
@@ -305,21 +308,21 @@ class Catalog:
         how many."""
         app = str((await self._administered(scope, caller, ident))["app"])
         ids = await self._tasks.ids(catalog.finished_runs(ident), catalog.MAX_CLEARED)
-        at = self._clock.now().timestamp()
+        at = self.clock.now().timestamp()
         for start in range(0, len(ids), PUBLISH_BATCH):
             events = [
                 payload(own_events.TASK_DELETED, at=at, actor=caller.name, uuid=task_id)
                 for task_id in ids[start : start + PUBLISH_BATCH]
             ]
             await asyncio.gather(
-                *(self._publisher.publish(own_events.TASK_DELETED, e, app=app) for e in events)
+                *(self.publisher.publish(own_events.TASK_DELETED, e, app=app) for e in events)
             )
         if ids:  # read your writes: the last one published is applied
             await wait_for(
                 lambda: self._tasks.one(by_id(ids[-1]), {**TASK_PROJECTION, "deleted": 1}),
                 lambda d: d is None or d.get("deleted") is True,
-                self._clock,
-                self._wait,
+                self.clock,
+                self.wait,
             )
         return len(ids)
 
