@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from tasktrail_shared.catalog import Origin
@@ -74,17 +74,16 @@ Items = list[dict[str, Any]]
 """Tasks or workers as shown, or in the seed's shape."""
 
 
-@dataclass(eq=False, slots=True)
+@dataclass(eq=False)
 class Batch:
     tasks: Tasks
     workers: Workers
     audit: Audit
     commands: Commands
     catalog: Catalog
-    _methods: dict[str, Method] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._methods = {
+        self._methods: dict[str, Method] = {
             "TaskInfo": self.task_info,
             "AppTasks": self.app_tasks,
             "TaskEvents": self.task_events,

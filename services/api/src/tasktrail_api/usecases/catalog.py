@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from dataclasses import KW_ONLY, dataclass, field
+from dataclasses import KW_ONLY, dataclass
 from typing import Any
 
 from tasktrail_shared import own_events
@@ -36,7 +36,6 @@ from tasktrail_api.usecases.polling import wait_for
 from tasktrail_api.usecases.ports import (
     CatalogKeys,
     Clock,
-    Documents,
     EventPublisher,
     Published,
     ReadModels,
@@ -59,7 +58,7 @@ class Defined:
     accepted: Published | None = None
 
 
-@dataclass(eq=False, slots=True)
+@dataclass(eq=False)
 class Catalog:
     read_models: ReadModels
     keys: CatalogKeys
@@ -69,12 +68,6 @@ class Catalog:
     clock: Clock
     _: KW_ONLY
     wait: float
-    _entries: Documents = field(init=False, repr=False)
-    _tasks: Documents = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        self._entries = self.read_models.catalog
-        self._tasks = self.read_models.tasks
 
     async def scope(self, customer: str, caller: Principal | None) -> Scope:
         """The clusters of organisation ``customer``, which ``caller`` (``None``: anonymous)
@@ -92,7 +85,9 @@ class Catalog:
     async def entries(self, scope: Scope, caller: Principal) -> list[dict[str, Any]]:
         """Every entry of the organisation the caller may use, by name."""
         query = {**catalog.live_entries(), **scope.condition()}
-        docs = await self._entries.rows(query, catalog.ENTRY_PROJECTION, catalog.MAX_ENTRIES)
+        docs = await self.read_models.catalog.rows(
+            query, catalog.ENTRY_PROJECTION, catalog.MAX_ENTRIES
+        )
         usable = [doc for doc in docs if catalog.may_use(doc, caller)]
         return [catalog.entry(doc, _org(scope)) for doc in sorted(usable, key=catalog.by_name)]
 
@@ -101,7 +96,7 @@ class Catalog:
 
     async def _found(self, scope: Scope, ident: str) -> Doc:
         """The live entry ``ident`` of the scope; else NotFound."""
-        doc = await self._entries.one(by_id(ident), catalog.ENTRY_PROJECTION)
+        doc = await self.read_models.catalog.one(by_id(ident), catalog.ENTRY_PROJECTION)
         if doc is None or doc.get("deleted") is True or not scope.allows(doc.get("app")):
             raise NotFound.named("task")
         return doc
@@ -152,7 +147,7 @@ class Catalog:
         )
         published = await self.publisher.publish(own_events.CATALOG_AMENDED, event, app=app)
         doc, done = await wait_for(
-            lambda: self._entries.one(by_id(ident), ENTRY_APPLIED),
+            lambda: self.read_models.catalog.one(by_id(ident), ENTRY_APPLIED),
             lambda d: applied(d, Change.AMENDED, published.id, checked, frozenset(DEFINABLE)),
             self.clock,
             self.wait,
@@ -175,7 +170,7 @@ class Catalog:
         published = await self.publisher.publish(own_events.CATALOG_DELETED, event, app=app)
         await self.keys.remove_key(ident)
         _, done = await wait_for(
-            lambda: self._entries.one(by_id(ident), {"deleted": 1}),
+            lambda: self.read_models.catalog.one(by_id(ident), {"deleted": 1}),
             lambda d: applied(d, Change.DELETED, published.id, {}, frozenset()),
             self.clock,
             self.wait,
@@ -273,7 +268,7 @@ class Catalog:
         ident = str(doc["_id"])
         values = catalog.run_arguments(doc.get("task_arguments"), arguments)
         if doc.get("multitasking") is False:
-            active = await self._tasks.one(catalog.active_runs(ident), {"_id": 1})
+            active = await self.read_models.tasks.one(catalog.active_runs(ident), {"_id": 1})
             if active is not None:
                 raise Conflict(
                     f"task {doc.get('name')} allows one run at a time, and job "
@@ -285,7 +280,7 @@ class Catalog:
         reply = await self.commands.send("run", args, caller, app=str(doc["app"]))
         task_id = str(reply.result)
         job, done = await wait_for(
-            lambda: self._tasks.one(by_id(task_id), catalog.JOB_PROJECTION),
+            lambda: self.read_models.tasks.one(by_id(task_id), catalog.JOB_PROJECTION),
             lambda d: catalog.is_run_of(d, ident),
             self.clock,
             self.wait,
@@ -295,10 +290,10 @@ class Catalog:
 
     async def job(self, scope: Scope, caller: Principal, job_id: str) -> Doc:
         """A run of an entry the caller may use."""
-        doc = await self._tasks.one(by_id(job_id), catalog.JOB_PROJECTION)
+        doc = await self.read_models.tasks.one(by_id(job_id), catalog.JOB_PROJECTION)
         if doc is None or not catalog.is_run_of(doc) or not scope.allows(doc.get("app")):
             raise NotFound.named("job")
-        entry = await self._entries.one(by_id(doc["labels"]["catalog_id"]), {"acl": 1})
+        entry = await self.read_models.catalog.one(by_id(doc["labels"]["catalog_id"]), {"acl": 1})
         if caller.role < Role.admin and (entry is None or not catalog.may_use(entry, caller)):
             raise NotFound.named("job")
         return catalog.job(doc, _org(scope))
@@ -307,7 +302,7 @@ class Catalog:
         """Remove the finished runs of the entry from every query (their history stays):
         how many."""
         app = str((await self._administered(scope, caller, ident))["app"])
-        ids = await self._tasks.ids(catalog.finished_runs(ident), catalog.MAX_CLEARED)
+        ids = await self.read_models.tasks.ids(catalog.finished_runs(ident), catalog.MAX_CLEARED)
         at = self.clock.now().timestamp()
         for start in range(0, len(ids), PUBLISH_BATCH):
             events = [
@@ -319,7 +314,9 @@ class Catalog:
             )
         if ids:  # read your writes: the last one published is applied
             await wait_for(
-                lambda: self._tasks.one(by_id(ids[-1]), {**TASK_PROJECTION, "deleted": 1}),
+                lambda: self.read_models.tasks.one(
+                    by_id(ids[-1]), {**TASK_PROJECTION, "deleted": 1}
+                ),
                 lambda d: d is None or d.get("deleted") is True,
                 self.clock,
                 self.wait,

@@ -80,7 +80,7 @@ def merge_replies(command: CommandName, replies: Sequence[CommandReply]) -> Comm
     return CommandReply(id=ident, command=command, ok=True, workers=workers, result=results or None)
 
 
-@dataclass(eq=False, slots=True)
+@dataclass(eq=False)
 class Commands:
     sender: CommandSender
     read_models: ReadModels

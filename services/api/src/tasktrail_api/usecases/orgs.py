@@ -10,7 +10,7 @@ second (``max_age``) and after each change made here; a root token needs none of
 from __future__ import annotations
 
 import asyncio
-from dataclasses import KW_ONLY, dataclass, field
+from dataclasses import KW_ONLY, dataclass
 from typing import Any
 
 from tasktrail_shared import own_events
@@ -47,7 +47,7 @@ _KINDS = {own_events.ORG_CREATED: "created", own_events.ORG_CLUSTER_ASSIGNED: "c
 """Under which kind the projected document keeps each event (``_records.<kind>``)."""
 
 
-@dataclass(eq=False, slots=True)
+@dataclass(eq=False)
 class Orgs:
     read_models: ReadModels
     publisher: EventPublisher | None
@@ -57,11 +57,13 @@ class Orgs:
     default_app: str
     wait: float
     max_age: float = 1.0
-    _directory: Directory | None = field(default=None, init=False, repr=False)
-    _read_at: float = field(default=0.0, init=False, repr=False)
-    _generation: int = field(default=0, init=False, repr=False)
-    _read_generation: int = field(default=-1, init=False, repr=False)
-    _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._directory: Directory | None = None
+        self._read_at = 0.0
+        self._generation = 0
+        self._read_generation = -1
+        self._lock = asyncio.Lock()
 
     def _valid(self) -> Directory | None:
         """The directory held, unless it is older than ``max_age`` or a change made here

@@ -35,7 +35,7 @@ from tasktrail_api.usecases.ports import Clock, EventPublisher, TokenStore
 log = logging.getLogger(__name__)
 
 
-@dataclass(eq=False, slots=True)
+@dataclass(eq=False)
 class Tokens:
     store: TokenStore
     publisher: EventPublisher | None

@@ -100,7 +100,7 @@ class Target:
     caller: Principal
 
 
-@dataclass(eq=False, slots=True)
+@dataclass(eq=False)
 class Writes:
     read_models: ReadModels
     publisher: EventPublisher
