@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from tasktrail_shared import logs
-from tasktrail_shared.health import serve_health
+from tasktrail_shared.health import health_served
 from tasktrail_shared.runner import run_until_signalled
 
 from tasktrail_control.bootstrap import bootstrap
@@ -17,16 +17,11 @@ async def _main(stop: asyncio.Event) -> None:
     logs.setup("control", settings.log_level)
     wired = await bootstrap(settings)
     await wired.bus.serve(settings.app, wired.control.handle)
-    server = None
-    if settings.control_health_port:
-        server = await serve_health(
-            settings.control_health_host, settings.control_health_port, wired.readiness
-        )
+    host, port = settings.control_health_host, settings.control_health_port
     try:
-        await stop.wait()
+        async with health_served(host, port, wired.readiness):
+            await stop.wait()
     finally:
-        if server is not None:
-            server.close()
         await wired.bus.close()
         wired.remote.close()
 
