@@ -30,6 +30,8 @@ ALERT_INCIDENTS = "alert_incidents"
 """Written by the notifier: one document per incident (deterministic id)."""
 ALERT_DELIVERIES = "alert_deliveries"
 """Written by the notifier: one document per notification sent to one channel."""
+ALERT_COLLECTIONS = (ALERT_CHANNELS, ALERT_RULES, ALERT_SILENCES, ALERT_INCIDENTS, ALERT_DELIVERIES)
+"""Every alert collection: the API and the notifier each create them on first use."""
 
 # --- event types ----------------------------------------------------------------------------
 

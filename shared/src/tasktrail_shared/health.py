@@ -3,7 +3,7 @@
 ``/healthz`` answers 200 while the process runs; ``/readyz`` runs the service's readiness
 check (which must really ping its dependencies) and answers 200 or 503. A service may add
 counters to both bodies (the collector does: received, published, spooled...), so that one
-request tells whether events flow.
+request tells whether events flow. Services run their work inside :func:`health_served`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -70,3 +71,20 @@ async def serve_health(
             writer.close()
 
     return await asyncio.start_server(handle, host, port)
+
+
+@asynccontextmanager
+async def health_served(
+    host: str, port: int, ready: ReadyCheck, counters: Counters | None = None
+) -> AsyncIterator[None]:
+    """Serve ``/healthz`` and ``/readyz`` on ``host:port`` while the block runs (port 0: no
+    server); the server is closed, and its connections finished, when the block ends."""
+    if not port:
+        yield
+        return
+    server = await serve_health(host, port, ready, counters)
+    try:
+        yield
+    finally:
+        server.close()
+        await server.wait_closed()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from tasktrail_shared import logs
-from tasktrail_shared.health import serve_health
+from tasktrail_shared.health import health_served
 from tasktrail_shared.runner import run_until_signalled
 
 from tasktrail_collector.bootstrap import bootstrap
@@ -16,19 +16,9 @@ async def _main(stop: asyncio.Event) -> None:
     settings = Settings()
     logs.setup("collector", settings.log_level)
     collector = await bootstrap(settings)
-    server = None
-    if settings.collector_health_port:
-        server = await serve_health(
-            settings.collector_health_host,
-            settings.collector_health_port,
-            collector.readiness,
-            collector.stats,
-        )
-    try:
+    host, port = settings.collector_health_host, settings.collector_health_port
+    async with health_served(host, port, collector.readiness, collector.stats):
         await collector.run(stop)
-    finally:
-        if server is not None:
-            server.close()
 
 
 def main() -> None:

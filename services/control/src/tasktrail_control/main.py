@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from tasktrail_shared import logs
-from tasktrail_shared.health import serve_health
+from tasktrail_shared.health import health_served
 from tasktrail_shared.runner import run_until_signalled
 
 from tasktrail_control.bootstrap import bootstrap
@@ -21,16 +21,11 @@ async def _main(stop: asyncio.Event) -> None:
     sampling = None
     if settings.control_queue_interval > 0:
         sampling = asyncio.create_task(wired.sampler.run(stop_sampling))
-    server = None
-    if settings.control_health_port:
-        server = await serve_health(
-            settings.control_health_host, settings.control_health_port, wired.readiness
-        )
+    host, port = settings.control_health_host, settings.control_health_port
     try:
-        await stop.wait()
+        async with health_served(host, port, wired.readiness):
+            await stop.wait()
     finally:
-        if server is not None:
-            server.close()
         stop_sampling.set()
         if sampling is not None:
             await sampling

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import KW_ONLY, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -51,19 +52,15 @@ async def publish_event(
         log.warning("%s %s not written to the log: %s", event_type, event_id, exc)
 
 
+@dataclass(eq=False)
 class Evaluator:
-    def __init__(
-        self,
-        store: Store,
-        publisher: Publisher,
-        clock: Callable[[], float],
-        *,
-        config_max_age: float = 1.0,
-    ) -> None:
-        self._store = store
-        self._publisher = publisher
-        self._clock = clock
-        self._config_max_age = config_max_age
+    store: Store
+    publisher: Publisher
+    clock: Callable[[], float]
+    _: KW_ONLY
+    config_max_age: float = 1.0
+
+    def __post_init__(self) -> None:
         self._config_read = float("-inf")
         self.observations = Observations()
         self.book = Book()
@@ -103,24 +100,24 @@ class Evaluator:
         self.observations.measured(message.app, measured.at, measured.depths)
 
     async def refresh(self, force: bool = False) -> None:
-        now = self._clock()
-        if not force and now - self._config_read < self._config_max_age:
+        now = self.clock()
+        if not force and now - self._config_read < self.config_max_age:
             return
         rules = []
-        for doc in await self._store.rules():
+        for doc in await self.store.rules():
             try:
                 rules.append(Rule.from_document(doc))
             except (KeyError, ValueError) as exc:
                 log.warning("rule %s cannot be evaluated: %s", doc.get("_id"), exc)
-        self.rules, self.owners, self._config_read = rules, await self._store.owners(), now
+        self.rules, self.owners, self._config_read = rules, await self.store.owners(), now
 
     async def restore(self) -> float:
         """Reopen the incidents the store has as firing; returns where to start reading the
         log so that their conditions are observed again."""
         await self.refresh(force=True)
         by_id = {rule.id: rule for rule in self.rules}
-        start = self._clock() - 0.0
-        for doc in await self._store.firing():
+        start = self.clock() - 0.0
+        for doc in await self.store.firing():
             rule = by_id.get(str(doc["rule"]["id"]))
             if rule is None:
                 continue
@@ -134,7 +131,7 @@ class Evaluator:
         await self.refresh()
         if not self.caught_up:
             return []
-        now = self._clock()
+        now = self.clock()
         changes: list[Change] = []
         kept = {rule.id for rule in self.rules}
         self.book.forget_rules(kept)
@@ -149,18 +146,18 @@ class Evaluator:
     async def record(self, change: Change, now: float) -> None:
         incident = change.incident
         if change.kind == "opened":
-            await self._store.open_incident(_incident_doc(incident, now))
+            await self.store.open_incident(_incident_doc(incident, now))
             await publish_event(
-                self._publisher, incident.app, INCIDENT_OPENED, f"{incident.id}.opened",
+                self.publisher, incident.app, INCIDENT_OPENED, f"{incident.id}.opened",
                 _incident_event(incident),
             )  # fmt: skip
         elif change.kind == "resolved":
-            await self._store.resolve_incident(incident.id, now)
+            await self.store.resolve_incident(incident.id, now)
             await publish_event(
-                self._publisher, incident.app, INCIDENT_RESOLVED, f"{incident.id}.resolved",
+                self.publisher, incident.app, INCIDENT_RESOLVED, f"{incident.id}.resolved",
                 _incident_event(incident),
             )  # fmt: skip
-        await self._store.add_deliveries(_deliveries(change, now))
+        await self.store.add_deliveries(_deliveries(change, now))
 
 
 def _spans(params: dict[str, Any]) -> list[float]:

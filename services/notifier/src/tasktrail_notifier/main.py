@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from tasktrail_shared import logs
-from tasktrail_shared.health import serve_health
+from tasktrail_shared.health import health_served
 from tasktrail_shared.runner import run_until_signalled
 
 from tasktrail_notifier.bootstrap import bootstrap
@@ -17,19 +17,11 @@ async def _main(stop: asyncio.Event) -> None:
     logs.setup("notifier", settings.log_level)
     wired = await bootstrap(settings)
     await wired.notifier.start()
-    server = None
-    if settings.notifier_health_port:
-        server = await serve_health(
-            settings.notifier_health_host,
-            settings.notifier_health_port,
-            wired.readiness,
-            wired.counters,
-        )
+    host, port = settings.notifier_health_host, settings.notifier_health_port
     try:
-        await wired.notifier.run(stop)
+        async with health_served(host, port, wired.readiness, wired.counters):
+            await wired.notifier.run(stop)
     finally:
-        if server is not None:
-            server.close()
         await wired.close()
 
 

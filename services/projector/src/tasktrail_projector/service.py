@@ -25,7 +25,7 @@ import logging
 import random
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import KW_ONLY, InitVar, dataclass, replace
 from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar
@@ -130,39 +130,28 @@ class DocCache:
         self._docs.pop(doc_id, None)
 
 
+@dataclass(eq=False)
 class Projector:
-    def __init__(
-        self,
-        source: EventSource,
-        store: ReadModelStore,
-        *,
-        consumer: str = "projector",
-        rules: Sequence[Rule] = (),
-        batch_size: int = 500,
-        fetch_timeout: float = 0.25,
-        sent_hold: float = 0.0,
-        max_attempts: int = 10,
-        retry_delay: float = 0.5,
-        cache_size: int = 5000,
-        clock: Clock = SYSTEM_CLOCK,
-        notifier: ChangeNotifier | None = None,
-        schedule_store: ScheduleStore | None = None,
-    ) -> None:
-        self.source = source
-        self.clock = clock
-        self.store = store
-        self.consumer = consumer
-        """The durable consumer's name: also the id its position is saved under."""
-        self.batch_size = batch_size
-        self.fetch_timeout = fetch_timeout
-        self.sent_hold = sent_hold
-        self.max_attempts = max_attempts
-        self.retry_delay = retry_delay
+    source: EventSource
+    store: ReadModelStore
+    _: KW_ONLY
+    consumer: str = "projector"
+    """The durable consumer's name: also the id its position is saved under."""
+    rules: InitVar[Sequence[Rule]] = ()
+    batch_size: int = 500
+    fetch_timeout: float = 0.25
+    sent_hold: float = 0.0
+    max_attempts: int = 10
+    retry_delay: float = 0.5
+    cache_size: InitVar[int] = 5000
+    clock: Clock = SYSTEM_CLOCK
+    notifier: ChangeNotifier | None = None
+    """Told which documents each batch changed, after its position is saved."""
+    schedule_store: ScheduleStore | None = None
+    """Where scheduled jobs are counted; without one, schedule events are not projected."""
+
+    def __post_init__(self, rules: Sequence[Rule], cache_size: int) -> None:
         self.stats = Stats()
-        self.notifier = notifier
-        """Told which documents each batch changed, after its position is saved."""
-        self.schedule_store = schedule_store
-        """Where scheduled jobs are counted; without one, schedule events are not projected."""
         self._merge_task: Merge[tasks.TaskChange] = partial(tasks.merge, rules=tuple(rules))
         self._caches = {
             TASKS: DocCache(cache_size),

@@ -18,6 +18,7 @@ from pymongo.errors import BulkWriteError
 from tasktrail_shared import mongo
 from tasktrail_shared.alerts import (
     ALERT_CHANNELS,
+    ALERT_COLLECTIONS,
     ALERT_DELIVERIES,
     ALERT_INCIDENTS,
     ALERT_RULES,
@@ -25,7 +26,6 @@ from tasktrail_shared.alerts import (
 )
 
 Doc = dict[str, Any]
-COLLECTIONS = (ALERT_CHANNELS, ALERT_RULES, ALERT_SILENCES, ALERT_INCIDENTS, ALERT_DELIVERIES)
 MAX_CONFIG = 10_000
 PENDING = "pending"
 SENDING = "sending"
@@ -40,7 +40,7 @@ class MongoStore:
         self._db = db
 
     async def prepare(self) -> None:
-        await mongo.create_collections(self._db, COLLECTIONS)
+        await mongo.create_collections(self._db, ALERT_COLLECTIONS)
         await self._db[ALERT_DELIVERIES].create_index([("state", ASCENDING)])
         await self._db[ALERT_INCIDENTS].create_index([("state", ASCENDING)])
         await self._db[ALERT_INCIDENTS].create_index(

@@ -7,7 +7,8 @@ Times are checked here so the pure folds never meet a timestamp a ``datetime`` c
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,15 @@ class InvalidMessage(ValueError):
     """The message is not something the projector can read; the text says why."""
 
 
+@contextmanager
+def _unreadable(*errors: type[Exception]) -> Iterator[None]:
+    """What a decoder raises as ``errors`` becomes an InvalidMessage with the same text."""
+    try:
+        yield
+    except errors as exc:
+        raise InvalidMessage(str(exc)) from exc
+
+
 @dataclass(frozen=True, slots=True)
 class Decoded:
     """A readable message: its envelope, its Celery events or own record, and for commands
@@ -46,10 +56,8 @@ class Decoded:
 
 
 def decode_message(headers: Mapping[str, str] | None, data: bytes) -> Decoded:
-    try:
+    with _unreadable(ValueError):
         envelope = StreamMessage.parse(headers, data)
-    except ValueError as exc:
-        raise InvalidMessage(str(exc)) from exc
     if not is_epoch(envelope.received):
         raise InvalidMessage(f"ce-received {envelope.received!r} is not a valid time")
     if envelope.type.startswith(CELERY_PREFIX):
@@ -66,10 +74,8 @@ def decode_message(headers: Mapping[str, str] | None, data: bytes) -> Decoded:
 
 
 def _celery(envelope: StreamMessage) -> Decoded:
-    try:
+    with _unreadable(InvalidEvent):
         events = decode_celery_events(envelope)
-    except InvalidEvent as exc:
-        raise InvalidMessage(str(exc)) from exc
     for event in events:
         if not is_epoch(event["timestamp"]):
             stamp = event["timestamp"]
@@ -98,19 +104,15 @@ def _command(envelope: StreamMessage) -> Decoded:
 
 def _record(envelope: StreamMessage) -> Decoded:
     payload = _json_object(envelope, envelope.type)
-    try:
+    with _unreadable(InvalidRecord):
         record = decode_record(envelope.type, payload, envelope.id, envelope.app)
-    except InvalidRecord as exc:
-        raise InvalidMessage(str(exc)) from exc
     return Decoded(envelope, records=[record])
 
 
 def _schedule(envelope: StreamMessage) -> Decoded:
     payload = _json_object(envelope, envelope.type)
-    try:
+    with _unreadable(InvalidFact):
         fact = decode_fact(envelope.type, payload, envelope.id, envelope.received)
-    except InvalidFact as exc:
-        raise InvalidMessage(str(exc)) from exc
     return Decoded(envelope, schedule=[fact])
 
 
