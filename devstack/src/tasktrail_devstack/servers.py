@@ -14,12 +14,11 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import ClassVar, Self
+from typing import ClassVar
 
 import httpx
 
-from tasktrail_devstack.processes import Child, find_binary, has_exited, spawn, stop_all
+from tasktrail_devstack.processes import Child, Lifetime, find_binary, has_exited, spawn, stop_all
 
 HOST = "127.0.0.1"
 
@@ -290,7 +289,7 @@ class RedisServer(EmbeddedServer):
         return _exchange(port, b"PING\r\n", b"+PONG")
 
 
-class NatsCluster:
+class NatsCluster(Lifetime):
     """``size`` ``nats-server`` processes routed into one JetStream cluster, on free ports.
 
     Its :attr:`url` lists every member's client URL, comma-separated, as
@@ -346,18 +345,5 @@ class NatsCluster:
     def stop(self) -> None:
         stop_all(self.servers)
 
-    def __enter__(self) -> Self:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+    def started(self) -> bool:
+        return any(server.started() for server in self.servers)
