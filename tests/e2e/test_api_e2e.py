@@ -10,8 +10,9 @@ from typing import Any
 import httpx
 import pytest
 from celery import Celery
+from tasktrail_devstack.servers import redis_db
 
-from tests.e2e.test_pipeline import WORKER, Stack, _db, _eventually, stack  # noqa: F401
+from tests.e2e.test_pipeline import WORKER, Stack, _eventually, stack  # noqa: F401
 
 pytestmark = pytest.mark.e2e
 
@@ -44,7 +45,7 @@ def test_writes_are_projected_by_the_projector_process(stack: Stack) -> None:  #
 def test_sync_reconciles_from_the_result_backend(stack: Stack, redis_url: str) -> None:  # noqa: F811
     task_id = str(uuid.uuid4())
     call(stack, "POST", "/monitor/tasks", 201, json={"uuid": task_id, "name": "demo.add"})
-    backend = Celery("e2e-backend", broker=_db(redis_url, 7), backend=_db(redis_url, 8))
+    backend = Celery("e2e-backend", broker=redis_db(redis_url, 7), backend=redis_db(redis_url, 8))
     try:
         backend.backend.store_result(task_id, 42, "SUCCESS")
     finally:

@@ -12,13 +12,12 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlparse
 
 import httpx
 import pytest
 from celery import Celery
 from tasktrail_devstack.processes import ServiceProcess, find_binary, start_celery_worker
-from tasktrail_devstack.servers import free_port
+from tasktrail_devstack.servers import free_port, redis_db
 
 pytestmark = pytest.mark.e2e
 
@@ -45,10 +44,6 @@ class Stack:
         return body["data"]
 
 
-def _db(url: str, db: int) -> str:
-    return urlparse(url)._replace(path=f"/{db}").geturl()
-
-
 @pytest.fixture(scope="module")
 def stack(
     redis_url: str, mongo_url: str, tmp_path_factory: pytest.TempPathFactory
@@ -56,7 +51,7 @@ def stack(
     from tasktrail_devstack.servers import NatsServer
 
     logs = tmp_path_factory.mktemp("e2e-logs")
-    broker, backend = _db(redis_url, 7), _db(redis_url, 8)
+    broker, backend = redis_db(redis_url, 7), redis_db(redis_url, 8)
     token = secrets.token_urlsafe(16)
     api_port = free_port()
     health = {name: free_port() for name in ("collector", "projector", "control")}

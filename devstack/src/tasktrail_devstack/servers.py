@@ -15,6 +15,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
+from urllib.parse import urlparse
 
 import httpx
 
@@ -259,6 +260,12 @@ class MongoServer(EmbeddedServer):
         return True
 
 
+def redis_db(url: str, db: int) -> str:
+    """``url``, a Redis server's, naming its database ``db``: tests that share one server keep
+    their brokers and result backends apart by database number."""
+    return urlparse(url)._replace(path=f"/{db}").geturl()
+
+
 class RedisServer(EmbeddedServer):
     """``redis-server`` without persistence; ``url`` is database 0, see :meth:`db_url`."""
 
@@ -283,7 +290,7 @@ class RedisServer(EmbeddedServer):
         return f"redis://{HOST}:{port}/0"
 
     def db_url(self, db: int) -> str:
-        return self.url.rsplit("/", 1)[0] + f"/{db}"
+        return redis_db(self.url, db)
 
     def ping(self, port: int) -> bool:
         return _exchange(port, b"PING\r\n", b"+PONG")

@@ -17,7 +17,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlparse
 
 import httpx
 from celery import Celery
@@ -28,7 +27,7 @@ from tasktrail_collector.settings import Settings as CollectorSettings
 from tasktrail_control.bootstrap import bootstrap as control_bootstrap
 from tasktrail_control.settings import Settings as ControlSettings
 from tasktrail_devstack.processes import ServiceProcess, start_celery_worker
-from tasktrail_devstack.servers import NatsServer
+from tasktrail_devstack.servers import NatsServer, redis_db
 from tasktrail_projector.bootstrap import bootstrap as projector_bootstrap
 from tasktrail_projector.settings import Settings as ProjectorSettings
 
@@ -94,7 +93,7 @@ def stuck_tasks_reported(report_to: Path, after: float = 90.0) -> Iterator[None]
 async def running_stack(
     redis_url: str, mongo_url: str, mongo_db: str, workdir: Path
 ) -> AsyncIterator[Stack]:
-    broker = urlparse(redis_url)._replace(path=f"/{BROKER_DB}").geturl()
+    broker = redis_db(redis_url, BROKER_DB)
     stop = asyncio.Event()
     with contextlib.ExitStack() as teardown, NatsServer(workdir / "nats") as nats_server:
         common: dict[str, Any] = {"nats_url": nats_server.url, "app": APP}

@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlparse
 
 import httpx
 import pytest
@@ -24,7 +23,7 @@ from pymongo import AsyncMongoClient, MongoClient
 from tasktrail_api.app import create_app
 from tasktrail_api.settings import Settings
 from tasktrail_devstack.processes import ServiceProcess, find_binary, start_celery_worker
-from tasktrail_devstack.servers import NatsServer, free_port
+from tasktrail_devstack.servers import NatsServer, free_port, redis_db
 
 from tests.integration.api.support import ADMIN_TOKEN, Doc, add_token
 
@@ -45,16 +44,12 @@ class Stack:
     logs: Path
 
 
-def _db(url: str, db: int) -> str:
-    return urlparse(url)._replace(path=f"/{db}").geturl()
-
-
 @pytest.fixture(scope="module")
 def stack(
     redis_url: str, mongo_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
     logs = tmp_path_factory.mktemp("batch-logs")
-    broker, backend = _db(redis_url, 5), _db(redis_url, 6)
+    broker, backend = redis_db(redis_url, 5), redis_db(redis_url, 6)
     database = f"t_batch_{secrets.token_hex(4)}"
     health = {name: free_port() for name in ("collector", "projector", "control")}
     worker_env = {"TASKTRAIL_BROKER_URL": broker, "TASKTRAIL_RESULT_BACKEND": backend}

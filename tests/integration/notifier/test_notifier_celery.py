@@ -20,7 +20,6 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import httpx
 import pytest
@@ -30,6 +29,7 @@ from tasktrail_api.settings import Settings as ApiSettings
 from tasktrail_collector.bootstrap import bootstrap as collector_bootstrap
 from tasktrail_collector.settings import Settings as CollectorSettings
 from tasktrail_devstack.processes import ServiceProcess, start_celery_worker
+from tasktrail_devstack.servers import redis_db
 from tasktrail_notifier.bootstrap import Wired, bootstrap
 from tasktrail_notifier.settings import Settings
 
@@ -44,7 +44,7 @@ SECRET = "s3cret"
 
 @pytest.fixture
 def broker(redis_url: str) -> str:
-    return urlparse(redis_url)._replace(path="/7").geturl()
+    return redis_db(redis_url, 7)
 
 
 @pytest.fixture

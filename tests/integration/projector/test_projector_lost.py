@@ -6,12 +6,11 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlparse
 
 from celery import Celery
 from pymongo import MongoClient
 from tasktrail_devstack.processes import ServiceProcess, find_binary, start_celery_worker
-from tasktrail_devstack.servers import free_port
+from tasktrail_devstack.servers import free_port, redis_db
 from tasktrail_shared import mongo
 
 from tests.integration.projector.support import Doc, environment, settings_for, wait_until
@@ -22,7 +21,7 @@ WORKER = "doomed@tasktrail-test"
 def test_a_task_on_a_killed_worker_is_flagged_lost(
     fresh_nats_url: str, mongo_url: str, mongo_db: str, redis_url: str, tmp_path: Path
 ) -> None:
-    broker = urlparse(redis_url)._replace(path=f"/{random.randint(10, 15)}").geturl()
+    broker = redis_db(redis_url, random.randint(10, 15))
     settings = settings_for(fresh_nats_url, mongo_url, mongo_db, "TASKTRAIL", app="lost")
     health = {"collector": free_port(), "projector": free_port()}
     env = {
