@@ -12,11 +12,10 @@ import asyncio
 import contextlib
 import secrets
 import threading
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 from celery import Celery
@@ -37,7 +36,6 @@ DEMO = "tasktrail_devstack.demo.app"
 BROKER_DB = 9
 """A Redis database of this module's own: Celery's event and pidbox channels carry its number."""
 ADMIN_TOKEN = "catalog-admin-token"
-T = TypeVar("T")
 
 
 @dataclass
@@ -53,18 +51,6 @@ class Stack:
     ops: httpx.AsyncClient
     ann: httpx.AsyncClient
     viewer: httpx.AsyncClient
-
-
-async def eventually(check: Callable[[], Awaitable[T | None]], what: str, timeout: float = 45) -> T:
-    """``check()`` once it gives something; AssertionError after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}: last={last!r}")
 
 
 @contextlib.contextmanager

@@ -11,10 +11,10 @@ from __future__ import annotations
 import secrets
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
@@ -25,7 +25,7 @@ from tasktrail_api.settings import Settings
 from tasktrail_devstack.processes import ServiceProcess, find_binary, start_celery_worker
 from tasktrail_devstack.servers import NatsServer, free_port, redis_db
 
-from tests.integration.api.support import ADMIN_TOKEN, Doc, add_token
+from tests.integration.api.support import ADMIN_TOKEN, Doc, add_token, eventually
 
 APP = "boro"
 WORKER = "boro1@tasktrail-test"
@@ -33,7 +33,6 @@ DEMO = "tasktrail_devstack.demo.app"
 VIEWER_TOKEN = "boro-viewer-token"
 STALLED_DEADLINE = 10.0
 """Seed 003: Stalled within 10 s of a kill -9, with Celery's default heartbeat (2 s, expiry 4 s)."""
-T = TypeVar("T")
 
 
 @dataclass
@@ -140,24 +139,6 @@ async def statuses(api: httpx.AsyncClient, *task_ids: str) -> dict[str, str] | N
     if "error" in entry:
         return None
     return {item["task_id"]: item["status"] for item in entry["result"]}
-
-
-async def eventually(check: Callable[[], Awaitable[T | None]], what: str, timeout: float = 45) -> T:
-    """``check``'s first truthy answer; a give-up deadline, not a timing assertion."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last
-        await _sleep(0.2)
-    raise AssertionError(f"gave up waiting for {what}: last={last!r}")
-
-
-async def _sleep(seconds: float) -> None:
-    import asyncio
-
-    await asyncio.sleep(seconds)
 
 
 async def until_statuses(api: httpx.AsyncClient, wanted: dict[str, str]) -> dict[str, str]:
