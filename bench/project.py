@@ -38,8 +38,8 @@ import nats
 import redis.asyncio as aioredis
 from pymongo import AsyncMongoClient, IndexModel, UpdateOne
 from tasktrail_api.domain import indexes as api_index_specs
-from tasktrail_devstack.processes import ServiceProcess, find_binary
-from tasktrail_devstack.servers import MongoServer, NatsServer, RedisServer, free_port
+from tasktrail_devstack.servers import MongoServer, NatsServer, RedisServer
+from tasktrail_devstack.services import running_services
 from tasktrail_projector.bootstrap import Projection, bootstrap
 from tasktrail_projector.settings import LabelRule, Settings
 from tasktrail_shared import mongo
@@ -414,8 +414,6 @@ def run_freshness(
     """Collector, projector and API as processes on fresh servers; traffic on Redis."""
     with RedisServer(work / "redis") as redis_server:
         token = secrets.token_urlsafe(16)
-        api_port = free_port()
-        health = {name: free_port() for name in ("collector", "projector")}
         env = {
             "TASKTRAIL_BROKER_URL": redis_server.url,
             "TASKTRAIL_NATS_URL": nats_url,
@@ -424,33 +422,17 @@ def run_freshness(
             "TASKTRAIL_APP": APP,
             "TASKTRAIL_ADMIN_TOKEN": token,
             "TASKTRAIL_API_HOST": "127.0.0.1",
-            "TASKTRAIL_API_PORT": str(api_port),
             "TASKTRAIL_PROJECTOR_LABELS": json.dumps(LABELS),
             "TASKTRAIL_COLLECTOR_SPOOL_DIR": str(work / "spool"),
             "TASKTRAIL_LOG_LEVEL": "WARNING",
-            **{f"TASKTRAIL_{n.upper()}_HEALTH_PORT": str(p) for n, p in health.items()},
         }
-        services = [
-            ServiceProcess(n, [find_binary(f"tasktrail-{n}")], log_path=work / f"{n}.log", env=env)
-            for n in ("collector", "projector", "api")
-        ]
-        for service in services:
-            service.start()
-        try:
-            for service in services[:2]:
-                service.wait_http_ok(f"http://127.0.0.1:{health[service.name]}/readyz", 30)
-            services[2].wait_http_ok(f"http://127.0.0.1:{api_port}/readyz", 30)
+        with running_services(("collector", "projector", "api"), env, work) as services:
             time.sleep(1)  # the collector subscribes to the event channel once ready
             result = asyncio.run(
-                freshness(
-                    redis_server.url, f"http://127.0.0.1:{api_port}", token, rate, seconds, 50
-                )
+                freshness(redis_server.url, services.url("api"), token, rate, seconds, 50)
             )
-            result.projector_rss_mb = rss_mb(services[1].pid)
+            result.projector_rss_mb = rss_mb(services.processes["projector"].pid)
             return result
-        finally:
-            for service in services:
-                service.stop()
 
 
 def main() -> None:

@@ -12,7 +12,8 @@ import pytest
 from celery import Celery
 from tasktrail_devstack.servers import redis_db
 
-from tests.e2e.test_pipeline import WORKER, Stack, _eventually, stack  # noqa: F401
+from tests.e2e.test_pipeline import WORKER, Stack, stack  # noqa: F401
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -65,7 +66,7 @@ def test_refresh_run_and_retry(stack: Stack) -> None:  # noqa: F811
     new_id = call(stack, "POST", "/monitor/tasks/run", json={"name": "demo.add", "args": [2, 3]})[
         "task_id"
     ]
-    done = _eventually(
+    done = wait_until(
         lambda: (
             (t := stack.get("/monitor/tasks/", uuid=new_id)["celery_tasks"])
             and t[0]["status"] == "SUCCESS"
@@ -76,7 +77,7 @@ def test_refresh_run_and_retry(stack: Stack) -> None:  # noqa: F811
     assert done["result"] == "5"
     again = call(stack, "POST", f"/monitor/tasks/{new_id}/retry")["task_id"]
     assert again != new_id
-    _eventually(
+    wait_until(
         lambda: (
             (t := stack.get("/monitor/tasks/", uuid=again)["celery_tasks"])
             and t[0]["status"] == "SUCCESS"

@@ -3,13 +3,10 @@ included, to prove they never leak) and API tokens as stored."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import time
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 from tasktrail_api.adapters.readmodels import MongoReadModels
@@ -21,20 +18,6 @@ from tasktrail_shared import mongo
 
 Doc = dict[str, Any]
 ADMIN_TOKEN = "admin-secret-token"
-T = TypeVar("T")
-
-
-async def eventually(check: Callable[[], Awaitable[T | None]], what: str, timeout: float = 45) -> T:
-    """``check``'s first truthy answer; AssertionError after ``timeout`` seconds (a give-up
-    deadline, not a timing assertion)."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"gave up waiting for {what}: last={last!r}")
 
 
 async def create_api_indexes(db: AsyncDatabase[Doc]) -> None:

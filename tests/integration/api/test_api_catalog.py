@@ -25,7 +25,7 @@ from tests.integration.api.catalog_stack import (
     new_key,
     running_stack,
 )
-from tests.integration.api.support import eventually
+from tests.waiting import eventually
 
 ADD = entry_id(APP, "demo.add")
 MUL = entry_id(APP, "demo.mul")

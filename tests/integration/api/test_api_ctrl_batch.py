@@ -22,10 +22,12 @@ from celery import Celery
 from pymongo import AsyncMongoClient, MongoClient
 from tasktrail_api.app import create_app
 from tasktrail_api.settings import Settings
-from tasktrail_devstack.processes import ServiceProcess, find_binary, start_celery_worker
-from tasktrail_devstack.servers import NatsServer, free_port, redis_db
+from tasktrail_devstack.processes import start_celery_worker
+from tasktrail_devstack.servers import NatsServer, redis_db
+from tasktrail_devstack.services import running_services
 
-from tests.integration.api.support import ADMIN_TOKEN, Doc, add_token, eventually
+from tests.integration.api.support import ADMIN_TOKEN, Doc, add_token
+from tests.waiting import eventually
 
 APP = "boro"
 WORKER = "boro1@tasktrail-test"
@@ -50,7 +52,6 @@ def stack(
     logs = tmp_path_factory.mktemp("batch-logs")
     broker, backend = redis_db(redis_url, 5), redis_db(redis_url, 6)
     database = f"t_batch_{secrets.token_hex(4)}"
-    health = {name: free_port() for name in ("collector", "projector", "control")}
     worker_env = {"TASKTRAIL_BROKER_URL": broker, "TASKTRAIL_RESULT_BACKEND": backend}
     with NatsServer(tmp_path_factory.mktemp("batch-nats")) as nats_server:
         env = {
@@ -61,33 +62,22 @@ def stack(
             "TASKTRAIL_APP": APP,
             "TASKTRAIL_COLLECTOR_SPOOL_DIR": str(logs / "spool"),
             "TASKTRAIL_PROJECTOR_LOST_INTERVAL": "3600",
-            **{f"TASKTRAIL_{name.upper()}_HEALTH_PORT": str(p) for name, p in health.items()},
         }
-        services = [
-            ServiceProcess(n, [find_binary(f"tasktrail-{n}")], log_path=logs / f"{n}.log", env=env)
-            for n in health
-        ]
         client = Celery("batch-client", broker=broker, backend=backend)
         client.conf.task_send_sent_event = True
-        worker = None
+        settings = Settings(
+            app=APP, nats_url=nats_server.url, mongo_url=mongo_url, mongo_db=database,
+            admin_token=ADMIN_TOKEN, api_command_timeout=10.0, api_worker_timeout=2.0,
+        )  # fmt: skip
         try:
-            for service in services:
-                service.start()
-            for service in services:
-                service.wait_http_ok(f"http://127.0.0.1:{health[service.name]}/readyz")
-            worker = start_celery_worker(
-                DEMO, env=worker_env, name=WORKER, log_path=logs / "worker.log", concurrency=3
-            )
-            settings = Settings(
-                app=APP, nats_url=nats_server.url, mongo_url=mongo_url, mongo_db=database,
-                admin_token=ADMIN_TOKEN, api_command_timeout=10.0, api_worker_timeout=2.0,
-            )  # fmt: skip
-            yield Stack(settings, client, worker_env, logs)
+            with (
+                running_services(("collector", "projector", "control"), env, logs),
+                start_celery_worker(
+                    DEMO, env=worker_env, name=WORKER, log_path=logs / "worker.log", concurrency=3
+                ),
+            ):
+                yield Stack(settings, client, worker_env, logs)
         finally:
-            if worker is not None:
-                worker.stop()
-            for service in reversed(services):
-                service.stop()
             client.close()
             mongo: MongoClient[Doc] = MongoClient(mongo_url)
             try:
