@@ -32,8 +32,7 @@ from tasktrail_devstack.servers import MongoServer, NatsServer, RedisServer, fre
 from tasktrail_shared.changes import ChangeNotice, change_subject
 
 from bench import ui_visible
-from bench.api import Task
-from bench.ingest import flower_events
+from bench.api import Task, start_flower
 from bench.seeded import feed_flower, load_mongo, make_tasks, timings
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -190,21 +189,12 @@ def flower_page(
     redis_url: str, workdir: Path, tasks: list[Task], args: argparse.Namespace
 ) -> dict[str, float]:
     """Flower's tasks page: its HTML, then the first 100 rows its table asks for."""
-    port = free_port()
-    flower = ServiceProcess(
-        "flower",
-        [find_binary("celery"), f"--broker={redis_url}", "flower", f"--port={port}",
-         "--address=127.0.0.1", "--logging=warning", f"--max_tasks={len(tasks) + 1000}"],
-        log_path=workdir / "flower.log",
-        env={"FLOWER_UNAUTHENTICATED_API": "true"},
-    )  # fmt: skip
+    flower, port = start_flower(redis_url, workdir, len(tasks))
     table: dict[str, str | int] = {
         "draw": 1, "start": 0, "length": 100, "search[value]": "",
         "order[0][column]": 0, "order[0][dir]": "desc", "columns[0][data]": "name",
     }  # fmt: skip
     with flower, httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=300) as client:
-        flower.wait_until("flower metrics", lambda: flower_events(port) >= 0, 30)
-        time.sleep(2)
         feed_flower(redis_url, port, tasks)
 
         def page() -> httpx.Response:

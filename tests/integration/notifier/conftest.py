@@ -11,7 +11,6 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import httpx
 import pytest
@@ -24,7 +23,7 @@ from tasktrail_api.settings import Settings as ApiSettings
 from tasktrail_collector.bootstrap import bootstrap as collector_bootstrap
 from tasktrail_collector.settings import Settings as CollectorSettings
 from tasktrail_devstack.processes import ServiceProcess, start_celery_worker
-from tasktrail_devstack.servers import HOST, free_port
+from tasktrail_devstack.servers import HOST, free_port, redis_db
 from tasktrail_notifier.adapters.http import HttpTransport
 from tasktrail_notifier.adapters.smtp import SmtpTransport
 from tasktrail_notifier.adapters.store import MongoStore
@@ -84,7 +83,7 @@ def smtp_server(tls: ssl.SSLContext | None = None) -> Iterator[tuple[Inbox, int]
 
 @pytest.fixture
 def broker(redis_url: str) -> str:
-    return urlparse(redis_url)._replace(path="/7").geturl()
+    return redis_db(redis_url, 7)
 
 
 @pytest.fixture

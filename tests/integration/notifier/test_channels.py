@@ -24,17 +24,7 @@ from tasktrail_shared.alerts import ALERT_CHANNELS, ALERT_DELIVERIES
 from tests.integration.notifier.conftest import Inbox
 from tests.integration.notifier.receivers import receiving
 from tests.integration.notifier.test_notifier_celery import ADMIN, AUTH, notifier, verify
-
-RULE = {"id": "r1", "name": "failures", "kind": "task_failed"}
-INCIDENT = {
-    "id": "inc-1", "key": "demo.add", "app": "c1", "started_at": "2030-01-01T00:00:00Z",
-    "resolved_at": None,
-}  # fmt: skip
-FIRING = Notice(id="n1", status="firing", rule=RULE, incident=INCIDENT)
-RESOLVED = Notice(
-    id="n2", status="resolved", rule=RULE,
-    incident={**INCIDENT, "resolved_at": "2030-01-01T00:05:00Z"},
-)  # fmt: skip
+from tests.notices import FIRING, INCIDENT, RESOLVED, RULE
 
 
 class Published:

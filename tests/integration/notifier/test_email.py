@@ -22,7 +22,8 @@ from tasktrail_notifier.delivery import Channels, Deliverer, Sent
 from tasktrail_shared.alerts import ALERT_CHANNELS, ALERT_DELIVERIES
 
 from tests.integration.notifier.conftest import Inbox, smtp_server
-from tests.integration.notifier.test_channels import FIRING, RULE, Published
+from tests.integration.notifier.test_channels import Published
+from tests.notices import FIRING, RULE
 
 
 @pytest.fixture(scope="module")

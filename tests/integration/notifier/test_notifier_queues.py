@@ -23,7 +23,7 @@ from tasktrail_control.bootstrap import Wired, bootstrap
 from tasktrail_control.settings import Settings
 from tasktrail_devstack.processes import ServiceProcess
 
-from tests.integration.api.schedules_support import projecting
+from tests.integration.api.support import projecting
 from tests.integration.notifier.conftest import APP
 from tests.integration.notifier.receivers import receiving
 from tests.integration.notifier.test_notifier_celery import (

@@ -19,7 +19,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from tasktrail_api.settings import Settings as ApiSettings
 
-from tests.integration.api.schedules_support import projecting, serving, wait_until
+from tests.integration.api.schedules_support import projecting_schedules, serving, wait_until
 from tests.integration.api.support import Doc
 from tests.integration.notifier.receivers import receiving
 from tests.integration.notifier.test_notifier_celery import (
@@ -67,7 +67,7 @@ async def test_a_missed_job_fires_and_resolves_when_it_runs_again(
     job = f"/monitor/schedulers/{ALIAS}/jobs/tick"
     async with (
         receiving() as receiver,
-        projecting(fresh_nats_url, STREAM, mongo_url, db, APP),
+        projecting_schedules(fresh_nats_url, STREAM, mongo_url, db, APP),
         serving(settings) as base,
         httpx.AsyncClient(base_url=base, headers=AUTH, timeout=10) as api,
         notifier(fresh_nats_url, mongo_url, mongo_db),
