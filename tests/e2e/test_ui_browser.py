@@ -124,7 +124,7 @@ def test_demo_tasks_appear_live_and_the_list_filters_and_deep_links(
     search = driver.find_element(By.ID, "search")
     search.send_keys("demo.add")
     search.submit()
-    wait_for(driver, lambda d: "name=demo.add" in d.current_url)
+    wait_for(driver, lambda d: "q=demo.add" in d.current_url)
     wait_for(
         driver,
         lambda d: (
