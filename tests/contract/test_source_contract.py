@@ -25,6 +25,17 @@ async def delivered_of(log: SourceUnderTest, n: int) -> list[Delivery]:
     return await log.fetch_all()
 
 
+async def acknowledged(deliveries: list[Delivery]) -> None:
+    for delivery in deliveries:
+        await delivery.ack()
+
+
+async def nak_ed(deliveries: list[Delivery]) -> None:
+    """Each given back to the log for redelivery at once."""
+    for delivery in deliveries:
+        await delivery.nak(0)
+
+
 async def nothing_pending(log: SourceUnderTest) -> None:
     """An empty fetch: whatever was fetched has been acknowledged."""
     assert await log.fetch(10, timeout=0.2) == []
@@ -54,10 +65,8 @@ async def test_a_nak_ed_message_comes_back_and_an_acknowledged_one_does_not(
 ) -> None:
     delivered = await delivered_of(log, 4)
     assert len(delivered) == 4
-    for delivery in delivered[:2]:
-        await delivery.ack()
-    for delivery in delivered[2:]:
-        await delivery.nak(0)
+    await acknowledged(delivered[:2])
+    await nak_ed(delivered[2:])
     again = await log.fetch_all()
     assert sorted(d.seq for d in again) == sorted(d.seq for d in delivered[2:])
     by_seq = {d.seq: d for d in delivered}
@@ -73,11 +82,8 @@ async def test_a_nak_ed_message_comes_back_and_an_acknowledged_one_does_not(
 async def test_a_fetch_returns_no_more_than_its_batch_even_of_redeliveries(
     log: SourceUnderTest,
 ) -> None:
-    delivered = await delivered_of(log, 3)
-    for delivery in delivered:
-        await delivery.nak(0)
+    await nak_ed(await delivered_of(log, 3))
     one = await log.fetch(1)
     assert len(one) == 1
-    for delivery in [*one, *await log.fetch_all()]:
-        await delivery.ack()
+    await acknowledged([*one, *await log.fetch_all()])
     await nothing_pending(log)

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import hmac
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 from celery import Celery
 from tasktrail_devstack.processes import ServiceProcess
 from tasktrail_notifier.bootstrap import Wired, bootstrap
@@ -48,6 +50,15 @@ async def notifier(fresh_nats_url: str, mongo_url: str, mongo_db: str) -> AsyncI
         stop.set()
         await asyncio.wait_for(task, 30)
         await wired.close()
+
+
+Replicas = Callable[[], contextlib.AbstractAsyncContextManager[Wired]]
+
+
+@pytest.fixture
+def replicas(fresh_nats_url: str, mongo_url: str, mongo_db: str) -> Replicas:
+    """Starts a notifier replica on this test's log and database: ``async with replicas():``."""
+    return functools.partial(notifier, fresh_nats_url, mongo_url, mongo_db)
 
 
 async def created(api: httpx.AsyncClient, path: str, body: dict[str, Any], key: str) -> str:
@@ -88,19 +99,11 @@ async def webhook_rule(
 
 
 async def test_failing_task_fires_once_after_retries_then_resolves(
-    fresh_nats_url: str,
-    mongo_url: str,
-    mongo_db: str,
-    api: httpx.AsyncClient,
-    worker: ServiceProcess,
-    celery_client: Celery,
+    replicas: Replicas, api: httpx.AsyncClient, worker: ServiceProcess, celery_client: Celery
 ) -> None:
     async with receiving(500, 500) as receiver:
         _, rule = await webhook_rule(api, receiver, "task_failed", {"name": "demo.a*"}, {})
-        async with (
-            notifier(fresh_nats_url, mongo_url, mongo_db),
-            notifier(fresh_nats_url, mongo_url, mongo_db),
-        ):
+        async with replicas(), replicas():
             sent = time.time()
             celery_client.send_task("demo.add", args=["text", 1])  # TypeError: fails
             (firing,) = await receiver.wait_for(1)
@@ -135,10 +138,9 @@ async def test_failing_task_fires_once_after_retries_then_resolves(
 
 
 async def test_killed_worker_fires_worker_offline(
-    fresh_nats_url: str, mongo_url: str, mongo_db: str, api: httpx.AsyncClient,
-    worker: ServiceProcess,
-) -> None:  # fmt: skip
-    async with receiving() as receiver, notifier(fresh_nats_url, mongo_url, mongo_db):
+    replicas: Replicas, api: httpx.AsyncClient, worker: ServiceProcess
+) -> None:
+    async with receiving() as receiver, replicas():
         await webhook_rule(api, receiver, "worker_offline", {"worker": "alerts-*"}, {"seconds": 1})
         await asyncio.sleep(1.0)  # a heartbeat or two seen while it is alive: nothing fires
         assert receiver.requests == []
@@ -150,9 +152,8 @@ async def test_killed_worker_fires_worker_offline(
 
 
 async def test_a_silence_keeps_the_notification_back(
-    fresh_nats_url: str, mongo_url: str, mongo_db: str, api: httpx.AsyncClient,
-    worker: ServiceProcess, celery_client: Celery,
-) -> None:  # fmt: skip
+    replicas: Replicas, api: httpx.AsyncClient, worker: ServiceProcess, celery_client: Celery
+) -> None:
     async with receiving() as receiver:
         _, rule = await webhook_rule(api, receiver, "task_failed", {"name": "demo.add"}, {})
         until = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
@@ -160,7 +161,7 @@ async def test_a_silence_keeps_the_notification_back(
             api, "/monitor/alerts/silences", {"rule": rule, "key": "demo.add", "until": until},
             "silence",
         )  # fmt: skip
-        async with notifier(fresh_nats_url, mongo_url, mongo_db):
+        async with replicas():
             celery_client.send_task("demo.add", args=["text", 1])
             async with asyncio.timeout(30):
                 while not (await api.get("/monitor/alerts/incidents")).json()["data"]["incidents"]:

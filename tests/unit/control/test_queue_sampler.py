@@ -6,6 +6,7 @@ import functools
 import json
 from typing import Any
 
+from tasktrail_control.handlers import Broadcast
 from tasktrail_control.queue_sampler import QueueSampler, consumed_queues
 from tasktrail_shared.queues import QUEUE_MEASURED, QueueMeasured
 
@@ -18,10 +19,8 @@ class Broker(FakeRemote):
         self.consumed, self.depths = consumed, depths
         self.measured: list[list[str]] = []
 
-    async def broadcast(
-        self, command: str, arguments: Any, names: list[str] | None, timeout: float
-    ) -> list[dict[str, Any]]:
-        assert command == "active_queues"
+    async def broadcast(self, request: Broadcast) -> list[dict[str, Any]]:
+        assert request.command == "active_queues"
         return [{w: [{"name": q, "exchange": {}} for q in qs]} for w, qs in self.consumed.items()]
 
     async def queue_lengths(self, queues: list[str]) -> dict[str, int]:

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from tasktrail_shared.queues import MAX_QUEUES, QUEUE_MEASURED, QueueMeasured, measurement_id
 from tasktrail_shared.stream_message import StreamMessage, own_event
 
-from tasktrail_control.handlers import EventPublisher
+from tasktrail_control.handlers import Broadcast, EventPublisher
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +28,7 @@ log = logging.getLogger(__name__)
 class QueueBroker(Protocol):
     """What measuring needs of Celery (``adapters.celery_remote``)."""
 
-    async def broadcast(
-        self, command: str, arguments: Mapping[str, Any], names: list[str] | None, timeout: float
-    ) -> list[dict[str, Any]]: ...
+    async def broadcast(self, request: Broadcast) -> list[dict[str, Any]]: ...
     async def queue_lengths(self, queues: list[str]) -> dict[str, int]: ...
 
 
@@ -74,7 +72,8 @@ class QueueSampler:
 
     async def _discover(self) -> None:
         try:
-            replies = await self.broker.broadcast("active_queues", {}, None, self.inspect_timeout)
+            inspect = Broadcast("active_queues", self.inspect_timeout)
+            replies = await self.broker.broadcast(inspect)
             self.known |= consumed_queues(replies)
         except Exception as exc:  # measuring the queues already known still helps
             log.warning("active_queues not inspected: %s", exc)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -12,7 +11,7 @@ from typing import Any
 from celery import Celery
 from kombu.exceptions import ChannelError
 
-from tasktrail_control.handlers import Dispatch
+from tasktrail_control.handlers import Broadcast, Dispatch
 
 EXTENDED = ("name", "args", "kwargs", "worker", "retries")
 """What a backend with ``result_extended`` keeps besides the state and result."""
@@ -35,20 +34,14 @@ class CeleryRemote:
     def has_result_backend(self) -> bool:
         return self._has_result_backend
 
-    async def broadcast(
-        self,
-        command: str,
-        arguments: Mapping[str, Any],
-        names: list[str] | None,
-        timeout: float,
-    ) -> list[dict[str, Any]]:
+    async def broadcast(self, request: Broadcast) -> list[dict[str, Any]]:
         result = await asyncio.to_thread(
             self.app.control.broadcast,
-            command,
-            arguments=dict(arguments),
-            destination=names,
+            request.command,
+            arguments=dict(request.arguments),
+            destination=request.names,
             reply=True,
-            timeout=timeout,
+            timeout=request.timeout,
         )
         return list(result or [])
 
