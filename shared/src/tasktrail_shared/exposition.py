@@ -43,16 +43,17 @@ def _sample(name: str, labels: Labels, value: float) -> str:
 
 
 class Exposition:
-    """Families in order, each once: ``# HELP``, ``# TYPE``, then its samples. A counter's
-    samples are named ``<name>_total`` (give the family's name with or without it)."""
+    """Families in order, each once: ``# HELP``, ``# TYPE``, then its samples. A counter is
+    named ``<name>_total`` throughout (give its name with or without the suffix)."""
 
     def __init__(self) -> None:
         self.lines: list[str] = []
 
     def family(self, name: str, kind: str, help_: str, samples: Mapping[Labels, float]) -> None:
+        if kind == "counter" and not name.endswith("_total"):
+            name = f"{name}_total"  # in HELP and TYPE too, as prometheus_client writes 0.0.4
         self.lines += [f"# HELP {name} {help_}", f"# TYPE {name} {kind}"]
-        sample = f"{name}_total" if kind == "counter" and not name.endswith("_total") else name
-        self.lines += [_sample(sample, labels, v) for labels, v in sorted(samples.items())]
+        self.lines += [_sample(name, labels, v) for labels, v in sorted(samples.items())]
 
     def histogram(self, name: str, help_: str, series: Mapping[Labels, Buckets]) -> None:
         self.lines += [f"# HELP {name} {help_}", f"# TYPE {name} histogram"]
