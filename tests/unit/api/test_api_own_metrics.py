@@ -11,13 +11,13 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 from tasktrail_api.domain.own_metrics import COMMAND_EDGES, Pipeline, own_exposition
 
-COMMANDS = [
+COMMANDS: list[dict[str, Any]] = [
     {"_id": {"app": "c1", "command": "ping", "ok": True}, "n": 3, "ms": 45.0,
      **{f"le{i}": (1 if edge < 0.02 else 3) for i, edge in enumerate(COMMAND_EDGES)}},
     {"_id": {"app": "c1", "command": "revoke", "ok": False}, "n": 1, "ms": 2000.0,
      **{f"le{i}": int(edge >= 2) for i, edge in enumerate(COMMAND_EDGES)}},
 ]  # fmt: skip
-DELIVERIES = [
+DELIVERIES: list[dict[str, Any]] = [
     {"_id": {"app": "c1", "state": "delivered"}, "n": 4},
     {"_id": {"app": "c1", "state": "failed"}, "n": 1},
     {"_id": {"app": "c1", "state": "pending"}, "n": 2},
