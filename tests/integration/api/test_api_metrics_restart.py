@@ -87,8 +87,8 @@ async def read_metrics(services: Services) -> tuple[dict[Sample, float], set[str
 
 
 async def held(db: AsyncDatabase[Doc]) -> dict[Sample, float]:
-    """What the read models (and the log) hold, under the names ``/metrics`` gives them."""
-    found: dict[Sample, float] = Counter()
+    """What the read models hold, under the names ``/metrics`` gives them."""
+    found: Counter[Sample] = Counter()
     async for task in db[mongo.TASKS].find({"app": APP}):
         for field in LIFECYCLE:
             if isinstance(task.get(field), datetime):
@@ -107,7 +107,7 @@ async def held(db: AsyncDatabase[Doc]) -> dict[Sample, float]:
     ].count_documents({})
     position = await db[mongo.CHECKPOINTS].find_one({"_id": "projector"})
     found[("tasktrail_projected_messages_total", frozenset())] = (position or {}).get("seq", 0)
-    return found
+    return dict(found)
 
 
 def differences(shown: dict[Sample, float], truth: dict[Sample, float]) -> list[str]:
