@@ -11,11 +11,13 @@ from typing import Any
 
 from fastapi import FastAPI
 from pydantic import TypeAdapter
+from tasktrail_shared import process_metrics
 
 from tasktrail_api.adapters.alerts import MongoAlertStore, NatsChannelTester
 from tasktrail_api.adapters.changes import ChangeFeed
 from tasktrail_api.adapters.clock import SystemClock
 from tasktrail_api.adapters.commands import CommandClient, close_nats, open_nats
+from tasktrail_api.adapters.figures import StoredFigures
 from tasktrail_api.adapters.publisher import JetStreamPublisher
 from tasktrail_api.adapters.readmodels import MongoReadModels, open_read_models
 from tasktrail_api.adapters.schedules import MongoScheduleReads
@@ -101,6 +103,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 clock=SystemClock(),
                 alert_store=MongoAlertStore(read_models.database),
                 channel_tester=NatsChannelTester(nc, timeout=settings.api_alert_test_timeout),
+                figures=StoredFigures(
+                    read_models, nc, stream=settings.stream, timeout=settings.api_command_timeout
+                ),
+                process=process_metrics.figures,
             )
             app.state.use_cases = use_cases
             app.state.indexing = indexing

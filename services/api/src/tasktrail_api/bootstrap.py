@@ -16,12 +16,13 @@ from tasktrail_api.usecases.catalog import Catalog
 from tasktrail_api.usecases.commands import Commands
 from tasktrail_api.usecases.dashboard import Dashboard
 from tasktrail_api.usecases.health import Health
-from tasktrail_api.usecases.metrics import Metrics
+from tasktrail_api.usecases.metrics import Metrics, ProcessFigures
 from tasktrail_api.usecases.orgs import Orgs
 from tasktrail_api.usecases.ports import (
     CatalogKeys,
     Clock,
     CommandSender,
+    DurableFigures,
     EventPublisher,
     ReadModels,
     TokenStore,
@@ -67,6 +68,8 @@ def bootstrap(
     clock: Clock,
     alert_store: AlertStore | None = None,
     channel_tester: ChannelTester | None = None,
+    figures: DurableFigures | None = None,
+    process: ProcessFigures | None = None,
 ) -> UseCases:
     orgs = Orgs(
         read_models, publisher, clock, default_app=settings.app, wait=settings.api_write_wait
@@ -107,5 +110,7 @@ def bootstrap(
             clock,
             needs_token=settings.api_metrics_token,
             label_limit=settings.api_metrics_label_limit,
+            figures=figures,
+            process=process,
         ),
     )

@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 
 from tasktrail_shared import logs
-from tasktrail_shared.health import health_served
+from tasktrail_shared.health import Exposed, health_served
 from tasktrail_shared.runner import run_until_signalled
 
 from tasktrail_collector.bootstrap import bootstrap
 from tasktrail_collector.settings import Settings
+
+LEVELS = frozenset({"in_spool", "in_flight", "backlog"})
+"""The collector's figures that are levels now, not counts since start."""
 
 
 async def _main(stop: asyncio.Event) -> None:
@@ -17,7 +20,8 @@ async def _main(stop: asyncio.Event) -> None:
     logs.setup("collector", settings.log_level)
     collector = await bootstrap(settings)
     host, port = settings.collector_health_host, settings.collector_health_port
-    async with health_served(host, port, collector.readiness, collector.stats):
+    exposed = Exposed("collector", collector.stats, LEVELS)
+    async with health_served(host, port, collector.readiness, exposed):
         await collector.run(stop)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from tasktrail_shared import logs
-from tasktrail_shared.health import health_served
+from tasktrail_shared.health import Exposed, health_served
 from tasktrail_shared.runner import run_until_signalled
 
 from tasktrail_control.bootstrap import bootstrap
@@ -23,7 +23,7 @@ async def _main(stop: asyncio.Event) -> None:
         sampling = asyncio.create_task(wired.sampler.run(stop_sampling))
     host, port = settings.control_health_host, settings.control_health_port
     try:
-        async with health_served(host, port, wired.readiness):
+        async with health_served(host, port, wired.readiness, Exposed("control")):
             await stop.wait()
     finally:
         stop_sampling.set()

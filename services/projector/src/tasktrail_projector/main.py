@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from tasktrail_shared import logs
-from tasktrail_shared.health import health_served
+from tasktrail_shared.health import Exposed, health_served
 from tasktrail_shared.runner import run_until_signalled
 
 from tasktrail_projector.bootstrap import Projection, bootstrap, bootstrap_rebuild
@@ -57,7 +57,8 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         return
     host, port = settings.projector_health_host, settings.projector_health_port
     try:
-        async with health_served(host, port, projection.ready):
+        exposed = Exposed("projector", projection.counters)
+        async with health_served(host, port, projection.ready, exposed):
             log.info("projecting stream %s into %s", settings.stream, settings.mongo_db)
             await projection.run(stop)
     finally:

@@ -33,12 +33,12 @@ from tasktrail_shared.counts import (
     RUNTIME_EDGES,
     RUNTIME_MS,
 )
+from tasktrail_shared.exposition import Buckets, Exposition, Labels
 from tasktrail_shared.states import RECEIVED
 
 from tasktrail_api.domain.serializers import is_online
 
 OTHER = "other"
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 HELP = {
     "sent": "Sent when a task message is published.",
     "received": "Sent when the worker receives a task.",
@@ -56,7 +56,6 @@ PREFETCH_HELP = (
     "the tasks of that name and worker kept)."
 )
 PREFETCHED_HELP = "Number of tasks of given type prefetched at a worker"
-Labels = tuple[tuple[str, str], ...]
 
 
 @dataclass(slots=True)
@@ -123,39 +122,9 @@ def keep(ranked: Mapping[str, int], limit: int) -> frozenset[str]:
     return frozenset(order[:limit])
 
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _sample(name: str, labels: Labels, value: float) -> str:
-    inner = ",".join(f'{k}="{_escape(v)}"' for k, v in labels)
-    number = repr(float(value)) if not float(value).is_integer() else f"{float(value):.1f}"
-    return f"{name}{{{inner}}} {number}" if inner else f"{name} {number}"
-
-
-class Exposition:
-    """Families in order, each once: ``# HELP``, ``# TYPE``, then its samples."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def family(self, name: str, kind: str, help_: str, samples: Mapping[Labels, float]) -> None:
-        self.lines += [f"# HELP {name} {help_}", f"# TYPE {name} {kind}"]
-        sample = f"{name}_total" if kind == "counter" and not name.endswith("_total") else name
-        self.lines += [_sample(sample, labels, v) for labels, v in sorted(samples.items())]
-
-    def histogram(self, name: str, help_: str, runs: Mapping[Labels, _Runs]) -> None:
-        self.lines += [f"# HELP {name} {help_}", f"# TYPE {name} histogram"]
-        for labels, r in sorted(runs.items()):
-            for edge in RUNTIME_EDGES:
-                le = (("le", f"{edge:g}" if edge < 1 or edge % 1 else f"{edge:.1f}"),)
-                self.lines.append(_sample(f"{name}_bucket", labels + le, r.le[f"{edge:g}"]))
-            self.lines.append(_sample(f"{name}_bucket", (*labels, ("le", "+Inf")), r.count))
-            self.lines.append(_sample(f"{name}_count", labels, r.count))
-            self.lines.append(_sample(f"{name}_sum", labels, r.ms / 1000))
-
-    def text(self) -> str:
-        return "\n".join(self.lines) + "\n"
+def _buckets(runs: _Runs) -> Buckets:
+    le = [(edge, float(runs.le[f"{edge:g}"])) for edge in RUNTIME_EDGES]
+    return Buckets(le, runs.count, runs.ms / 1000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,8 +167,16 @@ def _tasks(out: Exposition, life: Lifecycle, fold: Folding) -> None:
             into.waits, into.wait_ms = into.waits + runs.waits, into.wait_ms + runs.wait_ms
             into.prefetched += runs.prefetched
             into.le.update(runs.le)
-    out.histogram("celery_task_runtime", "Histogram of task runtime measurements.", runtime)
-    out.histogram("flower_task_runtime_seconds", "Task runtime", flower_runtime)
+    out.histogram(
+        "celery_task_runtime",
+        "Histogram of task runtime measurements.",
+        {k: _buckets(r) for k, r in runtime.items()},
+    )
+    out.histogram(
+        "flower_task_runtime_seconds",
+        "Task runtime",
+        {k: _buckets(r) for k, r in flower_runtime.items()},
+    )
     waits = {k: r.wait_ms / 1000 / r.waits for k, r in flower_runtime.items() if r.waits}
     out.family("flower_task_prefetch_time_seconds", "gauge", PREFETCH_HELP, waits)
     prefetched = {k: float(r.prefetched) for k, r in flower_runtime.items()}

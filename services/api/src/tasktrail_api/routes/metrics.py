@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import Response
+from tasktrail_shared.exposition import CONTENT_TYPE
 
 from tasktrail_api.auth import OfferedToken
 from tasktrail_api.deps import UseCasesDep
 from tasktrail_api.domain.errors import Forbidden, Unauthorized
-from tasktrail_api.domain.metrics import CONTENT_TYPE
 from tasktrail_api.domain.principals import Role
 from tasktrail_api.domain.scope import EVERYTHING
 
