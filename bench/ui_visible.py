@@ -15,10 +15,10 @@ reload shows.
 
 Renders are recorded in the page by a MutationObserver (epoch ms, the browser's
 ``performance.timeOrigin + now()``: the same clock as the publisher's on one machine). To
-see where the time goes, a probe beside the browser records when each task is first named by
-a change notice on core NATS (just after the projector applied its batch; before that, when
-its ``task-sent`` entered the log) and when it first comes in a ``rows`` push of the same live stream the browser follows (the API's coalescing
-and rendering); the rest is the browser's.
+see where the time goes, a probe beside the browser records when each task's ``task-sent``
+entered the log, when a change notice on core NATS first named the task (just after the
+projector applied its batch), and when it first came in a ``rows`` push of the live stream
+the browser follows (the API's coalescing and rendering); the rest is the browser's.
 
     python -m bench.ui_visible                  # 3 rounds of 10 s at 1,000 events/s
     python -m bench.ui_visible --rounds 5 --seconds 20
