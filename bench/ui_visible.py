@@ -261,7 +261,7 @@ def one_round(
             time.sleep(0.2)
         time.sleep(1.0)  # the last changes of rows already shown
     renders: list[list[Any]] = driver.execute_script("return window.__renders;")
-    shown = {}
+    shown: dict[str, float] = {}
     for at, ids in renders:
         for task_id in ids:
             shown.setdefault(task_id, at)
