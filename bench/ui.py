@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 import nats
 from tasktrail_devstack.processes import ServiceProcess, find_binary
-from tasktrail_devstack.servers import MongoServer, NatsServer, RedisServer, free_port
+from tasktrail_devstack.servers import MongoServer, NatsServer, RedisServer
 from tasktrail_shared.changes import ChangeNotice, change_subject
 
 from bench import ui_visible
@@ -111,7 +111,8 @@ def main(argv: list[str] | None = None) -> None:
     cli.add_argument("--no-flower", action="store_true")
     cli.add_argument("--no-browser", action="store_true", help="skip event to visible")
     cli.add_argument("--events", type=int, default=1000, help="events/s for event to visible")
-    cli.add_argument("--live-seconds", type=float, default=20.0)
+    cli.add_argument("--live-seconds", type=float, default=10.0, help="of events per round")
+    cli.add_argument("--rounds", type=int, default=3, help="of event to visible (medians)")
     args = cli.parse_args(argv)
     tasks = make_tasks(args.tasks)
     token = secrets.token_urlsafe(16)
@@ -124,17 +125,10 @@ def main(argv: list[str] | None = None) -> None:
         RedisServer(workdir / "redis") as redis_server,
     ):
         load_mongo(mongo_server.url, "bench", tasks)
-        port = free_port()
-        env = {
-            "TASKTRAIL_MONGO_URL": mongo_server.url, "TASKTRAIL_MONGO_DB": "bench",
-            "TASKTRAIL_NATS_URL": nats_server.url, "TASKTRAIL_APP": "bench",
-            "TASKTRAIL_ADMIN_TOKEN": token, "TASKTRAIL_API_PORT": str(port),
-            "TASKTRAIL_LOG_LEVEL": "WARNING", "TASKTRAIL_API_READ_TIMEOUT": "120",
-            "TASKTRAIL_BROKER_URL": redis_server.url,
-            "TASKTRAIL_COLLECTOR_SPOOL_DIR": str(workdir / "spool"),
-            "TASKTRAIL_COLLECTOR_HEALTH_PORT": str(free_port()),
-            "TASKTRAIL_PROJECTOR_HEALTH_PORT": str(free_port()),
-        }  # fmt: skip
+        env = ui_visible.stack_env(
+            mongo_server.url, nats_server.url, redis_server.url, token, workdir
+        )
+        port = env["TASKTRAIL_API_PORT"]
         api = ServiceProcess(
             "api", [find_binary("tasktrail-api")], log_path=workdir / "api.log", env=env
         )
@@ -151,9 +145,11 @@ def main(argv: list[str] | None = None) -> None:
             )
             print(f"live fan-out: {result['fan_out']}", flush=True)
             if not args.no_browser:
-                result["event_to_visible"] = visible(
-                    base, token, redis_server.url, workdir, env, args
-                )
+                urls = {"nats": nats_server.url, "redis": redis_server.url, "app": "bench"}
+                with ui_visible.pipeline(env, workdir):
+                    result["event_to_visible"] = ui_visible.measure(
+                        base, token, urls, workdir, args.events, args.live_seconds, args.rounds
+                    )
                 print(f"event to visible: {result['event_to_visible']}", flush=True)
         if not args.no_flower:
             result["flower_tasks_page_ms"] = flower_page(redis_server.url, workdir, tasks, args)
@@ -165,24 +161,6 @@ def first_byte(client: httpx.Client, path: str) -> httpx.Response:
     with client.stream("GET", path) as response:
         next(response.iter_raw(), b"")
     return response
-
-
-def visible(
-    base: str, token: str, redis_url: str, workdir: Path, env: dict[str, str],
-    args: argparse.Namespace,
-) -> dict[str, Any]:  # fmt: skip
-    """Event to visible with the collector and the projector of the API's cluster running."""
-    collector = ServiceProcess(
-        "collector", [find_binary("tasktrail-collector")], log_path=workdir / "c.log", env=env
-    )
-    projector = ServiceProcess(
-        "projector", [find_binary("tasktrail-projector")], log_path=workdir / "p.log", env=env
-    )
-    with collector, projector:
-        for name, service in (("COLLECTOR", collector), ("PROJECTOR", projector)):
-            port = env[f"TASKTRAIL_{name}_HEALTH_PORT"]
-            service.wait_http_ok(f"http://127.0.0.1:{port}/readyz", 60)
-        return ui_visible.measure(base, token, redis_url, workdir, args.events, args.live_seconds)
 
 
 def flower_page(

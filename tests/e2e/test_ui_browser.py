@@ -124,7 +124,7 @@ def test_demo_tasks_appear_live_and_the_list_filters_and_deep_links(
     search = driver.find_element(By.ID, "search")
     search.send_keys("demo.add")
     search.submit()
-    wait_for(driver, lambda d: "q=demo.add" in d.current_url)
+    wait_for(driver, lambda d: "q=demo.add" in d.current_url)  # free text: name, args, ...
     wait_for(
         driver,
         lambda d: (
@@ -135,6 +135,28 @@ def test_demo_tasks_appear_live_and_the_list_filters_and_deep_links(
     driver.get(linked)  # the filters live in the URL: the link shows the same list
     assert driver.find_element(By.ID, "search").get_attribute("value") == "demo.add"
     assert added.id in {r.get_attribute("data-task-id") for r in css(driver, "tr[data-task-id]")}
+
+
+def test_the_live_list_keeps_the_rows_a_reload_shows(
+    stack: Stack, ui_tokens: dict[str, str], browser_factory: list[webdriver.Chrome],  # noqa: F811
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    """New rows go on top and push the oldest off: the page keeps its size, not a growing
+    table, and shows what a reload shows."""
+    driver = open_as(browser_factory, tmp_path, stack, ui_tokens["admin"])
+    page = f"{stack.api}/ui/tasks?name=demo.mul&limit=2"
+    driver.get(page)
+    wait_for(driver, lambda d: css(d, "#live-dot.on"))
+    driver.execute_script("window.tasktrailNoReload = true;")
+    sent = []
+    for i in range(3):
+        sent.append(stack.client.send_task("demo.mul", args=[i, 2]).id)
+        wait_for(driver, lambda d: css(d, f'tr[data-task-id="{sent[-1]}"][data-status="SUCCESS"]'))
+    shown = [r.get_attribute("data-task-id") for r in css(driver, "tr[data-task-id]")]
+    assert shown == [sent[2], sent[1]]
+    assert driver.execute_script("return window.tasktrailNoReload === true;")  # no reload
+    driver.get(page)
+    assert [r.get_attribute("data-task-id") for r in css(driver, "tr[data-task-id]")] == shown
 
 
 def test_a_task_page_shows_its_history_and_an_operator_revokes_with_an_audit_entry(
@@ -226,10 +248,6 @@ def test_the_overview_chart_has_data(
     assert blocked == []  # nothing the page does is refused by its own policy
 
 
-@pytest.mark.skipif(
-    not os.environ.get("TASKTRAIL_SCREENSHOTS"),
-    reason="make screenshots sets TASKTRAIL_SCREENSHOTS",
-)
 def reloading(driver: webdriver.Chrome, selector: str) -> list[Any]:
     """The elements ``selector`` finds, reloading the page when there are none yet (what the
     page shows is read when it is loaded)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import uuid
 from collections.abc import AsyncIterator
 
@@ -19,6 +20,7 @@ from tasktrail_devstack.servers import free_port
 from tests.integration.api.support import ADMIN_TOKEN
 
 pytestmark = pytest.mark.usefixtures("projector")
+TASK_ID = re.compile(r'data-task-id="([^"]+)"')
 
 
 @pytest.fixture
@@ -72,12 +74,12 @@ async def events_until(
     raise AssertionError(f"the stream ended before a {wanted!r} event: {seen}")
 
 
-async def record(base: str, name: str) -> str:
+async def record(base: str, name: str, **fields: str) -> str:
     task_id = str(uuid.uuid4())
     async with httpx.AsyncClient(base_url=base, timeout=10) as api:
         response = await api.post(
             "/monitor/tasks",
-            json={"uuid": task_id, "name": name},
+            json={"uuid": task_id, "name": name, **fields},
             headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
         )
     assert response.status_code == 201, response.text
@@ -122,3 +124,26 @@ async def test_the_stream_needs_a_session(served: str) -> None:
     async with httpx.AsyncClient(base_url=served) as anonymous:
         response = await anonymous.get("/ui/live?view=tasks")
     assert response.status_code == 303
+
+
+async def test_a_push_to_a_first_page_carries_at_most_a_page_of_rows(served: str) -> None:
+    """Past a page of changed rows, the rest rank below them: no reload of a first page would
+    show them, so its push leaves them out; a later page's push keeps every row."""
+    tasks = "/ui/live?view=tasks&name=paged.demo&limit=2"
+    async with session(served) as client:
+        async with client.stream("GET", tasks) as stream:
+            await asyncio.sleep(0.2)
+            await record(served, "paged.demo")
+            (_, last_id, _) = (await events_until(stream, "rows"))[-1]
+        oldest, middle, newest = [
+            await record(served, "paged.demo", timestamp=f"2030-01-01T00:00:0{second}Z")
+            for second in range(3)
+        ]
+        await asyncio.sleep(1.0)  # the changes reach the hub while no browser listens
+        headers = {"Last-Event-ID": last_id}
+        async with client.stream("GET", tasks, headers=headers) as stream:
+            (_, _, first_page) = (await events_until(stream, "rows"))[-1]
+        async with client.stream("GET", f"{tasks}&offset=2", headers=headers) as stream:
+            (_, _, later_page) = (await events_until(stream, "rows"))[-1]
+    assert TASK_ID.findall(first_page) == [newest, middle]
+    assert TASK_ID.findall(later_page) == [newest, middle, oldest]

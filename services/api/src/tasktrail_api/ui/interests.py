@@ -49,13 +49,20 @@ class TaskList:
                 sorted(changed.tasks), self.filters, self.labels, self.scope
             )
         events: list[Event] = []
-        if rows:
-            html = fragment("_task_rows.html", tasks=rows, can_act=self.can_act)
-            events.append(("rows", html))
         left = sorted(changed.tasks - {row["id"] for row in rows})[:MAX_LEFT]
+        shown = rows[: self.filters.limit] if self._first_page else rows
+        if shown:
+            html = fragment("_task_rows.html", tasks=shown, can_act=self.can_act)
+            events.append(("rows", html))
         if left and len(changed.tasks) <= MAX_LOOKED_UP:
             events.append(("left", " ".join(left)))
         return events
+
+    @property
+    def _first_page(self) -> bool:
+        """On a first page, changed rows past a page of them rank below a whole page of
+        changed rows: no reload would show them, so no push carries them."""
+        return self.filters.cursor is None and not self.filters.offset
 
 
 @dataclass(frozen=True, slots=True)

@@ -142,7 +142,9 @@ class LiveHub:
         self._wake.set()
 
     async def run(self) -> None:
-        """Tick until :meth:`stop`: at most one delivery per ``interval``.
+        """Tick until :meth:`stop`: at most one delivery per ``interval``, counted from the
+        start of one delivery to the next, so that the time a delivery takes (its reads and
+        renders) is not added to the wait of the changes that came meanwhile.
 
         Stopped by a flag, not by cancellation: a delivery reads MongoDB, and a pymongo call
         must not be cancelled; and on Python 3.11 ``wait_for`` can swallow a cancellation that
@@ -159,8 +161,10 @@ class LiveHub:
                 changed = Changed(clock=True)
             if changed.clock and not self._subscribers:
                 continue
+            started = asyncio.get_running_loop().time()
             await self.deliver(changed)
-            await asyncio.sleep(self.interval)
+            elapsed = asyncio.get_running_loop().time() - started
+            await asyncio.sleep(max(0.0, self.interval - elapsed))
 
     def stop(self) -> None:
         """Make :meth:`run` return at its next step."""

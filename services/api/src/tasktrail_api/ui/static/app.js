@@ -75,14 +75,47 @@
       !document.querySelector("tr.selected");
   }
 
-  function applyRows(html) {
-    var added = 0, changed = 0, body = document.getElementById("task-rows");
-    parseRows(html).reverse().forEach(function (row) {
+  // Pushes wait for the next turn of the event loop and are applied together: a browser that
+  // falls behind (a busy machine, a slow tab) changes its table once for every push waiting,
+  // the latest version of each row winning, instead of once per push.
+  var waiting = [], flushing = false;
+
+  function queueRows(html) {
+    waiting.push(html);
+    if (!flushing) { flushing = true; setTimeout(flushRows, 0); }
+  }
+
+  function flushRows() {
+    var pushes = waiting, seen = {}, latest = [];
+    waiting = []; flushing = false;
+    for (var i = pushes.length - 1; i >= 0; i--) {
+      parseRows(pushes[i]).forEach(function (row) {
+        if (!seen[row.id]) { seen[row.id] = true; latest.push(row); }
+      });
+    }
+    applyRows(latest);
+  }
+
+  // New rows go on top in one insertion, and the rows they push past the page's size go: the
+  // page keeps the rows a reload would show, and its size (so its cost) stays that of a page.
+  function insertRows(body, incoming) {
+    var limit = parseInt(body.getAttribute("data-limit"), 10) || incoming.length;
+    var block = document.createDocumentFragment();
+    incoming.slice(0, limit).forEach(function (row) { row.classList.add("fresh"); localize(row); block.appendChild(row); });
+    body.insertBefore(block, body.firstChild);
+    while (body.children.length > limit) body.removeChild(body.lastElementChild);
+  }
+
+  function applyRows(incoming) {
+    var added = 0, changed = 0, body = document.getElementById("task-rows"), inserted = [];
+    var insert = canInsert(body);
+    incoming.forEach(function (row) {
       var existing = document.getElementById(row.id);
       if (existing) { morph(existing, row); changed += 1; localize(document.getElementById(row.id)); }
-      else if (canInsert(body)) { body.insertBefore(row, body.firstChild); row.classList.add("fresh"); localize(row); changed += 1; }
+      else if (insert) { inserted.push(row); }
       else { added += 1; }
     });
+    if (inserted.length) { insertRows(body, inserted); changed += inserted.length; }
     if (added) {
       fresh += added;
       var marker = document.getElementById("new-marker");
@@ -109,7 +142,7 @@
   }
 
   var handlers = {
-    rows: applyRows,
+    rows: queueRows,
     left: applyLeft,
     many: function () {
       var marker = document.getElementById("new-marker");
