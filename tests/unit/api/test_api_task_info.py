@@ -7,15 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from tasktrail_api.domain import task_info
-from tasktrail_api.domain.batch import (
-    TaskEventsParams,
-    TaskInfoParams,
-    TaskStartParams,
-    TaskStopParams,
-    parse_params,
-    project_scope,
-)
+from tasktrail_api.domain import batch, task_info
 from tasktrail_api.domain.errors import BadRequest, NotFound
 from tasktrail_api.domain.history import START, LogPosition
 from tasktrail_api.domain.scope import EVERYTHING, Scope
@@ -127,41 +119,52 @@ def test_app_tasks_groups_children_under_their_parent_each_once() -> None:
 
 def test_ids_may_be_integers_one_a_list_or_all() -> None:
     def ids(value: Any) -> list[str] | None:
-        return parse_params(TaskInfoParams, {"project_id": 23, "task_ids": value}).ids()
+        return batch.parse_params(batch.TaskInfoParams, {"project_id": 23, "task_ids": value}).ids()
 
     assert ids(238733) == ["238733"]
     assert ids([234590, "abc", 234590]) == ["234590", "abc"]
     assert ids("*") is None
-    assert parse_params(TaskInfoParams, {"project_id": 23, "task_ids": 1}).project_id == "23"
+    assert (
+        batch.parse_params(batch.TaskInfoParams, {"project_id": 23, "task_ids": 1}).project_id
+        == "23"
+    )
     with pytest.raises(BadRequest, match=r"^params: name at least one id"):
         ids([])
     with pytest.raises(BadRequest, match=r"^params.task_ids"):
         ids(True)
     with pytest.raises(BadRequest, match=r"^params.project_id: Field required"):
-        parse_params(TaskInfoParams, {"task_ids": "*"})
+        batch.parse_params(batch.TaskInfoParams, {"task_ids": "*"})
     with pytest.raises(BadRequest, match=r"^params.nope: Extra inputs"):
-        parse_params(TaskInfoParams, {"project_id": "p", "task_ids": "*", "nope": 1})
+        batch.parse_params(batch.TaskInfoParams, {"project_id": "p", "task_ids": "*", "nope": 1})
 
 
 def test_task_stop_never_means_all_and_task_start_names_a_catalog_entry() -> None:
-    stop = parse_params(TaskStopParams, {"project_id": "p", "task_ids": "*", "signal": 9})
+    stop = batch.parse_params(
+        batch.TaskStopParams, {"project_id": "p", "task_ids": "*", "signal": 9}
+    )
     assert stop.revoke_arguments() == {"ids": ["*"], "terminate": False, "signal": "SIGKILL"}
-    start = parse_params(TaskStartParams, {"project_id": 23, "name": "demo.add", "args": [1]})
+    start = batch.parse_params(
+        batch.TaskStartParams, {"project_id": 23, "name": "demo.add", "args": [1]}
+    )
     assert (start.entry(), start.args) == (entry_id("23", "demo.add"), [1])
     with pytest.raises(BadRequest, match=r"^params.eta: Extra inputs"):
-        parse_params(TaskStartParams, {"project_id": "p", "name": "x", "eta": "2030-01-01"})
+        batch.parse_params(
+            batch.TaskStartParams, {"project_id": "p", "name": "x", "eta": "2030-01-01"}
+        )
     with pytest.raises(BadRequest, match=r"^params.limit_value: Input should be less"):
-        parse_params(TaskEventsParams, {"project_id": "p", "task_id": "t", "limit_value": 101})
+        batch.parse_params(
+            batch.TaskEventsParams, {"project_id": "p", "task_id": "t", "limit_value": 101}
+        )
 
 
 def test_a_project_outside_the_scope_is_not_found_like_one_that_does_not_exist() -> None:
     acme = Scope.of("acme", ["a1"])
-    assert project_scope(acme, "a1") == Scope.of("acme", ["a1"])
-    assert project_scope(EVERYTHING, "any").condition() == {"app": {"$in": ["any"]}}
+    assert batch.project_scope(acme, "a1") == Scope.of("acme", ["a1"])
+    assert batch.project_scope(EVERYTHING, "any").condition() == {"app": {"$in": ["any"]}}
     with pytest.raises(NotFound) as other:
-        project_scope(acme, "b1")
+        batch.project_scope(acme, "b1")
     with pytest.raises(NotFound) as nobody:
-        project_scope(acme, "nobody-has-this")
+        batch.project_scope(acme, "nobody-has-this")
     assert other.value.message == nobody.value.message == "project not found"
 
 
