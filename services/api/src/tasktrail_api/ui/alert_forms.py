@@ -142,6 +142,8 @@ def muted_until(silences: Iterable[Mapping[str, Any]], now: datetime) -> dict[st
     return muted
 
 
-def compact(value: Any) -> str:
-    """A filter, params or config as one line of JSON; empty ones as nothing."""
-    return json.dumps(value, sort_keys=True) if value else ""
+def compact(value: Mapping[str, Any] | None) -> str:
+    """A filter, params or config as one line of JSON, without the parts left unset (a rule's
+    filter holds every part, most of them null); ``–`` when nothing is set."""
+    given = {k: v for k, v in (value or {}).items() if v not in (None, [], {})}
+    return json.dumps(given, sort_keys=True) if given else "–"
