@@ -15,8 +15,8 @@ import nats
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 from tasktrail_api.settings import Settings
-from tasktrail_shared.nats import ensure_stream
 from tasktrail_shared.alerts import ALERT_DELIVERIES, ALERT_INCIDENTS, MASK
+from tasktrail_shared.nats import ensure_stream
 from tasktrail_shared.own_events import DEFAULT_ORG
 
 from tests.integration.api.support import ADMIN_TOKEN, Doc
@@ -27,9 +27,14 @@ from tests.integration.ui.test_ui_pages import assert_no_inline_code
 
 SECRET = "s3cret"  # what verify() checks the webhook's signature with
 ADMIN_BUTTONS = {
-    "alert-test", "alert-delete-channel", "alert-delete-rule", "silence",
-    "alert-delete-silence", "alert-create-rule", "alert-create-channel",
-}  # fmt: skip
+    "alert-test",
+    "alert-delete-channel",
+    "alert-delete-rule",
+    "silence",
+    "alert-delete-silence",
+    "alert-create-rule",
+    "alert-create-channel",
+}
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -40,9 +45,13 @@ async def settings(fresh_nats_url: str, mongo_url: str, db: AsyncDatabase[Doc]) 
     answers on the server, and only this test's may), with the event stream its audit
     events go to."""
     made = Settings(
-        app="alertsui", mongo_url=mongo_url, nats_url=fresh_nats_url, mongo_db=db.name,
-        admin_token=ADMIN_TOKEN, api_alert_test_timeout=20,
-    )  # fmt: skip
+        app="alertsui",
+        mongo_url=mongo_url,
+        nats_url=fresh_nats_url,
+        mongo_db=db.name,
+        admin_token=ADMIN_TOKEN,
+        api_alert_test_timeout=20,
+    )
     nc = await nats.connect(fresh_nats_url)
     try:
         await ensure_stream(nc.jetstream(), made.stream_settings())
@@ -66,43 +75,85 @@ async def rest(client: httpx.AsyncClient, path: str, body: dict[str, Any], key: 
 def incident(ident: str, rule: Doc, key: str, started: datetime, **fields: Any) -> Doc:
     """An incident as the notifier writes it."""
     return {
-        "_id": ident, "org": rule["org"], "app": "alertsui",
+        "_id": ident,
+        "org": rule["org"],
+        "app": "alertsui",
         "rule": {"id": rule["id"], "name": rule["name"], "kind": rule["kind"]},
-        "key": key, "state": "firing", "started_at": started, "opened_at": started,
-        "resolved_at": None, "channels": rule["channels"], **fields,
-    }  # fmt: skip
+        "key": key,
+        "state": "firing",
+        "started_at": started,
+        "opened_at": started,
+        "resolved_at": None,
+        "channels": rule["channels"],
+        **fields,
+    }
 
 
 def delivery(ident: str, of: str, channel: str, state: str, code: int | None, tries: int) -> Doc:
     return {
-        "_id": ident, "incident": of, "org": DEFAULT_ORG, "channel": channel,
-        "status": "firing", "reminder": False, "state": state, "attempts": tries,
-        "code": code, "error": None if state == "delivered" else "500 from the receiver",
+        "_id": ident,
+        "incident": of,
+        "org": DEFAULT_ORG,
+        "channel": channel,
+        "status": "firing",
+        "reminder": False,
+        "state": state,
+        "attempts": tries,
+        "code": code,
+        "error": None if state == "delivered" else "500 from the receiver",
         "created": NOW,
-    }  # fmt: skip
+    }
 
 
 @pytest.fixture
-async def alerting(app_client: httpx.AsyncClient, tokens: dict[str, str],
-                   db: AsyncDatabase[Doc]) -> Doc:  # fmt: skip
+async def alerting(
+    app_client: httpx.AsyncClient, tokens: dict[str, str], db: AsyncDatabase[Doc]
+) -> Doc:
     """A webhook channel and a rule sending to it (made through the REST routes), two of its
     incidents (one firing, delivered after 2 attempts; one resolved whose delivery failed),
     and another organisation's incident that only the root token sees."""
-    hook = await rest(app_client, "channels", {"name": "ops-hook", "type": "webhook",
-                      "config": {"url": "http://127.0.0.1:9/h", "secret": SECRET}}, "channel")  # fmt: skip
-    rule = await rest(app_client, "rules", {"name": "fail watch", "kind": "task_failed",
-                      "filter": {"name": "billing.*"}, "channels": [hook["id"]]}, "rule")  # fmt: skip
+    hook = await rest(
+        app_client,
+        "channels",
+        {
+            "name": "ops-hook",
+            "type": "webhook",
+            "config": {"url": "http://127.0.0.1:9/h", "secret": SECRET},
+        },
+        "channel",
+    )
+    rule = await rest(
+        app_client,
+        "rules",
+        {
+            "name": "fail watch",
+            "kind": "task_failed",
+            "filter": {"name": "billing.*"},
+            "channels": [hook["id"]],
+        },
+        "rule",
+    )
     older = NOW - timedelta(hours=1)
-    await db[ALERT_INCIDENTS].insert_many([
-        incident("inc-resolved", rule, "billing.refund", older, state="resolved",
-                 resolved_at=older + timedelta(minutes=5)),
-        incident("inc-firing", rule, "billing.charge", older - timedelta(hours=1)),
-        incident("inc-elsewhere", {**rule, "org": "acme", "id": "acme-rule"}, "acme.task", NOW),
-    ])  # fmt: skip
-    await db[ALERT_DELIVERIES].insert_many([
-        delivery("d1", "inc-firing", hook["id"], "delivered", 200, 2),
-        delivery("d2", "inc-resolved", hook["id"], "failed", 500, 5),
-    ])  # fmt: skip
+    await db[ALERT_INCIDENTS].insert_many(
+        [
+            incident(
+                "inc-resolved",
+                rule,
+                "billing.refund",
+                older,
+                state="resolved",
+                resolved_at=older + timedelta(minutes=5),
+            ),
+            incident("inc-firing", rule, "billing.charge", older - timedelta(hours=1)),
+            incident("inc-elsewhere", {**rule, "org": "acme", "id": "acme-rule"}, "acme.task", NOW),
+        ]
+    )
+    await db[ALERT_DELIVERIES].insert_many(
+        [
+            delivery("d1", "inc-firing", hook["id"], "delivered", 200, 2),
+            delivery("d2", "inc-resolved", hook["id"], "failed", 500, 5),
+        ]
+    )
     return {"channel": hook, "rule": rule}
 
 
@@ -129,14 +180,15 @@ async def test_every_role_reads_incidents_rules_and_channels(
         assert shown == ["inc-firing", "inc-resolved"]  # firing first, then resolved
     firing = html.split('data-incident="inc-firing"')[1].split("</tr>")[0]
     assert 'data-state="firing"' in html and "billing.charge" in firing
-    assert re.search(r'data-outcome="delivered">ops-hook: firing .*data-code="200".*2 attempts',
-                     firing)  # fmt: skip
+    assert re.search(
+        r'data-outcome="delivered">ops-hook: firing .*data-code="200".*2 attempts', firing
+    )
     resolved = html.split('data-incident="inc-resolved"')[1].split("</tr>")[0]
     assert 'data-outcome="failed"' in resolved and "500 from the receiver" in resolved
     assert f'<time datetime="{(NOW - timedelta(hours=1)).isoformat()[:19]}' in resolved
     rule = alerting["rule"]
     assert rows(html, "data-rule") == [rule["id"]]
-    assert '{&#34;name&#34;: &#34;billing.*&#34;}' in html  # the rule's filter, as JSON
+    assert "{&#34;name&#34;: &#34;billing.*&#34;}" in html  # the rule's filter, as JSON
     assert rows(html, "data-channel") == [alerting["channel"]["id"]]
     assert SECRET not in html and MASK in html  # the channel's secret is never shown
     expected = ADMIN_BUTTONS - {"alert-delete-silence"} if browser.role == "admin" else set()
@@ -159,10 +211,14 @@ async def test_an_admin_creates_a_channel_and_a_rule_and_mistakes_are_shown_in_t
 ) -> None:
     admin = await logged_in(app_client, tokens["admin"])
     await admin.get("/ui/alerts")
-    made = await admin.post("/ui/alerts/channels", {
-        "name": "pager", "type": "pagerduty",
-        "config": '{"routing_key": "rk-123", "url": "http://127.0.0.1:9/pd"}',
-    })  # fmt: skip
+    made = await admin.post(
+        "/ui/alerts/channels",
+        {
+            "name": "pager",
+            "type": "pagerduty",
+            "config": '{"routing_key": "rk-123", "url": "http://127.0.0.1:9/pd"}',
+        },
+    )
     assert made.status_code == 303 and made.headers["location"] == "/ui/alerts"
     channels = (await app_client.get("/monitor/alerts/channels", headers=AUTH)).json()["data"]
     assert [(c["name"], c["config"]["routing_key"]) for c in channels["channels"]] == [
@@ -170,18 +226,26 @@ async def test_an_admin_creates_a_channel_and_a_rule_and_mistakes_are_shown_in_t
     ]
     pager = channels["channels"][0]["id"]
 
-    wrong = await admin.post("/ui/alerts/channels", {"name": "x", "type": "webhook",
-                                                    "config": '{"url": "ftp://x"}'})  # fmt: skip
+    wrong = await admin.post(
+        "/ui/alerts/channels", {"name": "x", "type": "webhook", "config": '{"url": "ftp://x"}'}
+    )
     assert wrong.status_code == 400 and 'data-problem="channel"' in wrong.text
     assert "config." in wrong.text  # names the field at fault
 
-    rule_form = {"name": "slow billing", "kind": "runtime", "filter": '{"name": "billing.*"}',
-                 "params": '{"seconds": 30}', "for": "10", "channels": pager}  # fmt: skip
+    rule_form = {
+        "name": "slow billing",
+        "kind": "runtime",
+        "filter": '{"name": "billing.*"}',
+        "params": '{"seconds": 30}',
+        "for": "10",
+        "channels": pager,
+    }
     assert (await admin.post("/ui/alerts/rules", rule_form)).status_code == 303
     rules = (await app_client.get("/monitor/alerts/rules", headers=AUTH)).json()["data"]["rules"]
-    assert [(r["name"], r["kind"], r["filter"]["name"], r["params"], r["for"], r["channels"])
-            for r in rules] == [("slow billing", "runtime", "billing.*", {"seconds": 30.0},
-                                 10.0, [pager])]  # fmt: skip
+    assert [
+        (r["name"], r["kind"], r["filter"]["name"], r["params"], r["for"], r["channels"])
+        for r in rules
+    ] == [("slow billing", "runtime", "billing.*", {"seconds": 30.0}, 10.0, [pager])]
     page = await admin.get("/ui/alerts")
     assert "slow billing" in page.text and "rk-123" not in page.text
 
@@ -211,9 +275,14 @@ async def test_an_admin_silences_a_rule_and_a_key_and_ends_a_silence(
     assert muted.status_code == 303
     page = (await admin.get("/ui/alerts")).text
     assert f'data-rule="{rule}" data-kind="task_failed" data-muted="true"' in page
-    keyed = await admin.post("/ui/alerts/silences", {
-        "key": "billing.refund", "until": "2031-01-31T18:00:00+01:00", "comment": "migration",
-    })  # fmt: skip
+    keyed = await admin.post(
+        "/ui/alerts/silences",
+        {
+            "key": "billing.refund",
+            "until": "2031-01-31T18:00:00+01:00",
+            "comment": "migration",
+        },
+    )
     assert keyed.status_code == 303
     silences = (await app_client.get("/monitor/alerts/silences", headers=AUTH)).json()["data"]
     by_key = {s["key"]: s for s in silences["silences"]}
@@ -263,10 +332,14 @@ async def test_send_test_goes_through_a_notifier_to_the_receiver(
         notifier(settings.nats_url, settings.mongo_url, settings.mongo_db),
     ):
         hooks = [
-            await rest(app_client, "channels", {"name": name, "type": "webhook",
-                       "config": {"url": r.url, "secret": SECRET}}, "channel")
+            await rest(
+                app_client,
+                "channels",
+                {"name": name, "type": "webhook", "config": {"url": r.url, "secret": SECRET}},
+                "channel",
+            )
             for name, r in (("good-hook", ok_receiver), ("bad-hook", refusing))
-        ]  # fmt: skip
+        ]
         await admin.get("/ui/alerts")
         sent = await admin.post(f"/ui/alerts/channels/{hooks[0]['id']}/test")
         assert sent.status_code == 200, sent.text
@@ -283,11 +356,15 @@ async def test_send_test_goes_through_a_notifier_to_the_receiver(
 
 
 POSTS = (
-    "/ui/alerts/channels", "/ui/alerts/rules", "/ui/alerts/silences",
-    "/ui/alerts/silences/{silence}/delete", "/ui/alerts/rules/{rule}/delete",
-    "/ui/alerts/channels/{channel}/delete", "/ui/alerts/channels/{channel}/test",
+    "/ui/alerts/channels",
+    "/ui/alerts/rules",
+    "/ui/alerts/silences",
+    "/ui/alerts/silences/{silence}/delete",
+    "/ui/alerts/rules/{rule}/delete",
+    "/ui/alerts/channels/{channel}/delete",
+    "/ui/alerts/channels/{channel}/test",
     "/ui/alerts/channels/{channel}/enable",
-)  # fmt: skip
+)
 
 
 async def test_forged_or_cross_site_posts_are_refused(
@@ -301,8 +378,15 @@ async def test_forged_or_cross_site_posts_are_refused(
     silences = (await app_client.get("/monitor/alerts/silences", headers=AUTH)).json()["data"]
     ids["silence"] = silences["silences"][0]["id"]
     urls = [p.format(**ids) for p in POSTS]
-    form = {"name": "n", "type": "webhook", "config": "{}", "kind": "task_failed",
-            "duration": "1h", "rule": ids["rule"], "confirm": "fail watch"}  # fmt: skip
+    form = {
+        "name": "n",
+        "type": "webhook",
+        "config": "{}",
+        "kind": "task_failed",
+        "duration": "1h",
+        "rule": ids["rule"],
+        "confirm": "fail watch",
+    }
     for url in urls:
         assert (await admin.post(url, form, origin="http://evil.example")).status_code == 403
         saved, admin.csrf = admin.csrf, "forged"
@@ -318,8 +402,14 @@ async def test_forged_or_cross_site_posts_are_refused(
             assert "admin role" in refused.text
     rules = (await app_client.get("/monitor/alerts/rules", headers=AUTH)).json()["data"]["rules"]
     assert [r["id"] for r in rules] == [ids["rule"]]  # nothing was deleted or made
-    assert len((await app_client.get("/monitor/alerts/channels", headers=AUTH)).json()
-               ["data"]["channels"]) == 1  # fmt: skip
+    assert (
+        len(
+            (await app_client.get("/monitor/alerts/channels", headers=AUTH)).json()["data"][
+                "channels"
+            ]
+        )
+        == 1
+    )
 
 
 async def test_the_nav_links_the_alerts_page(browser: Browser) -> None:

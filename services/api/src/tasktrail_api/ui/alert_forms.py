@@ -99,7 +99,8 @@ def silence_until(form: Mapping[str, str], now: datetime) -> datetime:
         try:
             return _ZONED.validate_python(exact)
         except ValidationError:
-            raise BadRequest.field("until", "ISO 8601 with an offset, e.g. 2030-01-31T18:00+01:00")
+            example = "2030-01-31T18:00+01:00"
+            raise BadRequest.field("until", f"ISO 8601 with an offset, e.g. {example}") from None
     span = SILENCE_SPANS.get(form.get("duration") or "")
     if span is None:
         raise BadRequest.field("duration", f"one of {', '.join(SILENCE_SPANS)}")
@@ -144,6 +145,6 @@ def muted_until(silences: Iterable[Mapping[str, Any]], now: datetime) -> dict[st
 
 def compact(value: Mapping[str, Any] | None) -> str:
     """A filter, params or config as one line of JSON, without the parts left unset (a rule's
-    filter holds every part, most of them null); ``–`` when nothing is set."""
+    filter holds every part, most of them null); empty when nothing is set."""
     given = {k: v for k, v in (value or {}).items() if v not in (None, [], {})}
-    return json.dumps(given, sort_keys=True) if given else "–"
+    return json.dumps(given, sort_keys=True) if given else ""
