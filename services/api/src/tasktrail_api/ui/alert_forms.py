@@ -18,6 +18,7 @@ from pydantic import TypeAdapter, ValidationError
 from tasktrail_shared.times import ZonedTime
 
 from tasktrail_api.domain.errors import BadRequest
+from tasktrail_api.ui.present import moment
 
 Doc = dict[str, Any]
 NAME_MAX = 200
@@ -115,17 +116,8 @@ def optional(form: Mapping[str, str], field: str, limit: int = 500) -> str | Non
     return value or None
 
 
-def _at(iso: Any) -> datetime | None:
-    if not isinstance(iso, str):
-        return None
-    try:
-        return datetime.fromisoformat(iso.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
 def in_force(silence: Mapping[str, Any], now: datetime) -> bool:
-    until = _at(silence.get("until"))
+    until = moment(silence.get("until"))
     return until is not None and until > now
 
 
@@ -137,7 +129,7 @@ def muted_until(silences: Iterable[Mapping[str, Any]], now: datetime) -> dict[st
         rule = s.get("rule")
         if rule is None or s.get("key") is not None or not in_force(s, now):
             continue
-        known, end = _at(muted.get(str(rule))), _at(s["until"])
+        known, end = moment(muted.get(str(rule))), moment(s["until"])
         if known is None or (end is not None and end > known):
             muted[str(rule)] = str(s["until"])
     return muted
