@@ -4,6 +4,7 @@ print: JSON text areas, numbers as text, silences by span or exact time, rules m
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from tasktrail_api.domain.errors import BadRequest
@@ -64,7 +65,7 @@ def test_optional_text() -> None:
 
 def test_a_rule_is_muted_by_a_silence_of_the_whole_rule_in_force() -> None:
     later, latest = "2030-01-31T13:00:00.000Z", "2030-01-31T15:00:00.000Z"
-    silences = [
+    silences: list[dict[str, Any]] = [
         {"rule": "r1", "key": None, "until": later},
         {"rule": "r1", "key": None, "until": latest},
         {"rule": "r1", "key": None, "until": later},
