@@ -193,6 +193,11 @@ async def test_every_role_reads_incidents_rules_and_channels(
     assert SECRET not in html and MASK in html  # the channel's secret is never shown
     expected = ADMIN_BUTTONS - {"alert-delete-silence"} if browser.role == "admin" else set()
     assert actions_in(html) == expected
+    rest_view = await browser.client.get("/monitor/alerts/incidents/inc-firing", headers=AUTH)
+    deliveries = rest_view.json()["data"]["incident"]["deliveries"]  # the same use case
+    assert [(d["id"], d["state"], d["code"], d["attempts"]) for d in deliveries] == [
+        ("d1", "delivered", 200, 2)
+    ]
 
 
 async def test_incidents_filter_by_state_and_rule(browser: Browser, alerting: Doc) -> None:
