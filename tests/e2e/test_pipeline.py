@@ -10,7 +10,8 @@ from __future__ import annotations
 import contextlib
 import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -34,6 +35,9 @@ class Stack:
     token: str
     client: Celery
     services: dict[str, ServiceProcess]
+    env: dict[str, str] = field(default_factory=dict)
+    """What the services run with: a test starts another service (the notifier) with it."""
+    logs: Path | None = None
 
     def get(self, path: str, **params: Any) -> Any:
         response = httpx.get(
@@ -81,7 +85,7 @@ def stack(
                 concurrency=3,
             ),
         ):
-            yield Stack(services.url("api"), token, client, services.processes)
+            yield Stack(services.url("api"), token, client, services.processes, env, logs)
 
 
 def test_services_run_as_separate_processes(stack: Stack) -> None:

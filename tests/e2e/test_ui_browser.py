@@ -5,11 +5,14 @@ buttons whose forged request is refused, the chart, and axe-core's accessibility
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
 import json
 import os
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +24,12 @@ from selenium.common.exceptions import StaleElementReferenceException, WebDriver
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
+from tasktrail_devstack.services import running_services
 
 from tests.e2e.browser import browser_factory, new_browser  # noqa: F401
 from tests.e2e.test_pipeline import Stack, stack  # noqa: F401
+from tests.integration.notifier.receivers import Receiver, receiving
 
 pytestmark = pytest.mark.e2e
 WAIT = 45
@@ -316,6 +321,77 @@ def test_the_metrics_and_worker_pages_in_the_browser(
     assert pool[0].get_attribute("data-pool")  # prefork, solo, threads...
     assert css(driver, 'li[data-registered^="demo.add"]') and css(driver, "li[data-queue]")
     assert not serious_violations(driver)
+
+
+@contextlib.contextmanager
+def receiver_in_a_thread() -> Iterator[Receiver]:
+    """The notifier tests' HTTP receiver, on an event loop of its own thread (these tests
+    drive the browser synchronously)."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    served = receiving()
+    try:
+        yield asyncio.run_coroutine_threadsafe(served.__aenter__(), loop).result(10)
+    finally:
+        asyncio.run_coroutine_threadsafe(served.__aexit__(None, None, None), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+def fill(driver: webdriver.Chrome, form: str, values: dict[str, str]) -> None:
+    """Open the ``<details>`` holding ``form`` and type ``values`` into its fields."""
+    details = driver.find_element(By.CSS_SELECTOR, f'details:has(form[action="{form}"])')
+    if not details.get_attribute("open"):
+        details.find_element(By.TAG_NAME, "summary").click()
+    for name, value in values.items():
+        field = details.find_element(By.NAME, name)
+        if field.tag_name == "select":
+            Select(field).select_by_value(value)
+        else:
+            field.clear()
+            field.send_keys(value)
+
+
+def test_an_admin_makes_a_webhook_channel_and_a_rule_and_sends_a_test(
+    stack: Stack, ui_tokens: dict[str, str], browser_factory: list[webdriver.Chrome],  # noqa: F811
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    """The Alerts page's forms, then "Send test" through a real notifier process to a local
+    webhook receiver: the page shows what the receiver answered."""
+    assert stack.logs is not None
+    with (
+        receiver_in_a_thread() as hook,
+        running_services(("notifier",), stack.env, stack.logs),
+    ):
+        driver = open_as(browser_factory, tmp_path, stack, ui_tokens["admin"])
+        driver.get(f"{stack.api}/ui/alerts")
+        config = json.dumps({"url": f"{hook.url}/hook", "secret": "browser-secret"})
+        fill(driver, "/ui/alerts/channels", {"name": "ops-hook", "type": "webhook",
+                                             "config": config})  # fmt: skip
+        driver.find_element(By.CSS_SELECTOR, 'button[data-action="alert-create-channel"]').click()
+        row = wait_for(driver, lambda d: css(d, 'tr[data-channel][data-type="webhook"]'))[0]
+        channel = row.get_attribute("data-channel")
+        assert "browser-secret" not in driver.page_source  # kept, never shown again
+
+        fill(driver, "/ui/alerts/rules", {"name": "browser failures", "kind": "task_failed",
+                                          "filter": '{"name": "demo.fail"}'})  # fmt: skip
+        driver.find_element(By.CSS_SELECTOR, f'input[name=channels][value="{channel}"]').click()
+        driver.find_element(By.CSS_SELECTOR, 'button[data-action="alert-create-rule"]').click()
+        rule = wait_for(driver, lambda d: css(d, 'tr[data-rule][data-kind="task_failed"]'))[0]
+        assert "ops-hook" in rule.text and "demo.fail" in rule.text
+
+        test = f'tr[data-channel="{channel}"] button[data-action="alert-test"]'
+        driver.find_element(By.CSS_SELECTOR, test).click()
+        shown = wait_for(driver, lambda d: css(d, "[data-test-outcome]"))[0]
+        assert shown.get_attribute("data-test-outcome") == "ok", shown.text
+        assert "answer 200, 1 attempt" in shown.text
+        assert not serious_violations(driver)
+    [sent] = hook.requests
+    body = sent.json()
+    assert body["test"] is True and body["status"] == "firing"
+    assert sent.headers["x-tasktrail-signature"].startswith("sha256=")
 
 
 @pytest.mark.skipif(

@@ -82,7 +82,7 @@ def _done(request: Request, who: Caller, action: Action, outcome: Any, back: str
     return page("done.html", **base(request, who, "tasks"), **context)
 
 
-async def _form(request: Request) -> dict[str, str]:
+async def form_fields(request: Request) -> dict[str, str]:
     form = await request.form()
     return {k: v for k, v in form.items() if isinstance(v, str)}
 
@@ -120,7 +120,7 @@ async def bulk_action(request: Request, who: Acting, use_cases: UseCasesDep) -> 
     """Revoke or retry the selected tasks; revoking more than one asks for their number."""
     form = await request.form()
     ids = [i for i in form.getlist("ids") if isinstance(i, str) and i][:MAX_REVOKED]
-    fields = await _form(request)
+    fields = await form_fields(request)
     action = ACTIONS.get(fields.get("action", ""))
     if action is None or action.target != "task" or not ids:
         raise BadRequest.field("ids", "select tasks and an action")
@@ -144,7 +144,7 @@ async def worker_action(
 ) -> HTMLResponse:
     action = _permitted(who, name, "worker")
     worker = await use_cases.workers.get(worker_id, who.scope)
-    fields = await _form(request)
+    fields = await form_fields(request)
     host = worker["name"]
     if action.destructive and fields.get("confirm", "").strip() != host:
         confirm = {"what": f"worker {host}", "word": host, "items": [host]}
@@ -159,7 +159,7 @@ async def worker_action(
 @router.post("/ui/queues/purge")
 async def purge(request: Request, who: Acting, use_cases: UseCasesDep) -> HTMLResponse:
     allowed(who, PURGE.role)
-    fields = await _form(request)
+    fields = await form_fields(request)
     queue = fields.get("queue", "").strip()
     if not queue:
         raise BadRequest.field("queue", "required")
@@ -174,7 +174,7 @@ async def purge(request: Request, who: Acting, use_cases: UseCasesDep) -> HTMLRe
 @router.post("/ui/tokens")
 async def create_token(request: Request, who: Acting, use_cases: UseCasesDep) -> HTMLResponse:
     allowed(who, Role.admin)
-    fields = await _form(request)
+    fields = await form_fields(request)
     body = parsed(TokenRequest, {"name": fields.get("name"), "role": fields.get("role")})
     org = body.target_org(who.principal)
     secret, _ = await use_cases.tokens.create(body.name, body.role, who.principal, org)

@@ -44,14 +44,18 @@ def readable(value: Any) -> Readable | None:
     return Readable(raw=raw, pretty=pretty, cut=cut)
 
 
-def _at(task: Mapping[str, Any], name: str) -> datetime | None:
-    value = task.get(name)
+def moment(value: Any) -> datetime | None:
+    """A time as the use cases show it (ISO 8601, ``Z`` for UTC); ``None`` if it is not one."""
     if not isinstance(value, str):
         return None
     try:
         return datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
+
+
+def _at(task: Mapping[str, Any], name: str) -> datetime | None:
+    return moment(task.get(name))
 
 
 @dataclass(frozen=True, slots=True)

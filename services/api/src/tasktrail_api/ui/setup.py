@@ -17,7 +17,7 @@ from tasktrail_shared.changes import ChangeNotice
 from tasktrail_api import envelope
 from tasktrail_api.domain.errors import DomainError
 from tasktrail_api.settings import Settings
-from tasktrail_api.ui import actions, pages
+from tasktrail_api.ui import actions, alerts, pages
 from tasktrail_api.ui.live import LiveHub
 from tasktrail_api.ui.render import STATIC, failed_page
 from tasktrail_api.ui.security import LoginRequired, UiHeaders, is_ui_path
@@ -55,6 +55,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(UiHeaders)
     app.mount("/ui/static", StaticFiles(directory=STATIC), name="ui-static")
     app.include_router(actions.router)
+    app.include_router(alerts.router)
     app.include_router(pages.router)
 
 

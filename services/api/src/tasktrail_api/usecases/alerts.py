@@ -323,7 +323,22 @@ class Alerts:
 
     async def incident(self, incident_id: str, caller: Principal) -> Doc:
         doc = await self._owned(INCIDENT, incident_id, caller)
-        deliveries = await self._store.find(
-            alerts.ALERT_DELIVERIES, {"incident": incident_id}, MAX_LIST, False
-        )
-        return {**show_incident(doc), "deliveries": [show_delivery(d) for d in deliveries]}
+        deliveries = await self._deliveries([incident_id])
+        return {**show_incident(doc), "deliveries": deliveries.get(incident_id, [])}
+
+    async def with_deliveries(self, incidents: list[Doc]) -> list[Doc]:
+        """``incidents`` (as :meth:`incidents` shows them, so already the caller's) each with
+        its ``deliveries``, read in one query for them all rather than one per incident."""
+        deliveries = await self._deliveries([i["id"] for i in incidents])
+        return [{**i, "deliveries": deliveries.get(i["id"], [])} for i in incidents]
+
+    async def _deliveries(self, incident_ids: list[str]) -> dict[str, list[Doc]]:
+        """Each incident's deliveries, oldest first, by incident id."""
+        if not incident_ids:
+            return {}
+        query = {"incident": {"$in": incident_ids}}
+        found = await self._store.find(alerts.ALERT_DELIVERIES, query, MAX_LIST, False)
+        grouped: dict[str, list[Doc]] = {}
+        for doc in found:
+            grouped.setdefault(str(doc["incident"]), []).append(show_delivery(doc))
+        return grouped
