@@ -1,14 +1,18 @@
 """Ingest benchmark: tasktrail's collector and Flower side by side on one Redis firehose.
 
-For each rate step, publisher processes push Celery event traffic (``task.sent`` messages
-and ``task.multi`` lists, as Celery does, plus worker heartbeats) onto the Redis event fanout;
-one Python process tops out near 90,000 events/s here, so steps above ``--per-publisher``
-are split over several.
+For each message shape and rate step, publisher processes push Celery event traffic
+(``task.sent`` messages and the workers' events, plus worker heartbeats) onto the Redis event
+fanout. The shape is the number of events a worker puts in one message: 1 (each event alone
+under its own routing key), 3 (a ``task.multi`` per task, as a lightly loaded worker flushes)
+or 24 (a full ``task.multi`` buffer); with the ``task.sent`` message of each task, that is
+1, 2 and 3.6 events per message on average. A publisher process is given at most
+``--per-publisher`` messages/s; faster steps are split over several.
 The collector's intake is counted in JetStream (per subject: a ``task.multi`` message holds
-``MULTI`` events); Flower's from its ``flower_events_total`` metric, which counts task events
-only, so the table compares task events. Both subscribe to the same channel at once.
+as many events as the shape says); Flower's from its ``flower_events_total`` metric, which
+counts task events only, so the table compares task events. Both subscribe to the same
+channel at once, and each step's rate is in task events/s.
 
-    python -m bench.ingest [--rates 5000,10000,20000,50000] [--seconds 5] [--repeat 3]
+    python -m bench.ingest [--per-message 1,3,24] [--rates 5000,10000,20000] [--repeat 3]
 
 With ``--repeat``, every step runs that many times and the summary gives medians.
 """
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import multiprocessing as mp
 import os
 import statistics
@@ -31,18 +36,35 @@ import redis
 from tasktrail_devstack.processes import ServiceProcess, find_binary
 from tasktrail_devstack.servers import NatsServer, RedisServer, free_port
 
-from bench.firehose import MULTI, Firehose
+from bench.firehose import Firehose
 
 APP = "bench"
 TICK = 0.01
+DEFAULT_RATES = "5000,10000,15000,20000,50000,75000,100000"
 
 
-def publish_step(url: str, rate: int, seconds: float, queue: mp.Queue) -> None:  # type: ignore[type-arg]
+EVENTS_PER_TASK = 4
+"""sent, received, started, succeeded"""
+
+
+def events_per_message(per_message: int) -> float:
+    """Average task events per message of a shape: one ``task.sent`` per task, then the
+    worker's three events in messages of ``per_message``."""
+    return EVENTS_PER_TASK / (1 + (EVENTS_PER_TASK - 1) / per_message)
+
+
+def publish_step(
+    url: str,
+    rate: int,
+    seconds: float,
+    per_message: int,
+    queue: mp.Queue,  # type: ignore[type-arg]
+) -> None:
     """Runs in its own process: pre-build the step, then publish it on a 10 ms schedule."""
-    hose = Firehose()
+    hose = Firehose(per_message=per_message)
     client = redis.Redis.from_url(url)
     ticks = int(seconds / TICK)
-    per_tick_tasks = rate * TICK / 4
+    per_tick_tasks = rate * TICK / EVENTS_PER_TASK
     batches = []
     task_events = 0
     owed = 0.0
@@ -68,7 +90,7 @@ def publish_step(url: str, rate: int, seconds: float, queue: mp.Queue) -> None: 
     queue.put((task_events, elapsed))
 
 
-async def collector_events(nats_url: str) -> int:
+async def collector_events(nats_url: str, per_message: int) -> int:
     """Task events stored in the stream (heartbeats excluded, as Flower's metric does)."""
     nc = await nats.connect(nats_url)
     try:
@@ -79,8 +101,8 @@ async def collector_events(nats_url: str) -> int:
     total = 0
     for subject, n in counts.items():
         if subject.endswith(".task.multi"):
-            total += n * MULTI
-        elif subject.endswith(".task.sent"):
+            total += n * per_message
+        elif ".task." in subject:
             total += n
     return total
 
@@ -100,6 +122,15 @@ def flower_events(port: int) -> int:
     )
 
 
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -109,6 +140,7 @@ def rss_mb(pid: int) -> float:
 
 @dataclass
 class Step:
+    per_message: int
     rate: int
     achieved: float
     sent: int
@@ -116,15 +148,20 @@ class Step:
     flower: int
     collector_rss: float
     flower_rss: float
+    collector_cpu: float
+    """CPU seconds the collector used during the step."""
+    flower_cpu: float
 
 
-async def settle(nats_url: str, flower_port: int, base: tuple[int, int]) -> tuple[int, int]:
+async def settle(
+    nats_url: str, flower_port: int, base: tuple[int, int], per_message: int
+) -> tuple[int, int]:
     """Wait until both counts stop moving (up to 20 s), then return the step's intake."""
     last = (-1, -1)
     stable_since = time.monotonic()
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        now = (await collector_events(nats_url), flower_events(flower_port))
+        now = (await collector_events(nats_url, per_message), flower_events(flower_port))
         if now[1] < 0:  # no answer from Flower: not a reading
             await asyncio.sleep(0.25)
             continue
@@ -136,13 +173,15 @@ async def settle(nats_url: str, flower_port: int, base: tuple[int, int]) -> tupl
     return last[0] - base[0], last[1] - base[1]
 
 
-def run_publishers(url: str, rate: int, seconds: float, per_publisher: int) -> tuple[int, float]:
+def run_publishers(
+    url: str, rate: int, seconds: float, per_message: int, per_publisher: int
+) -> tuple[int, float]:
     """Publish one step from as many processes as the rate needs; (task events, seconds)."""
-    count = max(1, -(-rate // per_publisher))
+    count = max(1, math.ceil(rate / events_per_message(per_message) / per_publisher))
     context = mp.get_context("spawn")
     queue: mp.Queue = context.Queue()  # type: ignore[type-arg]
     procs = [
-        context.Process(target=publish_step, args=(url, rate // count, seconds, queue))
+        context.Process(target=publish_step, args=(url, rate // count, seconds, per_message, queue))
         for _ in range(count)
     ]
     for proc in procs:
@@ -153,9 +192,50 @@ def run_publishers(url: str, rate: int, seconds: float, per_publisher: int) -> t
     return sum(r[0] for r in results), max(r[1] for r in results)
 
 
+@dataclass
+class Stack:
+    """The servers and the two subscribers one benchmark run measures."""
+
+    redis_url: str
+    nats_url: str
+    flower_port: int
+    collector_pid: int
+    flower_pid: int
+
+
+async def measure_step(
+    stack: Stack, per_message: int, rate: int, seconds: float, per_publisher: int
+) -> Step:
+    """One step: wait for quiet, publish, wait until both intakes stop moving."""
+    base = await settle(stack.nats_url, stack.flower_port, (0, 0), per_message)
+    cpu = cpu_seconds(stack.collector_pid), cpu_seconds(stack.flower_pid)
+    sent, elapsed = await asyncio.to_thread(
+        run_publishers, stack.redis_url, rate, seconds, per_message, per_publisher
+    )
+    got_collector, got_flower = await settle(stack.nats_url, stack.flower_port, base, per_message)
+    return Step(
+        per_message,
+        rate,
+        sent / elapsed,
+        sent,
+        got_collector,
+        got_flower,
+        rss_mb(stack.collector_pid),
+        rss_mb(stack.flower_pid),
+        cpu_seconds(stack.collector_pid) - cpu[0],
+        cpu_seconds(stack.flower_pid) - cpu[1],
+    )
+
+
 async def run(
-    rates: list[int], seconds: float, workdir: Path, repeat: int = 1, per_publisher: int = 60_000
+    shapes: list[int],
+    rates: list[int],
+    seconds: float,
+    workdir: Path,
+    repeat: int = 1,
+    per_publisher: int = 15_000,
 ) -> list[Step]:
+    """Every shape, every rate (``repeat`` times), against one collector and one Flower."""
     steps: list[Step] = []
     with (
         RedisServer(workdir / "redis") as redis_server,
@@ -167,6 +247,7 @@ async def run(
             "TASKTRAIL_APP": APP,
             "TASKTRAIL_COLLECTOR_HEALTH_PORT": str(free_port()),
             "TASKTRAIL_LOG_LEVEL": "WARNING",
+            "TASKTRAIL_COLLECTOR_SPOOL_DIR": str(workdir / "spool"),
         }
         flower_port = free_port()
         collector = ServiceProcess(
@@ -191,84 +272,108 @@ async def run(
             )
             flower.wait_until("flower metrics", lambda: flower_events(flower_port) >= 0, 30)
             await asyncio.sleep(2)  # Flower subscribes to the event channel after start-up
-            for rate in [r for _ in range(repeat) for r in rates]:
-                base = await settle(nats_server.url, flower_port, (0, 0))
-                sent, elapsed = await asyncio.to_thread(
-                    run_publishers, redis_server.url, rate, seconds, per_publisher
-                )
-                got_collector, got_flower = await settle(nats_server.url, flower_port, base)
-                steps.append(
-                    Step(
-                        rate,
-                        sent / elapsed,
-                        sent,
-                        got_collector,
-                        got_flower,
-                        rss_mb(collector.pid),
-                        rss_mb(flower.pid),
+            stack = Stack(redis_server.url, nats_server.url, flower_port, collector.pid, flower.pid)
+            for per_message in shapes:
+                for rate in [r for _ in range(repeat) for r in rates]:
+                    steps.append(
+                        await measure_step(stack, per_message, rate, seconds, per_publisher)
                     )
-                )
-                print(_row(steps[-1]), flush=True)
+                    print(_row(steps[-1]), flush=True)
     return steps
 
 
 HEADER = (
-    f"{'target ev/s':>11} {'task ev/s':>10} {'sent':>9} {'collector':>10} {'flower':>10} "
-    f"{'coll %':>7} {'flower %':>8} {'coll MB':>8} {'flower MB':>9}"
+    f"{'ev/msg':>6} {'target ev/s':>11} {'task ev/s':>10} {'sent':>9} {'collector':>10} "
+    f"{'flower':>10} {'coll %':>7} {'flower %':>8} {'coll MB':>8} {'flower MB':>9} "
+    f"{'coll us/ev':>10} {'flower us/ev':>12}"
 )
 
 
 def _row(s: Step) -> str:
     return (
-        f"{s.rate:>11,} {s.achieved:>10,.0f} {s.sent:>9,} {s.collector:>10,} {s.flower:>10,} "
+        f"{s.per_message:>6} {s.rate:>11,} {s.achieved:>10,.0f} {s.sent:>9,} "
+        f"{s.collector:>10,} {s.flower:>10,} "
         f"{100 * s.collector / s.sent:>6.1f}% {100 * s.flower / s.sent:>7.1f}% "
-        f"{s.collector_rss:>8.0f} {s.flower_rss:>9.0f}"
+        f"{s.collector_rss:>8.0f} {s.flower_rss:>9.0f} "
+        f"{per_event(s.collector_cpu, s.collector):>10.1f} "
+        f"{per_event(s.flower_cpu, s.flower):>12.1f}"
     )
 
 
-def lossless(steps: list[Step], pick: str) -> float:
-    """The highest target rate at which every run took in everything sent."""
-    rates = sorted({s.rate for s in steps})
-    ok = [r for r in rates if all(getattr(s, pick) >= s.sent for s in steps if s.rate == r)]
-    return float(max(ok)) if ok else 0.0
+def per_event(cpu: float, events: int) -> float:
+    """CPU microseconds per task event taken in (heartbeats, a few per step, included)."""
+    return 1e6 * cpu / events if events else float("nan")
+
+
+def lossless(steps: list[Step], pick: str) -> int:
+    """The highest target rate up to which every run, at it and at every lower rate, took in
+    everything sent (a loss at a lower rate is not made good by luck at a higher one)."""
+    best = 0
+    for rate in sorted({s.rate for s in steps}):
+        if not all(getattr(s, pick) >= s.sent for s in steps if s.rate == rate):
+            break
+        best = rate
+    return best
 
 
 def summary(steps: list[Step]) -> list[str]:
-    """Per target rate: medians over the runs of the achieved rate and of each intake."""
-    lines = [f"{'target ev/s':>11} {'runs':>4} {'task ev/s':>10} {'coll %':>7} {'flower %':>8}"]
-    for rate in sorted({s.rate for s in steps}):
-        runs = [s for s in steps if s.rate == rate]
+    """Per shape and target rate: medians over the runs of the achieved rate and intakes."""
+    lines = [
+        f"{'ev/msg':>6} {'target ev/s':>11} {'runs':>4} {'task ev/s':>10} "
+        f"{'coll %':>7} {'flower %':>8}"
+    ]
+    for shape, rate in sorted({(s.per_message, s.rate) for s in steps}):
+        runs = [s for s in steps if s.rate == rate and s.per_message == shape]
         coll = statistics.median(100 * s.collector / s.sent for s in runs)
         flower = statistics.median(100 * s.flower / s.sent for s in runs)
         achieved = statistics.median(s.achieved for s in runs)
-        lines.append(f"{rate:>11,} {len(runs):>4} {achieved:>10,.0f} {coll:>6.1f}% {flower:>7.1f}%")
+        lines.append(
+            f"{shape:>6} {rate:>11,} {len(runs):>4} {achieved:>10,.0f} "
+            f"{coll:>6.1f}% {flower:>7.1f}%"
+        )
+    return lines
+
+
+def ratios(steps: list[Step]) -> list[str]:
+    """Per shape: the highest lossless rate of each, and the collector's over Flower's."""
+    lines = [
+        f"{'ev/msg':>6} {'avg ev/msg':>10} {'collector lossless':>18} "
+        f"{'Flower lossless':>15} {'ratio':>6}"
+    ]
+    for shape in sorted({s.per_message for s in steps}):
+        mine = [s for s in steps if s.per_message == shape]
+        coll, flower = lossless(mine, "collector"), lossless(mine, "flower")
+        ratio = f"{coll / flower:.1f}x" if flower else "n/a"
+        top = "" if coll < max(s.rate for s in mine) else " (top step: more not tried)"
+        lines.append(
+            f"{shape:>6} {events_per_message(shape):>10.1f} {coll:>18,} {flower:>15,} "
+            f"{ratio:>6}{top}"
+        )
     return lines
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rates", default="10000,20000,40000,60000,80000")
+    parser.add_argument("--per-message", default="1,3,24", help="events per worker message")
+    parser.add_argument("--rates", default=DEFAULT_RATES, help="task events/s, per step")
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--repeat", type=int, default=1)
-    parser.add_argument("--per-publisher", type=int, default=60_000)
+    parser.add_argument(
+        "--per-publisher", type=int, default=15_000, help="messages/s one publisher sends"
+    )
     args = parser.parse_args(argv)
+    shapes = [int(n) for n in args.per_message.split(",")]
     rates = [int(r) for r in args.rates.split(",")]
     print(f"ingest: {args.seconds:.0f} s per step, {os.cpu_count()} cores, {args.repeat} run(s)")
     print(HEADER, flush=True)
     with tempfile.TemporaryDirectory(prefix="tasktrail-bench-") as tmp:
-        steps = asyncio.run(run(rates, args.seconds, Path(tmp), args.repeat, args.per_publisher))
+        steps = asyncio.run(
+            run(shapes, rates, args.seconds, Path(tmp), args.repeat, args.per_publisher)
+        )
     if args.repeat > 1:
         print("\n".join(summary(steps)))
-    best_collector, best_flower = lossless(steps, "collector"), lossless(steps, "flower")
-    print(
-        f"highest lossless rate: collector {best_collector:,.0f} ev/s, "
-        f"Flower {best_flower:,.0f} ev/s",
-        end="",
-    )
-    if best_flower:
-        print(f", ratio {best_collector / best_flower:.1f}x")
-    else:
-        print()
+    print("highest lossless rate (task events/s) per message shape:")
+    print("\n".join(ratios(steps)))
     loss = [100 * (1 - s.flower / s.sent) for s in steps]
     print(f"Flower median loss over the steps: {statistics.median(loss):.1f}%")
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import secrets
 import tempfile
 import time
@@ -29,22 +28,8 @@ from tasktrail_devstack.servers import MongoServer, NatsServer, RedisServer, fre
 from tasktrail_shared.changes import ChangeNotice, change_subject
 
 from bench.api import Task
-from bench.ingest import flower_events
+from bench.ingest import cpu_seconds, flower_events, rss_mb
 from bench.seeded import feed_flower, load_mongo, make_tasks, timings
-
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 async def fan_out(
