@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 
 from tasktrail_shared import logs
 from tasktrail_shared.health import serve_health
@@ -16,6 +17,7 @@ async def _main(stop: asyncio.Event) -> None:
     settings = Settings()
     logs.setup("collector", settings.log_level)
     collector = await bootstrap(settings)
+    tune_garbage_collection()
     server = None
     if settings.collector_health_port:
         server = await serve_health(
@@ -29,6 +31,21 @@ async def _main(stop: asyncio.Event) -> None:
     finally:
         if server is not None:
             server.close()
+
+
+GC_THRESHOLD = 50_000
+"""Container allocations between young-generation collections (CPython's default: 700)."""
+
+
+def tune_garbage_collection() -> None:
+    """Every message makes a few short-lived tuples (the reply, the encoded message, its
+    in-flight entry); at CPython's default threshold the cyclic collector ran every few
+    hundred messages and walked the outbox and the in-flight table each time, some 5 % of
+    the CPU at 30,000 messages/s. Nothing the collector makes per message forms a cycle, so
+    collections can be rare; what start-up made is frozen out of them altogether."""
+    gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(GC_THRESHOLD, older, oldest)
 
 
 def main() -> None:
