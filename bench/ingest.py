@@ -190,6 +190,10 @@ class Step:
     sent: int
     collector: int
     flower: int
+    collector_tail: float
+    """Seconds after the publishers finished until the collector's count stopped moving:
+    how far behind the traffic it was at the end (within the 0.25 s of a poll)."""
+    flower_tail: float
     collector_rss: float
     flower_rss: float
     collector_cpu: float
@@ -197,24 +201,35 @@ class Step:
     flower_cpu: float
 
 
+@dataclass
+class Intake:
+    """What each subscriber took in during a step, and when its count last moved."""
+
+    counts: tuple[int, int]
+    moved: tuple[float, float]
+    """``time.monotonic()`` of the last change of the collector's and of Flower's count."""
+
+
 async def settle(
     nats_url: str, flower_port: int, base: tuple[int, int], per_message: int
-) -> tuple[int, int]:
+) -> Intake:
     """Wait until both counts stop moving (up to 20 s), then return the step's intake."""
     last = (-1, -1)
-    stable_since = time.monotonic()
+    moved = [time.monotonic()] * 2
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         now = (await collector_events(nats_url, per_message), flower_events(flower_port))
         if now[1] < 0:  # no answer from Flower: not a reading
             await asyncio.sleep(0.25)
             continue
-        if now != last:
-            last, stable_since = now, time.monotonic()
-        elif time.monotonic() - stable_since > 1.5:
+        for i in (0, 1):
+            if now[i] != last[i]:
+                moved[i] = time.monotonic()
+        last = now
+        if time.monotonic() - max(moved) > 1.5:
             break
         await asyncio.sleep(0.25)
-    return last[0] - base[0], last[1] - base[1]
+    return Intake((last[0] - base[0], last[1] - base[1]), (moved[0], moved[1]))
 
 
 def run_publishers(
@@ -251,19 +266,22 @@ async def measure_step(
     stack: Stack, per_message: int, rate: int, seconds: float, per_publisher: int
 ) -> Step:
     """One step: wait for quiet, publish, wait until both intakes stop moving."""
-    base = await settle(stack.nats_url, stack.flower_port, (0, 0), per_message)
+    base = (await settle(stack.nats_url, stack.flower_port, (0, 0), per_message)).counts
     cpu = cpu_seconds(stack.collector_pid), cpu_seconds(stack.flower_pid)
     sent, elapsed = await asyncio.to_thread(
         run_publishers, stack.redis_url, rate, seconds, per_message, per_publisher
     )
-    got_collector, got_flower = await settle(stack.nats_url, stack.flower_port, base, per_message)
+    published = time.monotonic()
+    got = await settle(stack.nats_url, stack.flower_port, base, per_message)
     return Step(
         per_message,
         rate,
         sent / elapsed,
         sent,
-        got_collector,
-        got_flower,
+        got.counts[0],
+        got.counts[1],
+        max(0.0, got.moved[0] - published),
+        max(0.0, got.moved[1] - published),
         rss_mb(stack.collector_pid),
         rss_mb(stack.flower_pid),
         cpu_seconds(stack.collector_pid) - cpu[0],
@@ -329,7 +347,7 @@ async def run(
 HEADER = (
     f"{'ev/msg':>6} {'target ev/s':>11} {'task ev/s':>10} {'sent':>9} {'collector':>10} "
     f"{'flower':>10} {'coll %':>7} {'flower %':>8} {'coll MB':>8} {'flower MB':>9} "
-    f"{'coll us/ev':>10} {'flower us/ev':>12}"
+    f"{'coll us/ev':>10} {'flower us/ev':>12} {'coll tail s':>11} {'flower tail s':>13}"
 )
 
 
@@ -340,7 +358,8 @@ def _row(s: Step) -> str:
         f"{100 * s.collector / s.sent:>6.1f}% {100 * s.flower / s.sent:>7.1f}% "
         f"{s.collector_rss:>8.0f} {s.flower_rss:>9.0f} "
         f"{per_event(s.collector_cpu, s.collector):>10.1f} "
-        f"{per_event(s.flower_cpu, s.flower):>12.1f}"
+        f"{per_event(s.flower_cpu, s.flower):>12.1f} "
+        f"{s.collector_tail:>11.1f} {s.flower_tail:>13.1f}"
     )
 
 
@@ -349,14 +368,28 @@ def per_event(cpu: float, events: int) -> float:
     return 1e6 * cpu / events if events else float("nan")
 
 
+TAIL_LIMIT = 1.0
+"""A subscriber still taking in this long after the publishers stopped was that far behind
+the traffic: it held the rate only on the broker's buffer (Redis keeps up to 32 MB for a
+slow subscriber before it cuts it off), which a longer burst would overflow."""
+
+
+def kept_up(step: Step, pick: str) -> bool:
+    """Everything sent taken in, and no more than ``TAIL_LIMIT`` behind at the end."""
+    taken: int = getattr(step, pick)
+    tail: float = getattr(step, f"{pick}_tail")
+    return taken >= step.sent and tail <= TAIL_LIMIT
+
+
 def lossless(steps: list[Step], pick: str) -> int:
-    """The highest target rate up to which every run, at it and at every lower rate, took in
-    everything sent (a loss at a lower rate is not made good by luck at a higher one)."""
+    """The highest target rate up to which every run, at it and at every lower rate, kept up
+    (a loss at a lower rate is not made good by luck at a higher one)."""
     best = 0
     for rate in sorted({s.rate for s in steps}):
-        if not all(getattr(s, pick) >= s.sent for s in steps if s.rate == rate):
+        runs = [s for s in steps if s.rate == rate]
+        if not all(kept_up(s, pick) for s in runs):
             break
-        best = rate
+        best = int(min(s.achieved for s in runs))  # what the publishers reached, not the aim
     return best
 
 
@@ -388,7 +421,12 @@ def ratios(steps: list[Step]) -> list[str]:
         mine = [s for s in steps if s.per_message == shape]
         coll, flower = lossless(mine, "collector"), lossless(mine, "flower")
         ratio = f"{coll / flower:.1f}x" if flower else "n/a"
-        top = "" if coll < max(s.rate for s in mine) else " (top step: more not tried)"
+        top_rate = max(s.rate for s in mine)
+        top = (
+            " (top step: more not tried)"
+            if all(kept_up(s, "collector") for s in mine if s.rate == top_rate)
+            else ""
+        )
         lines.append(
             f"{shape:>6} {events_per_message(shape):>10.1f} {coll:>18,} {flower:>15,} "
             f"{ratio:>6}{top}"
@@ -400,7 +438,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--per-message", default="1,3,24", help="events per worker message")
     parser.add_argument("--rates", default=DEFAULT_RATES, help="task events/s, per step")
-    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument(
         "--per-publisher", type=int, default=15_000, help="messages/s one publisher sends"
