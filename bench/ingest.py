@@ -191,8 +191,8 @@ class Step:
     collector: int
     flower: int
     collector_tail: float
-    """Seconds after the publishers finished until the collector's count stopped moving:
-    how far behind the traffic it was at the end (within the 0.25 s of a poll)."""
+    """Seconds after the publishers finished until the collector stopped reading the
+    broker's backlog: how far behind the traffic it was (within the 0.25 s of a poll)."""
     flower_tail: float
     collector_rss: float
     flower_rss: float
@@ -201,35 +201,58 @@ class Step:
     flower_cpu: float
 
 
+def collector_received(port: int) -> int:
+    """Broker messages the collector has read (its ``received`` counter)."""
+    body = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).json()
+    return int(body["counters"]["received"])
+
+
+@dataclass
+class Stack:
+    """The servers and the two subscribers one benchmark run measures."""
+
+    redis_url: str
+    nats_url: str
+    flower_port: int
+    collector_port: int
+    collector_pid: int
+    flower_pid: int
+
+
 @dataclass
 class Intake:
-    """What each subscriber took in during a step, and when its count last moved."""
+    """What each subscriber took in during a step, and when its intake last moved."""
 
     counts: tuple[int, int]
+    """Task events in the stream, and in Flower's count."""
     moved: tuple[float, float]
-    """``time.monotonic()`` of the last change of the collector's and of Flower's count."""
+    """``time.monotonic()`` of the last change of the collector's reads from the broker and
+    of Flower's count: behind that, the subscriber was still reading the broker's backlog.
+    (The collector's own outbox may still be publishing then: that is held, not at risk.)"""
 
 
-async def settle(
-    nats_url: str, flower_port: int, base: tuple[int, int], per_message: int
-) -> Intake:
-    """Wait until both counts stop moving (up to 20 s), then return the step's intake."""
-    last = (-1, -1)
-    moved = [time.monotonic()] * 2
+async def settle(stack: Stack, base: tuple[int, int], per_message: int) -> Intake:
+    """Wait until every count stops moving (up to 20 s), then return the step's intake."""
+    last = (-1, -1, -1)
+    moved = [time.monotonic()] * 3
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        now = (await collector_events(nats_url, per_message), flower_events(flower_port))
-        if now[1] < 0:  # no answer from Flower: not a reading
-            await asyncio.sleep(0.25)
-            continue
-        for i in (0, 1):
+        now = (
+            collector_received(stack.collector_port),
+            flower_events(stack.flower_port),
+            await collector_events(stack.nats_url, per_message),
+        )
+        if now[1] < 0:  # no answer from Flower (it stalls under load): keep its last count
+            now = (now[0], last[1], now[2])
+            moved[1] = time.monotonic()  # busy, so still behind
+        for i in (0, 1, 2):
             if now[i] != last[i]:
                 moved[i] = time.monotonic()
         last = now
-        if time.monotonic() - max(moved) > 1.5:
+        if last[1] >= 0 and time.monotonic() - max(moved) > 1.5:
             break
         await asyncio.sleep(0.25)
-    return Intake((last[0] - base[0], last[1] - base[1]), (moved[0], moved[1]))
+    return Intake((last[2] - base[0], last[1] - base[1]), (moved[0], moved[1]))
 
 
 def run_publishers(
@@ -251,28 +274,17 @@ def run_publishers(
     return sum(r[0] for r in results), max(r[1] for r in results)
 
 
-@dataclass
-class Stack:
-    """The servers and the two subscribers one benchmark run measures."""
-
-    redis_url: str
-    nats_url: str
-    flower_port: int
-    collector_pid: int
-    flower_pid: int
-
-
 async def measure_step(
     stack: Stack, per_message: int, rate: int, seconds: float, per_publisher: int
 ) -> Step:
     """One step: wait for quiet, publish, wait until both intakes stop moving."""
-    base = (await settle(stack.nats_url, stack.flower_port, (0, 0), per_message)).counts
+    base = (await settle(stack, (0, 0), per_message)).counts
     cpu = cpu_seconds(stack.collector_pid), cpu_seconds(stack.flower_pid)
     sent, elapsed = await asyncio.to_thread(
         run_publishers, stack.redis_url, rate, seconds, per_message, per_publisher
     )
     published = time.monotonic()
-    got = await settle(stack.nats_url, stack.flower_port, base, per_message)
+    got = await settle(stack, base, per_message)
     return Step(
         per_message,
         rate,
@@ -334,7 +346,14 @@ async def run(
             )
             flower.wait_until("flower metrics", lambda: flower_events(flower_port) >= 0, 30)
             await asyncio.sleep(2)  # Flower subscribes to the event channel after start-up
-            stack = Stack(redis_server.url, nats_server.url, flower_port, collector.pid, flower.pid)
+            stack = Stack(
+                redis_server.url,
+                nats_server.url,
+                flower_port,
+                int(env["TASKTRAIL_COLLECTOR_HEALTH_PORT"]),
+                collector.pid,
+                flower.pid,
+            )
             for per_message in shapes:
                 for rate in [r for _ in range(repeat) for r in rates]:
                     steps.append(
