@@ -28,6 +28,7 @@ import socket
 import statistics
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -41,7 +42,7 @@ from bench.firehose import Firehose
 
 APP = "bench"
 TICK = 0.01
-DEFAULT_RATES = "5000,10000,15000,20000,50000,75000,100000"
+DEFAULT_RATES = "5000,7500,10000,12500,15000,20000,40000,60000,80000,100000"
 
 
 EVENTS_PER_TASK = 4
@@ -231,28 +232,34 @@ class Intake:
     (The collector's own outbox may still be publishing then: that is held, not at risk.)"""
 
 
-async def settle(stack: Stack, base: tuple[int, int], per_message: int) -> Intake:
-    """Wait until every count stops moving (up to 20 s), then return the step's intake."""
-    last = (-1, -1, -1)
-    moved = [time.monotonic()] * 3
-    deadline = time.monotonic() + 20
+Reading = Callable[[], Awaitable[int]]
+
+
+async def watch(read: Reading, quiet: float = 1.5, limit: float = 20) -> tuple[int, float]:
+    """Poll ``read`` until its value has not moved for ``quiet`` seconds (at most ``limit``);
+    the last value and the ``time.monotonic()`` of its last change. A negative reading (no
+    answer) counts as moving: a subscriber too busy to answer is still catching up."""
+    value, moved = -1, time.monotonic()
+    deadline = moved + limit
     while time.monotonic() < deadline:
-        now = (
-            collector_received(stack.collector_port),
-            flower_events(stack.flower_port),
-            await collector_events(stack.nats_url, per_message),
-        )
-        if now[1] < 0:  # no answer from Flower (it stalls under load): keep its last count
-            now = (now[0], last[1], now[2])
-            moved[1] = time.monotonic()  # busy, so still behind
-        for i in (0, 1, 2):
-            if now[i] != last[i]:
-                moved[i] = time.monotonic()
-        last = now
-        if last[1] >= 0 and time.monotonic() - max(moved) > 1.5:
+        now = await read()
+        if now < 0 or now != value:
+            value, moved = (value if now < 0 else now), time.monotonic()
+        elif time.monotonic() - moved > quiet:
             break
-        await asyncio.sleep(0.25)
-    return Intake((last[2] - base[0], last[1] - base[1]), (moved[0], moved[1]))
+        await asyncio.sleep(0.1)
+    return value, moved
+
+
+async def settle(stack: Stack, base: tuple[int, int], per_message: int) -> Intake:
+    """Watch the stream, the collector's broker reads and Flower's count, each on its own
+    (a stalled Flower must not delay the collector's readings), until all stop moving."""
+    stream, received, flower = await asyncio.gather(
+        watch(lambda: collector_events(stack.nats_url, per_message)),
+        watch(lambda: asyncio.to_thread(collector_received, stack.collector_port)),
+        watch(lambda: asyncio.to_thread(flower_events, stack.flower_port)),
+    )
+    return Intake((stream[0] - base[0], flower[0] - base[1]), (received[1], flower[1]))
 
 
 def run_publishers(
