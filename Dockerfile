@@ -2,7 +2,7 @@
 # The image of every tasktrail component, chosen by the build argument SERVICE. Build from the
 # repository root (the build context):
 #
-#   docker build --build-arg SERVICE=api -t tasktrail-api .          # or collector, projector, control, notifier
+#   docker build --build-arg SERVICE=api --build-arg PORT=8000 -t tasktrail-api .   # PORT: below
 #   docker build --build-arg SERVICE=devstack --build-arg DIRECTORY=devstack -t tasktrail-devstack .
 #
 # Each image holds only its own distribution and tasktrail-shared, installed from uv.lock, runs
@@ -60,48 +60,45 @@ COPY --from=builder /opt/venv /opt/venv
 
 USER 10001:10001
 
-# ---- one stage per component: where it listens, how it is probed, what it runs ----
-# The services listen on all interfaces of the container. No curl in slim images: the probes use
-# python's urllib. /readyz answers 503 while a dependency of the service is unreachable.
+# ---- service: what the five service images share: where they listen and how they are probed ----
+# Every service listens on all interfaces of its container. One ENV sets the listening host of
+# each (a service reads only its own settings' variables); the ports are the settings' defaults:
+# api 8000, collector 8001, projector 8002, control 8003, notifier 8004. PORT, passed with
+# SERVICE, is that port: exposed, and probed. No curl in slim images: the probe uses python's
+# urllib. /readyz answers 503 while a dependency of the service is unreachable.
+FROM runtime AS service
+ENV TASKTRAIL_API_HOST=0.0.0.0 \
+    TASKTRAIL_COLLECTOR_HEALTH_HOST=0.0.0.0 \
+    TASKTRAIL_PROJECTOR_HEALTH_HOST=0.0.0.0 \
+    TASKTRAIL_CONTROL_HEALTH_HOST=0.0.0.0 \
+    TASKTRAIL_NOTIFIER_HEALTH_HOST=0.0.0.0
+ARG PORT
+# For the probe's shell, which runs in the container: HEALTHCHECK sees no build arguments.
+ENV PROBE_PORT=${PORT}
+EXPOSE ${PORT}
+HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
+    CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:${PROBE_PORT}/readyz', timeout=4)"
+
+# ---- one stage per service: what it runs ----
 
 # The REST API (FastAPI on uvicorn).
-FROM runtime AS api
-ENV TASKTRAIL_API_HOST=0.0.0.0 TASKTRAIL_API_PORT=8000
-EXPOSE 8000
-HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
-    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=4)"]
+FROM service AS api
 CMD ["tasktrail-api"]
 
 # Reads Celery events from the broker and publishes them to JetStream.
-FROM runtime AS collector
-ENV TASKTRAIL_COLLECTOR_HEALTH_HOST=0.0.0.0 TASKTRAIL_COLLECTOR_HEALTH_PORT=8001
-EXPOSE 8001
-HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
-    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8001/readyz', timeout=4)"]
+FROM service AS collector
 CMD ["tasktrail-collector"]
 
 # Builds the MongoDB read models from the JetStream log.
-FROM runtime AS projector
-ENV TASKTRAIL_PROJECTOR_HEALTH_HOST=0.0.0.0 TASKTRAIL_PROJECTOR_HEALTH_PORT=8002
-EXPOSE 8002
-HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
-    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8002/readyz', timeout=4)"]
+FROM service AS projector
 CMD ["tasktrail-projector"]
 
 # Executes operator commands with Celery remote control.
-FROM runtime AS control
-ENV TASKTRAIL_CONTROL_HEALTH_HOST=0.0.0.0 TASKTRAIL_CONTROL_HEALTH_PORT=8003
-EXPOSE 8003
-HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
-    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8003/readyz', timeout=4)"]
+FROM service AS control
 CMD ["tasktrail-control"]
 
 # Evaluates alert rules over the log, opens and resolves incidents, delivers notifications.
-FROM runtime AS notifier
-ENV TASKTRAIL_NOTIFIER_HEALTH_HOST=0.0.0.0 TASKTRAIL_NOTIFIER_HEALTH_PORT=8004
-EXPOSE 8004
-HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
-    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8004/readyz', timeout=4)"]
+FROM service AS notifier
 CMD ["tasktrail-notifier"]
 
 # Development only (the compose `demo` profile): the demo Celery app, run as a worker (this

@@ -15,6 +15,9 @@ the same way, and it is stopped.
 
 The table shows each query's p50/p99 per size, its growth (p99 at the largest size over p99
 at the smallest; goal <= 1.5) and its p99 at the Flower size over Flower's (goal <= 1).
+At the largest size, the whole log is then projected again into empty databases, once by a
+second live projector (its own durable consumer) and once by ``tasktrail-projector rebuild``,
+and both rates are printed in events/s (``--no-replay`` skips it).
 Timings depend on the machine's load (printed); they are a measurement, not a test.
 
     python -m bench.api                              # 25k, 50k, 100k, 200k; Flower at 100k
@@ -24,6 +27,7 @@ Timings depend on the machine's load (printed); they are a measurement, not a te
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import math
 import os
@@ -46,10 +50,13 @@ from pymongo import MongoClient
 from tasktrail_api.domain.cursor import Cursor, encode_cursor
 from tasktrail_devstack.processes import ServiceProcess, find_binary
 from tasktrail_devstack.servers import MongoServer, NatsServer, RedisServer, free_port
+from tasktrail_projector.settings import LabelRule, Settings
 from tasktrail_shared import counts, mongo
 
 from bench.firehose import envelope
 from bench.ingest import flower_events, rss_mb
+from bench.rebuild import Rate, live_rate, rebuild_rate
+from bench.rebuild import report as report_rates
 
 STATES = ["SUCCESS"] * 40 + ["FAILURE"] * 4 + ["STARTED"] * 2 + ["PENDING"] * 2 + ["REVOKED"]
 NAMES = [f"scan.tasks.step{i}" for i in range(10)]
@@ -279,11 +286,24 @@ class Run:
     list_runs: int
     point_runs: int
     rate: float
+    replay: bool
     results: dict[int, dict[str, Timing]] = field(default_factory=dict)
     rss: dict[int, dict[str, float]] = field(default_factory=dict)
     flower: dict[str, Timing] = field(default_factory=dict)
     flower_rss: float = 0.0
     loaded: dict[int, float] = field(default_factory=dict)
+    replays: dict[str, Rate] = field(default_factory=dict)
+    """At the largest size: a second live projector catching up on the whole log, and the
+    rebuild over the same log, each into an empty database."""
+
+
+def embedded_servers(stack: ExitStack, work: Path) -> dict[str, str]:
+    """MongoDB-wire, NATS and Redis servers in ``work``, stopped with ``stack``: their URLs."""
+    return {
+        "mongo": stack.enter_context(MongoServer(work / "mongo")).url,
+        "nats": stack.enter_context(NatsServer(work / "nats")).url,
+        "redis": stack.enter_context(RedisServer(work / "redis")).url,
+    }
 
 
 def environment(servers: dict[str, str], token: str, port: int, work: Path) -> dict[str, str]:
@@ -319,8 +339,6 @@ def start_flower(redis_url: str, work: Path, max_tasks: int) -> tuple[ServicePro
 
 
 def stream_counter(nats_url: str) -> Callable[[], int]:
-    import asyncio
-
     import nats
 
     async def count() -> int:
@@ -366,11 +384,7 @@ def execute(run: Run, flower_at: int | None, work: Path) -> None:
     token = secrets.token_urlsafe(16)
     port = free_port()
     with ExitStack() as stack:
-        servers = {
-            "mongo": stack.enter_context(MongoServer(work / "mongo")).url,
-            "nats": stack.enter_context(NatsServer(work / "nats")).url,
-            "redis": stack.enter_context(RedisServer(work / "redis")).url,
-        }
+        servers = embedded_servers(stack, work)
         env = environment(servers, token, port, work)
         procs = {
             name: stack.enter_context(
@@ -411,6 +425,29 @@ def execute(run: Run, flower_at: int | None, work: Path) -> None:
             if flower is not None and size == flower_at:
                 run.flower_rss = flower_round(run, flower, loader)
                 flower, loader.flower_port = None, None
+        if run.replay:
+            run.replays = replay_rates(servers, loader.stream_count())
+
+
+def replay_rates(servers: dict[str, str], messages: int) -> dict[str, Rate]:
+    """The whole log projected again, once by a live projector (its own durable consumer)
+    and once by ``tasktrail-projector rebuild``, each into an empty database, while the
+    stack stands idle: the projector's own rates at the largest size, not the load's."""
+    settings = Settings(
+        nats_url=servers["nats"],
+        mongo_url=servers["mongo"],
+        mongo_db="bench_catchup",
+        stream="TASKTRAIL",
+        app=APP,
+        projector_durable="bench-catchup",
+        projector_health_port=0,
+        projector_labels=[LabelRule.model_validate(rule) for rule in LABELS],
+    )
+    print(f"projecting the {messages:,} messages of the log again (live, then rebuild)",
+          flush=True)  # fmt: skip
+    live = asyncio.run(live_rate(settings, messages))
+    rebuild = asyncio.run(rebuild_rate(settings, "bench_rebuilt"))
+    return {"live": live, "rebuild": rebuild}
 
 
 def report(run: Run, flower_at: int | None) -> None:
@@ -438,8 +475,12 @@ def report(run: Run, flower_at: int | None) -> None:
         print(f"{service:<34}{cells}   {growth:+.0%} (goal: <= 200 MB, growing < 10 %)")
     if run.flower_rss:
         print(f"{'flower (at its size)':<34}{run.flower_rss:>10.0f}")
+    if run.replays:
+        print(f"\nthe log at {last:,} tasks projected again into an empty database:")
+        report_rates(run.replays["live"], run.replays["rebuild"])
     summary = {"sizes": run.sizes, "results": run.results, "flower": run.flower, "rss": run.rss,
-               "flower_rss": run.flower_rss, "load_seconds": run.loaded}  # fmt: skip
+               "flower_rss": run.flower_rss, "load_seconds": run.loaded,
+               "replays": {k: r.events_per_second for k, r in run.replays.items()}}  # fmt: skip
     print(json.dumps(summary))
 
 
@@ -450,13 +491,18 @@ def main(argv: list[str] | None = None) -> None:
     cli.add_argument("--list-runs", type=int, default=100, help="requests per list query")
     cli.add_argument("--point-runs", type=int, default=300, help="requests per point query")
     cli.add_argument("--rate", type=float, default=250.0, help="tasks published a second")
+    cli.add_argument(
+        "--no-replay",
+        action="store_true",
+        help="skip projecting the log again (live and rebuild) at the largest size",
+    )
     args = cli.parse_args(argv)
     sizes = sorted(int(s) for s in args.sizes.split(","))
     flower_at = args.flower_at if args.flower_at in sizes else None
     shown = ", ".join(f"{s:,}" for s in sizes)
     print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start; sizes "
           f"{shown}; Flower at {flower_at or 'none'}", flush=True)  # fmt: skip
-    run = Run(sizes, args.list_runs, args.point_runs, args.rate)
+    run = Run(sizes, args.list_runs, args.point_runs, args.rate, not args.no_replay)
     execute(run, flower_at, Path(tempfile.mkdtemp(prefix="bench-api-")))
     print(f"load average {os.getloadavg()[0]:.2f} at the end")
     report(run, flower_at)

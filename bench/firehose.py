@@ -41,6 +41,20 @@ def sent_fields(task_id: str, name: str, args: str) -> dict[str, object]:
     }
 
 
+def heartbeat_fields(freq: float, processed: int) -> dict[str, object]:
+    """What a worker's ``worker-heartbeat`` carries beside the common fields: one task
+    active, a steady load, the Celery release the fixtures were recorded with."""
+    return {
+        "freq": freq,
+        "active": 1,
+        "processed": processed,
+        "loadavg": [0.5, 0.4, 0.3],
+        "sw_ident": "py-celery",
+        "sw_ver": "5.7.0",
+        "sw_sys": "Linux",
+    }
+
+
 def envelope(routing_key: str, body: object, hostname: str) -> bytes:
     """kombu's Redis envelope, field for field as the fixture in tests/fixtures shows."""
     raw = json.dumps(body).encode()
@@ -127,25 +141,11 @@ class Firehose:
         return self.prefix + key, envelope(key, event, worker)
 
     def heartbeats(self) -> Batch:
-        messages = [
-            (
-                self.prefix + "worker.heartbeat",
-                envelope(
-                    "worker.heartbeat",
-                    self._event(
-                        "worker-heartbeat",
-                        f"bench{w}@firehose",
-                        freq=2.0,
-                        active=1,
-                        processed=self.clock,
-                        loadavg=[0.5, 0.4, 0.3],
-                        sw_ident="py-celery",
-                        sw_ver="5.7.0",
-                        sw_sys="Linux",
-                    ),
-                    f"bench{w}@firehose",
-                ),
+        messages = []
+        for w in range(WORKERS):
+            host = f"bench{w}@firehose"
+            beat = self._event("worker-heartbeat", host, **heartbeat_fields(2.0, self.clock))
+            messages.append(
+                (self.prefix + "worker.heartbeat", envelope("worker.heartbeat", beat, host))
             )
-            for w in range(WORKERS)
-        ]
         return Batch(messages, len(messages))

@@ -41,9 +41,9 @@ import nats
 import redis.asyncio as aioredis
 from pymongo import AsyncMongoClient, IndexModel, UpdateOne
 from tasktrail_api.domain import indexes as api_index_specs
-from tasktrail_devstack.processes import ServiceProcess, find_binary
-from tasktrail_devstack.servers import MongoServer, NatsServer, RedisServer, free_port
-from tasktrail_projector.bootstrap import bootstrap
+from tasktrail_devstack.servers import MongoServer, NatsServer, RedisServer
+from tasktrail_devstack.services import running_services
+from tasktrail_projector.bootstrap import Projection, bootstrap
 from tasktrail_projector.settings import LabelRule, Settings
 from tasktrail_shared import mongo
 from tasktrail_shared.nats import ensure_stream
@@ -75,6 +75,20 @@ class Throughput:
     """The same output as the projector's: tasks and their history."""
 
 
+def bench_settings(nats_url: str, mongo_url: str, batch: int) -> Settings:
+    """The projector's settings for one measurement: a fresh database, the traffic's labels."""
+    return Settings(
+        nats_url=nats_url,
+        mongo_url=mongo_url,
+        mongo_db=f"bench_{secrets.token_hex(3)}",
+        stream="TASKTRAIL",
+        app=APP,
+        projector_health_port=0,
+        projector_batch_size=batch,
+        projector_labels=[LabelRule.model_validate(rule) for rule in LABELS],
+    )
+
+
 async def publish(nats_url: str, settings: Settings, messages: list[Message]) -> None:
     nc = await nats.connect(nats_url)
     try:
@@ -94,6 +108,25 @@ async def publish(nats_url: str, settings: Settings, messages: list[Message]) ->
             await asyncio.gather(*futures)
     finally:
         await nc.close()
+
+
+async def project_all(projection: Projection, messages: int) -> float:
+    """Runs ``projection`` until it has projected ``messages``, then closes it; the seconds it
+    took from its start."""
+    stop = asyncio.Event()
+    try:
+        started = time.perf_counter()
+        runner = asyncio.create_task(projection.run(stop))
+        while projection.projector.stats.messages < messages:
+            await asyncio.sleep(0.01)
+            if runner.done():
+                runner.result()
+        elapsed = time.perf_counter() - started
+        stop.set()
+        await runner
+    finally:
+        await projection.close()
+    return elapsed
 
 
 async def api_indexes(mongo_url: str, db: str) -> int:
@@ -166,33 +199,12 @@ async def raw_ceiling(
 async def throughput(
     nats_url: str, mongo_url: str, events: int, batch: int, rate: float
 ) -> Throughput:
-    settings = Settings(
-        nats_url=nats_url,
-        mongo_url=mongo_url,
-        mongo_db=f"bench_{secrets.token_hex(3)}",
-        stream="TASKTRAIL",
-        app=APP,
-        projector_health_port=0,
-        projector_batch_size=batch,
-        projector_labels=[LabelRule.model_validate(rule) for rule in LABELS],
-    )
+    settings = bench_settings(nats_url, mongo_url, batch)
     messages = synthetic(events, rate)
     await publish(nats_url, settings, messages)
     projection = await bootstrap(settings)
     await api_indexes(mongo_url, settings.mongo_db)
-    stop = asyncio.Event()
-    try:
-        started = time.perf_counter()
-        runner = asyncio.create_task(projection.run(stop))
-        while projection.projector.stats.messages < len(messages):
-            await asyncio.sleep(0.01)
-            if runner.done():
-                runner.result()
-        elapsed = time.perf_counter() - started
-        stop.set()
-        await runner
-    finally:
-        await projection.close()
+    elapsed = await project_all(projection, len(messages))
     stats = projection.projector.stats
     ceiling, tasks, index_count = await raw_ceiling(mongo_url, settings.mongo_db, batch, False)
     output_ceiling, _, _ = await raw_ceiling(mongo_url, settings.mongo_db, batch, True)
@@ -415,8 +427,6 @@ def run_freshness(
     """Collector, projector and API as processes on fresh servers; traffic on Redis."""
     with RedisServer(work / "redis") as redis_server:
         token = secrets.token_urlsafe(16)
-        api_port = free_port()
-        health = {name: free_port() for name in ("collector", "projector")}
         env = {
             "TASKTRAIL_BROKER_URL": redis_server.url,
             "TASKTRAIL_NATS_URL": nats_url,
@@ -425,33 +435,17 @@ def run_freshness(
             "TASKTRAIL_APP": APP,
             "TASKTRAIL_ADMIN_TOKEN": token,
             "TASKTRAIL_API_HOST": "127.0.0.1",
-            "TASKTRAIL_API_PORT": str(api_port),
             "TASKTRAIL_PROJECTOR_LABELS": json.dumps(LABELS),
             "TASKTRAIL_COLLECTOR_SPOOL_DIR": str(work / "spool"),
             "TASKTRAIL_LOG_LEVEL": "WARNING",
-            **{f"TASKTRAIL_{n.upper()}_HEALTH_PORT": str(p) for n, p in health.items()},
         }
-        services = [
-            ServiceProcess(n, [find_binary(f"tasktrail-{n}")], log_path=work / f"{n}.log", env=env)
-            for n in ("collector", "projector", "api")
-        ]
-        for service in services:
-            service.start()
-        try:
-            for service in services[:2]:
-                service.wait_http_ok(f"http://127.0.0.1:{health[service.name]}/readyz", 30)
-            services[2].wait_http_ok(f"http://127.0.0.1:{api_port}/readyz", 30)
+        with running_services(("collector", "projector", "api"), env, work) as services:
             time.sleep(1)  # the collector subscribes to the event channel once ready
             result = asyncio.run(
-                freshness(
-                    redis_server.url, f"http://127.0.0.1:{api_port}", token, rate, seconds, 50
-                )
+                freshness(redis_server.url, services.url("api"), token, rate, seconds, 50)
             )
-            result.projector_rss_mb = rss_mb(services[1].pid)
+            result.projector_rss_mb = rss_mb(services.processes["projector"].pid)
             return result
-        finally:
-            for service in services:
-                service.stop()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from bench.firehose import MULTI, envelope, sent_fields
+from bench.firehose import MULTI, envelope, heartbeat_fields, sent_fields
 
 WORKERS = 8
 HEARTBEAT = 2.0
@@ -128,17 +128,7 @@ class Traffic:
         messages = []
         for w in range(WORKERS):
             host = f"worker{w}@bench"
-            beat = self._event(
-                "worker-heartbeat",
-                host,
-                freq=HEARTBEAT,
-                active=1,
-                processed=self.tasks,
-                loadavg=[0.5, 0.4, 0.3],
-                sw_ident="py-celery",
-                sw_ver="5.4.0",
-                sw_sys="Linux",
-            )
+            beat = self._event("worker-heartbeat", host, **heartbeat_fields(HEARTBEAT, self.tasks))
             messages.append(
                 Message("worker.heartbeat", envelope("worker.heartbeat", beat, host), 1, now)
             )

@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import secrets
 import sys
 import tempfile
 import time
@@ -32,10 +31,10 @@ from typing import TextIO
 
 from tasktrail_devstack.servers import MongoServer, NatsServer
 from tasktrail_projector.bootstrap import bootstrap, bootstrap_rebuild
-from tasktrail_projector.settings import LabelRule, Settings
+from tasktrail_projector.settings import Settings
 
-from bench.project import APP, drop_database, publish
-from bench.project_traffic import LABELS, synthetic
+from bench.project import bench_settings, drop_database, project_all, publish
+from bench.project_traffic import synthetic
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,29 +47,22 @@ class Rate:
 
     @property
     def events_per_second(self) -> float:
-        return self.events / self.seconds if self.seconds > 0 else 0.0
+        return _per_second(self.events, self.seconds)
 
     @property
     def messages_per_second(self) -> float:
-        return self.messages / self.seconds if self.seconds > 0 else 0.0
+        return _per_second(self.messages, self.seconds)
+
+
+def _per_second(count: int, seconds: float) -> float:
+    """0 when no time passed (nothing was measured), rather than a division by zero."""
+    return count / seconds if seconds > 0 else 0.0
 
 
 async def live_rate(settings: Settings, messages: int) -> Rate:
     """The live projector (its durable, its database) until it has projected ``messages``."""
     projection = await bootstrap(settings)
-    stop = asyncio.Event()
-    try:
-        started = time.perf_counter()
-        runner = asyncio.create_task(projection.run(stop))
-        while projection.projector.stats.messages < messages:
-            await asyncio.sleep(0.01)
-            if runner.done():
-                runner.result()
-        elapsed = time.perf_counter() - started
-        stop.set()
-        await runner
-    finally:
-        await projection.close()
+    elapsed = await project_all(projection, messages)
     stats = projection.projector.stats
     return Rate(stats.messages, stats.events, elapsed)
 
@@ -89,16 +81,7 @@ async def rebuild_rate(settings: Settings, into: str, output: TextIO | None = No
 
 
 async def measure(nats_url: str, mongo_url: str, events: int, batch: int) -> tuple[Rate, Rate]:
-    settings = Settings(
-        nats_url=nats_url,
-        mongo_url=mongo_url,
-        mongo_db=f"bench_{secrets.token_hex(3)}",
-        stream="TASKTRAIL",
-        app=APP,
-        projector_health_port=0,
-        projector_batch_size=batch,
-        projector_labels=[LabelRule.model_validate(rule) for rule in LABELS],
-    )
+    settings = bench_settings(nats_url, mongo_url, batch)
     messages = synthetic(events, 1000.0)
     await publish(nats_url, settings, messages)
     rebuilt = f"{settings.mongo_db}_rebuilt"

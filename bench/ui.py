@@ -1,5 +1,7 @@
 """Web UI benchmark: the tasks page's time to first byte next to Flower's tasks page over the
-same tasks, and the live stream fanned out to many browsers with the API's CPU and memory.
+same tasks, the live stream fanned out to many browsers with the API's CPU and memory, and
+event to visible in headless Chromium (``bench.ui_visible``) with the collector and the
+projector running beside the API.
 
 The tasks are loaded as in ``bench.seeded``. The fan-out part opens ``--clients`` event streams
 on the tasks page, then publishes change notices naming ``--rate`` task changes per second
@@ -8,6 +10,7 @@ browser got and the API process's CPU and peak RSS over that time.
 
     python -m bench.ui                      # N = 20,000 tasks, 50 browsers, 1,000 changes/s
     python -m bench.ui --tasks 100000       # the figure the quality bar names
+    python -m bench.ui --no-browser         # without event to visible (no Chromium)
 """
 
 from __future__ import annotations
@@ -27,8 +30,9 @@ from tasktrail_devstack.processes import ServiceProcess, find_binary
 from tasktrail_devstack.servers import MongoServer, NatsServer, RedisServer, free_port
 from tasktrail_shared.changes import ChangeNotice, change_subject
 
-from bench.api import Task
-from bench.ingest import cpu_seconds, flower_events, rss_mb
+from bench import ui_visible
+from bench.api import Task, start_flower
+from bench.ingest import cpu_seconds, rss_mb
 from bench.seeded import feed_flower, load_mongo, make_tasks, timings
 
 
@@ -91,6 +95,9 @@ def main(argv: list[str] | None = None) -> None:
     cli.add_argument("--rate", type=int, default=1000, help="task changes per second")
     cli.add_argument("--seconds", type=int, default=10)
     cli.add_argument("--no-flower", action="store_true")
+    cli.add_argument("--no-browser", action="store_true", help="skip event to visible")
+    cli.add_argument("--events", type=int, default=1000, help="events/s for event to visible")
+    cli.add_argument("--live-seconds", type=float, default=20.0)
     args = cli.parse_args(argv)
     tasks = make_tasks(args.tasks)
     token = secrets.token_urlsafe(16)
@@ -109,6 +116,10 @@ def main(argv: list[str] | None = None) -> None:
             "TASKTRAIL_NATS_URL": nats_server.url, "TASKTRAIL_APP": "bench",
             "TASKTRAIL_ADMIN_TOKEN": token, "TASKTRAIL_API_PORT": str(port),
             "TASKTRAIL_LOG_LEVEL": "WARNING", "TASKTRAIL_API_READ_TIMEOUT": "120",
+            "TASKTRAIL_BROKER_URL": redis_server.url,
+            "TASKTRAIL_COLLECTOR_SPOOL_DIR": str(workdir / "spool"),
+            "TASKTRAIL_COLLECTOR_HEALTH_PORT": str(free_port()),
+            "TASKTRAIL_PROJECTOR_HEALTH_PORT": str(free_port()),
         }  # fmt: skip
         api = ServiceProcess(
             "api", [find_binary("tasktrail-api")], log_path=workdir / "api.log", env=env
@@ -117,38 +128,59 @@ def main(argv: list[str] | None = None) -> None:
         with api, httpx.Client(base_url=base, timeout=300) as client:
             api.wait_http_ok(f"{base}/readyz", 30)
             client.post("/ui/login", data={"token": token}, headers={"Origin": base})
-            p50, p99 = timings(lambda: client.get("/ui/tasks"), args.runs)
-            result["tasks_page_ms"] = {"p50": round(p50, 1), "p99": round(p99, 1)}
-            print(f"tasktrail /ui/tasks: p50 {p50:.1f} ms, p99 {p99:.1f} ms", flush=True)
+            p50, p99 = timings(lambda: first_byte(client, "/ui/tasks"), args.runs)
+            result["tasks_page_ttfb_ms"] = {"p50": round(p50, 1), "p99": round(p99, 1)}
+            print(f"tasktrail /ui/tasks time to first byte: p50 {p50:.1f} ms, p99 {p99:.1f} ms")
             assert api.pid is not None
             result["fan_out"] = asyncio.run(
                 fan_out(base, token, nats_server.url, tasks, args, api.pid)
             )
             print(f"live fan-out: {result['fan_out']}", flush=True)
+            if not args.no_browser:
+                result["event_to_visible"] = visible(
+                    base, token, redis_server.url, workdir, env, args
+                )
+                print(f"event to visible: {result['event_to_visible']}", flush=True)
         if not args.no_flower:
             result["flower_tasks_page_ms"] = flower_page(redis_server.url, workdir, tasks, args)
     print(json.dumps(result))
+
+
+def first_byte(client: httpx.Client, path: str) -> httpx.Response:
+    """GET ``path`` until its first byte of body arrives (then let the rest go)."""
+    with client.stream("GET", path) as response:
+        next(response.iter_raw(), b"")
+    return response
+
+
+def visible(
+    base: str, token: str, redis_url: str, workdir: Path, env: dict[str, str],
+    args: argparse.Namespace,
+) -> dict[str, Any]:  # fmt: skip
+    """Event to visible with the collector and the projector of the API's cluster running."""
+    collector = ServiceProcess(
+        "collector", [find_binary("tasktrail-collector")], log_path=workdir / "c.log", env=env
+    )
+    projector = ServiceProcess(
+        "projector", [find_binary("tasktrail-projector")], log_path=workdir / "p.log", env=env
+    )
+    with collector, projector:
+        for name, service in (("COLLECTOR", collector), ("PROJECTOR", projector)):
+            port = env[f"TASKTRAIL_{name}_HEALTH_PORT"]
+            service.wait_http_ok(f"http://127.0.0.1:{port}/readyz", 60)
+        return ui_visible.measure(base, token, redis_url, workdir, args.events, args.live_seconds)
 
 
 def flower_page(
     redis_url: str, workdir: Path, tasks: list[Task], args: argparse.Namespace
 ) -> dict[str, float]:
     """Flower's tasks page: its HTML, then the first 100 rows its table asks for."""
-    port = free_port()
-    flower = ServiceProcess(
-        "flower",
-        [find_binary("celery"), f"--broker={redis_url}", "flower", f"--port={port}",
-         "--address=127.0.0.1", "--logging=warning", f"--max_tasks={len(tasks) + 1000}"],
-        log_path=workdir / "flower.log",
-        env={"FLOWER_UNAUTHENTICATED_API": "true"},
-    )  # fmt: skip
+    flower, port = start_flower(redis_url, workdir, len(tasks))
     table: dict[str, str | int] = {
         "draw": 1, "start": 0, "length": 100, "search[value]": "",
         "order[0][column]": 0, "order[0][dir]": "desc", "columns[0][data]": "name",
     }  # fmt: skip
     with flower, httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=300) as client:
-        flower.wait_until("flower metrics", lambda: flower_events(port) >= 0, 30)
-        time.sleep(2)
         feed_flower(redis_url, port, tasks)
 
         def page() -> httpx.Response:

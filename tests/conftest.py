@@ -17,12 +17,13 @@ import contextlib
 import os
 import uuid
 import warnings
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
 from pymongo import MongoClient
-from tasktrail_devstack.servers import MongoServer, NatsServer, RedisServer
+from tasktrail_devstack.servers import EmbeddedServer, MongoServer, NatsServer, RedisServer
 
 EVENT_SUBJECT_PREFIX = "tasktrail."
 
@@ -64,12 +65,23 @@ def anyio_backend() -> str:
 # --- servers ------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _nats(use_containers: bool, data_dir: Path) -> Iterator[str]:
-    if not use_containers:
-        with NatsServer(data_dir) as server:
+Container = Callable[[], AbstractContextManager[str]]
+"""Runs a server's official image and gives its URL."""
+
+
+def _serve(use_containers: bool, embedded: EmbeddedServer, container: Container) -> Iterator[str]:
+    """A server fixture's body: the URL of ``container`` or else of the ``embedded`` server,
+    stopped when the fixture is torn down."""
+    if use_containers:
+        with container() as url:
+            yield url
+    else:
+        with embedded as server:
             yield server.url
-        return
+
+
+@contextlib.contextmanager
+def _nats_image() -> Iterator[str]:
     from testcontainers.core.container import DockerContainer
     from testcontainers.core.wait_strategies import LogMessageWaitStrategy
 
@@ -84,11 +96,7 @@ def _nats(use_containers: bool, data_dir: Path) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def _mongo(use_containers: bool, data_dir: Path) -> Iterator[str]:
-    if not use_containers:
-        with MongoServer(data_dir) as server:
-            yield server.url
-        return
+def _mongo_image() -> Iterator[str]:
     from testcontainers.community.mongodb import MongoDbContainer
 
     with MongoDbContainer("mongo:7") as container:
@@ -96,11 +104,7 @@ def _mongo(use_containers: bool, data_dir: Path) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def _redis(use_containers: bool, data_dir: Path) -> Iterator[str]:
-    if not use_containers:
-        with RedisServer(data_dir) as server:
-            yield server.url
-        return
+def _redis_image() -> Iterator[str]:
     from testcontainers.community.redis import RedisContainer
 
     with RedisContainer("redis:7") as container:
@@ -110,29 +114,25 @@ def _redis(use_containers: bool, data_dir: Path) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def nats_url(use_containers: bool, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A NATS server with JetStream, shared by the session."""
-    with _nats(use_containers, tmp_path_factory.mktemp("nats")) as url:
-        yield url
+    yield from _serve(use_containers, NatsServer(tmp_path_factory.mktemp("nats")), _nats_image)
 
 
 @pytest.fixture
 def fresh_nats_url(use_containers: bool, tmp_path: Path) -> Iterator[str]:
     """A NATS server of this test's own: no stream or consumer left by another test."""
-    with _nats(use_containers, tmp_path / "fresh-nats") as url:
-        yield url
+    yield from _serve(use_containers, NatsServer(tmp_path / "fresh-nats"), _nats_image)
 
 
 @pytest.fixture(scope="session")
 def mongo_url(use_containers: bool, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A MongoDB(-wire) server shared by the session; take ``mongo_db`` for isolation."""
-    with _mongo(use_containers, tmp_path_factory.mktemp("mongo")) as url:
-        yield url
+    yield from _serve(use_containers, MongoServer(tmp_path_factory.mktemp("mongo")), _mongo_image)
 
 
 @pytest.fixture(scope="session")
 def redis_url(use_containers: bool, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A Redis server shared by the session (database 0)."""
-    with _redis(use_containers, tmp_path_factory.mktemp("redis")) as url:
-        yield url
+    yield from _serve(use_containers, RedisServer(tmp_path_factory.mktemp("redis")), _redis_image)
 
 
 # --- per-test isolation -------------------------------------------------------------------

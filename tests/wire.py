@@ -22,6 +22,16 @@ class WireMessage:
     def routing_key(self) -> str:
         return self.channel.rsplit("/", 1)[1]
 
+    def stream_message(self, app: str = "scan", source: str = "test") -> StreamMessage:
+        """This broker message as a collector called ``source`` puts it in the stream."""
+        return celery_stream_message(
+            app=app,
+            routing_key=self.routing_key,
+            data=self.payload,
+            source=source,
+            received=self.received,
+        )
+
 
 def recorded_messages() -> list[WireMessage]:
     messages = []
@@ -33,16 +43,7 @@ def recorded_messages() -> list[WireMessage]:
 
 def recorded_stream_messages(app: str = "scan") -> list[StreamMessage]:
     """The recorded broker messages as the collector puts them in the stream."""
-    return [
-        celery_stream_message(
-            app=app,
-            routing_key=message.routing_key,
-            data=message.payload,
-            source="test",
-            received=message.received,
-        )
-        for message in recorded_messages()
-    ]
+    return [message.stream_message(app) for message in recorded_messages()]
 
 
 def kombu_envelope(body: bytes, **extra: object) -> bytes:

@@ -13,10 +13,12 @@ matching); the rules here are tasktrail's own:
   SERVICE naming a component, its image named after it; the five services all run, without a
   profile;
 * every TASKTRAIL_* variable set in a compose file or the Dockerfile is a field of the
-  Settings class of the component it is given to, and that class accepts the values;
+  Settings class of the component it is given to (the Dockerfile may also set where the other
+  services listen), and that class accepts the values;
 * commands are console scripts of the component (``[project.scripts]``);
 * a service listens on all interfaces of its container, its health check probes ``/healthz``
-  or ``/readyz`` on the port its settings give, and compose publishes that port;
+  or ``/readyz`` on the port its settings give (a shell-form probe with its variables expanded),
+  the image exposes that port, and compose publishes it;
 * an image runs as a non-root user, has a HEALTHCHECK, installs only its own distribution
   (with tasktrail-shared) from ``uv.lock``, and copies from the build context only the root
   manifests, ``shared/`` and its own directory;

@@ -73,6 +73,16 @@ def variable(field: str) -> str:
     return f"{PREFIX}{field.upper()}"
 
 
+LISTEN_VARIABLES = frozenset(
+    variable(name)
+    for component in COMPONENTS.values()
+    for name in (component.host_field, component.port_field)
+    if name
+)
+"""Where each service listens: the Dockerfile's service stage sets them for every service image,
+each service reading only its own."""
+
+
 class _GivenVariables(EnvSettingsSource):
     """pydantic-settings' own environment source, reading the given variables instead of the
     process's, so that values are decoded (JSON lists included) exactly as at start-up."""

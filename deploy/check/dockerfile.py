@@ -117,6 +117,13 @@ class Image:
         args = " ".join(f"{key}={value}" for key, value in sorted(self.build_args.items()))
         return f"{DOCKERFILE}{f':{line}' if line else ''} ({args or 'no build arguments'})"
 
+    def probe(self, variables: Mapping[str, str]) -> str | None:
+        """The health check as it runs in a container started with ``variables``: the shell of
+        a shell-form probe expands them (the exec form has no shell)."""
+        if self.healthcheck is None or self.healthcheck.lstrip().startswith("["):
+            return self.healthcheck
+        return _substitute(self.healthcheck, {}, variables)
+
     @property
     def program(self) -> list[str]:
         return self.entrypoint + self.command

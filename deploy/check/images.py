@@ -9,7 +9,7 @@ from itertools import pairwise
 from pathlib import Path
 
 from deploy.check import runtime
-from deploy.check.components import COMPONENTS, Component
+from deploy.check.components import COMPONENTS, LISTEN_VARIABLES, Component
 from deploy.check.context import DOCKERIGNORE, BuildContext
 from deploy.check.dockerfile import DOCKERFILE, Image, Instruction, copy_parts, read_image
 from deploy.check.report import Report
@@ -119,7 +119,8 @@ def _check_service(image: Image, component: Component, report: Report) -> None:
     runtime.check_listening(component, image.env, f"{where}: ENV", report)
     port = runtime.port_of(component, image.env)
     if image.healthcheck is not None:
-        runtime.check_probe(component, image.healthcheck, port, f"{where}: HEALTHCHECK", report)
+        probe = image.probe(image.env)
+        runtime.check_probe(component, probe, port, f"{where}: HEALTHCHECK", report)
     if port and port not in image.expose:
         report.problem(f"{where}: EXPOSE {sorted(image.expose)} leaves out the port {port}")
 
@@ -131,7 +132,8 @@ def check_image(
     _check_user(image, report)
     _check_install(image, component, report)
     _check_copies(image, component, context, report)
-    runtime.check_names(component, image.env, f"{image.where()}: ENV", report)
+    own = [name for name in image.env if name.upper() not in LISTEN_VARIABLES]
+    runtime.check_names(component, own, f"{image.where()}: ENV", report)
     runtime.check_values(component, image.env, f"{image.where()}: ENV", report)
     if image.healthcheck is None:
         report.problem(f"{image.where()}: no HEALTHCHECK")

@@ -118,7 +118,7 @@ def _check_health(
     runtime.check_listening(component, variables, f"{where}: environment", report)
     port = runtime.port_of(component, variables)
     source = f"{where}: healthcheck" if probe else f"{where}: HEALTHCHECK of {image.where()}"
-    runtime.check_probe(component, probe or image.healthcheck, port, source, report)
+    runtime.check_probe(component, probe or image.probe(variables), port, source, report)
     for entry in service.get("ports") or []:
         if _port_target(entry) != str(port):
             report.problem(

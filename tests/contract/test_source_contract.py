@@ -8,6 +8,8 @@ tests never leave a message so).
 
 from __future__ import annotations
 
+from tasktrail_projector.ports import Delivery
+
 from tests.contract.conftest import Message, SourceUnderTest
 
 SUBJECT = "tasktrail.events.contract.celery.task.sent"
@@ -15,6 +17,28 @@ SUBJECT = "tasktrail.events.contract.celery.task.sent"
 
 def messages(n: int) -> list[Message]:
     return [(SUBJECT, {"ce-id": f"m{i}"}, f"body {i}".encode()) for i in range(1, n + 1)]
+
+
+async def delivered_of(log: SourceUnderTest, n: int) -> list[Delivery]:
+    """``n`` new messages appended to the log, then fetched until none is left."""
+    await log.append(messages(n))
+    return await log.fetch_all()
+
+
+async def acknowledged(deliveries: list[Delivery]) -> None:
+    for delivery in deliveries:
+        await delivery.ack()
+
+
+async def nak_ed(deliveries: list[Delivery]) -> None:
+    """Each given back to the log for redelivery at once."""
+    for delivery in deliveries:
+        await delivery.nak(0)
+
+
+async def nothing_pending(log: SourceUnderTest) -> None:
+    """An empty fetch: whatever was fetched has been acknowledged."""
+    assert await log.fetch(10, timeout=0.2) == []
 
 
 async def test_messages_come_in_log_order_at_most_a_batch_at_a_time(log: SourceUnderTest) -> None:
@@ -30,23 +54,19 @@ async def test_messages_come_in_log_order_at_most_a_batch_at_a_time(log: SourceU
 
 
 async def test_nothing_pending_is_an_empty_fetch(log: SourceUnderTest) -> None:
-    assert await log.fetch(10, timeout=0.2) == []
-    await log.append(messages(1))
-    [only] = await log.fetch_all()
+    await nothing_pending(log)
+    [only] = await delivered_of(log, 1)
     await only.ack()
-    assert await log.fetch(10, timeout=0.2) == []
+    await nothing_pending(log)
 
 
 async def test_a_nak_ed_message_comes_back_and_an_acknowledged_one_does_not(
     log: SourceUnderTest,
 ) -> None:
-    await log.append(messages(4))
-    delivered = await log.fetch_all()
+    delivered = await delivered_of(log, 4)
     assert len(delivered) == 4
-    for delivery in delivered[:2]:
-        await delivery.ack()
-    for delivery in delivered[2:]:
-        await delivery.nak(0)
+    await acknowledged(delivered[:2])
+    await nak_ed(delivered[2:])
     again = await log.fetch_all()
     assert sorted(d.seq for d in again) == sorted(d.seq for d in delivered[2:])
     by_seq = {d.seq: d for d in delivered}
@@ -56,18 +76,14 @@ async def test_a_nak_ed_message_comes_back_and_an_acknowledged_one_does_not(
             by_seq[delivery.seq].time,
         )
         await delivery.ack()
-    assert await log.fetch(10, timeout=0.2) == []
+    await nothing_pending(log)
 
 
 async def test_a_fetch_returns_no_more_than_its_batch_even_of_redeliveries(
     log: SourceUnderTest,
 ) -> None:
-    await log.append(messages(3))
-    delivered = await log.fetch_all()
-    for delivery in delivered:
-        await delivery.nak(0)
+    await nak_ed(await delivered_of(log, 3))
     one = await log.fetch(1)
     assert len(one) == 1
-    for delivery in [*one, *await log.fetch_all()]:
-        await delivery.ack()
-    assert await log.fetch(10, timeout=0.2) == []
+    await acknowledged([*one, *await log.fetch_all()])
+    await nothing_pending(log)

@@ -10,8 +10,10 @@ from typing import Any
 import httpx
 import pytest
 from celery import Celery
+from tasktrail_devstack.servers import redis_db
 
-from tests.e2e.test_pipeline import WORKER, Stack, _db, _eventually, stack  # noqa: F401
+from tests.e2e.test_pipeline import WORKER, Stack, stack  # noqa: F401
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -44,7 +46,7 @@ def test_writes_are_projected_by_the_projector_process(stack: Stack) -> None:  #
 def test_sync_reconciles_from_the_result_backend(stack: Stack, redis_url: str) -> None:  # noqa: F811
     task_id = str(uuid.uuid4())
     call(stack, "POST", "/monitor/tasks", 201, json={"uuid": task_id, "name": "demo.add"})
-    backend = Celery("e2e-backend", broker=_db(redis_url, 7), backend=_db(redis_url, 8))
+    backend = Celery("e2e-backend", broker=redis_db(redis_url, 7), backend=redis_db(redis_url, 8))
     try:
         backend.backend.store_result(task_id, 42, "SUCCESS")
     finally:
@@ -64,7 +66,7 @@ def test_refresh_run_and_retry(stack: Stack) -> None:  # noqa: F811
     new_id = call(stack, "POST", "/monitor/tasks/run", json={"name": "demo.add", "args": [2, 3]})[
         "task_id"
     ]
-    done = _eventually(
+    done = wait_until(
         lambda: (
             (t := stack.get("/monitor/tasks/", uuid=new_id)["celery_tasks"])
             and t[0]["status"] == "SUCCESS"
@@ -75,7 +77,7 @@ def test_refresh_run_and_retry(stack: Stack) -> None:  # noqa: F811
     assert done["result"] == "5"
     again = call(stack, "POST", f"/monitor/tasks/{new_id}/retry")["task_id"]
     assert again != new_id
-    _eventually(
+    wait_until(
         lambda: (
             (t := stack.get("/monitor/tasks/", uuid=again)["celery_tasks"])
             and t[0]["status"] == "SUCCESS"

@@ -24,6 +24,7 @@ from celery import Celery
 from pymongo import AsyncMongoClient
 from tasktrail_devstack.processes import ServiceProcess, descendants, start_celery_worker
 from tasktrail_devstack.servers import RedisServer
+from tasktrail_devstack.services import port_variable
 from tasktrail_projector.settings import Settings
 from tasktrail_shared import mongo
 
@@ -70,7 +71,7 @@ def _service(pid: int) -> Service | None:
         return None
     name = script.removeprefix("tasktrail-")
     env = dict(item.split("=", 1) for item in environ if "=" in item)
-    port = env["TASKTRAIL_API_PORT" if name == "api" else f"TASKTRAIL_{name.upper()}_HEALTH_PORT"]
+    port = env[port_variable(name)]
     label = name
     if name == "collector":  # each replica has a spool of its own: collector-<n>-spool
         label = Path(env["TASKTRAIL_COLLECTOR_SPOOL_DIR"]).name.removesuffix("-spool")

@@ -7,22 +7,25 @@ revoked through the API (API -> NATS -> control -> Celery remote control -> work
 
 from __future__ import annotations
 
+import contextlib
 import secrets
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlparse
 
 import httpx
 import pytest
 from celery import Celery
-from tasktrail_devstack.processes import ServiceProcess, find_binary, start_celery_worker
-from tasktrail_devstack.servers import free_port
+from tasktrail_devstack.processes import ServiceProcess, start_celery_worker
+from tasktrail_devstack.servers import NatsServer, redis_db
+from tasktrail_devstack.services import running_services
+
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
 WORKER = "e2e@tasktrail-test"
+SERVICES = ("collector", "projector", "control", "api")
 
 
 @dataclass
@@ -45,21 +48,13 @@ class Stack:
         return body["data"]
 
 
-def _db(url: str, db: int) -> str:
-    return urlparse(url)._replace(path=f"/{db}").geturl()
-
-
 @pytest.fixture(scope="module")
 def stack(
     redis_url: str, mongo_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
-    from tasktrail_devstack.servers import NatsServer
-
     logs = tmp_path_factory.mktemp("e2e-logs")
-    broker, backend = _db(redis_url, 7), _db(redis_url, 8)
+    broker, backend = redis_db(redis_url, 7), redis_db(redis_url, 8)
     token = secrets.token_urlsafe(16)
-    api_port = free_port()
-    health = {name: free_port() for name in ("collector", "projector", "control")}
     with NatsServer(tmp_path_factory.mktemp("e2e-nats")) as nats_server:
         env = {
             "TASKTRAIL_BROKER_URL": broker,
@@ -72,47 +67,21 @@ def stack(
             "TASKTRAIL_COLLECTOR_SPOOL_DIR": str(tmp_path_factory.mktemp("e2e-spool")),
             "TASKTRAIL_ADMIN_TOKEN": token,
             "TASKTRAIL_API_HOST": "127.0.0.1",
-            "TASKTRAIL_API_PORT": str(api_port),
-            **{f"TASKTRAIL_{name.upper()}_HEALTH_PORT": str(p) for name, p in health.items()},
         }
-        services: dict[str, ServiceProcess] = {}
-        worker: ServiceProcess | None = None
         client = Celery("e2e-client", broker=broker)
         client.conf.task_send_sent_event = True
-        try:
-            for name in ("collector", "projector", "control", "api"):
-                proc = ServiceProcess(
-                    name, [find_binary(f"tasktrail-{name}")], log_path=logs / f"{name}.log", env=env
-                )
-                services[name] = proc.start()
-            for name, port in health.items():
-                services[name].wait_http_ok(f"http://127.0.0.1:{port}/readyz", timeout=30)
-            services["api"].wait_http_ok(f"http://127.0.0.1:{api_port}/readyz", timeout=30)
-            worker = start_celery_worker(
+        with (
+            contextlib.closing(client),
+            running_services(SERVICES, env, logs) as services,
+            start_celery_worker(
                 "tasktrail_devstack.demo.app",
                 env={"TASKTRAIL_BROKER_URL": broker, "TASKTRAIL_RESULT_BACKEND": backend},
                 name=WORKER,
                 log_path=logs / "worker.log",
                 concurrency=3,
-            )
-            yield Stack(f"http://127.0.0.1:{api_port}", token, client, services)
-        finally:
-            if worker is not None:
-                worker.stop()
-            for proc in reversed(list(services.values())):
-                proc.stop()
-            client.close()
-
-
-def _eventually(check: Callable[[], Any], timeout: float = 45, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}: last={last!r}")
+            ),
+        ):
+            yield Stack(services.url("api"), token, client, services.processes)
 
 
 def test_services_run_as_separate_processes(stack: Stack) -> None:
@@ -135,7 +104,7 @@ def test_every_task_appears_with_its_final_state_and_the_dashboard_counts_them(
             return tasks
         return None
 
-    tasks = _eventually(all_final, what="every task to reach its final state")
+    tasks = wait_until(all_final, what="every task to reach its final state")
     first = tasks[adds[3].id]
     assert first["name"] == "demo.add"
     assert first["worker"] == WORKER
@@ -153,7 +122,7 @@ def test_every_task_appears_with_its_final_state_and_the_dashboard_counts_them(
 
     # The dashboard's counts follow the projection within a counter sweep (2 s), and a
     # worker's processed count arrives with its next heartbeat (every 2 s).
-    dashboard = _eventually(
+    dashboard = wait_until(
         lambda: (
             (d := stack.get("/monitor/tasks/dashboard/"))["task"]["task_failed"] == 2
             and d["task"]["task_success"] == 9
@@ -181,14 +150,14 @@ def test_a_chain_links_parent_and_child(stack: Stack) -> None:
         task = stack.get(f"/monitor/tasks/{parent_id}")["celerytask"]
         return task if task["children"] == [child_id] and task["status"] == "SUCCESS" else None
 
-    _eventually(linked, what="the parent to list its child")
+    wait_until(linked, what="the parent to list its child")
     child_task = stack.get(f"/monitor/tasks/{child_id}")["celerytask"]
     assert child_task["parent_id"] == parent_id and child_task["result"] == "9"
 
 
 def test_a_long_task_revoked_through_the_api_ends_revoked(stack: Stack) -> None:
     long = stack.client.send_task("demo.sleep", args=[60])
-    _eventually(
+    wait_until(
         lambda: (
             stack.get(f"/monitor/tasks/{long.id}")["celerytask"]["status"] == "STARTED"
             if stack.get("/monitor/tasks/", uuid=long.id)["celery_tasks"]
@@ -204,14 +173,14 @@ def test_a_long_task_revoked_through_the_api_ends_revoked(stack: Stack) -> None:
     )
     assert response.status_code == 200, response.text
     assert response.json()["data"]["list_revokes"] == {WORKER: [long.id]}
-    task = _eventually(
+    task = wait_until(
         lambda: (
             (t := stack.get(f"/monitor/tasks/{long.id}")["celerytask"])["status"] == "REVOKED" and t
         ),
         what="the long task to be REVOKED",
     )
     assert task["revoked"] is not None
-    dashboard = _eventually(
+    dashboard = wait_until(
         lambda: (d := stack.get("/monitor/tasks/dashboard/"))["task"]["task_revoked"] >= 1 and d,
         timeout=10,
         what="the dashboard snapshot to count the revoked task",

@@ -18,7 +18,9 @@ import pytest
 from axe_selenium_python import Axe
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.e2e.browser import browser_factory, new_browser  # noqa: F401
@@ -122,7 +124,7 @@ def test_demo_tasks_appear_live_and_the_list_filters_and_deep_links(
     search = driver.find_element(By.ID, "search")
     search.send_keys("demo.add")
     search.submit()
-    wait_for(driver, lambda d: "name=demo.add" in d.current_url)
+    wait_for(driver, lambda d: "q=demo.add" in d.current_url)
     wait_for(
         driver,
         lambda d: (
@@ -222,6 +224,80 @@ def test_the_overview_chart_has_data(
     logs: list[dict[str, Any]] = driver.get_log("browser")  # type: ignore[no-untyped-call]
     blocked = [entry for entry in logs if "Content Security Policy" in json.dumps(entry)]
     assert blocked == []  # nothing the page does is refused by its own policy
+
+
+@pytest.mark.skipif(
+    not os.environ.get("TASKTRAIL_SCREENSHOTS"),
+    reason="make screenshots sets TASKTRAIL_SCREENSHOTS",
+)
+def reloading(driver: webdriver.Chrome, selector: str) -> list[Any]:
+    """The elements ``selector`` finds, reloading the page when there are none yet (what the
+    page shows is read when it is loaded)."""
+    found = css(driver, selector)
+    if not found:
+        driver.refresh()
+    return found
+
+
+def press(driver: webdriver.Chrome, key: str) -> None:
+    """A key pressed with nothing focused but the page (as a reader does after a click)."""
+    driver.execute_script("if (document.activeElement) document.activeElement.blur();")
+    ActionChains(driver).send_keys(key).perform()
+
+
+def test_keys_search_move_through_rows_and_open_a_task(
+    stack: Stack, ui_tokens: dict[str, str], browser_factory: list[webdriver.Chrome],  # noqa: F811
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    sent = [stack.client.send_task("demo.add", args=[i, 100]) for i in range(3)]
+    driver = open_as(browser_factory, tmp_path, stack, ui_tokens["viewer"])
+    driver.get(f"{stack.api}/ui/tasks?name=demo.add")
+    wait_for(driver, lambda d: reloading(d, f'tr[data-task-id="{sent[-1].id}"]'))
+    driver.find_element(By.ID, "pause").click()  # rows stay where they are while keys move
+    press(driver, "/")
+    assert driver.execute_script("return document.activeElement.id;") == "search"
+    ids = [r.get_attribute("data-task-id") for r in css(driver, "tr[data-task-id]")]
+    assert len(ids) >= 3
+
+    def selected(d: webdriver.Chrome) -> list[str]:
+        return [r.get_attribute("data-task-id") for r in css(d, "tr.selected")]
+
+    press(driver, "j")
+    assert selected(driver) == [ids[0]]
+    press(driver, "j")
+    assert selected(driver) == [ids[1]]
+    press(driver, "j")
+    press(driver, "k")
+    assert selected(driver) == [ids[1]]
+    row = "var r = document.activeElement.closest('tr'); return r && r.dataset.taskId;"
+    assert driver.execute_script(row) == ids[1]  # the row's link has the focus: Enter opens it
+    ActionChains(driver).send_keys(Keys.ENTER).perform()
+    wait_for(driver, lambda d: d.current_url.endswith(f"/ui/tasks/{ids[1]}"))
+    assert css(driver, f'#task-summary[data-task-id="{ids[1]}"]')
+
+
+def test_the_metrics_and_worker_pages_in_the_browser(
+    stack: Stack, ui_tokens: dict[str, str], browser_factory: list[webdriver.Chrome],  # noqa: F811
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    driver = open_as(browser_factory, tmp_path, stack, ui_tokens["operator"])
+    stack.client.send_task("demo.add", args=[5, 5])
+    driver.get(f"{stack.api}/ui/metrics")
+    done = 'tr[data-metrics-name="demo.add"] td[data-success-rate="1.0000"]'  # demo.add succeeds
+    wait_for(driver, lambda d: reloading(d, done))
+    assert css(driver, 'tr[data-metrics-name="demo.add"] td[data-percentile]')
+    assert not serious_violations(driver)
+    driver.get(f"{stack.api}/ui/workers")
+    rows = wait_for(driver, lambda d: css(d, 'tr[data-worker][data-online="true"]'))
+    page = f"{stack.api}/ui/workers/{rows[0].get_attribute('data-worker')}"
+    driver.get(page)
+    driver.find_element(By.CSS_SELECTOR, 'button[data-action="refresh"]').click()
+    wait_for(driver, lambda d: "sent" in d.find_element(By.TAG_NAME, "h1").text)
+    driver.get(page)  # the inspection travels through the log and the projector
+    pool = wait_for(driver, lambda d: reloading(d, "dd[data-pool]"))
+    assert pool[0].get_attribute("data-pool")  # prefork, solo, threads...
+    assert css(driver, 'li[data-registered^="demo.add"]') and css(driver, "li[data-queue]")
+    assert not serious_violations(driver)
 
 
 @pytest.mark.skipif(

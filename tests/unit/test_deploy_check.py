@@ -80,7 +80,7 @@ def test_command_line_exit_codes(repo_copy: Path) -> None:
     edit(repo_copy, "Dockerfile", "USER 10001:10001\n", "")
     bad = _check_command(repo_copy)
     assert bad.returncode == 1
-    assert "Dockerfile (SERVICE=api): no USER" in bad.stdout
+    assert "Dockerfile (PORT=8000 SERVICE=api): no USER" in bad.stdout
 
 
 # (file, text in it, replaced by, words one problem must contain)
@@ -94,9 +94,13 @@ BROKEN = [
     ),
     pytest.param(
         "Dockerfile",
-        "ENV TASKTRAIL_COLLECTOR_HEALTH_HOST=0.0.0.0",
-        "ENV TASKTRAIL_ADMIN_TOKEN=x TASKTRAIL_COLLECTOR_HEALTH_HOST=0.0.0.0",
-        ("Dockerfile (SERVICE=collector): ENV", "TASKTRAIL_ADMIN_TOKEN", "tasktrail-collector"),
+        "FROM service AS collector\n",
+        "FROM service AS collector\nENV TASKTRAIL_ADMIN_TOKEN=x\n",
+        (
+            "Dockerfile (PORT=8001 SERVICE=collector): ENV",
+            "TASKTRAIL_ADMIN_TOKEN",
+            "tasktrail-collector",
+        ),
         id="dockerfile-variable-of-another-service",
     ),
     pytest.param(
@@ -131,7 +135,10 @@ BROKEN = [
         "Dockerfile",
         'CMD ["tasktrail-projector"]',
         'CMD ["python", "-m", "tasktrail_projector"]',
-        ("Dockerfile (SERVICE=projector): CMD", "not a console script of tasktrail-projector"),
+        (
+            "Dockerfile (PORT=8002 SERVICE=projector): CMD",
+            "not a console script of tasktrail-projector",
+        ),
         id="dockerfile-unknown-console-script",
     ),
     pytest.param(
@@ -150,9 +157,13 @@ BROKEN = [
     ),
     pytest.param(
         "Dockerfile",
-        ":8003/readyz",
-        ":8003/ready",
-        ("Dockerfile (SERVICE=control): HEALTHCHECK", "probes /ready,", "not a health route"),
+        "/readyz', timeout=4)",
+        "/ready', timeout=4)",
+        (
+            "Dockerfile (PORT=8003 SERVICE=control): HEALTHCHECK",
+            "probes /ready,",
+            "not a health route",
+        ),
         id="probe-not-a-route",
     ),
     pytest.param(
@@ -165,10 +176,17 @@ BROKEN = [
     ),
     pytest.param(
         "Dockerfile",
-        "EXPOSE 8002",
+        "EXPOSE ${PORT}",
         "EXPOSE 8080",
-        ("Dockerfile (SERVICE=projector)", "EXPOSE [8080] leaves out the port 8002"),
+        ("Dockerfile (PORT=8002 SERVICE=projector)", "EXPOSE [8080] leaves out the port 8002"),
         id="port-not-exposed",
+    ),
+    pytest.param(
+        "compose.yaml",
+        '        PORT: "8002"\n',
+        '        PORT: "8012"\n',
+        ("Dockerfile (PORT=8012 SERVICE=projector): HEALTHCHECK", "probes port 8012", "8002"),
+        id="build-argument-port-not-the-service-port",
     ),
     pytest.param(
         "compose.yaml",
@@ -179,16 +197,16 @@ BROKEN = [
     ),
     pytest.param(
         "Dockerfile",
-        "ENV TASKTRAIL_API_HOST=0.0.0.0 ",
+        "ENV TASKTRAIL_API_HOST=0.0.0.0 \\\n    ",
         "ENV ",
-        ("Dockerfile (SERVICE=api): ENV", "set TASKTRAIL_API_HOST=0.0.0.0"),
+        ("Dockerfile (PORT=8000 SERVICE=api): ENV", "set TASKTRAIL_API_HOST=0.0.0.0"),
         id="listening-on-loopback-only",
     ),
     pytest.param(
         "Dockerfile",
         'CMD ["tasktrail-api"]',
         "CMD tasktrail-api",
-        ("Dockerfile (SERVICE=api)", "exec form"),
+        ("Dockerfile (PORT=8000 SERVICE=api)", "exec form"),
         id="shell-form-cmd",
     ),
     pytest.param(
@@ -202,7 +220,7 @@ BROKEN = [
         "Dockerfile",
         "USER 10001:10001\n",
         "",
-        ("Dockerfile (SERVICE=control): no USER",),
+        ("Dockerfile (PORT=8003 SERVICE=control): no USER",),
         id="no-user",
     ),
     pytest.param(
@@ -216,28 +234,28 @@ BROKEN = [
         "Dockerfile",
         "COPY shared/ shared/\n",
         "COPY shared/ shared/\nCOPY services/ services/\n",
-        ("Dockerfile:45 (SERVICE=api): COPY services/:", "may copy only"),
+        ("Dockerfile:45 (PORT=8000 SERVICE=api): COPY services/:", "may copy only"),
         id="copy-other-services",
     ),
     pytest.param(
         "Dockerfile",
         "COPY shared/ shared/\n",
         "COPY . .\n",
-        ("Dockerfile:44 (SERVICE=collector): COPY .:", "may copy only"),
+        ("Dockerfile:44 (PORT=8001 SERVICE=collector): COPY .:", "may copy only"),
         id="copy-the-whole-context",
     ),
     pytest.param(
         "Dockerfile",
         "--no-editable --package tasktrail-${SERVICE}",
         "--no-editable --all-packages",
-        ("Dockerfile:46 (SERVICE=api)", "installs every workspace member"),
+        ("Dockerfile:46 (PORT=8000 SERVICE=api)", "installs every workspace member"),
         id="install-the-whole-workspace",
     ),
     pytest.param(
         "Dockerfile",
         "uv sync --frozen --no-dev --no-editable --package",
         "uv sync --no-dev --no-editable --package",
-        ("Dockerfile:46 (SERVICE=projector)", "without --frozen"),
+        ("Dockerfile:46 (PORT=8002 SERVICE=projector)", "without --frozen"),
         id="install-without-the-lock",
     ),
     pytest.param(
@@ -263,8 +281,8 @@ BROKEN = [
     ),
     pytest.param(
         "compose.yaml",
-        "        SERVICE: collector\n",
-        "        SERVICE: collector\n      dockerfile: services/collector/Dockerfile\n",
+        '        PORT: "8001"\n',
+        '        PORT: "8001"\n      dockerfile: services/collector/Dockerfile\n',
         ("service 'collector': builds ./services/collector/Dockerfile",),
         id="another-dockerfile",
     ),
@@ -314,7 +332,7 @@ BROKEN = [
         ".dockerignore",
         "**/.env\n",
         "**/.env\nshared/\n",
-        ("Dockerfile:44 (SERVICE=api): COPY shared/ is excluded", ".dockerignore"),
+        ("Dockerfile:44 (PORT=8000 SERVICE=api): COPY shared/ is excluded", ".dockerignore"),
         id="context-without-what-images-copy",
     ),
 ]

@@ -17,10 +17,11 @@ import signal
 import subprocess
 import sys
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import NotRequired, Self, TypedDict, Unpack
 
 import httpx
 
@@ -133,7 +134,40 @@ def _finish(proc: subprocess.Popen[bytes], deadline: float) -> int:
     return proc.wait()
 
 
-class Child:
+class Lifetime(ABC):
+    """What a ``with`` block starts (unless started already) and stops on leaving. A start
+    that fails part way is stopped too: nothing it began is left running."""
+
+    @abstractmethod
+    def start(self) -> object:
+        """Start (each kind says how); may raise once it has begun."""
+
+    @abstractmethod
+    def stop(self) -> object:
+        """Stop whatever was started; does nothing when nothing was."""
+
+    @abstractmethod
+    def started(self) -> bool: ...
+
+    def __enter__(self) -> Self:
+        if not self.started():
+            try:
+                self.start()
+            except BaseException:
+                self.stop()
+                raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class Child(Lifetime):
     """A child process in its own group; subclasses say how to start and check it.
 
     ``request_stop()`` only sends ``stop_signal`` (to the leader, so that it can shut its own
@@ -149,23 +183,8 @@ class Child:
         self._proc: subprocess.Popen[bytes] | None = None
         self._signalled = False
 
-    def start(self) -> object:
-        """Start the process (each kind of child says how)."""
-        raise NotImplementedError
-
-    def __enter__(self) -> Self:
-        """Start unless started already; leaving the block stops the process."""
-        if self._proc is None:
-            self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+    def started(self) -> bool:
+        return self._proc is not None
 
     @property
     def pid(self) -> int | None:
@@ -359,20 +378,21 @@ def celery_worker_process(
     )
 
 
+class WorkerOptions(TypedDict):
+    """The options of :func:`celery_worker_process` that :func:`start_celery_worker` passes on."""
+
+    env: Mapping[str, str]
+    name: str
+    log_path: Path
+    queues: NotRequired[Sequence[str] | None]
+    concurrency: NotRequired[int]
+
+
 def start_celery_worker(
-    app: str,
-    *,
-    env: Mapping[str, str],
-    name: str,
-    log_path: Path,
-    queues: Sequence[str] | None = None,
-    concurrency: int = 2,
-    timeout: float = 30.0,
+    app: str, *, timeout: float = 30.0, **options: Unpack[WorkerOptions]
 ) -> ServiceProcess:
     """Start a Celery worker with events on and wait until it is ready to consume."""
-    worker = celery_worker_process(
-        app, env=env, name=name, log_path=log_path, queues=queues, concurrency=concurrency
-    )
+    worker = celery_worker_process(app, **options)
     worker.start()
     try:
         worker.wait_log(CELERY_READY, timeout)

@@ -14,12 +14,12 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import ClassVar, Self
+from typing import ClassVar
+from urllib.parse import urlparse
 
 import httpx
 
-from tasktrail_devstack.processes import Child, find_binary, has_exited, spawn, stop_all
+from tasktrail_devstack.processes import Child, Lifetime, find_binary, has_exited, spawn, stop_all
 
 HOST = "127.0.0.1"
 
@@ -260,6 +260,12 @@ class MongoServer(EmbeddedServer):
         return True
 
 
+def redis_db(url: str, db: int) -> str:
+    """``url``, a Redis server's, naming its database ``db``: tests that share one server keep
+    their brokers and result backends apart by database number."""
+    return urlparse(url)._replace(path=f"/{db}").geturl()
+
+
 class RedisServer(EmbeddedServer):
     """``redis-server`` without persistence; ``url`` is database 0, see :meth:`db_url`."""
 
@@ -284,13 +290,13 @@ class RedisServer(EmbeddedServer):
         return f"redis://{HOST}:{port}/0"
 
     def db_url(self, db: int) -> str:
-        return self.url.rsplit("/", 1)[0] + f"/{db}"
+        return redis_db(self.url, db)
 
     def ping(self, port: int) -> bool:
         return _exchange(port, b"PING\r\n", b"+PONG")
 
 
-class NatsCluster:
+class NatsCluster(Lifetime):
     """``size`` ``nats-server`` processes routed into one JetStream cluster, on free ports.
 
     Its :attr:`url` lists every member's client URL, comma-separated, as
@@ -346,18 +352,5 @@ class NatsCluster:
     def stop(self) -> None:
         stop_all(self.servers)
 
-    def __enter__(self) -> Self:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+    def started(self) -> bool:
+        return any(server.started() for server in self.servers)

@@ -30,6 +30,8 @@ ALERT_INCIDENTS = "alert_incidents"
 """Written by the notifier: one document per incident (deterministic id)."""
 ALERT_DELIVERIES = "alert_deliveries"
 """Written by the notifier: one document per notification sent to one channel."""
+ALERT_COLLECTIONS = (ALERT_CHANNELS, ALERT_RULES, ALERT_SILENCES, ALERT_INCIDENTS, ALERT_DELIVERIES)
+"""Every alert collection: the API and the notifier each create them on first use."""
 
 # --- event types ----------------------------------------------------------------------------
 
@@ -70,12 +72,21 @@ class EmailConfig(_Config):
     host: Text
     port: int = Field(default=587, ge=1, le=65535)
     starttls: bool = True
+    tls_ca: Annotated[str, StringConstraints(min_length=1, max_length=50_000)] | None = Field(
+        default=None, description="PEM certificates to trust besides the system's (STARTTLS)"
+    )
+    tls_verify: bool = Field(
+        default=True, description="false: accept any certificate (say so explicitly)"
+    )
     username: Text | None = None
     password: Text | None = None
     sender: Text
     to: list[Text] = Field(min_length=1, max_length=100)
     group_window: float = Field(
-        default=0, ge=0, le=3600, description="Seconds to gather notifications into one mail"
+        default=0,
+        ge=0,
+        le=3600,
+        description="Seconds after a mail during which notifications wait to go in one mail",
     )
 
 
@@ -152,10 +163,11 @@ EVALUATED_KINDS: tuple[str, ...] = (
     "runtime",
     "stalled",
     "worker_offline",
+    "schedule_missed",
+    "queue_length",
     "cluster_silent",
 )
-"""The kinds the notifier evaluates; the others (queue length, schedules) are refused until
-it does, rather than accepted and never fired."""
+"""The kinds the notifier evaluates (every kind a rule may name)."""
 Pattern = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Seconds = Annotated[float, Field(gt=0, le=30 * 24 * 3600)]
 
@@ -214,12 +226,31 @@ class ClusterSilentParams(_Config):
     seconds: Seconds
 
 
+class ScheduleMissedParams(_Config):
+    """A scheduled job (seed 002) whose run is missed, as the projector's schedule sweep
+    judges it; the rule's ``filter.name`` and ``exclude`` match the job's task name (its
+    ``job_id`` when no report named the task)."""
+
+    late: bool = Field(default=False, description="also while late, before it is missed")
+    scheduler: Pattern | None = Field(default=None, description="scheduler alias pattern")
+    job: Pattern | None = Field(default=None, description="job id pattern")
+
+
+class QueueLengthParams(_Config):
+    """Holds while a queue's measured depth is above ``threshold``; the rule's ``for`` says
+    for how long before an incident opens (``filter.queue`` picks the queues)."""
+
+    threshold: int = Field(ge=0, description="messages waiting, above which it holds")
+
+
 RULE_PARAMS: dict[str, type[_Config]] = {
     "task_failed": TaskFailedParams,
     "failure_rate": FailureRateParams,
     "runtime": RuntimeParams,
     "stalled": StalledParams,
     "worker_offline": WorkerOfflineParams,
+    "schedule_missed": ScheduleMissedParams,
+    "queue_length": QueueLengthParams,
     "cluster_silent": ClusterSilentParams,
 }
 

@@ -98,6 +98,35 @@ class TaskArgument(BaseModel):
 
 
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+ProfileId = StrictInt | Annotated[str, StringConstraints(min_length=1, max_length=64)]
+"""A profile's id: a number, as in seed 003, or a text id."""
+One = Annotated[list[ProfileId], Field(max_length=1)]
+Many = Annotated[list[ProfileId], Field(max_length=100)]
+PROFILE_TYPES = ("alarm", "email", "threshold", "pagerduty", "webhook", "telegram", "kpi")
+
+
+class Profiles(BaseModel):
+    """Seed 003's alert profiles of a task, by type: ``alarm``, ``threshold`` and ``kpi``
+    take one profile at most, the others several."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    alarm: One | None = None
+    email: Many | None = None
+    threshold: One | None = None
+    pagerduty: Many | None = None
+    webhook: Many | None = None
+    telegram: Many | None = None
+    kpi: One | None = None
+
+
+def profiles_shown(value: Any) -> dict[str, list[Any]]:
+    """The types a stored ``profiles`` names, with their ids (those with none left out)."""
+    if not isinstance(value, dict):
+        return {}
+    return {t: list(value[t]) for t in PROFILE_TYPES if isinstance(value.get(t), list) and value[t]}
+
+
 TokenName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.@-]{1,64}$")]
 
 
@@ -137,6 +166,9 @@ class Definition(BaseModel):
     acl: Annotated[list[TokenName], Field(max_length=1000)] | None = Field(
         default=None, description="Token names that may see and run it, besides admins"
     )
+    profiles: Profiles | None = Field(
+        default=None, description="Alert profile ids by type (seed 003's TaskInfo shows them)"
+    )
 
 
 DEFINABLE = tuple(Definition.model_fields)
@@ -148,6 +180,8 @@ def definition_fields(fields: dict[str, Any]) -> dict[str, Any]:
     argument without a label, value or help has no such key (one way to write each)."""
     given = Definition.model_validate(fields)
     out = given.model_dump(mode="json", include=given.model_fields_set)
+    if given.profiles is not None:
+        out["profiles"] = profiles_shown(given.profiles.model_dump(mode="json"))
     if given.task_arguments is not None:
         out["task_arguments"] = [
             argument.model_dump(mode="json", exclude_none=True) for argument in given.task_arguments

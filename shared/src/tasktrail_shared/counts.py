@@ -87,6 +87,77 @@ def task_keys(doc: Mapping[str, Any]) -> list[Key]:
     return keys
 
 
+EVENTS = "ev"
+"""The dimension of the lifecycle counters: how many tasks went through each lifecycle event,
+whatever their state now, by task name, worker and queue together (one value joins the three
+with :data:`SEP`; a failure adds its exception's type). What ``/metrics`` exposes as
+celery-exporter's ``celery_task_*_total``: they only grow while tasks are kept."""
+SEP = "\x1f"
+LIFECYCLE = ("sent", "received", "started", "succeeded", "failed", "retried", "revoked", "rejected")
+"""Task time fields, one per Celery task event, each counted once per task that has it."""
+RUNTIME_EDGES = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
+"""The run-time histogram's bucket bounds (prometheus_client's defaults, as celery-exporter and
+Flower use them); ``le:<bound>`` states count the successful runs at or under each."""
+RUNTIME_COUNT = "runtime:count"
+RUNTIME_MS = "runtime:ms"
+"""A state whose ``n`` is the sum of run times in whole milliseconds: integers add exactly."""
+NOW = "now:"
+"""``now:<STATE>``: the tasks in that state now (Flower's prefetched tasks are ``RECEIVED``)."""
+PREFETCH_COUNT = "prefetch:count"
+PREFETCH_MS = "prefetch:ms"
+"""Tasks that were received and started, and the sum of their waits at the worker (ms)."""
+
+
+def exception_type(text: Any) -> str:
+    """``ValueError('x')`` -> ``ValueError``: the label celery-exporter gives a failure."""
+    if not isinstance(text, str) or not text:
+        return ""
+    return text.split("(", 1)[0].strip()[:200]
+
+
+def labels_of(value: str) -> list[str]:
+    """The parts of an :data:`EVENTS` value: name, worker, queue (and exception)."""
+    return value.split(SEP)
+
+
+def lifecycle_cells(doc: Mapping[str, Any]) -> list[tuple[Key, Cell]]:
+    """The lifecycle counters a live task document adds to: one per lifecycle time it has,
+    its state now, its wait at the worker (received to started) and its run time's
+    histogram."""
+    if doc.get("deleted") or not isinstance(doc.get("state"), str):
+        return []
+    parts = [str(doc[f]) if isinstance(doc.get(f), str) else "" for f in DIMENSIONS]
+    joint = SEP.join(parts)
+    one = Cell(1)
+    out: list[tuple[Key, Cell]] = []
+    for field in LIFECYCLE:
+        if isinstance(doc.get(field), datetime):
+            value = (
+                SEP.join([*parts, exception_type(doc.get("exception"))])
+                if field == "failed"
+                else joint
+            )
+            out.append(((EVENTS, value, field), one))
+    out.append(((EVENTS, joint, f"{NOW}{doc['state']}"), one))
+    received, started = doc.get("received"), doc.get("started")
+    if isinstance(received, datetime) and isinstance(started, datetime) and started >= received:
+        out.append(((EVENTS, joint, PREFETCH_COUNT), one))
+        wait = round((started - received).total_seconds() * 1000)
+        out.append(((EVENTS, joint, PREFETCH_MS), Cell(wait)))
+    runtime = doc.get("runtime")
+    if (
+        isinstance(doc.get("succeeded"), datetime)
+        and isinstance(runtime, int | float)
+        and runtime >= 0
+    ):
+        out.append(((EVENTS, joint, RUNTIME_COUNT), one))
+        out.append(((EVENTS, joint, RUNTIME_MS), Cell(round(float(runtime) * 1000))))
+        out.extend(
+            ((EVENTS, joint, f"le:{edge:g}"), one) for edge in RUNTIME_EDGES if runtime <= edge
+        )
+    return out
+
+
 def add(tally: Tally, key: Key, cell: Cell) -> None:
     held = tally.get(key)
     tally[key] = cell if held is None else held.plus(cell)

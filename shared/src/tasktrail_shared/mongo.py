@@ -40,6 +40,9 @@ SCHEDULE_JOBS = "schedule_jobs"
 """Their jobs: what runs when, its counts and health."""
 SCHEDULE_RUNS = "schedule_runs"
 """One document per run event of a job (submitted, executed, error, missed, max instances)."""
+QUEUE_DEPTHS = "queue_depths"
+"""The latest depth of each broker queue of a cluster and its per-minute trend
+(``tasktrail_shared.queues``)."""
 
 
 def client(url: str) -> AsyncMongoClient[dict[str, Any]]:

@@ -177,7 +177,22 @@ class Report(BaseModel):
         return self
 
 
-class Reported(BaseModel):
+class SchedulerFact(BaseModel):
+    """What every schedule event's payload names: one scheduler (``alias``) of organisation
+    ``org``. Strict, so that the log holds nothing the projector does not read."""
+
+    model_config = ConfigDict(extra="forbid")
+    org: str
+    alias: str
+
+
+class JobFact(SchedulerFact):
+    """A schedule event about one job of the scheduler."""
+
+    job_id: str
+
+
+class Reported(SchedulerFact):
     """The payload of :data:`REPORTED`: the report, its organisation and when it happened.
 
     ``time`` is the scheduler's time of the event, or the API's receive time when the report
@@ -186,10 +201,7 @@ class Reported(BaseModel):
     of the same report is dropped as a duplicate.
     """
 
-    model_config = ConfigDict(extra="forbid")
-    org: str
     code: int
-    alias: str
     time: float
     job_id: str | None = None
     jobstore: str | None = None
@@ -220,11 +232,7 @@ def reported(report: Report, org: str, received: float) -> Reported:
 Seconds = Annotated[float, Field(gt=0, le=365 * 86400)]
 
 
-class JobConfigured(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    org: str
-    alias: str
-    job_id: str
+class JobConfigured(JobFact):
     grace_seconds: Seconds | None = None
     """``None``: :data:`DEFAULT_GRACE_SECONDS`."""
     max_runtime_seconds: Seconds | None = None
@@ -233,27 +241,20 @@ class JobConfigured(BaseModel):
     actor: str
 
 
-class JobHealth(BaseModel):
+class JobHealth(JobFact):
     """A job's health changed; ``at`` is when the new health became true (a deadline that
     passed, or the time of the run that decided it), so that every sweep, in any replica,
     writes the same event for the same change."""
 
-    model_config = ConfigDict(extra="forbid")
-    org: str
-    alias: str
-    job_id: str
     health: Health
     previous: str | None = None
     at: float
 
 
-class SchedulerSilent(BaseModel):
+class SchedulerSilent(SchedulerFact):
     """A scheduler has said nothing since before a job of it was overdue (``at``: the
     earliest such deadline), and it did not shut down."""
 
-    model_config = ConfigDict(extra="forbid")
-    org: str
-    alias: str
     at: float
     last_seen: float
 

@@ -12,12 +12,10 @@ import asyncio
 import contextlib
 import secrets
 import threading
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
-from urllib.parse import urlparse
+from typing import Any
 
 import httpx
 from celery import Celery
@@ -28,7 +26,7 @@ from tasktrail_collector.settings import Settings as CollectorSettings
 from tasktrail_control.bootstrap import bootstrap as control_bootstrap
 from tasktrail_control.settings import Settings as ControlSettings
 from tasktrail_devstack.processes import ServiceProcess, start_celery_worker
-from tasktrail_devstack.servers import NatsServer
+from tasktrail_devstack.servers import NatsServer, redis_db
 from tasktrail_projector.bootstrap import bootstrap as projector_bootstrap
 from tasktrail_projector.settings import Settings as ProjectorSettings
 
@@ -38,7 +36,6 @@ DEMO = "tasktrail_devstack.demo.app"
 BROKER_DB = 9
 """A Redis database of this module's own: Celery's event and pidbox channels carry its number."""
 ADMIN_TOKEN = "catalog-admin-token"
-T = TypeVar("T")
 
 
 @dataclass
@@ -54,18 +51,6 @@ class Stack:
     ops: httpx.AsyncClient
     ann: httpx.AsyncClient
     viewer: httpx.AsyncClient
-
-
-async def eventually(check: Callable[[], Awaitable[T | None]], what: str, timeout: float = 45) -> T:
-    """``check()`` once it gives something; AssertionError after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}: last={last!r}")
 
 
 @contextlib.contextmanager
@@ -94,7 +79,7 @@ def stuck_tasks_reported(report_to: Path, after: float = 90.0) -> Iterator[None]
 async def running_stack(
     redis_url: str, mongo_url: str, mongo_db: str, workdir: Path
 ) -> AsyncIterator[Stack]:
-    broker = urlparse(redis_url)._replace(path=f"/{BROKER_DB}").geturl()
+    broker = redis_db(redis_url, BROKER_DB)
     stop = asyncio.Event()
     with contextlib.ExitStack() as teardown, NatsServer(workdir / "nats") as nats_server:
         common: dict[str, Any] = {"nats_url": nats_server.url, "app": APP}

@@ -5,7 +5,6 @@ control service answering on the command subject.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 
@@ -18,9 +17,8 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from tasktrail_api.app import create_app
 from tasktrail_api.settings import Settings
-from tasktrail_projector.bootstrap import Projection, bootstrap
+from tasktrail_projector.bootstrap import Projection
 from tasktrail_projector.settings import LabelRule
-from tasktrail_projector.settings import Settings as ProjectorSettings
 from tasktrail_shared import mongo
 from tasktrail_shared.commands import (
     ARGUMENTS,
@@ -31,8 +29,8 @@ from tasktrail_shared.commands import (
     control_subject,
 )
 
-from tests.integration.api.schedules_support import projecting, serving
-from tests.integration.api.support import ADMIN_TOKEN, Doc, create_api_indexes
+from tests.integration.api.schedules_support import projecting_schedules, serving
+from tests.integration.api.support import ADMIN_TOKEN, Doc, projecting
 
 
 @pytest.fixture
@@ -77,26 +75,12 @@ async def projector(
     nats_url: str, nats_stream: str, mongo_url: str, db: AsyncDatabase[Doc], settings: Settings
 ) -> AsyncIterator[Projection]:
     """The real projector, in-process on this test's stream and database, so writes project."""
-    projection = await bootstrap(
-        ProjectorSettings(
-            nats_url=nats_url,
-            mongo_url=mongo_url,
-            mongo_db=db.name,
-            stream=nats_stream,
-            app=settings.app,
-            projector_health_port=0,
-            projector_fetch_timeout=0.05,
-            projector_labels=LABEL_RULES,
-            projector_stats_interval=0.1,  # counters follow within a tenth of a second
-        )
-    )
-    await create_api_indexes(db)
-    stop = asyncio.Event()
-    running = asyncio.create_task(projection.run(stop))
-    yield projection
-    stop.set()
-    await running
-    await projection.close()
+    async with projecting(
+        nats_url, nats_stream, mongo_url, db, settings.app,
+        projector_labels=LABEL_RULES,
+        projector_stats_interval=0.1,  # counters follow within a tenth of a second
+    ) as projection:  # fmt: skip
+        yield projection
 
 
 @pytest.fixture
@@ -165,7 +149,7 @@ async def stack(
     """The projector (quick schedule sweep) and the API behind a real HTTP server, for
     schedulers that post from threads or processes of their own; the API's base URL."""
     async with (
-        projecting(nats_url, nats_stream, mongo_url, db, settings.app),
+        projecting_schedules(nats_url, nats_stream, mongo_url, db, settings.app),
         serving(settings) as base,
     ):
         yield base

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import httpx
@@ -15,35 +16,21 @@ from pymongo.asynchronous.database import AsyncDatabase
 from tasktrail_api.app import create_app
 from tasktrail_api.settings import Settings
 from tasktrail_devstack.servers import free_port
-from tasktrail_projector.bootstrap import Projection, bootstrap
-from tasktrail_projector.settings import Settings as ProjectorSettings
+from tasktrail_projector.bootstrap import Projection
 
-from tests.integration.api.support import Doc, create_api_indexes
+from tests.integration.api.support import Doc, projecting
 
 SWEEP_INTERVAL = 0.2
 
 
-@contextlib.asynccontextmanager
-async def projecting(
+def projecting_schedules(
     nats_url: str, nats_stream: str, mongo_url: str, db: AsyncDatabase[Doc], app: str
-) -> AsyncIterator[Projection]:
-    """The real projector, its schedule sweep every :data:`SWEEP_INTERVAL` seconds."""
-    projection = await bootstrap(
-        ProjectorSettings(
-            nats_url=nats_url, mongo_url=mongo_url, mongo_db=db.name, stream=nats_stream,
-            app=app, projector_health_port=0, projector_fetch_timeout=0.05,
-            projector_schedule_interval=SWEEP_INTERVAL,
-        )
-    )  # fmt: skip
-    await create_api_indexes(db)
-    stop = asyncio.Event()
-    running = asyncio.create_task(projection.run(stop))
-    try:
-        yield projection
-    finally:
-        stop.set()
-        await running
-        await projection.close()
+) -> AbstractAsyncContextManager[Projection]:
+    """The real projector (:func:`projecting`), its schedule sweep every
+    :data:`SWEEP_INTERVAL` seconds."""
+    return projecting(
+        nats_url, nats_stream, mongo_url, db, app, projector_schedule_interval=SWEEP_INTERVAL
+    )
 
 
 @contextlib.asynccontextmanager

@@ -3,21 +3,55 @@ included, to prove they never leak) and API tokens as stored."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 from tasktrail_api.adapters.readmodels import MongoReadModels
 from tasktrail_projector.adapters.store import READ_MODELS, MongoStore
+from tasktrail_projector.bootstrap import Projection, bootstrap
 from tasktrail_projector.domain.stats import slot_key
 from tasktrail_projector.domain.tasks import slot_start
+from tasktrail_projector.settings import Settings as ProjectorSettings
 from tasktrail_projector.sweeps import Maintenance
 from tasktrail_shared import mongo
 
 Doc = dict[str, Any]
 ADMIN_TOKEN = "admin-secret-token"
+
+
+@contextlib.asynccontextmanager
+async def projecting(
+    nats_url: str,
+    nats_stream: str,
+    mongo_url: str,
+    db: AsyncDatabase[Doc],
+    app: str,
+    **tuning: Any,
+) -> AsyncIterator[Projection]:
+    """The real projector, in-process on this test's stream and database (with the API's
+    indexes), fetching every 50 ms so that writes project at once; ``tuning``: more of its
+    settings."""
+    projection = await bootstrap(
+        ProjectorSettings(
+            nats_url=nats_url, mongo_url=mongo_url, mongo_db=db.name, stream=nats_stream,
+            app=app, projector_health_port=0, projector_fetch_timeout=0.05, **tuning,
+        )
+    )  # fmt: skip
+    await create_api_indexes(db)
+    stop = asyncio.Event()
+    running = asyncio.create_task(projection.run(stop))
+    try:
+        yield projection
+    finally:
+        stop.set()
+        await running
+        await projection.close()
 
 
 async def create_api_indexes(db: AsyncDatabase[Doc]) -> None:

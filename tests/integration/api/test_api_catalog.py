@@ -22,10 +22,10 @@ from tests.integration.api.catalog_stack import (
     APP,
     WORKER,
     Stack,
-    eventually,
     new_key,
     running_stack,
 )
+from tests.waiting import eventually
 
 ADD = entry_id(APP, "demo.add")
 MUL = entry_id(APP, "demo.mul")

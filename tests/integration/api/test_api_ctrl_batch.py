@@ -11,11 +11,10 @@ from __future__ import annotations
 import secrets
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
-from urllib.parse import urlparse
+from typing import Any
 
 import httpx
 import pytest
@@ -23,10 +22,12 @@ from celery import Celery
 from pymongo import AsyncMongoClient, MongoClient
 from tasktrail_api.app import create_app
 from tasktrail_api.settings import Settings
-from tasktrail_devstack.processes import ServiceProcess, find_binary, start_celery_worker
-from tasktrail_devstack.servers import NatsServer, free_port
+from tasktrail_devstack.processes import start_celery_worker
+from tasktrail_devstack.servers import NatsServer, redis_db
+from tasktrail_devstack.services import running_services
 
 from tests.integration.api.support import ADMIN_TOKEN, Doc, add_token
+from tests.waiting import eventually
 
 APP = "boro"
 WORKER = "boro1@tasktrail-test"
@@ -34,7 +35,6 @@ DEMO = "tasktrail_devstack.demo.app"
 VIEWER_TOKEN = "boro-viewer-token"
 STALLED_DEADLINE = 10.0
 """Seed 003: Stalled within 10 s of a kill -9, with Celery's default heartbeat (2 s, expiry 4 s)."""
-T = TypeVar("T")
 
 
 @dataclass
@@ -45,18 +45,13 @@ class Stack:
     logs: Path
 
 
-def _db(url: str, db: int) -> str:
-    return urlparse(url)._replace(path=f"/{db}").geturl()
-
-
 @pytest.fixture(scope="module")
 def stack(
     redis_url: str, mongo_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
     logs = tmp_path_factory.mktemp("batch-logs")
-    broker, backend = _db(redis_url, 5), _db(redis_url, 6)
+    broker, backend = redis_db(redis_url, 5), redis_db(redis_url, 6)
     database = f"t_batch_{secrets.token_hex(4)}"
-    health = {name: free_port() for name in ("collector", "projector", "control")}
     worker_env = {"TASKTRAIL_BROKER_URL": broker, "TASKTRAIL_RESULT_BACKEND": backend}
     with NatsServer(tmp_path_factory.mktemp("batch-nats")) as nats_server:
         env = {
@@ -67,33 +62,22 @@ def stack(
             "TASKTRAIL_APP": APP,
             "TASKTRAIL_COLLECTOR_SPOOL_DIR": str(logs / "spool"),
             "TASKTRAIL_PROJECTOR_LOST_INTERVAL": "3600",
-            **{f"TASKTRAIL_{name.upper()}_HEALTH_PORT": str(p) for name, p in health.items()},
         }
-        services = [
-            ServiceProcess(n, [find_binary(f"tasktrail-{n}")], log_path=logs / f"{n}.log", env=env)
-            for n in health
-        ]
         client = Celery("batch-client", broker=broker, backend=backend)
         client.conf.task_send_sent_event = True
-        worker = None
+        settings = Settings(
+            app=APP, nats_url=nats_server.url, mongo_url=mongo_url, mongo_db=database,
+            admin_token=ADMIN_TOKEN, api_command_timeout=10.0, api_worker_timeout=2.0,
+        )  # fmt: skip
         try:
-            for service in services:
-                service.start()
-            for service in services:
-                service.wait_http_ok(f"http://127.0.0.1:{health[service.name]}/readyz")
-            worker = start_celery_worker(
-                DEMO, env=worker_env, name=WORKER, log_path=logs / "worker.log", concurrency=3
-            )
-            settings = Settings(
-                app=APP, nats_url=nats_server.url, mongo_url=mongo_url, mongo_db=database,
-                admin_token=ADMIN_TOKEN, api_command_timeout=10.0, api_worker_timeout=2.0,
-            )  # fmt: skip
-            yield Stack(settings, client, worker_env, logs)
+            with (
+                running_services(("collector", "projector", "control"), env, logs),
+                start_celery_worker(
+                    DEMO, env=worker_env, name=WORKER, log_path=logs / "worker.log", concurrency=3
+                ),
+            ):
+                yield Stack(settings, client, worker_env, logs)
         finally:
-            if worker is not None:
-                worker.stop()
-            for service in reversed(services):
-                service.stop()
             client.close()
             mongo: MongoClient[Doc] = MongoClient(mongo_url)
             try:
@@ -145,24 +129,6 @@ async def statuses(api: httpx.AsyncClient, *task_ids: str) -> dict[str, str] | N
     if "error" in entry:
         return None
     return {item["task_id"]: item["status"] for item in entry["result"]}
-
-
-async def eventually(check: Callable[[], Awaitable[T | None]], what: str, timeout: float = 45) -> T:
-    """``check``'s first truthy answer; a give-up deadline, not a timing assertion."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last
-        await _sleep(0.2)
-    raise AssertionError(f"gave up waiting for {what}: last={last!r}")
-
-
-async def _sleep(seconds: float) -> None:
-    import asyncio
-
-    await asyncio.sleep(seconds)
 
 
 async def until_statuses(api: httpx.AsyncClient, wanted: dict[str, str]) -> dict[str, str]:
@@ -364,6 +330,48 @@ async def test_task_start_runs_a_catalog_task_and_the_log_shows_who_from_where(
     assert run["actor"] == "admin"
     assert run["event"]["args"]["name"] == "demo.add"
     assert run["event"]["args"]["labels"]["origin"] == "batch"
+
+
+async def test_profiles_set_on_a_catalog_task_show_in_task_info(
+    stack: Stack, api: httpx.AsyncClient
+) -> None:
+    refreshed = await api.get("/monitor/workers/refresh")  # registered tasks become entries
+    assert refreshed.status_code == 205, refreshed.text
+
+    async def entry() -> str | None:
+        listed = (await api.get("/default/task")).json()
+        return next((e["id"] for e in listed if e["name"] == "demo.add"), None)
+
+    path = f"/default/task/{await eventually(entry, 'demo.add in the catalog')}"
+    profiles = {"alarm": [79], "threshold": [96], "webhook": [265, "ops-hook"], "kpi": []}
+    defined = await api.patch(path, json={"profiles": profiles})
+    assert defined.status_code == 200, defined.text
+    shown = {"alarm": [79], "threshold": [96], "webhook": [265, "ops-hook"]}
+    assert defined.json()["profiles"] == shown
+    for refused in ({"alarm": [79, 80]}, {"snmp": [263]}, {"email": [1.5]}):
+        answer = await api.patch(path, json={"profiles": refused})
+        assert answer.status_code == 400, (refused, answer.text)
+
+    # Another organisation's admin cannot set them (nor see that the task exists).
+    assert (await api.post("/monitor/orgs", json={"slug": "borocorp", "name": "B"})).is_success
+    body = {"name": "borocorp-admin", "role": "admin", "org": "borocorp"}
+    secret = (await api.post("/monitor/tokens", json=body)).json()["data"]["secret"]
+    other = {"Authorization": f"Bearer {secret}"}
+    for where in (path, path.replace("/default/", "/borocorp/")):
+        outsider = await api.patch(where, json={"profiles": {"alarm": [1]}}, headers=other)
+        assert outsider.status_code == 404, outsider.text
+
+    task_id = stack.client.send_task("demo.add", args=[1, 2]).id
+    await until_statuses(api, {task_id: "Stopped"})
+    [info] = await batch(api, method("TaskInfo", task_ids=task_id))
+    assert info["result"][0]["profiles"] == shown
+    [other_task] = await batch(api, method("TaskInfo", task_ids="*"))
+    assert all(t["profiles"] == {} for t in other_task["result"] if t["name"] != "demo.add")
+
+    params = {"type": "tasktrail.catalog.amended", "actor": "admin"}
+    events = (await api.get("/monitor/events", params=params)).json()["data"]["events"]
+    amended = [e["event"] for e in events if "profiles" in e["event"].get("fields", {})]
+    assert [e["fields"]["profiles"] for e in amended] == [shown]  # through the log, once
 
 
 async def test_commands_need_the_operator_role(api: httpx.AsyncClient) -> None:

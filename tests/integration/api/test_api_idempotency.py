@@ -8,7 +8,6 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import urlparse
 
 import httpx
 import pytest
@@ -16,6 +15,7 @@ import redis.asyncio as redis
 from tasktrail_api.settings import Settings
 from tasktrail_control.bootstrap import Wired, bootstrap
 from tasktrail_control.settings import Settings as ControlSettings
+from tasktrail_devstack.servers import redis_db
 
 from tests.integration.api.test_api_tasks import assert_error, assert_ok
 
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.usefixtures("projector")
 
 @pytest.fixture
 def broker_url(redis_url: str) -> str:
-    return urlparse(redis_url)._replace(path="/6").geturl()
+    return redis_db(redis_url, 6)
 
 
 @pytest.fixture

@@ -201,7 +201,7 @@ async def test_past_the_bound_a_count_is_a_lower_bound(
     api.headers["Authorization"] = f"Bearer {ADMIN_TOKEN}"
     api_app: Any = api._transport.app  # type: ignore[attr-defined]
     tasks = api_app.state.use_cases.tasks
-    tasks._count_bound = 5
+    tasks.count_bound = 5
     data = assert_ok(await api.get("/monitor/tasks", params={"cidr_id": "c1", "limit": 1}))
     assert (data["count"], data["count_is_exact"]) == (5, False)
     data = assert_ok(await api.get("/monitor/tasks", params={"status": "s"}))

@@ -17,7 +17,7 @@ from tasktrail_projector.bootstrap import Projection
 from tasktrail_shared.schedules import EVENT_CODES
 
 from tests.conftest import delete_event_streams
-from tests.integration.api.schedules_support import job_named, projecting, wait_until
+from tests.integration.api.schedules_support import job_named, projecting_schedules, wait_until
 from tests.integration.api.support import ADMIN_TOKEN, Doc, add_token
 
 OK = {"status": "success", "message": "", "data": {}}
@@ -31,7 +31,7 @@ TOKEN = {"Authorization": f"Token {ADMIN_TOKEN}"}
 async def projection(
     nats_url: str, nats_stream: str, mongo_url: str, db: AsyncDatabase[Doc], settings: Settings
 ) -> AsyncIterator[Projection]:
-    async with projecting(nats_url, nats_stream, mongo_url, db, settings.app) as running:
+    async with projecting_schedules(nats_url, nats_stream, mongo_url, db, settings.app) as running:
         yield running
 
 

@@ -27,7 +27,12 @@ from tasktrail_client.apscheduler import TasktrailListener
 from tasktrail_devstack.servers import free_port
 from tasktrail_shared.schedules import JOB_HEALTH
 
-from tests.integration.api.schedules_support import job_named, projecting, serving, wait_until
+from tests.integration.api.schedules_support import (
+    job_named,
+    projecting_schedules,
+    serving,
+    wait_until,
+)
 from tests.integration.api.support import ADMIN_TOKEN, Doc
 
 PROCESS = Path(__file__).with_name("scheduler_process.py")
@@ -189,7 +194,7 @@ async def test_tasktrail_away_for_30_seconds_loses_no_event(
     ran: list[float] = []
     scheduler = BackgroundScheduler(timezone="UTC")
     headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-    async with projecting(nats_url, nats_stream, mongo_url, db, settings.app):
+    async with projecting_schedules(nats_url, nats_stream, mongo_url, db, settings.app):
         async with serving(settings, port) as base:
             listener = TasktrailListener(base, ADMIN_TOKEN, alias="away")
             scheduler.add_listener(listener, EVENT_ALL)

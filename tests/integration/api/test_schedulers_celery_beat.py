@@ -14,7 +14,6 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import httpx
 import pytest
@@ -23,6 +22,7 @@ from tasktrail_api.settings import Settings
 from tasktrail_collector.bootstrap import bootstrap as collector_bootstrap
 from tasktrail_collector.settings import Settings as CollectorSettings
 from tasktrail_devstack.processes import ServiceProcess, find_binary, start_celery_worker
+from tasktrail_devstack.servers import redis_db
 
 from tests.integration.api.schedules_support import SWEEP_INTERVAL, job_named, wait_until
 from tests.integration.api.support import ADMIN_TOKEN, Doc
@@ -44,7 +44,7 @@ def alias() -> str:
 def celery_env(redis_url: str, stack: str, alias: str) -> dict[str, str]:
     """What beat and the worker are started with: the broker, tasktrail, the alias."""
     return {
-        "TASKTRAIL_BROKER_URL": urlparse(redis_url)._replace(path=f"/{BROKER_DB}").geturl(),
+        "TASKTRAIL_BROKER_URL": redis_db(redis_url, BROKER_DB),
         "TASKTRAIL_URL": stack,
         "TASKTRAIL_TOKEN": ADMIN_TOKEN,
         "TASKTRAIL_ALIAS": alias,

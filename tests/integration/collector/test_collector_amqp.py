@@ -131,10 +131,8 @@ async def test_messages_are_acknowledged_only_once_jetstream_holds_them(
 ) -> None:
     from tasktrail_devstack.servers import NatsServer
 
-    server = NatsServer(tmp_path / "nats")
-    server.start()
-    url, port = server.url, server.port
-    try:
+    with NatsServer(tmp_path / "nats") as server:
+        url = server.url
         async with collector(
             amqp_url, url, tmp_path / "spool", collector_drain_timeout=1
         ) as running:
@@ -145,12 +143,9 @@ async def test_messages_are_acknowledged_only_once_jetstream_holds_them(
                     await asyncio.sleep(0.05)
             assert running.counters.published == 0
         # The collector stopped with 200 unacknowledged deliveries: RabbitMQ keeps them.
-        server = NatsServer(tmp_path / "nats", port=port)
-        server.start()
+        server.restart()  # the same data and address
         async with collector(amqp_url, url, tmp_path / "spool") as running:
             ids = await stream_ids(url, expect=200)
-    finally:
-        server.stop()
     assert len(ids) == len(set(ids)) == 200
 
 

@@ -6,7 +6,7 @@ import asyncio
 import time
 from pathlib import Path
 
-from tasktrail_devstack.servers import NatsServer
+from tasktrail_devstack.servers import NatsServer, redis_db
 
 from tests.integration.collector import support
 
@@ -16,16 +16,13 @@ OUTAGE = 30.0
 async def test_an_outage_of_nats_loses_and_duplicates_nothing(
     redis_url: str, tmp_path: Path
 ) -> None:
-    nats_dir = tmp_path / "nats"
-    server = NatsServer(nats_dir)
-    server.start()
-    url, port = server.url, server.port
     messages = support.unique_messages(24_000)
-    try:
+    with NatsServer(tmp_path / "nats") as server:
+        url = server.url
         collector = support.CollectorProcess(
             "outage",
             tmp_path,
-            broker_url=redis_url.rsplit("/", 1)[0] + "/7",
+            broker_url=redis_db(redis_url, 7),
             nats_url=url,
             app="outage",
             collector_memory_buffer_bytes=str(2 * 1024 * 1024),
@@ -48,14 +45,11 @@ async def test_an_outage_of_nats_loses_and_duplicates_nothing(
             await asyncio.sleep(OUTAGE - (time.monotonic() - stopped))
             _, body = collector.health()
             assert body["counters"]["spooled"] > 0 and body["counters"]["backlog"] > 0
-            server = NatsServer(nats_dir, port=port)  # the same data and address
-            server.start()
+            server.restart()  # the same data and address
             await load
             ids = await support.stream_ids(url, expect=len(messages), timeout=120)
             _, body = collector.health()
             assert body["counters"]["backlog"] == 0
-    finally:
-        server.stop()
     assert len(ids) == len(set(ids)) == len(messages)
     assert set(ids) == support.ids_of(messages)
 
@@ -63,19 +57,17 @@ async def test_an_outage_of_nats_loses_and_duplicates_nothing(
 async def test_sigterm_drains_and_what_cannot_be_sent_is_replayed_by_the_next_start(
     redis_url: str, tmp_path: Path
 ) -> None:
-    server = NatsServer(tmp_path / "nats")
-    server.start()
-    url, port = server.url, server.port
     messages = support.unique_messages(3_000)
-    env = {
-        "broker_url": redis_url.rsplit("/", 1)[0] + "/8",
-        "nats_url": url,
-        "app": "restart",
-        "collector_drain_timeout": "2",
-        "collector_memory_buffer_bytes": str(256 * 1024),
-    }
     on_db8 = [(c.replace("/0.", "/8.", 1), p) for c, p in messages]
-    try:
+    with NatsServer(tmp_path / "nats") as server:
+        url = server.url
+        env = {
+            "broker_url": redis_db(redis_url, 8),
+            "nats_url": url,
+            "app": "restart",
+            "collector_drain_timeout": "2",
+            "collector_memory_buffer_bytes": str(256 * 1024),
+        }
         with support.CollectorProcess("first", tmp_path, **env) as first:
             first.wait_ready()
             await support.wait_subscribers(redis_url, 1)
@@ -88,12 +80,9 @@ async def test_sigterm_drains_and_what_cannot_be_sent_is_replayed_by_the_next_st
             )
             assert first.stop(timeout=20) == 0  # SIGTERM: drain (NATS is away), then spool
         assert "messages left in the spool" in first.log_since_start()
-        server = NatsServer(tmp_path / "nats", port=port)
-        server.start()
+        server.restart()  # the same data and address
         with support.CollectorProcess("first", tmp_path, **env) as again:  # same spool directory
             again.wait_ready()
             ids = await support.stream_ids(url, expect=len(messages))
-    finally:
-        server.stop()
     assert len(ids) == len(set(ids)) == len(messages)
     assert set(ids) == support.ids_of(messages)

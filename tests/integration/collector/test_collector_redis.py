@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
-from urllib.parse import urlparse
 
 import nats
 import pytest
@@ -15,6 +14,7 @@ from nats.aio.msg import Msg
 from tasktrail_collector.bootstrap import bootstrap
 from tasktrail_collector.service import Collector
 from tasktrail_collector.settings import Settings
+from tasktrail_devstack.servers import redis_db
 from tasktrail_shared.stream_message import content_id
 
 from tests.wire import recorded_messages
@@ -25,7 +25,7 @@ DB = 5  # channels are /<db>.celeryev/<key>; a non-zero db proves the prefix is 
 @contextlib.asynccontextmanager
 async def running_collector(redis_url: str, nats_url: str, spool: Path) -> AsyncIterator[Collector]:
     settings = Settings(
-        broker_url=urlparse(redis_url)._replace(path=f"/{DB}").geturl(),
+        broker_url=redis_db(redis_url, DB),
         nats_url=nats_url,
         app="scan",
         collector_health_port=0,

@@ -12,6 +12,7 @@ import redis.asyncio as redis
 from nats.js.api import StorageType, StoreCompression, StreamConfig
 from tasktrail_collector.bootstrap import bootstrap
 from tasktrail_collector.settings import Settings
+from tasktrail_devstack.servers import redis_db
 
 from tests.integration.collector.support import wait_subscribers
 
@@ -87,7 +88,7 @@ async def test_messages_that_are_not_events_go_to_the_dead_letters_with_a_reason
     fresh_nats_url: str, redis_url: str, tmp_path: Path
 ) -> None:
     settings = Settings(
-        broker_url=redis_url.rsplit("/", 1)[0] + "/0",
+        broker_url=redis_db(redis_url, 0),
         nats_url=fresh_nats_url,
         app="dl",
         collector_spool_dir=str(tmp_path),

@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
-from urllib.parse import urlparse
 
 import nats
 import pytest
@@ -26,7 +25,7 @@ from nats.aio.client import Client
 from tasktrail_control.bootstrap import Wired, bootstrap
 from tasktrail_control.settings import Settings
 from tasktrail_devstack.processes import ServiceProcess, start_celery_worker
-from tasktrail_devstack.servers import NatsServer
+from tasktrail_devstack.servers import NatsServer, redis_db
 from tasktrail_shared.commands import CommandName, CommandReply, CommandRequest, control_subject
 
 APP = "ctl"
@@ -34,13 +33,9 @@ WORKER = "ctl1@tasktrail-test"
 DEMO = "tasktrail_devstack.demo.app"
 
 
-def _db(url: str, db: int) -> str:
-    return urlparse(url)._replace(path=f"/{db}").geturl()
-
-
 @pytest.fixture(scope="module")
 def broker(redis_url: str) -> tuple[str, str]:
-    return _db(redis_url, 3), _db(redis_url, 4)
+    return redis_db(redis_url, 3), redis_db(redis_url, 4)
 
 
 @pytest.fixture(scope="module")

@@ -7,41 +7,24 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import Any
 
 import httpx
-import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
-from pymongo import AsyncMongoClient
 from tasktrail_api.app import create_app
 from tasktrail_api.settings import Settings as ApiSettings
-from tasktrail_devstack.servers import HOST, free_port
-from tasktrail_notifier.adapters.http import HttpTransport
-from tasktrail_notifier.adapters.smtp import SmtpTransport
+from tasktrail_devstack.servers import HOST
 from tasktrail_notifier.adapters.store import MongoStore
 from tasktrail_notifier.delivery import Channels, Deliverer
 from tasktrail_notifier.domain.formats import Notice
-from tasktrail_notifier.domain.retry import Backoff
 from tasktrail_shared.alerts import ALERT_CHANNELS, ALERT_DELIVERIES
 
+from tests.integration.notifier.conftest import Inbox
 from tests.integration.notifier.receivers import receiving
 from tests.integration.notifier.test_notifier_celery import ADMIN, AUTH, notifier, verify
-
-RULE = {"id": "r1", "name": "failures", "kind": "task_failed"}
-INCIDENT = {
-    "id": "inc-1", "key": "demo.add", "app": "c1", "started_at": "2030-01-01T00:00:00Z",
-    "resolved_at": None,
-}  # fmt: skip
-FIRING = Notice(id="n1", status="firing", rule=RULE, incident=INCIDENT)
-RESOLVED = Notice(
-    id="n2", status="resolved", rule=RULE,
-    incident={**INCIDENT, "resolved_at": "2030-01-01T00:05:00Z"},
-)  # fmt: skip
+from tests.notices import FIRING, INCIDENT, RESOLVED, RULE
 
 
 class Published:
@@ -50,13 +33,6 @@ class Published:
 
     async def publish(self, message: Any) -> None:
         self.events.append(message)
-
-
-@pytest.fixture
-async def channels() -> AsyncIterator[Channels]:
-    http = HttpTransport(timeout=5)
-    yield Channels(http, SmtpTransport(timeout=5), time.time, Backoff(attempts=3, base=0.05))
-    await http.close()
 
 
 async def test_slack_telegram_pagerduty_teams_reach_their_receivers(channels: Channels) -> None:
@@ -95,24 +71,6 @@ async def test_webhook_is_signed(channels: Channels) -> None:
     assert body["status"] == "firing" and body["incident"] == INCIDENT and body["rule"] == RULE
 
 
-class Inbox:
-    def __init__(self) -> None:
-        self.mails: list[Envelope] = []
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        self.mails.append(envelope)
-        return "250 OK"
-
-
-@pytest.fixture
-def inbox() -> Iterator[tuple[Inbox, int]]:
-    handler, port = Inbox(), free_port()
-    controller = Controller(handler, hostname=HOST, port=port)
-    controller.start()
-    yield handler, port
-    controller.stop()
-
-
 async def test_email_over_smtp(channels: Channels, inbox: tuple[Inbox, int]) -> None:
     handler, port = inbox
     config = {
@@ -129,15 +87,6 @@ async def test_email_over_smtp(channels: Channels, inbox: tuple[Inbox, int]) -> 
     assert isinstance(message, EmailMessage)
     assert message["Subject"] == FIRING.summary()
     assert "Incident: inc-1" in message.get_content()
-
-
-@pytest.fixture
-async def store(mongo_url: str, mongo_db: str) -> AsyncIterator[MongoStore]:
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_url, tz_aware=True)
-    store = MongoStore(client[mongo_db])
-    await store.prepare()
-    yield store
-    await client.close()
 
 
 async def _deliver_one(store: MongoStore, channels: Channels, url: str) -> dict[str, Any]:

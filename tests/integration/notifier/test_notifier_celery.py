@@ -12,54 +12,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import hmac
 import time
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import httpx
 import pytest
 from celery import Celery
-from tasktrail_api.app import create_app
-from tasktrail_api.settings import Settings as ApiSettings
-from tasktrail_collector.bootstrap import bootstrap as collector_bootstrap
-from tasktrail_collector.settings import Settings as CollectorSettings
-from tasktrail_devstack.processes import ServiceProcess, start_celery_worker
+from tasktrail_devstack.processes import ServiceProcess
 from tasktrail_notifier.bootstrap import Wired, bootstrap
 from tasktrail_notifier.settings import Settings
 
+from tests.integration.notifier.conftest import ADMIN, APP, AUTH, SECRET
 from tests.integration.notifier.receivers import Receiver, receiving
 
-APP = "alerts"
-DEMO = "tasktrail_devstack.demo.app"
-ADMIN = "alerts-admin-token"
-AUTH = {"Authorization": f"Bearer {ADMIN}"}
-SECRET = "s3cret"
-
-
-@pytest.fixture
-def broker(redis_url: str) -> str:
-    return urlparse(redis_url)._replace(path="/7").geturl()
-
-
-@pytest.fixture
-async def collector(broker: str, fresh_nats_url: str, tmp_path: Path) -> AsyncIterator[None]:
-    settings = CollectorSettings(
-        broker_url=broker, nats_url=fresh_nats_url, app=APP, collector_health_port=0,
-        collector_spool_dir=str(tmp_path / "spool"),
-    )  # fmt: skip
-    running = await collector_bootstrap(settings)
-    stop = asyncio.Event()
-    task = asyncio.create_task(running.run(stop))
-    await asyncio.sleep(0.5)  # subscribed before the worker starts sending
-    yield
-    stop.set()
-    await asyncio.wait_for(task, 30)
+__all__ = ["ADMIN", "APP", "AUTH", "notifier", "verify", "webhook_rule"]
 
 
 @contextlib.asynccontextmanager
@@ -81,39 +52,13 @@ async def notifier(fresh_nats_url: str, mongo_url: str, mongo_db: str) -> AsyncI
         await wired.close()
 
 
-@pytest.fixture
-async def api(
-    fresh_nats_url: str, mongo_url: str, mongo_db: str
-) -> AsyncIterator[httpx.AsyncClient]:
-    settings = ApiSettings(
-        app=APP, mongo_url=mongo_url, nats_url=fresh_nats_url, mongo_db=mongo_db,
-        admin_token=ADMIN, api_alert_test_timeout=20,
-    )  # fmt: skip
-    app = create_app(settings)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://api", headers=AUTH
-        ) as client,
-    ):
-        yield client
+Replicas = Callable[[], contextlib.AbstractAsyncContextManager[Wired]]
 
 
 @pytest.fixture
-def worker(broker: str, tmp_path: Path, collector: None) -> Iterator[ServiceProcess]:
-    env = {"TASKTRAIL_BROKER_URL": broker}
-    proc = start_celery_worker(
-        DEMO, env=env, name=f"alerts-{uuid.uuid4().hex[:6]}@test", log_path=tmp_path / "w.log"
-    )
-    yield proc
-    proc.stop()
-
-
-@pytest.fixture
-def celery_client(broker: str) -> Iterator[Celery]:
-    client = Celery("alerts-test", broker=broker)
-    yield client
-    client.close()
+def replicas(fresh_nats_url: str, mongo_url: str, mongo_db: str) -> Replicas:
+    """Starts a notifier replica on this test's log and database: ``async with replicas():``."""
+    return functools.partial(notifier, fresh_nats_url, mongo_url, mongo_db)
 
 
 async def created(api: httpx.AsyncClient, path: str, body: dict[str, Any], key: str) -> str:
@@ -154,19 +99,11 @@ async def webhook_rule(
 
 
 async def test_failing_task_fires_once_after_retries_then_resolves(
-    fresh_nats_url: str,
-    mongo_url: str,
-    mongo_db: str,
-    api: httpx.AsyncClient,
-    worker: ServiceProcess,
-    celery_client: Celery,
+    replicas: Replicas, api: httpx.AsyncClient, worker: ServiceProcess, celery_client: Celery
 ) -> None:
     async with receiving(500, 500) as receiver:
         _, rule = await webhook_rule(api, receiver, "task_failed", {"name": "demo.a*"}, {})
-        async with (
-            notifier(fresh_nats_url, mongo_url, mongo_db),
-            notifier(fresh_nats_url, mongo_url, mongo_db),
-        ):
+        async with replicas(), replicas():
             sent = time.time()
             celery_client.send_task("demo.add", args=["text", 1])  # TypeError: fails
             (firing,) = await receiver.wait_for(1)
@@ -201,10 +138,9 @@ async def test_failing_task_fires_once_after_retries_then_resolves(
 
 
 async def test_killed_worker_fires_worker_offline(
-    fresh_nats_url: str, mongo_url: str, mongo_db: str, api: httpx.AsyncClient,
-    worker: ServiceProcess,
-) -> None:  # fmt: skip
-    async with receiving() as receiver, notifier(fresh_nats_url, mongo_url, mongo_db):
+    replicas: Replicas, api: httpx.AsyncClient, worker: ServiceProcess
+) -> None:
+    async with receiving() as receiver, replicas():
         await webhook_rule(api, receiver, "worker_offline", {"worker": "alerts-*"}, {"seconds": 1})
         await asyncio.sleep(1.0)  # a heartbeat or two seen while it is alive: nothing fires
         assert receiver.requests == []
@@ -216,9 +152,8 @@ async def test_killed_worker_fires_worker_offline(
 
 
 async def test_a_silence_keeps_the_notification_back(
-    fresh_nats_url: str, mongo_url: str, mongo_db: str, api: httpx.AsyncClient,
-    worker: ServiceProcess, celery_client: Celery,
-) -> None:  # fmt: skip
+    replicas: Replicas, api: httpx.AsyncClient, worker: ServiceProcess, celery_client: Celery
+) -> None:
     async with receiving() as receiver:
         _, rule = await webhook_rule(api, receiver, "task_failed", {"name": "demo.add"}, {})
         until = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
@@ -226,7 +161,7 @@ async def test_a_silence_keeps_the_notification_back(
             api, "/monitor/alerts/silences", {"rule": rule, "key": "demo.add", "until": until},
             "silence",
         )  # fmt: skip
-        async with notifier(fresh_nats_url, mongo_url, mongo_db):
+        async with replicas():
             celery_client.send_task("demo.add", args=["text", 1])
             async with asyncio.timeout(30):
                 while not (await api.get("/monitor/alerts/incidents")).json()["data"]["incidents"]:

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import json
 import subprocess
-import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -239,13 +238,3 @@ async def position(mongo_url: str, db: str) -> int:
         return int((doc or {}).get("seq", 0))
     finally:
         await client.close()
-
-
-def wait_until(check: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")

@@ -21,7 +21,7 @@ from tasktrail_projector.main import serve
 from tasktrail_projector.settings import LabelRule, Settings
 from tasktrail_shared import mongo
 from tasktrail_shared.fields import label_index
-from tasktrail_shared.stream_message import MSG_ID_HEADER, StreamMessage, celery_stream_message
+from tasktrail_shared.stream_message import MSG_ID_HEADER, celery_stream_message
 
 from tests.integration.projector.support import (
     Published,
@@ -37,29 +37,16 @@ from tests.integration.projector.support import (
 from tests.unit.projector import scenario
 from tests.unit.projector.builders import online, record_envelope
 from tests.unit.projector.replay import fold, recorded_events
-from tests.wire import recorded_messages
+from tests.wire import recorded_stream_messages
 
 Doc = dict[str, Any]
-
-
-def recorded_envelopes() -> list[StreamMessage]:
-    return [
-        celery_stream_message(
-            app="scan",
-            routing_key=m.routing_key,
-            data=m.payload,
-            source="test",
-            received=m.received,
-        )
-        for m in recorded_messages()
-    ]
 
 
 async def test_recording_projects_into_the_read_models(
     fresh_nats_url: str, mongo_url: str, mongo_db: str
 ) -> None:
     settings = settings_for(fresh_nats_url, mongo_url, mongo_db, "TASKTRAIL")
-    stats = await project(settings, as_published(recorded_envelopes()))
+    stats = await project(settings, as_published(recorded_stream_messages()))
 
     task_docs = await read(mongo_url, mongo_db, mongo.TASKS)
     worker_docs = await read(mongo_url, mongo_db, mongo.WORKERS)
@@ -90,7 +77,7 @@ async def test_recording_projects_into_the_read_models(
 async def test_reversed_duplicated_and_raced_gives_identical_documents(
     fresh_nats_url: str, mongo_url: str, mongo_db: str
 ) -> None:
-    envelopes = recorded_envelopes()
+    envelopes = recorded_stream_messages()
     first = settings_for(fresh_nats_url, mongo_url, mongo_db, "FIRST")
     await project(first, as_published(envelopes))
 
@@ -132,7 +119,7 @@ async def test_malformed_messages_are_dead_lettered_and_the_rest_projects(
     fresh_nats_url: str, mongo_url: str, mongo_db: str
 ) -> None:
     settings = settings_for(fresh_nats_url, mongo_url, mongo_db, "TASKTRAIL")
-    good = as_published(recorded_envelopes())
+    good = as_published(recorded_stream_messages())
     not_an_envelope = ("tasktrail.events.scan.celery.task.sent", {"X": "1"}, b"\x00\x01")
     bad_body = celery_stream_message(
         app="scan", routing_key="task.sent", data=json.dumps({"body": 5}).encode(), source="t"

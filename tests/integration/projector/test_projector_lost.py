@@ -3,18 +3,20 @@ is flagged lost while keeping STARTED, the last state a worker reported."""
 
 from __future__ import annotations
 
+import contextlib
 import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlparse
 
 from celery import Celery
 from pymongo import MongoClient
-from tasktrail_devstack.processes import ServiceProcess, find_binary, start_celery_worker
-from tasktrail_devstack.servers import free_port
+from tasktrail_devstack.processes import start_celery_worker
+from tasktrail_devstack.servers import redis_db
+from tasktrail_devstack.services import running_services
 from tasktrail_shared import mongo
 
-from tests.integration.projector.support import Doc, environment, settings_for, wait_until
+from tests.integration.projector.support import Doc, environment, settings_for
+from tests.waiting import wait_until
 
 WORKER = "doomed@tasktrail-test"
 
@@ -22,34 +24,29 @@ WORKER = "doomed@tasktrail-test"
 def test_a_task_on_a_killed_worker_is_flagged_lost(
     fresh_nats_url: str, mongo_url: str, mongo_db: str, redis_url: str, tmp_path: Path
 ) -> None:
-    broker = urlparse(redis_url)._replace(path=f"/{random.randint(10, 15)}").geturl()
+    broker = redis_db(redis_url, random.randint(10, 15))
     settings = settings_for(fresh_nats_url, mongo_url, mongo_db, "TASKTRAIL", app="lost")
-    health = {"collector": free_port(), "projector": free_port()}
     env = {
         **environment(settings),
         "TASKTRAIL_BROKER_URL": broker,
         "TASKTRAIL_PROJECTOR_LOST_INTERVAL": "0.5",
         "TASKTRAIL_COLLECTOR_SPOOL_DIR": str(tmp_path / "spool"),
-        **{f"TASKTRAIL_{n.upper()}_HEALTH_PORT": str(p) for n, p in health.items()},
     }
-    services = [
-        ServiceProcess(n, [find_binary(f"tasktrail-{n}")], log_path=tmp_path / f"{n}.log", env=env)
-        for n in ("collector", "projector")
-    ]
     client = Celery("lost-client", broker=broker)
     client.conf.task_send_sent_event = True
     db: MongoClient[Doc] = MongoClient(mongo_url, tz_aware=True)
-    worker = None
-    try:
-        for service in services:
-            service.start().wait_http_ok(f"http://127.0.0.1:{health[service.name]}/readyz")
-        worker = start_celery_worker(
+    with (
+        contextlib.closing(client),
+        db,
+        running_services(("collector", "projector"), env, tmp_path),
+        start_celery_worker(
             "tasktrail_devstack.demo.app",
             env={"TASKTRAIL_BROKER_URL": broker},
             name=WORKER,
             log_path=tmp_path / "worker.log",
             concurrency=1,
-        )
+        ) as worker,
+    ):
         task_id = client.send_task("demo.sleep", args=[120]).id
         tasks = db[mongo_db][mongo.TASKS]
 
@@ -57,11 +54,14 @@ def test_a_task_on_a_killed_worker_is_flagged_lost(
             doc = tasks.find_one({"_id": task_id})
             return None if doc is None else str(doc["state"])
 
-        wait_until(lambda: state() == "STARTED", 30, "the task to start")
+        wait_until(lambda: state() == "STARTED", "the task to start", timeout=30, interval=0.1)
         assert worker.kill() == -9
         killed = datetime.now(UTC)
         doc = wait_until(
-            lambda: tasks.find_one({"_id": task_id, "lost": True}), 30, "the task to be lost"
+            lambda: tasks.find_one({"_id": task_id, "lost": True}),
+            "the task to be lost",
+            timeout=30,
+            interval=0.1,
         )
         assert (doc["state"], doc["worker"]) == ("STARTED", WORKER)  # its last real state
         assert doc["finished"] is None and doc["started"] is not None
@@ -72,10 +72,3 @@ def test_a_task_on_a_killed_worker_is_flagged_lost(
         assert gone["last_heartbeat"] <= killed
         expiry = gone["last_heartbeat"] + timedelta(seconds=2 * gone["freq"])
         assert abs(gone["alive_until"] - expiry) <= timedelta(milliseconds=1)
-    finally:
-        if worker is not None:
-            worker.stop(timeout=5)
-        for service in reversed(services):
-            service.stop()
-        client.close()
-        db.close()

@@ -15,7 +15,6 @@ from tasktrail_devstack.processes import ServiceProcess, find_binary
 from tasktrail_devstack.servers import free_port
 from tasktrail_projector.settings import LabelRule, Settings
 from tasktrail_shared import mongo
-from tasktrail_shared.stream_message import celery_stream_message
 
 from tests.integration.projector.support import (
     as_published,
@@ -32,18 +31,13 @@ from tests.integration.projector.support import (
 from tests.unit.projector import scenario
 from tests.unit.projector.builders import celery_message
 from tests.unit.projector.replay import fold, recorded_events
-from tests.wire import recorded_messages
+from tests.wire import recorded_messages, recorded_stream_messages
 
 RULES = [LabelRule(label="cidr_id", task="scan.tasks.*", arg=0)]
 
 
 def recorded() -> list[tuple[str, dict[str, str], bytes]]:
-    return as_published(
-        celery_stream_message(
-            app="scan", routing_key=m.routing_key, data=m.payload, source="t", received=m.received
-        )
-        for m in recorded_messages()
-    )
+    return as_published(recorded_stream_messages())
 
 
 async def stream_time(settings: Settings, seq: int) -> str:

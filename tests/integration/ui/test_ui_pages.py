@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -46,6 +47,13 @@ async def seed(db: AsyncDatabase[Doc], app: str) -> None:
     await db.tasks.update_many({}, {"$set": {"app": app}})
     await db.workers.update_many({}, {"$set": {"app": app}})
     await count_tasks(db)  # as the projector would: registers the cluster, counts the tasks
+    measured = datetime.now(UTC) - timedelta(seconds=3)
+    await db.queue_depths.insert_one(
+        {"_id": f"{app}/backlog", "app": app, "queue": "backlog", "depth": 42,
+         "measured_at": measured,
+         "trend": [{"at": measured.replace(second=0, microsecond=0), "measured_at": measured,
+                    "depth": 42}]}
+    )  # fmt: skip
 
 
 SignIn = Callable[[str], Awaitable[Browser]]
@@ -157,7 +165,8 @@ async def test_every_page_renders_for_every_role(
                         'data-worker="celery@w2" data-online="false"'],
         "/ui/workers/celery@w1": ['data-worker="celery@w1"'],
         "/ui/audit": ["Audit log"],
-        "/ui/queues": ["Queues"],
+        "/ui/queues": ["Queues", 'data-queue="backlog"', 'data-depth="42"', "data-trend=",
+                       "s ago)"],
         "/ui/schedulers": ["Schedulers", "None yet"],
     }  # fmt: skip
     for path, expected in pages.items():

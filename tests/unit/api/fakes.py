@@ -195,6 +195,7 @@ class FakeReadModels:
         self.catalog = FakeDocuments()
         self.orgs = FakeDocuments()
         self.clusters = FakeDocuments()
+        self.queues = FakeDocuments()
         self.messages: list[Doc] = []
         """``task_events``: one document per stream message, with its ``events`` entries."""
         self.buckets: list[Doc] = []

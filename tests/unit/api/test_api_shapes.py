@@ -72,6 +72,8 @@ def test_operators_cannot_be_smuggled_in() -> None:
             "a time range on received with sort=timestamp",
         ),
         ({"sort": "-runtime"}, "sort=runtime needs a time range"),
+        ({"q": "boom"}, "q (free text) needs a time range"),
+        ({"q": "boom", "name": "x", "worker": "w"}, "one filter besides status at most"),
         (
             {"sort": "name", "name": "x", "received_after": "2024-01-01T00:00:00Z"},
             "name is read by",
@@ -266,6 +268,28 @@ def test_sets_are_read_whole_and_finished_here() -> None:
     assert ([r["_id"] for r in shown], count) == (["b", "a"], 2)
 
 
+def test_free_text_is_found_within_a_window_set() -> None:
+    since = (NOW - SECOND).isoformat()
+    search = page({"q": "BoOm", "status": "f,s", "timestamp_after": since})
+    assert search.cap == shapes.SET_CAP and search.selection is not None
+    assert search.selection.is_window_set and search.selection.text == "boom"
+    assert search.selection.walk_key == "timestamp"
+    rows: list[dict[str, Any]] = [
+        {"_id": "n", "app": "a", "state": "SUCCESS", "name": "boom.x", "timestamp": NOW},
+        {"_id": "g", "app": "a", "state": "FAILURE", "args": "['BOOM']", "timestamp": NOW - SECOND},
+        {"_id": "k", "app": "b", "state": "SUCCESS", "kwargs": "{'x': 'kaboom'}", "timestamp": NOW},
+        {"_id": "r", "app": "b", "state": "SUCCESS", "result": "'boom'", "timestamp": NOW},
+        {"_id": "e", "app": "b", "state": "FAILURE", "exception": "boom", "timestamp": NOW},
+        {"_id": "s", "app": "b", "state": "STARTED", "args": "boom", "timestamp": NOW},
+    ]
+    shown, count = plan.finish_set(rows, search.selection, None, 10, 0)
+    assert ([r["_id"] for r in shown], count) == (["r", "n", "k", "g"], 4)  # newest first
+    flow = select({"root_id": "r", "q": "boom"})  # a workflow is a bounded set: no range needed
+    assert flow.narrow == ("root_id", "r") and flow.text == "boom"
+    by_received = select({"q": "x", "sort": "received", "received_after": since})
+    assert by_received.walk_key == "received" and by_received.is_window_set
+
+
 # --- every read walks an index ------------------------------------------------------------
 
 
@@ -281,6 +305,7 @@ def served() -> list[dict[str, Any]]:
     out += [{n: "v", "status": "f"} for n in shapes.WITH_STATUS]
     out += [{"published": "1"}, {"cidr_id": "c"}, {"asn_number": "5"}, {"uuid": "u"}]
     out += [{"name": "v", "sort": "name", "timestamp_after": NOW.isoformat()}]
+    out += [{"q": "v", "name": "v", "status": "f", "timestamp_after": NOW.isoformat()}]
     return out
 
 

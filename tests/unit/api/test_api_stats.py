@@ -8,7 +8,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from tasktrail_api.domain.stats import StatsFilters, bucket_query, percentile, series
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from tasktrail_api.domain.stats import (
+    StatsFilters,
+    bucket_query,
+    name_metrics,
+    percentile,
+    series,
+)
 
 T0 = datetime(2030, 1, 1, 10, 0, tzinfo=UTC)
 
@@ -57,9 +65,70 @@ def test_ranges_are_bounded() -> None:
     assert default == (T0 - timedelta(hours=1), T0)
 
 
-def test_percentiles_from_the_histogram() -> None:
+def test_percentiles_are_interpolated_within_their_bin() -> None:
     hist, edges = [1, 1, 2, 0, 1], [0.01, 0.1, 0.5, 1.0]
-    assert percentile(hist, edges, 0.5) == 0.5
-    assert percentile(hist, edges, 0.2) == 0.01
-    assert percentile(hist, edges, 0.99) == math.inf
+    assert percentile(hist, edges, 0.5) == pytest.approx(0.2)  # a quarter into [0.1, 0.5)
+    assert percentile(hist, edges, 0.2) == pytest.approx(0.01)
+    assert percentile(hist, edges, 0.99) == 1.0  # the open bin, no largest value: its floor
+    assert percentile(hist, edges, 0.99, high=3.0) == pytest.approx(2.9)
+    assert percentile(hist, edges, 0.0, low=0.005) == pytest.approx(0.005)
     assert percentile([0, 0], edges, 0.5) is None
+
+
+EDGES = (0.01, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0)
+"""The projector's bins (``tasktrail_projector.domain.stats.EDGES``)."""
+
+
+def histogram(samples: list[float]) -> list[int]:
+    """As the projector bins run times: bin ``i`` holds ``EDGES[i-1] <= v < EDGES[i]``."""
+    bins = [0] * (len(EDGES) + 1)
+    for value in samples:
+        bins[next((i for i, edge in enumerate(EDGES) if value < edge), len(EDGES))] += 1
+    return bins
+
+
+def bin_width(value: float, low: float, high: float) -> float:
+    """The width of ``value``'s bin, narrowed to the values seen."""
+    i = next((i for i, edge in enumerate(EDGES) if value < edge), len(EDGES))
+    floor = max(EDGES[i - 1] if i else 0.0, low)
+    ceiling = min(EDGES[i] if i < len(EDGES) else high, high)
+    return ceiling - floor
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    samples=st.lists(
+        st.floats(min_value=0.0, max_value=1000.0, allow_nan=False), min_size=1, max_size=200
+    ),
+    q=st.sampled_from([0.0, 0.01, 0.25, 0.5, 0.9, 0.95, 0.99, 0.999, 1.0]),
+)
+def test_a_percentile_is_within_its_bin_of_the_exact_one(samples: list[float], q: float) -> None:
+    """The exact nearest-rank quantile of the samples and the estimate from their histogram
+    fall in the same bin, so they differ by at most that bin's width."""
+    ordered = sorted(samples)
+    exact = ordered[max(math.ceil(q * len(ordered)), 1) - 1]
+    low, high = ordered[0], ordered[-1]
+    estimate = percentile(histogram(samples), EDGES, q, low, high)
+    assert estimate is not None and low <= estimate <= high
+    assert abs(estimate - exact) <= bin_width(exact, low, high) + 1e-9
+
+
+def test_metrics_per_name_sum_every_minute_and_cluster() -> None:
+    def named(name: str, counts: dict[str, int], runtime: dict[str, Any] | None) -> dict[str, Any]:
+        return {"names": [{"name": name, "counts": counts, "runtime": runtime}]}
+
+    hist = [0, 0, 1, 1, 0, 0, 0, 0, 0, 0]
+    fast = {"count": 2, "sum": 1.0, "min": 0.2, "max": 0.8, "hist": hist, "edges": list(EDGES)}
+    rows = name_metrics(
+        [
+            named("a", {"SUCCESS": 2, "FAILURE": 1}, fast),
+            {**named("a", {"SUCCESS": 2}, fast), "app": "other"},
+            named("b", {"RECEIVED": 5}, None),
+        ]
+    )
+    assert [m.name for m in rows] == ["a", "b"]
+    a, b = rows
+    assert a.counts == {"SUCCESS": 4, "FAILURE": 1} and a.finished == 5
+    assert a.success_rate == pytest.approx(0.8) and a.runs == 4 and a.mean == pytest.approx(0.5)
+    assert a.slowest == 0.8 and a.percentiles[0] == pytest.approx(0.5)  # the edge of two bins
+    assert b.success_rate is None and b.percentiles == (None, None, None) and b.runs == 0

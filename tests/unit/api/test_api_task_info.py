@@ -85,6 +85,16 @@ def test_a_task_in_the_seed_s_keys() -> None:
     }
 
 
+def test_a_task_shows_the_profiles_of_its_cluster_and_name() -> None:
+    profiles: dict[tuple[str, str], dict[str, list[Any]]] = {
+        ("c1", "demo.sleep"): {"alarm": [79], "webhook": [265, "ops"]}
+    }
+    assert task_info.item(doc(app="c1"), True, profiles)["profiles"] == {
+        "alarm": [79], "webhook": [265, "ops"],
+    }  # fmt: skip
+    assert task_info.item(doc(app="c2"), True, profiles)["profiles"] == {}
+
+
 def test_start_falls_back_to_the_first_time_known_and_service_to_the_queue() -> None:
     item = task_info.item(doc(sent=None, received=None, started=None, queue="q"), None)
     assert item["start"] == "2020-02-07 11:07:26 +0000" and item["service"] == "q"

@@ -9,9 +9,11 @@ from tasktrail_collector.encoding import (
     encode_headers,
     encode_stream_message,
 )
-from tasktrail_shared.stream_message import StreamMessage, celery_stream_message
+from tasktrail_shared.stream_message import StreamMessage
 
 from tests.wire import recorded_messages
+
+SOURCE = "tasktrail/collector/host"
 
 
 def _parse_headers(block: bytes) -> dict[str, str]:
@@ -21,19 +23,11 @@ def _parse_headers(block: bytes) -> dict[str, str]:
 
 
 def test_the_fast_redis_encoding_equals_the_shared_stream_message_byte_for_byte() -> None:
-    encoder = RedisEncoder("scan", "tasktrail/collector/host")
+    encoder = RedisEncoder("scan", SOURCE)
     for message in recorded_messages():
         encoder.at(message.received)
         fast = encoder.encode(message.routing_key.encode(), message.payload)
-        reference = encode_stream_message(
-            celery_stream_message(
-                app="scan",
-                routing_key=message.routing_key,
-                data=message.payload,
-                source="tasktrail/collector/host",
-                received=message.received,
-            )
-        )
+        reference = encode_stream_message(message.stream_message("scan", SOURCE))
         assert fast == reference
 
 

@@ -165,6 +165,16 @@ def check_task_field(doc: dict[str, Any], name: str, value: Any) -> None:
             assert same(doc[name], value)
 
 
+def check_task_fold(event_type: str, fields: dict[str, Any]) -> None:
+    """The record of ``event_type`` carries exactly ``fields``, and the task it folds into
+    holds each of them as the API was given it."""
+    record = projected(event_type, uuid=SUBJECT, fields=fields)
+    assert set(record.data["fields"]) == set(fields)
+    doc = fold([[record]])[0][SUBJECT]
+    for name, value in fields.items():
+        check_task_field(doc, name, value)
+
+
 SETTINGS = settings(
     max_examples=300, deadline=None, suppress_health_check=[HealthCheck.filter_too_much]
 )
@@ -177,11 +187,7 @@ def test_every_task_body_the_api_accepts_is_created_field_for_field(
 ) -> None:
     create = accepted(writes.TaskCreate, {**body, "uuid": uuid} if uuid else body)
     fields = create.payload_fields(keep_nulls=False)
-    record = projected(own_events.TASK_RECORDED, uuid=SUBJECT, fields=fields)
-    assert set(record.data["fields"]) == set(fields)
-    doc = fold([[record]])[0][SUBJECT]
-    for name, value in fields.items():
-        check_task_field(doc, name, value)
+    check_task_fold(own_events.TASK_RECORDED, fields)
 
 
 @SETTINGS
@@ -191,11 +197,7 @@ def test_every_task_patch_the_api_accepts_is_amended_field_for_field(
 ) -> None:
     patch = accepted(writes.TaskPatch, body)
     fields = patch.payload_fields(keep_nulls=True)
-    record = projected(own_events.TASK_AMENDED, uuid=SUBJECT, fields=fields)
-    assert set(record.data["fields"]) == set(fields)
-    doc = fold([[record]])[0][SUBJECT]
-    for name, value in fields.items():
-        check_task_field(doc, name, value)
+    check_task_fold(own_events.TASK_AMENDED, fields)
 
 
 def check_worker(doc: dict[str, Any], fields: dict[str, Any]) -> None:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
-from tasktrail_control.handlers import Dispatch
+from tasktrail_control.handlers import Broadcast, Dispatch
 from tasktrail_shared.stream_message import StreamMessage
 
 INSPECT_ANSWERS: dict[str, Any] = {
@@ -37,14 +36,9 @@ class FakeRemote:
     def has_result_backend(self) -> bool:
         return self.backend is not None
 
-    async def broadcast(
-        self,
-        command: str,
-        arguments: Mapping[str, Any],
-        names: list[str] | None,
-        timeout: float,
-    ) -> list[dict[str, Any]]:
-        self.broadcasts.append((command, dict(arguments), names))
+    async def broadcast(self, request: Broadcast) -> list[dict[str, Any]]:
+        command, names = request.command, request.names
+        self.broadcasts.append((command, dict(request.arguments), names))
         await asyncio.sleep(self.delay)
         targets = [w for w in self.workers if names is None or w in names]
         if command in self.errors:

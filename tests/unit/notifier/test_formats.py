@@ -18,16 +18,8 @@ from tasktrail_notifier.domain.formats import (
 )
 from tasktrail_notifier.domain.retry import Answer, Backoff, verdict
 
-RULE = {"id": "r1", "name": "failures", "kind": "task_failed"}
-INCIDENT = {
-    "id": "i1", "key": "demo.add", "app": "c1", "started_at": "2030-01-01T00:00:00Z",
-    "resolved_at": None,
-}  # fmt: skip
-FIRING = Notice(id="n1", status="firing", rule=RULE, incident=INCIDENT)
-RESOLVED = Notice(
-    id="n2", status="resolved", rule=RULE,
-    incident={**INCIDENT, "resolved_at": "2030-01-01T00:05:00Z"},
-)  # fmt: skip
+from tests.notices import FIRING, INCIDENT, RESOLVED, RULE
+
 SUMMARY = "[FIRING] failures (task_failed): demo.add in cluster c1 since 2030-01-01T00:00:00Z"
 
 
@@ -67,7 +59,7 @@ def test_pagerduty_trigger_then_resolve_with_one_dedup_key() -> None:
     trigger = json.loads(pagerduty(FIRING, config, 0).body)
     resolve = json.loads(pagerduty(RESOLVED, config, 0).body)
     assert trigger["event_action"] == "trigger" and resolve["event_action"] == "resolve"
-    assert trigger["dedup_key"] == resolve["dedup_key"] == "i1"
+    assert trigger["dedup_key"] == resolve["dedup_key"] == "inc-1"
     assert trigger["routing_key"] == "rk"
     assert trigger["payload"]["severity"] == "critical"
     assert trigger["payload"]["source"] == "c1"
@@ -92,7 +84,7 @@ def test_teams_adaptive_card() -> None:
 
 def test_mail_one_or_grouped() -> None:
     one = mail([FIRING], {"sender": "a@x", "to": ["b@x"]})
-    assert one.subject == SUMMARY and one.to == ("b@x",) and "Incident: i1" in one.text
+    assert one.subject == SUMMARY and one.to == ("b@x",) and "Incident: inc-1" in one.text
     two = mail([FIRING, RESOLVED], {"sender": "a@x", "to": ["b@x"]})
     assert two.subject == "[tasktrail] 2 alerts"
 

@@ -155,3 +155,26 @@ def test_silences_cover_a_rule_a_key_or_both_until_their_end() -> None:
         [{"org": "p", "rule": "r", "key": None, "until": later}], "o", "r", "k", now
     )
     assert not silenced([{"org": "o", "rule": "r", "key": None, "until": now}], "o", "r", "k", now)
+
+
+def test_queue_length_holds_above_the_threshold_from_the_first_measurement_above_it() -> None:
+    obs, book = Observations(), Book()
+    r = rule("queue_length", {"threshold": 5}, filter={"queue": "orph*"}, for_=20.0)
+    obs.measured(APP, 100.0, {"orphan": 6, "celery": 50})
+    obs.measured(APP, 110.0, {"orphan": 3, "celery": 50})  # back under: the run starts again
+    obs.measured(APP, 120.0, {"orphan": 8, "celery": 50})
+    obs.measured(APP, 115.0, {"orphan": 99})  # late: older than what is known, dropped
+    assert step(book, r, obs, 130.0) == []  # above for 10 s, not yet its 20 s
+    obs.measured(APP, 140.0, {"orphan": 9})
+    assert step(book, r, obs, 140.0) == [("opened", "orphan", 0)]
+    (opened,) = book.open.values()
+    assert opened.id == incident_id("r1", APP, "orphan", 120.0)
+    obs.measured(APP, 150.0, {"orphan": 0})  # purged
+    assert step(book, r, obs, 151.0) == [("resolved", "orphan", 0)]
+
+
+def test_queue_measurements_are_no_sign_of_life_for_cluster_silent() -> None:
+    obs = Observations()
+    obs.measured(APP, 100.0, {"celery": 1})
+    assert holding(rule("cluster_silent", {"seconds": 10}), obs.cluster(APP), APP, 500.0) == {}
+    assert obs.cluster(APP).last_event == 0.0

@@ -238,7 +238,7 @@ class FakeStore:
         ]
 
     async def put_tallies(self, slot: datetime, docs: Sequence[Doc]) -> None:
-        await self._replace(STATS_SLOTS, "slot", slot, docs)
+        await self._replace(STATS_SLOTS, docs, lambda d: d.get("slot") == slot)
 
     async def minute_tallies(self, minute: datetime) -> list[Doc]:
         await self._turn()
@@ -249,22 +249,17 @@ class FakeStore:
         ]
 
     async def put_buckets(self, minute: datetime, docs: Sequence[Doc]) -> None:
-        await self._replace(STATS, "minute", minute, docs)
+        await self._replace(STATS, docs, lambda d: d.get("minute") == minute)
 
     async def _replace(
-        self,
-        collection: str,
-        field: str,
-        moment: datetime,
-        docs: Sequence[Doc],
-        level: str | None = None,
+        self, collection: str, docs: Sequence[Doc], replaced: Callable[[Doc], bool]
     ) -> None:
+        """Make ``docs`` the documents of ``collection`` in place of those ``replaced`` picks."""
         await self._turn()
         self._check()
         stored = [_as_stored(d) for d in docs]
         held = self.docs(collection)
-        mine = [k for k, d in held.items() if level is None or d.get("level") == level]
-        for key in [k for k in mine if held[k].get(field) == moment]:
+        for key in [k for k, d in held.items() if replaced(d)]:
             del held[key]
         for doc in stored:
             held[doc["_id"]] = doc
@@ -281,13 +276,13 @@ class FakeStore:
         ]
 
     async def put_counts(self, level: str, at: datetime | None, docs: Sequence[Doc]) -> None:
-        if at is not None:
-            await self._replace(COUNTS, "at", at, docs, level)
+        if at is None:
+            await self._turn()
+            self._check()
+            for doc in docs:
+                self.docs(COUNTS)[doc["_id"]] = _as_stored(doc)
             return
-        await self._turn()
-        self._check()
-        for doc in docs:
-            self.docs(COUNTS)[doc["_id"]] = _as_stored(doc)
+        await self._replace(COUNTS, docs, lambda d: (d.get("level"), d.get("at")) == (level, at))
 
     async def workers(self, fields: Sequence[str]) -> list[Doc]:
         await self._turn()

@@ -40,6 +40,8 @@ def recount(store: FakeStore) -> Counted:
         for dimension in counts.DIMENSIONS:
             if isinstance(doc.get(dimension), str):
                 found[(doc["app"], dimension, doc[dimension], doc["state"])] += 1
+        for (d, v, s), cell in counts.lifecycle_cells(doc):  # the lifecycle counters
+            found[(doc["app"], d, v, s)] += cell.n
     return found
 
 

@@ -48,6 +48,9 @@ def test_a_bucket_counts_each_lifecycle_time_in_its_own_minute() -> None:
     assert a["runtime"]["hist"][1] == 1 and len(a["runtime"]["hist"]) == len(stats.EDGES) + 1
     assert [n["name"] for n in a["names"]] == ["m", "n"]
     assert a["names"][0]["counts"] == {"FAILURE": 1, "RECEIVED": 1}
+    assert a["names"][0]["runtime"] is None  # no run time in this minute: no histogram
+    assert a["names"][1]["runtime"]["hist"] == a["runtime"]["hist"]  # per name, for percentiles
+    assert a["names"][1]["runtime"]["edges"] == list(stats.EDGES)
     assert a["workers"] == [
         {"worker": "v", "counts": {"SUCCESS": 1}},
         {"worker": "w", "counts": {"FAILURE": 1, "RECEIVED": 2, "STARTED": 1, "SUCCESS": 1}},

@@ -11,11 +11,13 @@ from typing import Any
 
 from fastapi import FastAPI
 from pydantic import TypeAdapter
+from tasktrail_shared import process_metrics
 
 from tasktrail_api.adapters.alerts import MongoAlertStore, NatsChannelTester
 from tasktrail_api.adapters.changes import ChangeFeed
 from tasktrail_api.adapters.clock import SystemClock
 from tasktrail_api.adapters.commands import CommandClient, close_nats, open_nats
+from tasktrail_api.adapters.figures import StoredFigures
 from tasktrail_api.adapters.publisher import JetStreamPublisher
 from tasktrail_api.adapters.readmodels import MongoReadModels, open_read_models
 from tasktrail_api.adapters.schedules import MongoScheduleReads
@@ -28,6 +30,7 @@ from tasktrail_api.routes import (
     ctrl_api,
     events,
     health,
+    metrics,
     orgs,
     queues,
     scheduler_reports,
@@ -100,6 +103,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 clock=SystemClock(),
                 alert_store=MongoAlertStore(read_models.database),
                 channel_tester=NatsChannelTester(nc, timeout=settings.api_alert_test_timeout),
+                figures=StoredFigures(
+                    read_models, nc, stream=settings.stream, timeout=settings.api_command_timeout
+                ),
+                process=process_metrics.figures,
             )
             app.state.use_cases = use_cases
             app.state.indexing = indexing
@@ -128,7 +135,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(LimitBody, limit=settings.api_max_body)
     for module in (
         health, tasks, workers, queues, events, tokens, orgs, stats, catalog, ctrl_api, alerts,
-        schedulers, scheduler_reports,
+        schedulers, scheduler_reports, metrics,
     ):  # fmt: skip
         app.include_router(module.router)
     ui.install(app, settings)

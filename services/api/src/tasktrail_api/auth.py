@@ -61,6 +61,17 @@ async def authenticate(
 Authenticated = Annotated[Principal, Depends(authenticate)]
 
 
+async def offered_token(
+    header: Annotated[str | None, Security(_header)],
+    access_token: Annotated[str | None, Security(_query)],
+) -> str | None:
+    """The token the request carries, if any: for a route whose need of one is a setting."""
+    return credentials(header, access_token)
+
+
+OfferedToken = Annotated[str | None, Depends(offered_token)]
+
+
 def require(role: Role) -> Callable[[Principal], Awaitable[Principal]]:
     async def check(principal: Authenticated) -> Principal:
         if principal.role < role:

@@ -16,15 +16,18 @@ from tasktrail_api.usecases.catalog import Catalog
 from tasktrail_api.usecases.commands import Commands
 from tasktrail_api.usecases.dashboard import Dashboard
 from tasktrail_api.usecases.health import Health
+from tasktrail_api.usecases.metrics import Metrics, ProcessFigures
 from tasktrail_api.usecases.orgs import Orgs
 from tasktrail_api.usecases.ports import (
     CatalogKeys,
     Clock,
     CommandSender,
+    DurableFigures,
     EventPublisher,
     ReadModels,
     TokenStore,
 )
+from tasktrail_api.usecases.queues import Queues
 from tasktrail_api.usecases.schedules import ScheduleReads, Schedules
 from tasktrail_api.usecases.stats import Stats
 from tasktrail_api.usecases.tasks import Tasks
@@ -49,6 +52,8 @@ class UseCases:
     batch: Batch
     alerts: Alerts
     schedules: Schedules
+    queues: Queues
+    metrics: Metrics
 
 
 def bootstrap(
@@ -63,6 +68,8 @@ def bootstrap(
     clock: Clock,
     alert_store: AlertStore | None = None,
     channel_tester: ChannelTester | None = None,
+    figures: DurableFigures | None = None,
+    process: ProcessFigures | None = None,
 ) -> UseCases:
     orgs = Orgs(
         read_models, publisher, clock, default_app=settings.app, wait=settings.api_write_wait
@@ -97,4 +104,13 @@ def bootstrap(
         catalog=catalog,
         alerts=Alerts(alert_store, publisher, clock, channel_tester),
         schedules=Schedules(schedule_reads, publisher, clock, wait=settings.api_write_wait),
+        queues=Queues(read_models, clock),
+        metrics=Metrics(
+            read_models,
+            clock,
+            needs_token=settings.api_metrics_token,
+            label_limit=settings.api_metrics_label_limit,
+            figures=figures,
+            process=process,
+        ),
     )

@@ -228,6 +228,10 @@ class CatalogEntry(BaseModel):
     timeout: int | None = Field(description="Seconds; null: the default, 600")
     multitasking: bool
     acl: list[str]
+    profiles: dict[str, list[int | str]] = Field(
+        description="Alert profile ids by type (alarm, email, threshold, pagerduty, webhook,"
+        " telegram, kpi)"
+    )
     discovered_by: list[Literal["events", "registered"]]
     creation_date: datetime | None
 

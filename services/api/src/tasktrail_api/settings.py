@@ -26,6 +26,12 @@ class Settings(CommonSettings):
     api_count_bound: int = Field(default=COUNT_BOUND, ge=1, le=1_000_000)
     """A list the counters cannot total is counted this far; past it ``count`` is this
     bound and ``count_is_exact`` false."""
+    api_metrics_token: bool = True
+    """Whether ``/metrics`` needs a token (a viewer's, which sees its organisation's clusters);
+    false: anyone who reaches the API reads every cluster's metrics."""
+    api_metrics_label_limit: int = Field(default=100, ge=1, le=100_000)
+    """Task names, and workers, that keep their own label in ``/metrics``; the least busy
+    beyond are folded into ``other``."""
     api_max_body: int = Field(default=1024 * 1024, ge=1024)
     """Largest request body in bytes (413 beyond)."""
     api_sync_chunk: int = Field(default=1000, ge=1, le=10_000)

@@ -6,11 +6,14 @@ import asyncio
 import gc
 
 from tasktrail_shared import logs
-from tasktrail_shared.health import serve_health
+from tasktrail_shared.health import Exposed, health_served
 from tasktrail_shared.runner import run_until_signalled
 
 from tasktrail_collector.bootstrap import bootstrap
 from tasktrail_collector.settings import Settings
+
+LEVELS = frozenset({"in_spool", "in_flight", "backlog"})
+"""The collector's figures that are levels now, not counts since start."""
 
 
 async def _main(stop: asyncio.Event) -> None:
@@ -18,19 +21,10 @@ async def _main(stop: asyncio.Event) -> None:
     logs.setup("collector", settings.log_level)
     collector = await bootstrap(settings)
     tune_garbage_collection()
-    server = None
-    if settings.collector_health_port:
-        server = await serve_health(
-            settings.collector_health_host,
-            settings.collector_health_port,
-            collector.readiness,
-            collector.stats,
-        )
-    try:
+    host, port = settings.collector_health_host, settings.collector_health_port
+    exposed = Exposed("collector", collector.stats, LEVELS)
+    async with health_served(host, port, collector.readiness, exposed):
         await collector.run(stop)
-    finally:
-        if server is not None:
-            server.close()
 
 
 GC_THRESHOLD = 50_000

@@ -14,7 +14,7 @@ import logging
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import Protocol
 
 from tasktrail_shared.celery_wire import amqp_extra_headers
@@ -69,28 +69,21 @@ class Publisher(Protocol):
     async def close(self) -> None: ...
 
 
+@dataclass(eq=False)
 class Collector:
-    def __init__(
-        self,
-        app: str,
-        source: Source,
-        outbox: Outbox,
-        counters: Counters,
-        *,
-        max_message_bytes: int = 1024 * 1024,
-        validate_every: int = 64,
-        drain_timeout: float = 30.0,
-    ) -> None:
-        self.app = app
-        self.source = source
-        self.outbox = outbox
-        self.counters = counters
+    app: str
+    source: Source
+    outbox: Outbox
+    counters: Counters
+    _: KW_ONLY
+    max_message_bytes: int = 1024 * 1024
+    validate_every: int = 64
+    drain_timeout: float = 30.0
+
+    def __post_init__(self) -> None:
         self.publisher: Publisher | None = None
-        self.max_message_bytes = max_message_bytes
-        self.validate_every = validate_every
-        self.drain_timeout = drain_timeout
         self.source_id = f"tasktrail/collector/{socket.gethostname()}"
-        self._redis = RedisEncoder(app, self.source_id)
+        self._redis = RedisEncoder(self.app, self.source_id)
 
     # --- intake: called by the sources, in the event loop, never blocking -----------------
 

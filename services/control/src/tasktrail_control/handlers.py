@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -55,19 +55,29 @@ class Dispatch:
     time_limit: float | None = None
     soft_time_limit: float | None = None
 
+    @classmethod
+    def of(cls, run: RunArgs) -> Dispatch:
+        """The task a ``run`` command describes: its fields are named as this class's."""
+        return cls(**{item.name: getattr(run, item.name) for item in fields(cls)})
+
+
+@dataclass(frozen=True, slots=True)
+class Broadcast:
+    """A remote-control command to the named workers (``None``: every worker), answered by
+    each within ``timeout`` seconds."""
+
+    command: str
+    timeout: float
+    names: list[str] | None = None
+    arguments: Mapping[str, Any] = field(default_factory=dict)
+
 
 class Remote(Protocol):
     """Celery, as control uses it (``adapters.celery_remote``)."""
 
     @property
     def has_result_backend(self) -> bool: ...
-    async def broadcast(
-        self,
-        command: str,
-        arguments: Mapping[str, Any],
-        names: list[str] | None,
-        timeout: float,
-    ) -> list[dict[str, Any]]: ...
+    async def broadcast(self, request: Broadcast) -> list[dict[str, Any]]: ...
     async def shutdown(self, names: list[str]) -> None: ...
     async def lookup(self, ids: list[str]) -> list[dict[str, Any]]: ...
     async def purge(self, queue: str) -> int: ...
@@ -112,7 +122,7 @@ Handler = Callable[[Context, Any, CommandRequest], Awaitable[Done]]
 async def revoke(ctx: Context, args: RevokeArgs, request: CommandRequest) -> Done:
     """Every worker is told, since any of them may hold the task (reserved or running)."""
     arguments = {"task_id": args.ids, "terminate": args.terminate, "signal": args.signal}
-    replies = await ctx.remote.broadcast("revoke", arguments, None, request.timeout)
+    replies = await ctx.remote.broadcast(Broadcast("revoke", request.timeout, arguments=arguments))
     return Done(from_replies(replies))
 
 
@@ -125,14 +135,16 @@ async def revoke_by_stamped_headers(
         "signal": args.signal,
     }
     replies = await ctx.remote.broadcast(
-        "revoke_by_stamped_headers", arguments, None, request.timeout
+        Broadcast("revoke_by_stamped_headers", request.timeout, arguments=arguments)
     )
     return Done(from_replies(replies))
 
 
 async def shutdown(ctx: Context, args: ShutdownArgs, request: CommandRequest) -> Done:
     """A worker shuts down before it can reply, so a ping first tells which ones exist."""
-    answered = from_replies(await ctx.remote.broadcast("ping", {}, args.names, request.timeout))
+    answered = from_replies(
+        await ctx.remote.broadcast(Broadcast("ping", request.timeout, args.names))
+    )
     alive = [name for name in args.names if name in answered]
     if alive:
         await ctx.remote.shutdown(alive)
@@ -143,7 +155,8 @@ def on_workers(command: str, arguments: Callable[[Any], dict[str, Any]]) -> Hand
     """A Celery control command to ``args.names`` (every worker if absent), one reply each."""
 
     async def handle(ctx: Context, args: Any, request: CommandRequest) -> Done:
-        replies = await ctx.remote.broadcast(command, arguments(args), args.names, request.timeout)
+        sent = Broadcast(command, request.timeout, args.names, arguments(args))
+        replies = await ctx.remote.broadcast(sent)
         return Done(with_missing(args.names, from_replies(replies)))
 
     return handle
@@ -153,14 +166,13 @@ async def refresh(ctx: Context, args: RefreshArgs, request: CommandRequest) -> D
     """Ping, then inspect only the workers that answered, so no inspect waits for a timeout."""
     names = args.names
     wanted = list(dict.fromkeys([*(names or []), *args.expected]))
-    answered = from_replies(
-        await ctx.remote.broadcast("ping", {}, None if names is None else wanted, request.timeout)
-    )
+    pinged = Broadcast("ping", request.timeout, None if names is None else wanted)
+    answered = from_replies(await ctx.remote.broadcast(pinged))
     alive = sorted(answered)
     answers: dict[str, dict[str, Any]] = {host: {} for host in alive}
     if alive:
         replies = await asyncio.gather(
-            *(ctx.remote.broadcast(name, {}, alive, request.timeout) for name in INSPECTIONS)
+            *(ctx.remote.broadcast(Broadcast(name, request.timeout, alive)) for name in INSPECTIONS)
         )
         for name, reply in zip(INSPECTIONS, replies, strict=True):
             for host, data in answered_data(from_replies(reply)).items():
@@ -198,18 +210,7 @@ async def purge(ctx: Context, args: PurgeArgs, request: CommandRequest) -> Done:
 async def run(ctx: Context, args: RunArgs, request: CommandRequest) -> Done:
     """Send the task; with ``labels``, record them for the new task once it is sent (a run
     that was not sent leaves no record behind)."""
-    task_id = await ctx.remote.send(
-        Dispatch(
-            args.name,
-            args.args,
-            args.kwargs,
-            queue=args.queue,
-            eta=args.eta,
-            countdown=args.countdown,
-            time_limit=args.time_limit,
-            soft_time_limit=args.soft_time_limit,
-        )
-    )
+    task_id = await ctx.remote.send(Dispatch.of(args))
     if args.labels is not None:
         await ctx.publisher.publish(labelled(ctx.origin(request), task_id, args))
     return Done(result=task_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from tasktrail_shared import logs
-from tasktrail_shared.health import serve_health
+from tasktrail_shared.health import Exposed, health_served
 from tasktrail_shared.runner import run_until_signalled
 
 from tasktrail_control.bootstrap import bootstrap
@@ -17,16 +17,19 @@ async def _main(stop: asyncio.Event) -> None:
     logs.setup("control", settings.log_level)
     wired = await bootstrap(settings)
     await wired.bus.serve(settings.app, wired.control.handle)
-    server = None
-    if settings.control_health_port:
-        server = await serve_health(
-            settings.control_health_host, settings.control_health_port, wired.readiness
-        )
+    stop_sampling = asyncio.Event()
+    sampling = None
+    if settings.control_queue_interval > 0:
+        sampling = asyncio.create_task(wired.sampler.run(stop_sampling))
+    host, port = settings.control_health_host, settings.control_health_port
     try:
-        await stop.wait()
+        async with health_served(host, port, wired.readiness, Exposed("control")):
+            await stop.wait()
     finally:
-        if server is not None:
-            server.close()
+        stop_sampling.set()
+        if sampling is not None:
+            await sampling
+        await wired.counted.close()
         await wired.bus.close()
         wired.remote.close()
 

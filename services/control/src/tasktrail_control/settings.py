@@ -15,3 +15,11 @@ class Settings(CommonSettings):
     """JetStream key-value bucket remembering each command's reply, shared by all replicas."""
     control_commands_ttl: float = Field(default=24 * 3600, gt=0)
     """Seconds a reply is remembered: a request retried within it is not executed again."""
+    control_queue_interval: float = Field(default=10.0, ge=0)
+    """Seconds between two measurements of the cluster's queue depths (0: never measure)."""
+    control_queues: str = "celery"
+    """Comma-separated queues always measured, besides those the workers consume from and
+    those the task documents name."""
+
+    def configured_queues(self) -> list[str]:
+        return [name.strip() for name in self.control_queues.split(",") if name.strip()]

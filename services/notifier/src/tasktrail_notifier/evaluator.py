@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import KW_ONLY, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from tasktrail_shared.alerts import DELIVERY_ATTEMPTED, INCIDENT_OPENED, INCIDENT_RESOLVED
 from tasktrail_shared.celery_wire import InvalidEvent, decode_celery_events
 from tasktrail_shared.own_events import DEFAULT_ORG
+from tasktrail_shared.queues import QUEUE_MEASURED, QueueMeasured
+from tasktrail_shared.schedules import JOB_HEALTH, REPORTED
 from tasktrail_shared.stream_message import StreamMessage, own_event
 
 from tasktrail_notifier.domain.conditions import holding
@@ -49,19 +52,15 @@ async def publish_event(
         log.warning("%s %s not written to the log: %s", event_type, event_id, exc)
 
 
+@dataclass(eq=False)
 class Evaluator:
-    def __init__(
-        self,
-        store: Store,
-        publisher: Publisher,
-        clock: Callable[[], float],
-        *,
-        config_max_age: float = 1.0,
-    ) -> None:
-        self._store = store
-        self._publisher = publisher
-        self._clock = clock
-        self._config_max_age = config_max_age
+    store: Store
+    publisher: Publisher
+    clock: Callable[[], float]
+    _: KW_ONLY
+    config_max_age: float = 1.0
+
+    def __post_init__(self) -> None:
         self._config_read = float("-inf")
         self.observations = Observations()
         self.book = Book()
@@ -78,27 +77,47 @@ class Evaluator:
                 events = []
             for event in events:
                 self.observations.fold(message.app, message.received, event)
+        elif message.type in (JOB_HEALTH, REPORTED):
+            self._fold_schedule(message)
+        elif message.type == QUEUE_MEASURED:
+            self._measured(message)
         self.caught_up = pending == 0
 
+    def _fold_schedule(self, message: StreamMessage) -> None:
+        try:
+            payload = message.json()
+        except ValueError:
+            payload = None
+        if isinstance(payload, dict):
+            self.observations.fold_schedule(message.app, message.type == JOB_HEALTH, payload)
+
+    def _measured(self, message: StreamMessage) -> None:
+        try:
+            measured = QueueMeasured.model_validate_json(message.data)
+        except ValueError as exc:
+            log.debug("unreadable queue measurement %s: %s", message.id, exc)
+            return
+        self.observations.measured(message.app, measured.at, measured.depths)
+
     async def refresh(self, force: bool = False) -> None:
-        now = self._clock()
-        if not force and now - self._config_read < self._config_max_age:
+        now = self.clock()
+        if not force and now - self._config_read < self.config_max_age:
             return
         rules = []
-        for doc in await self._store.rules():
+        for doc in await self.store.rules():
             try:
                 rules.append(Rule.from_document(doc))
             except (KeyError, ValueError) as exc:
                 log.warning("rule %s cannot be evaluated: %s", doc.get("_id"), exc)
-        self.rules, self.owners, self._config_read = rules, await self._store.owners(), now
+        self.rules, self.owners, self._config_read = rules, await self.store.owners(), now
 
     async def restore(self) -> float:
         """Reopen the incidents the store has as firing; returns where to start reading the
         log so that their conditions are observed again."""
         await self.refresh(force=True)
         by_id = {rule.id: rule for rule in self.rules}
-        start = self._clock() - 0.0
-        for doc in await self._store.firing():
+        start = self.clock() - 0.0
+        for doc in await self.store.firing():
             rule = by_id.get(str(doc["rule"]["id"]))
             if rule is None:
                 continue
@@ -112,7 +131,7 @@ class Evaluator:
         await self.refresh()
         if not self.caught_up:
             return []
-        now = self._clock()
+        now = self.clock()
         changes: list[Change] = []
         kept = {rule.id for rule in self.rules}
         self.book.forget_rules(kept)
@@ -127,18 +146,18 @@ class Evaluator:
     async def record(self, change: Change, now: float) -> None:
         incident = change.incident
         if change.kind == "opened":
-            await self._store.open_incident(_incident_doc(incident, now))
+            await self.store.open_incident(_incident_doc(incident, now))
             await publish_event(
-                self._publisher, incident.app, INCIDENT_OPENED, f"{incident.id}.opened",
+                self.publisher, incident.app, INCIDENT_OPENED, f"{incident.id}.opened",
                 _incident_event(incident),
             )  # fmt: skip
         elif change.kind == "resolved":
-            await self._store.resolve_incident(incident.id, now)
+            await self.store.resolve_incident(incident.id, now)
             await publish_event(
-                self._publisher, incident.app, INCIDENT_RESOLVED, f"{incident.id}.resolved",
+                self.publisher, incident.app, INCIDENT_RESOLVED, f"{incident.id}.resolved",
                 _incident_event(incident),
             )  # fmt: skip
-        await self._store.add_deliveries(_deliveries(change, now))
+        await self.store.add_deliveries(_deliveries(change, now))
 
 
 def _spans(params: dict[str, Any]) -> list[float]:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 
 from tasktrail_shared import logs
-from tasktrail_shared.health import serve_health
+from tasktrail_shared.health import Exposed, health_served
 from tasktrail_shared.runner import run_until_signalled
 
 from tasktrail_notifier.bootstrap import bootstrap
 from tasktrail_notifier.settings import Settings
+
+LEVELS = frozenset({"open_incidents", "caught_up"})
+"""The notifier's figures that are levels now, not counts since start."""
 
 
 async def _main(stop: asyncio.Event) -> None:
@@ -17,19 +20,12 @@ async def _main(stop: asyncio.Event) -> None:
     logs.setup("notifier", settings.log_level)
     wired = await bootstrap(settings)
     await wired.notifier.start()
-    server = None
-    if settings.notifier_health_port:
-        server = await serve_health(
-            settings.notifier_health_host,
-            settings.notifier_health_port,
-            wired.readiness,
-            wired.counters,
-        )
+    host, port = settings.notifier_health_host, settings.notifier_health_port
     try:
-        await wired.notifier.run(stop)
+        exposed = Exposed("notifier", wired.counters, LEVELS)
+        async with health_served(host, port, wired.readiness, exposed):
+            await wired.notifier.run(stop)
     finally:
-        if server is not None:
-            server.close()
         await wired.close()
 
 

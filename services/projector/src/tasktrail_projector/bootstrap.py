@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TextIO
 
 from tasktrail_projector.adapters.changes import NatsChangeNotifier
@@ -39,6 +39,10 @@ class Projection:
     async def ready(self) -> dict[str, bool]:
         """Readiness really pings: NATS connected and MongoDB answering."""
         return {"nats": self.source.connected, "mongo": await self.store.ping()}
+
+    def counters(self) -> dict[str, int]:
+        """This process's projection counts since it started (``Stats``)."""
+        return asdict(self.projector.stats)
 
     async def close(self) -> None:
         try:

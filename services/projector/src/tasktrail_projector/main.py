@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from tasktrail_shared import logs
-from tasktrail_shared.health import serve_health
+from tasktrail_shared.health import Exposed, health_served
 from tasktrail_shared.runner import run_until_signalled
 
 from tasktrail_projector.bootstrap import Projection, bootstrap, bootstrap_rebuild
@@ -55,18 +55,13 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
     projection = await _connect(settings, stop)
     if projection is None:
         return
-    health = None
+    host, port = settings.projector_health_host, settings.projector_health_port
     try:
-        if settings.projector_health_port:
-            health = await serve_health(
-                settings.projector_health_host, settings.projector_health_port, projection.ready
-            )
-        log.info("projecting stream %s into %s", settings.stream, settings.mongo_db)
-        await projection.run(stop)
+        exposed = Exposed("projector", projection.counters)
+        async with health_served(host, port, projection.ready, exposed):
+            log.info("projecting stream %s into %s", settings.stream, settings.mongo_db)
+            await projection.run(stop)
     finally:
-        if health is not None:
-            health.close()
-            await health.wait_closed()
         await projection.close()
         log.info("projector stopped")
 

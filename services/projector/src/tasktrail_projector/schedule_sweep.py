@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import KW_ONLY, dataclass
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel
@@ -35,21 +36,16 @@ OUTCOME_WINDOW = timedelta(days=1)
 OUTCOME_BATCH = 1000
 
 
+@dataclass(eq=False)
 class ScheduleSweep:
-    def __init__(
-        self,
-        store: ScheduleStore,
-        sink: EventSink,
-        *,
-        app: str,
-        interval: float = 1.0,
-        clock: Clock = SYSTEM_CLOCK,
-    ) -> None:
-        self.store = store
-        self.sink = sink
-        self.app = app
-        self.interval = interval
-        self.clock = clock
+    store: ScheduleStore
+    sink: EventSink
+    _: KW_ONLY
+    app: str
+    interval: float = 1.0
+    clock: Clock = SYSTEM_CLOCK
+
+    def __post_init__(self) -> None:
         self.written = 0
         """Events this sweep wrote (duplicates the log dropped included)."""
 

@@ -24,8 +24,8 @@ import contextlib
 import logging
 import random
 from collections import OrderedDict, defaultdict
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import KW_ONLY, InitVar, dataclass, replace
 from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar
@@ -35,6 +35,7 @@ from tasktrail_shared.mongo import (
     CLUSTERS,
     DEAD_LETTERS,
     ORGS,
+    QUEUE_DEPTHS,
     SCHEDULE_JOBS,
     SCHEDULE_RUNS,
     SCHEDULERS,
@@ -45,7 +46,15 @@ from tasktrail_shared.mongo import (
 from tasktrail_shared.times import is_epoch
 
 from tasktrail_projector.clock import SYSTEM_CLOCK
-from tasktrail_projector.domain import catalog, counts, orgs, schedules, tasks, workers
+from tasktrail_projector.domain import (
+    catalog,
+    counts,
+    orgs,
+    queue_depths,
+    schedules,
+    tasks,
+    workers,
+)
 from tasktrail_projector.domain.changes import change_notices
 from tasktrail_projector.domain.events import to_datetime
 from tasktrail_projector.domain.history import task_entries
@@ -121,39 +130,28 @@ class DocCache:
         self._docs.pop(doc_id, None)
 
 
+@dataclass(eq=False)
 class Projector:
-    def __init__(
-        self,
-        source: EventSource,
-        store: ReadModelStore,
-        *,
-        consumer: str = "projector",
-        rules: Sequence[Rule] = (),
-        batch_size: int = 500,
-        fetch_timeout: float = 0.25,
-        sent_hold: float = 0.0,
-        max_attempts: int = 10,
-        retry_delay: float = 0.5,
-        cache_size: int = 5000,
-        clock: Clock = SYSTEM_CLOCK,
-        notifier: ChangeNotifier | None = None,
-        schedule_store: ScheduleStore | None = None,
-    ) -> None:
-        self.source = source
-        self.clock = clock
-        self.store = store
-        self.consumer = consumer
-        """The durable consumer's name: also the id its position is saved under."""
-        self.batch_size = batch_size
-        self.fetch_timeout = fetch_timeout
-        self.sent_hold = sent_hold
-        self.max_attempts = max_attempts
-        self.retry_delay = retry_delay
+    source: EventSource
+    store: ReadModelStore
+    _: KW_ONLY
+    consumer: str = "projector"
+    """The durable consumer's name: also the id its position is saved under."""
+    rules: InitVar[Sequence[Rule]] = ()
+    batch_size: int = 500
+    fetch_timeout: float = 0.25
+    sent_hold: float = 0.0
+    max_attempts: int = 10
+    retry_delay: float = 0.5
+    cache_size: InitVar[int] = 5000
+    clock: Clock = SYSTEM_CLOCK
+    notifier: ChangeNotifier | None = None
+    """Told which documents each batch changed, after its position is saved."""
+    schedule_store: ScheduleStore | None = None
+    """Where scheduled jobs are counted; without one, schedule events are not projected."""
+
+    def __post_init__(self, rules: Sequence[Rule], cache_size: int) -> None:
         self.stats = Stats()
-        self.notifier = notifier
-        """Told which documents each batch changed, after its position is saved."""
-        self.schedule_store = schedule_store
-        """Where scheduled jobs are counted; without one, schedule events are not projected."""
         self._merge_task: Merge[tasks.TaskChange] = partial(tasks.merge, rules=tuple(rules))
         self._caches = {
             TASKS: DocCache(cache_size),
@@ -163,6 +161,7 @@ class Projector:
             CLUSTERS: DocCache(ORG_CACHE),
             SCHEDULERS: DocCache(ORG_CACHE),
             SCHEDULE_JOBS: DocCache(cache_size),
+            QUEUE_DEPTHS: DocCache(ORG_CACHE),
         }
         self._insert_first = dict.fromkeys(self._caches, True)
         self.touched_workers: set[str] = set()
@@ -310,6 +309,7 @@ class Projector:
         await self._register(task_changes)
         org_changes, cluster_changes = orgs.group(records)
         facts = [fact for _, message in decoded for fact in message.schedule]
+        depths = queue_depths.group(d for _, message in decoded for d in message.queues)
         try:
             async with asyncio.TaskGroup() as group:  # a failure cancels the other writes
                 task_docs = group.create_task(self._converge(TASKS, task_changes, self._merge_task))
@@ -319,16 +319,10 @@ class Projector:
                 group.create_task(
                     self._converge(CATALOG, catalog.group(observed, records), catalog.merge)
                 )
-                if org_changes:
-                    group.create_task(self._converge(ORGS, org_changes, orgs.merge_org))
-                if cluster_changes:
-                    group.create_task(self._converge(CLUSTERS, cluster_changes, orgs.merge_cluster))
-                if facts and self.schedule_store is not None:
-                    group.create_task(self._schedules(self.schedule_store, facts))
-                if history:
-                    group.create_task(self.store.append(TASK_EVENTS, history))
-                if dead:
-                    group.create_task(self.store.append(DEAD_LETTERS, dead))
+                for write in self._other_writes(
+                    org_changes, cluster_changes, depths, facts, history, dead
+                ):
+                    group.create_task(write)
         except BaseExceptionGroup as failures:
             raise _most_telling(failures) from failures
         written = task_docs.result()
@@ -342,12 +336,37 @@ class Projector:
             await self.notifier.notify(change_notices(seq, written, worker_docs.result()))
         self.stats.batches += 1
         self.stats.messages += len(deliveries)
-        self.stats.events += len(observed) + len(records) + len(facts)
+        self.stats.events += len(observed) + len(records) + len(facts) + len(depths)
         self.stats.dead_letters += len(dead)
         self.stats.history += len(history)
         log.debug(
             "batch of %d messages, %d events, %d marks", len(deliveries), len(observed), len(marks)
         )
+
+    def _other_writes(
+        self,
+        org_changes: Mapping[str, Any],
+        cluster_changes: Mapping[str, Any],
+        depths: Mapping[str, list[queue_depths.Depth]],
+        facts: Sequence[schedules.Fact],
+        history: list[Doc],
+        dead: list[Doc],
+    ) -> list[Coroutine[Any, Any, Any]]:
+        """The batch's writes besides tasks, workers and the catalog: only those it needs."""
+        writes: list[Coroutine[Any, Any, Any]] = []
+        if org_changes:
+            writes.append(self._converge(ORGS, org_changes, orgs.merge_org))
+        if cluster_changes:
+            writes.append(self._converge(CLUSTERS, cluster_changes, orgs.merge_cluster))
+        if depths:
+            writes.append(self._converge(QUEUE_DEPTHS, depths, queue_depths.merge))
+        if facts and self.schedule_store is not None:
+            writes.append(self._schedules(self.schedule_store, facts))
+        if history:
+            writes.append(self.store.append(TASK_EVENTS, history))
+        if dead:
+            writes.append(self.store.append(DEAD_LETTERS, dead))
+        return writes
 
     async def _register(self, changes: Mapping[str, tasks.TaskChange]) -> None:
         """Register the clusters these changes may put a task document in, before it is

@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from datetime import datetime, timedelta
 
 from tasktrail_shared.counts import TOTAL
@@ -71,28 +71,21 @@ class SweepStats:
     lost_sweeps: int = 0
 
 
+@dataclass(eq=False)
 class Maintenance:
-    def __init__(
-        self,
-        store: MaintenanceStore,
-        *,
-        consumer: str = "projector",
-        touched: Callable[[], set[str]] = set,
-        stats_interval: float = 2.0,
-        lost_interval: float = 2.0,
-        window_days: float = 30.0,
-        full_every: int = 30,
-        clock: Clock = SYSTEM_CLOCK,
-    ) -> None:
-        self.store = store
-        self.consumer = consumer
-        """Whose stats marks to work off (the projector's durable consumer)."""
-        self.touched = touched
-        self.stats_interval = stats_interval
-        self.lost_interval = lost_interval
-        self.window_days = window_days
-        self.full_every = max(full_every, 1)
-        self.clock = clock
+    store: MaintenanceStore
+    _: KW_ONLY
+    consumer: str = "projector"
+    """Whose stats marks to work off (the projector's durable consumer)."""
+    touched: Callable[[], set[str]] = set
+    stats_interval: float = 2.0
+    lost_interval: float = 2.0
+    window_days: float = 30.0
+    full_every: int = 30
+    clock: Clock = SYSTEM_CLOCK
+
+    def __post_init__(self) -> None:
+        self.full_every = max(self.full_every, 1)
         self.stats = SweepStats()
         self._seen: dict[str, tuple[bool, int | None]] | None = None
         self._since_full = 0

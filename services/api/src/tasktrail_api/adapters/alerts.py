@@ -10,20 +10,11 @@ from nats.errors import Error as NatsError
 from pymongo import DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from tasktrail_shared import mongo
-from tasktrail_shared.alerts import (
-    ALERT_CHANNELS,
-    ALERT_DELIVERIES,
-    ALERT_INCIDENTS,
-    ALERT_RULES,
-    ALERT_SILENCES,
-    TEST_SUBJECT,
-    TestOutcome,
-)
+from tasktrail_shared.alerts import ALERT_COLLECTIONS, ALERT_INCIDENTS, TEST_SUBJECT, TestOutcome
 
 from tasktrail_api.domain.errors import Unavailable
 
 Doc = dict[str, Any]
-COLLECTIONS = (ALERT_CHANNELS, ALERT_RULES, ALERT_SILENCES, ALERT_INCIDENTS, ALERT_DELIVERIES)
 ORDER = {ALERT_INCIDENTS: "started_at"}
 
 
@@ -34,7 +25,7 @@ class MongoAlertStore:
 
     async def _prepare(self) -> None:
         if not self._ready:
-            await mongo.create_collections(self._db, COLLECTIONS)
+            await mongo.create_collections(self._db, ALERT_COLLECTIONS)
             self._ready = True
 
     async def insert(self, collection: str, doc: Doc) -> None:

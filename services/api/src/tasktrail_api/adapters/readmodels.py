@@ -70,6 +70,7 @@ class MongoReadModels:
         self.catalog = MongoDocuments(self, mongo.CATALOG)
         self.orgs = MongoDocuments(self, mongo.ORGS)
         self.clusters = MongoDocuments(self, mongo.CLUSTERS)
+        self.queues = MongoDocuments(self, mongo.QUEUE_DEPTHS)
         self._events = MongoDocuments(self, mongo.TASK_EVENTS)
         self._labels: tuple[float, frozenset[str] | None] = (0.0, None)
 

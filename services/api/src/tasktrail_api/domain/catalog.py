@@ -27,6 +27,7 @@ from tasktrail_shared.catalog import (
     STARTED_BY_LABEL,
     Definition,
     Origin,
+    profiles_shown,
 )
 from tasktrail_shared.fields import StorableJson, check_storable
 from tasktrail_shared.states import (
@@ -55,6 +56,8 @@ MAX_CLEARED = 10_000
 MAX_ARGUMENTS = 100
 ENTRY_FIELDS = ("id", "app", "name", *DEFINABLE, "discovered_by", "first_seen", "deleted")
 ENTRY_PROJECTION = dict.fromkeys(ENTRY_FIELDS, 1)
+LOCAL = ("acl", "profiles")
+"""What an entry defines that only means something in this installation."""
 JOB_FIELDS = (
     "name", "args", "state", "labels", "sent", "timestamp", "worker", "result", "exception",
     "traceback", "revoke", "started", "app", "lost", "deleted",
@@ -278,15 +281,17 @@ def entry(doc: Doc, customer: str) -> dict[str, Any]:
         "timeout": plain(doc.get("timeout")),
         "multitasking": multitasking if isinstance(multitasking, bool) else True,
         "acl": plain(doc.get("acl") or []),
+        "profiles": profiles_shown(doc.get("profiles")),
         "discovered_by": plain(doc.get("discovered_by") or []),
         "creation_date": plain(doc.get("first_seen")),
     }
 
 
 def recipe(doc: Doc) -> dict[str, Any]:
-    """What another catalog needs to define the same task (no ACL, no key)."""
+    """What another catalog needs to define the same task (no ACL, no key, no alert
+    profiles: their ids are this installation's)."""
     task = {"name": str(doc.get("name"))}
-    task.update({name: plain(doc.get(name)) for name in DEFINABLE if name != "acl"})
+    task.update({name: plain(doc.get(name)) for name in DEFINABLE if name not in LOCAL})
     return {"task": task}
 
 

@@ -93,6 +93,9 @@ class TaskFilters(Page):
     succeeded_before: Moment = None
     timestamp_after: Moment = None
     timestamp_before: Moment = None
+    q: Text | None = None
+    """Free text, matched (ignoring case) within name, args, kwargs and result; searched
+    among the tasks of one time range (see ``domain.shapes``)."""
     sort: SortParam = "-timestamp"
     cursor: Annotated[str, StringConstraints(max_length=2048)] | None = None
 

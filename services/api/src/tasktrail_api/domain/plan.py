@@ -409,7 +409,7 @@ def _value(row: Mapping[str, Any], path: str) -> Any:
 
 def _meets(row: Mapping[str, Any], selection: Selection) -> bool:
     """Whether a row read for a set meets the selection (its reads covered only part)."""
-    if row.get("app") not in selection.apps:
+    if row.get("app") not in selection.apps or not selection.finds(row):
         return False
     if selection.states is not None and row.get("state") not in selection.states:
         return False

@@ -12,6 +12,9 @@ shapes (``docs/api.md``, "List shapes", has the table):
 * **window set**: sorted by ``runtime`` or ``name``, within one time range; the range is
   read as a walk (so the filters above apply to the range's time) and sorted here, up to
   :data:`SET_CAP` tasks.
+* **text search** (``q``): a window set whatever the sort: no index holds the text, so it
+  is matched here, within name, args, kwargs and result, among the tasks of one time range
+  (up to :data:`SET_CAP`).
 * **narrow set**: ``uuid``, or ``parent_id`` / ``root_id`` in a shape no walk serves: the
   one task, or the workflow's tasks (up to :data:`SET_CAP`), filtered and sorted here.
 
@@ -41,6 +44,8 @@ WITH_STATUS = ("name", "worker", "queue")
 """Primary filters a walk also serves together with status."""
 WORKFLOW = ("parent_id", "root_id")
 """Primary filters that fall back to a narrow set where no walk serves the shape."""
+SEARCHED = ("name", "args", "kwargs", "result")
+"""The task fields free text (``q``) is looked for in."""
 SET_CAP = 10_000
 """Most tasks a set-served list sorts; a larger set is refused (400)."""
 COUNT_BOUND = 1000
@@ -51,7 +56,8 @@ SERVED = (
     "(one or several); sort=[-]timestamp with one of name, worker, queue (each also with "
     "status), parent_id, root_id, published or one label; a time range only on the sort's "
     "own time; sort=[-]runtime|name within one time range (at most 10000 tasks) under the "
-    "same filters; uuid, parent_id or root_id (at most 10000 tasks) with anything "
+    "same filters; q (free text) within one time range (at most 10000 tasks) under any of "
+    "those; uuid, parent_id or root_id (at most 10000 tasks) with anything "
     "(see 'List shapes' in docs/api.md)"
 )
 
@@ -98,6 +104,8 @@ class Selection:
     """``(field, value)`` when served as a narrow set (every other filter applies to it)."""
     others: tuple[tuple[str, tuple[Any, ...]], ...] = ()
     """More equality filters, only ever with ``narrow``."""
+    text: str | None = None
+    """Free text (case-folded) to find within :data:`SEARCHED`; the list is then a set."""
 
     @property
     def walk_key(self) -> str:
@@ -108,7 +116,17 @@ class Selection:
 
     @property
     def is_window_set(self) -> bool:
-        return self.narrow is None and self.order.key in VALUE_KEYS
+        return self.narrow is None and (self.order.key in VALUE_KEYS or self.text is not None)
+
+    def finds(self, row: Mapping[str, Any]) -> bool:
+        """Whether the row holds the free text (always, without one)."""
+        if self.text is None:
+            return True
+        return any(
+            self.text in str(value).casefold()
+            for name in SEARCHED
+            if (value := row.get(name)) is not None
+        )
 
 
 def label_values(raw: str) -> tuple[Any, ...]:
@@ -163,9 +181,11 @@ def select(
     states = tuple(filters.status.split(",")) if filters.status is not None else None
     found = equalities(filters, labels)
     time = time_range(filters)
+    text = filters.q.casefold() if filters.q is not None else None
     if filters.uuid is not None:
-        return Selection(read, states, None, time, order, ("uuid", filters.uuid), tuple(found))
-    walk = Selection(read, states, found[0] if found else None, time, order)
+        narrow = ("uuid", filters.uuid)
+        return Selection(read, states, None, time, order, narrow, tuple(found), text)
+    walk = Selection(read, states, found[0] if found else None, time, order, text=text)
     problem = _walk_problem(walk, found, indexed)
     if problem is None:
         return walk
@@ -173,7 +193,7 @@ def select(
     if workflow is None:
         raise refused(problem)
     rest = tuple(e for e in found if e != workflow)
-    return Selection(read, states, None, time, order, (workflow[0], workflow[1][0]), rest)
+    return Selection(read, states, None, time, order, (workflow[0], workflow[1][0]), rest, text)
 
 
 def _walk_problem(
@@ -185,6 +205,8 @@ def _walk_problem(
         return f"one filter besides status at most ({', '.join(f for f, _ in found)} given)"
     if order.key in VALUE_KEYS and time is None:
         return f"sort={order.key} needs a time range (e.g. timestamp_after)"
+    if walk.text is not None and time is None:
+        return "q (free text) needs a time range (e.g. timestamp_after): no index holds text"
     if order.key in TIME_KEYS and time is not None and time.field != order.key:
         return f"a time range on {time.field} with sort={order.key}"
     if walk.primary is None:

@@ -4,18 +4,20 @@ summed into steps, for all tasks or one task name or one worker. Pure.
 A bucket holds, per minute and cluster, task counts per state (a task counts once in the
 minute of each lifecycle time it has) and run-time statistics with a histogram (``EDGES``:
 upper bounds in seconds, the last bin holds everything slower); per task name counts and
-run-time statistics, per worker counts. Percentiles come from the histogram: the upper edge
-of the bin the rank falls in, so an estimate never below the true value.
+run-time statistics with a histogram, per worker counts. Percentiles come from the
+histogram, interpolated within the bin the rank falls in (:func:`percentile`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from tasktrail_shared.states import FAILURE, SUCCESS
 
 from tasktrail_api.domain.filters import Text
 
@@ -142,16 +144,90 @@ def series(
     return [s.shown(after + timedelta(seconds=i * filters.step)) for i, s in enumerate(steps)]
 
 
-def percentile(hist: list[int], edges: list[float], q: float) -> float | None:
-    """The upper edge of the histogram bin holding the ``q`` quantile (``inf`` past the
-    last edge); ``None`` without data."""
+def percentile(
+    hist: Sequence[int],
+    edges: Sequence[float],
+    q: float,
+    low: float | None = None,
+    high: float | None = None,
+) -> float | None:
+    """The ``q`` quantile (0 to 1) of the values a run-time histogram counts, interpolated
+    linearly within the bin it falls in; ``None`` without data.
+
+    Bin ``i`` holds ``edges[i-1] <= v < edges[i]`` (the first from 0, the last everything
+    from the last edge up). The rank ``q * total`` falls in one bin; the estimate moves
+    through that bin's span in proportion to how far into its count the rank lies, as if its
+    values were spread evenly. ``low`` and ``high`` (the smallest and largest value seen)
+    narrow the first and last bins with data, so the open last bin has an end; without
+    ``high`` a rank in the open bin answers its lower edge (a lower bound). The exact
+    nearest-rank quantile lies in the same bin, so the error is at most that bin's width.
+    """
     total = sum(hist)
-    if total == 0:
+    if total <= 0:
         return None
-    rank = q * total
+    rank = min(max(q, 0.0), 1.0) * total
     seen = 0
     for i, n in enumerate(hist):
-        seen += n
-        if seen >= rank and n:
-            return edges[i] if i < len(edges) else math.inf
-    return math.inf
+        if n <= 0 or seen + n < rank:
+            seen += n
+            continue
+        floor = edges[i - 1] if i > 0 else 0.0
+        ceiling = edges[i] if i < len(edges) else (high if high is not None else floor)
+        if low is not None:
+            floor = min(max(floor, low), ceiling)
+        if high is not None:
+            ceiling = max(min(ceiling, high), floor)
+        share = max(rank - seen, 0.0) / n
+        return min(floor + (ceiling - floor) * share, ceiling)  # rounding stays in the bin
+    return high
+
+
+QUANTILES = (0.5, 0.95, 0.99)
+"""The run-time percentiles the metrics page shows."""
+
+
+@dataclass(frozen=True, slots=True)
+class NameMetrics:
+    """One task name over a time range: its counts, success rate and run times."""
+
+    name: str
+    counts: dict[str, int]
+    runs: int
+    """Run times counted (tasks that succeeded with one)."""
+    mean: float | None
+    slowest: float | None
+    percentiles: tuple[float | None, ...]
+    """At :data:`QUANTILES`, from the histogram (``None`` when no minute had one)."""
+
+    @property
+    def finished(self) -> int:
+        return self.counts.get(SUCCESS, 0) + self.counts.get(FAILURE, 0)
+
+    @property
+    def success_rate(self) -> float | None:
+        """Succeeded among those that finished (succeeded or failed); ``None`` if none did."""
+        return self.counts.get(SUCCESS, 0) / self.finished if self.finished else None
+
+
+def name_metrics(buckets: Iterable[Mapping[str, Any]]) -> list[NameMetrics]:
+    """Every task name the buckets hold, their counts and run times summed over them (all
+    clusters alike), busiest first. Percentiles come from the minutes that have a per-name
+    histogram (every minute the projector has counted since it keeps one)."""
+    summed: dict[str, _Step] = {}
+    for bucket in buckets:
+        for entry in bucket.get("names") or []:
+            name = entry.get("name")
+            if isinstance(name, str):
+                summed.setdefault(name, _Step()).add(
+                    entry.get("counts") or {}, entry.get("runtime")
+                )
+    rows = [_metrics(name, step) for name, step in summed.items()]
+    return sorted(rows, key=lambda m: (-m.finished, -sum(m.counts.values()), m.name))
+
+
+def _metrics(name: str, step: _Step) -> NameMetrics:
+    if not step.count:
+        return NameMetrics(name, step.counts, 0, None, None, (None,) * len(QUANTILES))
+    quantiles = tuple(percentile(step.hist, step.edges, q, step.low, step.high) for q in QUANTILES)
+    mean = math.fsum(step.sums) / step.count
+    return NameMetrics(name, step.counts, step.count, mean, step.high, quantiles)

@@ -87,9 +87,13 @@ def description(task: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def item(task: Mapping[str, Any], worker_alive: bool | None) -> dict[str, Any]:
-    """One task in the seed's keys (``app_id`` is the worker; ``profiles`` empty: no alert
-    profile is attached to a task yet)."""
+def item(
+    task: Mapping[str, Any],
+    worker_alive: bool | None,
+    profiles: Mapping[tuple[str, str], dict[str, list[Any]]] | None = None,
+) -> dict[str, Any]:
+    """One task in the seed's keys (``app_id`` is the worker); ``profiles``: the alert
+    profiles of its catalog entry, by ``(cluster, task name)``."""
     start = start_of(task)
     labels = task.get("labels") or {}
     service = labels.get("service")
@@ -105,7 +109,7 @@ def item(task: Mapping[str, Any], worker_alive: bool | None) -> dict[str, Any]:
         "start_f": None if start is None else start.timestamp(),
         "service": service if isinstance(service, str) else task.get("queue"),
         "tags": tags(labels),
-        "profiles": {},
+        "profiles": dict((profiles or {}).get((str(task.get("app")), str(task.get("name"))), {})),
         "task_config": {**{f: task.get(f) for f in CONFIG_FIELDS}, "limits": dict(NO_LIMITS)},
         "description": description(task),
     }

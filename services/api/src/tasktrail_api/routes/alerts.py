@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
@@ -12,9 +13,12 @@ from tasktrail_shared.alerts import ChannelType, RuleSpec
 from tasktrail_shared.times import Time, ZonedTime
 
 from tasktrail_api.auth import Admin, Viewer
+from tasktrail_api.bootstrap import UseCases
 from tasktrail_api.deps import UseCasesDep
-from tasktrail_api.domain.principals import Slug
+from tasktrail_api.domain.principals import Principal, Slug
 from tasktrail_api.envelope import ok
+from tasktrail_api.routes.common import add_route
+from tasktrail_api.usecases.alerts import CHANNEL, RULE, SILENCE, AlertKind
 
 router = APIRouter(prefix="/monitor/alerts", tags=["alerts"])
 Ident = Annotated[str, Path(min_length=1, max_length=64)]
@@ -36,6 +40,45 @@ class SilenceBody(BaseModel):
     comment: Annotated[str, StringConstraints(max_length=500)] | None = None
 
 
+# --- list, show and delete: one handler each for every kind that has them -------------------------
+
+
+async def _listed(kind: AlertKind, use_cases: UseCases, caller: Principal) -> Response:
+    return ok({f"{kind.noun}s": await use_cases.alerts.listed(kind, caller)})
+
+
+async def _shown(kind: AlertKind, use_cases: UseCases, caller: Principal, **path: str) -> Response:
+    return ok({kind.noun: await use_cases.alerts.get(kind, path[f"{kind.noun}_id"], caller)})
+
+
+async def _deleted(
+    kind: AlertKind, use_cases: UseCases, caller: Principal, **path: str
+) -> Response:
+    await use_cases.alerts.delete(kind, path[f"{kind.noun}_id"], caller)
+    return Response(status_code=204)
+
+
+def _add_reads(kind: AlertKind) -> None:
+    """``GET /<noun>s`` (every one the caller may see) and ``GET /<noun>s/{<noun>_id}``."""
+    plural, ident = f"{kind.noun}s", {f"{kind.noun}_id": Ident}
+    viewer = {"use_cases": UseCasesDep, "caller": Viewer}
+    add_route(router, "GET", f"/{plural}", f"list_{plural}", partial(_listed, kind), viewer)
+    path = f"/{plural}/{{{kind.noun}_id}}"
+    add_route(router, "GET", path, f"get_{kind.noun}", partial(_shown, kind), {**ident, **viewer})
+
+
+def _add_delete(kind: AlertKind) -> None:
+    """``DELETE /<noun>s/{<noun>_id}``, for admins."""
+    params = {f"{kind.noun}_id": Ident, "use_cases": UseCasesDep, "caller": Admin}
+    add_route(
+        router, "DELETE", f"/{kind.noun}s/{{{kind.noun}_id}}", f"delete_{kind.noun}",
+        partial(_deleted, kind), params, status_code=204, response_class=Response,
+    )  # fmt: skip
+
+
+# --- channels -------------------------------------------------------------------------------------
+
+
 @router.post("/channels", status_code=201)
 async def create_channel(
     body: ChannelBody, use_cases: UseCasesDep, caller: Admin, org: Org = None
@@ -46,20 +89,8 @@ async def create_channel(
     return ok({"channel": channel}, status_code=201)
 
 
-@router.get("/channels")
-async def list_channels(use_cases: UseCasesDep, caller: Viewer) -> JSONResponse:
-    return ok({"channels": await use_cases.alerts.channels(caller)})
-
-
-@router.get("/channels/{channel_id}")
-async def get_channel(channel_id: Ident, use_cases: UseCasesDep, caller: Viewer) -> JSONResponse:
-    return ok({"channel": await use_cases.alerts.channel(channel_id, caller)})
-
-
-@router.delete("/channels/{channel_id}", status_code=204, response_class=Response)
-async def delete_channel(channel_id: Ident, use_cases: UseCasesDep, caller: Admin) -> Response:
-    await use_cases.alerts.delete_channel(channel_id, caller)
-    return Response(status_code=204)
+_add_reads(CHANNEL)
+_add_delete(CHANNEL)
 
 
 @router.post("/channels/{channel_id}/enable")
@@ -85,20 +116,8 @@ async def create_rule(
     return ok({"rule": await use_cases.alerts.create_rule(body, caller, org)}, status_code=201)
 
 
-@router.get("/rules")
-async def list_rules(use_cases: UseCasesDep, caller: Viewer) -> JSONResponse:
-    return ok({"rules": await use_cases.alerts.rules(caller)})
-
-
-@router.get("/rules/{rule_id}")
-async def get_rule(rule_id: Ident, use_cases: UseCasesDep, caller: Viewer) -> JSONResponse:
-    return ok({"rule": await use_cases.alerts.rule(rule_id, caller)})
-
-
-@router.delete("/rules/{rule_id}", status_code=204, response_class=Response)
-async def delete_rule(rule_id: Ident, use_cases: UseCasesDep, caller: Admin) -> Response:
-    await use_cases.alerts.delete_rule(rule_id, caller)
-    return Response(status_code=204)
+_add_reads(RULE)
+_add_delete(RULE)
 
 
 @router.post("/silences", status_code=201)
@@ -118,10 +137,7 @@ async def list_silences(use_cases: UseCasesDep, caller: Viewer) -> JSONResponse:
     return ok({"silences": await use_cases.alerts.silences(caller)})
 
 
-@router.delete("/silences/{silence_id}", status_code=204, response_class=Response)
-async def delete_silence(silence_id: Ident, use_cases: UseCasesDep, caller: Admin) -> Response:
-    await use_cases.alerts.delete_silence(silence_id, caller)
-    return Response(status_code=204)
+_add_delete(SILENCE)
 
 
 @router.get("/incidents")

@@ -6,18 +6,22 @@ the path or the body.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated
+from functools import partial
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse, Response
 from tasktrail_shared.catalog import ENTRY_ID_PATTERN, Definition
 
 from tasktrail_api.auth import Authenticated, Operator, require
+from tasktrail_api.bootstrap import UseCases
 from tasktrail_api.deps import UseCasesDep
 from tasktrail_api.domain.catalog import JobRequest, RecipeImport, one_of
 from tasktrail_api.domain.principals import Principal, Role
 from tasktrail_api.domain.scope import Scope
+from tasktrail_api.routes.common import add_route
 from tasktrail_api.routes.plain import (
     ACCEPTED,
     JOB_BODY,
@@ -27,7 +31,7 @@ from tasktrail_api.routes.plain import (
     job_request,
 )
 from tasktrail_api.schemas import CatalogEntry, Credentials, DeletedCount, Job, Recipe
-from tasktrail_api.usecases.catalog import Defined
+from tasktrail_api.usecases.catalog import Catalog, Defined
 
 router = APIRouter(tags=["catalog (seed 001)"], responses=PLAIN_ERRORS)
 SLUG = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -88,12 +92,40 @@ async def import_task(body: RecipeImport, use_cases: UseCasesDep, member: AdminI
     return _defined(await use_cases.catalog.import_recipe(member.scope, member.caller, body), 201)
 
 
-@router.get("/{customer}/task/{entry_id}", response_model=CatalogEntry)
-async def get_catalog_task(
-    entry_id: EntryId, use_cases: UseCasesDep, member: ViewerIn
-) -> JSONResponse:
-    """One task of the catalog, if the caller may use it (NotFound otherwise)."""
-    return answer(await use_cases.catalog.get(member.scope, member.caller, entry_id))
+@dataclass(frozen=True)
+class EntryRead:
+    """``method`` on ``/{customer}/task/{entry_id}<suffix>``: answers what ``read`` gives for
+    the entry, to a caller ``member`` admits (``ViewerIn`` or ``AdminIn``)."""
+
+    method: str
+    suffix: str
+    name: str
+    read: Callable[[Catalog, Scope, Principal, str], Awaitable[Any]]
+    member: Any
+    response_model: Any
+    doc: str
+
+
+async def _read_entry(
+    spec: EntryRead, entry_id: str, use_cases: UseCases, member: Member
+) -> Response:
+    return answer(await spec.read(use_cases.catalog, member.scope, member.caller, entry_id))
+
+
+def _add_entry_reads(*specs: EntryRead) -> None:
+    for spec in specs:
+        params = {"entry_id": EntryId, "use_cases": UseCasesDep, "member": spec.member}
+        add_route(
+            router, spec.method, f"/{{customer}}/task/{{entry_id}}{spec.suffix}", spec.name,
+            partial(_read_entry, spec), params, response_model=spec.response_model,
+            description=spec.doc,
+        )  # fmt: skip
+
+
+_add_entry_reads(
+    EntryRead("GET", "", "get_catalog_task", Catalog.get, ViewerIn, CatalogEntry,
+              "One task of the catalog, if the caller may use it (NotFound otherwise)."),
+)  # fmt: skip
 
 
 @router.patch("/{customer}/task/{entry_id}", response_model=CatalogEntry, responses=ACCEPTED)
@@ -120,26 +152,14 @@ async def delete_catalog_task(
     return Response(status_code=204)
 
 
-@router.get("/{customer}/task/{entry_id}/recipe", response_model=Recipe)
-async def task_recipe(entry_id: EntryId, use_cases: UseCasesDep, member: AdminIn) -> JSONResponse:
-    """The task's definition as a recipe, for ``POST .../task/import`` elsewhere."""
-    return answer(await use_cases.catalog.recipe(member.scope, member.caller, entry_id))
-
-
-@router.get("/{customer}/task/{entry_id}/credentials", response_model=Credentials)
-async def task_credentials(
-    entry_id: EntryId, use_cases: UseCasesDep, member: AdminIn
-) -> JSONResponse:
-    """The task's secret key (issued on the first request)."""
-    return answer(await use_cases.catalog.credentials(member.scope, member.caller, entry_id))
-
-
-@router.post("/{customer}/task/{entry_id}/credentials", response_model=Credentials)
-async def rotate_task_key(
-    entry_id: EntryId, use_cases: UseCasesDep, member: AdminIn
-) -> JSONResponse:
-    """A new secret key: the old one stops working at once."""
-    return answer(await use_cases.catalog.rotate_key(member.scope, member.caller, entry_id))
+_add_entry_reads(
+    EntryRead("GET", "/recipe", "task_recipe", Catalog.recipe, AdminIn, Recipe,
+              "The task's definition as a recipe, for ``POST .../task/import`` elsewhere."),
+    EntryRead("GET", "/credentials", "task_credentials", Catalog.credentials, AdminIn,
+              Credentials, "The task's secret key (issued on the first request)."),
+    EntryRead("POST", "/credentials", "rotate_task_key", Catalog.rotate_key, AdminIn,
+              Credentials, "A new secret key: the old one stops working at once."),
+)  # fmt: skip
 
 
 @router.post("/{customer}/task/{entry_id}/job", response_model=Job, openapi_extra=JOB_BODY)

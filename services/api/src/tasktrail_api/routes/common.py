@@ -1,6 +1,6 @@
-"""What several routes share: the answer to a write, and routes made from a table (the
-command endpoints, and the create/patch/delete of tasks and workers), so that one handler
-serves each shape.
+"""What several routes share: the filters of each list, the answer to a page and to a write,
+and routes made from a table (the command endpoints, and the create/patch/delete of tasks and
+workers), so that one handler serves each shape.
 
 Parse, call the use case, wrap in the envelope: nothing else happens in a route.
 """
@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Annotated, Any, Protocol
 
-from fastapi import APIRouter, Path
-from fastapi.responses import Response
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from tasktrail_shared.commands import CommandName, CommandReply
 
@@ -22,14 +22,22 @@ from tasktrail_api.auth import CALLERS, CallerScope
 from tasktrail_api.bootstrap import UseCases
 from tasktrail_api.deps import IdempotencyKey, UseCasesDep
 from tasktrail_api.domain import serializers
+from tasktrail_api.domain.filters import EventFilters, TaskFilters, WorkerFilters
 from tasktrail_api.domain.principals import Principal, Role
 from tasktrail_api.domain.scope import Scope
+from tasktrail_api.domain.stats import StatsFilters
 from tasktrail_api.domain.writes import Change
 from tasktrail_api.envelope import Envelope, ok
 from tasktrail_api.schemas import Accepted, CommandResult
+from tasktrail_api.usecases.tasks import Page
 from tasktrail_api.usecases.writes import Kind, Written
 
 Id = Annotated[str, Path(min_length=1, max_length=255)]
+TaskQuery = Annotated[TaskFilters, Query()]
+WorkerQuery = Annotated[WorkerFilters, Query()]
+EventQuery = Annotated[EventFilters, Query()]
+StatsQuery = Annotated[StatsFilters, Query()]
+"""Each list's filters, read from the query string as one model (FastAPI's query models)."""
 KEYWORD, EMPTY = inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.empty
 Handler = Callable[..., Awaitable[Response]]
 
@@ -51,6 +59,11 @@ def written(outcome: Written, data_key: str, status_code: int) -> Response:
     if outcome.shown is None:
         return Response(status_code=204)
     return ok({data_key: outcome.shown}, status_code=status_code)
+
+
+def page_answer(key: str, page: Page) -> JSONResponse:
+    """One page of a list under ``key``, with the list's total."""
+    return ok({key: page.items, "count": page.count})
 
 
 def _parameter(name: str, declared: Any) -> inspect.Parameter:

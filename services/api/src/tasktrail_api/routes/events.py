@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from tasktrail_api.auth import ViewerScope
 from tasktrail_api.deps import UseCasesDep
-from tasktrail_api.domain.filters import EventFilters
-from tasktrail_api.envelope import Envelope, ok
+from tasktrail_api.envelope import Envelope
+from tasktrail_api.routes.common import EventQuery, page_answer
 from tasktrail_api.schemas import EventList
 
 router = APIRouter(prefix="/monitor/events", tags=["audit"])
@@ -27,15 +26,12 @@ NDJSON = "application/x-ndjson"
 
 @router.get("", response_model=Envelope[EventList])
 async def list_events(
-    filters: Annotated[EventFilters, Query()],
-    use_cases: UseCasesDep,
-    scope: ViewerScope,
+    filters: EventQuery, use_cases: UseCasesDep, scope: ViewerScope
 ) -> JSONResponse:
     """History entries, newest first. ``type`` is an entry type (``task-failed``,
     ``tasktrail.task.amended``, ``tasktrail.command.completed``) or a prefix ending in ``*``;
     ``after`` (inclusive) and ``before`` bound the time; ``actor`` is who asked."""
-    page = await use_cases.audit.events(filters, scope)
-    return ok({"events": page.items, "count": page.count})
+    return page_answer("events", await use_cases.audit.events(filters, scope))
 
 
 @router.get(
@@ -44,9 +40,7 @@ async def list_events(
     responses={200: {"content": {NDJSON: {}}, "description": "One JSON entry per line"}},
 )
 async def export_events(
-    filters: Annotated[EventFilters, Query()],
-    use_cases: UseCasesDep,
-    scope: ViewerScope,
+    filters: EventQuery, use_cases: UseCasesDep, scope: ViewerScope
 ) -> StreamingResponse:
     """Every matching entry, oldest first, one JSON object per line (``limit`` and ``offset``
     are ignored). Streamed in chunks, so any history size exports in constant memory."""

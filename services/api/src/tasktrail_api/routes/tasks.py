@@ -21,10 +21,19 @@ from tasktrail_api.auth import CallerScope, Operator, Viewer, ViewerScope
 from tasktrail_api.deps import IdempotencyKey, UseCasesDep
 from tasktrail_api.domain import serializers
 from tasktrail_api.domain.commands import RevokeBody, RunBody
-from tasktrail_api.domain.filters import EventFilters, TaskFilters, label_filters, parse_flag
+from tasktrail_api.domain.filters import label_filters, parse_flag
 from tasktrail_api.domain.writes import TaskCreate, TaskPatch
 from tasktrail_api.envelope import Envelope, ok
-from tasktrail_api.routes.common import Command, Id, Writes, add_commands, add_writes
+from tasktrail_api.routes.common import (
+    Command,
+    EventQuery,
+    Id,
+    TaskQuery,
+    Writes,
+    add_commands,
+    add_writes,
+    page_answer,
+)
 from tasktrail_api.schemas import (
     Dashboard,
     EventList,
@@ -56,10 +65,7 @@ def _new_task(body: RunBody, reply: CommandReply) -> Any:
 
 @router.get("", response_model=Envelope[TaskList])
 async def list_tasks(
-    request: Request,
-    filters: Annotated[TaskFilters, Query()],
-    use_cases: UseCasesDep,
-    scope: ViewerScope,
+    request: Request, filters: TaskQuery, use_cases: UseCasesDep, scope: ViewerScope
 ) -> JSONResponse:
     """Tasks matching every filter; any label as ``label.<name>=value``; ``count`` is the total.
 
@@ -140,12 +146,8 @@ async def retry(
 
 @router.get("/{task_id}/events", response_model=Envelope[EventList])
 async def task_history(
-    task_id: Id,
-    filters: Annotated[EventFilters, Query()],
-    use_cases: UseCasesDep,
-    scope: ViewerScope,
+    task_id: Id, filters: EventQuery, use_cases: UseCasesDep, scope: ViewerScope
 ) -> JSONResponse:
     """Everything recorded about the task, oldest first: Celery events, hand-made writes
     (with their actor) and the commands that named it. Kept after a delete, for audit."""
-    page = await use_cases.audit.task_history(task_id, filters, scope)
-    return ok({"events": page.items, "count": page.count})
+    return page_answer("events", await use_cases.audit.task_history(task_id, filters, scope))

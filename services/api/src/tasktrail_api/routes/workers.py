@@ -5,9 +5,9 @@ Fixed paths (``/refresh``, ``/shutdown``, ``/pool/...``) come before ``/{worker_
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from tasktrail_shared.commands import (
     AutoscaleArgs,
@@ -21,11 +21,18 @@ from tasktrail_shared.commands import (
 from tasktrail_api.auth import CallerScope, Operator, ViewerScope
 from tasktrail_api.deps import IdempotencyKey, UseCasesDep
 from tasktrail_api.domain import serializers
-from tasktrail_api.domain.filters import WorkerFilters
 from tasktrail_api.domain.principals import Role
 from tasktrail_api.domain.writes import WorkerCreate, WorkerPatch
 from tasktrail_api.envelope import Envelope, ok
-from tasktrail_api.routes.common import Command, Id, Writes, add_commands, add_writes
+from tasktrail_api.routes.common import (
+    Command,
+    Id,
+    WorkerQuery,
+    Writes,
+    add_commands,
+    add_writes,
+    page_answer,
+)
 from tasktrail_api.schemas import ShutdownResult, WorkerDetail, WorkerList
 from tasktrail_api.usecases.writes import WORKER
 
@@ -38,12 +45,9 @@ def _shut_down(body: ShutdownArgs, reply: CommandReply) -> Any:
 
 @router.get("", response_model=Envelope[WorkerList])
 async def list_workers(
-    filters: Annotated[WorkerFilters, Query()],
-    use_cases: UseCasesDep,
-    scope: ViewerScope,
+    filters: WorkerQuery, use_cases: UseCasesDep, scope: ViewerScope
 ) -> JSONResponse:
-    page = await use_cases.workers.list(filters, scope)
-    return ok({"celery_workers": page.items, "count": page.count})
+    return page_answer("celery_workers", await use_cases.workers.list(filters, scope))
 
 
 @router.get(

@@ -46,6 +46,7 @@ TASK_ACTIONS = (
     Action("retry", "Retry", "retry", "task"),
 )
 WORKER_ACTIONS = (
+    Action("refresh", "Inspect", "refresh", "worker"),
     Action("shutdown", "Shut down", "shutdown", "worker", Role.admin, destructive=True),
     Action("pool_grow", "Grow pool", "pool_grow", "worker", fields=(FormField("n", "by", "int"),)),
     Action(

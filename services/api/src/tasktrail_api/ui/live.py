@@ -22,7 +22,7 @@ import logging
 import secrets
 from collections import deque
 from collections.abc import AsyncIterator, Hashable
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from typing import Protocol
 
 from tasktrail_shared.changes import ChangeNotice
@@ -108,18 +108,14 @@ class Subscriber:
         return self.queue.popleft()
 
 
+@dataclass(eq=False, kw_only=True)
 class LiveHub:
-    def __init__(
-        self,
-        *,
-        interval: float = 0.25,
-        history: int = 256,
-        depth: int = 8,
-        clock_every: float = 5.0,
-    ) -> None:
-        self.interval = interval
-        self.depth = depth
-        self.clock_every = clock_every
+    interval: float = 0.25
+    history: InitVar[int] = 256
+    depth: int = 8
+    clock_every: float = 5.0
+
+    def __post_init__(self, history: int) -> None:
         self.boot = secrets.token_hex(4)
         self.tick = 0
         self._pending = Changed()

@@ -26,6 +26,7 @@ from tasktrail_api.domain.errors import BadRequest, NotFound
 from tasktrail_api.domain.filters import EventFilters, TaskFilters, WorkerFilters, label_filters
 from tasktrail_api.domain.principals import Role
 from tasktrail_api.domain.scope import Scope
+from tasktrail_api.domain.shapes import TIME_KEYS
 from tasktrail_api.domain.stats import StatsFilters
 from tasktrail_api.envelope import describe_validation_errors
 from tasktrail_api.ui import interests
@@ -111,33 +112,58 @@ async def _overview_context(use_cases: UseCasesDep, scope: Scope) -> dict[str, A
     return {"counts": counts, "inbox": failure_inbox(failures.items)}
 
 
+SEARCH_SPAN = timedelta(hours=1)
+"""The time range free text is searched in when the page gives none (no index holds text:
+it is matched among the tasks of one time range, at most ``SET_CAP``)."""
+
+
+def searched(params: dict[str, str], now: datetime) -> tuple[dict[str, str], str | None]:
+    """``params`` with the time range a free-text search needs, when it names none: the last
+    :data:`SEARCH_SPAN` on the sort's time; and which field that range went on."""
+    if not params.get("q") or any(k.endswith(("_after", "_before")) for k in params):
+        return params, None
+    key = params.get("sort", "-timestamp").removeprefix("-")
+    key = key if key in TIME_KEYS else "timestamp"
+    since = (now - SEARCH_SPAN).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return {**params, f"{key}_after": since}, key
+
+
 @router.get("/ui/tasks")
 async def tasks(request: Request, who: Looking, use_cases: UseCasesDep) -> HTMLResponse:
-    params = list_params(request)
-    filters = parsed(TaskFilters, params)
-    labels = label_filters(request.query_params)
-    listed = await use_cases.tasks.list(filters, labels, who.scope)
+    params, search_range = searched(list_params(request), datetime.now(UTC))
     shown = {k: v for k, v in params.items() if k != "cursor"}
-    context = {
-        "tasks": listed.items,
-        "count": listed.count,
-        "count_is_exact": listed.count_is_exact,
-        "next_cursor": listed.next_cursor,
+    context: dict[str, Any] = {
         "params": shown,
-        "filters": filters,
-        "chosen_states": set((filters.status or "").split(",")) - {""},
+        "search_range": search_range,
+        "labels": await use_cases.tasks.filterable_labels(),
+        "labels_open": any(k.startswith("label.") for k in params),
+        "chosen_states": set(params.get("status", "").split(",")) - {""},
         "can_act": who.can(Role.operator),
     }
+    status = 200
+    try:
+        filters = parsed(TaskFilters, params)
+        listed = await use_cases.tasks.list(filters, label_filters(request.query_params), who.scope)
+    except BadRequest as exc:  # the form stays, with what was wrong
+        filters, status = TaskFilters(), 400
+        context |= {"problem": exc.message, "tasks": [], "count": 0, "count_is_exact": True,
+                    "next_cursor": None, "filters": filters}  # fmt: skip
+    else:
+        context |= {"tasks": listed.items, "count": listed.count,
+                    "count_is_exact": listed.count_is_exact, "next_cursor": listed.next_cursor,
+                    "filters": filters}  # fmt: skip
     if is_fragment(request, "task-table"):
-        return HTMLResponse(fragment("_task_table.html", **context))
+        return HTMLResponse(fragment("_task_table.html", **context), status_code=status)
     live = f"/ui/live?{query_string(shown, view='tasks')}"
-    return page("tasks.html", **base(request, who, "tasks", live), **context)
+    response = page("tasks.html", **base(request, who, "tasks", live), **context)
+    response.status_code = status
+    return response
 
 
 @router.get("/ui/tasks/export")
 async def export_tasks(request: Request, who: Looking, use_cases: UseCasesDep) -> Response:
     """Every task the filters match, one JSON object per line, read a page at a time."""
-    params = list_params(request)
+    params, _ = searched(list_params(request), datetime.now(UTC))
     filters = parsed(TaskFilters, {**params, "limit": 1000, "offset": 0})
     labels = label_filters(request.query_params)
 
@@ -228,9 +254,10 @@ async def workers(request: Request, who: Looking, use_cases: UseCasesDep) -> HTM
 async def worker_page(
     request: Request, worker_id: str, who: Looking, use_cases: UseCasesDep
 ) -> HTMLResponse:
-    worker = await use_cases.workers.get(worker_id, who.scope)
+    worker, profile = await use_cases.workers.profiled(worker_id, who.scope)
     recent = await use_cases.tasks.list(TaskFilters(worker=worker["name"], limit=20), {}, who.scope)
-    context = {"worker": worker, "tasks": recent.items, "can_act": who.can(Role.operator)}
+    context = {"worker": worker, "profile": profile, "tasks": recent.items,
+               "can_act": who.can(Role.operator)}  # fmt: skip
     return page("worker.html", **base(request, who, "workers", "/ui/live?view=workers"), **context)
 
 
@@ -301,14 +328,15 @@ async def tokens(request: Request, who: Looking, use_cases: UseCasesDep) -> HTML
 
 RANGES = {"1h": (timedelta(hours=1), 60), "1d": (timedelta(days=1), 900),
           "7d": (timedelta(days=7), 3600)}  # fmt: skip
-"""The overview chart's ranges: span and step (seconds)."""
+"""The ranges of the overview chart and the metrics page: span and step (seconds)."""
+RangeParam = Annotated[str, Query(alias="range", pattern="^(1h|1d|7d)$")]
 
 
 @router.get("/ui/stats")
 async def chart_data(
     who: Looking,
     use_cases: UseCasesDep,
-    range_: Annotated[str, Query(alias="range", pattern="^(1h|1d|7d)$")] = "1h",
+    range_: RangeParam = "1h",
 ) -> JSONResponse:
     """The overview chart's series (uPlot's columns): the same use case as /monitor/stats."""
     span, step = RANGES[range_]
@@ -324,9 +352,47 @@ async def chart_data(
     return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
 
+SLOWEST = 20
+"""Tasks the metrics page lists as the slowest of its range."""
+
+
+@router.get("/ui/metrics")
+async def metrics(
+    request: Request, who: Looking, use_cases: UseCasesDep, range_: RangeParam = "1h"
+) -> HTMLResponse:
+    """Per task name over the range: counts, success rate and run-time percentiles from the
+    projector's per-minute histograms; and the slowest tasks (the list sorted by run time
+    within the range, a shape served up to 10,000 tasks: past that, the page says so)."""
+    span, step = RANGES[range_]
+    now = datetime.now(UTC)
+    rows = await use_cases.stats.by_name(
+        StatsFilters(after=now - span, before=now, step=step), who.scope
+    )
+    since = (now - span).isoformat().replace("+00:00", "Z")
+    slowest: list[dict[str, Any]] = []
+    limited = None
+    try:
+        filters = TaskFilters(sort="-runtime", timestamp_after=now - span, limit=SLOWEST)
+        slowest = (await use_cases.tasks.list(filters, {}, who.scope)).items
+    except BadRequest as exc:
+        limited = exc.message
+    context = {"rows": rows, "range": range_, "since": since, "slowest": slowest,
+               "limited": limited}  # fmt: skip
+    return page("metrics.html", **base(request, who, "metrics"), **context)
+
+
 @router.get("/ui/queues")
-async def queues(request: Request, who: Looking) -> HTMLResponse:
-    return page("queues.html", **base(request, who, "queues"))
+async def queues(request: Request, who: Looking, use_cases: UseCasesDep) -> HTMLResponse:
+    """Each queue's depth, how old the measurement is, and its trend as a small chart (the
+    points ride in ``data-trend``: the page runs no inline script)."""
+    shown = await use_cases.queues.depths(who.scope)
+    for queue in shown:
+        points = [
+            (datetime.fromisoformat(s["at"].replace("Z", "+00:00")).timestamp(), s["depth"])
+            for s in queue["trend"]
+        ]
+        queue["spark"] = json.dumps({"t": [t for t, _ in points], "d": [d for _, d in points]})
+    return page("queues.html", queues=shown, **base(request, who, "queues"))
 
 
 def _interest(

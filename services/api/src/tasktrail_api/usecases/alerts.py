@@ -10,6 +10,8 @@ root token may name one); another organisation's answers 404.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -116,6 +118,28 @@ def _show_delivery(doc: Doc) -> Doc:
     return {"id": doc["_id"], **{k: doc.get(k) for k in keys}, "done_at": doc.get("done_at")}
 
 
+@dataclass(frozen=True, slots=True)
+class AlertKind:
+    """One kind of alert object: where it is kept, how it is shown, and the events that audit
+    its creation and deletion (none for what only the notifier writes)."""
+
+    collection: str
+    noun: str
+    show: Callable[[Doc], Doc]
+    created: str = ""
+    deleted: str = ""
+
+
+CHANNEL = AlertKind(
+    alerts.ALERT_CHANNELS, "channel", show_channel, alerts.CHANNEL_CREATED, alerts.CHANNEL_DELETED
+)
+RULE = AlertKind(alerts.ALERT_RULES, "rule", show_rule, alerts.RULE_CREATED, alerts.RULE_DELETED)
+SILENCE = AlertKind(
+    alerts.ALERT_SILENCES, "silence", show_silence, alerts.SILENCE_CREATED, alerts.SILENCE_DELETED
+)
+INCIDENT = AlertKind(alerts.ALERT_INCIDENTS, "incident", show_incident)
+
+
 class Alerts:
     def __init__(
         self,
@@ -149,10 +173,10 @@ class Alerts:
     def _visible(caller: Principal, query: Doc) -> Doc:
         return query if caller.is_root else {**query, "org": caller.org}
 
-    async def _owned(self, collection: str, object_id: str, caller: Principal, what: str) -> Doc:
-        doc = await self._store.get(collection, object_id)
+    async def _owned(self, kind: AlertKind, object_id: str, caller: Principal) -> Doc:
+        doc = await self._store.get(kind.collection, object_id)
         if doc is None or not (caller.is_root or doc.get("org") == caller.org):
-            raise NotFound.named(what)
+            raise NotFound.named(kind.noun)
         return doc
 
     async def _audit(self, event_type: str, payload: Doc) -> None:
@@ -167,6 +191,36 @@ class Alerts:
             "created": self._clock.now(),
             "created_by": caller.name,
         }
+
+    async def _inserted(self, kind: AlertKind, doc: Doc, **audited: Any) -> Doc:
+        """Store ``doc`` and audit it as shown (with ``audited`` on top); answer it as shown."""
+        await self._store.insert(kind.collection, doc)
+        shown = kind.show(doc)
+        await self._audit(kind.created, {**shown, **audited, "at": doc["created"].timestamp()})
+        return shown
+
+    async def _found(
+        self, kind: AlertKind, caller: Principal, query: Doc, newest_first: bool, limit: int
+    ) -> list[Doc]:
+        docs = await self._store.find(
+            kind.collection, self._visible(caller, query), limit, newest_first
+        )
+        return [kind.show(doc) for doc in docs]
+
+    # --- any kind the caller's organisation owns ----------------------------------------
+
+    async def listed(self, kind: AlertKind, caller: Principal) -> list[Doc]:
+        """Every object of ``kind`` the caller may see, oldest first."""
+        return await self._found(kind, caller, {}, False, MAX_LIST)
+
+    async def get(self, kind: AlertKind, object_id: str, caller: Principal) -> Doc:
+        return kind.show(await self._owned(kind, object_id, caller))
+
+    async def delete(self, kind: AlertKind, object_id: str, caller: Principal) -> None:
+        doc = await self._owned(kind, object_id, caller)
+        await self._store.delete(kind.collection, object_id)
+        at = self._clock.now().timestamp()
+        await self._audit(kind.deleted, {"id": object_id, "org": doc["org"], "at": at})
 
     # --- channels ---------------------------------------------------------------------------
 
@@ -183,34 +237,16 @@ class Alerts:
             **self._new(caller, self.org_for(caller, org)),
             "name": name, "type": channel_type, "config": stored, "disabled": None,
         }  # fmt: skip
-        await self._store.insert(alerts.ALERT_CHANNELS, doc)
-        shown = show_channel(doc)
-        await self._audit(alerts.CHANNEL_CREATED, {**shown, "at": doc["created"].timestamp()})
-        return shown
-
-    async def channels(self, caller: Principal) -> list[Doc]:
-        docs = await self._store.find(
-            alerts.ALERT_CHANNELS, self._visible(caller, {}), MAX_LIST, False
-        )
-        return [show_channel(doc) for doc in docs]
-
-    async def channel(self, channel_id: str, caller: Principal) -> Doc:
-        return show_channel(await self._owned(alerts.ALERT_CHANNELS, channel_id, caller, "channel"))
-
-    async def delete_channel(self, channel_id: str, caller: Principal) -> None:
-        doc = await self._owned(alerts.ALERT_CHANNELS, channel_id, caller, "channel")
-        await self._store.delete(alerts.ALERT_CHANNELS, channel_id)
-        at = self._clock.now().timestamp()
-        await self._audit(alerts.CHANNEL_DELETED, {"id": channel_id, "org": doc["org"], "at": at})
+        return await self._inserted(CHANNEL, doc)
 
     async def enable_channel(self, channel_id: str, caller: Principal) -> Doc:
         """Clear a channel disabled after a permanent error (once its settings are fixed)."""
-        await self._owned(alerts.ALERT_CHANNELS, channel_id, caller, "channel")
+        await self._owned(CHANNEL, channel_id, caller)
         await self._store.update(alerts.ALERT_CHANNELS, channel_id, {"disabled": None})
-        return await self.channel(channel_id, caller)
+        return await self.get(CHANNEL, channel_id, caller)
 
     async def test_channel(self, channel_id: str, caller: Principal) -> TestOutcome:
-        await self._owned(alerts.ALERT_CHANNELS, channel_id, caller, "channel")
+        await self._owned(CHANNEL, channel_id, caller)
         if self._tester is None:
             raise Unavailable("no notifier is reachable")
         return await self._tester.test(channel_id)
@@ -232,25 +268,7 @@ class Alerts:
             **spec.model_dump(mode="json", by_alias=True),
             "params": params,
         }
-        await self._store.insert(alerts.ALERT_RULES, doc)
-        shown = show_rule(doc)
-        await self._audit(alerts.RULE_CREATED, {**shown, "at": doc["created"].timestamp()})
-        return shown
-
-    async def rules(self, caller: Principal) -> list[Doc]:
-        docs = await self._store.find(
-            alerts.ALERT_RULES, self._visible(caller, {}), MAX_LIST, False
-        )
-        return [show_rule(doc) for doc in docs]
-
-    async def rule(self, rule_id: str, caller: Principal) -> Doc:
-        return show_rule(await self._owned(alerts.ALERT_RULES, rule_id, caller, "rule"))
-
-    async def delete_rule(self, rule_id: str, caller: Principal) -> None:
-        doc = await self._owned(alerts.ALERT_RULES, rule_id, caller, "rule")
-        await self._store.delete(alerts.ALERT_RULES, rule_id)
-        at = self._clock.now().timestamp()
-        await self._audit(alerts.RULE_DELETED, {"id": rule_id, "org": doc["org"], "at": at})
+        return await self._inserted(RULE, doc)
 
     # --- silences ---------------------------------------------------------------------------
 
@@ -274,22 +292,12 @@ class Alerts:
             **self._new(caller, owner),
             "rule": rule_id, "key": key, "until": until, "comment": comment,
         }  # fmt: skip
-        await self._store.insert(alerts.ALERT_SILENCES, doc)
-        shown = show_silence(doc)
-        payload = {**shown, "until": until.isoformat(), "at": doc["created"].timestamp()}
-        await self._audit(alerts.SILENCE_CREATED, payload)
-        return shown
+        return await self._inserted(SILENCE, doc, until=until.isoformat())
 
     async def silences(self, caller: Principal) -> list[Doc]:
-        query = self._visible(caller, {"until": {"$gt": self._clock.now() - timedelta(days=1)}})
-        docs = await self._store.find(alerts.ALERT_SILENCES, query, MAX_LIST, True)
-        return [show_silence(doc) for doc in docs]
-
-    async def delete_silence(self, silence_id: str, caller: Principal) -> None:
-        doc = await self._owned(alerts.ALERT_SILENCES, silence_id, caller, "silence")
-        await self._store.delete(alerts.ALERT_SILENCES, silence_id)
-        at = self._clock.now().timestamp()
-        await self._audit(alerts.SILENCE_DELETED, {"id": silence_id, "org": doc["org"], "at": at})
+        """Silences in force, and those that ended within the last day, newest first."""
+        ended = {"until": {"$gt": self._clock.now() - timedelta(days=1)}}
+        return await self._found(SILENCE, caller, ended, True, MAX_LIST)
 
     # --- incidents --------------------------------------------------------------------------
 
@@ -311,13 +319,10 @@ class Alerts:
         started = {k: v for k, v in (("$gte", after), ("$lt", before)) if v is not None}
         if started:
             query["started_at"] = started
-        docs = await self._store.find(
-            alerts.ALERT_INCIDENTS, self._visible(caller, query), limit, True
-        )
-        return [show_incident(doc) for doc in docs]
+        return await self._found(INCIDENT, caller, query, True, limit)
 
     async def incident(self, incident_id: str, caller: Principal) -> Doc:
-        doc = await self._owned(alerts.ALERT_INCIDENTS, incident_id, caller, "incident")
+        doc = await self._owned(INCIDENT, incident_id, caller)
         deliveries = await self._store.find(
             alerts.ALERT_DELIVERIES, {"incident": incident_id}, MAX_LIST, False
         )

@@ -74,15 +74,15 @@ Items = list[dict[str, Any]]
 """Tasks or workers as shown, or in the seed's shape."""
 
 
+@dataclass(eq=False)
 class Batch:
-    def __init__(
-        self, tasks: Tasks, workers: Workers, audit: Audit, commands: Commands, catalog: Catalog
-    ) -> None:
-        self._tasks = tasks
-        self._workers = workers
-        self._audit = audit
-        self._commands = commands
-        self._catalog = catalog
+    tasks: Tasks
+    workers: Workers
+    audit: Audit
+    commands: Commands
+    catalog: Catalog
+
+    def __post_init__(self) -> None:
         self._methods: dict[str, Method] = {
             "TaskInfo": self.task_info,
             "AppTasks": self.app_tasks,
@@ -121,10 +121,11 @@ class Batch:
         scope = project_scope(caller.scope, params.project_id)
         ids = params.ids()
         if ids is not None:
-            return await self._items(await self._tasks.selected(ids, scope), scope)
-        live = [worker["name"] for worker in await self._workers.online(scope)]
-        tasks = await self._tasks.on_workers(live, scope, active_only=True)
-        return [task_info.item(task, True) for task in tasks]
+            return await self._items(await self.tasks.selected(ids, scope), scope)
+        live = [worker["name"] for worker in await self.workers.online(scope)]
+        tasks = await self.tasks.on_workers(live, scope, active_only=True)
+        profiles = await self.catalog.profiles(tasks)
+        return [task_info.item(task, True, profiles) for task in tasks]
 
     async def app_tasks(self, raw: dict[str, Any], caller: Caller) -> Items:
         """Per worker named (``"*"``: every live one), the tasks on it, children grouped
@@ -133,16 +134,19 @@ class Batch:
         scope = project_scope(caller.scope, params.project_id)
         ids = params.ids()
         workers = (
-            await self._workers.online(scope)
+            await self.workers.online(scope)
             if ids is None
-            else await self._workers.selected(ids, scope)
+            else await self.workers.selected(ids, scope)
         )
         names = [worker["name"] for worker in workers]
-        tasks = await self._tasks.on_workers(names, scope, active_only=False)
+        tasks = await self.tasks.on_workers(names, scope, active_only=False)
+        profiles = await self.catalog.profiles(tasks)
         answer = []
         for worker in workers:
             name, online = worker["name"], worker["status"]
-            on_it = [task_info.item(task, online) for task in tasks if task["worker"] == name]
+            on_it = [
+                task_info.item(task, online, profiles) for task in tasks if task["worker"] == name
+            ]
             answer.append(task_info.worker_tasks(name, online, on_it))
         return answer
 
@@ -157,7 +161,7 @@ class Batch:
                 after = LogPosition.parse(params.update_token)
             except ValueError as exc:
                 raise BadRequest.field("params.update_token", str(exc)) from exc
-        entries, last = await self._audit.task_log(params.task_id, scope, after, params.limit_value)
+        entries, last = await self.audit.task_log(params.task_id, scope, after, params.limit_value)
         return {"events": entries, "update_token": last.token}
 
     async def task_start(self, raw: dict[str, Any], caller: Caller) -> dict[str, Any]:
@@ -166,7 +170,7 @@ class Batch:
         self._may_command(caller, "TaskStart")
         params = parse_params(TaskStartParams, raw)
         scope = project_scope(caller.scope, params.project_id)
-        job = await self._catalog.run(scope, caller.principal, params.entry(), params.args, ORIGIN)
+        job = await self.catalog.run(scope, caller.principal, params.entry(), params.args, ORIGIN)
         return {"task_id": job["id"], "job": job}
 
     async def task_stop(self, raw: dict[str, Any], caller: Caller) -> dict[str, Any]:
@@ -176,16 +180,17 @@ class Batch:
         params = parse_params(TaskStopParams, raw)
         scope = project_scope(caller.scope, params.project_id)
         args = params.revoke_arguments()
-        reply = await self._commands.send_in(scope, "revoke", args, caller.principal, caller.key)
+        reply = await self.commands.send_in(scope, "revoke", args, caller.principal, caller.key)
         return {"task_ids": args["ids"], **serializers.command_result(reply)}
 
     # --- helpers ------------------------------------------------------------------------------
 
     async def _items(self, tasks: Items, scope: Scope) -> Items:
         """``tasks`` in the seed's shape, each judged by its worker's liveness read now."""
-        workers = await self._workers.many(sorted(_workers_of(tasks)), scope)
+        workers = await self.workers.many(sorted(_workers_of(tasks)), scope)
         alive = {worker["name"]: worker["status"] for worker in workers}
-        return [task_info.item(task, alive.get(task["worker"])) for task in tasks]
+        profiles = await self.catalog.profiles(tasks)
+        return [task_info.item(task, alive.get(task["worker"]), profiles) for task in tasks]
 
     @staticmethod
     def _may_command(caller: Caller, method: str) -> None:

@@ -17,12 +17,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import KW_ONLY, dataclass
 from typing import Any
 
 from tasktrail_shared import own_events
-from tasktrail_shared.catalog import DEFINABLE, Origin, definition_fields, entry_id
+from tasktrail_shared.catalog import (
+    DEFINABLE,
+    Origin,
+    definition_fields,
+    entry_id,
+    profiles_shown,
+)
 
 from tasktrail_api.domain import catalog
 from tasktrail_api.domain.errors import BadRequest, Conflict, Forbidden, NotFound
@@ -33,7 +39,13 @@ from tasktrail_api.domain.writes import Change, applied, payload
 from tasktrail_api.usecases.commands import Commands
 from tasktrail_api.usecases.orgs import Orgs
 from tasktrail_api.usecases.polling import wait_for
-from tasktrail_api.usecases.ports import CatalogKeys, Clock, EventPublisher, Published, ReadModels
+from tasktrail_api.usecases.ports import (
+    CatalogKeys,
+    Clock,
+    EventPublisher,
+    Published,
+    ReadModels,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +53,8 @@ ANONYMOUS = "anonymous"
 """The actor of a run started with a secret key, and of a refused key."""
 ENTRY_APPLIED = {**catalog.ENTRY_PROJECTION, "_records": 1, "_amend": 1}
 PUBLISH_BATCH = 256
+Profiled = dict[tuple[str, str], dict[str, list[Any]]]
+"""Alert profiles by type, of each (cluster, task name) that has any."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,32 +66,22 @@ class Defined:
     accepted: Published | None = None
 
 
+@dataclass(eq=False)
 class Catalog:
-    def __init__(
-        self,
-        read_models: ReadModels,
-        keys: CatalogKeys,
-        publisher: EventPublisher,
-        commands: Commands,
-        orgs: Orgs,
-        clock: Clock,
-        *,
-        wait: float,
-    ) -> None:
-        self._entries = read_models.catalog
-        self._tasks = read_models.tasks
-        self._keys = keys
-        self._publisher = publisher
-        self._commands = commands
-        self._orgs = orgs
-        self._clock = clock
-        self._wait = wait
+    read_models: ReadModels
+    keys: CatalogKeys
+    publisher: EventPublisher
+    commands: Commands
+    orgs: Orgs
+    clock: Clock
+    _: KW_ONLY
+    wait: float
 
     async def scope(self, customer: str, caller: Principal | None) -> Scope:
         """The clusters of organisation ``customer``, which ``caller`` (``None``: anonymous)
         must belong to unless root; NotFound otherwise, as for any object of another
         organisation."""
-        directory = await self._orgs.directory()
+        directory = await self.orgs.directory()
         if customer not in directory.orgs:
             raise NotFound.named("organisation")
         if caller is not None and not caller.is_root and caller.org != customer:
@@ -89,16 +93,33 @@ class Catalog:
     async def entries(self, scope: Scope, caller: Principal) -> list[dict[str, Any]]:
         """Every entry of the organisation the caller may use, by name."""
         query = {**catalog.live_entries(), **scope.condition()}
-        docs = await self._entries.rows(query, catalog.ENTRY_PROJECTION, catalog.MAX_ENTRIES)
+        docs = await self.read_models.catalog.rows(
+            query, catalog.ENTRY_PROJECTION, catalog.MAX_ENTRIES
+        )
         usable = [doc for doc in docs if catalog.may_use(doc, caller)]
         return [catalog.entry(doc, _org(scope)) for doc in sorted(usable, key=catalog.by_name)]
+
+    async def profiles(self, tasks: Iterable[Mapping[str, Any]]) -> Profiled:
+        """The alert profiles of the tasks' catalog entries, by ``(cluster, task name)``
+        (entries without any left out). ``tasks`` are already within the caller's scope,
+        and an entry belongs to its task's cluster."""
+        wanted = {
+            entry_id(str(t["app"]), str(t["name"])) for t in tasks if t.get("app") and t.get("name")
+        }
+        if not wanted:
+            return {}
+        query = {"_id": {"$in": sorted(wanted)}, **catalog.live_entries()}
+        fields = {"app": 1, "name": 1, "profiles": 1}
+        docs = await self.read_models.catalog.rows(query, fields, len(wanted))
+        shown = {(str(d["app"]), str(d["name"])): profiles_shown(d.get("profiles")) for d in docs}
+        return {key: value for key, value in shown.items() if value}
 
     async def get(self, scope: Scope, caller: Principal, ident: str) -> Doc:
         return catalog.entry(await self._usable(scope, caller, ident), _org(scope))
 
     async def _found(self, scope: Scope, ident: str) -> Doc:
         """The live entry ``ident`` of the scope; else NotFound."""
-        doc = await self._entries.one(by_id(ident), catalog.ENTRY_PROJECTION)
+        doc = await self.read_models.catalog.one(by_id(ident), catalog.ENTRY_PROJECTION)
         if doc is None or doc.get("deleted") is True or not scope.allows(doc.get("app")):
             raise NotFound.named("task")
         return doc
@@ -130,7 +151,7 @@ class Catalog:
         """Define an entry from a recipe, creating it, or restoring it if it was deleted: in
         cluster ``recipe.app``, else the organisation's only cluster, else the API's own."""
         _require_admin(caller)
-        app = await self._orgs.cluster_for(scope, recipe.app)
+        app = await self.orgs.cluster_for(scope, recipe.app)
         fields = catalog.imported_fields(recipe.task)
         return await self._define(scope, app, recipe.task.name, fields, caller)
 
@@ -141,18 +162,18 @@ class Catalog:
         checked = _checked(fields)
         event = payload(
             own_events.CATALOG_AMENDED,
-            at=self._clock.now().timestamp(),
+            at=self.clock.now().timestamp(),
             actor=caller.name,
             app=app,
             name=name,
             fields=checked,
         )
-        published = await self._publisher.publish(own_events.CATALOG_AMENDED, event, app=app)
+        published = await self.publisher.publish(own_events.CATALOG_AMENDED, event, app=app)
         doc, done = await wait_for(
-            lambda: self._entries.one(by_id(ident), ENTRY_APPLIED),
+            lambda: self.read_models.catalog.one(by_id(ident), ENTRY_APPLIED),
             lambda d: applied(d, Change.AMENDED, published.id, checked, frozenset(DEFINABLE)),
-            self._clock,
-            self._wait,
+            self.clock,
+            self.wait,
         )
         if not done or doc is None:
             return Defined(ident, None, published)
@@ -164,18 +185,18 @@ class Catalog:
         app = str(doc["app"])
         event = payload(
             own_events.CATALOG_DELETED,
-            at=self._clock.now().timestamp(),
+            at=self.clock.now().timestamp(),
             actor=caller.name,
             app=app,
             name=str(doc["name"]),
         )
-        published = await self._publisher.publish(own_events.CATALOG_DELETED, event, app=app)
-        await self._keys.remove_key(ident)
+        published = await self.publisher.publish(own_events.CATALOG_DELETED, event, app=app)
+        await self.keys.remove_key(ident)
         _, done = await wait_for(
-            lambda: self._entries.one(by_id(ident), {"deleted": 1}),
+            lambda: self.read_models.catalog.one(by_id(ident), {"deleted": 1}),
             lambda d: applied(d, Change.DELETED, published.id, {}, frozenset()),
-            self._clock,
-            self._wait,
+            self.clock,
+            self.wait,
         )
         return None if done else published
 
@@ -184,7 +205,7 @@ class Catalog:
     async def credentials(self, scope: Scope, caller: Principal, ident: str) -> dict[str, Any]:
         """The entry's secret key, issued on first request."""
         doc = await self._administered(scope, caller, ident)
-        key = await self._keys.get_key(ident)
+        key = await self.keys.get_key(ident)
         if key is None:
             key = await self._issue(doc, caller, replace=False)
         return {"id": ident, "name": doc.get("name"), "secret": key}
@@ -198,9 +219,9 @@ class Catalog:
         """Issue a key and say so in the log; a key whose audit event cannot be written still
         stands (a rotation must not leave the old key working)."""
         ident, app = str(doc["_id"]), str(doc["app"])
-        now = self._clock.now()
+        now = self.clock.now()
         new = catalog.new_key()
-        key = await self._keys.issue_key(ident, new, caller.name, now, replace=replace)
+        key = await self.keys.issue_key(ident, new, caller.name, now, replace=replace)
         if key == new:
             event = payload(
                 own_events.CATALOG_KEY_ROTATED,
@@ -210,7 +231,7 @@ class Catalog:
                 name=str(doc["name"]),
             )
             try:
-                await self._publisher.publish(own_events.CATALOG_KEY_ROTATED, event, app=app)
+                await self.publisher.publish(own_events.CATALOG_KEY_ROTATED, event, app=app)
             except Exception as exc:
                 log.warning("key of %s issued, but its audit event was not written: %s", ident, exc)
         return key
@@ -243,7 +264,7 @@ class Catalog:
     async def _opened(self, customer: str, ident: str, key: str) -> tuple[Doc, Scope]:
         """The entry ``key`` opens in organisation ``customer``, and its scope. A wrong key,
         or an entry that is not the organisation's, is Forbidden and recorded in the log."""
-        problem = catalog.key_problem(await self._keys.get_key(ident), key)
+        problem = catalog.key_problem(await self.keys.get_key(ident), key)
         if problem is None:
             try:
                 scope = await self.scope(customer, None)
@@ -256,13 +277,13 @@ class Catalog:
     async def _refused(self, customer: str, ident: str, reason: str) -> None:
         event = payload(
             own_events.CATALOG_KEY_REFUSED,
-            at=self._clock.now().timestamp(),
+            at=self.clock.now().timestamp(),
             actor=ANONYMOUS,
             org=customer[:255],
             entry=ident[:255],
             reason=reason,
         )
-        await self._publisher.publish(own_events.CATALOG_KEY_REFUSED, event)
+        await self.publisher.publish(own_events.CATALOG_KEY_REFUSED, event)
 
     async def _start(
         self, scope: Scope, doc: Doc, arguments: list[Any], origin: Origin, caller: Principal
@@ -270,7 +291,7 @@ class Catalog:
         ident = str(doc["_id"])
         values = catalog.run_arguments(doc.get("task_arguments"), arguments)
         if doc.get("multitasking") is False:
-            active = await self._tasks.one(catalog.active_runs(ident), {"_id": 1})
+            active = await self.read_models.tasks.one(catalog.active_runs(ident), {"_id": 1})
             if active is not None:
                 raise Conflict(
                     f"task {doc.get('name')} allows one run at a time, and job "
@@ -279,23 +300,23 @@ class Catalog:
         labels = catalog.run_labels(doc, origin, caller.name)
         args = {"name": doc["name"], "args": values, "time_limit": catalog.time_limit(doc),
                 "labels": labels}  # fmt: skip
-        reply = await self._commands.send("run", args, caller, app=str(doc["app"]))
+        reply = await self.commands.send("run", args, caller, app=str(doc["app"]))
         task_id = str(reply.result)
         job, done = await wait_for(
-            lambda: self._tasks.one(by_id(task_id), catalog.JOB_PROJECTION),
+            lambda: self.read_models.tasks.one(by_id(task_id), catalog.JOB_PROJECTION),
             lambda d: catalog.is_run_of(d, ident),
-            self._clock,
-            self._wait,
+            self.clock,
+            self.wait,
         )
         sent = catalog.sent_job(task_id, doc, values, labels)
         return catalog.job(catalog.as_known(job, sent) if done and job else sent, _org(scope))
 
     async def job(self, scope: Scope, caller: Principal, job_id: str) -> Doc:
         """A run of an entry the caller may use."""
-        doc = await self._tasks.one(by_id(job_id), catalog.JOB_PROJECTION)
+        doc = await self.read_models.tasks.one(by_id(job_id), catalog.JOB_PROJECTION)
         if doc is None or not catalog.is_run_of(doc) or not scope.allows(doc.get("app")):
             raise NotFound.named("job")
-        entry = await self._entries.one(by_id(doc["labels"]["catalog_id"]), {"acl": 1})
+        entry = await self.read_models.catalog.one(by_id(doc["labels"]["catalog_id"]), {"acl": 1})
         if caller.role < Role.admin and (entry is None or not catalog.may_use(entry, caller)):
             raise NotFound.named("job")
         return catalog.job(doc, _org(scope))
@@ -304,22 +325,24 @@ class Catalog:
         """Remove the finished runs of the entry from every query (their history stays):
         how many."""
         app = str((await self._administered(scope, caller, ident))["app"])
-        ids = await self._tasks.ids(catalog.finished_runs(ident), catalog.MAX_CLEARED)
-        at = self._clock.now().timestamp()
+        ids = await self.read_models.tasks.ids(catalog.finished_runs(ident), catalog.MAX_CLEARED)
+        at = self.clock.now().timestamp()
         for start in range(0, len(ids), PUBLISH_BATCH):
             events = [
                 payload(own_events.TASK_DELETED, at=at, actor=caller.name, uuid=task_id)
                 for task_id in ids[start : start + PUBLISH_BATCH]
             ]
             await asyncio.gather(
-                *(self._publisher.publish(own_events.TASK_DELETED, e, app=app) for e in events)
+                *(self.publisher.publish(own_events.TASK_DELETED, e, app=app) for e in events)
             )
         if ids:  # read your writes: the last one published is applied
             await wait_for(
-                lambda: self._tasks.one(by_id(ids[-1]), {**TASK_PROJECTION, "deleted": 1}),
+                lambda: self.read_models.tasks.one(
+                    by_id(ids[-1]), {**TASK_PROJECTION, "deleted": 1}
+                ),
                 lambda d: d is None or d.get("deleted") is True,
-                self._clock,
-                self._wait,
+                self.clock,
+                self.wait,
             )
         return len(ids)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import KW_ONLY, dataclass
 from typing import Any
 
 from pydantic import ValidationError
@@ -79,28 +80,22 @@ def merge_replies(command: CommandName, replies: Sequence[CommandReply]) -> Comm
     return CommandReply(id=ident, command=command, ok=True, workers=workers, result=results or None)
 
 
+@dataclass(eq=False)
 class Commands:
-    def __init__(
-        self,
-        sender: CommandSender,
-        read_models: ReadModels,
-        orgs: Orgs,
-        *,
-        worker_timeout: float,
-    ) -> None:
-        self._sender = sender
-        self._read_models = read_models
-        self._orgs = orgs
-        self._worker_timeout = worker_timeout
+    sender: CommandSender
+    read_models: ReadModels
+    orgs: Orgs
+    _: KW_ONLY
+    worker_timeout: float
 
     @property
     def connected(self) -> bool:
-        return self._sender.connected
+        return self.sender.connected
 
     @property
     def default_app(self) -> str:
         """The API's own cluster (``TASKTRAIL_APP``)."""
-        return self._orgs.default_app
+        return self.orgs.default_app
 
     async def send(
         self,
@@ -118,9 +113,9 @@ class Commands:
             command=command,
             args=checked,
             actor=caller.name,
-            timeout=self._worker_timeout,
+            timeout=self.worker_timeout,
         )
-        reply = await self._sender.send(request, app or self._orgs.default_app)
+        reply = await self.sender.send(request, app or self.orgs.default_app)
         if reply.command != command:
             raise CommandFailed("the control service answered another command")
         if not reply.ok:  # control refuses a key used before for another command, too
@@ -139,7 +134,7 @@ class Commands:
         """Send to the clusters ``args`` concern, within ``scope`` (see the module's
         docstring); ``app`` is the cluster asked for, for ``run`` and ``purge``."""
         if command in BY_CLUSTER:
-            target = await self._orgs.cluster_for(scope, app)
+            target = await self.orgs.cluster_for(scope, app)
             return await self.send(command, args, caller, key, target)
         routes = await self._routes(scope, command, checked_arguments(command, args))
         return await self.fan_out(command, routes, caller, key)
@@ -149,15 +144,15 @@ class Commands:
     ) -> dict[str, dict[str, Any]]:
         """The arguments to send to each cluster."""
         if command in TASK_ARGS:
-            field, documents, noun = TASK_ARGS[command], self._read_models.tasks, "task"
+            field, documents, noun = TASK_ARGS[command], self.read_models.tasks, "task"
         elif args.get("names"):
-            field, documents, noun = "names", self._read_models.workers, "worker"
+            field, documents, noun = "names", self.read_models.workers, "worker"
         else:
-            return {app: dict(args) for app in await self._orgs.clusters(scope)}
+            return {app: dict(args) for app in await self.orgs.clusters(scope)}
         wanted: list[str] = list(args[field])
         rows = await documents.rows({"_id": {"$in": wanted}}, ONLY_IDS, len(wanted))
         found = {str(row["_id"]): row.get("app") for row in rows}
-        routes = route(found, wanted, scope, self._orgs.default_app, noun)
+        routes = route(found, wanted, scope, self.orgs.default_app, noun)
         return {app: {**args, field: part} for app, part in routes.items()}
 
     async def fan_out(

@@ -10,6 +10,7 @@ second (``max_age``) and after each change made here; a root token needs none of
 from __future__ import annotations
 
 import asyncio
+from dataclasses import KW_ONLY, dataclass
 from typing import Any
 
 from tasktrail_shared import own_events
@@ -46,39 +47,29 @@ _KINDS = {own_events.ORG_CREATED: "created", own_events.ORG_CLUSTER_ASSIGNED: "c
 """Under which kind the projected document keeps each event (``_records.<kind>``)."""
 
 
+@dataclass(eq=False)
 class Orgs:
-    def __init__(
-        self,
-        read_models: ReadModels,
-        publisher: EventPublisher | None,
-        clock: Clock,
-        *,
-        default_app: str,
-        wait: float,
-        max_age: float = 1.0,
-    ) -> None:
-        self._read_models = read_models
-        self._publisher = publisher
-        """``None`` for reads only (the CLI's ``list``): changes are refused."""
-        self._clock = clock
-        self._default_app = default_app
-        self._wait = wait
-        self._max_age = max_age
+    read_models: ReadModels
+    publisher: EventPublisher | None
+    """``None`` for reads only (the CLI's ``list``): changes are refused."""
+    clock: Clock
+    _: KW_ONLY
+    default_app: str
+    wait: float
+    max_age: float = 1.0
+
+    def __post_init__(self) -> None:
         self._directory: Directory | None = None
         self._read_at = 0.0
         self._generation = 0
         self._read_generation = -1
         self._lock = asyncio.Lock()
 
-    @property
-    def default_app(self) -> str:
-        return self._default_app
-
     def _valid(self) -> Directory | None:
         """The directory held, unless it is older than ``max_age`` or a change made here
         since it was read invalidated it."""
-        age = self._clock.monotonic() - self._read_at
-        if self._read_generation != self._generation or age > self._max_age:
+        age = self.clock.monotonic() - self._read_at
+        if self._read_generation != self._generation or age > self.max_age:
             return None
         return self._directory
 
@@ -96,12 +87,12 @@ class Orgs:
             held = self._valid()
             if held is not None:
                 return held
-            generation, started = self._generation, self._clock.monotonic()
+            generation, started = self._generation, self.clock.monotonic()
             orgs, clusters = await asyncio.gather(
-                self._read_models.orgs.rows({}, None, MAX_ORGS),
-                self._read_models.clusters.rows({}, None, MAX_ORGS),
+                self.read_models.orgs.rows({}, None, MAX_ORGS),
+                self.read_models.clusters.rows({}, None, MAX_ORGS),
             )
-            directory = Directory.of(orgs, clusters, self._default_app)
+            directory = Directory.of(orgs, clusters, self.default_app)
             self._directory, self._read_at, self._read_generation = directory, started, generation
             return directory
 
@@ -118,7 +109,7 @@ class Orgs:
     async def cluster_for(self, scope: Scope, requested: str | None) -> str:
         """The one cluster a command or a record goes to (``domain.orgs.choose_cluster``)."""
         clusters = [] if requested is not None else await self.clusters(scope)
-        return choose_cluster(scope, requested, clusters, self._default_app)
+        return choose_cluster(scope, requested, clusters, self.default_app)
 
     # --- reading and changing organisations ---------------------------------------------
 
@@ -136,9 +127,9 @@ class Orgs:
     def _changes(self, caller: Principal) -> EventPublisher:
         if not caller.is_root:
             raise Forbidden("only a root token may change organisations")
-        if self._publisher is None:
+        if self.publisher is None:
             raise Unavailable("organisations are changed through the event log, and none is open")
-        return self._publisher
+        return self.publisher
 
     async def create(self, slug: str, name: str, caller: Principal) -> Written:
         """A new organisation; Conflict if the slug is taken (``default`` always is)."""
@@ -147,7 +138,7 @@ class Orgs:
         if slug in (await self.directory()).orgs:
             raise Conflict(f"organisation {slug!r} exists")
         event = own_events.ORG_CREATED, {"slug": slug, "name": name}
-        return await self._recorded(publisher, caller, event, (self._read_models.orgs, slug), slug)
+        return await self._recorded(publisher, caller, event, (self.read_models.orgs, slug), slug)
 
     async def assign(self, slug: str, app: str, caller: Principal) -> Written:
         """Give cluster ``app`` to organisation ``slug`` (taking it from any other)."""
@@ -157,7 +148,7 @@ class Orgs:
             raise NotFound.named("organisation")
         event = own_events.ORG_CLUSTER_ASSIGNED, {"app": app, "org": slug}
         return await self._recorded(
-            publisher, caller, event, (self._read_models.clusters, app), slug
+            publisher, caller, event, (self.read_models.clusters, app), slug
         )
 
     async def _recorded(
@@ -172,7 +163,7 @@ class Orgs:
         ``lands_in`` names keeps it as its latest of that kind; show organisation ``slug`` (only
         the accepted event if projection lags)."""
         event_type, values = event
-        at = self._clock.now().timestamp()
+        at = self.clock.now().timestamp()
         published = await publisher.publish(
             event_type, payload(event_type, at=at, actor=caller.name, **values)
         )
@@ -186,8 +177,8 @@ class Orgs:
         _, done = await wait_for(
             lambda: documents.one(by_id(key), KEPT),
             lambda doc: _holds(doc, kind, published),
-            self._clock,
-            self._wait,
+            self.clock,
+            self.wait,
         )
         return done
 

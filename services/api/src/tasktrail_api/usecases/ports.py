@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from tasktrail_shared.commands import CommandReply, CommandRequest
 
+from tasktrail_api.domain.own_metrics import Pipeline
 from tasktrail_api.domain.plan import Doc, Query, Step
 from tasktrail_api.domain.scope import Scope
 
@@ -59,6 +60,11 @@ class ReadModels(Protocol):
     @property
     def clusters(self) -> Documents:
         """The owner of each cluster given to an organisation (``.cluster_assigned``)."""
+        ...
+
+    @property
+    def queues(self) -> Documents:
+        """Each broker queue's latest depth and trend (``queue_depths``)."""
         ...
 
     async def worker_groups(self, now: datetime, scope: Scope) -> list[Doc]:
@@ -175,3 +181,19 @@ class Clock(Protocol):
     def monotonic(self) -> float: ...
 
     async def sleep(self, seconds: float) -> None: ...
+
+
+class DurableFigures(Protocol):
+    """What ``/metrics`` reads about tasktrail itself (``domain.own_metrics``)."""
+
+    async def pipeline(self) -> Pipeline:
+        """The stream's last sequence, the projector's positions and its dead letters."""
+        ...
+
+    async def commands(self, pipeline: list[Query]) -> list[Doc]:
+        """``pipeline`` run over the audit history (``task_events``)."""
+        ...
+
+    async def deliveries(self, pipeline: list[Query]) -> list[Doc]:
+        """``pipeline`` run over the alert deliveries."""
+        ...

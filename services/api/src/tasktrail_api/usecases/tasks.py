@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -59,26 +59,16 @@ class Page:
     count_is_exact: bool = True
 
 
+@dataclass(eq=False)
 class Tasks:
-    def __init__(
-        self,
-        read_models: ReadModels,
-        commands: Commands,
-        clock: Clock,
-        *,
-        wait: float,
-        sync_chunk: int,
-        sync_max: int,
-        count_bound: int,
-    ) -> None:
-        self._read_models = read_models
-        self._documents = read_models.tasks
-        self._commands = commands
-        self._clock = clock
-        self._wait = wait
-        self._sync_chunk = sync_chunk
-        self._sync_max = sync_max
-        self._count_bound = count_bound
+    read_models: ReadModels
+    commands: Commands
+    clock: Clock
+    _: KW_ONLY
+    wait: float
+    sync_chunk: int
+    sync_max: int
+    count_bound: int
 
     async def list(self, filters: TaskFilters, labels: Mapping[str, str], scope: Scope) -> Page:
         """Tasks in ``scope`` matching every filter, a page by ``offset`` or after ``cursor``
@@ -90,13 +80,13 @@ class Tasks:
             cursor = decode_cursor(filters.cursor, filters.sort) if filters.cursor else None
         except BadCursor as exc:
             raise BadRequest.field("cursor", str(exc)) from exc
-        totals = parse_totals(await self._read_models.totals())
+        totals = parse_totals(await self.read_models.totals())
         apps = sorted(app for app in totals if scope.allows(app))
         indexed: tuple[str, ...] = SEED_LABELS
         if set(labels) - set(SEED_LABELS):  # the seed's are always indexed
-            indexed = (*SEED_LABELS, *await self._read_models.indexed_labels())
-        now = self._clock.now()
-        plan = task_page(filters, labels, cursor, now, apps, totals, indexed, self._count_bound)
+            indexed = (*SEED_LABELS, *await self.read_models.indexed_labels())
+        now = self.clock.now()
+        plan = task_page(filters, labels, cursor, now, apps, totals, indexed, self.count_bound)
         if plan.cap is not None:
             docs, count, exact = await self._set_page(plan, cursor)
         else:
@@ -106,18 +96,24 @@ class Tasks:
             next_cursor = cursor_after(docs[-1], filters.sort.removeprefix("-"), filters.sort)
         return Page([serializers.task(doc) for doc in docs], count, next_cursor, exact)
 
+    async def filterable_labels(self) -> builtins.list[str]:
+        """The labels a list can filter on: those with an index (the seed's always)."""
+        return sorted({*SEED_LABELS, *await self.read_models.indexed_labels()})
+
     async def _walk_page(self, plan: ReadPlan, first: bool) -> tuple[Rows, int, bool]:
-        rows = await self._documents.read(plan.steps, plan.skip + plan.limit, plan.projection)
+        rows = await self.read_models.tasks.read(
+            plan.steps, plan.skip + plan.limit, plan.projection
+        )
         if plan.total is not None:
             return rows[plan.skip :], plan.total, True
         if first and len(rows) < plan.skip + plan.limit:  # the whole list is on this page
             return rows[plan.skip :], len(rows), True
-        found = await self._documents.count(plan.count, self._count_bound)
-        return rows[plan.skip :], min(found, self._count_bound), found <= self._count_bound
+        found = await self.read_models.tasks.count(plan.count, self.count_bound)
+        return rows[plan.skip :], min(found, self.count_bound), found <= self.count_bound
 
     async def _set_page(self, plan: ReadPlan, cursor: Cursor | None) -> tuple[Rows, int, bool]:
         assert plan.cap is not None and plan.selection is not None
-        rows = await self._documents.read(plan.steps, plan.cap + 1, SET_PROJECTION)
+        rows = await self.read_models.tasks.read(plan.steps, plan.cap + 1, SET_PROJECTION)
         if len(rows) > plan.cap:
             raise refused(f"more than {SET_CAP} tasks to sort; narrow the time range")
         docs, count = finish_set(rows, plan.selection, cursor, plan.limit, plan.skip)
@@ -135,17 +131,19 @@ class Tasks:
         if not task_ids:
             return []
         plan = by_ids(task_ids, SET_PROJECTION, [("_id", 1)], scope)
-        rows = await self._documents.read(plan.steps, plan.limit, plan.projection)
+        rows = await self.read_models.tasks.read(plan.steps, plan.limit, plan.projection)
         return [serializers.task(doc) for doc in among(rows, filters, labels, scope)]
 
     async def get(self, task_id: str, scope: Scope) -> dict[str, Any]:
-        return serializers.task(await live(self._documents, TASK, task_id, TASK_PROJECTION, scope))
+        return serializers.task(
+            await live(self.read_models.tasks, TASK, task_id, TASK_PROJECTION, scope)
+        )
 
     async def selected(self, ids: Sequence[str], scope: Scope) -> builtins.list[dict[str, Any]]:
         """The tasks ``ids`` name, in that order; NotFound naming those that do not exist or
         are outside ``scope`` (the same thing, to the caller)."""
         plan = by_ids(ids, TASK_PROJECTION, BY_ID, scope)
-        docs = await self._documents.read(plan.steps, plan.limit, plan.projection)
+        docs = await self.read_models.tasks.read(plan.steps, plan.limit, plan.projection)
         found = {str(doc["_id"]): doc for doc in docs}
         missing = [task_id for task_id in ids if task_id not in found]
         if missing:
@@ -160,7 +158,7 @@ class Tasks:
         if not hosts:
             return []
         query = tasks_on_workers(hosts, scope, active_only=active_only)
-        docs = await self._documents.rows(query, TASK_PROJECTION, MAX_ON_WORKERS)
+        docs = await self.read_models.tasks.rows(query, TASK_PROJECTION, MAX_ON_WORKERS)
         docs.sort(key=_age)
         return [serializers.task(doc) for doc in docs]
 
@@ -171,46 +169,46 @@ class Tasks:
         has applied what it found (if anything, within the write wait)."""
         if caller.role < Role.operator:
             raise Forbidden("?sync needs the operator role")
-        held = await self._documents.one(by_id(task_id), {"app": 1})
+        held = await self.read_models.tasks.one(by_id(task_id), {"app": 1})
         found = {} if held is None else {task_id: held.get("app")}
-        [(app, _)] = route(found, [task_id], scope, self._commands.default_app, "task").items()
-        since = self._clock.now().timestamp() - 1.0
-        reply = await self._commands.send("sync", {"ids": [task_id]}, caller, key, app)
+        [(app, _)] = route(found, [task_id], scope, self.commands.default_app, "task").items()
+        since = self.clock.now().timestamp() - 1.0
+        reply = await self.commands.send("sync", {"ids": [task_id]}, caller, key, app)
         if isinstance(reply.result, int) and reply.result > 0:
             await wait_for(
-                lambda: self._documents.one(by_id(task_id), RECONCILED_PROJECTION),
+                lambda: self.read_models.tasks.one(by_id(task_id), RECONCILED_PROJECTION),
                 lambda doc: reconciled_since(doc, since),
-                self._clock,
-                self._wait,
+                self.clock,
+                self.wait,
             )
         return await self.get(task_id, scope)
 
     async def sync_all(self, caller: Principal, key: str | None, scope: Scope) -> int:
         """Send every unfinished task in ``scope`` to its cluster's control (``sync``), in
         chunks; how many control reconciled."""
-        rows = await self._documents.rows(unfinished_tasks(scope), {"app": 1}, self._sync_max)
-        default = self._commands.default_app
+        rows = await self.read_models.tasks.rows(unfinished_tasks(scope), {"app": 1}, self.sync_max)
+        default = self.commands.default_app
         by_app: dict[str, list[str]] = {}
         for row in rows:
             by_app.setdefault(str(row.get("app") or default), []).append(str(row["_id"]))
         chunks = [
-            (app, ids[start : start + self._sync_chunk])
+            (app, ids[start : start + self.sync_chunk])
             for app, ids in sorted(by_app.items())
-            for start in range(0, len(ids), self._sync_chunk)
+            for start in range(0, len(ids), self.sync_chunk)
         ]
         done = 0
         for part, (app, chunk) in enumerate(chunks):
             args = {"ids": chunk}
-            reply = await self._commands.send("sync", args, caller, sub_key(key, part), app)
+            reply = await self.commands.send("sync", args, caller, sub_key(key, part), app)
             done += reply.result if isinstance(reply.result, int) else 0
         return done
 
     async def retry(self, task_id: str, caller: Principal, key: str | None, scope: Scope) -> str:
         """Send the task again with its original arguments, to its cluster; the new task's id."""
-        doc = await live(self._documents, TASK, task_id, TASK_PROJECTION, scope)
+        doc = await live(self.read_models.tasks, TASK, task_id, TASK_PROJECTION, scope)
         args = retry_arguments(task_id, doc).model_dump(mode="json")
-        app = doc.get("app") or self._commands.default_app
-        reply = await self._commands.send("retry", args, caller, key, app)
+        app = doc.get("app") or self.commands.default_app
+        reply = await self.commands.send("retry", args, caller, key, app)
         return str(reply.result)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+from dataclasses import KW_ONLY, dataclass
 from typing import Any
 
 from tasktrail_shared import own_events
@@ -34,22 +35,15 @@ from tasktrail_api.usecases.ports import Clock, EventPublisher, TokenStore
 log = logging.getLogger(__name__)
 
 
+@dataclass(eq=False)
 class Tokens:
-    def __init__(
-        self,
-        store: TokenStore,
-        publisher: EventPublisher | None,
-        clock: Clock,
-        orgs: Orgs,
-        *,
-        admin_token: str | None,
-    ) -> None:
-        self._store = store
-        self._orgs = orgs
-        self._publisher = publisher
-        """``None`` for reads only (the CLI's ``list`` needs no NATS): changes are refused."""
-        self._clock = clock
-        self._admin_token = admin_token
+    store: TokenStore
+    publisher: EventPublisher | None
+    """``None`` for reads only (the CLI's ``list`` needs no NATS): changes are refused."""
+    clock: Clock
+    orgs: Orgs
+    _: KW_ONLY
+    admin_token: str | None
 
     async def identify(self, token: str) -> Principal:
         """The caller ``token`` stands for; Unauthorized if none."""
@@ -58,17 +52,17 @@ class Tokens:
     async def identify_digest(self, digest: str) -> Principal:
         """The caller of the token whose digest is ``digest`` (what a web session keeps, so
         that the session never holds the token and a revoked token ends it)."""
-        if self._admin_token and hmac.compare_digest(digest, token_digest(self._admin_token)):
+        if self.admin_token and hmac.compare_digest(digest, token_digest(self.admin_token)):
             return ADMIN
-        principal = principal_from_token(await self._store.get_token(digest), digest)
+        principal = principal_from_token(await self.store.get_token(digest), digest)
         if principal is None:
             raise Unauthorized("invalid token")
         return principal
 
     def _audit_log(self) -> EventPublisher:
-        if self._publisher is None:
+        if self.publisher is None:
             raise Unavailable("token changes are audited, and no event log is open")
-        return self._publisher
+        return self.publisher
 
     async def create(
         self, name: str, role: str, caller: Principal, org: str | None
@@ -80,9 +74,9 @@ class Tokens:
         publisher = self._audit_log()
         await self._check_org(caller, org)
         secret = new_token()
-        at = self._clock.now()
+        at = self.clock.now()
         qualified = qualified_name(org, name)
-        await self._store.add_token(token_digest(secret), qualified, role, caller.name, at, org)
+        await self.store.add_token(token_digest(secret), qualified, role, caller.name, at, org)
         event = payload(
             own_events.TOKEN_CREATED, at=at.timestamp(), actor=caller.name, name=name,
             role=role, org=org,
@@ -90,7 +84,7 @@ class Tokens:
         try:
             await publisher.publish(own_events.TOKEN_CREATED, event)
         except Exception:
-            await self._store.remove_token(qualified)  # no access the audit trail does not show
+            await self.store.remove_token(qualified)  # no access the audit trail does not show
             raise
         stored = {"name": qualified, "role": role, "created": at, "created_by": caller.name}
         return secret, serializers.token({**stored, "org": org})
@@ -100,12 +94,12 @@ class Tokens:
             raise Forbidden("only a root token may create root tokens")
         if org is not None and not caller.is_root and org != caller.org:
             raise NotFound.named("organisation")
-        if org is not None and org not in (await self._orgs.directory()).orgs:
+        if org is not None and org not in (await self.orgs.directory()).orgs:
             raise NotFound.named("organisation")
 
     async def list(self, caller: Principal) -> list[dict[str, Any]]:
         """Every token for a root caller; the caller's organisation's otherwise."""
-        docs = await self._store.list_tokens()
+        docs = await self.store.list_tokens()
         mine = [doc for doc in docs if caller.is_root or token_org(doc) == caller.org]
         return [serializers.token(doc) for doc in mine]
 
@@ -116,12 +110,12 @@ class Tokens:
         written still stands."""
         publisher = self._audit_log()
         qualified = qualified_name(org, name)
-        held = await self._store.token_named(qualified)
+        held = await self.store.token_named(qualified)
         if held is None or not (caller.is_root or token_org(held) == caller.org):
             raise NotFound.named("token")
-        if not await self._store.remove_token(qualified):
+        if not await self.store.remove_token(qualified):
             raise NotFound.named("token")
-        at = self._clock.now().timestamp()
+        at = self.clock.now().timestamp()
         event = payload(
             own_events.TOKEN_REVOKED, at=at, actor=caller.name, name=name, org=token_org(held)
         )

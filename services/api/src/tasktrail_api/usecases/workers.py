@@ -9,6 +9,7 @@ from typing import Any
 from tasktrail_api.domain import serializers
 from tasktrail_api.domain.errors import NotFound
 from tasktrail_api.domain.filters import WorkerFilters
+from tasktrail_api.domain.inspection import Profile, profile
 from tasktrail_api.domain.plan import (
     WORKER_PROJECTION,
     WORKER_SORT,
@@ -56,6 +57,12 @@ class Workers:
     async def get(self, worker_id: str, scope: Scope) -> dict[str, Any]:
         doc = await live(self._documents, WORKER, worker_id, WORKER_PROJECTION, scope)
         return serializers.worker(doc, self._clock.now())
+
+    async def profiled(self, worker_id: str, scope: Scope) -> tuple[dict[str, Any], Profile | None]:
+        """The worker as shown, and what its latest inspection said (pool, queues, tasks)."""
+        projection = {**WORKER_PROJECTION, "inspected": 1}
+        doc = await live(self._documents, WORKER, worker_id, projection, scope)
+        return serializers.worker(doc, self._clock.now()), profile(doc.get("inspected"))
 
     async def selected(self, ids: Sequence[str], scope: Scope) -> builtins.list[dict[str, Any]]:
         """The workers ``ids`` name (uuid or hostname), in that order; NotFound naming those

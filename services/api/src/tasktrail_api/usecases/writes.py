@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -100,21 +100,14 @@ class Target:
     caller: Principal
 
 
+@dataclass(eq=False)
 class Writes:
-    def __init__(
-        self,
-        read_models: ReadModels,
-        publisher: EventPublisher,
-        clock: Clock,
-        orgs: Orgs,
-        *,
-        wait: float,
-    ) -> None:
-        self._read_models = read_models
-        self._publisher = publisher
-        self._clock = clock
-        self._orgs = orgs
-        self._wait = wait
+    read_models: ReadModels
+    publisher: EventPublisher
+    clock: Clock
+    orgs: Orgs
+    _: KW_ONLY
+    wait: float
 
     async def record(
         self,
@@ -130,8 +123,8 @@ class Writes:
         by that id exists (NotFound if it is outside ``scope``). A task recorded without an
         id gets a new uuid."""
         key = key or str(uuid.uuid4())
-        cluster = await self._orgs.cluster_for(scope, app)
-        held = await kind.documents(self._read_models).one(by_id(key), SCOPED)
+        cluster = await self.orgs.cluster_for(scope, app)
+        held = await kind.documents(self.read_models).one(by_id(key), SCOPED)
         if held is not None and not scope.allows(held.get("app")):
             raise NotFound.named(kind.noun)
         if held is not None and held.get("deleted") is not True:
@@ -146,35 +139,35 @@ class Writes:
         caller: Principal,
         scope: Scope,
     ) -> Written:
-        doc = await live(kind.documents(self._read_models), kind, ident, DELETED_FLAG, scope)
+        doc = await live(kind.documents(self.read_models), kind, ident, DELETED_FLAG, scope)
         return await self._publish(kind, Change.AMENDED, self._target(doc, caller), fields)
 
     async def delete(self, kind: Kind, ident: str, caller: Principal, scope: Scope) -> Written:
-        doc = await live(kind.documents(self._read_models), kind, ident, DELETED_FLAG, scope)
+        doc = await live(kind.documents(self.read_models), kind, ident, DELETED_FLAG, scope)
         return await self._publish(kind, Change.DELETED, self._target(doc, caller), None)
 
     def _target(self, doc: Doc, caller: Principal) -> Target:
         """A change to ``doc`` is an event of its own cluster."""
-        return Target(str(doc["_id"]), str(doc.get("app") or self._orgs.default_app), caller)
+        return Target(str(doc["_id"]), str(doc.get("app") or self.orgs.default_app), caller)
 
     async def _publish(
         self, kind: Kind, change: Change, target: Target, fields: Mapping[str, Any] | None
     ) -> Written:
         key, event_type = target.key, kind.event_type(change)
         given = {} if fields is None else {"fields": dict(fields)}
-        at = self._clock.now().timestamp()
+        at = self.clock.now().timestamp()
         event = payload(event_type, at=at, actor=target.caller.name, **{kind.key: key}, **given)
-        published = await self._publisher.publish(event_type, event, target.app)
+        published = await self.publisher.publish(event_type, event, target.app)
         shown = {**kind.projection, **APPLIED_PROJECTION} if fields is not None else DELETED_FLAG
-        documents = kind.documents(self._read_models)
+        documents = kind.documents(self.read_models)
         doc, done = await wait_for(
             lambda: documents.one(by_id(key), shown),
             lambda d: applied(d, change, published.id, fields or {}, kind.settable),
-            self._clock,
-            self._wait,
+            self.clock,
+            self.wait,
         )
         if not done:
             return Written(accepted=published, shown=None)
         if change is Change.DELETED or doc is None:
             return Written(accepted=None, shown=None)
-        return Written(accepted=None, shown=kind.view(doc, self._clock.now()))
+        return Written(accepted=None, shown=kind.view(doc, self.clock.now()))

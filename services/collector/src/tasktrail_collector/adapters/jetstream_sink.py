@@ -18,6 +18,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import KW_ONLY, dataclass
 
 from nats.aio.client import Client
 from nats.aio.subscription import Subscription
@@ -79,27 +80,20 @@ class PublishingClient(Client):
             handler(subject, data, headers)
 
 
+@dataclass(eq=False)
 class JetStreamPublisher:
     """The collector's :class:`~tasktrail_collector.service.Publisher`: drains the outbox."""
 
-    def __init__(
-        self,
-        nc: PublishingClient,
-        outbox: Outbox,
-        counters: Counters,
-        *,
-        streams: Sequence[StreamSettings],
-        max_in_flight: int,
-        ack_timeout: float,
-        reject: Callable[[EncodedMessage, str], None],
-    ) -> None:
-        self._nc = nc
-        self._outbox = outbox
-        self._counters = counters
-        self._streams = streams
-        self._max_in_flight = max_in_flight
-        self._ack_timeout = ack_timeout
-        self._reject = reject
+    nc: PublishingClient
+    outbox: Outbox
+    counters: Counters
+    _: KW_ONLY
+    streams: Sequence[StreamSettings]
+    max_in_flight: int
+    ack_timeout: float
+    reject: Callable[[EncodedMessage, str], None]
+
+    def __post_init__(self) -> None:
         self._prefix = f"_TT_ACK.{NUID().next().decode()}"
         self._prefix_len = len(self._prefix) + 1
         self._reply = self._prefix.encode() + b"."
@@ -124,7 +118,7 @@ class JetStreamPublisher:
         return len(self._refusals)
 
     def connected(self) -> bool:
-        return bool(self._nc.is_connected)
+        return bool(self.nc.is_connected)
 
     def notify(self) -> None:
         """New messages are in the outbox."""
@@ -132,17 +126,17 @@ class JetStreamPublisher:
 
     async def start(self) -> None:
         """Create or update the streams, subscribe to acks, start sending."""
-        js = self._nc.jetstream()
-        for stream in self._streams:
+        js = self.nc.jetstream()
+        for stream in self.streams:
             await ensure_stream(js, stream)
-        sub = await self._nc.subscribe(f"{self._prefix}.*")
-        self._nc.deliver_directly(sub, self._on_ack)
+        sub = await self.nc.subscribe(f"{self._prefix}.*")
+        self.nc.deliver_directly(sub, self._on_ack)
         self._tasks = [asyncio.create_task(self._send_loop()), asyncio.create_task(self._sweep())]
 
     async def _send_loop(self) -> None:
-        nc, outbox, in_flight = self._nc, self._outbox, self._in_flight
+        nc, outbox, in_flight = self.nc, self.outbox, self._in_flight
         while True:
-            room = self._max_in_flight - len(in_flight)
+            room = self.max_in_flight - len(in_flight)
             if (
                 room <= 0
                 or not outbox
@@ -168,15 +162,15 @@ class JetStreamPublisher:
         A message larger than the server's ``max_payload`` is rejected instead (it would
         close the connection).
         """
-        deadline = time.monotonic() + self._ack_timeout
-        limit, reply = int(self._nc.max_payload), self._reply
+        deadline = time.monotonic() + self.ack_timeout
+        limit, reply = int(self.nc.max_payload), self._reply
         in_flight, seq = self._in_flight, self._seq
         parts: list[bytes] = []
         for message in messages:
             subject, headers, data = message[:3]
             size = len(headers) + len(data)
             if size > limit:
-                self._reject(message, f"message of {size} bytes exceeds max_payload {limit}")
+                self.reject(message, f"message of {size} bytes exceeds max_payload {limit}")
                 continue
             seq += 1
             in_flight[seq] = (message, deadline)
@@ -210,9 +204,9 @@ class JetStreamPublisher:
             self._refusals.pop(message.headers, None)  # refused before, stored now
         if not message.subject.startswith(_DEADLETTER):
             if b'"duplicate"' in data:
-                self._counters.duplicates += 1
+                self.counters.duplicates += 1
             else:
-                self._counters.published += 1
+                self.counters.published += 1
         if message.settle is not None:
             message.settle()
 
@@ -224,12 +218,12 @@ class JetStreamPublisher:
         count = self._refusals.get(message.headers, 0) + 1
         if count >= MAX_ERROR_ACKS and not message.subject.startswith(_DEADLETTER):
             self._refusals.pop(message.headers, None)
-            self._reject(message, f"JetStream refused it: {reason}")
+            self.reject(message, f"JetStream refused it: {reason}")
             return
         self._refusals[message.headers] = count
         log.warning("JetStream refused %s (%s); retrying", message.subject.decode(), reason)
-        self._counters.retried += 1
-        self._outbox.requeue([message])
+        self.counters.retried += 1
+        self.outbox.requeue([message])
         self._paused_until = time.monotonic() + 0.2 * count
 
     def _unanswered(self, message: EncodedMessage) -> None:
@@ -237,8 +231,8 @@ class JetStreamPublisher:
         JetStream cluster elects one after losing a server, or it does not exist yet. That
         says nothing against the message: it goes back to the outbox, however often, and
         sending pauses a little longer each time nothing answers."""
-        self._counters.retried += 1
-        self._outbox.requeue([message])
+        self.counters.retried += 1
+        self.outbox.requeue([message])
         now = time.monotonic()
         if self._paused_until > now:
             return  # one of the messages in flight when the pause began
@@ -253,7 +247,7 @@ class JetStreamPublisher:
         was_connected = True
         while True:
             await asyncio.sleep(0.25)
-            connected = bool(self._nc.is_connected)
+            connected = bool(self.nc.is_connected)
             now = time.monotonic()
             expired: list[int] = []
             for seq, (_, deadline) in self._in_flight.items():
@@ -266,8 +260,8 @@ class JetStreamPublisher:
             self._wake.set()  # a pause may be over, or the connection back
             if expired:
                 messages = [self._in_flight.pop(seq)[0] for seq in expired]
-                self._counters.retried += len(messages)
-                self._outbox.requeue(messages)
+                self.counters.retried += len(messages)
+                self.outbox.requeue(messages)
                 self._wake.set()
 
     async def drain(self, timeout: float) -> bool:
@@ -275,7 +269,7 @@ class JetStreamPublisher:
         self._wake.set()
         try:
             async with asyncio.timeout(timeout):
-                while self._outbox or self._in_flight:
+                while self.outbox or self._in_flight:
                     self._idle.clear()
                     self._wake.set()
                     await self._idle.wait()
@@ -290,13 +284,13 @@ class JetStreamPublisher:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        self._outbox.requeue(message for message, _ in self._in_flight.values())
+        self.outbox.requeue(message for message, _ in self._in_flight.values())
         self._in_flight.clear()
         with contextlib.suppress(Exception):
             async with asyncio.timeout(5):
-                if self._nc.is_connected:
-                    await self._nc.drain()
-            await self._nc.close()
+                if self.nc.is_connected:
+                    await self.nc.drain()
+            await self.nc.close()
 
 
 def _error_text(data: bytes) -> str:

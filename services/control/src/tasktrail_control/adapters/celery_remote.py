@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
 from celery import Celery
+from kombu.exceptions import ChannelError
 
-from tasktrail_control.handlers import Dispatch
+from tasktrail_control.handlers import Broadcast, Dispatch
 
 EXTENDED = ("name", "args", "kwargs", "worker", "retries")
 """What a backend with ``result_extended`` keeps besides the state and result."""
@@ -34,20 +34,14 @@ class CeleryRemote:
     def has_result_backend(self) -> bool:
         return self._has_result_backend
 
-    async def broadcast(
-        self,
-        command: str,
-        arguments: Mapping[str, Any],
-        names: list[str] | None,
-        timeout: float,
-    ) -> list[dict[str, Any]]:
+    async def broadcast(self, request: Broadcast) -> list[dict[str, Any]]:
         result = await asyncio.to_thread(
             self.app.control.broadcast,
-            command,
-            arguments=dict(arguments),
-            destination=names,
+            request.command,
+            arguments=dict(request.arguments),
+            destination=request.names,
             reply=True,
-            timeout=timeout,
+            timeout=request.timeout,
         )
         return list(result or [])
 
@@ -84,6 +78,21 @@ class CeleryRemote:
 
         return await asyncio.to_thread(purge_queue)
 
+    async def queue_lengths(self, queues: list[str]) -> dict[str, int]:
+        """Messages waiting in each queue, as celery-exporter measures them: ``LLEN`` on Redis
+        (where a queue is a list, absent when empty), a passive ``queue_declare`` elsewhere
+        (AMQP answers the message count; a queue the broker does not have counts 0)."""
+
+        def measure() -> dict[str, int]:
+            with self.app.connection_for_write() as conn:
+                transport = conn.transport_cls
+                if transport in REDIS_TRANSPORTS:
+                    client = conn.default_channel.client
+                    return {queue: int(client.llen(queue)) for queue in queues}
+                return {queue: _declared_length(conn, queue) for queue in queues}
+
+        return await asyncio.to_thread(measure)
+
     async def send(self, task: Dispatch) -> str:
         options = asdict(task)
         result = await asyncio.to_thread(self.app.send_task, options.pop("name"), **options)
@@ -102,6 +111,20 @@ class CeleryRemote:
 
     def close(self) -> None:
         self.app.close()
+
+
+REDIS_TRANSPORTS = frozenset({"redis", "rediss", "sentinel"})
+
+
+def _declared_length(conn: Any, queue: str) -> int:
+    """On a channel of its own: AMQP closes the channel of a declare that names no queue."""
+    try:
+        with conn.channel() as channel:
+            return int(channel.queue_declare(queue=queue, passive=True).message_count)
+    except ChannelError as exc:
+        if "NOT_FOUND" not in str(exc) and "404" not in str(exc):
+            raise
+        return 0  # the broker has no such queue: nothing waits in it
 
 
 def _plain(value: Any) -> Any:

@@ -1,5 +1,5 @@
-"""NATS side of the notifier: read the Celery events of the log from a point in time, publish
-the notifier's own events, and answer "send test" requests.
+"""NATS side of the notifier: read the Celery and schedule events of the log from a point in
+time, publish the notifier's own events, and answer "send test" requests.
 
 Each replica reads the whole log with an ordered consumer of its own (no durable state in
 JetStream): replicas must all see every event to compute the same incidents, and a restarted
@@ -18,6 +18,7 @@ from nats.aio.subscription import Subscription
 from nats.js.api import ConsumerConfig, DeliverPolicy
 from tasktrail_shared.alerts import NOTIFIER_QUEUE_GROUP, TEST_SUBJECT
 from tasktrail_shared.nats import ensure_stream
+from tasktrail_shared.queues import QUEUE_MEASURED
 from tasktrail_shared.settings import StreamSettings
 from tasktrail_shared.stream_message import SUBJECT_ROOT, StreamMessage
 
@@ -26,6 +27,12 @@ from tasktrail_notifier.ports import Handler, OnMessage
 log = logging.getLogger(__name__)
 
 CELERY_SUBJECTS = f"{SUBJECT_ROOT}.*.celery.>"
+SCHEDULE_SUBJECTS = f"{SUBJECT_ROOT}.*.tasktrail.schedule.>"
+"""Scheduled jobs' reports and the sweep's health verdicts (``schedule_missed``)."""
+QUEUE_SUBJECTS = f"{SUBJECT_ROOT}.*.{QUEUE_MEASURED}"
+FOLLOWED = [CELERY_SUBJECTS, SCHEDULE_SUBJECTS, QUEUE_SUBJECTS]
+"""Celery events, schedule events and queue measurements, in log order through one consumer
+(several filter subjects need NATS 2.10 or later)."""
 
 
 class NatsBus:
@@ -37,8 +44,8 @@ class NatsBus:
         self._inflight: set[asyncio.Task[None]] = set()
 
     async def follow(self, since: float, on_message: OnMessage) -> int:
-        """Deliver every Celery event received from ``since`` on, then each new one; returns
-        how many there were to read when it started."""
+        """Deliver every Celery event, schedule event and queue measurement received from
+        ``since`` on, then each new one; returns how many there were to read when it started."""
         await ensure_stream(self._js, self._stream)
 
         async def received(msg: Msg) -> None:
@@ -52,6 +59,7 @@ class NatsBus:
         config = ConsumerConfig(
             deliver_policy=DeliverPolicy.BY_START_TIME,
             opt_start_time=datetime.fromtimestamp(since, UTC),
+            filter_subjects=FOLLOWED,
         )
         sub = await self._js.subscribe(
             CELERY_SUBJECTS, cb=received, ordered_consumer=True, config=config

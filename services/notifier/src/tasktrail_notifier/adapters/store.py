@@ -18,6 +18,7 @@ from pymongo.errors import BulkWriteError
 from tasktrail_shared import mongo
 from tasktrail_shared.alerts import (
     ALERT_CHANNELS,
+    ALERT_COLLECTIONS,
     ALERT_DELIVERIES,
     ALERT_INCIDENTS,
     ALERT_RULES,
@@ -25,7 +26,6 @@ from tasktrail_shared.alerts import (
 )
 
 Doc = dict[str, Any]
-COLLECTIONS = (ALERT_CHANNELS, ALERT_RULES, ALERT_SILENCES, ALERT_INCIDENTS, ALERT_DELIVERIES)
 MAX_CONFIG = 10_000
 PENDING = "pending"
 SENDING = "sending"
@@ -40,7 +40,7 @@ class MongoStore:
         self._db = db
 
     async def prepare(self) -> None:
-        await mongo.create_collections(self._db, COLLECTIONS)
+        await mongo.create_collections(self._db, ALERT_COLLECTIONS)
         await self._db[ALERT_DELIVERIES].create_index([("state", ASCENDING)])
         await self._db[ALERT_INCIDENTS].create_index([("state", ASCENDING)])
         await self._db[ALERT_INCIDENTS].create_index(
@@ -133,6 +133,16 @@ class MongoStore:
         await self._db[ALERT_DELIVERIES].update_one(
             {"_id": delivery_id, "owner": owner}, {"$set": {"state": PENDING}}
         )
+
+    async def take_mail_slot(self, channel_id: str, now: float, window: float) -> bool:
+        """Whether this replica sends the channel's next mail: true for the one whose update
+        finds the last mail (``mailed_at``) at least ``window`` seconds old, or none."""
+        query = {
+            "_id": channel_id,
+            "$or": [{"mailed_at": None}, {"mailed_at": {"$lte": _at(now - window)}}],
+        }
+        update = {"$set": {"mailed_at": _at(now)}}
+        return await self._db[ALERT_CHANNELS].find_one_and_update(query, update) is not None
 
     async def disable_channel(self, channel_id: str, reason: str, at: float) -> None:
         await self._db[ALERT_CHANNELS].update_one(

@@ -3,7 +3,8 @@
 A condition answers ``{key: since}`` for the keys it holds for in one cluster: ``since`` is
 the moment, taken from the events (receive times) and the rule's parameters, when it began
 to hold; an incident opens once it has held for the rule's ``for``. Keys: the task name for
-task rules, the worker's hostname for ``worker_offline``, the cluster for ``cluster_silent``.
+task rules, the worker's hostname for ``worker_offline``, ``<alias>/<job_id>`` for
+``schedule_missed``, the queue for ``queue_length``, the cluster for ``cluster_silent``.
 Pure: ``now`` is given.
 """
 
@@ -92,6 +93,39 @@ def worker_offline(rule: Rule, cluster: Cluster, app: str, now: float) -> Holdin
     return held
 
 
+def schedule_missed(rule: Rule, cluster: Cluster, app: str, now: float) -> Holding:
+    """Holds for a scheduled job of the rule's organisation while the sweep judges it
+    ``missed`` (with ``late``: also ``late``), keyed ``<alias>/<job_id>``; since the verdict
+    that started it."""
+    scheduler, job = rule.params.get("scheduler"), rule.params.get("job")
+    held: Holding = {}
+    for (org, alias, job_id), seen in cluster.jobs.items():
+        since = seen.late_since if rule.params.get("late") else seen.missed_since
+        if org != rule.org or since is None:
+            continue
+        if scheduler and not fnmatch.fnmatchcase(alias, scheduler):
+            continue
+        if job and not fnmatch.fnmatchcase(job_id, job):
+            continue
+        if rule.filter.admits_task(seen.task or job_id, None, None):
+            held[f"{alias}/{job_id}"] = since
+    return held
+
+
+def queue_length(rule: Rule, cluster: Cluster, app: str, now: float) -> Holding:
+    """Holds for a queue whose measured depth is above ``threshold``: since the first of the
+    latest measurements above it (a queue matches ``filter.queue``)."""
+    threshold = int(rule.params["threshold"])
+    held: Holding = {}
+    for queue, seen in cluster.queues.items():
+        if rule.filter.queue is not None and not fnmatch.fnmatchcase(queue, rule.filter.queue):
+            continue
+        since = seen.above_since(threshold)
+        if since is not None and since <= now:
+            held[queue] = since
+    return held
+
+
 def cluster_silent(rule: Rule, cluster: Cluster, app: str, now: float) -> Holding:
     """Holds when no Celery event came from the cluster for ``seconds``."""
     since = cluster.last_event + float(rule.params["seconds"])
@@ -104,6 +138,8 @@ CONDITIONS: dict[str, Callable[[Rule, Cluster, str, float], Holding]] = {
     "runtime": runtime,
     "stalled": stalled,
     "worker_offline": worker_offline,
+    "schedule_missed": schedule_missed,
+    "queue_length": queue_length,
     "cluster_silent": cluster_silent,
 }
 

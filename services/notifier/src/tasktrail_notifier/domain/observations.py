@@ -21,6 +21,8 @@ MAX_OUTCOMES = 10_000
 """Outcomes kept per task name for failure rates (oldest dropped first)."""
 OUTCOME_HORIZON = 24 * 3600.0
 """Seconds of outcomes kept for failure rates (the longest window a rule may use)."""
+MAX_DEPTHS = 10_000
+"""Measurements kept per queue (oldest dropped first; at one every 10 s, about a day)."""
 
 
 @dataclass(slots=True)
@@ -60,6 +62,49 @@ class WorkerSeen:
 
 
 @dataclass(slots=True)
+class JobSeen:
+    """A scheduled job's health as the projector's sweep last judged it
+    (``tasktrail.schedule.job_health``), and since when it has been overdue."""
+
+    task: str | None = None
+    """Its task name, from the scheduler's reports (``None`` until one names it)."""
+    health: str = "ok"
+    at: float = 0.0
+    """When its current health became true (the sweep's ``at``)."""
+    late_since: float | None = None
+    """Start of the current run of ``late`` or ``missed`` judgements."""
+    missed_since: float | None = None
+    """When it became ``missed`` (it stays so until another health replaces it)."""
+
+
+JobKey = tuple[str, str, str]
+"""(organisation, scheduler alias, job id)."""
+OVERDUE = ("late", "missed")
+
+
+@dataclass(slots=True)
+class QueueSeen:
+    """A queue's measured depths, oldest first: ``(measured at, depth)``."""
+
+    depths: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=MAX_DEPTHS))
+
+    def add(self, at: float, depth: int) -> None:
+        """In time order; a late measurement (an older one read after a newer) is dropped."""
+        if not self.depths or at > self.depths[-1][0]:
+            self.depths.append((at, depth))
+
+    def above_since(self, threshold: int) -> float | None:
+        """When the depth last rose above ``threshold`` and stayed there (``None``: it is not
+        above now): the first of the latest run of measurements above it."""
+        since = None
+        for at, depth in reversed(self.depths):
+            if depth <= threshold:
+                break
+            since = at
+        return since
+
+
+@dataclass(slots=True)
 class Cluster:
     last_event: float = 0.0
     tasks: OrderedDict[str, TaskSeen] = field(default_factory=OrderedDict)
@@ -67,6 +112,11 @@ class Cluster:
     workers: dict[str, WorkerSeen] = field(default_factory=dict)
     started: dict[str, float] = field(default_factory=dict)
     """Tasks started and not finished: uuid -> receive time of task-started."""
+    jobs: dict[JobKey, JobSeen] = field(default_factory=dict)
+    """Scheduled jobs whose health or task the log told, by organisation, alias, job id."""
+    queues: dict[str, QueueSeen] = field(default_factory=dict)
+    """Broker queues by name, from ``tasktrail.queue.measured`` (not Celery events: they do
+    not count as a sign of life for ``cluster_silent``)."""
 
 
 class Observations:
@@ -87,6 +137,36 @@ class Observations:
             self._worker(cluster, kind, received, event)
         elif kind.startswith("task-") and isinstance(event.get("uuid"), str):
             self._task(cluster, kind, received, event)
+
+    def fold_schedule(self, app: str, health: bool, payload: dict[str, Any]) -> None:
+        """One schedule event written into cluster ``app``'s log: a job's health (``health``)
+        or a scheduler's report, of which only the task name of a job matters here."""
+        org, alias, job_id = payload.get("org"), payload.get("alias"), payload.get("job_id")
+        if not (isinstance(org, str) and isinstance(alias, str) and isinstance(job_id, str)):
+            return
+        jobs = self.cluster(app).jobs
+        seen = jobs.setdefault((org, alias, job_id), JobSeen())
+        if not health:
+            if isinstance(payload.get("task"), str):
+                seen.task = payload["task"]
+            return
+        at = payload.get("at")
+        if not isinstance(at, int | float) or at < seen.at:
+            return  # older than the verdict it would replace
+        seen.health, seen.at = str(payload.get("health")), float(at)
+        if seen.health not in OVERDUE:
+            seen.late_since = seen.missed_since = None
+            return
+        if seen.late_since is None:
+            seen.late_since = seen.at
+        if seen.health == "missed" and seen.missed_since is None:
+            seen.missed_since = seen.at
+
+    def measured(self, app: str, at: float, depths: dict[str, int]) -> None:
+        """One measuring round of cluster ``app``'s queues, taken at ``at``."""
+        queues = self.cluster(app).queues
+        for queue, depth in depths.items():
+            queues.setdefault(queue, QueueSeen()).add(at, depth)
 
     def _worker(self, cluster: Cluster, kind: str, received: float, event: dict[str, Any]) -> None:
         hostname = str(event.get("hostname"))

@@ -43,8 +43,12 @@ class Rule:
         )
 
     def watches(self, app: str, owner: str) -> bool:
-        """Whether cluster ``app`` (owned by organisation ``owner``) is this rule's to watch."""
-        return owner == self.org and (self.app is None or self.app == app)
+        """Whether cluster ``app`` (owned by organisation ``owner``) is this rule's to watch.
+        Scheduled jobs belong to the organisation that reports them, whichever cluster's log
+        the sweep wrote their health into: ``schedule_missed`` picks its jobs by their own
+        organisation."""
+        mine = owner == self.org or self.kind == "schedule_missed"
+        return mine and (self.app is None or self.app == app)
 
     def describe(self) -> dict[str, str]:
         return {"id": self.id, "name": self.name, "kind": self.kind}

@@ -50,6 +50,7 @@ READ_MODELS = (
     mongo.SCHEDULERS,
     mongo.SCHEDULE_JOBS,
     mongo.SCHEDULE_RUNS,
+    mongo.QUEUE_DEPTHS,
 )
 DUPLICATE_KEY = 11000
 DATA_ERRORS = frozenset({2, 9, 10334, 14, 17280, 17419, 52, 55, 56, 57})
@@ -58,6 +59,9 @@ DAY = 86400
 TASK_TTL_INDEX = "finished_ttl"
 EVENT_TTL_INDEX = "timestamp_ttl"
 SLOT_TTL_INDEX = "slot_ttl"
+QUEUE_TTL_INDEX = "measured_ttl"
+QUEUE_TTL_DAYS = 1
+"""A queue not measured for a day (gone from the broker and from every worker) is dropped."""
 
 
 def indexes(labels: Sequence[str] = ()) -> dict[str, list[IndexModel]]:
@@ -159,6 +163,7 @@ class MongoStore:
             await self._ttl(mongo.TASK_EVENTS, EVENT_TTL_INDEX, "timestamp", event_ttl_days)
             # slot tallies are only read to recompute recent minutes
             await self._ttl(STATS_SLOTS, SLOT_TTL_INDEX, "at", stats_window_days)
+            await self._ttl(mongo.QUEUE_DEPTHS, QUEUE_TTL_INDEX, "measured_at", QUEUE_TTL_DAYS)
 
     async def _ttl(self, collection: str, name: str, field: str, days: float) -> None:
         existing = (await self.db[collection].index_information()).get(name)

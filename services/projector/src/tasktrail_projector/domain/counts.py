@@ -2,7 +2,9 @@
 incremented.
 
 A live task counts once, in its *home* slot (the least of its ``_slots``), under its cluster,
-state, name, worker and queue, with its times. A slot's tally is a pure function of the tasks
+state, name, worker and queue, with its times; and once under each lifecycle event it went
+through, with its run time (``tasktrail_shared.counts.lifecycle_cells``: what ``/metrics``
+exposes as ever-growing totals). A slot's tally is a pure function of the tasks
 whose home it is; each coarser level (minute, hour, day, month, total) is the sum of the
 level below. So a count is exact however events were duplicated, replayed or interrupted,
 as long as every slot whose tally a change may alter gets recomputed. Which slots those are:
@@ -25,7 +27,12 @@ from typing import Any
 from tasktrail_shared import counts
 from tasktrail_shared.counts import Cell, Tally
 
-COUNTED_FIELDS = ("_slots", "app", "state", "deleted", *counts.DIMENSIONS, *counts.TIMES)
+COUNTED_FIELDS = tuple(
+    dict.fromkeys(
+        ("_slots", "app", "state", "deleted", "runtime", "exception", *counts.DIMENSIONS,
+         *counts.TIMES, *counts.LIFECYCLE)
+    )
+)  # fmt: skip
 """What a slot's tally needs from each task document."""
 PARENT = dict(zip(counts.LEVELS, counts.LEVELS[1:], strict=False))
 """The level each level is summed into."""
@@ -39,7 +46,10 @@ def home(doc: Mapping[str, Any] | None) -> datetime | None:
 def _counted(doc: Mapping[str, Any] | None) -> tuple[Any, ...] | None:
     if doc is None:
         return None
-    return (home(doc), doc.get("app"), counts.Cell.of(doc), *counts.task_keys(doc))
+    return (
+        home(doc), doc.get("app"), counts.Cell.of(doc), *counts.task_keys(doc),
+        *counts.lifecycle_cells(doc),
+    )  # fmt: skip
 
 
 def recount(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> set[datetime]:
@@ -58,6 +68,8 @@ def slot_tallies(slot: datetime, rows: Iterable[Mapping[str, Any]]) -> list[dict
         tally, cell = by_app[row["app"]], Cell.of(row)
         for key in counts.task_keys(row):
             counts.add(tally, key, cell)
+        for key, counted in counts.lifecycle_cells(row):
+            counts.add(tally, key, counted)
     return [counts.document("slot", app, slot, t) for app, t in sorted(by_app.items()) if t]
 
 

@@ -7,18 +7,21 @@ Times are checked here so the pure folds never meet a timestamp a ``datetime`` c
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from tasktrail_shared.celery_wire import InvalidEvent, decode_celery_events
 from tasktrail_shared.own_events import RECORD_TYPES
+from tasktrail_shared.queues import QUEUE_MEASURED
 from tasktrail_shared.schedules import SCHEDULE_TYPES
 from tasktrail_shared.stream_message import StreamMessage
 from tasktrail_shared.times import is_epoch
 
 from tasktrail_projector.domain.events import Observed
 from tasktrail_projector.domain.own_events import InvalidRecord, Record, decode_record
+from tasktrail_projector.domain.queue_depths import Depth, InvalidMeasurement, decode_measurement
 from tasktrail_projector.domain.schedules import Fact, InvalidFact, decode_fact
 
 CELERY_PREFIX = "celery."
@@ -27,6 +30,15 @@ COMMAND_PREFIX = "tasktrail.command."
 
 class InvalidMessage(ValueError):
     """The message is not something the projector can read; the text says why."""
+
+
+@contextmanager
+def _unreadable(*errors: type[Exception]) -> Iterator[None]:
+    """What a decoder raises as ``errors`` becomes an InvalidMessage with the same text."""
+    try:
+        yield
+    except errors as exc:
+        raise InvalidMessage(str(exc)) from exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,13 +52,12 @@ class Decoded:
     command: dict[str, Any] | None = None
     task_ids: list[str] = field(default_factory=list)
     schedule: list[Fact] = field(default_factory=list)
+    queues: list[Depth] = field(default_factory=list)
 
 
 def decode_message(headers: Mapping[str, str] | None, data: bytes) -> Decoded:
-    try:
+    with _unreadable(ValueError):
         envelope = StreamMessage.parse(headers, data)
-    except ValueError as exc:
-        raise InvalidMessage(str(exc)) from exc
     if not is_epoch(envelope.received):
         raise InvalidMessage(f"ce-received {envelope.received!r} is not a valid time")
     if envelope.type.startswith(CELERY_PREFIX):
@@ -57,14 +68,14 @@ def decode_message(headers: Mapping[str, str] | None, data: bytes) -> Decoded:
         return _record(envelope)
     if envelope.type in SCHEDULE_TYPES:
         return _schedule(envelope)
+    if envelope.type == QUEUE_MEASURED:
+        return _queues(envelope)
     return Decoded(envelope)
 
 
 def _celery(envelope: StreamMessage) -> Decoded:
-    try:
+    with _unreadable(InvalidEvent):
         events = decode_celery_events(envelope)
-    except InvalidEvent as exc:
-        raise InvalidMessage(str(exc)) from exc
     for event in events:
         if not is_epoch(event["timestamp"]):
             stamp = event["timestamp"]
@@ -93,20 +104,24 @@ def _command(envelope: StreamMessage) -> Decoded:
 
 def _record(envelope: StreamMessage) -> Decoded:
     payload = _json_object(envelope, envelope.type)
-    try:
+    with _unreadable(InvalidRecord):
         record = decode_record(envelope.type, payload, envelope.id, envelope.app)
-    except InvalidRecord as exc:
-        raise InvalidMessage(str(exc)) from exc
     return Decoded(envelope, records=[record])
 
 
 def _schedule(envelope: StreamMessage) -> Decoded:
     payload = _json_object(envelope, envelope.type)
-    try:
+    with _unreadable(InvalidFact):
         fact = decode_fact(envelope.type, payload, envelope.id, envelope.received)
-    except InvalidFact as exc:
-        raise InvalidMessage(str(exc)) from exc
     return Decoded(envelope, schedule=[fact])
+
+
+def _queues(envelope: StreamMessage) -> Decoded:
+    payload = _json_object(envelope, envelope.type)
+    try:
+        return Decoded(envelope, queues=decode_measurement(payload, envelope.app))
+    except InvalidMeasurement as exc:
+        raise InvalidMessage(str(exc)) from exc
 
 
 def command_task_ids(payload: Mapping[str, Any]) -> list[str]:

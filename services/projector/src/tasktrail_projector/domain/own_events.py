@@ -222,6 +222,15 @@ def fold_records(current: dict[str, Record], incoming: Iterable[Record]) -> bool
     return changed
 
 
+def standing(records: Mapping[str, Record], name: str, undone_by: str) -> Record | None:
+    """The record kept as ``name``, unless the one kept as ``undone_by`` came after it (a
+    delete a later manual record took back, an unanswered inspection a later answer did)."""
+    held, later = records.get(name), records.get(undone_by)
+    if held is None or (later is not None and later.key() > held.key()):
+        return None
+    return held
+
+
 def dump_records(current: Mapping[str, Record]) -> dict[str, Any]:
     return {kind: current[kind].stored() for kind in sorted(current)}
 

@@ -3,7 +3,8 @@
 A task counts once in the minute of each lifecycle time it has, under the state that time
 belongs to (received at 10:01 and succeeded at 10:02: RECEIVED in 10:01, SUCCESS in 10:02),
 by task name and by worker; its runtime counts in its ``succeeded`` minute (sum, min, max and
-a histogram). Deleted tasks do not count.
+a histogram, for the cluster and for each task name: the metrics page's percentiles per name
+come from the latter). Deleted tasks do not count.
 
 Recomputation goes through 2-second slots: a slot's *tally* (an internal ``stats_slots``
 document) is a pure function of the task documents whose ``_slots`` name it, and a minute's
@@ -161,7 +162,7 @@ class _Tally:
                 {
                     "name": name,
                     "counts": _sorted(counts),
-                    "runtime": self.name_runtimes[name].summary(histogram=False)
+                    "runtime": self.name_runtimes[name].summary(histogram=True)
                     if name in self.name_runtimes
                     else None,
                 }

@@ -56,6 +56,7 @@ from tasktrail_projector.domain.own_events import (
     OwnFacts,
     Record,
     record_times,
+    standing,
 )
 
 SENT, RECEIVED_, STARTED_ = "task-sent", "task-received", "task-started"
@@ -352,8 +353,7 @@ def _app(facts: TaskFacts) -> str | None:
 
 def _deleted(records: Mapping[str, Record]) -> bool:
     """Deleted unless a manual record restored it afterwards."""
-    deleted, recorded = records.get(DELETED), records.get(RECORDED)
-    return deleted is not None and (recorded is None or deleted.key() > recorded.key())
+    return standing(records, DELETED, RECORDED) is not None
 
 
 def _pick(name: str, primary: Observed | None, fallback: Observed | None) -> Any:

@@ -45,6 +45,7 @@ from tasktrail_projector.domain.own_events import (
     Amendment,
     OwnFacts,
     Record,
+    standing,
 )
 
 ONLINE, HEARTBEAT, OFFLINE = "worker-online", "worker-heartbeat", "worker-offline"
@@ -181,13 +182,8 @@ def _last_sign(events: Mapping[str, Observed], records: Mapping[str, Record]) ->
 
 def _unreachable_at(records: Mapping[str, Record], beat: Observed | None) -> datetime | None:
     """When an unanswered inspection took the worker for gone, if nothing said otherwise since."""
-    missed = records.get(UNREACHABLE)
-    if missed is None:
-        return None
-    answered = records.get(INSPECTED)
-    if answered is not None and answered.key() > missed.key():
-        return None
-    if beat is not None and beat.received >= missed.at:
+    missed = standing(records, UNREACHABLE, INSPECTED)
+    if missed is None or (beat is not None and beat.received >= missed.at):
         return None
     return missed.moment
 
@@ -201,10 +197,5 @@ def _record_app(records: Mapping[str, Record], amendments: Mapping[str, Amendmen
 
 def _deleted(records: Mapping[str, Record], online: Observed | None) -> bool:
     """Deleted unless a later manual record, or a later start of the worker, restored it."""
-    deleted = records.get(DELETED)
-    if deleted is None:
-        return False
-    recorded = records.get(RECORDED)
-    if recorded is not None and recorded.key() > deleted.key():
-        return False
-    return not (online is not None and online.received > deleted.at)
+    deleted = standing(records, DELETED, RECORDED)
+    return deleted is not None and not (online is not None and online.received > deleted.at)

@@ -200,6 +200,22 @@
     document.body.addEventListener("overview-changed", throttle(function () { drawChart(el, range); }, 10000));
   }
 
+  function setupSparks() {
+    if (!window.uPlot) return;
+    document.querySelectorAll("[data-trend]").forEach(function (el) {
+      var trend = JSON.parse(el.getAttribute("data-trend") || "{}");
+      if (!trend.t || !trend.t.length) { el.textContent = "–"; return; }
+      var opts = {
+        width: 240, height: 48, legend: { show: false }, cursor: { show: false },
+        axes: [{ show: false }, { show: false }],
+        series: [{}, { label: "depth", stroke: "#1f6feb", width: 1.5, fill: "rgba(31,111,235,0.12)" }]
+      };
+      el.textContent = "";
+      new uPlot(opts, [trend.t, trend.d], el);
+      el.setAttribute("data-points", String(trend.t.length));
+    });
+  }
+
   // --- small things --------------------------------------------------------------------------
   function onClick(event) {
     var target = event.target;
@@ -221,8 +237,15 @@
     document.addEventListener("keydown", onKey);
     document.addEventListener("click", onClick);
     document.body.addEventListener("htmx:afterSwap", function (e) { localize(e.target); fresh = 0; });
+    // A list the server cannot serve (400) still replaces the table: it says what is wrong.
+    document.body.addEventListener("htmx:beforeSwap", function (e) {
+      if (e.detail.xhr.status === 400 && e.detail.target && e.detail.target.id === "task-table") {
+        e.detail.shouldSwap = true; e.detail.isError = false;
+      }
+    });
     document.addEventListener("pointerover", function (e) { pointerOnTable = !!(e.target.closest && e.target.closest("table.tasks")); });
     connect();
     setupChart();
+    setupSparks();
   });
 })();
