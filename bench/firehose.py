@@ -1,7 +1,9 @@
 """Celery event traffic exactly as Celery puts it on a Redis broker, at a chosen rate.
 
 Clients publish one ``task.sent`` message per task; workers buffer their task events and
-publish them as ``task.multi`` lists (``MULTI`` events each), plus a heartbeat every 2 s.
+publish them as ``task.multi`` lists (``per_message`` events each, ``MULTI`` unless told),
+plus a heartbeat every 2 s. With ``per_message=1`` workers publish each event alone under
+its own routing key (``task.received``, ...), as a worker without an event buffer does.
 Every message is unique (fresh uuids and delivery tags), as on a real broker, so none of it
 is a legitimate duplicate.
 """
@@ -82,8 +84,9 @@ class Batch:
 
 
 class Firehose:
-    def __init__(self, db: int = 0) -> None:
+    def __init__(self, db: int = 0, per_message: int = MULTI) -> None:
         self.prefix = f"/{db}.celeryev/"
+        self.per_message = per_message
         self.clock = 0
         self._worker_buffers: dict[str, list[dict[str, object]]] = {}
 
@@ -112,19 +115,30 @@ class Firehose:
             )
             messages.append((self.prefix + "task.sent", envelope("task.sent", sent, CLIENT)))
             events += 1
+            worked = [
+                self._event("task-received", worker, uuid=task_id, name="scan"),
+                self._event("task-started", worker, uuid=task_id),
+                self._event("task-succeeded", worker, uuid=task_id, result="'ok'", runtime=0.0123),
+            ]
+            if self.per_message == 1:
+                messages.extend(self._single(event, worker) for event in worked)
+                events += len(worked)
+                continue
             buffer = self._worker_buffers.setdefault(worker, [])
-            buffer.append(self._event("task-received", worker, uuid=task_id, name="scan"))
-            buffer.append(self._event("task-started", worker, uuid=task_id))
-            buffer.append(
-                self._event("task-succeeded", worker, uuid=task_id, result="'ok'", runtime=0.0123)
-            )
-            if len(buffer) >= MULTI:
-                flushed, self._worker_buffers[worker] = buffer[:MULTI], buffer[MULTI:]
+            buffer.extend(worked)
+            size = self.per_message
+            while len(buffer) >= size:
+                flushed, buffer = buffer[:size], buffer[size:]
                 messages.append(
                     (self.prefix + "task.multi", envelope("task.multi", flushed, worker))
                 )
                 events += len(flushed)
+            self._worker_buffers[worker] = buffer
         return Batch(messages, events)
+
+    def _single(self, event: dict[str, object], worker: str) -> tuple[str, bytes]:
+        key = str(event["type"]).replace("-", ".")
+        return self.prefix + key, envelope(key, event, worker)
 
     def heartbeats(self) -> Batch:
         messages = []

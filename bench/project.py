@@ -16,7 +16,10 @@ their final event is published to the moment ``GET /monitor/tasks/<id>`` shows i
 The embedded MongoDB-wire server (SecantusDB) does about 1,000-2,000 indexed upserts/s, so
 the sizes are modest; point ``--mongo-url`` at a real MongoDB for real numbers.
 
-    python -m bench.project [--events 20000] [--rate 1000] [--seconds 20]
+    python -m bench.project [--events 20000] [--rates 1000,2000] [--seconds 20]
+
+Goals (issue 15): event to visible p99 <= 1 s at 1,000 events/s and <= 2 s at 2,000 events/s,
+the median of the rounds' p99s.
 """
 
 from __future__ import annotations
@@ -383,11 +386,16 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-def report_freshness(rounds: list[Freshness]) -> None:
+FRESHNESS_GOALS = {1000.0: 1.0, 2000.0: 2.0}
+"""Target events/s -> the p99 (seconds, from event time) it must stay under."""
+
+
+def report_freshness(rate: float, rounds: list[Freshness]) -> None:
     """The median round (by p99 from event time) in detail, then every round's p50/p99."""
     ranked = sorted(rounds, key=lambda r: _pct(r.from_event, 0.99))
     f = ranked[len(ranked) // 2]
-    print("\nFreshness (broker -> collector -> JetStream -> projector -> MongoDB -> API)")
+    print(f"\nFreshness at {rate:,.0f} events/s")
+    print("  (broker -> collector -> JetStream -> projector -> MongoDB -> API)")
     print(f"  median of {len(rounds)} rounds of {f.events:,} events")
     print(f"  rate achieved            {f.rate:>10,.0f} events/s")
     print(f"  sampled tasks            {f.samples:>10,} ({f.missed} not seen within 30 s)")
@@ -406,6 +414,11 @@ def report_freshness(rounds: list[Freshness]) -> None:
         for r in rounds
     )
     print(f"  from event time p50/p99 (ms), each round: {each}")
+    goal = FRESHNESS_GOALS.get(rate)
+    if goal is not None:
+        p99 = _pct(f.from_event, 0.99)
+        verdict = "met" if p99 <= goal else "NOT met"
+        print(f"  goal p99 <= {goal * 1000:.0f} ms (median round): {verdict}")
 
 
 def run_freshness(
@@ -435,49 +448,55 @@ def run_freshness(
             return result
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start")
     parser = argparse.ArgumentParser(prog="python -m bench.project")
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=5, help="throughput rounds (median shown)")
-    parser.add_argument("--rate", type=float, default=1000.0, help="freshness traffic, events/s")
+    parser.add_argument("--rate", type=float, default=1000.0, help="throughput rounds' traffic")
+    parser.add_argument(
+        "--rates", default="1000,2000", help="freshness traffic, events/s, one run per rate"
+    )
     parser.add_argument("--seconds", type=float, default=20.0, help="freshness round length")
     parser.add_argument(
         "--freshness-rounds", type=int, default=3, help="freshness rounds (median shown)"
     )
     parser.add_argument("--skip-freshness", action="store_true")
+    parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--mongo-url", help="measure against this server instead of SecantusDB")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="tasktrail-bench-") as tmp:
         work = Path(tmp)
-        with contextlib.ExitStack() as stack:
-            mongo_url = args.mongo_url or stack.enter_context(MongoServer(work / "mongo")).url
-            rounds = []
-            for i in range(args.rounds):
-                with NatsServer(work / f"nats{i}") as nats_server:
-                    rounds.append(
-                        asyncio.run(
-                            throughput(
-                                nats_server.url, mongo_url, args.events, args.batch, args.rate
-                            )
-                        )
-                    )
-            report_throughput(rounds, args.batch)
+        if not args.skip_throughput:
+            throughput_rounds(work, args)
         if args.skip_freshness:
             return
-        fresh = []
-        for i in range(args.freshness_rounds):
-            # each round on servers of its own: what the throughput rounds left behind (and
-            # the previous round) must not weigh on the live pipeline
-            with contextlib.ExitStack() as stack:
-                live = work / f"live{i}"
-                mongo_url = args.mongo_url or stack.enter_context(MongoServer(live / "mongo")).url
-                nats_server = stack.enter_context(NatsServer(live / "nats"))
-                fresh.append(
-                    run_freshness(live, nats_server.url, mongo_url, args.rate, args.seconds)
+        for rate in [float(r) for r in args.rates.split(",")]:
+            fresh = []
+            for i in range(args.freshness_rounds):
+                # each round on servers of its own: what the throughput rounds left behind
+                # (and the previous round) must not weigh on the live pipeline
+                with contextlib.ExitStack() as stack:
+                    live = work / f"live{rate:.0f}-{i}"
+                    mongo = args.mongo_url or stack.enter_context(MongoServer(live / "mongo")).url
+                    nats_server = stack.enter_context(NatsServer(live / "nats"))
+                    fresh.append(run_freshness(live, nats_server.url, mongo, rate, args.seconds))
+            report_freshness(rate, fresh)
+
+
+def throughput_rounds(work: Path, args: argparse.Namespace) -> None:
+    with contextlib.ExitStack() as stack:
+        mongo_url = args.mongo_url or stack.enter_context(MongoServer(work / "mongo")).url
+        rounds = []
+        for i in range(args.rounds):
+            with NatsServer(work / f"nats{i}") as nats_server:
+                rounds.append(
+                    asyncio.run(
+                        throughput(nats_server.url, mongo_url, args.events, args.batch, args.rate)
+                    )
                 )
-        report_freshness(fresh)
+        report_throughput(rounds, args.batch)
 
 
 if __name__ == "__main__":

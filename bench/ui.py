@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import secrets
 import tempfile
 import time
@@ -33,21 +32,8 @@ from tasktrail_shared.changes import ChangeNotice, change_subject
 
 from bench import ui_visible
 from bench.api import Task, start_flower
+from bench.ingest import cpu_seconds, rss_mb
 from bench.seeded import feed_flower, load_mongo, make_tasks, timings
-
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 async def fan_out(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 
-import nats
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import (
@@ -23,19 +22,22 @@ log = logging.getLogger(__name__)
 DAY = 24 * 3600
 
 
-async def connect(url: str, name: str) -> Client:
-    """Connect, retrying forever in the background after the first success.
+async def connect(url: str, name: str, client: Client | None = None) -> Client:
+    """Connect ``client`` (a new nats-py client unless given), retrying forever in the
+    background after the first success.
 
     ``url`` may list several servers separated by commas (a cluster's seed list).
     """
-    return await nats.connect(
+    nc = client if client is not None else Client()
+    await nc.connect(
         [server.strip() for server in url.split(",") if server.strip()],
         name=name,
         max_reconnect_attempts=-1,
-        reconnect_time_wait=0.5,
+        reconnect_time_wait=0.5,  # type: ignore[arg-type]  # annotated int, used as seconds
         connect_timeout=5,
         allow_reconnect=True,
     )
+    return nc
 
 
 DUPLICATE_WINDOW = 120

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from nats.aio.msg import Msg
 from tasktrail_collector.adapters import jetstream_sink
-from tasktrail_collector.adapters.jetstream_sink import MAX_ERROR_ACKS, JetStreamPublisher
+from tasktrail_collector.adapters.jetstream_sink import (
+    MAX_ERROR_ACKS,
+    JetStreamPublisher,
+    RawHandler,
+)
 from tasktrail_collector.encoding import EncodedMessage
 from tasktrail_collector.outbox import Outbox
 from tasktrail_collector.stats import Counters
@@ -33,15 +35,18 @@ class RefusingNats:
         self.refusals = refusals
         self.unanswered = unanswered
         self.seen: dict[bytes, int] = {}
-        self._ack: Callable[[Msg], Awaitable[None]] | None = None
+        self._ack: RawHandler | None = None
         self._pending: list[bytes] = []
         self._acking: set[asyncio.Task[None]] = set()
 
     def jetstream(self) -> None:
         return None  # no stream to create: the publisher is given none
 
-    async def subscribe(self, subject: str, cb: Callable[[Msg], Awaitable[None]], **_: Any) -> None:
-        self._ack = cb
+    async def subscribe(self, subject: str, **_: Any) -> str:
+        return subject
+
+    def deliver_directly(self, sub: str, handler: RawHandler) -> None:
+        self._ack = handler
 
     async def _send_command(self, command: bytes) -> None:
         self._pending.append(command)
@@ -56,15 +61,14 @@ class RefusingNats:
             data = REFUSAL if refused else b'{"stream":"TASKTRAIL","seq":1}'
             headers = None
             if refused and self.unanswered:
-                data, headers = b"", {"Status": "503"}
+                data, headers = b"", b"NATS/1.0 503\r\n\r\n"
             task = asyncio.create_task(self._answer(reply, data, headers))
             self._acking.add(task)
             task.add_done_callback(self._acking.discard)
 
-    async def _answer(self, reply: str, data: bytes, headers: dict[str, str] | None) -> None:
+    async def _answer(self, reply: str, data: bytes, headers: bytes | None) -> None:
         assert self._ack is not None
-        ack = Msg(_client=None, subject=reply, data=data, headers=headers)  # type: ignore[arg-type]
-        await self._ack(ack)
+        self._ack(reply.encode(), data, headers)
 
     async def drain(self) -> None:
         return None

@@ -1,4 +1,6 @@
-"""The publisher writes through two private calls of nats-py: fail here the day they change.
+"""The publisher writes through two private calls of nats-py, and takes acks through a third
+(``Client._process_msg``, overridden by ``PublishingClient``, with ``Subscription._id``): fail
+here the day they change.
 
 See ``tasktrail_collector.adapters.jetstream_sink.write_pipelined`` and
 docs/decisions/0004-pipelined-publishes-through-nats-py-internals.md; the behaviour against a
@@ -15,6 +17,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from nats.aio.client import Client
+from nats.aio.subscription import Subscription
 
 COLLECTOR_PYPROJECT = Path(__file__).parents[3] / "services" / "collector" / "pyproject.toml"
 
@@ -38,6 +41,23 @@ def test_flush_pending_still_needs_no_argument() -> None:
         ("self", inspect.Parameter.empty),
         ("force_flush", False),
     ]
+
+
+def test_process_msg_still_takes_raw_subject_reply_data_and_headers() -> None:
+    assert inspect.iscoroutinefunction(Client._process_msg)
+    assert [name for name, _ in _parameters(Client._process_msg)] == [
+        "self",
+        "sid",
+        "subject",
+        "reply",
+        "data",
+        "headers",
+    ]
+
+
+def test_a_subscription_still_knows_its_sid() -> None:
+    sub = Subscription(Client(), id=7, subject="s")
+    assert sub._id == 7
 
 
 def test_the_installed_nats_py_is_the_version_the_collector_pins() -> None:

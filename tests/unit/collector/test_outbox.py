@@ -69,3 +69,14 @@ def test_two_collectors_cannot_share_a_spool(tmp_path: Path) -> None:
         DiskSpool(tmp_path)
     first.close()
     DiskSpool(tmp_path).close()
+
+
+def test_many_messages_at_once_keep_their_order_and_spill_past_the_bound(
+    tmp_path: Path,
+) -> None:
+    outbox = Outbox(memory_limit=1000, spool=DiskSpool(tmp_path, segment_bytes=2000))
+    outbox.extend([message(i) for i in range(5)])  # 540 bytes: memory
+    outbox.extend([message(i) for i in range(5, 10)])  # memory reaches the bound
+    outbox.extend([message(i) for i in range(10, 40)])  # the spool, behind memory
+    assert outbox.spooled == 30 and len(outbox) == 40
+    assert drain(outbox) == [b"h%d" % i for i in range(40)]

@@ -57,3 +57,33 @@ def test_size_and_amqp_body_checks() -> None:
     assert "content type" in (
         screening.check_body(b"{}", "application/x-python-serialize", None) or ""
     )
+
+
+@pytest.mark.parametrize(
+    ("key", "payload"),
+    [
+        (b"task.sent", b'{"body": "e30="}'),
+        (b"task.exploded", b'{"body": "e30="}'),
+        (b"", b'{"body": "e30="}'),
+        (b"task.sent", b'{"body": "e30="}  \n'),  # trailing blanks: the slow path says fine
+        (b"task.sent", b'{"nobody": 1}'),
+        (b"task.sent", b"[1, 2]"),
+        (b"task.sent", b'{"body": "' + b"x" * 100 + b'"}'),  # over the limit below
+    ],
+)
+def test_the_combined_redis_check_gives_the_first_reason_of_the_separate_ones(
+    key: bytes, payload: bytes
+) -> None:
+    limit = 64
+    separate = (
+        screening.check_routing_key(key)
+        or screening.check_size(payload, limit)
+        or screening.check_redis_envelope(payload)
+    )
+    assert screening.check_redis(key, payload, limit) == separate
+
+
+def test_every_recorded_message_passes_the_combined_check() -> None:
+    for message in recorded_messages():
+        key = message.routing_key.encode()
+        assert screening.check_redis(key, message.payload, 1024 * 1024) is None

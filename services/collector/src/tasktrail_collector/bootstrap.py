@@ -5,7 +5,7 @@ from __future__ import annotations
 from tasktrail_shared.nats import connect
 
 from tasktrail_collector.adapters.disk_spool import DiskSpool
-from tasktrail_collector.adapters.jetstream_sink import JetStreamPublisher
+from tasktrail_collector.adapters.jetstream_sink import JetStreamPublisher, PublishingClient
 from tasktrail_collector.outbox import Outbox
 from tasktrail_collector.service import Collector, Source
 from tasktrail_collector.settings import Settings
@@ -43,7 +43,8 @@ async def bootstrap(settings: Settings) -> Collector:
     spool = DiskSpool(settings.spool_path(), settings.collector_spool_segment_bytes)
     outbox = Outbox(settings.collector_memory_buffer_bytes, spool)
     try:
-        nc = await connect(settings.nats_url, name="tasktrail-collector")
+        nc = PublishingClient()
+        await connect(settings.nats_url, "tasktrail-collector", nc)
     except BaseException:
         spool.close()
         raise

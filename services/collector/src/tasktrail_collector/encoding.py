@@ -9,8 +9,9 @@ a datetime per message.
 
 from __future__ import annotations
 
-import hashlib
+from binascii import hexlify
 from collections.abc import Callable, Mapping
+from hashlib import sha256
 from typing import NamedTuple
 
 from tasktrail_shared.stream_message import (
@@ -66,6 +67,10 @@ def encode_stream_message(
     )
 
 
+_ID_LINE = f"NATS/1.0\r\n{MSG_ID_HEADER}: ".encode()
+_CE_ID_LINE = f"\r\nce-specversion: {SPEC_VERSION}\r\nce-id: ".encode()
+
+
 class RedisEncoder:
     """Encodes kombu Redis envelopes; :meth:`at` sets the receive time of one socket read."""
 
@@ -89,21 +94,8 @@ class RedisEncoder:
                 subject_for(self.app, f"celery.{key}").encode(),
                 f"\r\nce-type: celery.{key}\r\nce-source: {self.source}\r\n".encode(),
             )
-        msg_id = hashlib.sha256(data).hexdigest()[:32].encode()
-        headers = b"".join(
-            (
-                b"NATS/1.0\r\n",
-                MSG_ID_HEADER.encode(),
-                b": ",
-                msg_id,
-                b"\r\nce-specversion: ",
-                SPEC_VERSION.encode(),
-                b"\r\nce-id: ",
-                msg_id,
-                parts[1],
-                self._time,
-            )
-        )
+        msg_id = hexlify(sha256(data).digest()[:16])
+        headers = b"".join((_ID_LINE, msg_id, _CE_ID_LINE, msg_id, parts[1], self._time))
         return EncodedMessage(parts[0], headers, data)
 
 

@@ -58,6 +58,16 @@ class Outbox:
         self._memory.append(message)
         self._memory_bytes += message.size
 
+    def extend(self, messages: list[EncodedMessage]) -> None:
+        """:meth:`put` for many messages at once (without broker acks: the Redis intake)."""
+        spool = self._spool
+        if spool is not None and (spool.held or self._memory_bytes >= self.memory_limit):
+            for message in messages:
+                self.put(message)
+            return
+        self._memory.extend(messages)
+        self._memory_bytes += sum([m.size for m in messages])
+
     def take(self, limit: int) -> list[EncodedMessage]:
         """Up to ``limit`` messages, oldest first."""
         if not self._memory and self._spool is not None and self._spool.held:

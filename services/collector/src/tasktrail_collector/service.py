@@ -88,24 +88,29 @@ class Collector:
     # --- intake: called by the sources, in the event loop, never blocking -----------------
 
     def redis_batch(self, received: float, messages: list[tuple[bytes, bytes]]) -> None:
-        """Messages of one socket read: ``(channel, kombu envelope)``."""
-        encoder, counters, put = self._redis, self.counters, self.outbox.put
+        """Messages of one socket read: ``(channel, kombu envelope)``.
+
+        The hottest loop of the collector (tens of thousands of messages a second): locals
+        only, one screening call per message, and the accepted messages go to the outbox in
+        one call (dead letters go to another stream, so their order against them is free).
+        """
+        encoder, check = self._redis, screening.check_redis
+        encode, limit, every = encoder.encode, self.max_message_bytes, self.validate_every
         encoder.at(received)
-        limit, every = self.max_message_bytes, self.validate_every
+        counted = self.counters.received
+        accepted = []
         for channel, payload in messages:
-            counters.received += 1
+            counted += 1
             key = channel[channel.rfind(b"/") + 1 :]
-            reason = (
-                screening.check_routing_key(key)
-                or screening.check_size(payload, limit)
-                or screening.check_redis_envelope(payload)
-            )
-            if reason is None and every and counters.received % every == 0:
+            reason = check(key, payload, limit)
+            if reason is None and every and counted % every == 0:
                 reason = screening.validate_redis(payload)
             if reason is None:
-                put(encoder.encode(key, payload))
+                accepted.append(encode(key, payload))
             else:
                 self._reject(reason, channel.decode(errors="replace"), payload, received)
+        self.counters.received = counted
+        self.outbox.extend(accepted)
         self._notify()
 
     def broker_message(self, message: BrokerMessage) -> None:

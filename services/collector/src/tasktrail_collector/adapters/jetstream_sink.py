@@ -3,8 +3,9 @@
 Each message's header block is already bytes, so a publish is one ``HPUB`` line joined to it
 with a reply subject ``<prefix>.<n>``, and many are written per flush (through nats-py's
 internals: :func:`write_pipelined`).
-One wildcard subscription on ``<prefix>.*`` takes every ack; only ``"error"`` and
-``"duplicate"`` are looked for in its JSON. A message unacknowledged after ``ack_timeout``,
+One wildcard subscription on ``<prefix>.*`` takes every ack, handed over by
+:class:`PublishingClient` as raw bytes; only ``"error"`` and ``"duplicate"`` are looked for in
+its JSON. A message unacknowledged after ``ack_timeout``,
 or in flight when the connection drops, goes back to the front of the outbox and is sent
 again: its ``Nats-Msg-Id`` makes that harmless if JetStream already stored it.
 """
@@ -20,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import KW_ONLY, dataclass
 
 from nats.aio.client import Client
-from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.nuid import NUID
 from tasktrail_shared.nats import ensure_stream
 from tasktrail_shared.settings import StreamSettings
@@ -33,19 +34,56 @@ log = logging.getLogger(__name__)
 
 BATCH = 256
 """Messages written per flush."""
+LINGER = 0.002
+"""Seconds sending waits for a fuller batch when fewer than ``BATCH`` messages wait: fewer,
+larger writes, each of which wakes the server once. A small saving (the kernel's share of
+the collector's CPU is under a tenth); the delay is far below what freshness allows."""
 MAX_ERROR_ACKS = 5
 """JetStream refused a message this often (not a timeout): it goes to the dead letters."""
 UNANSWERED_PAUSE = (0.1, 2.0)
 """No stream answered: sending pauses this long, doubling from the first to the second
 figure while nothing answers."""
 _DEADLETTER = DEADLETTER_ROOT.encode()
+_NO_RESPONDERS = b"503"
+"""The status of the header block ``NATS/1.0 503`` a publish gets when no stream answers."""
+
+RawHandler = Callable[[bytes, bytes, bytes | None], None]
+"""Takes a message's subject, data and header block (``None`` without headers)."""
+
+
+class PublishingClient(Client):
+    """nats-py's client, handing the messages of chosen subscriptions straight to a function.
+
+    nats-py turns each message it reads into a ``Msg`` (decoding subject and reply, parsing
+    headers into a dict), queues it and wakes a task per subscription to run the callback: a
+    few microseconds per JetStream ack, a fifth of the collector's CPU at 30,000 publishes/s.
+    Acks need none of that. This overrides the private method nats-py's protocol parser
+    calls for every message; the subscription stays an ordinary one (nats-py subscribes again
+    after a reconnect). Covered with the other private calls (decision 0004).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._direct: dict[int, RawHandler] = {}
+
+    def deliver_directly(self, sub: Subscription, handler: RawHandler) -> None:
+        self._direct[sub._id] = handler
+
+    async def _process_msg(
+        self, sid: int, subject: bytes, reply: bytes, data: bytes, headers: bytes | None
+    ) -> None:
+        handler = self._direct.get(sid)
+        if handler is None:
+            await super()._process_msg(sid, subject, reply, data, headers)  # type: ignore[arg-type]
+        else:
+            handler(subject, data, headers)
 
 
 @dataclass(eq=False)
 class JetStreamPublisher:
     """The collector's :class:`~tasktrail_collector.service.Publisher`: drains the outbox."""
 
-    nc: Client
+    nc: PublishingClient
     outbox: Outbox
     counters: Counters
     _: KW_ONLY
@@ -90,9 +128,8 @@ class JetStreamPublisher:
         js = self.nc.jetstream()
         for stream in self.streams:
             await ensure_stream(js, stream)
-        await self.nc.subscribe(
-            f"{self._prefix}.*", cb=self._on_ack, pending_msgs_limit=-1, pending_bytes_limit=-1
-        )
+        sub = await self.nc.subscribe(f"{self._prefix}.*")
+        self.nc.deliver_directly(sub, self._on_ack)
         self._tasks = [asyncio.create_task(self._send_loop()), asyncio.create_task(self._sweep())]
 
     async def _send_loop(self) -> None:
@@ -111,6 +148,8 @@ class JetStreamPublisher:
                 await self._wake.wait()  # set by intake, acks and the sweeper's tick
                 continue
             self._idle.clear()
+            if len(outbox) < min(room, BATCH):
+                await asyncio.sleep(LINGER)
             commands = self._hpubs(outbox.take(min(room, BATCH)))
             if commands:
                 await write_pipelined(nc, commands)
@@ -123,41 +162,39 @@ class JetStreamPublisher:
         close the connection).
         """
         deadline = time.monotonic() + self.ack_timeout
-        limit = int(self.nc.max_payload)
+        limit, reply = int(self.nc.max_payload), self._reply
+        in_flight, seq = self._in_flight, self._seq
         parts: list[bytes] = []
         for message in messages:
-            size = len(message.headers) + len(message.data)
+            subject, headers, data = message[:3]
+            size = len(headers) + len(data)
             if size > limit:
                 self.reject(message, f"message of {size} bytes exceeds max_payload {limit}")
                 continue
-            self._seq += 1
-            self._in_flight[self._seq] = (message, deadline)
-            parts.append(
-                b"HPUB %b %b%d %d %d\r\n%b%b\r\n"
-                % (
-                    message.subject,
-                    self._reply,
-                    self._seq,
-                    len(message.headers),
-                    size,
-                    message.headers,
-                    message.data,
-                )
+            seq += 1
+            in_flight[seq] = (message, deadline)
+            # the data joins the batch once, in the final join (no copy through a format)
+            parts += (
+                b"HPUB %b %b%d %d %d\r\n" % (subject, reply, seq, len(headers), size),
+                headers,
+                data,
+                b"\r\n",
             )
+        self._seq = seq
         return b"".join(parts)
 
-    async def _on_ack(self, ack: Msg) -> None:
+    def _on_ack(self, subject: bytes, data: bytes, headers: bytes | None) -> None:
         try:
-            seq = int(ack.subject[self._prefix_len :])
+            seq = int(subject[self._prefix_len :])
         except ValueError:
             return
         entry = self._in_flight.pop(seq, None)
         self._wake.set()
         if entry is None:
             return  # an ack for a message already sent again
-        message, data = entry[0], ack.data
+        message = entry[0]
         if not data or b'"error"' in data:
-            self._refused(message, data, ack)
+            self._refused(message, data, headers)
             return
         if self._unanswered_pause:
             log.info("JetStream answers again: sending resumes")
@@ -172,8 +209,8 @@ class JetStreamPublisher:
         if message.settle is not None:
             message.settle()
 
-    def _refused(self, message: EncodedMessage, data: bytes, ack: Msg) -> None:
-        if not data or (ack.headers and ack.headers.get("Status") == "503"):
+    def _refused(self, message: EncodedMessage, data: bytes, headers: bytes | None) -> None:
+        if not data or (headers is not None and headers[9:12] == _NO_RESPONDERS):
             self._unanswered(message)
             return
         reason = _error_text(data)
