@@ -238,6 +238,22 @@ async def test_counters_are_replaced_per_level_and_period_and_totals_keep_regist
     assert sorted((t["app"], t["n"]) for t in totals) == [("a", 3), ("b", 0)]
 
 
+async def test_a_period_left_with_nothing_keeps_no_counters_and_the_others_stay(
+    subject: StoreUnderTest,
+) -> None:
+    def tally(app: str, at: datetime, level: str = "slot") -> Doc:
+        return counts.document(level, app, at, {(counts.ALL, counts.ALL, "S"): counts.Cell(1)})
+
+    later = SLOT + timedelta(seconds=2)
+    await subject.store.put_counts("slot", SLOT, [tally("a", SLOT), tally("b", SLOT)])
+    await subject.store.put_counts("slot", later, [tally("a", later), tally("b", later)])
+    await subject.store.put_counts("minute", MINUTE, [tally("a", MINUTE, "minute")])
+    await subject.store.put_counts("slot", SLOT, [])
+    got = await subject.store.count_tallies("slot", MINUTE, MINUTE + timedelta(minutes=1))
+    assert sorted((t["app"], t["at"]) for t in got) == [("a", later), ("b", later)]
+    assert len(await subject.store.count_tallies("minute", None, None)) == 1
+
+
 # --- workers and lost tasks ------------------------------------------------------------------
 
 

@@ -295,14 +295,25 @@ class MongoStore:
         where: dict[str, Any] | None = None,
     ) -> None:
         """Make ``docs`` the documents of ``collection`` whose ``field`` is ``moment`` (and
-        that match ``where``)."""
+        that match ``where``).
+
+        The ones to drop are found by an indexed read of the ids held at ``moment``, then
+        deleted by ``_id`` alone: the embedded server ignores every index for a filter that
+        puts an operator on ``_id`` beside other fields (``_id: {$nin: [...]}``), so such a
+        delete decoded the whole collection, on every sweep, at a cost that grew with the
+        history (see docs/decisions/0020)."""
+        scope = {**(where or {}), field: moment}
+        keep = {d["_id"] for d in docs}
         ops: list[ReplaceOne[Doc] | DeleteMany] = [
             ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in docs
         ]
-        gone = {**(where or {}), field: moment, "_id": {"$nin": [d["_id"] for d in docs]}}
-        ops.append(DeleteMany(gone))
         with _translated(f"write {collection}"):
-            await self.db[collection].bulk_write(ops, ordered=False)
+            held = [d["_id"] async for d in self.db[collection].find(scope, {"_id": 1})]
+            gone = [doc_id for doc_id in held if doc_id not in keep]
+            if gone:
+                ops.append(DeleteMany({"_id": {"$in": gone}}))
+            if ops:
+                await self.db[collection].bulk_write(ops, ordered=False)
 
     async def count_tallies(
         self, level: str, start: datetime | None, end: datetime | None
