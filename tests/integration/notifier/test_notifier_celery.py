@@ -151,6 +151,27 @@ async def test_killed_worker_fires_worker_offline(
         assert body["incident"]["key"].startswith("alerts-")
 
 
+async def test_a_task_left_running_on_a_killed_worker_fires_stalled(
+    replicas: Replicas, api: httpx.AsyncClient, worker: ServiceProcess, celery_client: Celery
+) -> None:
+    """A task runs past the rule's limit (stalled fires), then its worker dies with kill -9
+    (worker offline fires): no terminal event ever comes, so stalled never resolves."""
+    async with receiving() as receiver, replicas():
+        await webhook_rule(api, receiver, "stalled", {"name": "demo.sleep"}, {"seconds": 2})
+        await webhook_rule(api, receiver, "worker_offline", {"worker": "alerts-*"}, {"seconds": 1})
+        celery_client.send_task("demo.sleep", args=[300])
+        (stalled,) = await receiver.wait_for(1, timeout=60)
+        body = verify(stalled)
+        assert body["status"] == "firing" and body["rule"]["kind"] == "stalled"
+        assert body["incident"]["key"] == "demo.sleep"
+        worker.kill()
+        (_, offline) = await receiver.wait_for(2, timeout=60)
+        assert verify(offline)["rule"]["kind"] == "worker_offline"
+        await asyncio.sleep(3.0)  # a (wrong) resolution of the stalled task would come by now
+        kinds = [(verify(r)["rule"]["kind"], verify(r)["status"]) for r in receiver.requests]
+        assert kinds == [("stalled", "firing"), ("worker_offline", "firing")]
+
+
 async def test_a_silence_keeps_the_notification_back(
     replicas: Replicas, api: httpx.AsyncClient, worker: ServiceProcess, celery_client: Celery
 ) -> None:
