@@ -290,14 +290,14 @@ class FakeStore:
         return [_project(d, fields) for d in self.docs(WORKERS).values()]
 
     async def unfinished_tasks(
-        self, workers: Sequence[str] | None, states: Sequence[str], fields: Sequence[str]
+        self, workers: Sequence[str], states: Sequence[str], fields: Sequence[str]
     ) -> list[Doc]:
         await self._turn()
         self._check()
         return [
             _project(d, fields)
             for d in self.docs(TASKS).values()
-            if d.get("state") in states and (workers is None or d.get("worker") in workers)
+            if d.get("state") in states and d.get("worker") in workers
         ]
 
     async def flag(self, flips: Sequence[Flip]) -> int:

@@ -196,9 +196,9 @@ class MaintenanceStore(Protocol):
     async def workers(self, fields: Sequence[str]) -> list[Doc]: ...
 
     async def unfinished_tasks(
-        self, workers: Sequence[str] | None, states: Sequence[str], fields: Sequence[str]
+        self, workers: Sequence[str], states: Sequence[str], fields: Sequence[str]
     ) -> list[Doc]:
-        """Tasks in ``states`` on ``workers`` (``None``: any worker), with only ``fields``."""
+        """Tasks in ``states`` on ``workers``, with only ``fields``."""
         ...
 
     async def flag(self, flips: Sequence[Flip]) -> int:

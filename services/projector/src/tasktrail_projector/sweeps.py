@@ -19,7 +19,11 @@ often they run, however many replicas run them, and wherever a crash interrupts 
 * Lost tasks: the sweep reads every worker's liveness and re-decides ``lost`` for the
   unfinished tasks of workers whose liveness or pid changed, or that the projector wrote
   tasks for, since it last looked; every ``full_every`` sweeps (and the first) it looks at
-  all of them. Each flip is conditional on the task fields it was decided from.
+  every worker's. Each flip is conditional on the task fields it was decided from. Tasks on
+  a worker without a document need no look: only a known worker's task can be lost, a task
+  keeps ``lost`` only while its worker stays the same (``domain.tasks``), and worker
+  documents are never removed (a deleted worker keeps its document, flagged); so the sweep
+  reads by worker, which the ``(worker, state)`` index serves, never every task.
 """
 
 from __future__ import annotations
@@ -179,13 +183,13 @@ class Maintenance:
         self.stats.lost_sweeps += 1
         self._since_full += 1
         if full or self._seen is None or self._since_full >= self.full_every:
-            scope: list[str] | None = None
+            scope = sorted(seen)
             self._since_full = 0
         else:
             changed = {h for h, s in seen.items() if self._seen.get(h) != s}
             scope = sorted((changed | touched) & set(seen))
         self._seen = seen
-        if scope == []:
+        if not scope:
             return 0
         rows = await self.store.unfinished_tasks(scope, sorted(ON_WORKER), lost.JUDGED_FIELDS)
         flipped = await self.store.flag(lost.flips(rows, live))

@@ -95,6 +95,16 @@ def indexes(labels: Sequence[str] = ()) -> dict[str, list[IndexModel]]:
     }
 
 
+def unfinished_on(worker: str, states: Sequence[str]) -> dict[str, Any]:
+    """The lost-task sweep's read of one worker's tasks in ``states``."""
+    return {"worker": worker, "state": {"$in": list(states)}}
+
+
+def of_slot(slot: datetime) -> dict[str, Any]:
+    """The counters' and stats' read of the tasks naming ``slot``."""
+    return {"_slots": slot}
+
+
 @contextmanager
 def _translated(what: str) -> Iterator[None]:
     try:
@@ -272,7 +282,7 @@ class MongoStore:
 
     async def slot_tasks(self, slot: datetime, fields: Sequence[str]) -> list[Doc]:
         with _translated("read tasks of a slot"):
-            cursor = self.db[mongo.TASKS].find({"_slots": slot}, _fields(fields))
+            cursor = self.db[mongo.TASKS].find(of_slot(slot), _fields(fields))
             return [doc async for doc in cursor]
 
     async def put_tallies(self, slot: datetime, docs: Sequence[Doc]) -> None:
@@ -338,13 +348,17 @@ class MongoStore:
             return [doc async for doc in self.db[mongo.WORKERS].find({}, _fields(fields))]
 
     async def unfinished_tasks(
-        self, workers: Sequence[str] | None, states: Sequence[str], fields: Sequence[str]
+        self, workers: Sequence[str], states: Sequence[str], fields: Sequence[str]
     ) -> list[Doc]:
-        query: dict[str, Any] = {"state": {"$in": list(states)}}
-        if workers is not None:
-            query["worker"] = {"$in": list(workers)}
+        """One read per worker: an equality on ``worker`` is what walks the ``(worker,
+        state)`` index; the embedded server scans the whole collection for ``worker: {$in}``
+        (as for a filter on ``state`` alone)."""
+        found: list[Doc] = []
         with _translated("read unfinished tasks"):
-            return [doc async for doc in self.db[mongo.TASKS].find(query, _fields(fields))]
+            for worker in workers:
+                query = unfinished_on(worker, states)
+                found += [doc async for doc in self.db[mongo.TASKS].find(query, _fields(fields))]
+        return found
 
     async def flag(self, flips: Sequence[Flip]) -> int:
         if not flips:
