@@ -254,6 +254,23 @@ async def test_a_period_left_with_nothing_keeps_no_counters_and_the_others_stay(
     assert len(await subject.store.count_tallies("minute", None, None)) == 1
 
 
+async def test_counter_stamps_are_read_without_the_tallies(subject: StoreUnderTest) -> None:
+    def stamped(app: str, at: datetime, stamp: str) -> Doc:
+        tally = {(counts.ALL, counts.ALL, "S"): counts.Cell(1)}
+        return {**counts.document("slot", app, at, tally), "stamp": stamp}
+
+    later, next_minute = SLOT + timedelta(seconds=2), MINUTE + timedelta(minutes=1)
+    await subject.store.put_counts("slot", SLOT, [stamped("a", SLOT, "s1")])
+    await subject.store.put_counts("slot", later, [stamped("a", later, "s2")])
+    await subject.store.put_counts("slot", next_minute, [stamped("a", next_minute, "s3")])
+    got = await subject.store.count_stamps("slot", MINUTE, next_minute)
+    assert sorted(got, key=lambda d: d["stamp"]) == [
+        {"_id": counts.document_id("slot", "a", SLOT), "app": "a", "stamp": "s1"},
+        {"_id": counts.document_id("slot", "a", later), "app": "a", "stamp": "s2"},
+    ]
+    assert len(await subject.store.count_stamps("slot", None, None)) == 3
+
+
 # --- workers and lost tasks ------------------------------------------------------------------
 
 

@@ -132,9 +132,9 @@ async def read(mongo_url: str, db: str, collection: str) -> dict[Any, Doc]:
 
 
 async def read_models(mongo_url: str, db: str) -> dict[str, dict[Any, Doc]]:
-    """Every read model of ``db`` without versions (nor when a tally was written),
-    keyed by collection."""
-    return {c: without(await read(mongo_url, db, c), "_v", "at") for c in READ_MODELS}
+    """Every read model of ``db`` without versions (nor when a tally was written, nor the
+    counters' write stamps), keyed by collection."""
+    return {c: without(await read(mongo_url, db, c), "_v", "at", "stamp") for c in READ_MODELS}
 
 
 def without(docs: Mapping[Any, Doc], *fields: str) -> dict[Any, Doc]:

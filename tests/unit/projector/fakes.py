@@ -267,10 +267,20 @@ class FakeStore:
     async def count_tallies(
         self, level: str, start: datetime | None, end: datetime | None
     ) -> list[Doc]:
+        return [copy.deepcopy(d) for d in await self._counters(level, start, end)]
+
+    async def count_stamps(
+        self, level: str, start: datetime | None, end: datetime | None
+    ) -> list[Doc]:
+        return [_project(d, ("app", "stamp")) for d in await self._counters(level, start, end)]
+
+    async def _counters(
+        self, level: str, start: datetime | None, end: datetime | None
+    ) -> list[Doc]:
         await self._turn()
         self._check()
         return [
-            copy.deepcopy(d)
+            d
             for d in self.docs(COUNTS).values()
             if d["level"] == level and (start is None or end is None or start <= d["at"] < end)
         ]

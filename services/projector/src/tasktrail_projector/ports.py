@@ -188,6 +188,13 @@ class MaintenanceStore(Protocol):
         one of the level when both are ``None``)."""
         ...
 
+    async def count_stamps(
+        self, level: str, start: datetime | None, end: datetime | None
+    ) -> list[Doc]:
+        """The same documents as :meth:`count_tallies`, with only ``_id``, ``app`` and the
+        ``stamp`` (absent from a document written before stamps)."""
+        ...
+
     async def put_counts(self, level: str, at: datetime | None, docs: Sequence[Doc]) -> None:
         """Make ``docs`` the counter tallies of ``level`` at ``at`` (others of that period
         go); for the totals (``at`` None), replace those given and keep the others."""

@@ -14,8 +14,8 @@ often they run, however many replicas run them, and wherever a crash interrupts 
 * Counters: the same marks name the slots whose task counts may have changed (see
   ``domain.counts``). Every sweep recounts each marked slot at once, from the same read as
   its stats (a slot not yet over is recounted again at the next sweep), then re-sums the
-  minute, hour, day and month above it and the totals. Counts never expire: a mark older
-  than the stats window is still recounted before it is dropped.
+  minute, hour, day and month above it and the totals (``rollup``). Counts never expire:
+  a mark older than the stats window is still recounted before it is dropped.
 * Lost tasks: the sweep reads every worker's liveness and re-decides ``lost`` for the
   unfinished tasks of workers whose liveness or pid changed, or that the projector wrote
   tasks for, since it last looked; every ``full_every`` sweeps (and the first) it looks at
@@ -34,13 +34,13 @@ from collections.abc import Callable
 from dataclasses import KW_ONLY, dataclass
 from datetime import datetime, timedelta
 
-from tasktrail_shared.counts import TOTAL
 from tasktrail_shared.states import ON_WORKER
 
 from tasktrail_projector.clock import SYSTEM_CLOCK
 from tasktrail_projector.domain import counts, lost, stats
 from tasktrail_projector.domain.tasks import SLOT_SECONDS
 from tasktrail_projector.ports import Clock, MaintenanceStore, SourceUnavailable, StoreUnavailable
+from tasktrail_projector.rollup import RollUp, Written
 
 log = logging.getLogger("tasktrail.projector")
 
@@ -91,6 +91,7 @@ class Maintenance:
     def __post_init__(self) -> None:
         self.full_every = max(self.full_every, 1)
         self.stats = SweepStats()
+        self.roll_up = RollUp(self.store)
         self._seen: dict[str, tuple[bool, int | None]] | None = None
         self._since_full = 0
 
@@ -126,15 +127,16 @@ class Maintenance:
         horizon = now - timedelta(days=self.window_days) if window else None
         due = {k: g for k, g in marks.items() if everything or _due(stats.slot_from_key(k), now)}
         minutes: set[datetime] = set()
+        recounted: list[Written] = []
         for key in sorted(marks):
             slot = stats.slot_from_key(key)
             rows = await self.store.slot_tasks(slot, SWEPT_FIELDS)
-            await self.store.put_counts("slot", slot, counts.slot_tallies(slot, rows))
+            recounted += await self.roll_up.put("slot", slot, counts.slot_tallies(slot, rows))
             if key in due and (horizon is None or stats.minute_of(slot) >= horizon):
                 tallies = [{**d, "at": now} for d in stats.slot_tallies(slot, rows)]
                 await self.store.put_tallies(slot, tallies)
                 minutes.add(stats.minute_of(slot))
-        await self.roll_up({stats.slot_from_key(k) for k in marks})
+        await self.roll_up.run({stats.slot_from_key(k) for k in marks}, recounted)
         for minute in sorted(minutes):
             tallies = await self.store.minute_tallies(minute)
             await self.store.put_buckets(minute, stats.minute_buckets(minute, tallies))
@@ -143,35 +145,6 @@ class Maintenance:
         done = sum(1 for k in due if horizon is None or _minute(k) >= horizon)
         self.stats.slots += done
         return done
-
-    async def roll_up(self, slots: set[datetime]) -> None:
-        """Re-sum the counters of every period above ``slots``, level by level, up to the
-        totals (see ``domain.counts``)."""
-        if not slots:
-            return
-        level, periods = "slot", slots
-        while level != TOTAL:
-            parent = counts.PARENT[level]
-            starts = {counts.period(parent, at) for at in periods}
-            for start in sorted(s for s in starts if s is not None):
-                children = await self.store.count_tallies(
-                    level, start, counts.period_end(parent, start)
-                )
-                await self.store.put_counts(
-                    parent, start, counts.level_tallies(parent, start, children)
-                )
-            if parent == TOTAL:
-                await self._total(level)
-            level, periods = parent, {s for s in starts if s is not None}
-
-    async def _total(self, below: str) -> None:
-        """The totals: the sum of every period of the level ``below``, for every cluster
-        registered (one with nothing left counts zero)."""
-        children = await self.store.count_tallies(below, None, None)
-        registered = [str(d["app"]) for d in await self.store.count_tallies(TOTAL, None, None)]
-        await self.store.put_counts(
-            TOTAL, None, counts.level_tallies(TOTAL, None, children, registered)
-        )
 
     async def sweep_lost(self, now: datetime | None = None, full: bool = False) -> int:
         """Re-decide ``lost`` where it may have changed; returns how many tasks flipped."""

@@ -100,6 +100,14 @@ def unfinished_on(worker: str, states: Sequence[str]) -> dict[str, Any]:
     return {"worker": worker, "state": {"$in": list(states)}}
 
 
+def _period(level: str, start: datetime | None, end: datetime | None) -> dict[str, Any]:
+    """The counters of ``level`` whose period starts in ``[start, end)`` (all: ``None``)."""
+    query: dict[str, Any] = {"level": level}
+    if start is not None and end is not None:
+        query["at"] = {"$gte": start, "$lt": end}
+    return query
+
+
 def of_slot(slot: datetime) -> dict[str, Any]:
     """The counters' and stats' read of the tasks naming ``slot``."""
     return {"_slots": slot}
@@ -328,11 +336,15 @@ class MongoStore:
     async def count_tallies(
         self, level: str, start: datetime | None, end: datetime | None
     ) -> list[Doc]:
-        query: dict[str, Any] = {"level": level}
-        if start is not None and end is not None:
-            query["at"] = {"$gte": start, "$lt": end}
         with _translated("read counters"):
-            return [doc async for doc in self.db[mongo.COUNTS].find(query)]
+            return [doc async for doc in self.db[mongo.COUNTS].find(_period(level, start, end))]
+
+    async def count_stamps(
+        self, level: str, start: datetime | None, end: datetime | None
+    ) -> list[Doc]:
+        query, fields = _period(level, start, end), {"_id": 1, "app": 1, "stamp": 1}
+        with _translated("read counter stamps"):
+            return [doc async for doc in self.db[mongo.COUNTS].find(query, fields)]
 
     async def put_counts(self, level: str, at: datetime | None, docs: Sequence[Doc]) -> None:
         if at is not None:

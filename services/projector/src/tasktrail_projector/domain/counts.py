@@ -59,8 +59,9 @@ def recount(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> set[dateti
     return {h for h in (home(old), home(new)) if h is not None}
 
 
-def slot_tallies(slot: datetime, rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The tallies of ``slot``, one per cluster: the live tasks whose home it is."""
+def slot_tallies(slot: datetime, rows: Iterable[Mapping[str, Any]]) -> dict[str, Tally]:
+    """The tallies of ``slot``, one per cluster that has any: the live tasks whose home it
+    is."""
     by_app: defaultdict[str, Tally] = defaultdict(dict)
     for row in rows:
         if home(row) != slot or not isinstance(row.get("app"), str):
@@ -70,7 +71,7 @@ def slot_tallies(slot: datetime, rows: Iterable[Mapping[str, Any]]) -> list[dict
             counts.add(tally, key, cell)
         for key, counted in counts.lifecycle_cells(row):
             counts.add(tally, key, counted)
-    return [counts.document("slot", app, slot, t) for app, t in sorted(by_app.items()) if t]
+    return {app: tally for app, tally in by_app.items() if tally}
 
 
 def period(level: str, moment: datetime) -> datetime | None:
@@ -94,20 +95,3 @@ def period_end(level: str, start: datetime) -> datetime:
     return start + {"minute": timedelta(minutes=1), "hour": timedelta(hours=1)}.get(
         level, timedelta(days=1)
     )
-
-
-def level_tallies(
-    level: str, at: datetime | None, children: Iterable[Mapping[str, Any]], apps: Iterable[str] = ()
-) -> list[dict[str, Any]]:
-    """The tallies of ``level`` at ``at``: per cluster, the sum of its ``children`` (the
-    level below, within the period). ``apps`` are clusters to write even when they count
-    nothing (the registered ones, for the total)."""
-    by_app: defaultdict[str, list[Tally]] = defaultdict(list)
-    for app in apps:
-        by_app[app] = []
-    for child in sorted(children, key=lambda d: str(d["_id"])):
-        by_app[str(child["app"])].append(counts.from_rows(child["rows"]))
-    return [
-        counts.document(level, app, at, counts.summed(tallies))
-        for app, tallies in sorted(by_app.items())
-    ]
