@@ -20,10 +20,14 @@ from enum import Enum
 
 @dataclass(frozen=True, slots=True)
 class RestartPolicy:
+    """How long to wait before each restart of a crash series, and when to stop restarting."""
+
     first_delay: float = 0.5
     """Seconds before the first restart of a crash series."""
     factor: float = 2.0
+    """Each further restart of the series waits this many times longer than the one before."""
     max_delay: float = 30.0
+    """Seconds a restart waits at most, however long the series."""
     stable_after: float = 30.0
     """A run that lasted this long ends the crash series: the next crash starts afresh."""
     give_up_after: int = 10

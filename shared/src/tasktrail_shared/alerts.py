@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from tasktrail_shared.models import ClosedModel
 from tasktrail_shared.settings import APP_NAME
 
 # --- collections --------------------------------------------------------------------------
@@ -59,16 +60,12 @@ Url = Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$", max_length=
 Text = Annotated[str, StringConstraints(min_length=1, max_length=500)]
 
 
-class _Config(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class WebhookConfig(_Config):
+class WebhookConfig(ClosedModel):
     url: Url
     secret: Text = Field(description="Signs each body: X-Tasktrail-Signature, HMAC-SHA256")
 
 
-class EmailConfig(_Config):
+class EmailConfig(ClosedModel):
     host: Text
     port: int = Field(default=587, ge=1, le=65535)
     starttls: bool = True
@@ -90,27 +87,27 @@ class EmailConfig(_Config):
     )
 
 
-class SlackConfig(_Config):
+class SlackConfig(ClosedModel):
     url: Url = Field(description="The incoming webhook's URL")
 
 
-class TelegramConfig(_Config):
+class TelegramConfig(ClosedModel):
     token: Text = Field(description="The bot's token")
     chat_id: Annotated[str, StringConstraints(min_length=1, max_length=100)] | int
     base_url: Url = "https://api.telegram.org"
 
 
-class PagerDutyConfig(_Config):
+class PagerDutyConfig(ClosedModel):
     routing_key: Text
     url: Url = "https://events.pagerduty.com/v2/enqueue"
     severity: Literal["critical", "error", "warning", "info"] = "error"
 
 
-class TeamsConfig(_Config):
+class TeamsConfig(ClosedModel):
     url: Url = Field(description="The workflow's webhook URL")
 
 
-CHANNEL_CONFIGS: dict[str, type[_Config]] = {
+CHANNEL_CONFIGS: dict[str, type[ClosedModel]] = {
     "webhook": WebhookConfig,
     "email": EmailConfig,
     "slack": SlackConfig,
@@ -172,7 +169,7 @@ Pattern = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Seconds = Annotated[float, Field(gt=0, le=30 * 24 * 3600)]
 
 
-class RuleFilter(_Config):
+class RuleFilter(ClosedModel):
     """Which tasks or workers a rule watches; every given part must match. Patterns are
     globs (``*``, ``?``, ``[...]``), matched case-sensitively."""
 
@@ -198,35 +195,35 @@ def _glob(value: str | None, pattern: str) -> bool:
     return value is not None and fnmatch.fnmatchcase(value, pattern)
 
 
-class TaskFailedParams(_Config):
+class TaskFailedParams(ClosedModel):
     exception: Pattern | None = Field(
         default=None, description="glob over the exception's repr, e.g. 'ValueError*'"
     )
 
 
-class FailureRateParams(_Config):
+class FailureRateParams(ClosedModel):
     window: Seconds = 300
     percent: float = Field(gt=0, le=100)
     min_count: int = Field(default=10, ge=1)
 
 
-class RuntimeParams(_Config):
+class RuntimeParams(ClosedModel):
     seconds: Seconds
 
 
-class StalledParams(_Config):
+class StalledParams(ClosedModel):
     seconds: Seconds = Field(description="started and not finished for this long")
 
 
-class WorkerOfflineParams(_Config):
+class WorkerOfflineParams(ClosedModel):
     seconds: float = Field(default=0, ge=0, le=30 * 24 * 3600)
 
 
-class ClusterSilentParams(_Config):
+class ClusterSilentParams(ClosedModel):
     seconds: Seconds
 
 
-class ScheduleMissedParams(_Config):
+class ScheduleMissedParams(ClosedModel):
     """A scheduled job (seed 002) whose run is missed, as the projector's schedule sweep
     judges it; the rule's ``filter.name`` and ``exclude`` match the job's task name (its
     ``job_id`` when no report named the task)."""
@@ -236,14 +233,14 @@ class ScheduleMissedParams(_Config):
     job: Pattern | None = Field(default=None, description="job id pattern")
 
 
-class QueueLengthParams(_Config):
+class QueueLengthParams(ClosedModel):
     """Holds while a queue's measured depth is above ``threshold``; the rule's ``for`` says
     for how long before an incident opens (``filter.queue`` picks the queues)."""
 
     threshold: int = Field(ge=0, description="messages waiting, above which it holds")
 
 
-RULE_PARAMS: dict[str, type[_Config]] = {
+RULE_PARAMS: dict[str, type[ClosedModel]] = {
     "task_failed": TaskFailedParams,
     "failure_rate": FailureRateParams,
     "runtime": RuntimeParams,
@@ -255,11 +252,11 @@ RULE_PARAMS: dict[str, type[_Config]] = {
 }
 
 
-class RuleSpec(_Config):
+class RuleSpec(ClosedModel):
     """A rule as the API takes it and the notifier reads it (the stored document adds ``id``,
     ``org``, ``created`` and ``actor``)."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(populate_by_name=True)
 
     name: Text
     kind: RuleKind

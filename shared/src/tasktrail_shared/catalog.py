@@ -15,7 +15,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
     ConfigDict,
     Field,
     StrictBool,
@@ -25,6 +24,7 @@ from pydantic import (
 )
 
 from tasktrail_shared.fields import check_storable
+from tasktrail_shared.models import ClosedModel
 
 ENTRY_ID_PATTERN = r"^[0-9a-f]{24}$"
 DEFAULT_TIMEOUT = 600
@@ -76,10 +76,8 @@ ArgumentType = Literal["fixed", "input", "number", "json"]
 from JSON text (or taken as given when it is not text)."""
 
 
-class TaskArgument(BaseModel):
+class TaskArgument(ClosedModel):
     """One argument of a task, in the order the task takes them."""
-
-    model_config = ConfigDict(extra="forbid")
 
     type: ArgumentType
     label: Text | None = Field(default=None, description="What the caller is asked for")
@@ -105,11 +103,9 @@ Many = Annotated[list[ProfileId], Field(max_length=100)]
 PROFILE_TYPES = ("alarm", "email", "threshold", "pagerduty", "webhook", "telegram", "kpi")
 
 
-class Profiles(BaseModel):
+class Profiles(ClosedModel):
     """Seed 003's alert profiles of a task, by type: ``alarm``, ``threshold`` and ``kpi``
     take one profile at most, the others several."""
-
-    model_config = ConfigDict(extra="forbid")
 
     alarm: One | None = None
     email: Many | None = None
@@ -130,12 +126,11 @@ def profiles_shown(value: Any) -> dict[str, list[Any]]:
 TokenName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.@-]{1,64}$")]
 
 
-class Definition(BaseModel):
+class Definition(ClosedModel):
     """What an admin may define about an entry; every field optional (an amendment gives
     some), ``null`` returns a field to its default."""
 
     model_config = ConfigDict(
-        extra="forbid",
         json_schema_extra={
             "examples": [
                 {

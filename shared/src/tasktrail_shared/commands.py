@@ -38,6 +38,7 @@ from pydantic import (
 )
 
 from tasktrail_shared.fields import LabelValue, check_storable, is_label_name
+from tasktrail_shared.models import ClosedModel
 from tasktrail_shared.times import ZonedTime
 
 CONTROL_QUEUE_GROUP = "tasktrail-control"
@@ -143,11 +144,7 @@ Limit = Annotated[StrictFloat, Field(gt=0, le=10**7, allow_inf_nan=False)]
 RATE = r"^\d{1,9}(\.\d{1,6})?(/[smh])?$"
 
 
-class _Args(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class RevokeArgs(_Args):
+class RevokeArgs(ClosedModel):
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"ids": ["2acef619-cb56-4f7b-9777-936dc5cb371b"]}]}
     )
@@ -156,7 +153,7 @@ class RevokeArgs(_Args):
     signal: Signal = "SIGTERM"
 
 
-class RevokeByStampedHeadersArgs(_Args):
+class RevokeByStampedHeadersArgs(ClosedModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"headers": {"batch": "b1"}}]})
     headers: Annotated[
         dict[Name, Name | Annotated[list[Name], Field(max_length=MAX_IDS)]],
@@ -166,16 +163,16 @@ class RevokeByStampedHeadersArgs(_Args):
     signal: Signal = "SIGTERM"
 
 
-class ShutdownArgs(_Args):
+class ShutdownArgs(ClosedModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"names": ["celery@host"]}]})
     names: Workers
 
 
-class PingArgs(_Args):
+class PingArgs(ClosedModel):
     names: SomeWorkers = None
 
 
-class RefreshArgs(_Args):
+class RefreshArgs(ClosedModel):
     """Ping and inspect; ``expected`` workers that do not answer are recorded unreachable."""
 
     names: SomeWorkers = None
@@ -184,13 +181,13 @@ class RefreshArgs(_Args):
     )
 
 
-class SyncArgs(_Args):
+class SyncArgs(ClosedModel):
     """Look the tasks up in the result backend; each one found becomes a reconciled event."""
 
     ids: Ids
 
 
-class PoolArgs(_Args):
+class PoolArgs(ClosedModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"n": 2, "names": ["celery@h"]}]})
     n: Annotated[StrictInt, Field(ge=1, le=1000)] = Field(
         default=1, description="Processes to add or remove"
@@ -198,7 +195,7 @@ class PoolArgs(_Args):
     names: SomeWorkers = None
 
 
-class AutoscaleArgs(_Args):
+class AutoscaleArgs(ClosedModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"max": 8, "min": 2}]})
     max: Count = Field(description="Most pool processes")
     min: Count = Field(description="Fewest pool processes, at most max")
@@ -211,7 +208,7 @@ class AutoscaleArgs(_Args):
         return self
 
 
-class RateLimitArgs(_Args):
+class RateLimitArgs(ClosedModel):
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"task_name": "demo.add", "rate": "10/m"}]}
     )
@@ -224,7 +221,7 @@ class RateLimitArgs(_Args):
     names: SomeWorkers = None
 
 
-class TimeLimitArgs(_Args):
+class TimeLimitArgs(ClosedModel):
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"task_name": "demo.add", "soft": 50, "hard": 60}]}
     )
@@ -242,7 +239,7 @@ class TimeLimitArgs(_Args):
         return self
 
 
-class ConsumerArgs(_Args):
+class ConsumerArgs(ClosedModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"queue": "priority"}]})
     queue: Name
     exchange: Name | None = None
@@ -250,12 +247,12 @@ class ConsumerArgs(_Args):
     names: SomeWorkers = None
 
 
-class PurgeArgs(_Args):
+class PurgeArgs(ClosedModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"queue": "celery"}]})
     queue: Name = Field(description="Every message waiting in it is deleted")
 
 
-class RunArgs(_Args):
+class RunArgs(ClosedModel):
     """Send a task by name. It starts at ``eta`` or after ``countdown`` seconds (give one,
     not both), or at once."""
 
@@ -320,7 +317,7 @@ def _whole_literal(text: str, field: str) -> Any:
         raise ValueError(f"'{field}': {NOT_IN_FULL}: not Python literals ({exc})") from exc
 
 
-class RetryArgs(_Args):
+class RetryArgs(ClosedModel):
     """Re-run a task with its original arguments, known only as Celery's repr strings.
 
     They must be whole Python literals: a cut repr or an object's repr would run the task

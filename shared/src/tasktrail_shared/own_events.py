@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictFloat, StringConstraints
+from pydantic import AfterValidator, Field, StrictFloat, StringConstraints
 
 from tasktrail_shared.catalog import MAX_NAME, definition_fields
 from tasktrail_shared.fields import (
@@ -28,6 +28,7 @@ from tasktrail_shared.fields import (
     is_label_value,
     is_task_field,
 )
+from tasktrail_shared.models import ClosedModel
 from tasktrail_shared.settings import APP_NAME
 from tasktrail_shared.states import parse_state
 from tasktrail_shared.times import is_epoch, parse_iso
@@ -143,8 +144,7 @@ TaskFields = Annotated[dict[str, Any], AfterValidator(_task_fields)]
 WorkerFields = Annotated[dict[str, Any], AfterValidator(_worker_fields)]
 
 
-class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _Record(ClosedModel):
     at: Annotated[StrictFloat, AfterValidator(_decided)] = Field(
         description="epoch seconds when this was decided"
     )

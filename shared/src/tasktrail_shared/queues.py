@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictFloat, StringConstraints
+from pydantic import AfterValidator, Field, StrictFloat, StringConstraints
 
+from tasktrail_shared.models import ClosedModel
 from tasktrail_shared.times import is_epoch
 
 QUEUE_MEASURED = "tasktrail.queue.measured"
@@ -35,10 +36,8 @@ def _epoch(at: float) -> float:
     return at
 
 
-class QueueMeasured(BaseModel):
+class QueueMeasured(ClosedModel):
     """The payload of :data:`QUEUE_MEASURED`."""
-
-    model_config = ConfigDict(extra="forbid")
 
     at: Annotated[StrictFloat, AfterValidator(_epoch)] = Field(
         description="epoch seconds when the queues were measured"

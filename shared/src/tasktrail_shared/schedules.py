@@ -31,6 +31,7 @@ from pydantic import (
     model_validator,
 )
 
+from tasktrail_shared.models import ClosedModel
 from tasktrail_shared.times import is_epoch
 
 REPORTED = "tasktrail.schedule.reported"
@@ -177,11 +178,10 @@ class Report(BaseModel):
         return self
 
 
-class SchedulerFact(BaseModel):
+class SchedulerFact(ClosedModel):
     """What every schedule event's payload names: one scheduler (``alias``) of organisation
     ``org``. Strict, so that the log holds nothing the projector does not read."""
 
-    model_config = ConfigDict(extra="forbid")
     org: str
     alias: str
 

@@ -27,6 +27,9 @@ from tests.unit.api.fakes import (
     worker,
 )
 
+OWN = "default"
+"""The API's own cluster in a :class:`World` (``TASKTRAIL_APP``'s default)."""
+
 
 @pytest.fixture
 def world() -> World:
@@ -34,7 +37,7 @@ def world() -> World:
 
 
 async def test_a_command_is_sent_as_the_contract_says(world: World) -> None:
-    reply = await world.use_cases.commands.send("ping", {"names": ["celery@a"]}, OPERATOR)
+    reply = await world.use_cases.commands.send_to(OWN, "ping", {"names": ["celery@a"]}, OPERATOR)
     assert reply.ok
     [request] = world.sender.requests
     assert (request.command, request.args, request.actor) == (
@@ -47,15 +50,15 @@ async def test_a_command_is_sent_as_the_contract_says(world: World) -> None:
 
 async def test_arguments_outside_the_contract_are_refused_before_sending(world: World) -> None:
     with pytest.raises(BadRequest, match=r"^ids: "):
-        await world.use_cases.commands.send("revoke", {"ids": []}, OPERATOR)
+        await world.use_cases.commands.send_to(OWN, "revoke", {"ids": []}, OPERATOR)
     with pytest.raises(BadRequest, match=r"^color: "):
-        await world.use_cases.commands.send("ping", {"color": "red"}, OPERATOR)
+        await world.use_cases.commands.send_to(OWN, "ping", {"color": "red"}, OPERATOR)
     assert world.sender.requests == []
 
 
 async def test_without_a_key_every_request_is_a_new_command(world: World) -> None:
     for _ in range(2):
-        await world.use_cases.commands.send("purge", {"queue": "q"}, ADMIN)
+        await world.use_cases.commands.send_to(OWN, "purge", {"queue": "q"}, ADMIN)
     assert len(world.sender.executed) == 2
     assert world.sender.requests[0].id != world.sender.requests[1].id
 
@@ -63,32 +66,32 @@ async def test_without_a_key_every_request_is_a_new_command(world: World) -> Non
 async def test_the_same_key_executes_once_and_answers_the_first_reply(world: World) -> None:
     results = iter([1, 2])
     world.sender.reply = lambda request: ok_reply(request, next(results))
-    first = await world.use_cases.commands.send("purge", {"queue": "q"}, ADMIN, "k-1")
-    again = await world.use_cases.commands.send("purge", {"queue": "q"}, ADMIN, "k-1")
+    first = await world.use_cases.commands.send_to(OWN, "purge", {"queue": "q"}, ADMIN, "k-1")
+    again = await world.use_cases.commands.send_to(OWN, "purge", {"queue": "q"}, ADMIN, "k-1")
     assert first == again and again.result == 1
     assert len(world.sender.executed) == 1
     assert world.sender.requests[0].id == world.sender.requests[1].id == "root/k-1"
 
 
 async def test_keys_belong_to_their_caller(world: World) -> None:
-    await world.use_cases.commands.send("ping", {}, ADMIN, "k")
-    await world.use_cases.commands.send("ping", {}, OPERATOR, "k")
+    await world.use_cases.commands.send_to(OWN, "ping", {}, ADMIN, "k")
+    await world.use_cases.commands.send_to(OWN, "ping", {}, OPERATOR, "k")
     assert [r.id for r in world.sender.executed] == ["root/k", "oncall/k"]
 
 
 async def test_a_long_key_under_a_long_name_still_makes_one_command_id(world: World) -> None:
     caller = Principal("n" * 64, Role.operator)
     for _ in range(2):
-        await world.use_cases.commands.send("ping", {}, caller, "k" * 255)
+        await world.use_cases.commands.send_to(OWN, "ping", {}, caller, "k" * 255)
     [executed] = world.sender.executed
     assert len(executed.id) <= 255 and executed.id.startswith(f"{caller.name}/sha256:")
     assert world.sender.requests[1].id == executed.id
 
 
 async def test_a_key_used_for_another_command_is_refused(world: World) -> None:
-    await world.use_cases.commands.send("ping", {}, ADMIN, "k")
+    await world.use_cases.commands.send_to(OWN, "ping", {}, ADMIN, "k")
     with pytest.raises(CommandFailed, match="'root/k' was used for ping"):
-        await world.use_cases.commands.send("purge", {"queue": "q"}, ADMIN, "k")
+        await world.use_cases.commands.send_to(OWN, "purge", {"queue": "q"}, ADMIN, "k")
     assert len(world.sender.executed) == 1
 
 
@@ -98,7 +101,7 @@ async def test_a_failed_command_is_reported_with_control_s_reason(world: World) 
 
     world.sender.reply = failing
     with pytest.raises(CommandFailed, match="no broker"):
-        await world.use_cases.commands.send("ping", {}, OPERATOR)
+        await world.use_cases.commands.send_to(OWN, "ping", {}, OPERATOR)
 
 
 async def test_sync_sends_the_unfinished_tasks_in_chunks(world: World) -> None:

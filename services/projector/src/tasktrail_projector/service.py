@@ -90,19 +90,31 @@ ORG_CACHE = 1000
 
 @dataclass(slots=True)
 class Stats:
-    """Counters for logs and benchmarks: how well batches coalesce into writes."""
+    """This process's counters since it started, for the log, benchmarks and the health
+    port's ``/metrics`` (named as here, see docs/api.md): how well batches coalesce into
+    writes."""
 
     batches: int = 0
+    """Batches projected; a batch isolated message by message counts once per message."""
     messages: int = 0
+    """Stream messages projected, the undecodable ones (dead-lettered) included."""
     events: int = 0
+    """Celery events, own records and schedule facts in them, plus one per queue measured."""
     dead_letters: int = 0
+    """Messages written to ``dead_letters``: undecodable, or failing when projected alone."""
     documents_written: int = 0
+    """Read-model documents stored (a write lost to a concurrent change is not counted)."""
     bulk_writes: int = 0
+    """Bulk writes of read-model documents, one per collection and attempt."""
     loads: int = 0
+    """Reads from the store, one per collection and call: of the documents neither cached nor
+    guessed new, and of those lost to a conflict."""
     conflicts: int = 0
+    """Document writes lost to another writer (the stored version had moved on), retried."""
     wrong_guesses: int = 0
     """Documents inserted as new that existed (after a restart, or another replica's)."""
     history: int = 0
+    """Documents appended to ``task_events``: one per message about tasks or audited."""
 
 
 class DocCache:

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from tasktrail_shared.fields import is_label_name
+from tasktrail_shared.models import ClosedModel
 from tasktrail_shared.settings import CommonSettings
 
 from tasktrail_projector.domain.labels import Rule
 
 
-class LabelRule(BaseModel):
+class LabelRule(ClosedModel):
     """One label rule, e.g. ``{"label": "cidr_id", "task": "scan.tasks.*", "arg": 0}``."""
 
-    model_config = ConfigDict(extra="forbid")
     label: str
     task: str = Field(default="*", min_length=1, description="glob on the task name")
     arg: int | str | None = Field(default=None, description='position, or path "1.0.packet"')

@@ -67,12 +67,17 @@ def _due(start: datetime, now: datetime) -> bool:
 
 @dataclass(slots=True)
 class SweepStats:
+    """What the sweeps have done since the process started: how often each ran, and what it
+    changed."""
+
     slots: int = 0
     """Slot tallies recomputed."""
     flips: int = 0
     """Tasks whose ``lost`` flag changed."""
     stats_sweeps: int = 0
+    """Stats and counter sweeps run."""
     lost_sweeps: int = 0
+    """Lost-task sweeps run."""
 
 
 @dataclass(eq=False)

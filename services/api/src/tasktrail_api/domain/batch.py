@@ -24,6 +24,7 @@ from pydantic import (
 )
 from tasktrail_shared.catalog import entry_id
 from tasktrail_shared.commands import Signal
+from tasktrail_shared.models import ClosedModel
 
 from tasktrail_api.domain.errors import BadRequest, NotFound
 from tasktrail_api.domain.scope import Scope
@@ -59,10 +60,9 @@ Selection = Annotated[
 ]
 
 
-class MethodCall(BaseModel):
+class MethodCall(ClosedModel):
     """One call of a batch; ``id`` (any the caller likes) is echoed in its reply entry."""
 
-    model_config = ConfigDict(extra="forbid")
     method: Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(
         description=f"One of {', '.join(METHODS)}"
     )
@@ -93,11 +93,10 @@ EVERY_METHOD: dict[str, Any] = {
 }
 
 
-class BatchRequest(BaseModel):
+class BatchRequest(ClosedModel):
     """``POST /ctrl_api/v1/json``: the methods, answered in order."""
 
     model_config = ConfigDict(
-        extra="forbid",
         json_schema_extra={"examples": [EXAMPLE, EVERY_METHOD]},
     )
     user_id: Annotated[str, StringConstraints(max_length=255)] | StrictInt | None = Field(
@@ -106,8 +105,7 @@ class BatchRequest(BaseModel):
     methods: list[MethodCall] = Field(min_length=1, max_length=MAX_METHODS)
 
 
-class _Params(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _Params(ClosedModel):
     project_id: Ident = Field(description="The cluster (``app``)")
 
 

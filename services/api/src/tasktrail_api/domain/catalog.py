@@ -16,7 +16,7 @@ import secrets
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import ConfigDict, Field, StringConstraints
 from tasktrail_shared.catalog import (
     CATALOG_ID_LABEL,
     DEFAULT_TIMEOUT,
@@ -30,6 +30,7 @@ from tasktrail_shared.catalog import (
     profiles_shown,
 )
 from tasktrail_shared.fields import StorableJson, check_storable
+from tasktrail_shared.models import ClosedModel
 from tasktrail_shared.states import (
     FAILURE,
     PENDING,
@@ -90,11 +91,10 @@ def key_problem(stored: str | None, given: str) -> str | None:
 # --- request bodies -----------------------------------------------------------------------------
 
 
-class JobRequest(BaseModel):
+class JobRequest(ClosedModel):
     """A run's body, as JSON or as an HTML form (``task_arguments[]`` repeated)."""
 
     model_config = ConfigDict(
-        extra="forbid",
         json_schema_extra={"examples": [{"task_arguments": ["arg1", "arg2"]}]},
     )
 
@@ -122,9 +122,8 @@ class RecipeTask(Definition):
     name: Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME)]
 
 
-class RecipeImport(BaseModel):
+class RecipeImport(ClosedModel):
     model_config = ConfigDict(
-        extra="forbid",
         json_schema_extra={
             "examples": [{"task": {"name": "demo.add", "timeout": 60, "tags": ["math"]}}]
         },

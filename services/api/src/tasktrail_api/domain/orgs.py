@@ -13,7 +13,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import Field, StringConstraints
+from tasktrail_shared.models import ClosedModel
 from tasktrail_shared.own_events import DEFAULT_ORG
 
 from tasktrail_api.domain import serializers
@@ -25,16 +26,12 @@ DEFAULT_NAME = "Default"
 Doc = Mapping[str, Any]
 
 
-class OrgRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class OrgRequest(ClosedModel):
     slug: Slug = Field(description="Lower-case letters, digits, '-' and '_'; the org's handle")
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
 
-class ClusterRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ClusterRequest(ClosedModel):
     app: ClusterName = Field(description="The cluster (TASKTRAIL_APP) to give the organisation")
 
 

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import Field, StringConstraints, field_validator
+from tasktrail_shared.models import ClosedModel
 from tasktrail_shared.own_events import DEFAULT_ORG as DEFAULT_ORG
 from tasktrail_shared.own_events import ORG_SLUG
 
@@ -112,9 +113,7 @@ def is_admin_token(token: str, admin_token: str | None) -> bool:
 Slug = Annotated[str, StringConstraints(pattern=ORG_SLUG)]
 
 
-class TokenRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class TokenRequest(ClosedModel):
     name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.@-]{1,64}$")]
     role: Literal["viewer", "user", "operator", "admin"]
     org: Slug | None = Field(

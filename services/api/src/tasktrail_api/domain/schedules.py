@@ -12,7 +12,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+from tasktrail_shared.models import ClosedModel
 from tasktrail_shared.schedules import DEFAULT_GRACE_SECONDS
 
 from tasktrail_api.domain.cursor import Cursor, decode_cursor, encode_cursor
@@ -34,11 +35,10 @@ HealthName = Literal["ok", "late", "missed", "failing", "timeout", "paused"]
 Seconds = Annotated[float, Field(gt=0, le=365 * 86400)]
 
 
-class JobPatch(BaseModel):
+class JobPatch(ClosedModel):
     """``PATCH /monitor/schedulers/<alias>/jobs/<job_id>``: what is given replaces the job's
     setting; null restores the default (grace 60 s, no maximum run time)."""
 
-    model_config = ConfigDict(extra="forbid")
     grace_seconds: Seconds | None = Field(
         default=None, description="past the expected run time: late until then, missed after"
     )

@@ -17,7 +17,6 @@ from typing import Annotated, Any, Self
 from pydantic import (
     AfterValidator,
     BaseModel,
-    ConfigDict,
     Field,
     StringConstraints,
     field_validator,
@@ -31,6 +30,7 @@ from tasktrail_shared.fields import (
     StorableJson,
     is_label_name,
 )
+from tasktrail_shared.models import ClosedModel
 from tasktrail_shared.states import parse_status
 from tasktrail_shared.times import as_utc, in_range
 
@@ -60,10 +60,8 @@ def _wire(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
 
 
-class TaskFields(BaseModel):
+class TaskFields(ClosedModel):
     """Every field a task write may give. Absent means "not given"; ``null`` in a PATCH clears."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: Short | None = None
     status: Annotated[str, StringConstraints(max_length=32)] | None = Field(
@@ -171,9 +169,7 @@ def _status_flag(value: Any) -> Any:
 Status = Annotated[bool | int, AfterValidator(_status_flag)]
 
 
-class WorkerFields(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class WorkerFields(ClosedModel):
     status: Status | None = Field(
         default=None,
         description="Declared online (1/true) or offline (0/false); it holds until the worker "

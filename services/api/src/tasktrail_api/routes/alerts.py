@@ -8,8 +8,9 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import Field, StringConstraints
 from tasktrail_shared.alerts import ChannelType, RuleSpec
+from tasktrail_shared.models import ClosedModel
 from tasktrail_shared.times import Time, ZonedTime
 
 from tasktrail_api.auth import Admin, Viewer
@@ -25,15 +26,13 @@ Ident = Annotated[str, Path(min_length=1, max_length=64)]
 Org = Annotated[Slug | None, Query(description="Root tokens: the organisation (default one)")]
 
 
-class ChannelBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ChannelBody(ClosedModel):
     name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     type: ChannelType
     config: dict[str, Any]
 
 
-class SilenceBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class SilenceBody(ClosedModel):
     rule: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
     key: Annotated[str, StringConstraints(min_length=1, max_length=500)] | None = None
     until: ZonedTime = Field(description="Muted until then (ISO 8601 with an offset)")

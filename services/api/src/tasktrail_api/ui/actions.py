@@ -1,6 +1,6 @@
 """The web UI's state-changing requests: log in and out, and the action buttons.
 
-Every action runs the use case its REST route runs (``commands.send``, ``tasks.retry``,
+Every action runs the use case its REST route runs (``commands.send_in``, ``tasks.retry``,
 ``tokens.create``...), after the Origin and CSRF checks (``security.Acting``) and the role
 check the REST route makes. Destructive ones (shutdown, purge, revoking several tasks) first
 answer with a page naming what they will touch, and run only once its name is typed.

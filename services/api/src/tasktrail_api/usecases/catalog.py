@@ -300,7 +300,7 @@ class Catalog:
         labels = catalog.run_labels(doc, origin, caller.name)
         args = {"name": doc["name"], "args": values, "time_limit": catalog.time_limit(doc),
                 "labels": labels}  # fmt: skip
-        reply = await self.commands.send("run", args, caller, app=str(doc["app"]))
+        reply = await self.commands.send_to(str(doc["app"]), "run", args, caller)
         task_id = str(reply.result)
         job, done = await wait_for(
             lambda: self.read_models.tasks.one(by_id(task_id), catalog.JOB_PROJECTION),

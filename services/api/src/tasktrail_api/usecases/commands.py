@@ -97,16 +97,17 @@ class Commands:
         """The API's own cluster (``TASKTRAIL_APP``)."""
         return self.orgs.default_app
 
-    async def send(
+    async def send_to(
         self,
+        app: str,
         command: CommandName,
         args: Mapping[str, Any],
         caller: Principal,
         key: str | None = None,
-        app: str | None = None,
     ) -> CommandReply:
-        """Check ``args`` against the contract, send to cluster ``app`` (``None``: the API's
-        own), and return the successful reply."""
+        """Check ``args`` against the contract, send to the control of cluster ``app``, and
+        return the successful reply. The caller has chosen the cluster; :meth:`send_in`
+        chooses it from what the command names."""
         checked = checked_arguments(command, args)
         request = CommandRequest(
             id=command_id(caller, key),
@@ -115,7 +116,7 @@ class Commands:
             actor=caller.name,
             timeout=self.worker_timeout,
         )
-        reply = await self.sender.send(request, app or self.orgs.default_app)
+        reply = await self.sender.send(request, app)
         if reply.command != command:
             raise CommandFailed("the control service answered another command")
         if not reply.ok:  # control refuses a key used before for another command, too
@@ -135,7 +136,7 @@ class Commands:
         docstring); ``app`` is the cluster asked for, for ``run`` and ``purge``."""
         if command in BY_CLUSTER:
             target = await self.orgs.cluster_for(scope, app)
-            return await self.send(command, args, caller, key, target)
+            return await self.send_to(target, command, args, caller, key)
         routes = await self._routes(scope, command, checked_arguments(command, args))
         return await self.fan_out(command, routes, caller, key)
 
@@ -168,7 +169,7 @@ class Commands:
         replies = []
         for app in sorted(routes):
             part = key if len(routes) == 1 else sub_key(key, app)
-            replies.append(await self.send(command, routes[app], caller, part, app))
+            replies.append(await self.send_to(app, command, routes[app], caller, part))
         if not replies:  # a scope with no cluster: no worker to command
             return CommandReply(id=command_id(caller, key), command=command, ok=True)
         return merge_replies(command, replies)

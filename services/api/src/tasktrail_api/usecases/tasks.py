@@ -173,7 +173,7 @@ class Tasks:
         found = {} if held is None else {task_id: held.get("app")}
         [(app, _)] = route(found, [task_id], scope, self.commands.default_app, "task").items()
         since = self.clock.now().timestamp() - 1.0
-        reply = await self.commands.send("sync", {"ids": [task_id]}, caller, key, app)
+        reply = await self.commands.send_to(app, "sync", {"ids": [task_id]}, caller, key)
         if isinstance(reply.result, int) and reply.result > 0:
             await wait_for(
                 lambda: self.read_models.tasks.one(by_id(task_id), RECONCILED_PROJECTION),
@@ -199,7 +199,7 @@ class Tasks:
         done = 0
         for part, (app, chunk) in enumerate(chunks):
             args = {"ids": chunk}
-            reply = await self.commands.send("sync", args, caller, sub_key(key, part), app)
+            reply = await self.commands.send_to(app, "sync", args, caller, sub_key(key, part))
             done += reply.result if isinstance(reply.result, int) else 0
         return done
 
@@ -208,7 +208,7 @@ class Tasks:
         doc = await live(self.read_models.tasks, TASK, task_id, TASK_PROJECTION, scope)
         args = retry_arguments(task_id, doc).model_dump(mode="json")
         app = doc.get("app") or self.commands.default_app
-        reply = await self.commands.send("retry", args, caller, key, app)
+        reply = await self.commands.send_to(app, "retry", args, caller, key)
         return str(reply.result)
 
 

@@ -9,7 +9,7 @@ first (smallest ``received``) wins, so the result still depends only on the set.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -79,42 +79,3 @@ class Observed:
             app=str(source.get("app", "")),
             received=_number(source.get("received")),
         )
-
-
-def latest(candidates: Iterable[Observed | None]) -> Observed | None:
-    """The latest of the given events by :meth:`Observed.key`, ignoring ``None``."""
-    present = [c for c in candidates if c is not None]
-    return max(present, key=Observed.key) if present else None
-
-
-def load_latest(doc: Mapping[str, Any] | None) -> dict[str, Observed]:
-    """The per-type latest events kept in a stored document's ``_events`` and ``_src``."""
-    if not doc:
-        return {}
-    events = doc.get("_events") or {}
-    sources = doc.get("_src") or {}
-    return {
-        kind: Observed.stored(event, sources.get(kind) or {})
-        for kind, event in events.items()
-        if isinstance(event, Mapping)
-    }
-
-
-def fold_latest(current: dict[str, Observed], incoming: Iterable[Observed]) -> bool:
-    """Keep the latest event per type in ``current``; True if anything was replaced."""
-    changed = False
-    for observed in incoming:
-        held = current.get(observed.type)
-        if held is None or observed.key() > held.key():
-            current[observed.type] = observed
-            changed = True
-    return changed
-
-
-def dump_latest(current: Mapping[str, Observed]) -> dict[str, dict[str, Any]]:
-    """``_events`` and ``_src`` for a document, keys sorted for stable documents."""
-    kinds = sorted(current)
-    return {
-        "_events": {kind: current[kind].event for kind in kinds},
-        "_src": {kind: current[kind].source() for kind in kinds},
-    }

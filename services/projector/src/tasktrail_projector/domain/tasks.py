@@ -39,14 +39,8 @@ from tasktrail_shared.states import (
     TASK_EVENT_TYPES,
 )
 
-from tasktrail_projector.domain.events import (
-    Observed,
-    dump_latest,
-    fold_latest,
-    latest,
-    load_latest,
-    to_datetime,
-)
+from tasktrail_projector.domain import latest
+from tasktrail_projector.domain.events import Observed, to_datetime
 from tasktrail_projector.domain.labels import Rule, extract
 from tasktrail_projector.domain.own_events import (
     DELETED,
@@ -174,13 +168,13 @@ def merge(
     """The new document for ``uuid``, or ``None`` if ``change`` adds nothing to ``doc``."""
     held = doc or {}
     facts = TaskFacts(
-        events=load_latest(doc),
+        events=latest.load(doc),
         own=OwnFacts.load(doc, "task"),
         children=set(held.get("children") or []),
         child_app=held.get("_child_app"),
         slots=set(held.get("_slots") or []),
     )
-    changed = fold_latest(facts.events, change.events)
+    changed = latest.fold(facts.events, change.events)
     changed |= facts.own.fold(change.records)
     if not facts.children.issuperset(change.children):
         facts.children.update(change.children)
@@ -267,7 +261,7 @@ def render(
         "deleted": _deleted(facts.own.records),
         "lost": lost,
         "_slots": sorted(facts.slots),
-        **dump_latest(facts.events),
+        **latest.dump(facts.events),
         **facts.own.stored(),
         "_child_app": facts.child_app,
     }
@@ -342,7 +336,7 @@ def _labels(
 
 
 def _app(facts: TaskFacts) -> str | None:
-    newest = latest(facts.events.values())
+    newest = latest.newest(facts.events.values())
     if newest is not None:
         return newest.app
     if facts.own.records:
@@ -370,7 +364,7 @@ def derive_state(events: Mapping[str, Observed]) -> tuple[str, Observed | None]:
     superseded only by what the worker did after it (received/started/rejected, or a
     re-send), ranked by Celery's precedence.
     """
-    done = latest([events.get(SUCCEEDED), events.get(FAILED)])
+    done = latest.newest([events.get(SUCCEEDED), events.get(FAILED)])
     if done is not None:
         return (SUCCESS if done.type == SUCCEEDED else FAILURE), done
     if REVOKED_ in events:

@@ -29,14 +29,8 @@ from tasktrail_shared.fields import WORKER_REPORTED
 from tasktrail_shared.states import WORKER_EVENT_TYPES
 from tasktrail_shared.times import MAX_EPOCH
 
-from tasktrail_projector.domain.events import (
-    Observed,
-    dump_latest,
-    fold_latest,
-    latest,
-    load_latest,
-    to_datetime,
-)
+from tasktrail_projector.domain import latest
+from tasktrail_projector.domain.events import Observed, to_datetime
 from tasktrail_projector.domain.own_events import (
     DELETED,
     INSPECTED,
@@ -87,9 +81,9 @@ def merge(
     doc: Mapping[str, Any] | None, hostname: str, change: WorkerChange
 ) -> dict[str, Any] | None:
     """The new document for ``hostname``, or ``None`` if ``change`` adds nothing to ``doc``."""
-    events = load_latest(doc)
+    events = latest.load(doc)
     own = OwnFacts.load(doc, "worker")
-    changed = fold_latest(events, change.events)
+    changed = latest.fold(events, change.events)
     changed |= own.fold(change.records)
     if not changed and doc is not None:
         return None
@@ -110,8 +104,8 @@ def render(
 ) -> dict[str, Any]:
     """Derive the whole worker document from its latest event per type and its records."""
     records, amendments = own.records, own.amendments
-    newest = latest(events.values())
-    beat = latest([events.get(ONLINE), events.get(HEARTBEAT)])
+    newest = latest.newest(events.values())
+    beat = latest.newest([events.get(ONLINE), events.get(HEARTBEAT)])
     last_heartbeat = to_datetime(beat.received) if beat else None
     offline_at = to_datetime(newest.received) if newest and newest.type == OFFLINE else None
     alive_until: datetime | None = offline_at
@@ -152,7 +146,7 @@ def render(
     )
     doc["declared"] = declaration
     doc["deleted"] = _deleted(records, events.get(ONLINE))
-    doc.update(dump_latest(events))
+    doc.update(latest.dump(events))
     doc.update(own.stored())
     return doc
 
