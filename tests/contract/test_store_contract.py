@@ -269,6 +269,12 @@ async def test_counter_stamps_are_read_without_the_tallies(subject: StoreUnderTe
         {"_id": counts.document_id("slot", "a", later), "app": "a", "stamp": "s2"},
     ]
     assert len(await subject.store.count_stamps("slot", None, None)) == 3
+    unstamped = counts.document("slot", "b", SLOT, {(counts.ALL, counts.ALL, "S"): counts.Cell(1)})
+    await subject.store.put_counts("slot", SLOT, [stamped("a", SLOT, "s1"), unstamped])
+    first, second = counts.document_id("slot", "a", SLOT), counts.document_id("slot", "b", SLOT)
+    await subject.store.stamp_counts({first: "new", second: "new"})  # only where there is none
+    held = {d["_id"]: d.get("stamp") for d in await subject.store.count_stamps("slot", None, None)}
+    assert (held[first], held[second]) == ("s1", "new")
 
 
 # --- workers and lost tasks ------------------------------------------------------------------

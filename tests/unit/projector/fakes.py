@@ -285,6 +285,14 @@ class FakeStore:
             if d["level"] == level and (start is None or end is None or start <= d["at"] < end)
         ]
 
+    async def stamp_counts(self, stamps: Mapping[str, str]) -> None:
+        await self._turn()
+        self._check()
+        for doc_id, stamp in stamps.items():
+            doc = self.docs(COUNTS).get(doc_id)
+            if doc is not None and doc.get("stamp") is None:
+                doc["stamp"] = stamp
+
     async def put_counts(self, level: str, at: datetime | None, docs: Sequence[Doc]) -> None:
         if at is None:
             await self._turn()

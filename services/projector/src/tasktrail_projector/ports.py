@@ -195,6 +195,11 @@ class MaintenanceStore(Protocol):
         ``stamp`` (absent from a document written before stamps)."""
         ...
 
+    async def stamp_counts(self, stamps: Mapping[str, str]) -> None:
+        """Give each counter document named in ``stamps`` its stamp, unless it has one
+        (another write may have given it its own meanwhile)."""
+        ...
+
     async def put_counts(self, level: str, at: datetime | None, docs: Sequence[Doc]) -> None:
         """Make ``docs`` the counter tallies of ``level`` at ``at`` (others of that period
         go); for the totals (``at`` None), replace those given and keep the others."""

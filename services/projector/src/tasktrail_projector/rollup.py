@@ -6,12 +6,14 @@ minutes, a day's hours, a month's days and every month: about a hundred document
 large as the key set, decoded and summed every two seconds (most of the projector's time
 with 100,000 tasks: docs/decisions/0021). So a period's children are split in two: the ones
 this roll-up has just written (their tallies are in hand) and the *settled* rest, whose sum
-is kept in memory with the stamp (``stamp``) each of those children carried. The next roll-up of
-the period reads the stamps alone, and reuses the sum while the same children carry the same
-stamps; any difference (a child another replica rewrote, added or removed, a document from
-before stamps) reads and sums them again. Every counter document gets a fresh stamp when it
-is written, so a reused sum is always the sum of what is stored. Only the periods of the
-last roll-up are kept: a few tallies, whatever the history.
+is kept in memory with the ``stamp`` each of those children carried. The next roll-up of the
+period reads the stamps alone, and reuses the sum while the same children carry the same
+stamps; any difference (a child another replica rewrote, added or removed) reads and sums
+them again. Every counter document gets a fresh stamp when it is written, and one written
+before stamps gets one the first time it is summed (unless a write stamped it meanwhile, in
+which case the next roll-up sees a stamp it does not hold and reads it again), so a reused
+sum is always the sum of what is stored. Only the periods of the last roll-up are kept: a
+few tallies, whatever the history.
 """
 
 from __future__ import annotations
@@ -109,8 +111,11 @@ class RollUp:
         heads = await self.store.count_stamps(level, start, end)
         stamps = {str(h["_id"]): h.get("stamp") for h in heads if h["_id"] not in ids}
         settled = self._settled.get((level, start))
-        if settled is None or settled.stamps != stamps or None in stamps.values():
+        if settled is None or settled.stamps != stamps:
             settled = _settle(await self.store.count_tallies(level, start, end), ids)
+            unstamped = {i: self.stamp() for i, s in settled.stamps.items() if s is None}
+            await self.store.stamp_counts(unstamped)
+            settled.stamps.update(unstamped)
         used[(level, start)] = settled
         sums = {app: dict(tally) for app, tally in settled.sums.items()}
         for w in mine:

@@ -9,7 +9,7 @@ document is already there.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -345,6 +345,15 @@ class MongoStore:
         query, fields = _period(level, start, end), {"_id": 1, "app": 1, "stamp": 1}
         with _translated("read counter stamps"):
             return [doc async for doc in self.db[mongo.COUNTS].find(query, fields)]
+
+    async def stamp_counts(self, stamps: Mapping[str, str]) -> None:
+        ops = [
+            UpdateOne({"_id": doc_id, "stamp": None}, {"$set": {"stamp": stamp}})
+            for doc_id, stamp in stamps.items()
+        ]
+        if ops:
+            with _translated("stamp counters"):
+                await self.db[mongo.COUNTS].bulk_write(ops, ordered=False)
 
     async def put_counts(self, level: str, at: datetime | None, docs: Sequence[Doc]) -> None:
         if at is not None:
