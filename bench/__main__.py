@@ -1,8 +1,8 @@
 """``make bench``: every benchmark in turn, each printing its own table and ratios.
 
 Run one alone with ``python -m bench.ingest``, ``python -m bench.project``,
-``python -m bench.rebuild``, ``python -m bench.api`` or ``python -m bench.alerts`` (each
-takes ``--help``).
+``python -m bench.ceiling``, ``python -m bench.rebuild``, ``python -m bench.api`` or
+``python -m bench.alerts`` (each takes ``--help``).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("ingest", "project", "rebuild", "api", "ui", "alerts")
+BENCHMARKS = ("ingest", "ceiling", "project", "rebuild", "api", "ui", "alerts")
 
 
 def main() -> int:
