@@ -136,6 +136,10 @@ async def count_tasks(db: AsyncDatabase[Doc]) -> None:
     await Maintenance(store, consumer="seeded").sweep_stats(everything=True)
 
 
+ONLINE_FOR = timedelta(minutes=10)
+"""How long a worker document made online stays online."""
+
+
 def worker_doc(
     hostname: str, *, online: bool, active: int = 0, processed: int = 0, app: str = "default"
 ) -> Doc:
@@ -155,7 +159,9 @@ def worker_doc(
         "sw_sys": "Linux",
         "last_heartbeat": seen,
         "offline_at": None if online else seen,
-        "alive_until": seen + timedelta(seconds=4) if online else seen,
+        # online for the whole test: a test that walks every route on a loaded machine can
+        # take longer than one heartbeat window
+        "alive_until": seen + ONLINE_FOR if online else seen,
         "deleted": False,
         "_events": {"worker-heartbeat": {"type": "worker-heartbeat"}},
         "_src": {},
