@@ -39,7 +39,9 @@ def deployed() -> list[IndexModel]:
     return [*projector_indexes()[mongo.TASKS], *api]
 
 
-def rates(client: MongoClient[dict[str, Any]], k: int, docs: list[dict[str, Any]]) -> Any:
+def rates(
+    client: MongoClient[dict[str, Any]], k: int, docs: list[dict[str, Any]]
+) -> tuple[float, float]:
     """Inserts/s and replaces/s of ``docs`` into a collection with the first ``k`` indexes."""
     collection = client[f"ceiling_{k}"].tasks
     client[f"ceiling_{k}"].create_collection("tasks")

@@ -55,9 +55,9 @@ class Written:
 @dataclass(eq=False)
 class RollUp:
     store: MaintenanceStore
-    _settled: dict[Period, Settled] = field(default_factory=dict)
-    _prefix: str = field(default_factory=lambda: secrets.token_hex(4))
-    _sequence: Iterator[int] = field(default_factory=itertools.count)
+    _settled: dict[Period, Settled] = field(default_factory=dict, init=False)
+    _prefix: str = field(default_factory=lambda: secrets.token_hex(4), init=False)
+    _sequence: Iterator[int] = field(default_factory=itertools.count, init=False)
 
     def stamp(self) -> str:
         """A stamp no other write carries (this process's prefix and a sequence number)."""
@@ -115,7 +115,7 @@ class RollUp:
             settled = _settle(await self.store.count_tallies(level, start, end), ids)
             unstamped = {i: self.stamp() for i, s in settled.stamps.items() if s is None}
             await self.store.stamp_counts(unstamped)
-            settled.stamps.update(unstamped)
+            settled = Settled({**settled.stamps, **unstamped}, settled.sums)
         used[(level, start)] = settled
         sums = {app: dict(tally) for app, tally in settled.sums.items()}
         for w in mine:
