@@ -12,6 +12,7 @@ from tasktrail_api.domain.errors import BadRequest
 from tasktrail_api.domain.filters import TaskFilters
 from tasktrail_shared import counts
 from tasktrail_shared.fields import SEED_LABELS, label_index
+from tasktrail_shared.states import ALL_STATES
 
 NOW = datetime(2024, 1, 1, tzinfo=UTC)
 APPS = ("a", "b")
@@ -33,8 +34,22 @@ def page(params: dict[str, Any], **kw: Any) -> plan.ReadPlan:
 def test_no_filter_reads_every_cluster() -> None:
     chosen = select({})
     assert (chosen.apps, chosen.states, chosen.primary, chosen.narrow) == (APPS, None, None, None)
-    assert plan.branches(chosen) == [{"deleted": False, "app": "a"}, {"deleted": False, "app": "b"}]
+    assert plan.branches(chosen) == [
+        {"deleted": False, "app": app, "state": state} for app in APPS for state in ALL_STATES
+    ]
     assert select({"app": "b"}).apps == ("b",) and select({"app": "z"}).apps == ()
+
+
+def test_a_list_without_status_is_read_state_by_state_where_its_index_has_state() -> None:
+    """No index holds a time, or name, worker or queue, without ``state`` after them: every
+    state is one part. The other filters have an index of their own and are one part."""
+    for params in ({}, {"name": "x"}, {"worker": "w"}, {"queue": "q"}):
+        parts = plan.branches(select({**params, "app": "a"}))
+        assert [q["state"] for q in parts] == list(ALL_STATES), params
+    for params in ({"parent_id": "p"}, {"root_id": "r"}, {"published": "1"}, {"cidr_id": "c"}):
+        parts = plan.branches(select({**params, "app": "a"}))
+        assert len(parts) == 1 and "state" not in parts[0], params
+    assert plan.branches(select({"uuid": "u", "app": "a"})) == [{"deleted": False, "uuid": "u"}]
 
 
 def test_each_equality_filter_is_the_walks_one_filter() -> None:
@@ -128,6 +143,7 @@ def test_newest_first_goes_back_in_windows_then_the_missing() -> None:
     assert windows[0].segments[0].query == {
         "deleted": False,
         "app": "a",
+        "state": ALL_STATES[0],
         "timestamp": {"$gte": NOW - SECOND},
     }
     assert windows[1].segments[0].query["timestamp"] == {
@@ -140,7 +156,7 @@ def test_newest_first_goes_back_in_windows_then_the_missing() -> None:
     }
     assert all(w.sort == [("timestamp", -1), ("_id", -1)] for w in [*windows, rest])
     assert missing.segments[0].query["timestamp"] is None and missing.sort == [("_id", -1)]
-    assert len(page({}).steps[0].segments) == 2  # one per cluster, merged
+    assert len(page({}).steps[0].segments) == 2 * len(ALL_STATES)  # per cluster and state
 
 
 def test_newest_first_starts_at_the_newest_counted_value_and_stays_open_above() -> None:
@@ -251,7 +267,7 @@ def test_lists_the_counters_cover_are_totalled_without_a_read() -> None:
 def test_sets_are_read_whole_and_finished_here() -> None:
     window = page({"sort": "-runtime", "timestamp_after": (NOW - SECOND).isoformat()})
     assert window.cap == shapes.SET_CAP and window.selection is not None
-    assert all(len(s.segments) == 2 for s in window.steps)
+    assert all(len(s.segments) == 2 * len(ALL_STATES) for s in window.steps)
     rows: list[dict[str, Any]] = [
         {"_id": "a", "app": "a", "state": "SUCCESS", "runtime": 2.0, "timestamp": NOW},
         {"_id": "b", "app": "a", "state": "SUCCESS", "runtime": None, "timestamp": NOW},

@@ -8,10 +8,11 @@ projector writes the flag on every document), as a bare equality that leads ever
 
 A task list (classified by :mod:`tasktrail_api.domain.shapes`) is read as *steps*, in order,
 until the page is full. A step is a few *segments* whose rows are merged in the sort's order:
-one per *branch* (each cluster, each status, each value of the filter: all equalities, so that
-one index serves each), all with the same condition on the sort's time. Every segment is
-thus "equalities, then one range", the shape both MongoDB and SecantusDB serve from an
-index without reading past it. The conditions on the time, step by step:
+one per *branch* (each cluster, each status, each value of the filter: all equalities, so
+that one index serves each; a list that names no status is read state by state where its
+index has ``state``, see :func:`by_state`), all with the same condition on the sort's time.
+Every segment is thus "equalities, then one range", the shape both MongoDB and SecantusDB
+serve from an index without reading past it. The conditions on the time, step by step:
 
 * the rows tied with the cursor (``key == v, _id beyond``), when there is a cursor;
 * *windows*, newest first: from the newest matching value the counters know (or the
@@ -38,13 +39,20 @@ from itertools import product
 from typing import Any
 
 from tasktrail_shared.fields import SEED_LABELS
-from tasktrail_shared.states import ON_WORKER, UNFINISHED
+from tasktrail_shared.states import ALL_STATES, ON_WORKER, UNFINISHED
 
 from tasktrail_api.domain.cursor import Cursor
 from tasktrail_api.domain.filters import TaskFilters, WorkerFilters
 from tasktrail_api.domain.scope import Scope
 from tasktrail_api.domain.serializers import TASK_READ_FIELDS, WORKER_READ_FIELDS
-from tasktrail_api.domain.shapes import COUNT_BOUND, SET_CAP, Order, Selection, select
+from tasktrail_api.domain.shapes import (
+    COUNT_BOUND,
+    SET_CAP,
+    WITH_STATUS,
+    Order,
+    Selection,
+    select,
+)
 from tasktrail_api.domain.totals import Reach, Totals, counted, reach
 
 Query = dict[str, Any]
@@ -189,9 +197,20 @@ def branches(selection: Selection) -> list[Query]:
         name, accepted = selection.primary
         values = [{name: v} for v in accepted]
     states: list[Query] = [{}]
-    if selection.states is not None and selection.narrow is None:
-        states = [{"state": s} for s in selection.states]
+    wanted = selection.states if selection.states is not None else by_state(selection)
+    if wanted and selection.narrow is None:
+        states = [{"state": s} for s in wanted]
     return [{**LIVE, **a, **v, **s} for a, v, s in product(apps, values, states)]
+
+
+def by_state(selection: Selection) -> tuple[str, ...]:
+    """The states a list that names none is read in, one part each: every state when its
+    index has ``state`` after the filter (no filter, name, worker, queue), else none (one
+    part: the filter's own index). Every task has one of them: the projector sets PENDING
+    when nothing else says."""
+    if selection.primary is None or selection.primary[0] in WITH_STATUS:
+        return ALL_STATES
+    return ()
 
 
 def _step(parts: Iterable[Query], cond: Query, sort: SortSpec) -> Step:

@@ -42,6 +42,9 @@ PRIMARY = ("name", "worker", "queue", "parent_id", "root_id", "published")
 """Filters a walk serves sorted by ``timestamp`` (with a label, ``labels.<name>``)."""
 WITH_STATUS = ("name", "worker", "queue")
 """Primary filters a walk also serves together with status."""
+WITHOUT_STATUS = tuple(f for f in PRIMARY if f not in WITH_STATUS)
+"""Primary filters read from an index of their own (``live_app_<filter>_ts``); the others
+are read from their index with status, one part per state when the list names none."""
 WORKFLOW = ("parent_id", "root_id")
 """Primary filters that fall back to a narrow set where no walk serves the shape."""
 SEARCHED = ("name", "args", "kwargs", "result")
