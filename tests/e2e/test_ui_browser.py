@@ -164,6 +164,33 @@ def test_the_live_list_keeps_the_rows_a_reload_shows(
     assert [r.get_attribute("data-task-id") for r in css(driver, "tr[data-task-id]")] == shown
 
 
+def ids(driver: webdriver.Chrome) -> list[str]:
+    return [r.get_attribute("data-task-id") for r in css(driver, "tr[data-task-id]")]
+
+
+def test_a_row_whose_time_changes_takes_its_place_as_a_reload_would(
+    stack: Stack, ui_tokens: dict[str, str], browser_factory: list[webdriver.Chrome],  # noqa: F811
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    """A task shown while it runs, then finished after newer tasks came: its time is now the
+    newest, so it moves to the top of the followed list, as a reload shows it."""
+    driver = open_as(browser_factory, tmp_path, stack, ui_tokens["admin"])
+    page = f"{stack.api}/ui/tasks?name=demo.sleep&limit=3"
+    driver.get(page)
+    wait_for(driver, lambda d: css(d, "#live-dot.on"))
+    slow = stack.client.send_task("demo.sleep", args=[6]).id
+    wait_for(driver, lambda d: css(d, f'tr[data-task-id="{slow}"][data-status="STARTED"]'))
+    quick = []
+    for _ in range(2):
+        quick.append(stack.client.send_task("demo.sleep", args=[0.05]).id)
+        wait_for(driver, lambda d: css(d, f'tr[data-task-id="{quick[-1]}"][data-status="SUCCESS"]'))
+    assert ids(driver) == [quick[1], quick[0], slow]
+    wait_for(driver, lambda d: css(d, f'tr[data-task-id="{slow}"][data-status="SUCCESS"]'))
+    wait_for(driver, lambda d: ids(d) == [slow, quick[1], quick[0]])
+    driver.get(page)
+    assert ids(driver) == [slow, quick[1], quick[0]]
+
+
 def test_a_task_page_shows_its_history_and_an_operator_revokes_with_an_audit_entry(
     stack: Stack, ui_tokens: dict[str, str], browser_factory: list[webdriver.Chrome],  # noqa: F811
     tmp_path: Path,

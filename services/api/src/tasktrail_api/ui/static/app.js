@@ -96,26 +96,41 @@
     applyRows(latest);
   }
 
-  // New rows go on top in one insertion, and the rows they push past the page's size go: the
-  // page keeps the rows a reload would show, and its size (so its cost) stays that of a page.
+  // While the page follows the list (canInsert), it shows what a reload would: new rows and
+  // rows whose time changed take their place in the list's order (newest first, ties by id,
+  // as the server sorts), and the rows pushed past the page's size go, so its size (and its
+  // cost) stays that of a page. ``data-at`` is the row's time as fixed-width ISO text, so
+  // text order is time order.
+  function descending(x, y) { return x < y ? 1 : x > y ? -1 : 0; }
+
+  function newerFirst(a, b) {
+    return descending(a.getAttribute("data-at") || "", b.getAttribute("data-at") || "") ||
+      descending(a.getAttribute("data-task-id"), b.getAttribute("data-task-id"));
+  }
+
   function insertRows(body, incoming) {
     var limit = parseInt(body.getAttribute("data-limit"), 10) || incoming.length;
+    incoming.forEach(function (row) { row.classList.add("fresh"); localize(row); body.appendChild(row); });
+    var ordered = Array.prototype.slice.call(body.children).sort(newerFirst);
     var block = document.createDocumentFragment();
-    incoming.slice(0, limit).forEach(function (row) { row.classList.add("fresh"); localize(row); block.appendChild(row); });
-    body.insertBefore(block, body.firstChild);
-    while (body.children.length > limit) body.removeChild(body.lastElementChild);
+    ordered.slice(0, limit).forEach(function (row) { block.appendChild(row); });
+    ordered.slice(limit).forEach(function (row) { row.remove(); });
+    body.appendChild(block);
   }
 
   function applyRows(incoming) {
     var added = 0, changed = 0, body = document.getElementById("task-rows"), inserted = [];
-    var insert = canInsert(body);
+    var insert = canInsert(body), moved = false;
     incoming.forEach(function (row) {
       var existing = document.getElementById(row.id);
-      if (existing) { morph(existing, row); changed += 1; localize(document.getElementById(row.id)); }
+      if (existing) {
+        moved = moved || existing.getAttribute("data-at") !== row.getAttribute("data-at");
+        morph(existing, row); changed += 1; localize(document.getElementById(row.id));
+      }
       else if (insert) { inserted.push(row); }
       else { added += 1; }
     });
-    if (inserted.length) { insertRows(body, inserted); changed += inserted.length; }
+    if (insert && (inserted.length || moved)) { insertRows(body, inserted); changed += inserted.length; }
     if (added) {
       fresh += added;
       var marker = document.getElementById("new-marker");
