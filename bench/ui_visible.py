@@ -241,10 +241,9 @@ def reloaded(client: httpx.Client) -> list[str]:
 
 
 def compare(live: list[str], fresh: list[str]) -> dict[str, Any]:
-    """Whether the live page shows the rows a reload shows. Their order may differ where
-    tasks tie on their time (stored to the millisecond: a reload breaks the tie by id, the
-    live page by arrival), or where a shown task changed later (rows do not move under the
-    reader)."""
+    """Whether the live page shows the rows a reload shows, and in the same order (the page
+    follows the list while the reader is at its top: rows take their place by time, ties by
+    id, as the server sorts)."""
     return {
         "page_matches_reload": set(live) == set(fresh) and len(live) == len(fresh),
         "only_live": len(set(live) - set(fresh)),
