@@ -20,13 +20,7 @@ entered the log, when a change notice on core NATS first named the task (just af
 projector applied its batch), and when it first came in a ``rows`` push of the live stream
 the browser follows (the API's coalescing and rendering); the rest is the browser's.
 
-With ``--history N`` (the issue's condition: 100,000), the database first holds N finished
-tasks of the same cluster, loaded as the projector would have written them and counted by
-its own sweep (``bench.seeded``), the newest just before the traffic starts: the write
-ceiling and the reads of a large history weigh on every round.
-
     python -m bench.ui_visible                  # 3 rounds of 10 s at 1,000 events/s
-    python -m bench.ui_visible --history 100000 # the same over 100,000 earlier tasks
     python -m bench.ui_visible --rounds 5 --seconds 20
 """
 
@@ -59,7 +53,6 @@ from tasktrail_shared.changes import ChangeNotice, change_subject
 from tasktrail_shared.stream_message import subject_for
 
 from bench.firehose import Firehose
-from bench.seeded import load_mongo, make_tasks
 from tests.e2e.browser import chromium
 
 TICK = 0.1
@@ -351,7 +344,6 @@ def main(argv: list[str] | None = None) -> None:
     cli.add_argument("--events", type=int, default=1000, help="events per second")
     cli.add_argument("--seconds", type=float, default=10.0, help="of traffic per round")
     cli.add_argument("--rounds", type=int, default=3)
-    cli.add_argument("--history", type=int, default=0, help="tasks in the database before")
     args = cli.parse_args(argv)
     token = secrets.token_urlsafe(16)
     workdir = Path(tempfile.mkdtemp(prefix="bench-ui-visible-"))
@@ -361,9 +353,6 @@ def main(argv: list[str] | None = None) -> None:
         RedisServer(workdir / "redis") as redis_server,
     ):
         env = stack_env(mongo.url, nats_server.url, redis_server.url, token, workdir)
-        if args.history:
-            took = load_mongo(mongo.url, env["TASKTRAIL_MONGO_DB"], make_tasks(args.history))
-            print(f"  {args.history:,} earlier tasks loaded in {took:.0f} s", flush=True)
         api = ServiceProcess(
             "api", [find_binary("tasktrail-api")], log_path=workdir / "api.log", env=env
         )
@@ -372,8 +361,7 @@ def main(argv: list[str] | None = None) -> None:
             api.wait_http_ok(f"{base}/readyz", 30)
             urls = {"nats": nats_server.url, "redis": redis_server.url, "app": "bench"}
             result = measure(base, token, urls, workdir, args.events, args.seconds, args.rounds)
-    summary = {k: v for k, v in result.items() if k != "rounds"}
-    print(json.dumps({**summary, "history": args.history}))
+    print(json.dumps({k: v for k, v in result.items() if k != "rounds"}))
 
 
 if __name__ == "__main__":
