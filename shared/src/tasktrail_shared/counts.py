@@ -11,8 +11,9 @@ that a newest-first list starts reading there rather than at the current time.
 The projector keeps one tally document per cluster (``app``) and per level: each 2-second
 slot (the tasks whose *home* it is: a task's earliest slot, the least of its ``_slots``),
 each minute, hour, day and month (the sum of the level below), and the ``total`` (the sum
-of the months). Counts add and extremes take the least and the greatest, exactly whatever
-the order, so every level is a pure function of the task documents. Pure: no I/O.
+of the months, stored as two documents: :func:`total_documents`). Counts add and extremes
+take the least and the greatest, exactly whatever the order, so every level is a pure
+function of the task documents. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -172,12 +173,17 @@ def summed(tallies: Iterable[Tally]) -> Tally:
 
 
 def to_rows(tally: Mapping[Key, Cell]) -> list[dict[str, Any]]:
-    """A tally as stored: one row per key, in key order (so equal tallies store equally)."""
-    return [
-        {"d": d, "v": v, "s": s, "n": cell.n, "lo": list(cell.low), "hi": list(cell.high)}
-        for (d, v, s), cell in sorted(tally.items())
-        if cell.n
-    ]
+    """A tally as stored: one row per key, in key order (so equal tallies store equally).
+    A cell without times (every lifecycle counter) stores none."""
+    rows: list[dict[str, Any]] = []
+    for (d, v, s), cell in sorted(tally.items()):
+        if not cell.n:
+            continue
+        row: dict[str, Any] = {"d": d, "v": v, "s": s, "n": cell.n}
+        if cell.low != NONE or cell.high != NONE:
+            row |= {"lo": list(cell.low), "hi": list(cell.high)}
+        rows.append(row)
+    return rows
 
 
 def from_rows(rows: Iterable[Mapping[str, Any]]) -> Tally:
@@ -186,6 +192,23 @@ def from_rows(rows: Iterable[Mapping[str, Any]]) -> Tally:
         cell = Cell(int(row["n"]), _moments(row.get("lo")), _moments(row.get("hi")))
         add(tally, (str(row["d"]), str(row["v"]), str(row["s"])), cell)
     return tally
+
+
+STATE_ROWS = "rows"
+LIFECYCLE_ROWS = "events"
+"""The fields of a counter document: the rows of the task counters, and those of the
+lifecycle counters (:data:`EVENTS`)."""
+TOTAL_LIFECYCLE = "total-lifecycle"
+"""The level of the document that holds a cluster's lifecycle totals, apart from its
+``total`` document. Every list and the dashboard read the ``total`` documents (a few hundred
+rows); only ``/metrics`` reads the lifecycle totals: one row per task name, worker, queue
+and counter, thousands on a real cluster, 96 % of the whole (docs/decisions/0023)."""
+
+
+def stored(doc: Mapping[str, Any]) -> Tally:
+    """The whole tally of a counter document: both fields (a document written before they
+    were apart holds everything in the first)."""
+    return from_rows([*(doc.get(STATE_ROWS) or []), *(doc.get(LIFECYCLE_ROWS) or [])])
 
 
 def _moments(raw: Any) -> Moments:
@@ -199,14 +222,25 @@ def document(
 ) -> dict[str, Any]:
     """The stored tally of ``app`` at ``level``, for the period starting ``at``."""
     everything = [cell for (d, _, _), cell in tally.items() if d == ALL and cell.n]
+    lifecycle = {key: cell for key, cell in tally.items() if key[0] == EVENTS}
     return {
         "_id": document_id(level, app, at),
         "level": level,
         "app": app,
         "at": at,
         "n": sum(c.n for c in everything),
-        "rows": to_rows(tally),
+        STATE_ROWS: to_rows({k: c for k, c in tally.items() if k not in lifecycle}),
+        LIFECYCLE_ROWS: to_rows(lifecycle),
     }
+
+
+def total_documents(app: str, tally: Mapping[Key, Cell]) -> list[dict[str, Any]]:
+    """The stored totals of ``app``: its ``total`` document without the lifecycle counters,
+    and its :data:`TOTAL_LIFECYCLE` document with them alone."""
+    whole = document(TOTAL, app, None, tally)
+    lifecycle = {**whole, "_id": document_id(TOTAL_LIFECYCLE, app, None),
+                 "level": TOTAL_LIFECYCLE, STATE_ROWS: []}  # fmt: skip
+    return [{**whole, LIFECYCLE_ROWS: []}, lifecycle]
 
 
 def document_id(level: str, app: str, at: datetime | None) -> str:

@@ -46,12 +46,14 @@ def recount(store: FakeStore) -> Counted:
 
 
 def ledger_level(store: FakeStore, level: str) -> Counted:
-    """What the counters of ``level`` add up to, over all its periods."""
+    """What the counters of ``level`` add up to, over all its periods (the totals: both
+    documents of each cluster)."""
     found: Counted = Counter()
+    levels = {level, counts.TOTAL_LIFECYCLE} if level == counts.TOTAL else {level}
     for doc in store.docs(COUNTS).values():
-        if doc["level"] != level:
+        if doc["level"] not in levels:
             continue
-        for (d, v, s), cell in counts.from_rows(doc["rows"]).items():
+        for (d, v, s), cell in counts.stored(doc).items():
             found[(doc["app"], d, v, s)] += cell.n
     return found
 

@@ -36,3 +36,43 @@ def test_a_failure_carries_its_exception_type_and_deleted_tasks_count_nothing() 
         (EVENTS, SEP.join(["n", "w", ""]), "now:FAILURE"): 1,
     }
     assert counts.lifecycle_cells({**doc, "deleted": True}) == []
+
+
+def test_a_counter_document_keeps_the_lifecycle_rows_apart_and_reads_back_whole() -> None:
+    doc = {"state": "SUCCESS", "name": "demo.add", "worker": "w1", "queue": "celery",
+           "timestamp": AT, "sent": AT, "received": AT, "started": AT, "succeeded": AT,
+           "runtime": 0.3}  # fmt: skip
+    tally: counts.Tally = {}
+    for key in counts.task_keys(doc):
+        counts.add(tally, key, counts.Cell.of(doc))
+    for key, cell in counts.lifecycle_cells(doc):
+        counts.add(tally, key, cell)
+    stored = counts.document(counts.TOTAL, "c1", None, tally)
+    state_rows, lifecycle_rows = stored[counts.STATE_ROWS], stored[counts.LIFECYCLE_ROWS]
+    # what every list and the dashboard read holds no lifecycle row...
+    assert {r["d"] for r in state_rows} == {counts.ALL, *counts.DIMENSIONS}
+    assert all("lo" in r and "hi" in r for r in state_rows)  # the times a list starts from
+    # ...and the lifecycle rows, which have no times, store none
+    assert {r["d"] for r in lifecycle_rows} == {EVENTS}
+    assert not any("lo" in r or "hi" in r for r in lifecycle_rows)
+    kept = {key: cell for key, cell in tally.items() if cell.n}  # zero cells are not stored
+    assert counts.stored(stored) == kept
+    # a document written before the two were apart holds everything in the first field
+    earlier = {"rows": [*state_rows, *lifecycle_rows]}
+    assert counts.stored(earlier) == kept
+
+
+def test_the_totals_keep_the_lifecycle_counters_in_a_document_of_their_own() -> None:
+    doc = {"state": "FAILURE", "name": "n", "worker": "w", "queue": "q", "timestamp": AT,
+           "failed": AT, "exception": "ValueError('boom')"}  # fmt: skip
+    tally: counts.Tally = {}
+    for key in counts.task_keys(doc):
+        counts.add(tally, key, counts.Cell.of(doc))
+    for key, cell in counts.lifecycle_cells(doc):
+        counts.add(tally, key, cell)
+    whole, lifecycle = counts.total_documents("c1", tally)
+    assert (whole["_id"], whole["level"]) == ("total/c1", counts.TOTAL)
+    assert (lifecycle["_id"], lifecycle["level"]) == ("total-lifecycle/c1", "total-lifecycle")
+    assert counts.stored(whole) == {k: c for k, c in tally.items() if k[0] != EVENTS}
+    assert counts.stored(lifecycle) == {k: c for k, c in tally.items() if k[0] == EVENTS}
+    assert whole["n"] == lifecycle["n"] == 1

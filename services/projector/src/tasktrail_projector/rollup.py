@@ -66,12 +66,20 @@ class RollUp:
     async def put(
         self, level: str, at: datetime | None, tallies: Mapping[str, Tally]
     ) -> list[Written]:
-        """Store ``tallies`` (per cluster) as the counters of ``level`` at ``at``."""
+        """Store ``tallies`` (per cluster) as the counters of ``level`` at ``at`` (the
+        totals as two documents each: ``tasktrail_shared.counts.total_documents``)."""
         written = [
             Written({**counts.document(level, app, at, tally), "stamp": self.stamp()}, tally)
             for app, tally in sorted(tallies.items())
         ]
-        await self.store.put_counts(level, at, [w.doc for w in written])
+        docs = [w.doc for w in written]
+        if level == TOTAL:
+            docs = [
+                {**doc, "stamp": w.doc["stamp"]}
+                for w in written
+                for doc in counts.total_documents(str(w.doc["app"]), w.tally)
+            ]
+        await self.store.put_counts(level, at, docs)
         return written
 
     async def run(self, slots: set[datetime], written: Sequence[Written]) -> None:
@@ -137,7 +145,7 @@ def _settle(docs: Iterable[Doc], written: set[Any]) -> Settled:
             continue
         stamps[str(doc["_id"])] = doc.get("stamp")
         tally = sums.setdefault(str(doc["app"]), {})
-        for key, cell in counts.from_rows(doc["rows"]).items():
+        for key, cell in counts.stored(doc).items():
             counts.add(tally, key, cell)
     return Settled(stamps, sums)
 

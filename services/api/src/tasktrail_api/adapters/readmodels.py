@@ -42,7 +42,6 @@ INDEXES = (
 )
 
 
-TOTALS_PROJECTION = {"app": 1, "rows": 1}
 LABELS_TTL = 2.0
 """Seconds the set of indexed labels is trusted (the projector indexes configured labels);
 it is looked up only for a list filtered by a label the seed does not define."""
@@ -152,11 +151,13 @@ class MongoReadModels:
     async def worker_groups(self, now: datetime, scope: Scope) -> list[Doc]:
         return await self.aggregate(mongo.WORKERS, worker_totals(now, scope))
 
-    async def totals(self) -> list[Doc]:
-        """The projector's ``total`` counters, one document per cluster."""
+    async def totals(self, *, lifecycle: bool = False) -> list[Doc]:
+        """The projector's ``total`` counters, one document per cluster (and its lifecycle
+        totals if asked). Read whole: a projection costs the embedded server a copy."""
+        levels = [counts.TOTAL, counts.TOTAL_LIFECYCLE] if lifecycle else [counts.TOTAL]
 
         async def op() -> list[Doc]:
-            cursor = self._db[mongo.COUNTS].find({"level": counts.TOTAL}, TOTALS_PROJECTION)
+            cursor = self._db[mongo.COUNTS].find({"level": {"$in": levels}})
             return await cursor.to_list()
 
         return await self.run(op)

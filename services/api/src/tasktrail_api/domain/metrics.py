@@ -83,7 +83,7 @@ class Lifecycle:
     def of(cls, totals: Iterable[Mapping[str, Any]]) -> Lifecycle:
         out = cls()
         for doc in totals:
-            for (d, v, s), cell in counts.from_rows(doc.get("rows") or []).items():
+            for (d, v, s), cell in counts.stored(doc).items():
                 if d == EVENTS:
                     out.add(counts.labels_of(v), s, cell.n)
         return out
@@ -217,7 +217,7 @@ def _queues(out: Exposition, queues: Iterable[Mapping[str, Any]]) -> None:
 def _own(out: Exposition, totals: Iterable[Mapping[str, Any]]) -> None:
     live: Counter[Labels] = Counter()
     for doc in totals:
-        tally = counts.from_rows(doc.get("rows") or [])
+        tally = counts.from_rows(doc.get(counts.STATE_ROWS) or [])
         for (d, _, state), cell in tally.items():
             if d == counts.ALL:
                 live[(("app", str(doc.get("app"))), ("state", state))] += cell.n

@@ -28,7 +28,7 @@ MAX_FIRST = timedelta(seconds=1)
 def parse_totals(docs: Iterable[Mapping[str, Any]]) -> dict[str, Tally]:
     """The ``total`` counter documents, by cluster. Every cluster with tasks has one (the
     projector registers a cluster before it writes the cluster's first task)."""
-    return {str(d["app"]): counts.from_rows(d.get("rows") or []) for d in docs}
+    return {str(d["app"]): counts.from_rows(d.get(counts.STATE_ROWS) or []) for d in docs}
 
 
 def _cell(selection: Selection, totals: Totals) -> Cell | None:

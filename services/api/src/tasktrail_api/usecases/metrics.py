@@ -39,7 +39,9 @@ class Metrics:
     """The answering process's ``process_*`` figures."""
 
     async def exposition(self, scope: Scope) -> str:
-        totals = [d for d in await self.read_models.totals() if scope.allows(d.get("app"))]
+        totals = [
+            d for d in await self.read_models.totals(lifecycle=True) if scope.allows(d.get("app"))
+        ]
         workers = await self.read_models.workers.rows(
             {**LIVE, **scope.condition()}, WORKER_FIELDS, MAX_WORKERS
         )

@@ -17,8 +17,8 @@ class CountedQueues:
         self._id = counts.document_id(counts.TOTAL, app, None)
 
     async def names(self) -> set[str]:
-        doc = await self._counts.find_one({"_id": self._id}, {"rows": 1})
-        rows = (doc or {}).get("rows") or []
+        doc = await self._counts.find_one({"_id": self._id}, {counts.STATE_ROWS: 1})
+        rows = (doc or {}).get(counts.STATE_ROWS) or []
         return {str(row["v"]) for row in rows if row.get("d") == "queue" and row.get("v")}
 
     async def close(self) -> None:
