@@ -189,7 +189,7 @@ def test_the_first_window_holds_about_a_page_at_the_counted_rate() -> None:
     quiet = {
         "a": {(counts.ALL, counts.ALL, "SUCCESS"): counts.Cell(50, (oldest,) * 4, (newest,) * 4)}
     }
-    assert totals.reach(chosen, quiet, "timestamp", -1, 100) == totals.Reach(newest, SECOND)
+    assert totals.reach(chosen, quiet, "timestamp", -1, 100) == totals.Reach(newest, SECOND, oldest)
     assert totals.reach(chosen, {}, "timestamp", -1, 100) == totals.Reach()
 
 
@@ -229,7 +229,7 @@ def test_oldest_first_starts_with_the_missing_then_goes_forward_from_the_oldest(
     assert missing.segments[0].query["received"] is None and missing.sort == [("_id", 1)]
     assert early.segments[0].query["received"] == {"$gte": plan.MIN_TIME, "$lt": home}
     assert first.segments[0].query["received"] == {"$gte": home, "$lt": home + SECOND}
-    assert second.segments[0].query["received"] == {"$gte": home + SECOND, "$lt": home + 2 * SECOND}
+    assert second.segments[0].query["received"] == {"$gte": home + SECOND}  # past the newest
     mark = cursor.Cursor("received", home, "x")
     ties, beyond, *_ = page({"sort": "received", "app": "a"}, after=mark).steps
     assert ties.segments[0].query["_id"] == {"$gt": "x"}
@@ -243,6 +243,35 @@ def test_windows_stop_at_the_edges_of_time() -> None:
         {"$gte": last, "$lt": last + SECOND},
         {"$gte": last + SECOND},
     ]
+
+
+def test_windows_stop_doubling_past_the_farthest_value_the_counters_know() -> None:
+    """Past the oldest (newest first) or newest (oldest first) counted value, one read takes
+    the rest: what the counters have not counted yet is still read, but a short list does
+    not probe every empty window back to the limit."""
+    home = NOW - 10 * SECOND
+    oldest = home - 3 * SECOND
+    assert plan.windows_back(home, None, None, SECOND, oldest) == [
+        {"$gte": home - SECOND},
+        {"$gte": home - 2 * SECOND, "$lt": home - SECOND},
+        {"$gte": home - 4 * SECOND, "$lt": home - 2 * SECOND},
+        {"$gte": plan.MIN_TIME, "$lt": home - 4 * SECOND},
+    ]
+    assert len(plan.windows_back(home, None, None, SECOND)) > 25  # unbounded: to ~4 years
+    newest = home + 3 * SECOND
+    assert plan.windows_forward(home, True, None, SECOND, newest) == [
+        {"$gte": home, "$lt": home + SECOND},
+        {"$gte": home + SECOND, "$lt": home + 2 * SECOND},
+        {"$gte": home + 2 * SECOND, "$lt": home + 4 * SECOND},
+        {"$gte": home + 4 * SECOND},
+    ]
+    tally = {(counts.ALL, counts.ALL, "SUCCESS"): counts.Cell(2, (oldest,) * 4, (home,) * 4)}
+    steps = page({"cidr_id": "c", "app": "a"}, totals={"a": tally}).count
+    assert [s.segments[0].query["timestamp"] for s in steps[:-1]] == plan.windows_back(
+        home, None, None, totals.reach(select({"cidr_id": "c", "app": "a"}), {"a": tally},
+                                       "timestamp", -1, shapes.COUNT_BOUND).first, oldest
+    )  # fmt: skip
+    assert len(steps) < 10
 
 
 def test_lists_the_counters_cover_are_totalled_without_a_read() -> None:

@@ -222,15 +222,20 @@ def _bounds(cond: Query) -> Query:
 
 
 def windows_back(
-    anchor: datetime, upper: datetime | None, lower: datetime | None, first: timedelta = SECOND
+    anchor: datetime,
+    upper: datetime | None,
+    lower: datetime | None,
+    first: timedelta = SECOND,
+    far: datetime | None = None,
 ) -> list[Query]:
     """Range conditions going back from ``anchor``: the first ``first`` deep and below
     ``upper`` (exclusive, ``None``: open), each twice as deep, the last down to ``lower``
-    (inclusive) or to the lowest time."""
+    (inclusive) or to the lowest time; once a window reaches below ``far`` (the oldest
+    value the counters know), the next is the last."""
     conds: list[Query] = []
     top = upper
     for span in spans(first):
-        if anchor - MIN_TIME <= span:
+        if anchor - MIN_TIME <= span or (far is not None and top is not None and top <= far):
             break
         bottom = anchor - span
         if lower is not None and bottom <= lower:
@@ -241,13 +246,20 @@ def windows_back(
 
 
 def windows_forward(
-    start: datetime, inclusive: bool, upper: datetime | None, first: timedelta = SECOND
+    start: datetime,
+    inclusive: bool,
+    upper: datetime | None,
+    first: timedelta = SECOND,
+    far: datetime | None = None,
 ) -> list[Query]:
     """Range conditions going forward from ``start``, the first ``first`` long, each twice
-    as long, the last up to ``upper`` (exclusive) or open."""
+    as long, the last up to ``upper`` (exclusive) or open; once a window reaches past
+    ``far`` (the newest value the counters know), the next is the last."""
     conds: list[Query] = []
     op, bottom = ("$gte" if inclusive else "$gt"), start
     for span in spans(first):
+        if far is not None and bottom > far:
+            break
         try:
             top = start + span
         except OverflowError:
@@ -309,7 +321,7 @@ def _back(
     anchor = top or now
     if cursor is None and start.edge is not None:
         anchor = min(anchor, start.edge)
-    return windows_back(anchor, top, lower, start.first)
+    return windows_back(anchor, top, lower, start.first, start.far)
 
 
 def _forward(
@@ -321,12 +333,12 @@ def _forward(
     counters know (after a look at anything older: counted since), else from the lower
     bound, else all at once."""
     lower, upper = limits
-    edge, first = start.edge, start.first
+    edge, first, far = start.edge, start.first, start.far
     if cursor is not None and cursor.value is not None:
-        return windows_forward(cursor.value, False, upper, first)
+        return windows_forward(cursor.value, False, upper, first, far)
     if edge is not None and (lower is None or edge > lower):
         early = _bounds({"$gte": lower or MIN_TIME, "$lt": min(edge, upper) if upper else edge})
-        return [early, *windows_forward(edge, True, upper, first)]
+        return [early, *windows_forward(edge, True, upper, first, far)]
     if lower is not None:
         return windows_forward(lower, True, upper, first)
     return [_bounds({"$gte": MIN_TIME, "$lt": upper})]

@@ -61,6 +61,10 @@ class Reach:
     """The highest (newest first) or lowest value the counters know among the tasks they
     match; ``None``: unknown. Only a starting point: the reads go on past it."""
     first: timedelta = MAX_FIRST
+    far: datetime | None = None
+    """The other extreme (the oldest, newest first): past it, windows stop doubling and the
+    rest is one read, so a list that holds fewer rows than a page does not probe every
+    empty window back to the limit (the rest is still read: the counters may lag)."""
 
 
 def reach(selection: Selection, totals: Totals, time: str, direction: int, need: int) -> Reach:
@@ -74,12 +78,12 @@ def reach(selection: Selection, totals: Totals, time: str, direction: int, need:
     if cell is None or time not in counts.TIMES or not cell.n:
         return Reach()
     low, high = cell.lowest(time), cell.highest(time)
-    edge = high if direction == -1 else low
+    edge, far = (high, low) if direction == -1 else (low, high)
     if low is None or high is None:
-        return Reach(edge)
+        return Reach(edge, far=far)
     per_second = cell.n / max((high - low).total_seconds(), 1.0)
     first = timedelta(seconds=need / per_second)
-    return Reach(edge, min(max(first, MIN_FIRST), MAX_FIRST))
+    return Reach(edge, min(max(first, MIN_FIRST), MAX_FIRST), far)
 
 
 def state_counts(totals: Totals, apps: Iterable[str]) -> dict[str, int]:
