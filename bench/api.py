@@ -22,6 +22,12 @@ Timings depend on the machine's load (printed); they are a measurement, not a te
 
     python -m bench.api                              # 25k, 50k, 100k, 200k; Flower at 100k
     python -m bench.api --sizes 2000,4000 --flower-at 2000   # a quick run
+    python -m bench.api --seeded    # each size written straight into its own database
+
+``--seeded`` skips the pipeline where it is too slow to load 200k tasks in the time at hand
+(a slow machine): each size is written as the projector would have written it and counted by
+the projector's sweep (``bench.seeded``), a database per size, read by an API of its own;
+only the API's RSS is shown, and nothing is replayed.
 """
 
 from __future__ import annotations
@@ -354,18 +360,18 @@ def stream_counter(nats_url: str) -> Callable[[], int]:
     return lambda: asyncio.run(count())
 
 
-def measure(run: Run, size: int, api: httpx.Client, loader: Loader, cursor: str) -> None:
+def measure(run: Run, size: int, api: httpx.Client, tasks: list[Task], cursor: str) -> None:
     rng = random.Random(size)
     run.results[size] = {
         name: timings(api, query, run.point_runs if point else run.list_runs)
-        for name, (query, point) in ours(loader.tasks, rng, cursor).items()
+        for name, (query, point) in ours(tasks, rng, cursor).items()
     }
 
 
-def measure_flower(run: Run, port: int, loader: Loader) -> None:
+def measure_flower(run: Run, port: int, tasks: list[Task]) -> None:
     rng = random.Random(7)
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=300) as client:
-        for name, query in flowers(loader.tasks, rng).items():
+        for name, query in flowers(tasks, rng).items():
             runs = run.point_runs if name == "GET by id" else run.list_runs
             run.flower[name] = timings(client, query, runs)
 
@@ -374,7 +380,7 @@ def flower_round(run: Run, flower: ServiceProcess, loader: Loader) -> float:
     """Once Flower has every event: time its queries, read its RSS, stop it."""
     port = loader.flower_port or 0
     wait("Flower has every event", lambda: flower_events(port) >= loader.published, 600)
-    measure_flower(run, port, loader)
+    measure_flower(run, port, loader.tasks)
     rss = rss_mb(flower.pid)
     flower.stop()
     return rss
@@ -420,13 +426,49 @@ def execute(run: Run, flower_at: int | None, work: Path) -> None:
             cursor = cursor or deep_cursor(api, loader.tasks[min(DEEP, size) - 1])
             print(f"{size:,} tasks loaded and counted ({run.loaded[size]:.0f} s); measuring",
                   flush=True)  # fmt: skip
-            measure(run, size, api, loader, cursor)
+            measure(run, size, api, loader.tasks, cursor)
             run.rss[size] = {name: rss_mb(p.pid) for name, p in procs.items()}
             if flower is not None and size == flower_at:
                 run.flower_rss = flower_round(run, flower, loader)
                 flower, loader.flower_port = None, None
         if run.replay:
             run.replays = replay_rates(servers, loader.stream_count())
+
+
+def execute_seeded(run: Run, flower_at: int | None, work: Path) -> None:
+    """Each size written straight into a database of its own as the projector would have
+    written it, then counted by the projector's sweep (``bench.seeded``: minutes instead of
+    hours for 200k tasks on a slow machine), and read by an API process of its own; Flower
+    fed the same tasks' events at its size. Only the API runs, so only its RSS is shown."""
+    from bench.seeded import feed_flower, load_mongo, make_tasks  # it imports this module
+
+    token = secrets.token_urlsafe(16)
+    with ExitStack() as stack:
+        servers = embedded_servers(stack, work)
+        for size in run.sizes:
+            tasks = make_tasks(size)
+            database = f"bench{size}"
+            run.loaded[size] = load_mongo(servers["mongo"], database, tasks)
+            port = free_port()
+            env = {**environment(servers, token, port, work), "TASKTRAIL_MONGO_DB": database}
+            api = ServiceProcess(
+                "api", [find_binary("tasktrail-api")], log_path=work / f"api{size}.log", env=env
+            )
+            base = f"http://127.0.0.1:{port}"
+            headers = {"Authorization": f"Bearer {token}"}
+            with api, httpx.Client(base_url=base, headers=headers, timeout=300) as client:
+                api.wait_http_ok(f"{base}/readyz", 60)
+                cursor = deep_cursor(client, tasks[min(DEEP, size) - 1])
+                print(f"{size:,} tasks loaded and counted ({run.loaded[size]:.0f} s); "
+                      "measuring", flush=True)  # fmt: skip
+                measure(run, size, client, tasks, cursor)
+                run.rss[size] = {"api": rss_mb(api.pid)}
+            if size == flower_at:
+                flower, port = start_flower(servers["redis"], work, size)
+                with flower:
+                    feed_flower(servers["redis"], port, tasks)
+                    measure_flower(run, port, tasks)
+                    run.flower_rss = rss_mb(flower.pid)
 
 
 def replay_rates(servers: dict[str, str], messages: int) -> dict[str, Rate]:
@@ -469,7 +511,7 @@ def report(run: Run, flower_at: int | None) -> None:
     print("growth: p99 at the largest size over p99 at the smallest (goal <= 1.5); vs Flower: "
           f"our p99 over Flower's at {flower_at or 0:,} (goal <= 1)")  # fmt: skip
     print(f"\n{'RSS (MB)':<34}" + "".join(f"{f'{s // 1000}k':>10}" for s in run.sizes))
-    for service in SERVICES:
+    for service in (s for s in SERVICES if service_measured(run, s)):
         cells = "".join(f"{run.rss[s][service]:>10.0f}" for s in run.sizes)
         growth = run.rss[last][service] / max(run.rss[first][service], 1e-9) - 1
         print(f"{service:<34}{cells}   {growth:+.0%} (goal: <= 200 MB, growing < 10 %)")
@@ -484,6 +526,10 @@ def report(run: Run, flower_at: int | None) -> None:
     print(json.dumps(summary))
 
 
+def service_measured(run: Run, service: str) -> bool:
+    return all(service in run.rss[size] for size in run.sizes)
+
+
 def main(argv: list[str] | None = None) -> None:
     cli = argparse.ArgumentParser(prog="python -m bench.api", description=__doc__)
     cli.add_argument("--sizes", default="25000,50000,100000,200000", help="tasks at each stop")
@@ -491,6 +537,11 @@ def main(argv: list[str] | None = None) -> None:
     cli.add_argument("--list-runs", type=int, default=100, help="requests per list query")
     cli.add_argument("--point-runs", type=int, default=300, help="requests per point query")
     cli.add_argument("--rate", type=float, default=250.0, help="tasks published a second")
+    cli.add_argument(
+        "--seeded",
+        action="store_true",
+        help="write each size straight into its own database (bench.seeded), no pipeline",
+    )
     cli.add_argument(
         "--no-replay",
         action="store_true",
@@ -503,7 +554,11 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start; sizes "
           f"{shown}; Flower at {flower_at or 'none'}", flush=True)  # fmt: skip
     run = Run(sizes, args.list_runs, args.point_runs, args.rate, not args.no_replay)
-    execute(run, flower_at, Path(tempfile.mkdtemp(prefix="bench-api-")))
+    work = Path(tempfile.mkdtemp(prefix="bench-api-"))
+    if args.seeded:
+        execute_seeded(run, flower_at, work)
+    else:
+        execute(run, flower_at, work)
     print(f"load average {os.getloadavg()[0]:.2f} at the end")
     report(run, flower_at)
 
