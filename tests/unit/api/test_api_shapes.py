@@ -313,6 +313,22 @@ def test_sets_are_read_whole_and_finished_here() -> None:
     assert ([r["_id"] for r in shown], count) == (["b", "a"], 2)
 
 
+def test_a_set_its_time_range_holds_at_the_counted_rate_is_read_in_one_window() -> None:
+    """A set is read whole up to its cap, so its first window is as long as a quarter of
+    the cap at the average rate, not capped at a second as a page's is."""
+    newest, oldest = NOW, NOW - timedelta(seconds=1000)
+    tally = {(counts.ALL, counts.ALL, "SUCCESS"): counts.Cell(10_000, (oldest,) * 4, (newest,) * 4)}
+    since = (NOW - 10 * SECOND).isoformat()
+    window = page({"sort": "-runtime", "timestamp_after": since, "app": "a"}, totals={"a": tally})
+    # 10 a second: a quarter of the cap is 250 s, more than the 10 s asked for
+    assert [s.segments[0].query["timestamp"] for s in window.steps] == [{"$gte": NOW - 10 * SECOND}]
+    listed = page({"timestamp_after": since, "app": "a"}, totals={"a": tally})
+    assert len(listed.steps) > 1  # a page still starts with a window of at most a second
+    busy = {"a": {key: counts.Cell(10**8, c.low, c.high) for key, c in tally.items()}}
+    burst = page({"sort": "-runtime", "timestamp_after": since, "app": "a"}, totals=busy)
+    assert len(burst.steps) > 1  # 100,000 a second: the cap is reached in windows
+
+
 def test_free_text_is_found_within_a_window_set() -> None:
     since = (NOW - SECOND).isoformat()
     search = page({"q": "BoOm", "status": "f,s", "timestamp_after": since})

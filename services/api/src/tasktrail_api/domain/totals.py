@@ -67,11 +67,19 @@ class Reach:
     empty window back to the limit (the rest is still read: the counters may lag)."""
 
 
-def reach(selection: Selection, totals: Totals, time: str, direction: int, need: int) -> Reach:
+def reach(
+    selection: Selection,
+    totals: Totals,
+    time: str,
+    direction: int,
+    need: int,
+    longest: timedelta | None = MAX_FIRST,
+) -> Reach:
     """Where a read of ``need`` rows ordered by ``time`` starts, and a first window that
     holds about ``need`` of them at the matching tasks' average rate (from the counters;
     from all the selection's clusters' tasks when they cannot say more: a higher rate, so
-    a shorter window, never a longer one)."""
+    a shorter window, never a longer one), and no longer than ``longest``: a burst above
+    the average costs a read at most that much of it (``None``: a set, read whole anyway)."""
     cell = _cell(selection, totals)
     if cell is None:
         cell = _cell(Selection(selection.apps, None, None, None, selection.order), totals)
@@ -83,7 +91,8 @@ def reach(selection: Selection, totals: Totals, time: str, direction: int, need:
         return Reach(edge, far=far)
     per_second = cell.n / max((high - low).total_seconds(), 1.0)
     first = timedelta(seconds=need / per_second)
-    return Reach(edge, min(max(first, MIN_FIRST), MAX_FIRST), far)
+    first = max(first, MIN_FIRST)
+    return Reach(edge, first if longest is None else min(first, longest), far)
 
 
 def state_counts(totals: Totals, apps: Iterable[str]) -> dict[str, int]:
