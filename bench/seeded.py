@@ -126,9 +126,11 @@ def load_mongo(url: str, db: str, tasks: list[Task]) -> float:
     return time.perf_counter() - started
 
 
-def feed_flower(redis_url: str, flower_port: int, tasks: list[Task], backlog: int = 20_000) -> int:
+def feed_flower(redis_url: str, flower_port: int, tasks: list[Task], backlog: int = 5_000) -> int:
     """Publish every event; never more than ``backlog`` ahead of what Flower has counted
-    (Redis drops pub/sub messages for a subscriber whose buffer overflows)."""
+    (Redis drops pub/sub messages for a subscriber whose buffer overflows: 8 MB for a
+    minute by default). Should Flower lose some anyway, it stops waiting once Flower has
+    taken nothing for :data:`STALL` seconds and says how many it lost."""
     r = redis.Redis.from_url(redis_url)
     prefix = "/0.celeryev/"
     sent = 0
@@ -140,13 +142,26 @@ def feed_flower(redis_url: str, flower_port: int, tasks: list[Task], backlog: in
             sent += 1
         if len(pipe) >= 1000:
             pipe.execute()
-            while sent - max(flower_events(flower_port), 0) > backlog:
-                time.sleep(0.05)
+            _wait_flower(flower_port, sent - backlog)
     pipe.execute()
-    deadline = time.monotonic() + 600
-    while flower_events(flower_port) < sent and time.monotonic() < deadline:
-        time.sleep(0.2)
+    taken = _wait_flower(flower_port, sent)
+    if taken < sent:
+        print(f"Flower lost {sent - taken:,} of {sent:,} events", flush=True)
     return sent
+
+
+STALL = 30.0
+
+
+def _wait_flower(port: int, until: int) -> int:
+    """What Flower has counted once it reaches ``until``, or stalls."""
+    taken, moved = max(flower_events(port), 0), time.monotonic()
+    while taken < until and time.monotonic() - moved < STALL:
+        time.sleep(0.2)
+        now = max(flower_events(port), 0)
+        if now > taken:
+            taken, moved = now, time.monotonic()
+    return taken
 
 
 def timings(call: Callable[[], httpx.Response], runs: int) -> tuple[float, float]:
