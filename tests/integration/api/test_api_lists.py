@@ -208,6 +208,34 @@ async def test_past_the_bound_a_count_is_a_lower_bound(
     assert data["count_is_exact"] is True  # the counters know, whatever the bound
 
 
+async def test_a_first_page_counts_on_past_its_rows_exactly_to_the_bound(
+    api: httpx.AsyncClient, db: AsyncDatabase[Doc], many: list[Doc]
+) -> None:
+    """A first page's count reads on from its last row (decision 25): whatever the page's
+    size, offset, order or the bound, it is the list's, exact up to the bound."""
+    from tests.integration.api.support import ADMIN_TOKEN
+
+    await db.tasks.insert_one(
+        task_doc("untimed", app="eu", labels={"cidr_id": "c1"}, timestamp=None)
+    )
+    api.headers["Authorization"] = f"Bearer {ADMIN_TOKEN}"
+    tasks = api._transport.app.state.use_cases.tasks  # type: ignore[attr-defined]
+    size = 1 + sum(d["labels"]["cidr_id"] == "c1" for d in many)
+    for bound in (1, 2, size - 1, size, size + 1):
+        tasks.count_bound = bound
+        pages: list[dict[str, Any]] = [
+            {"limit": 1},
+            {"limit": 2, "offset": 1},
+            {"limit": 3, "sort": "timestamp"},
+            {"limit": size - 1, "sort": "-timestamp"},
+            {"limit": 1, "offset": size - 1},
+        ]
+        for params in pages:
+            got = assert_ok(await api.get("/monitor/tasks", params={"cidr_id": "c1", **params}))
+            expected = (min(size, bound), size <= bound)
+            assert (got["count"], got["count_is_exact"]) == expected, (bound, params)
+
+
 @pytest.mark.parametrize(
     ("params", "words"),
     [({"cursor": "garbage"}, "cursor"), ({"cursor": "e30", "offset": 5}, "either cursor"),

@@ -423,3 +423,30 @@ def test_indexes_of_an_earlier_release_are_dropped_and_the_projectors_kept() -> 
         "worker_1_state_1": [("worker", 1), ("state", 1)],  # the projector's own
     }
     assert indexes.obsolete(held, specs) == ["live_label_cidr_id", "live_state_ts"]
+
+
+def test_a_first_pages_count_reads_on_from_its_last_row() -> None:
+    oldest = NOW - 60 * SECOND  # the first window reaches past it: the next takes the rest
+    tally = {(counts.ALL, counts.ALL, "SUCCESS"): counts.Cell(9, (oldest,) * 4, (NOW,) * 4)}
+    walked = page({"cidr_id": "c"}, totals={a: tally for a in APPS}).rest
+    assert walked is not None and walked.far == oldest
+    rows = [{"_id": f"t{i}", "timestamp": NOW - i * SECOND} for i in range(10)]
+    steps = plan.rest(walked, rows, 91, NOW)
+    last = NOW - 9 * SECOND
+    assert steps[0].segments[0].query | {"app": "a"} == {
+        **plan.branches(select({"cidr_id": "c"}))[0], "timestamp": last, "_id": {"$lt": "t9"}
+    }  # fmt: skip
+    deep = 91 * plan.SLACK * SECOND  # a row a second: 91 rows, and some slack
+    assert steps[1].segments[0].query["timestamp"] == {"$gte": last - deep, "$lt": last}
+    assert steps[2].segments[0].query["timestamp"] == {"$gte": plan.MIN_TIME, "$lt": last - deep}
+    assert steps[-1].segments[0].query["timestamp"] is None  # then the rows without one
+    assert page({"status": "f"}, totals={a: tally for a in APPS}).rest is None  # counted
+
+
+def test_the_pace_of_a_page_needs_two_times() -> None:
+    assert plan.pace([{"timestamp": NOW}], "timestamp", 50) == SECOND
+    assert plan.pace([{"timestamp": NOW}, {"timestamp": None}], "timestamp", 50) == SECOND
+    assert plan.pace([{"timestamp": NOW}] * 2, "timestamp", 50) == SECOND
+    rising = [{"received": NOW + i * SECOND} for i in range(5)]
+    assert plan.pace(rising, "received", 10) == 10 * plan.SLACK * SECOND
+    assert plan.pace(rising[:2], "received", 0) == totals.MIN_FIRST

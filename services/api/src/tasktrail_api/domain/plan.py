@@ -53,7 +53,7 @@ from tasktrail_api.domain.shapes import (
     Selection,
     select,
 )
-from tasktrail_api.domain.totals import Reach, Totals, counted, reach
+from tasktrail_api.domain.totals import MIN_FIRST, Reach, Totals, counted, reach
 
 Query = dict[str, Any]
 SortSpec = list[tuple[str, int]]
@@ -116,7 +116,8 @@ class ReadPlan:
 
     ``cap``: the page is a set, every row of the steps (up to ``cap + 1``) to be filtered and
     ordered by :func:`finish_set`. ``count``: the steps to count the list with, up to a bound,
-    when no counter gives the total (``total``).
+    when no counter gives the total (``total``); ``rest``: how a first page's count goes on
+    past its rows instead (:func:`rest`).
     """
 
     steps: list[Step]
@@ -127,6 +128,18 @@ class ReadPlan:
     total: int | None = None
     count: list[Step] = field(default_factory=list)
     selection: Selection | None = None
+    rest: Walked | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Walked:
+    """What a list's windows walk, kept so that its count can go on past a page's rows."""
+
+    parts: tuple[Query, ...]
+    order: Order
+    limits: tuple[datetime | None, datetime | None] | None
+    far: datetime | None
+    """The farthest value the counters know in the list's order (``Reach.far``)."""
 
 
 def by_id(doc_id: str) -> Query:
@@ -383,12 +396,45 @@ def task_page(
     steps = walk(parts, selection.order, key, cursor, now, limits, start)
     total = counted(selection, totals)
     count: list[Step] = []
+    walked = None
     if total is None:
         start = reach(selection, totals, key, -1, count_bound)
         count = walk(parts, newest, key, None, now, limits, start)
+        far = reach(selection, totals, key, selection.order.direction, count_bound).far
+        walked = Walked(tuple(parts), selection.order, limits, far)
     return ReadPlan(
-        steps, TASK_PROJECTION, filters.limit, filters.offset, None, total, count, selection
-    )
+        steps, TASK_PROJECTION, filters.limit, filters.offset, None, total, count, selection,
+        walked,
+    )  # fmt: skip
+
+
+SLACK = 1.2
+"""How much more than it needs the count's first window past a page is sized to hold: the
+pace of a page's rows is a sample, and a window short of the bound costs another read."""
+
+
+def rest(walked: Walked, rows: Sequence[Doc], want: int, now: datetime) -> list[Step]:
+    """The steps past ``rows``, the first rows of a walked list (a full first page), to count
+    the rest of it: the first window sized to hold about ``want`` rows at the pace the rows
+    came in, so that counting to the bound reads on from where the page stopped, about one
+    read per branch, instead of windows from the top again (decision 25)."""
+    key = walked.order.key
+    last = rows[-1]
+    after = Cursor("", last.get(key), str(last["_id"]))
+    return walk(
+        walked.parts, walked.order, key, after, now, walked.limits,
+        Reach(None, pace(rows, key, want), walked.far),
+    )  # fmt: skip
+
+
+def pace(rows: Sequence[Doc], key: str, want: int) -> timedelta:
+    """How long a stretch of ``key`` holds about ``want`` rows (with :data:`SLACK`) at the pace
+    of ``rows``, which are in order; a second when they do not say."""
+    head, tail = rows[0].get(key), rows[-1].get(key)
+    if not (isinstance(head, datetime) and isinstance(tail, datetime)) or head == tail:
+        return SECOND
+    per_row: timedelta = abs(head - tail) / (len(rows) - 1)
+    return max(per_row * want * SLACK, MIN_FIRST)
 
 
 def merged(parts: Iterable[list[Doc]], sort: SortSpec) -> list[Doc]:

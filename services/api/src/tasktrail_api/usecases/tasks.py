@@ -27,6 +27,7 @@ from tasktrail_api.domain.plan import (
     by_id,
     by_ids,
     finish_set,
+    rest,
     task_page,
     tasks_on_workers,
     unfinished_tasks,
@@ -101,15 +102,20 @@ class Tasks:
         return sorted({*SEED_LABELS, *await self.read_models.indexed_labels()})
 
     async def _walk_page(self, plan: ReadPlan, first: bool) -> tuple[Rows, int, bool]:
-        rows = await self.read_models.tasks.read(
-            plan.steps, plan.skip + plan.limit, plan.projection
-        )
+        need, bound = plan.skip + plan.limit, self.count_bound
+        rows = await self.read_models.tasks.read(plan.steps, need, plan.projection)
         if plan.total is not None:
             return rows[plan.skip :], plan.total, True
-        if first and len(rows) < plan.skip + plan.limit:  # the whole list is on this page
+        if first and len(rows) < need:  # the whole list is on this page
             return rows[plan.skip :], len(rows), True
-        found = await self.read_models.tasks.count(plan.count, self.count_bound)
-        return rows[plan.skip :], min(found, self.count_bound), found <= self.count_bound
+        if first and plan.rest is not None:  # the rows read are the list's first: count on
+            found = len(rows)
+            if found <= bound:
+                steps = rest(plan.rest, rows, bound + 1 - found, self.clock.now())
+                found += await self.read_models.tasks.count(steps, bound - found)
+        else:
+            found = await self.read_models.tasks.count(plan.count, bound)
+        return rows[plan.skip :], min(found, bound), found <= bound
 
     async def _set_page(self, plan: ReadPlan, cursor: Cursor | None) -> tuple[Rows, int, bool]:
         assert plan.cap is not None and plan.selection is not None
