@@ -8,10 +8,14 @@ under it, and the lowest and highest value of each of their :data:`TIMES`.
 of that name. The extremes tell a reader where the newest (or oldest) matching task is, so
 that a newest-first list starts reading there rather than at the current time.
 
+A label's tasks are counted per value too, under ``(label:<name>, <value>, "")`` (every
+state together: no list filters a label by status), with the extremes of their
+``timestamp`` alone (the one time a label list is read by): :func:`label_cells`.
+
 The projector keeps one tally document per cluster (``app``) and per level: each 2-second
 slot (the tasks whose *home* it is: a task's earliest slot, the least of its ``_slots``),
 each minute, hour, day and month (the sum of the level below), and the ``total`` (the sum
-of the months, stored as two documents: :func:`total_documents`). Counts add and extremes
+of the months, stored as three documents: :func:`total_documents`). Counts add and extremes
 take the least and the greatest, exactly whatever the order, so every level is a pure
 function of the task documents. Pure: no I/O.
 """
@@ -159,6 +163,85 @@ def lifecycle_cells(doc: Mapping[str, Any]) -> list[tuple[Key, Cell]]:
     return out
 
 
+LABEL = "label:"
+"""The prefix of a label counter's dimension: ``label:cidr_id``."""
+LABEL_VALUES = 1000
+"""Values of one label a counter document keeps at most: past it, the period's rows of that
+label become the one :data:`OVER` row, and lists filtered by it are counted by reading."""
+OVER = "\x1fover"
+"""The value of the row that stands for a label with more than :data:`LABEL_VALUES`."""
+UNKNOWN: Key = (LABEL, ALL, ALL)
+"""Present when a document summed into a tally predates the label counters (it has no
+:data:`LABEL_ROWS`): the tally's label counts are then short, and nobody may use them."""
+
+
+def label_value(value: object) -> str | None:
+    """A label's value as a counter key, typed so that the keys of distinct values differ
+    exactly as a list filter tells them apart: a filter's text matches the same text, and
+    when it is a whole number also the number (an integer or an integral float, as MongoDB
+    compares numbers). ``None`` for values no filter matches (flags, fractions)."""
+    if isinstance(value, str):
+        return f"s{value}"
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return f"n{value}"
+    if isinstance(value, float) and value.is_integer():
+        return f"n{int(value)}"
+    return None
+
+
+def label_cells(doc: Mapping[str, Any]) -> list[tuple[Key, Cell]]:
+    """The label counters a live task document adds to: one per label it has, with its
+    ``timestamp`` as the only time."""
+    labels = doc.get("labels")
+    if doc.get("deleted") or not isinstance(doc.get("state"), str) or not labels:
+        return []
+    at = doc.get("timestamp")
+    moments = (at if isinstance(at, datetime) else None, *NONE[1:])
+    cell = Cell(1, moments, moments)
+    return [
+        ((f"{LABEL}{name}", key, ALL), cell)
+        for name, value in sorted(labels.items())
+        if (key := label_value(value)) is not None
+    ]
+
+
+def capped(tally: Mapping[Key, Cell]) -> Tally:
+    """``tally`` with each label of more than :data:`LABEL_VALUES` values (or already
+    :data:`OVER` in a part of it) reduced to one :data:`OVER` row. Whether a label is over
+    depends only on how many values it has in the period, so every level caps alike."""
+    values: dict[str, int] = {}
+    over: set[str] = set()
+    for d, v, _ in tally:
+        if d.startswith(LABEL) and d != LABEL:
+            values[d] = values.get(d, 0) + 1
+            if v == OVER:
+                over.add(d)
+    over |= {d for d, n in values.items() if n > LABEL_VALUES}
+    if not over:
+        return dict(tally)
+    out: Tally = {key: cell for key, cell in tally.items() if key[0] not in over}
+    out.update({(d, OVER, ALL): Cell(1) for d in over})
+    return out
+
+
+def is_label(key: Key) -> bool:
+    return key[0].startswith(LABEL)
+
+
+def label_count(tally: Mapping[Key, Cell], name: str, values: Iterable[object]) -> Cell | None:
+    """The tasks whose label ``name`` is one of ``values``; ``None`` when the tally cannot
+    say (it predates label counters, or the label has too many values to count)."""
+    dimension = f"{LABEL}{name}"
+    if UNKNOWN in tally or (dimension, OVER, ALL) in tally:
+        return None
+    found = Cell(0)
+    for key in {k for v in values if (k := label_value(v)) is not None}:
+        found = found.plus(tally.get((dimension, key, ALL), Cell(0)))
+    return found
+
+
 def add(tally: Tally, key: Key, cell: Cell) -> None:
     held = tally.get(key)
     tally[key] = cell if held is None else held.plus(cell)
@@ -181,9 +264,17 @@ def to_rows(tally: Mapping[Key, Cell]) -> list[dict[str, Any]]:
             continue
         row: dict[str, Any] = {"d": d, "v": v, "s": s, "n": cell.n}
         if cell.low != NONE or cell.high != NONE:
-            row |= {"lo": list(cell.low), "hi": list(cell.high)}
+            row |= {"lo": _trimmed(cell.low), "hi": _trimmed(cell.high)}
         rows.append(row)
     return rows
+
+
+def _trimmed(moments: Moments) -> list[datetime | None]:
+    """Without the trailing empty times (a label cell keeps only the first)."""
+    kept = list(moments)
+    while kept and kept[-1] is None:
+        kept.pop()
+    return kept
 
 
 def from_rows(rows: Iterable[Mapping[str, Any]]) -> Tally:
@@ -196,19 +287,31 @@ def from_rows(rows: Iterable[Mapping[str, Any]]) -> Tally:
 
 STATE_ROWS = "rows"
 LIFECYCLE_ROWS = "events"
-"""The fields of a counter document: the rows of the task counters, and those of the
-lifecycle counters (:data:`EVENTS`)."""
+LABEL_ROWS = "labels"
+"""The fields of a counter document: the rows of the task counters, those of the
+lifecycle counters (:data:`EVENTS`) and those of the label counters (:data:`LABEL`)."""
 TOTAL_LIFECYCLE = "total-lifecycle"
 """The level of the document that holds a cluster's lifecycle totals, apart from its
 ``total`` document. Every list and the dashboard read the ``total`` documents (a few hundred
 rows); only ``/metrics`` reads the lifecycle totals: one row per task name, worker, queue
 and counter, thousands on a real cluster, 96 % of the whole (docs/decisions/0023)."""
+TOTAL_LABELS = "total-labels"
+"""The level of the document that holds a cluster's label totals: only lists filtered by a
+label read it, beside the ``total`` document that carries the same ``stamp``
+(docs/decisions/0026)."""
 
 
 def stored(doc: Mapping[str, Any]) -> Tally:
-    """The whole tally of a counter document: both fields (a document written before they
-    were apart holds everything in the first)."""
-    return from_rows([*(doc.get(STATE_ROWS) or []), *(doc.get(LIFECYCLE_ROWS) or [])])
+    """The whole tally of a counter document: every field (a document written before they
+    were apart holds everything in the first). One written before the label counters
+    existed carries :data:`UNKNOWN`."""
+    tally = from_rows(
+        [*(doc.get(STATE_ROWS) or []), *(doc.get(LIFECYCLE_ROWS) or []),
+         *(doc.get(LABEL_ROWS) or [])]
+    )  # fmt: skip
+    if LABEL_ROWS not in doc:
+        tally[UNKNOWN] = Cell(1)
+    return tally
 
 
 def _moments(raw: Any) -> Moments:
@@ -223,24 +326,34 @@ def document(
     """The stored tally of ``app`` at ``level``, for the period starting ``at``."""
     everything = [cell for (d, _, _), cell in tally.items() if d == ALL and cell.n]
     lifecycle = {key: cell for key, cell in tally.items() if key[0] == EVENTS}
+    labels = {key: cell for key, cell in tally.items() if is_label(key)}
     return {
         "_id": document_id(level, app, at),
         "level": level,
         "app": app,
         "at": at,
         "n": sum(c.n for c in everything),
-        STATE_ROWS: to_rows({k: c for k, c in tally.items() if k not in lifecycle}),
+        STATE_ROWS: to_rows(
+            {k: c for k, c in tally.items() if k not in lifecycle and k not in labels}
+        ),
         LIFECYCLE_ROWS: to_rows(lifecycle),
+        LABEL_ROWS: to_rows(labels),
     }
 
 
 def total_documents(app: str, tally: Mapping[Key, Cell]) -> list[dict[str, Any]]:
-    """The stored totals of ``app``: its ``total`` document without the lifecycle counters,
-    and its :data:`TOTAL_LIFECYCLE` document with them alone."""
+    """The stored totals of ``app``: its ``total`` document with the task counters alone,
+    its :data:`TOTAL_LIFECYCLE` document with the lifecycle counters and its
+    :data:`TOTAL_LABELS` document with the label counters."""
     whole = document(TOTAL, app, None, tally)
-    lifecycle = {**whole, "_id": document_id(TOTAL_LIFECYCLE, app, None),
-                 "level": TOTAL_LIFECYCLE, STATE_ROWS: []}  # fmt: skip
-    return [{**whole, LIFECYCLE_ROWS: []}, lifecycle]
+    apart: dict[str, list[Any]] = {STATE_ROWS: [], LIFECYCLE_ROWS: [], LABEL_ROWS: []}
+    return [
+        {**whole, LIFECYCLE_ROWS: [], LABEL_ROWS: []},
+        {**whole, **apart, "_id": document_id(TOTAL_LIFECYCLE, app, None),
+         "level": TOTAL_LIFECYCLE, LIFECYCLE_ROWS: whole[LIFECYCLE_ROWS]},
+        {**whole, **apart, "_id": document_id(TOTAL_LABELS, app, None),
+         "level": TOTAL_LABELS, LABEL_ROWS: whole[LABEL_ROWS]},
+    ]  # fmt: skip
 
 
 def document_id(level: str, app: str, at: datetime | None) -> str:

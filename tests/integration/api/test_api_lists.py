@@ -188,9 +188,19 @@ async def test_totals_come_from_the_counters_or_are_counted_to_the_bound(
     await count_tasks(db)
     data = assert_ok(await client.get("/monitor/tasks", params={"status": "f", "app": "eu"}))
     assert data["count"] == len(failed) + 1
+    # a label's total comes from the counters too (decision 26), typed as the filter matches
     labelled = [d for d in many if d["labels"]["cidr_id"] == "c1"]
     data = assert_ok(await client.get("/monitor/tasks", params={"cidr_id": "c1", "limit": 1}))
     assert (data["count"], data["count_is_exact"]) == (len(labelled), True)
+    await db.tasks.insert_one(task_doc("late-c1", app="eu", labels={"cidr_id": "c1"}))
+    data = assert_ok(await client.get("/monitor/tasks", params={"cidr_id": "c1", "limit": 1}))
+    assert data["count"] == len(labelled)
+    await count_tasks(db)
+    data = assert_ok(await client.get("/monitor/tasks", params={"cidr_id": "c1", "limit": 1}))
+    assert (data["count"], data["count_is_exact"]) == (len(labelled) + 1, True)
+    numbered = [d for d in many if d["labels"]["asn_number"] == 101]
+    data = assert_ok(await client.get("/monitor/tasks", params={"asn_number": "101"}))
+    assert (data["count"], len(data["celery_tasks"])) == (len(numbered), len(numbered))
 
 
 async def test_past_the_bound_a_count_is_a_lower_bound(
@@ -202,10 +212,14 @@ async def test_past_the_bound_a_count_is_a_lower_bound(
     api_app: Any = api._transport.app  # type: ignore[attr-defined]
     tasks = api_app.state.use_cases.tasks
     tasks.count_bound = 5
-    data = assert_ok(await api.get("/monitor/tasks", params={"cidr_id": "c1", "limit": 1}))
+    data = assert_ok(await api.get("/monitor/tasks", params={"root_id": "r-1", "limit": 1}))
     assert (data["count"], data["count_is_exact"]) == (5, False)
     data = assert_ok(await api.get("/monitor/tasks", params={"status": "s"}))
     assert data["count_is_exact"] is True  # the counters know, whatever the bound
+    labelled = sum(d["labels"]["cidr_id"] == "c1" for d in many)
+    assert labelled > 5
+    data = assert_ok(await api.get("/monitor/tasks", params={"cidr_id": "c1", "limit": 1}))
+    assert (data["count"], data["count_is_exact"]) == (labelled, True)  # so do a label's
 
 
 async def test_a_first_page_counts_on_past_its_rows_exactly_to_the_bound(
@@ -215,12 +229,10 @@ async def test_a_first_page_counts_on_past_its_rows_exactly_to_the_bound(
     size, offset, order or the bound, it is the list's, exact up to the bound."""
     from tests.integration.api.support import ADMIN_TOKEN
 
-    await db.tasks.insert_one(
-        task_doc("untimed", app="eu", labels={"cidr_id": "c1"}, timestamp=None)
-    )
+    await db.tasks.insert_one(task_doc("untimed", app="eu", root_id="r-1", timestamp=None))
     api.headers["Authorization"] = f"Bearer {ADMIN_TOKEN}"
     tasks = api._transport.app.state.use_cases.tasks  # type: ignore[attr-defined]
-    size = 1 + sum(d["labels"]["cidr_id"] == "c1" for d in many)
+    size = 1 + sum(d["root_id"] == "r-1" for d in many)
     for bound in (1, 2, size - 1, size, size + 1):
         tasks.count_bound = bound
         pages: list[dict[str, Any]] = [
@@ -231,7 +243,7 @@ async def test_a_first_page_counts_on_past_its_rows_exactly_to_the_bound(
             {"limit": 1, "offset": size - 1},
         ]
         for params in pages:
-            got = assert_ok(await api.get("/monitor/tasks", params={"cidr_id": "c1", **params}))
+            got = assert_ok(await api.get("/monitor/tasks", params={"root_id": "r-1", **params}))
             expected = (min(size, bound), size <= bound)
             assert (got["count"], got["count_is_exact"]) == expected, (bound, params)
 

@@ -203,18 +203,23 @@ class FakeReadModels:
         self.reachable = True
         self.label_indexes: set[str] = set()
 
-    async def totals(self, *, lifecycle: bool = False) -> list[Doc]:
+    async def totals(self, *, lifecycle: bool = False, labels: bool = False) -> list[Doc]:
         """The counters as the projector would keep them for the tasks held now, with the
-        lifecycle counters only if asked (as the real read projects them away)."""
+        lifecycle and label counters only if asked (as the real read leaves them out)."""
         tallies: dict[str, counts.Tally] = {}
         for doc in self.tasks.docs.values():
             tally = tallies.setdefault(str(doc.get("app")), {})
             for key in counts.task_keys(doc):
                 counts.add(tally, key, counts.Cell.of(doc))
-            for key, cell in counts.lifecycle_cells(doc):
+            for key, cell in [*counts.lifecycle_cells(doc), *counts.label_cells(doc)]:
                 counts.add(tally, key, cell)
-        docs = [d for app, t in tallies.items() for d in counts.total_documents(app, t)]
-        return [d for d in docs if lifecycle or d["level"] == counts.TOTAL]
+        docs = [
+            d for app, t in tallies.items() for d in counts.total_documents(app, counts.capped(t))
+        ]
+        wanted = {counts.TOTAL}
+        wanted |= {counts.TOTAL_LIFECYCLE} if lifecycle else set()
+        wanted |= {counts.TOTAL_LABELS} if labels else set()
+        return [d for d in docs if d["level"] in wanted]
 
     async def indexed_labels(self) -> frozenset[str]:
         return frozenset({*SEED_LABELS, *self.label_indexes})

@@ -265,7 +265,10 @@ def test_windows_stop_doubling_past_the_farthest_value_the_counters_know() -> No
         {"$gte": home + 2 * SECOND, "$lt": home + 4 * SECOND},
         {"$gte": home + 4 * SECOND},
     ]
-    tally = {(counts.ALL, counts.ALL, "SUCCESS"): counts.Cell(2, (oldest,) * 4, (home,) * 4)}
+    tally = {
+        (counts.ALL, counts.ALL, "SUCCESS"): counts.Cell(2, (oldest,) * 4, (home,) * 4),
+        counts.UNKNOWN: counts.Cell(1),  # no label counters: the label list is counted
+    }
     steps = page({"cidr_id": "c", "app": "a"}, totals={"a": tally}).count
     assert [s.segments[0].query["timestamp"] for s in steps[:-1]] == plan.windows_back(
         home, None, None, totals.reach(select({"cidr_id": "c", "app": "a"}), {"a": tally},
@@ -284,6 +287,21 @@ def test_lists_the_counters_cover_are_totalled_without_a_read() -> None:
     assert page({}, totals=everything).total == 20
     assert page({"status": "f", "app": "b"}, totals=everything).total == 4
     assert page({"status": "f", "worker": "w"}, totals=everything).total == 6
+    # a label's values are counted in every state together (decision 26)
+    label = {(f"{counts.LABEL}cidr_id", "sc", counts.ALL): counts.Cell(5),
+             (f"{counts.LABEL}asn_number", "n7", counts.ALL): counts.Cell(2),
+             (f"{counts.LABEL}asn_number", "s7", counts.ALL): counts.Cell(1)}  # fmt: skip
+    labelled = {app: {**tally, **label} for app in everything}
+    assert page({"cidr_id": "c"}, totals=labelled).total == 10
+    assert page({"cidr_id": "c", "app": "a"}, totals=labelled).total == 5
+    assert page({"cidr_id": "other"}, totals=labelled).total == 0
+    assert page({"asn_number": "7"}, totals=labelled).total == 6  # the number and the text
+    over = {**labelled, "b": {**tally, (f"{counts.LABEL}cidr_id", counts.OVER, counts.ALL):
+                              counts.Cell(1)}}  # fmt: skip
+    assert page({"cidr_id": "c", "app": "a"}, totals=over).total == 5
+    assert page({"cidr_id": "c"}, totals=over).total is None  # too many values in b
+    assert page({"cidr_id": "c", "timestamp_after": NOW.isoformat()}, totals=labelled).total is None
+    everything = {app: {**t, counts.UNKNOWN: counts.Cell(1)} for app, t in labelled.items()}
     counted = page({"cidr_id": "c"}, totals=everything)
     assert counted.total is None and counted.count == plan.walk(
         plan.branches(select({"cidr_id": "c"})), shapes.Order("timestamp", -1), "timestamp",
@@ -291,6 +309,20 @@ def test_lists_the_counters_cover_are_totalled_without_a_read() -> None:
     )  # fmt: skip
     assert page({"timestamp_after": NOW.isoformat()}, totals=everything).total is None
     assert totals.state_counts(everything, ["a"]) == {"FAILURE": 4, "SUCCESS": 6}
+
+
+def test_a_label_list_starts_at_its_newest_counted_task_at_its_own_rate() -> None:
+    newest, oldest = NOW - 60 * SECOND, NOW - 160 * SECOND
+    tally = {
+        (counts.ALL, counts.ALL, "SUCCESS"): counts.Cell(9000, (oldest,) * 4, (NOW,) * 4),
+        (f"{counts.LABEL}cidr_id", "sc", counts.ALL): counts.Cell(
+            1000, (oldest, None, None, None), (newest, None, None, None)
+        ),
+    }
+    chosen = select({"cidr_id": "c", "app": "a"})
+    assert totals.reach(chosen, {"a": tally}, "timestamp", -1, 5) == totals.Reach(
+        newest, timedelta(milliseconds=500), oldest
+    )
 
 
 def test_sets_are_read_whole_and_finished_here() -> None:
@@ -428,13 +460,13 @@ def test_indexes_of_an_earlier_release_are_dropped_and_the_projectors_kept() -> 
 def test_a_first_pages_count_reads_on_from_its_last_row() -> None:
     oldest = NOW - 60 * SECOND  # the first window reaches past it: the next takes the rest
     tally = {(counts.ALL, counts.ALL, "SUCCESS"): counts.Cell(9, (oldest,) * 4, (NOW,) * 4)}
-    walked = page({"cidr_id": "c"}, totals={a: tally for a in APPS}).rest
+    walked = page({"root_id": "r"}, totals={a: tally for a in APPS}).rest
     assert walked is not None and walked.far == oldest
     rows = [{"_id": f"t{i}", "timestamp": NOW - i * SECOND} for i in range(10)]
     steps = plan.rest(walked, rows, 91, NOW)
     last = NOW - 9 * SECOND
     assert steps[0].segments[0].query | {"app": "a"} == {
-        **plan.branches(select({"cidr_id": "c"}))[0], "timestamp": last, "_id": {"$lt": "t9"}
+        **plan.branches(select({"root_id": "r"}))[0], "timestamp": last, "_id": {"$lt": "t9"}
     }  # fmt: skip
     deep = 91 * plan.SLACK * SECOND  # a row a second: 91 rows, and some slack
     assert steps[1].segments[0].query["timestamp"] == {"$gte": last - deep, "$lt": last}

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from tasktrail_projector.domain import counts as ledger
+from tasktrail_projector.domain.labels import Rule
 from tasktrail_projector.service import Projector
 from tasktrail_projector.sweeps import Maintenance
 from tasktrail_shared import counts
@@ -22,6 +23,8 @@ from tests.unit.projector import scenario
 from tests.unit.projector.builders import deliveries
 from tests.unit.projector.fakes import FakeClock, FakeDelivery, FakeSource, FakeStore
 
+RULES = (Rule.parse("cidr", "*", arg=0), Rule.parse("asn", "*", kwarg="asn"))
+"""Labels on the scenario's tasks: text (``cidr-1``) and a number (``64500``)."""
 Counted = Counter[tuple[str, str, str, str]]
 """(app, dimension, value, state) -> tasks."""
 
@@ -42,14 +45,18 @@ def recount(store: FakeStore) -> Counted:
                 found[(doc["app"], dimension, doc[dimension], doc["state"])] += 1
         for (d, v, s), cell in counts.lifecycle_cells(doc):  # the lifecycle counters
             found[(doc["app"], d, v, s)] += cell.n
+        for name, value in (doc.get("labels") or {}).items():  # every state together
+            found[(doc["app"], f"label:{name}", counts.label_value(value) or "", "")] += 1
     return found
 
 
 def ledger_level(store: FakeStore, level: str) -> Counted:
-    """What the counters of ``level`` add up to, over all its periods (the totals: both
+    """What the counters of ``level`` add up to, over all its periods (the totals: the three
     documents of each cluster)."""
     found: Counted = Counter()
-    levels = {level, counts.TOTAL_LIFECYCLE} if level == counts.TOTAL else {level}
+    levels = {level}
+    if level == counts.TOTAL:
+        levels |= {counts.TOTAL_LIFECYCLE, counts.TOTAL_LABELS}
     for doc in store.docs(COUNTS).values():
         if doc["level"] not in levels:
             continue
@@ -93,7 +100,8 @@ async def drain(projector: Projector, sweeps: Maintenance | None = None) -> None
 def clean_run(batch_size: int = 500) -> Callable[[], Awaitable[FakeStore]]:
     async def run() -> FakeStore:
         store = FakeStore()
-        await drain(Projector(FakeSource(deliveries(scenario.messages())), store, batch_size=8))
+        source = FakeSource(deliveries(scenario.messages()))
+        await drain(Projector(source, store, batch_size=8, rules=RULES))
         await Maintenance(store, clock=FakeClock(scenario.AFTER)).settle(scenario.AFTER)
         return store
 
@@ -133,7 +141,7 @@ async def test_a_crash_between_the_writes_and_the_marks_leaves_counts_exact(poin
 
     store.save_position = dying  # type: ignore[method-assign]
     with pytest.raises(Crash):
-        await drain(Projector(FakeSource(batch), store, batch_size=3), sweeps)
+        await drain(Projector(FakeSource(batch), store, batch_size=3, rules=RULES), sweeps)
     store.save_position = original  # type: ignore[method-assign]
     await restart(store, batch)
     assert_exact(store)
@@ -142,7 +150,7 @@ async def test_a_crash_between_the_writes_and_the_marks_leaves_counts_exact(poin
 async def test_a_crash_in_the_middle_of_a_sweep_leaves_counts_exact() -> None:
     store = FakeStore()
     batch = deliveries(scenario.messages())
-    await drain(Projector(FakeSource(batch), store, batch_size=4))
+    await drain(Projector(FakeSource(batch), store, batch_size=4, rules=RULES))
     original = store.put_counts
     calls = 0
 
@@ -164,7 +172,7 @@ async def test_a_crash_in_the_middle_of_a_sweep_leaves_counts_exact() -> None:
 async def restart(store: FakeStore, batch: list[FakeDelivery]) -> None:
     """A new process (nothing cached) gets what was never acknowledged, then settles."""
     rest = [FakeDelivery(d.subject, d.headers, d.data, d.seq, d.time) for d in batch if not d.acked]
-    await drain(Projector(FakeSource(rest), store, batch_size=5))
+    await drain(Projector(FakeSource(rest), store, batch_size=5, rules=RULES))
     await Maintenance(store, clock=FakeClock(scenario.AFTER)).settle(scenario.AFTER)
 
 
@@ -174,8 +182,9 @@ async def test_replays_and_duplicates_count_once() -> None:
     twice = FakeStore()
     sweeps = Maintenance(twice, clock=FakeClock(scenario.AFTER))
     mixed = envelopes[::-1] + envelopes[:10]
-    await drain(Projector(FakeSource(deliveries(mixed)), twice, batch_size=4), sweeps)
-    await drain(Projector(FakeSource(deliveries(envelopes)), twice, batch_size=7), sweeps)
+    for messages, size in ((mixed, 4), (envelopes, 7)):
+        source = FakeSource(deliveries(messages))
+        await drain(Projector(source, twice, batch_size=size, rules=RULES), sweeps)
     await sweeps.settle(scenario.AFTER)
     assert_exact(twice)
     assert stored_counts(twice) == stored_counts(once)

@@ -57,9 +57,10 @@ def test_a_counter_document_keeps_the_lifecycle_rows_apart_and_reads_back_whole(
     assert not any("lo" in r or "hi" in r for r in lifecycle_rows)
     kept = {key: cell for key, cell in tally.items() if cell.n}  # zero cells are not stored
     assert counts.stored(stored) == kept
-    # a document written before the two were apart holds everything in the first field
+    # a document written before the two were apart holds everything in the first field;
+    # it predates the label counters too, and says so
     earlier = {"rows": [*state_rows, *lifecycle_rows]}
-    assert counts.stored(earlier) == kept
+    assert counts.stored(earlier) == {**kept, counts.UNKNOWN: counts.Cell(1)}
 
 
 def test_the_totals_keep_the_lifecycle_counters_in_a_document_of_their_own() -> None:
@@ -70,7 +71,12 @@ def test_the_totals_keep_the_lifecycle_counters_in_a_document_of_their_own() -> 
         counts.add(tally, key, counts.Cell.of(doc))
     for key, cell in counts.lifecycle_cells(doc):
         counts.add(tally, key, cell)
-    whole, lifecycle = counts.total_documents("c1", tally)
+    whole, lifecycle, labels = counts.total_documents("c1", tally)
+    assert (labels["_id"], labels["level"], labels["labels"]) == (
+        "total-labels/c1",
+        "total-labels",
+        [],
+    )
     assert (whole["_id"], whole["level"]) == ("total/c1", counts.TOTAL)
     assert (lifecycle["_id"], lifecycle["level"]) == ("total-lifecycle/c1", "total-lifecycle")
     assert counts.stored(whole) == {k: c for k, c in tally.items() if k[0] != EVENTS}

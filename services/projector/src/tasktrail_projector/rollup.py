@@ -67,10 +67,12 @@ class RollUp:
         self, level: str, at: datetime | None, tallies: Mapping[str, Tally]
     ) -> list[Written]:
         """Store ``tallies`` (per cluster) as the counters of ``level`` at ``at`` (the
-        totals as two documents each: ``tasktrail_shared.counts.total_documents``)."""
+        totals as three documents each: ``tasktrail_shared.counts.total_documents``), each
+        label of too many values capped (``counts.capped``) as stored and as summed above."""
+        kept = {app: counts.capped(tally) for app, tally in sorted(tallies.items())}
         written = [
             Written({**counts.document(level, app, at, tally), "stamp": self.stamp()}, tally)
-            for app, tally in sorted(tallies.items())
+            for app, tally in kept.items()
         ]
         docs = [w.doc for w in written]
         if level == TOTAL:

@@ -151,10 +151,13 @@ class MongoReadModels:
     async def worker_groups(self, now: datetime, scope: Scope) -> list[Doc]:
         return await self.aggregate(mongo.WORKERS, worker_totals(now, scope))
 
-    async def totals(self, *, lifecycle: bool = False) -> list[Doc]:
+    async def totals(self, *, lifecycle: bool = False, labels: bool = False) -> list[Doc]:
         """The projector's ``total`` counters, one document per cluster (and its lifecycle
-        totals if asked). Read whole: a projection costs the embedded server a copy."""
-        levels = [counts.TOTAL, counts.TOTAL_LIFECYCLE] if lifecycle else [counts.TOTAL]
+        or label totals if asked). Read whole: a projection costs the embedded server a
+        copy."""
+        levels = [counts.TOTAL]
+        levels += [counts.TOTAL_LIFECYCLE] if lifecycle else []
+        levels += [counts.TOTAL_LABELS] if labels else []
 
         async def op() -> list[Doc]:
             cursor = self._db[mongo.COUNTS].find({"level": {"$in": levels}})

@@ -40,6 +40,8 @@ VALUE_KEYS = ("runtime", "name")
 """Sorts served within a time range (a window set)."""
 PRIMARY = ("name", "worker", "queue", "parent_id", "root_id", "published")
 """Filters a walk serves sorted by ``timestamp`` (with a label, ``labels.<name>``)."""
+LABEL_FIELD = "labels."
+"""The prefix of a label's field on a task document: ``labels.cidr_id``."""
 WITH_STATUS = ("name", "worker", "queue")
 """Primary filters a walk also serves together with status."""
 WITHOUT_STATUS = tuple(f for f in PRIMARY if f not in WITH_STATUS)
@@ -151,7 +153,7 @@ def equalities(
         found.append(("published", (filters.published,)))
     wanted = {n: getattr(filters, n) for n in SEED_LABELS if getattr(filters, n)}
     wanted.update(labels)
-    found += [(f"labels.{name}", label_values(value)) for name, value in sorted(wanted.items())]
+    found += [(f"{LABEL_FIELD}{name}", label_values(v)) for name, v in sorted(wanted.items())]
     return found
 
 
@@ -215,8 +217,8 @@ def _walk_problem(
     if walk.primary is None:
         return None
     field = walk.primary[0]
-    if field.startswith("labels.") and field.removeprefix("labels.") not in indexed:
-        label = field.removeprefix("labels.")
+    if field.startswith(LABEL_FIELD) and field.removeprefix(LABEL_FIELD) not in indexed:
+        label = field.removeprefix(LABEL_FIELD)
         return (
             f"label.{label} has no index (the projector indexes the labels it is configured with)"
         )

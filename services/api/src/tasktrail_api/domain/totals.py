@@ -1,9 +1,10 @@
 """List totals and dashboard counts from the counters the projector keeps (per cluster, state,
-name, worker and queue: ``tasktrail_shared.counts``), so that counting never reads a task.
+name, worker and queue, and per label value: ``tasktrail_shared.counts``), so that counting
+never reads a task.
 
 A caller's scope is a set of clusters, so its count is a sum over them. A list whose filters
-the counters do not cover (a label, a time range...) is counted by reads instead, up to a
-bound (see ``ReadPlan.count``). Pure: no I/O.
+the counters do not cover (a time range, a label of too many values...) is counted by reads
+instead, up to a bound (see ``ReadPlan.count``). Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 from tasktrail_shared import counts
 from tasktrail_shared.counts import Cell, Tally
 
-from tasktrail_api.domain.shapes import WITH_STATUS, Selection
+from tasktrail_api.domain.shapes import LABEL_FIELD, WITH_STATUS, Selection
 
 Totals = Mapping[str, Tally]
 """The counters of each cluster, by its name (``app``)."""
@@ -26,9 +27,25 @@ MAX_FIRST = timedelta(seconds=1)
 
 
 def parse_totals(docs: Iterable[Mapping[str, Any]]) -> dict[str, Tally]:
-    """The ``total`` counter documents, by cluster. Every cluster with tasks has one (the
-    projector registers a cluster before it writes the cluster's first task)."""
-    return {str(d["app"]): counts.from_rows(d.get(counts.STATE_ROWS) or []) for d in docs}
+    """The ``total`` counter documents, by cluster, with their label totals where they were
+    read. Every cluster with tasks has one (the projector registers a cluster before it
+    writes the cluster's first task). The label totals count only beside the ``total`` they
+    were written with (the same ``stamp``: the two are written together, not atomically);
+    otherwise the tally holds ``counts.UNKNOWN`` and label lists are counted by reading."""
+    docs = list(docs)
+    labels = {str(d["app"]): d for d in docs if d.get("level") == counts.TOTAL_LABELS}
+    found: dict[str, Tally] = {}
+    for doc in docs:
+        if doc.get("level", counts.TOTAL) != counts.TOTAL:
+            continue
+        app = str(doc["app"])
+        tally = found[app] = counts.from_rows(doc.get(counts.STATE_ROWS) or [])
+        beside = labels.get(app)
+        if beside is None or beside.get("stamp") != doc.get("stamp"):
+            tally[counts.UNKNOWN] = Cell(1)
+        else:
+            tally.update(counts.from_rows(beside.get(counts.LABEL_ROWS) or []))
+    return found
 
 
 def _cell(selection: Selection, totals: Totals) -> Cell | None:
@@ -38,12 +55,26 @@ def _cell(selection: Selection, totals: Totals) -> Cell | None:
     dimension, value = counts.ALL, counts.ALL
     if selection.primary is not None:
         name, values = selection.primary
+        if name.startswith(LABEL_FIELD) and selection.states is None:
+            return _labelled(selection, totals, name.removeprefix(LABEL_FIELD), values)
         if name not in WITH_STATUS or len(values) != 1 or not isinstance(values[0], str):
             return None
         dimension, value = name, values[0]
     found = Cell(0)
     for app in selection.apps:
         found = found.plus(counts.count(totals.get(app, {}), selection.states, dimension, value))
+    return found
+
+
+def _labelled(
+    selection: Selection, totals: Totals, label: str, values: Iterable[object]
+) -> Cell | None:
+    found = Cell(0)
+    for app in selection.apps:
+        cell = counts.label_count(totals.get(app, {}), label, values)
+        if cell is None:
+            return None
+        found = found.plus(cell)
     return found
 
 

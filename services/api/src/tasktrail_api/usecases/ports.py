@@ -71,10 +71,11 @@ class ReadModels(Protocol):
         """Live workers in ``scope`` per online group (``{_id: online?, n, active, processed}``)."""
         ...
 
-    async def totals(self, *, lifecycle: bool = False) -> list[Doc]:
+    async def totals(self, *, lifecycle: bool = False, labels: bool = False) -> list[Doc]:
         """The projector's task counters, one ``total`` document per cluster
         (``tasktrail_shared.counts``); with the ``total-lifecycle`` documents only if asked
-        (they are most of the totals, and only ``/metrics`` reads them)."""
+        (they are most of the totals, and only ``/metrics`` reads them), and the
+        ``total-labels`` ones only if asked (only lists filtered by a label need them)."""
         ...
 
     async def indexed_labels(self) -> frozenset[str]:

@@ -34,7 +34,7 @@ from tasktrail_api.domain.plan import (
 )
 from tasktrail_api.domain.principals import Principal, Role
 from tasktrail_api.domain.scope import Scope
-from tasktrail_api.domain.shapes import SET_CAP, refused
+from tasktrail_api.domain.shapes import LABEL_FIELD, SET_CAP, equalities, refused
 from tasktrail_api.domain.totals import parse_totals
 from tasktrail_api.domain.writes import reconciled_since
 from tasktrail_api.usecases.commands import Commands, sub_key
@@ -81,7 +81,8 @@ class Tasks:
             cursor = decode_cursor(filters.cursor, filters.sort) if filters.cursor else None
         except BadCursor as exc:
             raise BadRequest.field("cursor", str(exc)) from exc
-        totals = parse_totals(await self.read_models.totals())
+        labelled = any(f.startswith(LABEL_FIELD) for f, _ in equalities(filters, labels))
+        totals = parse_totals(await self.read_models.totals(labels=labelled))
         apps = sorted(app for app in totals if scope.allows(app))
         indexed: tuple[str, ...] = SEED_LABELS
         if set(labels) - set(SEED_LABELS):  # the seed's are always indexed

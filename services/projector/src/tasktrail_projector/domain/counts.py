@@ -2,9 +2,10 @@
 incremented.
 
 A live task counts once, in its *home* slot (the least of its ``_slots``), under its cluster,
-state, name, worker and queue, with its times; and once under each lifecycle event it went
-through, with its run time (``tasktrail_shared.counts.lifecycle_cells``: what ``/metrics``
-exposes as ever-growing totals). A slot's tally is a pure function of the tasks
+state, name, worker and queue, with its times; under each of its labels' values; and once
+under each lifecycle event it went through, with its run time
+(``tasktrail_shared.counts.lifecycle_cells``: what ``/metrics`` exposes as ever-growing
+totals). A slot's tally is a pure function of the tasks
 whose home it is; each coarser level (minute, hour, day, month, total) is the sum of the
 level below. So a count is exact however events were duplicated, replayed or interrupted,
 as long as every slot whose tally a change may alter gets recomputed. Which slots those are:
@@ -29,8 +30,8 @@ from tasktrail_shared.counts import Cell, Tally
 
 COUNTED_FIELDS = tuple(
     dict.fromkeys(
-        ("_slots", "app", "state", "deleted", "runtime", "exception", *counts.DIMENSIONS,
-         *counts.TIMES, *counts.LIFECYCLE)
+        ("_slots", "app", "state", "deleted", "runtime", "exception", "labels",
+         *counts.DIMENSIONS, *counts.TIMES, *counts.LIFECYCLE)
     )
 )  # fmt: skip
 """What a slot's tally needs from each task document."""
@@ -48,7 +49,7 @@ def _counted(doc: Mapping[str, Any] | None) -> tuple[Any, ...] | None:
         return None
     return (
         home(doc), doc.get("app"), counts.Cell.of(doc), *counts.task_keys(doc),
-        *counts.lifecycle_cells(doc),
+        *counts.lifecycle_cells(doc), *counts.label_cells(doc),
     )  # fmt: skip
 
 
@@ -69,7 +70,7 @@ def slot_tallies(slot: datetime, rows: Iterable[Mapping[str, Any]]) -> dict[str,
         tally, cell = by_app[row["app"]], Cell.of(row)
         for key in counts.task_keys(row):
             counts.add(tally, key, cell)
-        for key, counted in counts.lifecycle_cells(row):
+        for key, counted in [*counts.lifecycle_cells(row), *counts.label_cells(row)]:
             counts.add(tally, key, counted)
     return {app: tally for app, tally in by_app.items() if tally}
 
