@@ -165,9 +165,11 @@ def lifecycle_cells(doc: Mapping[str, Any]) -> list[tuple[Key, Cell]]:
 
 LABEL = "label:"
 """The prefix of a label counter's dimension: ``label:cidr_id``."""
-LABEL_VALUES = 1000
-"""Values of one label a counter document keeps at most: past it, the period's rows of that
-label become the one :data:`OVER` row, and lists filtered by it are counted by reading."""
+LABEL_VALUES = 100
+"""Values of one label a counter document keeps at most, by default
+(``TASKTRAIL_PROJECTOR_LABEL_VALUES``): past it, the period's rows of that label become the
+one :data:`OVER` row, and lists filtered by it are counted by reading. It bounds what a
+label of ids (a value per task) costs each sweep: at most this many rows per slot."""
 OVER = "\x1fover"
 """The value of the row that stands for a label with more than :data:`LABEL_VALUES`."""
 UNKNOWN: Key = (LABEL, ALL, ALL)
@@ -207,10 +209,11 @@ def label_cells(doc: Mapping[str, Any]) -> list[tuple[Key, Cell]]:
     ]
 
 
-def capped(tally: Mapping[Key, Cell]) -> Tally:
-    """``tally`` with each label of more than :data:`LABEL_VALUES` values (or already
-    :data:`OVER` in a part of it) reduced to one :data:`OVER` row. Whether a label is over
-    depends only on how many values it has in the period, so every level caps alike."""
+def capped(tally: Mapping[Key, Cell], limit: int = LABEL_VALUES) -> Tally:
+    """``tally`` with each label of more than ``limit`` values (or already :data:`OVER` in a
+    part of it) reduced to one :data:`OVER` row. Whether a label is over depends only on how
+    many values it has in the period, and a sum with an over part is over, so a count is
+    exact or unknown, never short, even across a change of ``limit``."""
     values: dict[str, int] = {}
     over: set[str] = set()
     for d, v, _ in tally:
@@ -218,7 +221,7 @@ def capped(tally: Mapping[Key, Cell]) -> Tally:
             values[d] = values.get(d, 0) + 1
             if v == OVER:
                 over.add(d)
-    over |= {d for d, n in values.items() if n > LABEL_VALUES}
+    over |= {d for d, n in values.items() if n > limit}
     if not over:
         return dict(tally)
     out: Tally = {key: cell for key, cell in tally.items() if key[0] not in over}

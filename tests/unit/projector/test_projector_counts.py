@@ -190,6 +190,29 @@ async def test_replays_and_duplicates_count_once() -> None:
     assert stored_counts(twice) == stored_counts(once)
 
 
+@pytest.mark.parametrize("limit", [4, 5])
+async def test_a_label_of_more_values_than_the_setting_is_counted_nowhere(limit: int) -> None:
+    """The scenario's live tasks have five values of ``cidr``: at a limit of five they are
+    counted, at four every level keeps one row that says the label is over, and no count."""
+    store = FakeStore()
+    source = FakeSource(deliveries(scenario.messages()))
+    await drain(Projector(source, store, batch_size=8, rules=RULES))
+    await Maintenance(store, clock=FakeClock(scenario.AFTER), label_values=limit).settle(
+        scenario.AFTER
+    )
+    live = [d for d in store.docs(TASKS).values() if d.get("labels") and not d["deleted"]]
+    assert len({str(d["labels"]["cidr"]) for d in live}) == 5
+    [total] = [d for d in store.docs(COUNTS).values() if d["level"] == counts.TOTAL_LABELS]
+    tally = counts.from_rows(total[counts.LABEL_ROWS])
+    found = counts.label_count(tally, "cidr", ["cidr-1"])
+    if limit == 5:
+        assert found is not None and found.n == 1
+        assert ledger_level(store, counts.TOTAL) == recount(store)
+    else:
+        assert found is None
+        assert tally == {("label:cidr", counts.OVER, ""): counts.Cell(1)}
+
+
 def test_a_move_marks_the_old_and_the_new_home() -> None:
     slot = scenario_slot(0)
     later = scenario_slot(4)

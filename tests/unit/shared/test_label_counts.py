@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from tasktrail_shared import counts
 from tasktrail_shared.counts import ALL, LABEL, OVER, UNKNOWN, Cell
 
@@ -56,22 +55,20 @@ def test_each_value_counts_its_tasks_in_every_state_with_their_timestamps() -> N
     assert counts.stored(counts.document("slot", "a", AT, tally)) == tally
 
 
-def test_a_label_of_too_many_values_is_one_over_row_at_every_level(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(counts, "LABEL_VALUES", 2)
+def test_a_label_of_too_many_values_is_one_over_row_at_every_level() -> None:
     two = tally_of(task({"cidr": "c1", "asn": 1}), task({"cidr": "c2", "asn": 1}))
-    assert counts.capped(two) == two  # at the cap: kept
-    three = counts.capped(tally_of(task({"cidr": "c3", "asn": 1})) | two)
+    assert counts.capped(two, 2) == two  # at the cap: kept
+    three = counts.capped(counts.summed([tally_of(task({"cidr": "c3", "asn": 1})), two]), 2)
     assert three == {
         (f"{LABEL}cidr", OVER, ALL): Cell(1),
-        (f"{LABEL}asn", "n1", ALL): Cell(2, (AT, None, None, None), (AT, None, None, None)),
+        (f"{LABEL}asn", "n1", ALL): Cell(3, (AT, None, None, None), (AT, None, None, None)),
     }
     assert counts.label_count(three, "cidr", ["c1"]) is None
     assert counts.label_count(three, "asn", [1]) is not None
     # a sum with an over part is over, however few values the other parts have
     one = tally_of(task({"cidr": "c1"}))
-    assert (f"{LABEL}cidr", OVER, ALL) in counts.capped(counts.summed([three, one]))
+    assert (f"{LABEL}cidr", OVER, ALL) in counts.capped(counts.summed([three, one]), 2)
+    assert (f"{LABEL}cidr", OVER, ALL) in counts.capped(counts.summed([three, one]), 1000)
 
 
 def test_a_document_from_before_the_label_counters_makes_them_unknown() -> None:

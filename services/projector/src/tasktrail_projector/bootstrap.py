@@ -77,6 +77,7 @@ def _maintenance(settings: Settings, store: MongoStore, projector: Projector) ->
         stats_interval=settings.projector_stats_interval,
         lost_interval=settings.projector_lost_interval,
         window_days=settings.stats_window(),
+        label_values=settings.projector_label_values,
     )
 
 

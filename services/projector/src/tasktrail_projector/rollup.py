@@ -55,6 +55,8 @@ class Written:
 @dataclass(eq=False)
 class RollUp:
     store: MaintenanceStore
+    label_values: int = counts.LABEL_VALUES
+    """Values of one label a counter document keeps (``counts.capped``)."""
     _settled: dict[Period, Settled] = field(default_factory=dict, init=False)
     _prefix: str = field(default_factory=lambda: secrets.token_hex(4), init=False)
     _sequence: Iterator[int] = field(default_factory=itertools.count, init=False)
@@ -69,7 +71,9 @@ class RollUp:
         """Store ``tallies`` (per cluster) as the counters of ``level`` at ``at`` (the
         totals as three documents each: ``tasktrail_shared.counts.total_documents``), each
         label of too many values capped (``counts.capped``) as stored and as summed above."""
-        kept = {app: counts.capped(tally) for app, tally in sorted(tallies.items())}
+        kept = {
+            app: counts.capped(tally, self.label_values) for app, tally in sorted(tallies.items())
+        }
         written = [
             Written({**counts.document(level, app, at, tally), "stamp": self.stamp()}, tally)
             for app, tally in kept.items()

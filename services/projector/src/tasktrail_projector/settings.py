@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pydantic import Field, field_validator, model_validator
+from tasktrail_shared.counts import LABEL_VALUES
 from tasktrail_shared.fields import is_label_name
 from tasktrail_shared.models import ClosedModel
 from tasktrail_shared.settings import CommonSettings
@@ -55,6 +56,9 @@ class Settings(CommonSettings):
     """Documents kept in memory so that a task's later events need no read."""
     projector_labels: list[LabelRule] = Field(default_factory=list)
     """JSON list of label rules (see ``LabelRule``)."""
+    projector_label_values: int = Field(default=LABEL_VALUES, ge=0, le=100_000)
+    """Values of one label the counters keep per period; a label with more is counted by
+    reading in lists (docs/decisions/0026)."""
     projector_task_ttl_days: float = Field(default=0, ge=0)
     """Finished tasks are deleted this long after they finished; 0 keeps them."""
     projector_event_ttl_days: float = Field(default=0, ge=0)

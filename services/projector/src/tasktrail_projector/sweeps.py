@@ -34,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import KW_ONLY, dataclass
 from datetime import datetime, timedelta
 
+from tasktrail_shared.counts import LABEL_VALUES
 from tasktrail_shared.states import ON_WORKER
 
 from tasktrail_projector.clock import SYSTEM_CLOCK
@@ -91,12 +92,13 @@ class Maintenance:
     lost_interval: float = 2.0
     window_days: float = 30.0
     full_every: int = 30
+    label_values: int = LABEL_VALUES
     clock: Clock = SYSTEM_CLOCK
 
     def __post_init__(self) -> None:
         self.full_every = max(self.full_every, 1)
         self.stats = SweepStats()
-        self.roll_up = RollUp(self.store)
+        self.roll_up = RollUp(self.store, self.label_values)
         self._seen: dict[str, tuple[bool, int | None]] | None = None
         self._since_full = 0
 
